@@ -1,0 +1,58 @@
+# livectl — see README.md. `make run` and `make test` are all a newcomer needs.
+GO        ?= go
+BIN       := bin/livectl
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
+PKGS      := ./...
+
+.PHONY: all build run test test-race bench completions check-completions lint fuzz e2e bench-signal bench-media clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/livectl
+
+run: build
+	./$(BIN) serve --dev
+
+# All unit and integration tests; heavy suites have their own targets below.
+test:
+	$(GO) test -count=1 -timeout 8m $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Go micro-benchmarks (hot paths, memory per session).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 20m $(PKGS)
+
+completions: build
+	./$(BIN) completion bash > completions/livectl.bash
+	./$(BIN) completion zsh > completions/_livectl
+	./$(BIN) completion fish > completions/livectl.fish
+	./$(BIN) completion powershell > completions/livectl.ps1
+
+# Fails when the committed completions differ from what the binary generates.
+check-completions: build
+	@tmp=$$(mktemp -d); \
+	./$(BIN) completion bash > $$tmp/livectl.bash; \
+	./$(BIN) completion zsh > $$tmp/_livectl; \
+	./$(BIN) completion fish > $$tmp/livectl.fish; \
+	./$(BIN) completion powershell > $$tmp/livectl.ps1; \
+	if ! diff -r $$tmp completions >/dev/null; then \
+		diff -r $$tmp completions | head -40; \
+		echo "completions/ is out of date: run 'make completions' and commit the result"; rm -rf $$tmp; exit 1; \
+	fi; rm -rf $$tmp; echo "completions/ is up to date"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Short fuzzing runs of every parser of untrusted input.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./internal/signal -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,325 @@
+// Package cli is livectl's command tree: the root command with its global
+// flags, configuration precedence, output format and exit codes, and one file
+// per command group. Commands copy resolved settings into an options struct
+// and call into the internal packages that do the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/livectl/livectl/internal/report"
+)
+
+// EnvPrefix is the prefix of the environment variables that set flags:
+// --max-conns is LIVECTL_MAX_CONNS.
+const EnvPrefix = "LIVECTL"
+
+// DefaultConfigFile is read when present and --config is not given.
+const DefaultConfigFile = "livectl.yaml"
+
+// IOStreams are a command's standard streams; tests swap in buffers.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// OutTTY and ErrTTY say whether the streams are terminals, which decides
+	// between colours/progress bars and plain lines.
+	OutTTY, ErrTTY bool
+}
+
+// SystemIO returns the process's streams.
+func SystemIO() *IOStreams {
+	return &IOStreams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		OutTTY: isatty.IsTerminal(os.Stdout.Fd()),
+		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()),
+	}
+}
+
+// Globals are the settings of the root command, resolved before any command runs.
+type Globals struct {
+	ConfigFile string
+	Output     string
+	LogLevel   string
+	LogFormat  string
+	Quiet      bool
+}
+
+// Format is the validated -o value.
+func (g *Globals) Format() report.Format { return report.Format(g.Output) }
+
+// JSON reports whether the command should print JSON.
+func (g *Globals) JSON() bool { return g.Format() == report.JSON }
+
+// Factory carries what every command needs: streams, globals, a logger and
+// the process context (cancelled on SIGINT/SIGTERM unless a command takes
+// over signal handling, as serve does).
+type Factory struct {
+	IO      *IOStreams
+	Globals *Globals
+	Logger  *slog.Logger
+	// Executable is the path used to re-exec livectl (bench --procs).
+	Executable func() (string, error)
+	// Getenv reads the environment; tests replace it.
+	Getenv func(string) string
+
+	// sources records, for each flag set from the environment or a config
+	// file, where the value came from, so later validation can say so.
+	sources map[string]string
+}
+
+// FlagRef names a flag for an error message, with where its value came from
+// when that was not the command line: `--rate (from environment variable LIVECTL_RATE)`.
+func (f *Factory) FlagRef(name string) string {
+	if src, ok := f.sources[name]; ok {
+		return "--" + name + " (from " + src + ")"
+	}
+	return "--" + name
+}
+
+// NewFactory returns a Factory on the process's streams and environment.
+func NewFactory() *Factory {
+	return &Factory{
+		IO:         SystemIO(),
+		Globals:    &Globals{},
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Executable: os.Executable,
+		Getenv:     os.Getenv,
+	}
+}
+
+// Main runs livectl with the process's arguments and returns the exit code.
+func Main() int {
+	f := NewFactory()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes the command line args and maps the outcome to an exit code.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if !errors.Is(err, ErrSilent) {
+		fmt.Fprintf(f.IO.ErrOut, "livectl: %v\n", err)
+	}
+	code := ExitCode(err)
+	if code == ExitUsage && cmd != nil && !isConfigError(err) {
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	g := f.Globals
+	root := &cobra.Command{
+		Use:   "livectl",
+		Short: "Serve, load-test, probe and inspect live-streaming infrastructure",
+		Long: `livectl serves a WebRTC signaling + SFU stack and measures live-streaming
+infrastructure: signaling and media load, first-frame latency, pprof goroutine
+dumps and a live terminal dashboard.
+
+Every flag can also be set as LIVECTL_<FLAG_NAME> in the environment or as
+<flag-name> in a YAML config file (--config, default ./livectl.yaml);
+a flag on the command line wins over the environment, which wins over the file.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return resolve(cmd, f) },
+	}
+	// Flag parse errors (unknown flag, bad value) are usage errors: exit 2.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.ConfigFile, "config", "", "config file (YAML; default ./"+DefaultConfigFile+" if present)")
+	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output on stderr")
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions("table", "json"))
+	_ = root.RegisterFlagCompletionFunc("log-level", fixedCompletions("debug", "info", "warn", "error"))
+	_ = root.RegisterFlagCompletionFunc("log-format", fixedCompletions("text", "json"))
+
+	root.AddCommand(
+		newServeCmd(f),
+		newTokenCmd(f),
+		newBenchCmd(f),
+		newPublishCmd(f),
+		newProbeCmd(f),
+		newInspectCmd(f),
+		newTopCmd(f),
+		newVersionCmd(f),
+		newCompletionCmd(f),
+	)
+	wrapArgErrors(root)
+	return root
+}
+
+// wrapArgErrors makes positional-argument mistakes usage errors (exit 2).
+func wrapArgErrors(cmd *cobra.Command) {
+	if cmd.Args != nil {
+		check := cmd.Args
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return &UsageError{Err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		wrapArgErrors(sub)
+	}
+}
+
+func fixedCompletions(values ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// configError marks usage errors that come from the environment or config
+// file, where "see --help" is not the useful hint.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+func isConfigError(err error) bool {
+	var ce configError
+	return errors.As(err, &ce)
+}
+
+// resolve applies the config precedence (flag > env > config file > default)
+// to every flag of cmd, then validates the globals and builds the logger.
+// Values from the environment and the file are written into the flags
+// themselves, so options structs bound to flags see the final value and a
+// bad value is rejected by the same parser as on the command line.
+func resolve(cmd *cobra.Command, f *Factory) error {
+	v := viper.New()
+	path, explicit := f.Globals.ConfigFile, true
+	if path == "" {
+		if env := f.Getenv(EnvPrefix + "_CONFIG"); env != "" {
+			path = env
+		} else {
+			path, explicit = DefaultConfigFile, false
+		}
+	}
+	if _, err := os.Stat(path); err == nil || explicit {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return &UsageError{Err: configError{fmt.Errorf("reading config file %s: %w", path, err)}}
+		}
+	}
+
+	var errs []string
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "config" || fl.Name == "help" {
+			return
+		}
+		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		source, raw, ok := "", "", false
+		if val := f.Getenv(env); val != "" {
+			source, raw, ok = "environment variable "+env, val, true
+		} else if v.IsSet(fl.Name) {
+			source, raw, ok = fmt.Sprintf("config key %q in %s", fl.Name, path), configString(v.Get(fl.Name)), true
+		}
+		if !ok {
+			return
+		}
+		if err := setFlag(fl, raw); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: invalid value %q for --%s: %v", source, raw, fl.Name, err))
+			return
+		}
+		if f.sources == nil {
+			f.sources = map[string]string{}
+		}
+		f.sources[fl.Name] = source
+	})
+	if len(errs) > 0 {
+		return &UsageError{Err: configError{errors.New(strings.Join(errs, "\n"))}}
+	}
+
+	g := f.Globals
+	if _, err := report.ParseFormat(g.Output); err != nil {
+		return &UsageError{Err: configError{fmt.Errorf("%s: %v", f.FlagRef("output"), err)}}
+	}
+	logger, err := newLogger(f.IO.ErrOut, g.LogLevel, g.LogFormat)
+	if err != nil {
+		return &UsageError{Err: configError{fmt.Errorf("%s: %v", f.FlagRef(err.flag), err.msg)}}
+	}
+	f.Logger = logger
+	return nil
+}
+
+// setFlag sets a flag from a string; slice flags take comma-separated lists
+// and replace (not append to) the default.
+func setFlag(fl *pflag.Flag, raw string) error {
+	if sv, ok := fl.Value.(pflag.SliceValue); ok {
+		return sv.Replace(splitList(raw))
+	}
+	return fl.Value.Set(raw)
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// configString renders a YAML value the way it would be typed as a flag.
+func configString(val any) string {
+	switch x := val.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ",")
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+type loggerError struct{ flag, msg string }
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, *loggerError) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, &loggerError{"log-level", fmt.Sprintf("invalid level %q: want debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &loggerError{"log-format", fmt.Sprintf("invalid format %q: want text or json", format)}
+}

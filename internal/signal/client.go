@@ -1,0 +1,355 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// DialOptions tune a client connection. The zero value is usable.
+type DialOptions struct {
+	// Header is sent with the upgrade request (Authorization, Origin, …).
+	Header http.Header
+	// LocalAddr, if set, is the local address to dial from; bench uses it to
+	// spread connections over several loopback addresses.
+	LocalAddr net.Addr
+	// HandshakeTimeout bounds the TCP connect, upgrade and welcome frame
+	// together when ctx has no earlier deadline. Default 10s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each frame write. Default 10s.
+	WriteTimeout time.Duration
+	// ReadBufferSize and WriteBufferSize size the connection's I/O buffers.
+	// They default small (1 KiB) because a bench process holds thousands of
+	// idle clients; larger frames still work, in more reads.
+	ReadBufferSize, WriteBufferSize int
+	// MaxMessageSize caps inbound frames. Default DefaultMaxMessageSize.
+	MaxMessageSize int64
+	// OnEvent receives every server message that is not a reply to a pending
+	// request, on the client's read goroutine: it must not block. Nil
+	// discards events.
+	OnEvent func(*Message)
+}
+
+// writeBufferPool shares write buffers between all clients of a process:
+// an idle client then holds none.
+var writeBufferPool = &sync.Pool{}
+
+// DialError is a failure to establish the signaling session. Status is the
+// HTTP status when the server refused the upgrade.
+type DialError struct {
+	URL    string
+	Status int
+	Body   string
+	Err    error
+}
+
+func (e *DialError) Error() string {
+	if e.Status != 0 {
+		msg := fmt.Sprintf("connecting to %s: upgrade refused with HTTP %d", e.URL, e.Status)
+		if e.Body != "" {
+			msg += ": " + e.Body
+		}
+		return msg
+	}
+	return fmt.Sprintf("connecting to %s: %v", e.URL, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// CloseError reports that the server closed the connection, with its code and reason.
+type CloseError struct {
+	Code int
+	Text string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("connection closed by server (code %d: %s)", e.Code, e.Text)
+}
+
+// ErrClosed is returned by calls on a client that has been closed.
+var ErrClosed = errors.New("signaling connection closed")
+
+// Client is one signaling session. Its methods are safe for concurrent use.
+type Client struct {
+	conn         *websocket.Conn
+	writeTimeout time.Duration
+	onEvent      func(*Message)
+	welcome      Message
+
+	wmu sync.Mutex // serialises frame writes
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[string]chan *Message
+	err     error // why the read loop ended
+
+	done chan struct{}
+}
+
+// Dial opens a signaling session at url (ws:// or wss://) and waits for the
+// server's welcome frame.
+func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	hs := orDefault(opts.HandshakeTimeout, 10*time.Second)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, hs)
+		defer cancel()
+	}
+	d := websocket.Dialer{
+		Proxy:            nil,
+		HandshakeTimeout: hs,
+		ReadBufferSize:   orDefaultInt(opts.ReadBufferSize, 1024),
+		WriteBufferSize:  orDefaultInt(opts.WriteBufferSize, 1024),
+		WriteBufferPool:  writeBufferPool,
+		Subprotocols:     []string{Subprotocol},
+	}
+	if opts.LocalAddr != nil {
+		nd := &net.Dialer{LocalAddr: opts.LocalAddr}
+		d.NetDialContext = nd.DialContext
+	}
+	conn, resp, err := d.DialContext(ctx, url, opts.Header)
+	if err != nil {
+		de := &DialError{URL: url, Err: err}
+		if resp != nil {
+			de.Status = resp.StatusCode
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			de.Body = string(b)
+			resp.Body.Close()
+		}
+		return nil, de
+	}
+	maxSize := opts.MaxMessageSize
+	if maxSize == 0 {
+		maxSize = DefaultMaxMessageSize
+	}
+	conn.SetReadLimit(maxSize)
+
+	// The welcome frame is read here, before the read loop starts, so that a
+	// returned client always knows its session id and protocol version.
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetReadDeadline(dl)
+	}
+	_, b, err := conn.ReadMessage()
+	if err != nil {
+		conn.Close()
+		return nil, &DialError{URL: url, Err: fmt.Errorf("waiting for welcome: %w", closeErr(err))}
+	}
+	conn.SetReadDeadline(time.Time{})
+	c := &Client{
+		conn:         conn,
+		writeTimeout: orDefault(opts.WriteTimeout, 10*time.Second),
+		onEvent:      opts.OnEvent,
+		done:         make(chan struct{}),
+	}
+	if err := DecodeInto(b, &c.welcome); err != nil {
+		conn.Close()
+		return nil, &DialError{URL: url, Err: fmt.Errorf("reading welcome: %w", err)}
+	}
+	if c.welcome.Type == TypeError {
+		conn.Close()
+		return nil, &DialError{URL: url, Err: &Error{Code: c.welcome.Code, Reason: c.welcome.Reason}}
+	}
+	if c.welcome.Type != TypeWelcome {
+		conn.Close()
+		return nil, &DialError{URL: url, Err: fmt.Errorf("expected welcome, got %q", c.welcome.Type)}
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// Welcome returns the server's welcome frame.
+func (c *Client) Welcome() Message { return c.welcome }
+
+// SessionID is the id the server gave this session.
+func (c *Client) SessionID() string { return c.welcome.SessionID }
+
+// LocalAddr is the client side of the connection.
+func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	for {
+		_, b, err := c.conn.ReadMessage()
+		if err != nil {
+			c.finish(closeErr(err))
+			return
+		}
+		m, err := Decode(b)
+		if err != nil {
+			c.finish(fmt.Errorf("server sent a malformed frame: %w", err))
+			c.conn.Close()
+			return
+		}
+		if m.ID != "" {
+			c.mu.Lock()
+			ch, ok := c.pending[m.ID]
+			if ok {
+				delete(c.pending, m.ID)
+			}
+			c.mu.Unlock()
+			if ok {
+				ch <- m // buffered, never blocks
+				continue
+			}
+		}
+		if c.onEvent != nil {
+			c.onEvent(m)
+		}
+	}
+}
+
+// finish records why the session ended and fails every pending call.
+func (c *Client) finish(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+}
+
+// Err is why the session ended; nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Done is closed when the session has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Send writes m without waiting for a reply.
+func (c *Client) Send(m *Message) error {
+	b, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		if e := c.Err(); e != nil {
+			return e
+		}
+		return fmt.Errorf("sending %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// Call sends m as a request (it assigns m.ID) and waits for the reply. A
+// TypeError reply is returned as *Error.
+func (c *Client) Call(ctx context.Context, m *Message) (*Message, error) {
+	ch := make(chan *Message, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.nextID++
+	m.ID = strconv.FormatUint(c.nextID, 10)
+	if c.pending == nil {
+		c.pending = make(map[string]chan *Message, 1)
+	}
+	c.pending[m.ID] = ch
+	c.mu.Unlock()
+
+	if err := c.Send(m); err != nil {
+		c.forget(m.ID)
+		return nil, err
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, c.Err()
+		}
+		if r.Type == TypeError {
+			return r, &Error{Code: r.Code, Reason: r.Reason}
+		}
+		return r, nil
+	case <-ctx.Done():
+		c.forget(m.ID)
+		return nil, fmt.Errorf("waiting for %s reply: %w", m.Type, ctx.Err())
+	}
+}
+
+func (c *Client) forget(id string) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// Join joins room as identity; token may be empty when the server runs without auth.
+func (c *Client) Join(ctx context.Context, room, identity, token string) (*Message, error) {
+	return c.Call(ctx, &Message{Type: TypeJoin, Room: room, Identity: identity, Token: token})
+}
+
+// Leave leaves the current room.
+func (c *Client) Leave(ctx context.Context) error {
+	_, err := c.Call(ctx, &Message{Type: TypeLeave})
+	return err
+}
+
+// Ping measures one round trip and returns it with the server's clock.
+func (c *Client) Ping(ctx context.Context) (rtt time.Duration, server time.Time, err error) {
+	start := time.Now()
+	r, err := c.Call(ctx, &Message{Type: TypePing, ClientTime: start.UnixNano()})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return time.Since(start), time.UnixMilli(r.ServerTime), nil
+}
+
+// Close ends the session with a normal close frame and waits for the read
+// loop to stop (bounded by the write timeout).
+func (c *Client) Close() error {
+	c.wmu.Lock()
+	_ = c.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(CloseNormal, ""), time.Now().Add(time.Second))
+	c.wmu.Unlock()
+	select {
+	case <-c.done:
+	case <-time.After(time.Second):
+	}
+	err := c.conn.Close()
+	<-c.done
+	c.finish(ErrClosed)
+	return err
+}
+
+// closeErr turns gorilla's close errors into *CloseError.
+func closeErr(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: ce.Code, Text: ce.Text}
+	}
+	return err
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func orDefaultInt(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,244 @@
+// Package signal is livectl's signaling wire protocol: the message types that
+// travel over GET /ws, their encoding, the stable error codes, and the Go
+// client that bench, probe and publish use. The server decodes with the same
+// functions, so there is exactly one implementation of the protocol.
+//
+// The protocol is JSON text frames over a WebSocket. Every frame is one
+// Message; Type says which fields carry meaning (docs/protocol.md lists them).
+// A request carries an ID; the reply to it (or the error) echoes that ID.
+package signal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Version is the protocol version. It is offered as the WebSocket subprotocol
+// Subprotocol and reported in the server's welcome message.
+const Version = 1
+
+// Subprotocol is the Sec-WebSocket-Protocol value of this protocol version.
+const Subprotocol = "livectl.v1"
+
+// DefaultMaxMessageSize is the largest frame either side accepts by default.
+const DefaultMaxMessageSize = 64 << 10
+
+// Message types sent by clients.
+const (
+	TypeJoin      = "join"      // Room, Identity, Token → joined
+	TypeLeave     = "leave"     // → left
+	TypePing      = "ping"      // ClientTime → pong
+	TypePublish   = "publish"   // SDP (offer with send tracks) → answer
+	TypeSubscribe = "subscribe" // → offer (server-initiated), client replies with answer
+	TypeAnswer    = "answer"    // SDP: client's answer to a server offer; server's answer to publish
+	TypeTrickle   = "trickle"   // Candidate, Target: an ICE candidate, either direction
+	TypeUnpublish = "unpublish" // TrackID (empty: all) → unpublished
+)
+
+// Message types sent by the server.
+const (
+	TypeWelcome           = "welcome" // Protocol, SessionID, ServerTime; first frame on every connection
+	TypeJoined            = "joined"  // Room, Identity, SessionID, Participants, Tracks
+	TypeLeft              = "left"
+	TypePong              = "pong" // ClientTime echoed, ServerTime
+	TypeOffer             = "offer"
+	TypeParticipantJoined = "participant_joined" // Participant
+	TypeParticipantLeft   = "participant_left"   // Participant
+	TypeTrackPublished    = "track_published"    // Track
+	TypeTrackUnpublished  = "track_unpublished"  // Track
+	TypeUnpublished       = "unpublished"
+	TypeError             = "error"    // Code, Reason; ID of the failed request if any
+	TypeDraining          = "draining" // DeadlineMS: the server is shutting down
+)
+
+// Trickle targets: which of the session's two peer connections a candidate is for.
+const (
+	TargetPublisher  = "publisher"
+	TargetSubscriber = "subscriber"
+)
+
+// Error codes: stable strings a client can switch on.
+const (
+	CodeBadMessage      = "bad_message"       // not JSON, or a required field missing
+	CodeUnknownType     = "unknown_type"      // Type not known to this protocol version
+	CodeMessageTooLarge = "message_too_large" // frame over the size limit (connection closes)
+	CodeNotJoined       = "not_joined"        // request needs a joined room
+	CodeAlreadyJoined   = "already_joined"    // one room per connection
+	CodeRoomFull        = "room_full"         // --max-participants reached
+	CodeServerFull      = "server_full"       // --max-conns or --max-rooms reached
+	CodeDraining        = "draining"          // server is shutting down
+	CodeUnauthorized    = "unauthorized"      // missing or invalid token
+	CodeForbidden       = "forbidden"         // token lacks the grant
+	CodeBadSDP          = "bad_sdp"           // SDP could not be parsed or negotiated
+	CodeUnsupported     = "unsupported"       // a valid request this server does not offer
+	CodeSlowConsumer    = "slow_consumer"     // send queue overflowed (connection closes)
+	CodeInternal        = "internal"
+)
+
+// WebSocket close codes the server uses beyond RFC 6455's.
+const (
+	CloseNormal          = 1000
+	CloseGoingAway       = 1001 // draining finished
+	ClosePolicyViolation = 1008 // origin or auth refused
+	CloseMessageTooBig   = 1009
+	CloseTryAgainLater   = 1013 // server full or draining
+	CloseSlowConsumer    = 4008 // send queue overflowed
+	CloseProtocolError   = 4002 // repeated malformed frames
+)
+
+// Participant is a member of a room as others see it.
+type Participant struct {
+	Identity  string `json:"identity"`
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// Track describes a published media track.
+type Track struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`            // "audio" or "video"
+	Codec     string `json:"codec,omitempty"` // MIME type, e.g. "video/VP8"
+	Publisher string `json:"publisher"`       // identity of the publisher
+	StreamID  string `json:"stream_id,omitempty"`
+}
+
+// ICECandidate is a trickled candidate, shaped like the browser's
+// RTCIceCandidateInit so that pages can pass it straight through.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Message is one frame of the protocol. It is flat on purpose: one decode
+// with no second pass, and the field set per Type is small (docs/protocol.md).
+type Message struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+
+	Room     string `json:"room,omitempty"`
+	Identity string `json:"identity,omitempty"`
+	Token    string `json:"token,omitempty"`
+
+	Protocol     int           `json:"protocol,omitempty"`
+	SessionID    string        `json:"session_id,omitempty"`
+	Participant  *Participant  `json:"participant,omitempty"`
+	Participants []Participant `json:"participants,omitempty"`
+
+	ClientTime int64 `json:"client_time,omitempty"` // opaque to the server, echoed in pong
+	ServerTime int64 `json:"server_time,omitempty"` // Unix time in milliseconds
+
+	SDP       string        `json:"sdp,omitempty"`
+	Target    string        `json:"target,omitempty"`
+	Candidate *ICECandidate `json:"candidate,omitempty"`
+	Track     *Track        `json:"track,omitempty"`
+	Tracks    []Track       `json:"tracks,omitempty"`
+	TrackID   string        `json:"track_id,omitempty"`
+
+	Code       string `json:"code,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	DeadlineMS int64  `json:"deadline_ms,omitempty"`
+}
+
+// Limits on fields, enforced by Validate.
+const (
+	MaxNameLen = 128 // room and identity
+	MaxIDLen   = 64  // request id
+	MaxSDPLen  = 48 << 10
+)
+
+// ErrEmptyType is returned by Decode for a frame without a type.
+var ErrEmptyType = errors.New("message has no type")
+
+// Decode parses one frame. It rejects anything that is not a single JSON
+// object with a non-empty type; unknown fields are ignored so that newer
+// clients keep working against older servers.
+func Decode(b []byte) (*Message, error) {
+	m := new(Message)
+	if err := DecodeInto(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// DecodeInto is Decode into a caller-owned Message, which it resets first.
+func DecodeInto(b []byte, m *Message) error {
+	*m = Message{}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("decoding message: not a JSON object")
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("decoding message: %w", err)
+	}
+	if m.Type == "" {
+		return ErrEmptyType
+	}
+	return nil
+}
+
+// Encode serialises m as one frame.
+func Encode(m *Message) ([]byte, error) { return json.Marshal(m) }
+
+// Validate checks the fields a client request of m's type needs, returning a
+// *Error with CodeBadMessage or CodeUnknownType.
+func (m *Message) Validate() error {
+	if len(m.ID) > MaxIDLen {
+		return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("id longer than %d bytes", MaxIDLen)}
+	}
+	switch m.Type {
+	case TypeJoin:
+		if m.Room == "" || m.Identity == "" {
+			return &Error{Code: CodeBadMessage, Reason: "join needs room and identity"}
+		}
+		if len(m.Room) > MaxNameLen || len(m.Identity) > MaxNameLen {
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("room and identity are at most %d bytes", MaxNameLen)}
+		}
+	case TypeLeave, TypePing, TypeSubscribe, TypeUnpublish:
+	case TypePublish, TypeAnswer:
+		if m.SDP == "" {
+			return &Error{Code: CodeBadMessage, Reason: m.Type + " needs sdp"}
+		}
+		if len(m.SDP) > MaxSDPLen {
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("sdp longer than %d bytes", MaxSDPLen)}
+		}
+	case TypeTrickle:
+		if m.Candidate == nil {
+			return &Error{Code: CodeBadMessage, Reason: "trickle needs candidate"}
+		}
+		if m.Target != TargetPublisher && m.Target != TargetSubscriber {
+			return &Error{Code: CodeBadMessage, Reason: `trickle target must be "publisher" or "subscriber"`}
+		}
+	default:
+		return &Error{Code: CodeUnknownType, Reason: fmt.Sprintf("unknown message type %q", truncate(m.Type, 32))}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Error is a protocol error as carried by a TypeError message.
+type Error struct {
+	Code   string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Reason }
+
+// Is lets errors.Is match on the code alone: errors.Is(err, &Error{Code: CodeRoomFull}).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// ErrorMessage builds the TypeError reply to the request with the given id.
+func ErrorMessage(id, code, reason string) *Message {
+	return &Message{Type: TypeError, ID: id, Code: code, Reason: reason}
+}

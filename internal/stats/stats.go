@@ -1,0 +1,49 @@
+// Package stats defines the /v1/stats document that `livectl serve` publishes
+// and that top, bench and inspect bundles read. It is the contract between the
+// server and its observers, so it lives apart from both.
+package stats
+
+// Snapshot is the JSON body of GET /v1/stats. Field names are part of the
+// public contract in SPEC.md: add fields, never rename them.
+type Snapshot struct {
+	Version     string  `json:"version,omitempty"`
+	State       string  `json:"state,omitempty"` // "serving" or "draining"
+	UptimeS     float64 `json:"uptime_s"`
+	Connections int64   `json:"connections"`
+	// RoomCount is the number of rooms. SPEC names "rooms" both as a figure
+	// and as the per-room list; one key cannot be both, so "rooms" holds the
+	// list (its length is the count) and the count also stands here.
+	RoomCount        int64  `json:"room_count"`
+	Participants     int64  `json:"participants"`
+	TracksPublished  int64  `json:"tracks_published"`
+	TracksSubscribed int64  `json:"tracks_subscribed"`
+	BytesIn          uint64 `json:"bytes_in"`
+	BytesOut         uint64 `json:"bytes_out"`
+	PacketsIn        uint64 `json:"packets_in"`
+	PacketsOut       uint64 `json:"packets_out"`
+	PacketsLost      uint64 `json:"packets_lost"`
+	NACKs            uint64 `json:"nacks"`
+	PLIs             uint64 `json:"plis"`
+	Goroutines       int    `json:"goroutines"`
+	HeapBytes        uint64 `json:"heap_bytes"`
+	GCPauseNsP99     uint64 `json:"gc_pause_ns_p99"`
+
+	// Signaling counters beyond the SPEC minimum.
+	ConnectionsTotal   uint64 `json:"connections_total"`
+	ConnectionsDropped uint64 `json:"connections_dropped"` // slow or dead clients cut off
+	MessagesIn         uint64 `json:"messages_in"`
+	MessagesOut        uint64 `json:"messages_out"`
+
+	Rooms []Room `json:"rooms"`
+}
+
+// Room is one entry of the per-room list.
+type Room struct {
+	Name          string `json:"name"`
+	Participants  int    `json:"participants"`
+	Publishers    int    `json:"publishers"`
+	Subscribers   int    `json:"subscribers"`
+	Tracks        int    `json:"tracks"`
+	BitrateInBps  uint64 `json:"bitrate_in_bps"`
+	BitrateOutBps uint64 `json:"bitrate_out_bps"`
+}
