@@ -111,7 +111,10 @@ func Main() int {
 
 // Run executes the command line args and maps the outcome to an exit code.
 func Run(ctx context.Context, f *Factory, args []string) int {
-	root := NewRootCmd(f)
+	return execute(ctx, f, NewRootCmd(f), args)
+}
+
+func execute(ctx context.Context, f *Factory, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// probeOpts is what the test command captures after resolution.
+type probeOpts struct {
+	Listen  string
+	Rate    int
+	Timeout time.Duration
+	Names   []string
+	Verbose bool
+}
+
+// runProbe runs `livectl probe-config [args]` with the given environment and
+// working directory and returns the resolved options, exit code and stderr.
+func runProbe(t *testing.T, dir string, env map[string]string, args ...string) (probeOpts, int, string) {
+	t.Helper()
+	var got probeOpts
+	var out, errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	f.Getenv = func(k string) string { return env[k] }
+	root := NewRootCmd(f)
+	cmd := &cobra.Command{Use: "probe-config", RunE: func(*cobra.Command, []string) error { return nil }}
+	cmd.Flags().StringVar(&got.Listen, "listen", "127.0.0.1:7880", "")
+	cmd.Flags().IntVar(&got.Rate, "rate", 100, "")
+	cmd.Flags().DurationVar(&got.Timeout, "drain-timeout", 5*time.Second, "")
+	cmd.Flags().StringSliceVar(&got.Names, "allowed-origins", []string{"a"}, "")
+	cmd.Flags().BoolVar(&got.Verbose, "verbose", false, "")
+	root.AddCommand(cmd)
+
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	code := execute(context.Background(), f, root, append([]string{"probe-config"}, args...))
+	return got, code, errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	const file = "listen: 0.0.0.0:1\nrate: 7\ndrain-timeout: 9s\nallowed-origins: [x, y]\nverbose: true\n"
+	tests := []struct {
+		name      string
+		configDir bool // write ./livectl.yaml in the working directory
+		env       map[string]string
+		args      []string
+		want      probeOpts
+	}{
+		{
+			name: "defaults",
+			want: probeOpts{Listen: "127.0.0.1:7880", Rate: 100, Timeout: 5 * time.Second, Names: []string{"a"}},
+		},
+		{
+			name:      "config file beats default",
+			configDir: true,
+			want:      probeOpts{Listen: "0.0.0.0:1", Rate: 7, Timeout: 9 * time.Second, Names: []string{"x", "y"}, Verbose: true},
+		},
+		{
+			name:      "environment beats config file",
+			configDir: true,
+			env:       map[string]string{"LIVECTL_RATE": "8", "LIVECTL_ALLOWED_ORIGINS": "p,q", "LIVECTL_DRAIN_TIMEOUT": "1m"},
+			want:      probeOpts{Listen: "0.0.0.0:1", Rate: 8, Timeout: time.Minute, Names: []string{"p", "q"}, Verbose: true},
+		},
+		{
+			name:      "flag beats environment",
+			configDir: true,
+			env:       map[string]string{"LIVECTL_RATE": "8", "LIVECTL_LISTEN": "env:1"},
+			args:      []string{"--rate", "9", "--allowed-origins", "z"},
+			want:      probeOpts{Listen: "env:1", Rate: 9, Timeout: 9 * time.Second, Names: []string{"z"}, Verbose: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.configDir {
+				writeFile(t, dir, DefaultConfigFile, file)
+			}
+			got, code, stderr := runProbe(t, dir, tt.env, tt.args...)
+			if code != ExitOK {
+				t.Fatalf("exit %d, stderr: %s", code, stderr)
+			}
+			gj, _ := json.Marshal(got)
+			wj, _ := json.Marshal(tt.want)
+			if string(gj) != string(wj) {
+				t.Errorf("resolved %s\nwant     %s", gj, wj)
+			}
+		})
+	}
+}
+
+func TestExplicitConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, DefaultConfigFile, "rate: 1\n")
+	other := writeFile(t, dir, "other.yaml", "rate: 2\n")
+	got, code, stderr := runProbe(t, dir, nil, "--config", other)
+	if code != ExitOK || got.Rate != 2 {
+		t.Fatalf("--config: rate %d exit %d (%s), want rate 2 from other.yaml", got.Rate, code, stderr)
+	}
+	got, code, _ = runProbe(t, dir, map[string]string{"LIVECTL_CONFIG": other})
+	if code != ExitOK || got.Rate != 2 {
+		t.Fatalf("LIVECTL_CONFIG: rate %d exit %d, want rate 2 from other.yaml", got.Rate, code)
+	}
+}
+
+func TestUsageErrorsExit2AndNameTheSource(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string
+		env      map[string]string
+		args     []string
+		contains []string
+	}{
+		{name: "unknown flag", args: []string{"--no-such-flag"}, contains: []string{"unknown flag: --no-such-flag", "--help"}},
+		{name: "bad flag value", args: []string{"--rate", "fast"}, contains: []string{"--rate", "fast"}},
+		{name: "bad env value", env: map[string]string{"LIVECTL_RATE": "fast"}, contains: []string{"LIVECTL_RATE", "--rate", "fast"}},
+		{name: "bad config value", file: "rate: fast\n", contains: []string{`config key "rate"`, "livectl.yaml", "fast"}},
+		{name: "bad duration in config", file: "drain-timeout: soon\n", contains: []string{"drain-timeout", "soon"}},
+		{name: "config not YAML", file: "rate: [\n", contains: []string{"reading config file"}},
+		{name: "missing explicit config", args: []string{"--config", "/nonexistent/x.yaml"}, contains: []string{"/nonexistent/x.yaml"}},
+		{name: "bad output format", args: []string{"-o", "xml"}, contains: []string{"--output", "xml"}},
+		{name: "bad output format from env", env: map[string]string{"LIVECTL_OUTPUT": "xml"}, contains: []string{"LIVECTL_OUTPUT", "xml"}},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, contains: []string{"--log-level", "loud"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.file != "" {
+				writeFile(t, dir, DefaultConfigFile, tt.file)
+			}
+			_, code, stderr := runProbe(t, dir, tt.env, tt.args...)
+			if code != ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, ExitUsage, stderr)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(stderr, c) {
+					t.Errorf("stderr %q does not mention %q", stderr, c)
+				}
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, ExitOK},
+		{"plain", os.ErrNotExist, ExitFailure},
+		{"usage", UsageErrorf("--x: bad"), ExitUsage},
+		{"assertion", &AssertionError{Failed: []string{"join.p99<50ms (was 61ms)"}}, ExitAssertion},
+		{"silent", ErrSilent, ExitFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err); got != tt.want {
+				t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	f.Getenv = func(string) string { return "" }
+	if code := Run(context.Background(), f, []string{"version", "-o", "json"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var b BuildInfo
+	if err := json.Unmarshal(out.Bytes(), &b); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out.String())
+	}
+	if b.GoVersion == "" || b.Version == "" {
+		t.Errorf("incomplete build info: %+v", b)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("unexpected stderr: %s", errOut.String())
+	}
+}
+
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		t.Run(shell, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			f := NewFactory()
+			f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+			f.Getenv = func(string) string { return "" }
+			if code := Run(context.Background(), f, []string{"completion", shell}); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if !strings.Contains(out.String(), "livectl") {
+				t.Errorf("%s completion does not mention livectl", shell)
+			}
+		})
+	}
+	var errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut}
+	f.Getenv = func(string) string { return "" }
+	if code := Run(context.Background(), f, []string{"completion", "tcsh"}); code != ExitUsage {
+		t.Errorf("completion tcsh: exit %d, want %d (%s)", code, ExitUsage, errOut.String())
+	}
+}
