@@ -1,0 +1,120 @@
+package media
+
+import "strings"
+
+// MIME types of the codecs this package understands, as pion spells them.
+const (
+	MimeVP8  = "video/VP8"
+	MimeH264 = "video/H264"
+	MimeOpus = "audio/opus"
+)
+
+// H.264 NAL unit types used for keyframe detection and RTP depacketization.
+const (
+	naluSlice  = 1
+	naluIDR    = 5
+	naluSEI    = 6
+	naluSPS    = 7
+	naluPPS    = 8
+	naluAUD    = 9
+	naluSTAPA  = 24
+	naluFUA    = 28
+	naluTypeMk = 0x1f
+)
+
+// IsKeyframe reports whether an RTP payload of the given codec (a MIME type,
+// compared case-insensitively) starts a keyframe. Codecs other than VP8 and
+// H.264 report false. It allocates nothing; the relay calls it per packet.
+func IsKeyframe(mimeType string, payload []byte) bool {
+	switch {
+	case strings.EqualFold(mimeType, MimeVP8):
+		return IsVP8Keyframe(payload)
+	case strings.EqualFold(mimeType, MimeH264):
+		return IsH264Keyframe(payload)
+	}
+	return false
+}
+
+// vp8Descriptor parses the VP8 RTP payload descriptor (RFC 7741 §4.2) and
+// returns the offset of the VP8 payload, whether the packet starts a
+// partition (S bit), and the partition index (PID).
+func vp8Descriptor(p []byte) (off int, start bool, pid byte, ok bool) {
+	if len(p) < 1 {
+		return 0, false, 0, false
+	}
+	start = p[0]&0x10 != 0
+	pid = p[0] & 0x07
+	off = 1
+	if p[0]&0x80 != 0 { // X: extension byte follows
+		if len(p) < 2 {
+			return 0, false, 0, false
+		}
+		x := p[1]
+		off = 2
+		if x&0x80 != 0 { // I: picture id, 7 or 15 bits
+			if len(p) < off+1 {
+				return 0, false, 0, false
+			}
+			if p[off]&0x80 != 0 {
+				off += 2
+			} else {
+				off++
+			}
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			off++
+		}
+		if x&0x30 != 0 { // T or K: TID/Y/KEYIDX
+			off++
+		}
+	}
+	if off > len(p) {
+		return 0, false, 0, false
+	}
+	return off, start, pid, true
+}
+
+// IsVP8Keyframe reports whether a VP8 RTP payload is the first packet of a
+// key frame: the start of partition 0 whose payload header has the P
+// (inter-frame) bit clear (RFC 7741 §4.3).
+func IsVP8Keyframe(payload []byte) bool {
+	off, start, pid, ok := vp8Descriptor(payload)
+	if !ok || !start || pid != 0 || off >= len(payload) {
+		return false
+	}
+	return payload[off]&0x01 == 0
+}
+
+// IsH264Keyframe reports whether an H.264 RTP payload (RFC 6184) carries the
+// start of a keyframe: an SPS or the first fragment of an IDR slice, alone,
+// aggregated in a STAP-A, or as the start of an FU-A. The SPS counts because
+// encoders send it immediately before the IDR picture, so a forwarder that
+// waits for an IDR slice would cut the parameter sets off the keyframe.
+func IsH264Keyframe(payload []byte) bool {
+	if len(payload) < 1 {
+		return false
+	}
+	switch t := payload[0] & naluTypeMk; t {
+	case naluIDR, naluSPS:
+		return true
+	case naluSTAPA:
+		p := payload[1:]
+		for len(p) >= 3 {
+			n := int(p[0])<<8 | int(p[1])
+			if n == 0 || len(p) < 2+n {
+				return false
+			}
+			switch p[2] & naluTypeMk {
+			case naluIDR, naluSPS:
+				return true
+			}
+			p = p[2+n:]
+		}
+	case naluFUA:
+		if len(payload) < 2 {
+			return false
+		}
+		return payload[1]&0x80 != 0 && payload[1]&naluTypeMk == naluIDR
+	}
+	return false
+}

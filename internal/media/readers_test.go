@@ -1,0 +1,244 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+)
+
+func readAllIVF(t *testing.T, r *IVFReader) []IVFFrame {
+	t.Helper()
+	var out []IVFFrame
+	for {
+		f, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		out = append(out, f)
+	}
+}
+
+func TestClipVP8(t *testing.T) {
+	r := ClipVP8()
+	if r.Header.FourCC != "VP80" || r.Header.Width != ClipWidth || r.Header.Height != ClipHeight {
+		t.Fatalf("header = %+v", r.Header)
+	}
+	if d := r.Header.FrameDuration(); d < 33*time.Millisecond || d > 34*time.Millisecond {
+		t.Fatalf("frame duration = %v, want 1/30 s", d)
+	}
+	frames := readAllIVF(t, r)
+	if len(frames) != 120 {
+		t.Fatalf("frames = %d, want 120 (4 s at 30 fps)", len(frames))
+	}
+	var keys []int
+	for i, f := range frames {
+		info, err := ParseVP8Frame(f.Data)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if info.Keyframe {
+			keys = append(keys, i)
+			if info.Width != ClipWidth || info.Height != ClipHeight {
+				t.Fatalf("frame %d: %dx%d", i, info.Width, info.Height)
+			}
+		}
+	}
+	if want := []int{0, 30, 60, 90}; !equalInts(keys, want) {
+		t.Fatalf("keyframes at %v, want %v", keys, want)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestClipOpus(t *testing.T) {
+	r := ClipOpus()
+	if r.Channels != 2 {
+		t.Fatalf("channels = %d", r.Channels)
+	}
+	var total time.Duration
+	n := 0
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := OpusPacketDuration(p); d != 20*time.Millisecond {
+			t.Fatalf("packet %d duration %v", n, d)
+		}
+		total += OpusPacketDuration(p)
+		n++
+	}
+	if total < 3900*time.Millisecond || total > 4100*time.Millisecond {
+		t.Fatalf("total audio %v in %d packets, want ~4s", total, n)
+	}
+}
+
+func TestH264Reader(t *testing.T) {
+	b, err := os.ReadFile("testdata/clip.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewH264Reader(bytes.NewReader(b))
+	var keys []int
+	n := 0
+	for {
+		au, err := r.NextAccessUnit()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if au.Keyframe {
+			keys = append(keys, n)
+		}
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("access units = %d, want 60 (2 s at 30 fps)", n)
+	}
+	if want := []int{0, 30}; !equalInts(keys, want) {
+		t.Fatalf("keyframes at %v, want %v", keys, want)
+	}
+}
+
+func TestReadersRejectGarbage(t *testing.T) {
+	tests := []struct {
+		name string
+		open func([]byte) error
+		in   []byte
+	}{
+		{"ivf empty", func(b []byte) error { _, err := NewIVFReader(bytes.NewReader(b)); return err }, nil},
+		{"ivf wrong magic", func(b []byte) error { _, err := NewIVFReader(bytes.NewReader(b)); return err }, bytes.Repeat([]byte{'x'}, 40)},
+		{"ivf huge frame", func(b []byte) error {
+			r, err := NewIVFReader(bytes.NewReader(b))
+			if err != nil {
+				return nil
+			}
+			_, err = r.Next()
+			return err
+		}, append(append([]byte("DKIF"), make([]byte, 28)...), 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0)},
+		{"ogg not ogg", func(b []byte) error { _, err := NewOggReader(bytes.NewReader(b)); return err }, []byte("hello world, this is not an ogg file")},
+		{"ogg vorbis", func(b []byte) error { _, err := NewOggReader(bytes.NewReader(b)); return err }, oggPage([]byte("\x01vorbis-not-opus-header-xxxx"))},
+		{"h264 no start code", func(b []byte) error { _, err := NewH264Reader(bytes.NewReader(b)).NextAccessUnit(); return err }, []byte{1, 2, 3, 4, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.open(tt.in); err == nil || errors.Is(err, io.EOF) {
+				t.Fatalf("err = %v, want a descriptive error", err)
+			}
+		})
+	}
+}
+
+// oggPage builds a single-segment Ogg page around body (CRC not checked by the reader).
+func oggPage(body []byte) []byte {
+	h := make([]byte, 27)
+	copy(h, "OggS")
+	h[5] = 0x02
+	h[26] = 1
+	return append(append(h, byte(len(body))), body...)
+}
+
+func TestKeyframeDetection(t *testing.T) {
+	t.Run("vp8 clip packets", func(t *testing.T) {
+		frames := readAllIVF(t, ClipVP8())
+		pay := &codecs.VP8Payloader{EnablePictureID: true}
+		for i, f := range frames {
+			info, _ := ParseVP8Frame(f.Data)
+			for j, p := range pay.Payload(1200, f.Data) {
+				want := info.Keyframe && j == 0
+				if got := IsKeyframe("video/vp8", p); got != want {
+					t.Fatalf("frame %d packet %d: IsKeyframe = %v, want %v", i, j, got, want)
+				}
+			}
+		}
+	})
+	t.Run("h264 clip packets", func(t *testing.T) {
+		b, _ := os.ReadFile("testdata/clip.h264")
+		r := NewH264Reader(bytes.NewReader(b))
+		pay := &codecs.H264Payloader{}
+		keys := 0
+		for i := 0; ; i++ {
+			au, err := r.NextAccessUnit()
+			if err != nil {
+				break
+			}
+			var sawKey bool
+			for _, nal := range au.NALs {
+				for _, p := range pay.Payload(1200, append([]byte{0, 0, 0, 1}, nal...)) {
+					if IsKeyframe(MimeH264, p) {
+						sawKey = true
+					}
+				}
+			}
+			if sawKey != au.Keyframe {
+				t.Fatalf("access unit %d: keyframe seen in packets = %v, in stream = %v", i, sawKey, au.Keyframe)
+			}
+			if sawKey {
+				keys++
+			}
+		}
+		if keys != 2 {
+			t.Fatalf("keyframes = %d, want 2", keys)
+		}
+	})
+	tests := []struct {
+		name    string
+		mime    string
+		payload []byte
+		want    bool
+	}{
+		{"empty vp8", MimeVP8, nil, false},
+		{"vp8 continuation", MimeVP8, []byte{0x00, 0x00}, false},
+		{"vp8 start key", MimeVP8, []byte{0x10, 0x00}, true},
+		{"vp8 start inter", MimeVP8, []byte{0x10, 0x01}, false},
+		{"vp8 start key pid 1", MimeVP8, []byte{0x11, 0x00}, false},
+		{"vp8 ext 15-bit picid key", MimeVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, true},
+		{"vp8 ext truncated", MimeVP8, []byte{0x90, 0x80, 0x81}, false},
+		{"h264 idr", MimeH264, []byte{0x65, 0x88}, true},
+		{"h264 sps", MimeH264, []byte{0x67, 0x42}, true},
+		{"h264 p slice", MimeH264, []byte{0x41, 0x9a}, false},
+		{"h264 stap-a with sps", MimeH264, []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce}, true},
+		{"h264 stap-a truncated", MimeH264, []byte{0x78, 0x00, 0x09, 0x67}, false},
+		{"h264 fu-a idr start", MimeH264, []byte{0x7c, 0x85, 0x00}, true},
+		{"h264 fu-a idr middle", MimeH264, []byte{0x7c, 0x05, 0x00}, false},
+		{"opus", MimeOpus, []byte{0x10, 0x00}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsKeyframe(tt.mime, tt.payload); got != tt.want {
+				t.Fatalf("IsKeyframe(%s, % x) = %v, want %v", tt.mime, tt.payload, got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkIsKeyframeVP8(b *testing.B) {
+	p := []byte{0x90, 0x80, 0x81, 0x23, 0x00, 0x01, 0x02}
+	b.ReportAllocs()
+	for b.Loop() {
+		IsKeyframe(MimeVP8, p)
+	}
+}
