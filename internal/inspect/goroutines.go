@@ -1,0 +1,489 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// GoroutineProfile is one goroutine profile (the protobuf form of
+// /debug/pprof/goroutine) with its raw bytes, kept so it can be saved for
+// `go tool pprof` or diffed later.
+type GoroutineProfile struct {
+	Raw       []byte
+	Profile   *profile.Profile
+	Source    string // URL or file it came from
+	FetchedAt time.Time
+}
+
+// FetchGoroutines fetches and parses the goroutine profile.
+func (c *Client) FetchGoroutines(ctx context.Context) (*GoroutineProfile, error) {
+	raw, err := c.Fetch(ctx, "/debug/pprof/goroutine", debugQuery(0), 0)
+	if err != nil {
+		return nil, err
+	}
+	gp, err := ParseGoroutineProfile(raw.Body, raw.URL)
+	if err != nil {
+		return nil, err
+	}
+	gp.FetchedAt = raw.FetchedAt
+	return gp, nil
+}
+
+// FetchGoroutineDump fetches and parses the debug=2 text dump, which carries
+// each goroutine's state, wait time and creator.
+func (c *Client) FetchGoroutineDump(ctx context.Context) (*Dump, error) {
+	raw, err := c.Fetch(ctx, "/debug/pprof/goroutine", debugQuery(2), 0)
+	if err != nil {
+		return nil, err
+	}
+	d, err := ParseDump(raw.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parsing goroutine dump from %s: %w", raw.URL, err)
+	}
+	d.Raw = raw.Body
+	return d, nil
+}
+
+// ParseGoroutineProfile parses a goroutine profile (gzipped or plain
+// protobuf); source names it in errors.
+func ParseGoroutineProfile(raw []byte, source string) (*GoroutineProfile, error) {
+	p, err := parseProfile(raw, source)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.SampleType) == 0 || p.SampleType[0].Type != "goroutine" {
+		kind := "unknown"
+		if len(p.SampleType) > 0 {
+			kind = p.SampleType[0].Type
+		}
+		return nil, fmt.Errorf("reading %s: %w: it is a %q profile, not a goroutine profile", source, ErrNotProfile, kind)
+	}
+	return &GoroutineProfile{Raw: raw, Profile: p, Source: source}, nil
+}
+
+// LoadGoroutineProfile reads a profile saved with --save (or by curl).
+func LoadGoroutineProfile(path string) (*GoroutineProfile, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading goroutine profile: %w", err)
+	}
+	gp, err := ParseGoroutineProfile(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		gp.FetchedAt = st.ModTime()
+	}
+	if gp.Profile.TimeNanos != 0 {
+		gp.FetchedAt = time.Unix(0, gp.Profile.TimeNanos)
+	}
+	return gp, nil
+}
+
+// parseProfile parses a protobuf profile. google/pprof also accepts legacy
+// text formats; a body that parsed but holds no sample type is not something
+// a pprof handler sent.
+func parseProfile(raw []byte, source string) (*profile.Profile, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("reading %s: %w: the body is empty", source, ErrNotProfile)
+	}
+	p, err := profile.ParseData(raw)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w (%v); the target answered, but not with a pprof profile: is it a Go process serving net/http/pprof at /debug/pprof/?",
+			source, ErrNotProfile, err)
+	}
+	if len(p.SampleType) == 0 {
+		return nil, fmt.Errorf("reading %s: %w: the profile has no sample types", source, ErrNotProfile)
+	}
+	return p, nil
+}
+
+// Total is the number of goroutines in the profile.
+func (g *GoroutineProfile) Total() int64 {
+	var n int64
+	for _, s := range g.Profile.Sample {
+		if len(s.Value) > 0 {
+			n += s.Value[0]
+		}
+	}
+	return n
+}
+
+// Frame is one function in a stack.
+type Frame struct {
+	Func string
+	File string
+	Line int64
+}
+
+// Location is file:line with the directory trimmed to its last element.
+func (f Frame) Location() string {
+	if f.File == "" {
+		return ""
+	}
+	file := f.File
+	if i := strings.LastIndexByte(file, '/'); i >= 0 {
+		if j := strings.LastIndexByte(file[:i], '/'); j >= 0 {
+			file = file[j+1:]
+		}
+	}
+	return file + ":" + strconv.FormatInt(f.Line, 10)
+}
+
+// frames expands a sample's locations (with inlined calls) into frames,
+// leaf first, dropping runtime.goexit, which every goroutine has at the bottom.
+func frames(s *profile.Sample) []Frame {
+	out := make([]Frame, 0, len(s.Location)+2)
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line {
+			f := Frame{Line: ln.Line}
+			if ln.Function != nil {
+				f.Func, f.File = ln.Function.Name, ln.Function.Filename
+			}
+			if f.Func == "" {
+				f.Func = fmt.Sprintf("0x%x", loc.Address)
+			}
+			out = append(out, f)
+		}
+		if len(loc.Line) == 0 {
+			out = append(out, Frame{Func: fmt.Sprintf("0x%x", loc.Address)})
+		}
+	}
+	if n := len(out); n > 0 && out[n-1].Func == "runtime.goexit" {
+		out = out[:n-1]
+	}
+	return out
+}
+
+// isRuntimeFrame reports whether a frame is Go runtime machinery that sits
+// above the interesting frame of a parked goroutine (gopark, chanrecv,
+// semacquire, netpoll). The "top" of a group is the first frame that is not.
+func isRuntimeFrame(fn string) bool {
+	return strings.HasPrefix(fn, "runtime.") ||
+		strings.HasPrefix(fn, "internal/runtime/") ||
+		strings.HasPrefix(fn, "internal/sync.") ||
+		strings.HasPrefix(fn, "sync.runtime_") ||
+		strings.HasPrefix(fn, "internal/poll.runtime_")
+}
+
+// topIndex is the index of the first non-runtime frame, or 0 when the whole
+// stack is runtime (GC workers, the scheduler).
+func topIndex(fs []Frame) int {
+	for i, f := range fs {
+		if !isRuntimeFrame(f.Func) {
+			return i
+		}
+	}
+	return 0
+}
+
+// GroupOptions say how to group a goroutine profile.
+type GroupOptions struct {
+	// Depth > 0 groups by the first Depth frames from the top frame (the
+	// runtime frames above it stay in the key); 0 groups identical stacks.
+	Depth int
+	// Filter keeps groups with at least one frame (function or file:line)
+	// that matches.
+	Filter *regexp.Regexp
+	// Top > 0 keeps only the Top largest groups in Report.Groups (Total
+	// still counts every goroutine).
+	Top int
+	// Dump, when set (from FetchGoroutineDump), adds states, wait times and
+	// creators to the groups.
+	Dump *Dump
+}
+
+// Group is a set of goroutines with the same stack (or the same top frames).
+type Group struct {
+	Count int64 `json:"count"`
+	// State is the most common state of the group's goroutines: from the
+	// debug=2 dump when one was fetched (StateSource "dump"), otherwise
+	// inferred from the runtime frames on the stack (StateSource "stack").
+	State       string `json:"state"`
+	StateSource string `json:"state_source"`
+	// States counts goroutines per state (dump only; a group may mix
+	// "chan receive" and "runnable").
+	States map[string]int `json:"states,omitempty"`
+	// WaitMinS / WaitMaxS are the shortest and longest wait among the
+	// group's goroutines, in seconds. Go prints waits only once they reach a
+	// minute, so goroutines parked for less count as 0.
+	WaitMinS *float64 `json:"wait_min_s,omitempty"`
+	WaitMaxS *float64 `json:"wait_max_s,omitempty"`
+	// Top is the first frame outside the Go runtime; TopLocation its file:line.
+	Top         string `json:"top"`
+	TopLocation string `json:"top_location"`
+	// Entry is the function the goroutines started in (the bottom frame).
+	Entry string `json:"entry"`
+	// CreatedBy is the function whose go statement started them (dump only).
+	CreatedBy string `json:"created_by,omitempty"`
+	// Stack is the (possibly depth-cut) stack, leaf first; Locations are the
+	// matching file:line entries.
+	Stack     []string `json:"stack"`
+	Locations []string `json:"locations"`
+
+	// Key identifies the group across samples (stack functions and lines).
+	Key string `json:"-"`
+
+	frames []Frame // the (cut) stack, for joining with a dump
+}
+
+// Report is a grouped goroutine profile: the JSON document of
+// `inspect goroutines`.
+type Report struct {
+	Target string    `json:"target,omitempty"`
+	At     time.Time `json:"at"`
+	Total  int64     `json:"total"`
+	// Matched counts goroutines in groups that passed the filter (equal to
+	// Total without one).
+	Matched int64 `json:"matched"`
+	// GroupCount is the number of groups before --top cut the list.
+	GroupCount int     `json:"group_count"`
+	Groups     []Group `json:"groups"`
+	// Depth is the --depth used (0: identical stacks).
+	Depth int `json:"depth"`
+}
+
+// GroupProfile groups the goroutines of gp by stack. Groups are ordered by count,
+// largest first, then by top frame and key so output is deterministic.
+func GroupProfile(gp *GoroutineProfile, opts GroupOptions) *Report {
+	all := groupAll(gp, opts)
+	r := &Report{Target: gp.Source, At: gp.FetchedAt, Total: gp.Total(), Depth: opts.Depth, Groups: []Group{}}
+	for _, g := range all {
+		if opts.Filter != nil && !g.matches(opts.Filter) {
+			continue
+		}
+		r.Matched += g.Count
+		r.Groups = append(r.Groups, *g)
+	}
+	r.GroupCount = len(r.Groups)
+	if opts.Top > 0 && len(r.Groups) > opts.Top {
+		r.Groups = r.Groups[:opts.Top]
+	}
+	return r
+}
+
+func (g *Group) matches(re *regexp.Regexp) bool {
+	for i, fn := range g.Stack {
+		if re.MatchString(fn) || re.MatchString(g.Locations[i]) {
+			return true
+		}
+	}
+	return re.MatchString(g.CreatedBy)
+}
+
+// groupAll builds every group of gp, sorted, without filter or top cut.
+func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
+	byKey := map[string]*Group{}
+	var order []*Group
+	for _, s := range gp.Profile.Sample {
+		if len(s.Value) == 0 || s.Value[0] <= 0 {
+			continue
+		}
+		fs := frames(s)
+		top := topIndex(fs)
+		entry := ""
+		if len(fs) > 0 {
+			entry = fs[len(fs)-1].Func
+		}
+		cut := fs
+		if opts.Depth > 0 && top+opts.Depth < len(fs) {
+			cut = fs[:top+opts.Depth]
+		}
+		key := stackKey(cut)
+		g := byKey[key]
+		if g == nil {
+			g = &Group{Key: key, Entry: entry, Stack: make([]string, len(cut)), Locations: make([]string, len(cut)), frames: cut}
+			for i, f := range cut {
+				g.Stack[i], g.Locations[i] = f.Func, f.Location()
+			}
+			if len(cut) > 0 {
+				g.Top, g.TopLocation = cut[top].Func, cut[top].Location()
+			}
+			g.State, g.StateSource = inferState(cut), "stack"
+			byKey[key] = g
+			order = append(order, g)
+		} else if g.Entry != entry {
+			// Cut stacks of different goroutines may start in different functions.
+			g.Entry = "(various)"
+		}
+		g.Count += s.Value[0]
+	}
+	if opts.Dump != nil {
+		applyDump(order, opts.Dump, opts.Depth)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Top != b.Top {
+			return a.Top < b.Top
+		}
+		return a.Key < b.Key
+	})
+	return order
+}
+
+// stackKey identifies a stack by function and line of each frame: the two
+// sources (protobuf and debug=2 text) agree on both, while addresses and
+// file paths can differ between them.
+func stackKey(fs []Frame) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Func)
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatInt(f.Line, 10))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// funcKey identifies a stack by function names only: the fallback when lines
+// disagree between the protobuf and text forms.
+func funcKey(fs []Frame) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Func)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// inferState names what a goroutine is blocked on from the runtime frames
+// on its stack, for when no debug=2 dump was fetched. It recognises the
+// common parks; anything else parked is "waiting", anything not parked
+// "running".
+func inferState(fs []Frame) string {
+	parked := false
+	for _, f := range fs {
+		switch fn := f.Func; {
+		case fn == "runtime.gopark" || fn == "runtime.goparkunlock" || fn == "runtime.park_m":
+			parked = true
+		case fn == "runtime.chanrecv" || fn == "runtime.chanrecv1" || fn == "runtime.chanrecv2":
+			return "chan receive"
+		case fn == "runtime.chansend" || fn == "runtime.chansend1":
+			return "chan send"
+		case fn == "runtime.selectgo":
+			return "select"
+		case fn == "runtime.block":
+			return "select (no cases)"
+		case strings.HasPrefix(fn, "internal/poll.runtime_pollWait"):
+			return "IO wait"
+		case fn == "time.Sleep":
+			return "sleep"
+		case fn == "sync.(*Mutex).Lock" || fn == "sync.(*RWMutex).Lock":
+			return "sync.Mutex.Lock"
+		case fn == "sync.(*RWMutex).RLock":
+			return "sync.RWMutex.RLock"
+		case fn == "sync.(*WaitGroup).Wait":
+			return "sync.WaitGroup.Wait"
+		case fn == "sync.(*Cond).Wait":
+			return "sync.Cond.Wait"
+		case strings.HasPrefix(fn, "runtime.semacquire"), strings.HasPrefix(fn, "sync.runtime_Semacquire"):
+			return "semacquire"
+		case fn == "runtime.gcBgMarkWorker" || fn == "runtime.bgsweep" || fn == "runtime.bgscavenge":
+			if parked {
+				return "GC worker (idle)"
+			}
+		}
+	}
+	if parked {
+		return "waiting"
+	}
+	return "running"
+}
+
+// applyDump joins the debug=2 goroutines to groups and fills states, waits
+// and creators. The text form hides the runtime frames the protobuf form
+// has (gopark, chanrecv), so the join uses only the frames outside the
+// runtime: by function and line first, then by function only. The two forms
+// are snapshots taken a moment apart, so a goroutine in the dump may have no
+// group; it is then not counted.
+func applyDump(groups []*Group, d *Dump, depth int) {
+	byKey := map[string]*Group{}
+	byFunc := map[string]*Group{}
+	for _, g := range groups {
+		fs := userFrames(g.frames[topIndex(g.frames):])
+		if _, dup := byKey[stackKey(fs)]; !dup {
+			byKey[stackKey(fs)] = g
+		}
+		if _, dup := byFunc[funcKey(fs)]; !dup {
+			byFunc[funcKey(fs)] = g
+		}
+	}
+	type acc struct {
+		states   map[string]int
+		min, max time.Duration
+		n        int
+		creators map[string]int
+	}
+	accs := map[*Group]*acc{}
+	for i := range d.Goroutines {
+		gr := &d.Goroutines[i]
+		fs := gr.Frames[topIndex(gr.Frames):]
+		if depth > 0 && depth < len(fs) {
+			fs = fs[:depth]
+		}
+		fs = userFrames(fs)
+		g := byKey[stackKey(fs)]
+		if g == nil {
+			g = byFunc[funcKey(fs)]
+		}
+		if g == nil {
+			continue
+		}
+		a := accs[g]
+		if a == nil {
+			a = &acc{states: map[string]int{}, creators: map[string]int{}}
+			accs[g] = a
+		}
+		a.states[gr.State]++
+		if a.n == 0 || gr.Wait < a.min {
+			a.min = gr.Wait
+		}
+		if gr.Wait > a.max {
+			a.max = gr.Wait
+		}
+		a.n++
+		if gr.CreatedBy != "" {
+			a.creators[gr.CreatedBy]++
+		}
+	}
+	for g, a := range accs {
+		g.States = a.states
+		g.State, g.StateSource = mostCommon(a.states), "dump"
+		lo, hi := a.min.Seconds(), a.max.Seconds()
+		g.WaitMinS, g.WaitMaxS = &lo, &hi
+		g.CreatedBy = mostCommon(a.creators)
+	}
+}
+
+// userFrames drops the runtime frames, which only the protobuf form has.
+func userFrames(fs []Frame) []Frame {
+	out := make([]Frame, 0, len(fs))
+	for _, f := range fs {
+		if !isRuntimeFrame(f.Func) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// mostCommon returns the key with the largest count, ties broken by name.
+func mostCommon(m map[string]int) string {
+	best, bestN := "", -1
+	for k, n := range m {
+		if n > bestN || (n == bestN && k < best) {
+			best, bestN = k, n
+		}
+	}
+	return best
+}

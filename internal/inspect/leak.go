@@ -1,0 +1,157 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Suspect is a goroutine group whose count grew between samples.
+type Suspect struct {
+	Top         string  `json:"top"`
+	TopLocation string  `json:"top_location"`
+	State       string  `json:"state"`
+	Counts      []int64 `json:"counts"`
+	// Growth is the last count minus the first.
+	Growth int64 `json:"growth"`
+	// Steady is true when the count grew between every pair of consecutive
+	// samples: the signature of a leak rather than of a burst of work.
+	Steady bool     `json:"steady"`
+	Stack  []string `json:"stack"`
+}
+
+// SampleInfo is when a sample was taken and how many goroutines it held.
+type SampleInfo struct {
+	At     time.Time `json:"at"`
+	Total  int64     `json:"total"`
+	Source string    `json:"source,omitempty"`
+}
+
+// Series is the JSON document of `inspect goroutines --diff/--watch`: the
+// groups of the last sample plus the growing groups across all samples.
+type Series struct {
+	Report
+	Samples []SampleInfo `json:"samples"`
+	// Suspects are the groups that grew, largest growth first; steady
+	// growers rank before others of equal growth.
+	Suspects []Suspect `json:"suspects"`
+}
+
+// Compare groups every sample with the same options and ranks the groups by
+// growth from the first sample to the last. opts.Top cuts both the groups of
+// the last sample and the suspects; opts.Filter applies to both.
+func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
+	if len(samples) < 2 {
+		return nil, errors.New("comparing goroutine profiles: need at least two samples")
+	}
+	last := samples[len(samples)-1]
+	// The dump (if any) belongs to the last sample only.
+	rep := GroupProfile(last, opts)
+	s := &Series{Report: *rep, Suspects: []Suspect{}}
+
+	type row struct {
+		g      *Group
+		counts []int64
+	}
+	rows := map[string]*row{}
+	var order []string
+	for i, sp := range samples {
+		s.Samples = append(s.Samples, SampleInfo{At: sp.FetchedAt, Total: sp.Total(), Source: sp.Source})
+		o := opts
+		if i != len(samples)-1 {
+			o.Dump = nil
+		}
+		for _, g := range groupAll(sp, o) {
+			if opts.Filter != nil && !g.matches(opts.Filter) {
+				continue
+			}
+			r := rows[g.Key]
+			if r == nil {
+				r = &row{counts: make([]int64, len(samples))}
+				rows[g.Key] = r
+				order = append(order, g.Key)
+			}
+			// Keep the latest description (state from the last sample's dump).
+			r.g = g
+			r.counts[i] = g.Count
+		}
+	}
+	for _, k := range order {
+		r := rows[k]
+		growth := r.counts[len(r.counts)-1] - r.counts[0]
+		if growth <= 0 {
+			continue
+		}
+		steady := true
+		for i := 1; i < len(r.counts); i++ {
+			if r.counts[i] <= r.counts[i-1] {
+				steady = false
+				break
+			}
+		}
+		s.Suspects = append(s.Suspects, Suspect{
+			Top: r.g.Top, TopLocation: r.g.TopLocation, State: r.g.State,
+			Counts: r.counts, Growth: growth, Steady: steady, Stack: r.g.Stack,
+		})
+	}
+	sort.SliceStable(s.Suspects, func(i, j int) bool {
+		a, b := s.Suspects[i], s.Suspects[j]
+		if a.Growth != b.Growth {
+			return a.Growth > b.Growth
+		}
+		if a.Steady != b.Steady {
+			return a.Steady
+		}
+		return a.Top < b.Top
+	})
+	if opts.Top > 0 && len(s.Suspects) > opts.Top {
+		s.Suspects = s.Suspects[:opts.Top]
+	}
+	return s, nil
+}
+
+// WatchOptions drive Watch.
+type WatchOptions struct {
+	Interval time.Duration
+	Samples  int
+	// OnSample, if set, is called after each sample (for progress output).
+	OnSample func(i int, p *GoroutineProfile)
+}
+
+// Watch takes opts.Samples goroutine profiles opts.Interval apart. When ctx
+// is cancelled part way it returns the samples taken so far with ctx's
+// error, so an interrupted watch can still be reported.
+func (c *Client) Watch(ctx context.Context, opts WatchOptions) ([]*GoroutineProfile, error) {
+	if opts.Samples < 2 {
+		return nil, fmt.Errorf("watching goroutines: need at least 2 samples, got %d", opts.Samples)
+	}
+	var out []*GoroutineProfile
+	t := time.NewTimer(0)
+	defer t.Stop()
+	next := time.Now()
+	for i := 0; i < opts.Samples; i++ {
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-t.C:
+		}
+		p, err := c.FetchGoroutines(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			return out, fmt.Errorf("sample %d of %d: %w", i+1, opts.Samples, err)
+		}
+		out = append(out, p)
+		if opts.OnSample != nil {
+			opts.OnSample(i, p)
+		}
+		// Schedule from the planned start, not from when the fetch ended,
+		// so samples stay Interval apart even when fetches are slow.
+		next = next.Add(opts.Interval)
+		t.Reset(max(time.Until(next), 0))
+	}
+	return out, nil
+}
