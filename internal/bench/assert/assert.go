@@ -1,0 +1,317 @@
+// Package assert parses and evaluates the --assert thresholds that bench and
+// probe share: comma-separated comparisons such as
+//
+//	join.p99<50ms, errors<0.1%, errors.timeout<=5, first_decoded.p50<150ms
+//
+// A metric is looked up by name through the Metrics interface, so each
+// command decides what names it offers. A latency takes a duration (Go
+// syntax), a count takes a plain number, or a percentage of its total.
+package assert
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench/hist"
+)
+
+// Op is a comparison operator.
+type Op string
+
+// The operators an expression may use.
+const (
+	Less         Op = "<"
+	LessEqual    Op = "<="
+	Greater      Op = ">"
+	GreaterEqual Op = ">="
+)
+
+func (o Op) holds(a, b float64) bool {
+	switch o {
+	case Less:
+		return a < b
+	case LessEqual:
+		return a <= b
+	case Greater:
+		return a > b
+	case GreaterEqual:
+		return a >= b
+	}
+	return false
+}
+
+// Unit says how an expression's threshold is written.
+type Unit int
+
+// Threshold units.
+const (
+	Number   Unit = iota // a plain number, compared with a count
+	Duration             // a Go duration, compared with a latency
+	Percent              // a percentage of the metric's total
+)
+
+// Expr is one parsed assertion.
+type Expr struct {
+	Text   string  // as the user wrote it, trimmed
+	Metric string  // "join.p99", "errors", "errors.timeout"
+	Op     Op      //
+	Unit   Unit    //
+	Value  float64 // milliseconds for Duration, percent for Percent
+}
+
+func (e Expr) String() string { return e.Text }
+
+// Kind says what a metric measures.
+type Kind int
+
+// Metric kinds.
+const (
+	Latency Kind = iota // V is in milliseconds
+	Count               // V is a count; Total, when set, is the base for percentages
+)
+
+// Value is a metric's value as a command reports it.
+type Value struct {
+	Kind Kind
+	V    float64
+	// Total is the base of a percentage (errors as a share of attempts).
+	Total float64
+	// Samples is how many values a latency summarises; a latency with no
+	// samples fails every assertion instead of passing as 0ms.
+	Samples int64
+}
+
+// Metrics is what a command offers to assertions.
+type Metrics interface {
+	// Metric returns the named metric.
+	Metric(name string) (Value, bool)
+	// Names lists every metric, for error messages and validation.
+	Names() []string
+}
+
+// Map is a Metrics backed by a map.
+type Map map[string]Value
+
+// Metric implements Metrics.
+func (m Map) Metric(name string) (Value, bool) { v, ok := m[name]; return v, ok }
+
+// Names implements Metrics.
+func (m Map) Names() []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AddSummary adds name.p50, name.p90, name.p95, name.p99 and name.max as
+// latencies, and name.count as a count.
+func (m Map) AddSummary(name string, s hist.Summary) {
+	for _, stat := range hist.StatNames {
+		v, _ := s.Stat(stat)
+		if stat == "count" {
+			m[name+"."+stat] = Value{Kind: Count, V: v}
+			continue
+		}
+		m[name+"."+stat] = Value{Kind: Latency, V: v, Samples: s.Count}
+	}
+}
+
+var _ Metrics = Map(nil)
+
+// ErrSyntax is wrapped by every parse error.
+var ErrSyntax = errors.New("invalid assertion")
+
+// Parse reads a comma-separated list of assertions. Several --assert flags
+// can be joined first; empty items are ignored.
+func Parse(s string) ([]Expr, error) {
+	var out []Expr
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		e, err := parseOne(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func parseOne(s string) (Expr, error) {
+	i := strings.IndexAny(s, "<>")
+	if i < 0 {
+		return Expr{}, fmt.Errorf("%w %q: want metric<value, e.g. join.p99<50ms or errors<0.1%%", ErrSyntax, s)
+	}
+	e := Expr{Text: s, Metric: strings.TrimSpace(s[:i])}
+	rest := s[i:]
+	switch {
+	case strings.HasPrefix(rest, "<="):
+		e.Op, rest = LessEqual, rest[2:]
+	case strings.HasPrefix(rest, ">="):
+		e.Op, rest = GreaterEqual, rest[2:]
+	case rest[0] == '<':
+		e.Op, rest = Less, rest[1:]
+	default:
+		e.Op, rest = Greater, rest[1:]
+	}
+	if !validName(e.Metric) {
+		return Expr{}, fmt.Errorf("%w %q: metric name %q must be letters, digits, _ and dots (e.g. join.p99)", ErrSyntax, s, e.Metric)
+	}
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return Expr{}, fmt.Errorf("%w %q: missing value after %s", ErrSyntax, s, e.Op)
+	}
+	if strings.ContainsAny(rest, "<>=") {
+		return Expr{}, fmt.Errorf("%w %q: one comparison per assertion (separate them with commas)", ErrSyntax, s)
+	}
+	switch {
+	case strings.HasSuffix(rest, "%"):
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[:len(rest)-1]), 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return Expr{}, fmt.Errorf("%w %q: %q is not a percentage", ErrSyntax, s, rest)
+		}
+		e.Unit, e.Value = Percent, v
+	default:
+		if v, err := strconv.ParseFloat(rest, 64); err == nil {
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return Expr{}, fmt.Errorf("%w %q: %q is not a finite number", ErrSyntax, s, rest)
+			}
+			if v < 0 {
+				return Expr{}, fmt.Errorf("%w %q: negative threshold", ErrSyntax, s)
+			}
+			e.Unit, e.Value = Number, v
+			break
+		}
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return Expr{}, fmt.Errorf("%w %q: %q is not a number, a percentage or a duration (500ms, 1.5s)", ErrSyntax, s, rest)
+		}
+		if d < 0 {
+			return Expr{}, fmt.Errorf("%w %q: negative duration", ErrSyntax, s)
+		}
+		e.Unit, e.Value = Duration, float64(d)/float64(time.Millisecond)
+	}
+	return e, nil
+}
+
+func validName(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Check verifies before a run that every expression names a metric of m and
+// uses a unit that fits it, so a typo fails in a second, not after the run.
+func Check(exprs []Expr, m Metrics) error {
+	var problems []string
+	for _, e := range exprs {
+		v, ok := m.Metric(e.Metric)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: unknown metric %q (known: %s)", e.Text, e.Metric, strings.Join(m.Names(), ", ")))
+			continue
+		}
+		if err := fits(e, v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", e.Text, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrSyntax, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func fits(e Expr, v Value) error {
+	switch {
+	case v.Kind == Latency && e.Unit != Duration:
+		return fmt.Errorf("%s is a latency: give a duration such as 50ms", e.Metric)
+	case v.Kind == Count && e.Unit == Duration:
+		return fmt.Errorf("%s is a count: give a number or a percentage", e.Metric)
+	}
+	return nil
+}
+
+// Result is the outcome of one assertion.
+type Result struct {
+	Expr   Expr
+	Pass   bool
+	Actual string // the measured value, formatted like the threshold
+}
+
+// String reads "join.p99<50ms: ok (12.3ms)" or "errors<0.1%: FAILED (2.5%, 250 of 10000)".
+func (r Result) String() string {
+	status := "ok"
+	if !r.Pass {
+		status = "FAILED"
+	}
+	return fmt.Sprintf("%s: %s (%s)", r.Expr.Text, status, r.Actual)
+}
+
+// Evaluate checks every expression against m.
+func Evaluate(exprs []Expr, m Metrics) []Result {
+	out := make([]Result, 0, len(exprs))
+	for _, e := range exprs {
+		out = append(out, evaluate(e, m))
+	}
+	return out
+}
+
+func evaluate(e Expr, m Metrics) Result {
+	v, ok := m.Metric(e.Metric)
+	if !ok {
+		return Result{Expr: e, Actual: "no such metric"}
+	}
+	if err := fits(e, v); err != nil {
+		return Result{Expr: e, Actual: err.Error()}
+	}
+	switch e.Unit {
+	case Duration:
+		if v.Samples == 0 {
+			return Result{Expr: e, Actual: "no samples recorded"}
+		}
+		return Result{Expr: e, Pass: e.Op.holds(v.V, e.Value), Actual: fmtMS(v.V)}
+	case Percent:
+		pct := 0.0
+		if v.Total > 0 {
+			pct = v.V / v.Total * 100
+		}
+		return Result{Expr: e, Pass: e.Op.holds(pct, e.Value),
+			Actual: fmt.Sprintf("%s%%, %s of %s", fmtNum(pct), fmtNum(v.V), fmtNum(v.Total))}
+	default:
+		return Result{Expr: e, Pass: e.Op.holds(v.V, e.Value), Actual: fmtNum(v.V)}
+	}
+}
+
+// Failed returns the failed results as lines for an exit-3 message.
+func Failed(results []Result) []string {
+	var out []string
+	for _, r := range results {
+		if !r.Pass {
+			out = append(out, r.String())
+		}
+	}
+	return out
+}
+
+func fmtMS(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) + "ms" }
+
+func fmtNum(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}

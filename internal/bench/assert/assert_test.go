@@ -1,0 +1,174 @@
+package assert
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/livectl/livectl/internal/bench/hist"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []Expr
+	}{
+		{"join.p99<50ms", []Expr{{Text: "join.p99<50ms", Metric: "join.p99", Op: Less, Unit: Duration, Value: 50}}},
+		{" rtt.max <= 1.5s ", []Expr{{Text: "rtt.max <= 1.5s", Metric: "rtt.max", Op: LessEqual, Unit: Duration, Value: 1500}}},
+		{"errors<0.1%", []Expr{{Text: "errors<0.1%", Metric: "errors", Op: Less, Unit: Percent, Value: 0.1}}},
+		{"errors<5", []Expr{{Text: "errors<5", Metric: "errors", Op: Less, Unit: Number, Value: 5}}},
+		{"connections.established>=10000", []Expr{{Text: "connections.established>=10000", Metric: "connections.established", Op: GreaterEqual, Unit: Number, Value: 10000}}},
+		{"connect.p50>200us", []Expr{{Text: "connect.p50>200us", Metric: "connect.p50", Op: Greater, Unit: Duration, Value: 0.2}}},
+		{"join.p99<50ms,errors<0.1%", []Expr{
+			{Text: "join.p99<50ms", Metric: "join.p99", Op: Less, Unit: Duration, Value: 50},
+			{Text: "errors<0.1%", Metric: "errors", Op: Less, Unit: Percent, Value: 0.1},
+		}},
+		{"join.p99<50ms,,", []Expr{{Text: "join.p99<50ms", Metric: "join.p99", Op: Less, Unit: Duration, Value: 50}}},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := Parse(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("[%d] got %+v, want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ in, mention string }{
+		{"join.p99", "want metric<value"},
+		{"join.p99<", "missing value"},
+		{"<50ms", "metric name"},
+		{"join p99<50ms", "metric name"},
+		{"join.p99<50parsecs", "not a number"},
+		{"join.p99<abc%", "not a percentage"},
+		{"errors<-1%", "not a percentage"},
+		{"1<errors<5", "one comparison"},
+		{"join.p99<-5ms", "negative"},
+		{"errors<NaN", "finite"},
+		{"join.p99=<5ms", "metric name"},
+		{"errors<-1", "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := Parse(tt.in)
+			if !errors.Is(err, ErrSyntax) {
+				t.Fatalf("err = %v, want ErrSyntax", err)
+			}
+			if !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("err = %q, want it to mention %q", err, tt.mention)
+			}
+		})
+	}
+}
+
+func metrics() Map {
+	m := Map{
+		"errors":         {Kind: Count, V: 25, Total: 10000},
+		"errors.timeout": {Kind: Count, V: 3, Total: 10000},
+	}
+	m.AddSummary("join", hist.Summary{Count: 100, P50: 4, P90: 9, P95: 12, P99: 40, Max: 80})
+	m.AddSummary("rtt", hist.Summary{})
+	return m
+}
+
+func TestEvaluate(t *testing.T) {
+	tests := []struct {
+		expr   string
+		pass   bool
+		actual string
+	}{
+		{"join.p99<50ms", true, "40ms"},
+		{"join.p99<40ms", false, "40ms"},
+		{"join.p99<=40ms", true, "40ms"},
+		{"join.max>=0.08s", true, "80ms"},
+		{"join.count>=100", true, "100"},
+		{"errors<0.1%", false, "0.25%, 25 of 10000"},
+		{"errors<0.5%", true, "0.25%, 25 of 10000"},
+		{"errors<25", false, "25"},
+		{"errors.timeout<=3", true, "3"},
+		{"rtt.p99<1s", false, "no samples recorded"},
+	}
+	m := metrics()
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			exprs, err := Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(exprs, m); err != nil {
+				t.Fatal(err)
+			}
+			r := Evaluate(exprs, m)[0]
+			if r.Pass != tt.pass || r.Actual != tt.actual {
+				t.Errorf("got pass=%v actual=%q, want pass=%v actual=%q", r.Pass, r.Actual, tt.pass, tt.actual)
+			}
+		})
+	}
+}
+
+func TestPercentOfZeroTotal(t *testing.T) {
+	exprs, _ := Parse("errors<0.1%")
+	r := Evaluate(exprs, Map{"errors": {Kind: Count}})[0]
+	if !r.Pass {
+		t.Errorf("no attempts, no errors: %v", r)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct{ expr, mention string }{
+		{"join.p98<50ms", `unknown metric "join.p98"`},
+		{"join.p99<50", "is a latency"},
+		{"join.p99<5%", "is a latency"},
+		{"errors<5ms", "is a count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			exprs, err := Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Check(exprs, metrics())
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("err = %v, want mention of %q", err, tt.mention)
+			}
+		})
+	}
+}
+
+func TestFailedLists(t *testing.T) {
+	exprs, _ := Parse("join.p99<10ms,errors<1%,join.p50<1s")
+	got := Failed(Evaluate(exprs, metrics()))
+	want := []string{"join.p99<10ms: FAILED (40ms)"}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("Failed = %q, want %q", got, want)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"join.p99<50ms", "errors<0.1%", "a>=1,b<=2s", "x<", "<<", "p<1e400"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		exprs, err := Parse(s)
+		if err != nil {
+			return
+		}
+		for _, e := range exprs {
+			if !validName(e.Metric) || e.Value < 0 {
+				t.Fatalf("Parse(%q) accepted %+v", s, e)
+			}
+		}
+		_ = Evaluate(exprs, metrics())
+	})
+}
