@@ -1,0 +1,3 @@
+package server
+
+func holdSessionsChild() bool { return false }

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// room is a named set of sessions. It exists from its first join until its
+// last participant leaves.
+type room struct {
+	name    string
+	members map[*session]struct{}
+}
+
+// registry holds the rooms. One mutex covers membership and the fan-out of
+// membership events, so every participant sees joins and leaves in one
+// order, consistent with the participant list of its joined reply. Fan-out
+// only queues frames, so the lock is held for microseconds.
+type registry struct {
+	mu           sync.Mutex
+	rooms        map[string]*room
+	participants int
+}
+
+// join adds c to the room m.Room (creating it), queues the joined reply to c
+// and participant_joined to the others. Errors are *signal.Error.
+func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) error {
+	lim := c.srv.cfg.Limits
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[m.Room]
+	if rm == nil {
+		if len(r.rooms) >= lim.MaxRooms {
+			return &signal.Error{Code: signal.CodeServerFull,
+				Reason: fmt.Sprintf("server is at its room limit (%d): join an existing room or raise --max-rooms", lim.MaxRooms)}
+		}
+		rm = &room{name: m.Room, members: make(map[*session]struct{})}
+		r.rooms[m.Room] = rm
+	}
+	if len(rm.members) >= lim.MaxParticipants {
+		return &signal.Error{Code: signal.CodeRoomFull,
+			Reason: fmt.Sprintf("room %q has %d participants, the limit (--max-participants)", m.Room, lim.MaxParticipants)}
+	}
+	others := make([]signal.Participant, 0, len(rm.members))
+	for o := range rm.members {
+		others = append(others, signal.Participant{Identity: o.joinedAs, SessionID: o.id})
+	}
+	rm.members[c] = struct{}{}
+	r.participants++
+	c.room = rm
+	c.joinedAs = m.Identity
+	c.send(&signal.Message{Type: signal.TypeJoined, ID: m.ID, Room: m.Room, Identity: m.Identity,
+		SessionID: c.id, Participants: others, Tracks: tracks})
+	r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
+		Room: m.Room, Participant: &signal.Participant{Identity: m.Identity, SessionID: c.id}})
+	return nil
+}
+
+// leave removes c from its room, queues the left reply (when id is not
+// empty, i.e. on request) and participant_left to the others, and deletes
+// the room when it is empty.
+func (r *registry) leave(c *session, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := c.room
+	if rm == nil {
+		return
+	}
+	delete(rm.members, c)
+	r.participants--
+	c.room = nil
+	if len(rm.members) == 0 {
+		delete(r.rooms, rm.name)
+	}
+	if id != "" {
+		c.send(&signal.Message{Type: signal.TypeLeft, ID: id, Room: rm.name})
+	}
+	r.broadcast(rm, nil, &signal.Message{Type: signal.TypeParticipantLeft,
+		Room: rm.name, Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id}})
+	c.joinedAs = ""
+}
+
+// broadcast queues m to every member of rm but except; it encodes once.
+func (r *registry) broadcast(rm *room, except *session, m *signal.Message) {
+	if len(rm.members) == 0 || (len(rm.members) == 1 && except != nil) {
+		return
+	}
+	b, err := signal.Encode(m)
+	if err != nil {
+		return
+	}
+	f := frame{op: opText, data: b}
+	for o := range rm.members {
+		if o != except {
+			o.push(f, false)
+		}
+	}
+}
+
+// roomStats lists rooms with their participant counts, sorted by name.
+func (r *registry) roomStats() (rooms []roomCount, participants int) {
+	r.mu.Lock()
+	rooms = make([]roomCount, 0, len(r.rooms))
+	for name, rm := range r.rooms {
+		rooms = append(rooms, roomCount{name, len(rm.members)})
+	}
+	participants = r.participants
+	r.mu.Unlock()
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
+	return rooms, participants
+}
+
+type roomCount struct {
+	name         string
+	participants int
+}

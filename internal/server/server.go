@@ -1,0 +1,532 @@
+// Package server is the HTTP side of `livectl serve`: WebSocket signaling on
+// GET /ws (rooms, membership events, ping), health and readiness, the
+// /v1/stats document, Prometheus metrics, the admin listener (pprof) and the
+// drain on shutdown. The media plane plugs in through MediaPlane (media.go).
+//
+// Data path: socket → read loop (one goroutine per connection) → decode
+// (internal/signal) → room registry → per-connection bounded send queue →
+// write loop, a goroutine that exists only while the queue is non-empty.
+// Fan-out never blocks: a connection whose queue overflows is dropped with
+// close code 4008 and counted.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// Limits bound what clients can make the server hold. Zero fields take the
+// defaults below.
+type Limits struct {
+	MaxConns        int   // open /ws connections
+	MaxRooms        int   // rooms at once
+	MaxParticipants int   // participants per room
+	MaxMessageSize  int64 // bytes per inbound frame
+	SendQueue       int   // frames queued per connection before it is dropped
+}
+
+// Default limits.
+const (
+	DefaultMaxConns        = 10000
+	DefaultMaxRooms        = 10000
+	DefaultMaxParticipants = 1000
+	DefaultSendQueue       = 256
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultPingInterval    = 30 * time.Second
+	DefaultDrainTimeout    = 30 * time.Second
+)
+
+// closeGrace bounds the close handshake: how long a close frame may take to
+// write and how long the server then waits for the client's reply.
+const closeGrace = time.Second
+
+// maxBadFrames is how many malformed frames in a row end a connection (4002).
+const maxBadFrames = 10
+
+// Config configures a Server. The zero value serves signaling with no auth,
+// same-origin browsers only, and default limits.
+type Config struct {
+	Limits Limits
+	// AuthSecret, when set, requires a token (internal/auth) on every join.
+	AuthSecret []byte
+	// AllowedOrigins lists browser origins (scheme://host[:port]) allowed to
+	// open /ws besides the server's own host; "*" allows any.
+	AllowedOrigins []string
+	// AllowAllOrigins turns origin checking off (--dev).
+	AllowAllOrigins bool
+	// WriteTimeout bounds each frame write; a client that does not take a
+	// frame in time is dropped.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings each connection; one silent
+	// for two intervals is dropped as dead.
+	PingInterval time.Duration
+	// DrainTimeout is how long Serve waits for clients after a shutdown signal.
+	DrainTimeout time.Duration
+	// Version is reported in /v1/stats.
+	Version string
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// MediaPlane serves publish/subscribe/answer/trickle/unpublish. When nil
+	// and Media.Enabled, New builds one with the registered MediaFactory.
+	MediaPlane MediaPlane
+	// Media configures the media plane built by the factory.
+	Media MediaConfig
+	// Handlers are extra routes on the public listener ("/" for the demo
+	// page, for example), mounted by New.
+	Handlers map[string]http.Handler
+}
+
+// Server is the signaling server. Create it with New, serve it with Serve
+// (or mount Handler and AdminHandler yourself), end it with Close.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	media MediaPlane
+	start time.Time
+
+	mux      *http.ServeMux
+	admin    *http.ServeMux
+	upgrader websocket.Upgrader
+
+	ctx    context.Context // cancelled by Close; passed to media Handle
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closed   bool
+
+	reg registry
+
+	draining      atomic.Bool
+	drainDeadline atomic.Int64 // unix nanoseconds
+
+	wg        sync.WaitGroup // read loops, write loops, the pinger
+	pingStop  chan struct{}
+	closeOnce sync.Once
+
+	counters counters
+	metrics  *promMetrics
+}
+
+// New builds a server from cfg, filling in defaults.
+func New(cfg Config) (*Server, error) {
+	l := &cfg.Limits
+	if l.MaxConns <= 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.MaxRooms <= 0 {
+		l.MaxRooms = DefaultMaxRooms
+	}
+	if l.MaxParticipants <= 0 {
+		l.MaxParticipants = DefaultMaxParticipants
+	}
+	if l.MaxMessageSize <= 0 {
+		l.MaxMessageSize = signal.DefaultMaxMessageSize
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = DefaultSendQueue
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("allowed origin %q is not scheme://host[:port] (e.g. https://example.com)", o)
+		}
+	}
+
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		media:    cfg.MediaPlane,
+		start:    time.Now(),
+		mux:      http.NewServeMux(),
+		admin:    http.NewServeMux(),
+		sessions: make(map[*session]struct{}),
+		pingStop: make(chan struct{}),
+	}
+	s.reg.rooms = make(map[string]*room)
+	if s.media == nil && cfg.Media.Enabled && mediaFactory != nil {
+		mp, err := mediaFactory(cfg.Media, log)
+		if err != nil {
+			return nil, fmt.Errorf("starting media plane: %w", err)
+		}
+		s.media = mp
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// Small read buffers and a shared write-buffer pool keep an idle
+		// connection cheap: it holds 512 bytes of read buffer and no write
+		// buffer. Larger frames are read in more calls.
+		ReadBufferSize:  512,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{signal.Subprotocol},
+		// Origins are checked in serveWS, with a message that says which
+		// flag to change.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	s.metrics = newMetrics(s)
+
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("GET /healthz", s.serveHealthz)
+	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
+	s.mux.HandleFunc("GET /v1/stats", s.serveStats)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
+	for pattern, h := range cfg.Handlers {
+		s.mux.Handle(pattern, h)
+	}
+
+	s.admin.Handle("GET /metrics", s.metrics.handler())
+	s.admin.HandleFunc("/debug/pprof/", pprof.Index)
+	s.admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	for _, hook := range routeHooks {
+		hook(s)
+	}
+
+	s.wg.Add(1)
+	go s.pinger()
+	return s, nil
+}
+
+// Handler serves the public routes: /ws, /healthz, /readyz, /v1/stats,
+// /metrics and any mounted with Handle.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// AdminHandler serves /debug/pprof/* and /metrics; mount it only on a
+// private listener.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+// Handle mounts h on the public listener (ServeMux patterns, e.g.
+// "POST /whip/{room}"). It may be called while serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Media returns the media plane, or nil when there is none.
+func (s *Server) Media() MediaPlane { return s.media }
+
+// Logger is the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Draining reports whether the server is shutting down: new joins and new
+// media sessions (WHIP/WHEP) should be refused with CodeDraining / HTTP 503.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// AuthEnabled reports whether joins need a token.
+func (s *Server) AuthEnabled() bool { return len(s.cfg.AuthSecret) > 0 }
+
+// Authorize checks token for access to room (as identity, if not empty). With
+// auth off it grants everything. Errors are *signal.Error with
+// CodeUnauthorized (missing or invalid token) or CodeForbidden (token for
+// another room or identity); WHIP/WHEP map them to 401 and 403.
+func (s *Server) Authorize(token, room, identity string) (auth.Grant, error) {
+	if !s.AuthEnabled() {
+		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true}, nil
+	}
+	if token == "" {
+		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token: mint one with `livectl token`"}
+	}
+	g, err := auth.Verify(s.cfg.AuthSecret, token)
+	if err != nil {
+		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: err.Error()}
+	}
+	if !g.Allows(room, identity) {
+		return auth.Grant{}, &signal.Error{Code: signal.CodeForbidden,
+			Reason: fmt.Sprintf("token is for room %q as %q, not room %q as %q", g.Room, g.Identity, room, identity)}
+	}
+	return *g, nil
+}
+
+func (s *Server) serveHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.Draining() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "draining")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// originAllowed applies the origin policy: requests without Origin (non-
+// browser clients) pass; browsers must come from the server's own host or
+// an allowed origin.
+func (s *Server) originAllowed(r *http.Request) bool {
+	if s.cfg.AllowAllOrigins {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.counters.rejected[rejectOrigin].Add(1)
+		http.Error(w, fmt.Sprintf("origin %q is not allowed: add it to --allowed-origins (or run with --dev)",
+			r.Header.Get("Origin")), http.StatusForbidden)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already answered with an HTTP error.
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	sess := &session{srv: s, conn: conn, id: newSessionID()}
+	sess.lastSeen.Store(time.Now().UnixNano())
+
+	s.mu.Lock()
+	full := len(s.sessions) >= s.cfg.Limits.MaxConns
+	closed := s.closed
+	if !closed {
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1) // the read loop, started below
+	}
+	s.mu.Unlock()
+	if closed {
+		conn.Close()
+		return
+	}
+	s.counters.connsTotal.Add(1)
+
+	switch {
+	case s.Draining():
+		s.counters.rejected[rejectDraining].Add(1)
+		sess.fail("", signal.CodeDraining, "server is shutting down: connect to another instance", signal.CloseTryAgainLater)
+	case full:
+		s.counters.rejected[rejectServerFull].Add(1)
+		sess.fail("", signal.CodeServerFull,
+			fmt.Sprintf("server is at its connection limit (%d): retry later or raise --max-conns", s.cfg.Limits.MaxConns),
+			signal.CloseTryAgainLater)
+	default:
+		sess.send(&signal.Message{Type: signal.TypeWelcome, Protocol: signal.Version,
+			SessionID: sess.id, ServerTime: time.Now().UnixMilli()})
+	}
+	// The read loop runs on its own goroutine so that this handler returns
+	// and net/http releases the request and its buffers.
+	go sess.readLoop()
+}
+
+// removeSession forgets a finished session.
+func (s *Server) removeSession(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// Connections is the number of open /ws connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) snapshotSessions() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// pinger pings every connection each PingInterval and drops those silent
+// for two intervals. One goroutine for all connections keeps idle sessions
+// free of timers.
+func (s *Server) pinger() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.pingStop:
+			return
+		case now := <-t.C:
+			deadline := now.Add(-2 * s.cfg.PingInterval).UnixNano()
+			for _, sess := range s.snapshotSessions() {
+				if sess.lastSeen.Load() < deadline {
+					s.drop(sess, dropDead, "no frame or pong for two ping intervals")
+					continue
+				}
+				sess.push(frame{op: opPing}, false)
+			}
+		}
+	}
+}
+
+// drop ends a session that is slow or dead without a close handshake and
+// counts it.
+func (s *Server) drop(sess *session, reason dropReason, why string) {
+	if !sess.markClosing() {
+		return
+	}
+	s.counters.dropped[reason].Add(1)
+	s.log.Info("dropping connection", "session", sess.id, "remote", sess.conn.RemoteAddr().String(), "reason", why)
+	sess.conn.NetConn().Close()
+}
+
+// StartDrain puts the server into draining: /readyz answers 503, joins and
+// new connections are refused with CodeDraining, and every connected client
+// gets a draining message saying when the server will close it.
+func (s *Server) StartDrain(deadline time.Time) {
+	if s.draining.Swap(true) {
+		return
+	}
+	s.drainDeadline.Store(deadline.UnixNano())
+	msg := &signal.Message{Type: signal.TypeDraining, ServerTime: time.Now().UnixMilli(),
+		DeadlineMS: max(time.Until(deadline).Milliseconds(), 0)}
+	b, _ := signal.Encode(msg)
+	for _, sess := range s.snapshotSessions() {
+		sess.push(frame{op: opText, data: b}, false)
+	}
+}
+
+// Serve serves Handler on ln and AdminHandler on adminLn (nil: no admin
+// listener) until ctx is done, then drains: it calls StartDrain, waits until
+// every client has gone or DrainTimeout has passed, closes the rest with
+// 1001, and returns nil. A receive on force (a second signal) ends the
+// drain at once and Serve returns ErrForced. Serve closes the server.
+func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-chan struct{}) error {
+	errc := make(chan error, 2)
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	pub := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	servers := []*http.Server{pub}
+	go func() { errc <- serveHTTP(pub, ln, "public") }()
+	if adminLn != nil {
+		adm := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		servers = append(servers, adm)
+		go func() { errc <- serveHTTP(adm, adminLn, "admin") }()
+	}
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+		defer cancel()
+		for _, hs := range servers {
+			_ = hs.Shutdown(sctx)
+		}
+	}
+
+	var err error
+	select {
+	case err = <-errc:
+		s.Close()
+		shutdown()
+		return err
+	case <-ctx.Done():
+	}
+
+	deadline := time.Now().Add(s.cfg.DrainTimeout)
+	s.log.Info("draining: refusing new joins, waiting for clients to leave",
+		"connections", s.Connections(), "drain_timeout", s.cfg.DrainTimeout.String())
+	s.StartDrain(deadline)
+	timer := time.NewTimer(s.cfg.DrainTimeout)
+	defer timer.Stop()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+wait:
+	for s.Connections() > 0 {
+		select {
+		case <-poll.C:
+		case <-timer.C:
+			s.log.Warn("drain timeout: closing remaining connections", "connections", s.Connections())
+			break wait
+		case <-force:
+			s.log.Warn("second signal: exiting without waiting", "connections", s.Connections())
+			err = ErrForced
+			break wait
+		case err = <-errc:
+			break wait
+		}
+	}
+	s.Close()
+	shutdown()
+	if err == nil {
+		s.log.Info("drained")
+	}
+	return err
+}
+
+// ErrForced is returned by Serve when the drain was cut short by force.
+var ErrForced = errors.New("drain interrupted by a second signal")
+
+func serveHTTP(hs *http.Server, ln net.Listener, name string) error {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving %s listener on %s: %w", name, ln.Addr(), err)
+	}
+	return nil
+}
+
+// Close ends every connection (close code 1001), stops the pinger and the
+// media plane, and waits for the server's goroutines to finish. It does
+// not close listeners passed to Serve; Serve does that itself.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.pingStop)
+		for _, sess := range s.snapshotSessions() {
+			sess.closeWith(signal.CloseGoingAway, "server shutting down")
+		}
+		s.cancel()
+		s.wg.Wait()
+		if s.media != nil {
+			err = s.media.Close()
+		}
+	})
+	return err
+}
+
+func newSessionID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
