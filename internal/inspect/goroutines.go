@@ -117,6 +117,10 @@ func (g *GoroutineProfile) Total() int64 {
 	return n
 }
 
+// NotStarted is the Top of goroutines that have not run yet: their stack
+// is empty but for runtime.goexit.
+const NotStarted = "(not yet started)"
+
 // Frame is one function in a stack.
 type Frame struct {
 	Func string
@@ -163,15 +167,26 @@ func frames(s *profile.Sample) []Frame {
 	return out
 }
 
-// isRuntimeFrame reports whether a frame is Go runtime machinery that sits
-// above the interesting frame of a parked goroutine (gopark, chanrecv,
-// semacquire, netpoll). The "top" of a group is the first frame that is not.
+// isRuntimeFrame reports whether a frame is Go runtime machinery, or a
+// standard blocking primitive, that sits above the interesting frame of a
+// parked goroutine (gopark, chanrecv, semacquire, netpoll, time.Sleep,
+// Mutex.Lock). What it blocks on is already the group's state; the "top" of
+// a group is the first frame that is not such machinery, so two goroutines
+// sleeping in different functions land in different, named groups.
 func isRuntimeFrame(fn string) bool {
-	return strings.HasPrefix(fn, "runtime.") ||
+	if strings.HasPrefix(fn, "runtime.") ||
 		strings.HasPrefix(fn, "internal/runtime/") ||
 		strings.HasPrefix(fn, "internal/sync.") ||
-		strings.HasPrefix(fn, "sync.runtime_") ||
-		strings.HasPrefix(fn, "internal/poll.runtime_")
+		strings.HasPrefix(fn, "internal/poll.") ||
+		strings.HasPrefix(fn, "sync.runtime_") {
+		return true
+	}
+	switch fn {
+	case "time.Sleep", "sync.(*Mutex).Lock", "sync.(*RWMutex).Lock", "sync.(*RWMutex).RLock",
+		"sync.(*WaitGroup).Wait", "sync.(*Cond).Wait":
+		return true
+	}
+	return false
 }
 
 // topIndex is the index of the first non-runtime frame, or 0 when the whole
@@ -304,10 +319,14 @@ func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
 			for i, f := range cut {
 				g.Stack[i], g.Locations[i] = f.Func, f.Location()
 			}
+			g.State, g.StateSource = inferState(cut), "stack"
 			if len(cut) > 0 {
 				g.Top, g.TopLocation = cut[top].Func, cut[top].Location()
+			} else {
+				// Only runtime.goexit: created by a go statement, not yet
+				// scheduled for the first time.
+				g.Top, g.State = NotStarted, "runnable"
 			}
-			g.State, g.StateSource = inferState(cut), "stack"
 			byKey[key] = g
 			order = append(order, g)
 		} else if g.Entry != entry {
