@@ -1,16 +1,258 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	ossignal "os/signal"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/signal"
 )
 
-// PLACEHOLDER: replaced by the real 'serve' command; hidden until then.
+// ServeOptions are the resolved flags of `livectl serve`.
+type ServeOptions struct {
+	Listen         string
+	AdminListen    string
+	Dev            bool
+	AuthSecret     string
+	AllowedOrigins []string
+
+	MaxConns        int
+	MaxRooms        int
+	MaxParticipants int
+	MaxMessageSize  ByteSize
+	SendQueue       int
+	WriteTimeout    time.Duration
+	PingInterval    time.Duration
+	DrainTimeout    time.Duration
+
+	UDPPort  int
+	TCPPort  int
+	PublicIP string
+	STUN     []string
+
+	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
+	Signals <-chan os.Signal
+	// Ready, when set, is called with the bound addresses once serving (tests).
+	Ready func(public, admin net.Addr)
+}
+
 func newServeCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "serve",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("serve: not built yet") },
+	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the signaling + SFU server",
+		Long: `Run livectl's WebRTC signaling server and SFU in one process.
+
+Routes on --listen: GET /ws (signaling, docs/protocol.md), /healthz, /readyz,
+/v1/stats, /metrics, and the media routes (/whip/{room}, /whep/{room}, / demo
+page) when the media plane is built in. --admin-listen serves /debug/pprof/*
+and /metrics only; keep it private.
+
+Joins need a token minted by 'livectl token' with the same --auth-secret.
+--dev turns auth and origin checks off for local work.
+
+On SIGINT/SIGTERM the server drains: /readyz turns 503, new joins are refused,
+clients are told, and it exits 0 when they are gone or at --drain-timeout.
+A second signal exits at once.`,
+		Example: `  livectl serve --dev
+  livectl serve --auth-secret "$SECRET" --listen 0.0.0.0:7880 --allowed-origins https://app.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f, opts) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:7880", "public HTTP address: /ws, health, stats, metrics, media routes")
+	fl.StringVar(&opts.AdminListen, "admin-listen", "127.0.0.1:6060", "admin HTTP address for /debug/pprof/* and /metrics (empty: off)")
+	fl.BoolVar(&opts.Dev, "dev", false, "development mode: no auth, all origins allowed")
+	fl.StringVar(&opts.AuthSecret, "auth-secret", "", "HMAC secret that join tokens are signed with (required unless --dev)")
+	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
+	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections")
+	fl.IntVar(&opts.MaxRooms, "max-rooms", server.DefaultMaxRooms, "maximum rooms")
+	fl.IntVar(&opts.MaxParticipants, "max-participants", server.DefaultMaxParticipants, "maximum participants per room")
+	fl.Var(&opts.MaxMessageSize, "max-message-size", "largest inbound signaling frame (e.g. 64KiB)")
+	fl.IntVar(&opts.SendQueue, "send-queue", server.DefaultSendQueue, "frames queued per connection before a slow client is dropped")
+	fl.DurationVar(&opts.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a client that does not take a frame within this time")
+	fl.DurationVar(&opts.PingInterval, "ping-interval", server.DefaultPingInterval, "ping each connection this often; drop it after two silent intervals")
+	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long to wait for clients to leave")
+	fl.IntVar(&opts.UDPPort, "udp-port", 7882, "the one UDP port for all ICE/media traffic")
+	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
+	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
+	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	return cmd
+}
+
+func (o *ServeOptions) validate(f *Factory) error {
+	if !o.Dev && o.AuthSecret == "" {
+		return UsageErrorf("%s is required (or run with --dev for local work without auth): mint tokens with 'livectl token --auth-secret ...'",
+			f.FlagRef("auth-secret"))
+	}
+	checks := []struct {
+		name string
+		v    int
+	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}}
+	for _, c := range checks {
+		if c.v <= 0 {
+			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
+		}
+	}
+	if o.MaxMessageSize < 1024 {
+		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}} {
+		if d.v <= 0 {
+			return UsageErrorf("%s must be positive, got %s", f.FlagRef(d.name), d.v)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"udp-port", o.UDPPort}, {"tcp-port", o.TCPPort}} {
+		if p.v < 0 || p.v > 65535 {
+			return UsageErrorf("%s must be a port number 0-65535, got %d", f.FlagRef(p.name), p.v)
+		}
+	}
+	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
+		return UsageErrorf("%s: %q is not an IP address", f.FlagRef("public-ip"), o.PublicIP)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
+	if err := o.validate(f); err != nil {
+		return err
+	}
+	log := f.Logger
+	cfg := server.Config{
+		Limits: server.Limits{
+			MaxConns: o.MaxConns, MaxRooms: o.MaxRooms, MaxParticipants: o.MaxParticipants,
+			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
+		},
+		AllowedOrigins:  o.AllowedOrigins,
+		AllowAllOrigins: o.Dev,
+		WriteTimeout:    o.WriteTimeout,
+		PingInterval:    o.PingInterval,
+		DrainTimeout:    o.DrainTimeout,
+		Version:         Build().Version,
+		Logger:          log,
+		Media: server.MediaConfig{
+			Enabled: true, UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
+		},
+	}
+	if !o.Dev {
+		cfg.AuthSecret = []byte(o.AuthSecret)
+	}
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s (--listen): %w: stop the other process or pick another address", o.Listen, err)
+	}
+	var adminLn net.Listener
+	if o.AdminListen != "" {
+		adminLn, err = net.Listen("tcp", o.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s (--admin-listen): %w: pick another address, or --admin-listen '' to turn it off", o.AdminListen, err)
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+
+	w := f.IO.ErrOut
+	if o.Dev {
+		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
+		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
+	}
+	base := "http://" + hostPort(ln.Addr())
+	fmt.Fprintf(w, "livectl %s serving\n", cfg.Version)
+	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
+	if srv.Media() != nil {
+		fmt.Fprintf(w, "  demo page   %s/\n", base)
+		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)
+		fmt.Fprintf(w, "  media       udp %d", o.UDPPort)
+		if o.TCPPort != 0 {
+			fmt.Fprintf(w, ", tcp %d", o.TCPPort)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  health      %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)
+	if adminLn != nil {
+		ab := "http://" + hostPort(adminLn.Addr())
+		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/metrics\n", ab, ab)
+	}
+	if o.Ready != nil {
+		var aa net.Addr
+		if adminLn != nil {
+			aa = adminLn.Addr()
+		}
+		o.Ready(ln.Addr(), aa)
+	}
+
+	// The first signal (or the command's context ending) starts the drain;
+	// a second one cuts it short.
+	sigc := o.Signals
+	if sigc == nil {
+		c := make(chan os.Signal, 2)
+		ossignal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		defer ossignal.Stop(c)
+		sigc = c
+	}
+	drainCtx, startDrain := context.WithCancel(context.Background())
+	defer startDrain()
+	force := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		n, done := 0, ctx.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-done:
+				startDrain()
+				done = nil // seen once
+			case sig := <-sigc:
+				n++
+				if n == 1 {
+					log.Info("signal received: draining (send it again to exit at once)", "signal", sig.String())
+					startDrain()
+				} else {
+					close(force)
+					return
+				}
+			}
+		}
+	}()
+	err = srv.Serve(drainCtx, ln, adminLn, force)
+	if errors.Is(err, server.ErrForced) {
+		return fmt.Errorf("exited before clients had left: %w", err)
+	}
+	return err
+}
+
+// hostPort renders a listener address for a URL, bracketing IPv6.
+func hostPort(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") || strings.HasPrefix(s, "0.0.0.0:") {
+		_, port, _ := net.SplitHostPort(s)
+		return "localhost:" + port
+	}
+	return s
 }
