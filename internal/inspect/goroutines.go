@@ -178,6 +178,9 @@ func isRuntimeFrame(fn string) bool {
 		strings.HasPrefix(fn, "internal/runtime/") ||
 		strings.HasPrefix(fn, "internal/sync.") ||
 		strings.HasPrefix(fn, "internal/poll.") ||
+		strings.HasPrefix(fn, "net.(*netFD).") ||
+		strings.HasPrefix(fn, "net.(*conn).") ||
+		strings.HasPrefix(fn, "net.(*TCPListener).") ||
 		strings.HasPrefix(fn, "sync.runtime_") {
 		return true
 	}
@@ -224,8 +227,8 @@ type Group struct {
 	// inferred from the runtime frames on the stack (StateSource "stack").
 	State       string `json:"state"`
 	StateSource string `json:"state_source"`
-	// States counts goroutines per state (dump only; a group may mix
-	// "chan receive" and "runnable").
+	// States counts goroutines per state (a group may mix "chan receive"
+	// and "runnable", or, with Depth, stacks blocked on different things).
 	States map[string]int `json:"states,omitempty"`
 	// WaitMinS / WaitMaxS are the shortest and longest wait among the
 	// group's goroutines, in seconds. Go prints waits only once they reach a
@@ -308,24 +311,30 @@ func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
 		if len(fs) > 0 {
 			entry = fs[len(fs)-1].Func
 		}
-		cut := fs
-		if opts.Depth > 0 && top+opts.Depth < len(fs) {
-			cut = fs[:top+opts.Depth]
+		cut, key := fs, ""
+		if opts.Depth > 0 {
+			// Coarse grouping: the functions of the first Depth frames from
+			// the top, whatever runtime frames sit above and whatever lines.
+			end := min(top+opts.Depth, len(fs))
+			cut, key = fs[:end], funcKey(fs[top:end])
+		} else {
+			key = stackKey(cut)
 		}
-		key := stackKey(cut)
+		state := inferState(cut)
 		g := byKey[key]
 		if g == nil {
 			g = &Group{Key: key, Entry: entry, Stack: make([]string, len(cut)), Locations: make([]string, len(cut)), frames: cut}
 			for i, f := range cut {
 				g.Stack[i], g.Locations[i] = f.Func, f.Location()
 			}
-			g.State, g.StateSource = inferState(cut), "stack"
+			g.State, g.StateSource = state, "stack"
+			g.States = map[string]int{}
 			if len(cut) > 0 {
 				g.Top, g.TopLocation = cut[top].Func, cut[top].Location()
 			} else {
 				// Only runtime.goexit: created by a go statement, not yet
 				// scheduled for the first time.
-				g.Top, g.State = NotStarted, "runnable"
+				g.Top, g.State, state = NotStarted, "runnable", "runnable"
 			}
 			byKey[key] = g
 			order = append(order, g)
@@ -334,6 +343,10 @@ func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
 			g.Entry = "(various)"
 		}
 		g.Count += s.Value[0]
+		g.States[state] += int(s.Value[0])
+	}
+	for _, g := range order {
+		g.State = mostCommon(g.States)
 	}
 	if opts.Dump != nil {
 		applyDump(order, opts.Dump, opts.Depth)

@@ -74,7 +74,7 @@ func (g *Group) StateText() string {
 // WriteGoroutineTable writes a report as a table for people; stacks adds
 // each group's full stack under the table.
 func WriteGoroutineTable(w io.Writer, r *Report, stacks bool) error {
-	fmt.Fprintf(w, "%d goroutines", r.Total)
+	fmt.Fprint(w, plural(r.Total, "goroutine"))
 	if r.Matched != r.Total {
 		fmt.Fprintf(w, ", %d matching the filter", r.Matched)
 	}
@@ -106,7 +106,7 @@ func WriteGoroutineTable(w io.Writer, r *Report, stacks bool) error {
 	if stacks {
 		for i := range r.Groups {
 			g := &r.Groups[i]
-			fmt.Fprintf(w, "\n%d goroutines, %s:\n", g.Count, g.StateText())
+			fmt.Fprintf(w, "\n%s, %s:\n", plural(g.Count, "goroutine"), g.StateText())
 			for j, fn := range g.Stack {
 				fmt.Fprintf(w, "    %s\n        %s\n", fn, g.Locations[j])
 			}
@@ -240,4 +240,11 @@ func FormatValue(v int64, unit string) string {
 		return d.String()
 	}
 	return strconv.FormatInt(v, 10)
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.FormatInt(n, 10) + " " + word + "s"
 }
