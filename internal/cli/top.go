@@ -65,9 +65,16 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		return UsageErrorf("%s: %v", f.FlagRef("target"), err)
 	}
 	defer src.Close()
-	grs, err := top.NewAdminSource(o.Admin)
+	admin, err := top.NewAdminSource(o.Admin)
 	if err != nil {
 		return UsageErrorf("%s: %v", f.FlagRef("admin"), err)
+	}
+	// A nil *AdminSource must become a nil interface, or the model would
+	// think it has a goroutine source.
+	var grs top.GoroutineSource
+	if admin != nil {
+		defer admin.Close()
+		grs = admin
 	}
 
 	if o.Once {

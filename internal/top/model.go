@@ -283,7 +283,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.layout()
 		return m, nil
 	case tickMsg:
-		m.now = time.Time(msg)
+		// The model's clock is Options.Now, not the tick's timestamp, so a
+		// test that controls Now controls everything shown.
+		m.now = m.opts.Now()
 		return m, tea.Batch(m.maybeFetch(), m.tick())
 	case statsMsg:
 		m.onStats(msg)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/stats"
 )
 
@@ -126,7 +127,7 @@ func (r *OnceReport) WriteTable(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "COUNT\tSTATE\tTOP FUNCTION")
 		for _, g := range r.Goroutines.Groups {
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", g.Count, g.State, g.Top)
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", g.Count, g.State, inspect.ShortFunc(g.Top))
 		}
 		return tw.Flush()
 	case r.GoroutinesError != "":

@@ -12,6 +12,8 @@ import (
 	"github.com/charmbracelet/bubbles/table"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/livectl/livectl/internal/inspect"
 )
 
 // Styles. Colours are dropped automatically where the terminal has none.
@@ -142,7 +144,7 @@ func (m *Model) refreshGroups() {
 	groups := m.VisibleGroups()
 	rows := make([]table.Row, len(groups))
 	for i, g := range groups {
-		rows[i] = table.Row{padLeft(fmt.Sprint(g.Count), 6), g.State, g.Top}
+		rows[i] = table.Row{padLeft(fmt.Sprint(g.Count), 6), g.State, inspect.ShortFunc(g.Top)}
 	}
 	m.groups.SetRows(rows)
 	if m.groups.Cursor() < 0 || m.groups.Cursor() >= len(rows) {
@@ -235,9 +237,9 @@ func (m *Model) statusLine(w int) string {
 		return pauseStyle.Render(s)
 	case m.state == Down:
 		wait := max(m.nextFetch.Sub(m.now), 0).Round(time.Second)
-		s := fmt.Sprintf("unreachable: %s · retry in %s (attempt %d, r: now)", shortErr(m.lastErr, m.fetchTimeout()), formatAge(wait), m.failures)
-		if age != "" {
-			s += " · " + age
+		s := fmt.Sprintf("unreachable: %s · retry in %s (attempt %d)", shortErr(m.lastErr, m.fetchTimeout()), formatAge(wait), m.failures)
+		if m.snap != nil {
+			s += " · data " + formatAge(m.now.Sub(m.snapAt)) + " old"
 		}
 		return errStyle.Render(ansi.Truncate(s, w, "…"))
 	case m.state == Connecting:
@@ -295,7 +297,8 @@ func (m *Model) roomsView() string {
 		if m.filter.Value() != "" {
 			msg = fmt.Sprintf("no rooms match %q (esc clears the filter)", m.filter.Value())
 		}
-		return m.rooms.View() + "\n" + labelStyle.Render("  "+msg)
+		header, _, _ := strings.Cut(m.rooms.View(), "\n")
+		return header + "\n" + labelStyle.Render("  "+msg)
 	}
 	return m.rooms.View()
 }
@@ -313,8 +316,8 @@ func (m *Model) goroutineSummary() string {
 		}
 		return errStyle.Render(s)
 	}
-	return labelStyle.Render(fmt.Sprintf("goroutines %d in %d groups (top %d shown)  from %s, %s ago, every %s",
-		m.gr.Total, len(m.gr.Groups), m.groupsShown, m.opts.Admin, formatAge(m.now.Sub(m.grAt)), m.opts.GoroutineInterval))
+	return labelStyle.Render(fmt.Sprintf("%d goroutines, largest %d groups · %s ago, every %s · %s",
+		m.gr.Total, len(m.gr.Groups), formatAge(m.now.Sub(m.grAt)), m.opts.GoroutineInterval, m.opts.Admin))
 }
 
 func (m *Model) footer(w int) string {

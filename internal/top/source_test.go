@@ -1,0 +1,198 @@
+package top
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/stats"
+)
+
+func TestStatsURL(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{"http://127.0.0.1:7880", "http://127.0.0.1:7880/v1/stats", false},
+		{"http://127.0.0.1:7880/", "http://127.0.0.1:7880/v1/stats", false},
+		{"127.0.0.1:7880", "http://127.0.0.1:7880/v1/stats", false},
+		{"ws://127.0.0.1:7880/ws", "http://127.0.0.1:7880/v1/stats", false},
+		{"wss://example.com/ws", "https://example.com/v1/stats", false},
+		{"https://example.com/sfu/v1/stats?x=1", "https://example.com/sfu/v1/stats", false},
+		{"", "", true},
+		{"ftp://example.com", "", true},
+		{"http://", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := StatsURL(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("StatsURL(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// statsServer serves the snapshots in turn (repeating the last) on /v1/stats.
+type statsServer struct {
+	*httptest.Server
+	snaps []stats.Snapshot
+	calls atomic.Int64
+}
+
+func newStatsServer(t *testing.T, snaps ...stats.Snapshot) *statsServer {
+	t.Helper()
+	s := &statsServer{snaps: snaps}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/stats" {
+			http.NotFound(w, r)
+			return
+		}
+		n := int(s.calls.Add(1)) - 1
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.snaps[min(n, len(s.snaps)-1)])
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newSource(t *testing.T, target string) *HTTPStats {
+	t.Helper()
+	src, err := NewHTTPStats(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(src.Close)
+	return src
+}
+
+func TestHTTPStats(t *testing.T) {
+	t.Run("decodes snapshot", func(t *testing.T) {
+		srv := newStatsServer(t, sampleSnap(10, 0))
+		got, err := newSource(t, srv.URL).FetchStats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UptimeS != 10 || len(got.Rooms) != 4 || got.Rooms[0].Name != "lobby" {
+			t.Errorf("got %+v", got)
+		}
+	})
+	failures := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"server error", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) }, "HTTP 500: boom"},
+		{"not found", http.NotFound, "HTTP 404"},
+		{"not json", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<html>")) }, "not a stats document"},
+	}
+	for _, tt := range failures {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			_, err := newSource(t, srv.URL).FetchStats(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), srv.URL+"/v1/stats") {
+				t.Errorf("error = %v, want it to name the URL and contain %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		_, err := newSource(t, closedAddr(t)).FetchStats(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("error = %v, want connection refused", err)
+		}
+		if got := shortErr(err, time.Second); !strings.Contains(got, "refused") || strings.Contains(got, "http://") {
+			t.Errorf("shortErr = %q, want just the cause", got)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+		defer srv.Close()
+		defer close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := newSource(t, srv.URL).FetchStats(ctx)
+		if got := shortErr(err, 2*time.Second); got != "no answer within 2s" {
+			t.Errorf("shortErr(%v) = %q", err, got)
+		}
+	})
+}
+
+// closedAddr is the URL of a loopback port nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+func TestOnce(t *testing.T) {
+	a, b := sampleSnap(10, 0), sampleSnap(12, 1)
+	srv := newStatsServer(t, a, b)
+	rep, err := Once(context.Background(), OnceOptions{
+		Target: srv.URL, Interval: 10 * time.Millisecond, Stats: newSource(t, srv.URL),
+		Goroutines: &fakeGoroutines{sum: sampleGoroutines()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rates == nil {
+		t.Fatal("no rates from two polls")
+	}
+	// 2 s of uptime between the polls; b carries 2 Mbit more in.
+	if want := float64(b.BytesIn-a.BytesIn) * 8 / 2; rep.Rates.BitrateInBps != want {
+		t.Errorf("bitrate in = %v, want %v", rep.Rates.BitrateInBps, want)
+	}
+	if rep.Stats.UptimeS != 12 || rep.Goroutines == nil || rep.Goroutines.Total != 57 {
+		t.Errorf("report = %+v", rep)
+	}
+
+	var js bytes.Buffer
+	if err := json.NewEncoder(&js).Encode(rep); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"target", "time", "rates", "stats", "goroutines"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, js.String())
+		}
+	}
+
+	var tab bytes.Buffer
+	if err := rep.WriteTable(&tab); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"connections", "bitrate", "stage-b", "ROOM", " server.(*conn).readLoop"} {
+		if !strings.Contains(tab.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, tab.String())
+		}
+	}
+
+	t.Run("unreachable", func(t *testing.T) {
+		_, err := Once(context.Background(), OnceOptions{Stats: newSource(t, closedAddr(t))})
+		if err == nil {
+			t.Fatal("no error from a closed port")
+		}
+	})
+	t.Run("goroutine failure is reported, not fatal", func(t *testing.T) {
+		rep, err := Once(context.Background(), OnceOptions{Stats: newSource(t, srv.URL), Goroutines: &fakeGoroutines{err: errFake}})
+		if err != nil || rep.GoroutinesError == "" || rep.Rates != nil {
+			t.Errorf("rep=%+v err=%v", rep, err)
+		}
+	})
+}
