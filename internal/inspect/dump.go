@@ -192,10 +192,28 @@ func parseFuncLine(s string) (string, bool) {
 		}
 		name = s[:cut]
 	}
-	if strings.ContainsAny(name, " \t") {
+	if strings.ContainsAny(name, " \t") || !balanced(name) {
 		return "", false
 	}
 	return name, true
+}
+
+// balanced reports whether the parentheses of a function name pair up, as
+// in pkg.(*T).M; a truncated line such as "pkg.f(" does not.
+func balanced(s string) bool {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return false
+			}
+		}
+	}
+	return depth == 0
 }
 
 // parseFileLine parses "\t/path/to/file.go:123 +0x1d".
