@@ -282,9 +282,9 @@ func (m *Model) totals(w int) []string {
 		cell("loss", rate(m.rates.LossPct, formatPct), h.loss) + cell("goroutines", num(int64(s.Goroutines)), h.goroutines),
 		cell("heap", formatBytes(float64(s.HeapBytes)), h.heap) + cell("gc p99", formatPause(float64(s.GCPauseNsP99)), h.gcPause),
 	}
-	extra := fmt.Sprintf("participants %d  tracks %d pub %d sub", s.Participants, s.TracksPublished, s.TracksSubscribed)
+	extra := fmt.Sprintf("participants %d  tracks %d/%d pub/sub", s.Participants, s.TracksPublished, s.TracksSubscribed)
 	if m.ratesOK {
-		extra += fmt.Sprintf("  pkts %s in %s out  nack %.0f/s  pli %.0f/s",
+		extra += fmt.Sprintf("  pkts in %s out %s  nack %.0f/s pli %.0f/s",
 			perSecond(m.rates.PacketsInPS), perSecond(m.rates.PacketsOutPS), m.rates.NACKsPS, m.rates.PLIsPS)
 	}
 	rows = append(rows, labelStyle.Render(extra))
