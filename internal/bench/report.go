@@ -1,0 +1,418 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/hist"
+)
+
+// KindSignal is the "kind" of a bench signal report.
+const KindSignal = "signal"
+
+// Latency names in a report. connect and join are the SPEC's; the others
+// make the coordinated-omission correction visible.
+const (
+	LatConnect    = "connect"     // scheduled start → welcome (open model: stalls count)
+	LatConnectRaw = "connect_raw" // actual dial start → welcome
+	LatJoin       = "join"        // join request → joined
+	LatSetup      = "setup"       // scheduled start → joined
+	LatRTT        = "rtt"         // scheduled ping → pong, corrected for skipped pings
+	LatRTTRaw     = "rtt_raw"     // ping sent → pong
+)
+
+// LatencyNames lists the latencies of a signal report in display order.
+var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT, LatRTTRaw}
+
+// Report is the result of `bench signal`. The fields named in SPEC.md are
+// stable; the rest may grow.
+type Report struct {
+	Kind      string  `json:"kind"`
+	Target    string  `json:"target"`
+	Protocol  string  `json:"protocol"`
+	DurationS float64 `json:"duration_s"`
+	// Runs is how many runs (files or child processes) were merged into this one.
+	Runs int `json:"runs"`
+	// Interrupted says the run was stopped before it finished.
+	Interrupted bool                    `json:"interrupted,omitempty"`
+	Settings    Settings                `json:"settings"`
+	Connections Connections             `json:"connections"`
+	Errors      map[string]int64        `json:"errors"`
+	ErrorDetail map[string]int64        `json:"error_detail,omitempty"`
+	Latency     map[string]hist.Summary `json:"latency_ms"`
+	Rate        Rate                    `json:"rate"`
+	Client      Client                  `json:"client"`
+	Server      *ServerCost             `json:"server,omitempty"`
+	Generator   Generator               `json:"generator"`
+	// Histograms are the full distributions behind Latency, written by
+	// --out so that `bench report` can merge runs exactly.
+	Histograms map[string]*hist.Histogram `json:"histograms,omitempty"`
+}
+
+// Settings echo what was asked for.
+type Settings struct {
+	Conns          int     `json:"conns"`
+	Rate           float64 `json:"rate"`
+	HoldS          float64 `json:"hold_s"`
+	PingIntervalMS float64 `json:"ping_interval_ms"`
+	Rooms          int     `json:"rooms"`
+	SourceIPs      int     `json:"source_ips"`
+	Procs          int     `json:"procs"`
+}
+
+// Connections count sessions.
+type Connections struct {
+	Attempted   int64 `json:"attempted"`
+	Established int64 `json:"established"` // connected and joined
+	Failed      int64 `json:"failed"`      // never established
+	PeakOpen    int64 `json:"peak_open"`
+	// Dropped sessions were established and then ended by the server or
+	// the network before the leave phase.
+	Dropped int64 `json:"dropped"`
+}
+
+// Rate is throughput.
+type Rate struct {
+	ConnectsPerS float64 `json:"connects_per_s"` // established per second of ramp
+	MessagesPerS float64 `json:"messages_per_s"` // frames sent+received per second of run
+	Messages     int64   `json:"messages"`
+	RampS        float64 `json:"ramp_s"`
+}
+
+// Client is the generator's own cost.
+type Client struct {
+	CPUS         float64 `json:"cpu_s"`
+	RSSPeakBytes uint64  `json:"rss_peak_bytes"`
+	// BytesPerSession is the resident memory added per open session (RSS at
+	// the end of the ramp minus before it, over sessions open);
+	// GoBytesPerSession the Go heap and stacks in use after a GC, same basis.
+	BytesPerSession   float64 `json:"bytes_per_session"`
+	GoBytesPerSession float64 `json:"go_bytes_per_session"`
+}
+
+// ServerCost is the target's cost per session, from its /v1/stats before
+// and after the ramp (and its RSS when it runs on this machine).
+type ServerCost struct {
+	Sessions            int64   `json:"sessions"`
+	HeapBytesPerSession float64 `json:"heap_bytes_per_session"`
+	GoroutinesPerSess   float64 `json:"goroutines_per_session"`
+	RSSBytesPerSession  float64 `json:"rss_bytes_per_session,omitempty"`
+	ConnectionsPeak     int64   `json:"connections_peak"`
+	RSSPeakBytes        uint64  `json:"rss_peak_bytes,omitempty"`
+}
+
+// ErrorCount is the total of all error kinds.
+func (r *Report) ErrorCount() int64 {
+	var n int64
+	for _, v := range r.Errors {
+		n += v
+	}
+	return n
+}
+
+// Metrics offers the report to --assert: <latency>.<stat>, errors,
+// errors.<kind> (as counts or a percentage of attempts) and connections.*.
+func (r *Report) Metrics() assert.Metrics {
+	m := assert.Map{}
+	for _, name := range LatencyNames {
+		m.AddSummary(name, r.Latency[name])
+	}
+	total := float64(r.Connections.Attempted)
+	m["errors"] = assert.Value{Kind: assert.Count, V: float64(r.ErrorCount()), Total: total}
+	for _, k := range ErrorKinds {
+		m["errors."+k] = assert.Value{Kind: assert.Count, V: float64(r.Errors[k]), Total: total}
+	}
+	m["connections.attempted"] = assert.Value{Kind: assert.Count, V: total}
+	m["connections.established"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Established), Total: total}
+	m["connections.failed"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Failed), Total: total}
+	m["connections.dropped"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Dropped), Total: total}
+	m["connections.peak_open"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.PeakOpen)}
+	m["rate.connects_per_s"] = assert.Value{Kind: assert.Count, V: r.Rate.ConnectsPerS}
+	return m
+}
+
+// ErrNoHistograms is returned when merging a report written without them.
+var ErrNoHistograms = errors.New("report has no histogram snapshots")
+
+// Merge combines reports of runs that happened side by side (child
+// processes, or separate machines against one target) into one: counts add,
+// histograms merge exactly, duration is the longest. Peak open sessions
+// add, which is exact when the runs' hold phases overlapped.
+func Merge(reports ...*Report) (*Report, error) {
+	if len(reports) == 0 {
+		return nil, errors.New("no reports to merge")
+	}
+	out := &Report{Kind: KindSignal, Errors: map[string]int64{}, ErrorDetail: map[string]int64{},
+		Latency: map[string]hist.Summary{}, Histograms: map[string]*hist.Histogram{}}
+	targets := map[string]bool{}
+	for i, r := range reports {
+		if r.Kind != KindSignal {
+			return nil, fmt.Errorf("report %d is of kind %q, not %q", i+1, r.Kind, KindSignal)
+		}
+		for _, name := range LatencyNames {
+			if r.Latency[name].Count > 0 && r.Histograms[name] == nil {
+				return nil, fmt.Errorf("report %d (%s): %w for %s; write reports with --out to merge them", i+1, r.Target, ErrNoHistograms, name)
+			}
+		}
+		if !targets[r.Target] {
+			targets[r.Target] = true
+			if out.Target != "" {
+				out.Target += ","
+			}
+			out.Target += r.Target
+		}
+		out.Protocol = r.Protocol
+		out.Interrupted = out.Interrupted || r.Interrupted
+		out.Runs += max(r.Runs, 1)
+		out.DurationS = max(out.DurationS, r.DurationS)
+		s := &out.Settings
+		s.Conns += r.Settings.Conns
+		s.Rate += r.Settings.Rate
+		s.HoldS = max(s.HoldS, r.Settings.HoldS)
+		s.PingIntervalMS = r.Settings.PingIntervalMS
+		s.Rooms = max(s.Rooms, r.Settings.Rooms)
+		s.SourceIPs = max(s.SourceIPs, r.Settings.SourceIPs)
+		s.Procs += max(r.Settings.Procs, 1)
+		c := &out.Connections
+		c.Attempted += r.Connections.Attempted
+		c.Established += r.Connections.Established
+		c.Failed += r.Connections.Failed
+		c.PeakOpen += r.Connections.PeakOpen
+		c.Dropped += r.Connections.Dropped
+		for k, v := range r.Errors {
+			out.Errors[k] += v
+		}
+		for k, v := range r.ErrorDetail {
+			out.ErrorDetail[k] += v
+		}
+		for name, h := range r.Histograms {
+			if out.Histograms[name] == nil {
+				out.Histograms[name] = hist.New()
+			}
+			out.Histograms[name].Merge(h)
+		}
+		out.Rate.Messages += r.Rate.Messages
+		out.Rate.RampS = max(out.Rate.RampS, r.Rate.RampS)
+		out.Client.CPUS += r.Client.CPUS
+		out.Client.RSSPeakBytes += r.Client.RSSPeakBytes
+		g := &out.Generator
+		g.CPUCoresMax += r.Generator.CPUCoresMax
+		g.Cores = max(g.Cores, r.Generator.Cores)
+		g.HostBusyMax = max(g.HostBusyMax, r.Generator.HostBusyMax)
+		g.GCPauseMaxMS = max(g.GCPauseMaxMS, r.Generator.GCPauseMaxMS)
+		g.ScheduleLagMaxMS = max(g.ScheduleLagMaxMS, r.Generator.ScheduleLagMaxMS)
+		g.PingLagMaxMS = max(g.PingLagMaxMS, r.Generator.PingLagMaxMS)
+		g.RSSPeakBytes += r.Generator.RSSPeakBytes
+		g.OpenFilesMax += r.Generator.OpenFilesMax
+		g.GoroutinesMax += r.Generator.GoroutinesMax
+		g.Bottleneck = g.Bottleneck || r.Generator.Bottleneck
+		for _, reason := range r.Generator.Reasons {
+			g.Reasons = append(g.Reasons, fmt.Sprintf("run %d: %s", i+1, reason))
+		}
+		if r.Server != nil && out.Server == nil {
+			sc := *r.Server
+			out.Server = &sc
+		}
+	}
+	for name, h := range out.Histograms {
+		out.Latency[name] = h.Summary()
+	}
+	// Per-session memory: weighted by the sessions each run held.
+	var wsum, rss, gob float64
+	for _, r := range reports {
+		w := float64(r.Connections.PeakOpen)
+		wsum += w
+		rss += w * r.Client.BytesPerSession
+		gob += w * r.Client.GoBytesPerSession
+	}
+	if wsum > 0 {
+		out.Client.BytesPerSession = math.Round(rss / wsum)
+		out.Client.GoBytesPerSession = math.Round(gob / wsum)
+	}
+	if out.Rate.RampS > 0 {
+		out.Rate.ConnectsPerS = round2(float64(out.Connections.Established) / out.Rate.RampS)
+	}
+	if out.DurationS > 0 {
+		out.Rate.MessagesPerS = round2(float64(out.Rate.Messages) / out.DurationS)
+	}
+	if len(out.ErrorDetail) == 0 {
+		out.ErrorDetail = nil
+	}
+	return out, nil
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// WriteTable prints r for people.
+func WriteTable(w io.Writer, r *Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "target\t%s (%s)\n", r.Target, r.Protocol)
+	fmt.Fprintf(tw, "duration\t%s (ramp %s)", secs(r.DurationS), secs(r.Rate.RampS))
+	if r.Runs > 1 {
+		fmt.Fprintf(tw, ", %d runs merged", r.Runs)
+	}
+	fmt.Fprintln(tw)
+	c := r.Connections
+	fmt.Fprintf(tw, "sessions\t%d attempted, %d established, %d failed, %d dropped, peak %d open\n",
+		c.Attempted, c.Established, c.Failed, c.Dropped, c.PeakOpen)
+	fmt.Fprintf(tw, "rate\t%.0f connects/s, %.0f messages/s\n", r.Rate.ConnectsPerS, r.Rate.MessagesPerS)
+	fmt.Fprintf(tw, "errors\t%s\n", errorLine(r))
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "latency (ms)\tcount\tp50\tp90\tp99\tmax")
+	for _, name := range LatencyNames {
+		s := r.Latency[name]
+		if s.Count == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\n", name, s.Count, s.P50, s.P90, s.P99, s.Max)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "client\t%.1f CPU s, peak RSS %s, %s/session (Go heap+stacks %s/session)\n",
+		r.Client.CPUS, bytesStr(float64(r.Client.RSSPeakBytes)), bytesStr(r.Client.BytesPerSession), bytesStr(r.Client.GoBytesPerSession))
+	if s := r.Server; s != nil {
+		fmt.Fprintf(tw, "server\theap %s/session, %.2f goroutines/session", bytesStr(s.HeapBytesPerSession), s.GoroutinesPerSess)
+		if s.RSSBytesPerSession > 0 {
+			fmt.Fprintf(tw, ", RSS %s/session", bytesStr(s.RSSBytesPerSession))
+		}
+		fmt.Fprintf(tw, " (%d sessions)\n", s.Sessions)
+	}
+	g := r.Generator
+	fmt.Fprintf(tw, "generator\tcpu max %.2f/%d cores, host busy max %.0f%%, GC pause max %.1fms, schedule lag max %.1fms\n",
+		g.CPUCoresMax, g.Cores, g.HostBusyMax*100, g.GCPauseMaxMS, g.ScheduleLagMaxMS)
+	if g.Bottleneck {
+		fmt.Fprintf(tw, "WARNING\tthe generator may have been the bottleneck: %s\n", strings.Join(g.Reasons, "; "))
+	}
+	return tw.Flush()
+}
+
+func errorLine(r *Report) string {
+	if r.ErrorCount() == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(r.Errors))
+	for k := range r.Errors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, r.Errors[k]))
+	}
+	line := strings.Join(parts, ", ")
+	if len(r.ErrorDetail) > 0 {
+		dk := make([]string, 0, len(r.ErrorDetail))
+		for k := range r.ErrorDetail {
+			dk = append(dk, k)
+		}
+		sort.Strings(dk)
+		var d []string
+		for _, k := range dk {
+			d = append(d, fmt.Sprintf("%s ×%d", k, r.ErrorDetail[k]))
+		}
+		line += " (" + strings.Join(d, ", ") + ")"
+	}
+	return line
+}
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(10 * time.Millisecond).String()
+}
+
+func bytesStr(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}
+
+// Comparison is two reports side by side.
+type Comparison struct {
+	A    *Report `json:"a"`
+	B    *Report `json:"b"`
+	Rows []Row   `json:"rows"`
+}
+
+// Row is one compared figure: Delta is B−A, DeltaPct relative to A.
+type Row struct {
+	Metric   string   `json:"metric"`
+	A        float64  `json:"a"`
+	B        float64  `json:"b"`
+	Delta    float64  `json:"delta"`
+	DeltaPct *float64 `json:"delta_pct,omitempty"`
+}
+
+// Compare lines up the headline figures of a and b.
+func Compare(a, b *Report) *Comparison {
+	c := &Comparison{A: a, B: b}
+	add := func(name string, va, vb float64) {
+		r := Row{Metric: name, A: va, B: vb, Delta: round3(vb - va)}
+		if va != 0 {
+			p := round2((vb - va) / va * 100)
+			r.DeltaPct = &p
+		}
+		c.Rows = append(c.Rows, r)
+	}
+	add("connections.attempted", float64(a.Connections.Attempted), float64(b.Connections.Attempted))
+	add("connections.established", float64(a.Connections.Established), float64(b.Connections.Established))
+	add("connections.failed", float64(a.Connections.Failed), float64(b.Connections.Failed))
+	add("errors", float64(a.ErrorCount()), float64(b.ErrorCount()))
+	for _, name := range LatencyNames {
+		sa, sb := a.Latency[name], b.Latency[name]
+		if sa.Count == 0 && sb.Count == 0 {
+			continue
+		}
+		for _, stat := range []string{"p50", "p90", "p99", "max"} {
+			va, _ := sa.Stat(stat)
+			vb, _ := sb.Stat(stat)
+			add(name+"."+stat+"_ms", va, vb)
+		}
+	}
+	add("rate.connects_per_s", a.Rate.ConnectsPerS, b.Rate.ConnectsPerS)
+	add("rate.messages_per_s", a.Rate.MessagesPerS, b.Rate.MessagesPerS)
+	add("client.cpu_s", a.Client.CPUS, b.Client.CPUS)
+	add("client.bytes_per_session", a.Client.BytesPerSession, b.Client.BytesPerSession)
+	return c
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// WriteComparisonTable prints c for people.
+func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "metric\t%s\t%s\tdelta\tdelta %%\t\n", nameA, nameB)
+	for _, r := range c.Rows {
+		pct := "-"
+		if r.DeltaPct != nil {
+			pct = fmt.Sprintf("%+.1f%%", *r.DeltaPct)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, num(r.A), num(r.B), signed(r.Delta), pct)
+	}
+	return tw.Flush()
+}
+
+func num(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e12 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func signed(v float64) string {
+	s := num(v)
+	if v > 0 {
+		s = "+" + s
+	}
+	return s
+}

@@ -1,0 +1,474 @@
+package bench
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench/hist"
+)
+
+// Phases of a run, as progress and child processes report them.
+const (
+	PhaseRamp  = "ramp"
+	PhaseHold  = "hold"
+	PhaseLeave = "leave"
+	PhaseDone  = "done"
+)
+
+// maxErrorDetails bounds the distinct error details kept, so a server
+// inventing error codes cannot grow the report without limit.
+const maxErrorDetails = 64
+
+// Live is the state of a run for progress display; child processes send it
+// to their parent once a second.
+type Live struct {
+	Phase       string  `json:"phase"`
+	Target      int64   `json:"target"`
+	Attempted   int64   `json:"attempted"`
+	Established int64   `json:"established"`
+	Failed      int64   `json:"failed"`
+	Open        int64   `json:"open"`
+	RatePerS    float64 `json:"rate_per_s"`
+	// P99MS is the p99 of the last interval: join during ramp, rtt after.
+	P99MS float64 `json:"p99_ms"`
+	P99Of string  `json:"p99_of"`
+}
+
+// Run is one execution of the signaling generator in this process.
+type Run struct {
+	opts  SignalOptions
+	epoch time.Time
+	hist  map[string]*hist.Histogram
+
+	attempted, established, failed atomic.Int64
+	open, peakOpen, dropped        atomic.Int64
+	msgs                           atomic.Int64
+	scheduleLag, pingLag           atomic.Int64 // max, ns
+
+	phase atomic.Value // string
+
+	errMu  sync.Mutex
+	errs   map[string]int64
+	detail map[string]int64
+
+	shards []*shard
+
+	liveMu   sync.Mutex
+	liveEst  int64
+	liveTime time.Time
+}
+
+// NewRun validates opts and prepares a run.
+func NewRun(opts SignalOptions) (*Run, error) {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{}}
+	for _, name := range LatencyNames {
+		r.hist[name] = hist.New()
+	}
+	r.hist[LatJoin] = hist.NewWithInterval()
+	r.hist[LatRTT] = hist.NewWithInterval()
+	if opts.Protocol == ProtocolRaw {
+		r.hist[LatConnect] = hist.NewWithInterval()
+	}
+	r.phase.Store(PhaseRamp)
+	return r, nil
+}
+
+// now is nanoseconds since the run's epoch on the monotonic clock, never 0.
+func (r *Run) now() int64 { return int64(time.Since(r.epoch)) + 1 }
+
+// Live reports progress; it resets the "current" p99 interval, so one
+// caller should poll it.
+func (r *Run) Live() Live {
+	phase := r.phase.Load().(string)
+	l := Live{
+		Phase: phase, Target: int64(r.opts.Conns),
+		Attempted: r.attempted.Load(), Established: r.established.Load(),
+		Failed: r.failed.Load(), Open: r.open.Load(),
+	}
+	r.liveMu.Lock()
+	now := time.Now()
+	if !r.liveTime.IsZero() {
+		if dt := now.Sub(r.liveTime).Seconds(); dt > 0 {
+			l.RatePerS = math.Round(float64(l.Established-r.liveEst) / dt)
+		}
+	}
+	r.liveEst, r.liveTime = l.Established, now
+	r.liveMu.Unlock()
+	switch {
+	case phase == PhaseRamp && r.opts.Protocol == ProtocolRaw:
+		l.P99MS, l.P99Of = r.hist[LatConnect].Interval().P99, LatConnect
+	case phase == PhaseRamp:
+		l.P99MS, l.P99Of = r.hist[LatJoin].Interval().P99, LatJoin
+	default:
+		l.P99MS, l.P99Of = r.hist[LatRTT].Interval().P99, LatRTT
+	}
+	return l
+}
+
+func (r *Run) countError(err error) {
+	kind, detail := classify(err)
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	r.errs[kind]++
+	if detail != "" {
+		key := kind + ":" + detail
+		if _, ok := r.detail[key]; ok || len(r.detail) < maxErrorDetails {
+			r.detail[key]++
+		}
+	}
+}
+
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// Execute runs ramp, hold and leave and returns the report. Cancelling ctx
+// ends the run early: the ramp stops, sessions leave, and the report covers
+// what happened (Interrupted set).
+func (r *Run) Execute(ctx context.Context) (*Report, error) {
+	o := &r.opts
+	mon := startMonitor()
+	cpu0 := cpuTime()
+	r.epoch = time.Now()
+	base := memBaseline()
+	srv := newServerSampler(o.StatsURL, o.ServerPID)
+	srv.before(ctx)
+
+	// Ping shards: a few goroutines walk all sessions instead of one
+	// goroutine per session, which keeps the generator's memory per
+	// session to the connection itself.
+	pctx, stopPings := context.WithCancel(context.Background())
+	nshards := min(max(runtime.GOMAXPROCS(0)*4, 4), 64)
+	r.shards = make([]*shard, nshards)
+	var pwg sync.WaitGroup
+	for i := range r.shards {
+		r.shards[i] = &shard{r: r}
+		pwg.Add(1)
+		go func() { defer pwg.Done(); r.shards[i].loop(pctx) }()
+	}
+
+	rampStart := time.Now()
+	r.ramp(ctx)
+	rampS := time.Since(rampStart).Seconds()
+
+	// Cost per session, measured with every session open and nothing else
+	// in flight.
+	open := r.open.Load()
+	mem := memNow()
+	srv.peak(ctx, open)
+
+	r.phase.Store(PhaseHold)
+	if ctx.Err() == nil && o.Duration > 0 {
+		t := time.NewTimer(o.Duration)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+
+	r.phase.Store(PhaseLeave)
+	stopPings()
+	pwg.Wait()
+	r.leaveAll()
+	r.phase.Store(PhaseDone)
+	dur := time.Since(r.epoch).Seconds()
+	gen := mon.finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
+
+	rep := &Report{
+		Kind: KindSignal, Target: o.URL, Protocol: o.Protocol,
+		DurationS: round2(dur), Runs: 1,
+		Settings: Settings{Conns: o.Conns, Rate: o.Rate, HoldS: o.Duration.Seconds(),
+			PingIntervalMS: float64(o.PingInterval) / float64(time.Millisecond),
+			Rooms: o.RoomCount(), SourceIPs: len(o.SourceIPs), Procs: 1},
+		Connections: Connections{
+			Attempted: r.attempted.Load(), Established: r.established.Load(),
+			Failed: r.failed.Load(), PeakOpen: r.peakOpen.Load(), Dropped: r.dropped.Load(),
+		},
+		Errors:      map[string]int64{},
+		Latency:     map[string]hist.Summary{},
+		Histograms:  r.hist,
+		Interrupted: ctx.Err() != nil,
+		Rate: Rate{Messages: r.msgs.Load(), RampS: round2(rampS)},
+		Client: Client{
+			CPUS:         round2((cpuTime() - cpu0).Seconds()),
+			RSSPeakBytes: gen.RSSPeakBytes,
+		},
+		Server:    srv.cost(),
+		Generator: gen,
+	}
+	if open > 0 {
+		rep.Client.BytesPerSession = math.Round(float64(int64(mem.rss)-int64(base.rss)) / float64(open))
+		rep.Client.GoBytesPerSession = math.Round(float64(int64(mem.goBytes)-int64(base.goBytes)) / float64(open))
+	}
+	r.errMu.Lock()
+	for k, v := range r.errs {
+		rep.Errors[k] = v
+	}
+	if len(r.detail) > 0 {
+		rep.ErrorDetail = map[string]int64{}
+		for k, v := range r.detail {
+			rep.ErrorDetail[k] = v
+		}
+	}
+	r.errMu.Unlock()
+	for name, h := range r.hist {
+		rep.Latency[name] = h.Summary()
+	}
+	if rampS > 0 {
+		rep.Rate.ConnectsPerS = round2(float64(rep.Connections.Established) / rampS)
+	}
+	if dur > 0 {
+		rep.Rate.MessagesPerS = round2(float64(rep.Rate.Messages) / dur)
+	}
+	return rep, nil
+}
+
+// ramp starts attempt i at epoch + i/rate, whether or not earlier attempts
+// have finished (an open model), and waits for every attempt to end.
+func (r *Run) ramp(ctx context.Context) {
+	var wg sync.WaitGroup
+	start := time.Now()
+	perAttempt := float64(time.Second) / r.opts.Rate
+	due := func(i int) time.Time { return start.Add(time.Duration(float64(i) * perAttempt)) }
+	timer := time.NewTimer(0)
+	<-timer.C
+	for i := 0; i < r.opts.Conns; {
+		if ctx.Err() != nil {
+			break
+		}
+		if wait := time.Until(due(i)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+			case <-timer.C:
+			}
+			continue
+		}
+		// Launch every attempt that is due: after a stall the ramp catches
+		// up instead of silently stretching, and the lag is recorded.
+		now := time.Now()
+		for ; i < r.opts.Conns && !due(i).After(now); i++ {
+			d := due(i)
+			storeMax(&r.scheduleLag, int64(now.Sub(d)))
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r.attempt(ctx, i, d)
+			}(i)
+		}
+	}
+	wg.Wait()
+}
+
+func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
+	o := &r.opts
+	r.attempted.Add(1)
+	s := &session{r: r, idx: o.Offset + i}
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	var (
+		c   conn
+		err error
+	)
+	if o.Protocol == ProtocolRaw {
+		c, err = r.dialRaw(dctx, s)
+	} else {
+		c, err = r.dialLivectl(dctx, s)
+	}
+	cancel()
+	if err != nil {
+		r.failed.Add(1)
+		r.countError(err)
+		return
+	}
+	s.c = c
+	connected := time.Now()
+	r.hist[LatConnect].Record(connected.Sub(due))
+	r.hist[LatConnectRaw].Record(connected.Sub(start))
+	if lc, ok := c.(*livectlConn); ok {
+		id := strconv.Itoa(s.idx)
+		if err := lc.join(ctx, o.room(s.idx), "bench-"+o.RunID+"-"+id, o.Token); err != nil {
+			r.failed.Add(1)
+			r.countError(err)
+			lc.c.Close()
+			return
+		}
+		joined := time.Now()
+		r.hist[LatJoin].Record(joined.Sub(connected))
+		r.hist[LatSetup].Record(joined.Sub(due))
+	}
+	r.established.Add(1)
+	storeMax(&r.peakOpen, r.open.Add(1))
+	r.shards[s.idx%len(r.shards)].add(s)
+}
+
+// leaveAll ends every live session with a bounded number of workers.
+func (r *Run) leaveAll() {
+	var all []*session
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+		all = append(all, sh.sessions...)
+		all = append(all, sh.pending...)
+		sh.sessions, sh.pending = nil, nil
+		sh.mu.Unlock()
+	}
+	work := make(chan *session)
+	var wg sync.WaitGroup
+	for range min(256, max(len(all), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				if s.dead {
+					continue
+				}
+				if err := s.c.leave(context.Background()); err != nil {
+					r.countError(err)
+					r.dropped.Add(1)
+				}
+				r.open.Add(-1)
+			}
+		}()
+	}
+	for _, s := range all {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+}
+
+// shard pings its share of the sessions on schedule.
+type shard struct {
+	r        *Run
+	mu       sync.Mutex
+	sessions []*session
+	pending  []*session // added since the last tick
+}
+
+func (sh *shard) add(s *session) {
+	iv := sh.r.opts.PingInterval
+	if iv <= 0 {
+		iv = time.Second // still check liveness once a second
+	}
+	// Spread first pings over the interval so they do not arrive in waves.
+	offset := time.Duration(uint64(s.idx) * 0x9E3779B97F4A7C15 % uint64(iv))
+	s.nextDue = time.Duration(sh.r.now()) + offset
+	sh.mu.Lock()
+	sh.pending = append(sh.pending, s)
+	sh.mu.Unlock()
+}
+
+// tick is how often a shard looks for due pings: fine enough that pings
+// leave within a few milliseconds of schedule.
+const tick = 5 * time.Millisecond
+
+func (sh *shard) loop(ctx context.Context) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	iv := sh.r.opts.PingInterval
+	timeout := sh.r.opts.RequestTimeout
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sh.mu.Lock()
+		sh.sessions = append(sh.sessions, sh.pending...)
+		sh.pending = sh.pending[:0]
+		list := sh.sessions
+		sh.mu.Unlock()
+		now := time.Duration(sh.r.now())
+		for _, s := range list {
+			if s.dead || s.nextDue > now {
+				continue
+			}
+			if err := s.c.err(); err != nil {
+				sh.drop(s, err)
+				continue
+			}
+			if iv <= 0 {
+				s.nextDue += time.Second
+				continue
+			}
+			if sched := s.pingSched.Load(); sched != 0 {
+				if now-time.Duration(sched) < timeout {
+					// Still waiting: skip this beat; the reply's latency,
+					// corrected with the interval, stands for the skipped ones.
+					s.nextDue += iv
+					continue
+				}
+				sh.r.countError(context.DeadlineExceeded)
+				s.pingSched.CompareAndSwap(sched, 0)
+			}
+			storeMax(&sh.r.pingLag, int64(now-s.nextDue))
+			sched := int64(s.nextDue)
+			s.pingSent.Store(sh.r.now())
+			s.pingSched.Store(sched)
+			if err := s.c.ping(sched); err != nil {
+				s.pingSched.Store(0)
+				sh.drop(s, err)
+				continue
+			}
+			s.nextDue += iv
+			if s.nextDue < now {
+				// Far behind (a long stall): resume the beat from now.
+				s.nextDue = now + iv
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (sh *shard) drop(s *session, err error) {
+	s.dead = true
+	if e := s.c.err(); e != nil {
+		err = e
+	}
+	sh.r.countError(err)
+	sh.r.dropped.Add(1)
+	sh.r.open.Add(-1)
+	_ = s.c.leave(context.Background()) // closes; the session is already gone
+}
+
+// memSample is the process's memory at one moment.
+type memSample struct{ rss, goBytes uint64 }
+
+// memBaseline and memNow collect garbage first, so that the difference is
+// what live sessions hold, not what the ramp left for the collector.
+func memBaseline() memSample { return memNow() }
+
+func memNow() memSample {
+	runtime.GC()
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+	}
+	metrics.Read(s)
+	var g uint64
+	for _, x := range s {
+		if x.Value.Kind() == metrics.KindUint64 {
+			g += x.Value.Uint64()
+		}
+	}
+	return memSample{rss: rssBytes(), goBytes: g}
+}

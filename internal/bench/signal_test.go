@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/livectl/livectl/internal/server"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// net/http keeps idle client connections to httptest servers.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// startServer runs livectl's real signaling server on loopback.
+func startServer(t *testing.T, cfg server.Config) (wsURL, statsURL string, s *server.Server) {
+	t.Helper()
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		s.Close()
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", hs.URL + "/v1/stats", s
+}
+
+func TestSignalAgainstServer(t *testing.T) {
+	wsURL, statsURL, _ := startServer(t, server.Config{})
+	run, err := NewRun(SignalOptions{
+		URL: wsURL, Conns: 200, Rate: 2000, Duration: 500 * time.Millisecond,
+		PingInterval: 100 * time.Millisecond, Rooms: 7, StatsURL: statsURL,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Connections
+	if c.Attempted != 200 || c.Established != 200 || c.Failed != 0 || c.PeakOpen != 200 || c.Dropped != 0 {
+		t.Errorf("connections %+v, want 200 established", c)
+	}
+	if n := rep.ErrorCount(); n != 0 {
+		t.Errorf("errors %v (%v)", rep.Errors, rep.ErrorDetail)
+	}
+	for _, name := range []string{LatConnect, LatConnectRaw, LatJoin, LatSetup} {
+		if got := rep.Latency[name].Count; got != 200 {
+			t.Errorf("%s count %d, want 200", name, got)
+		}
+	}
+	// 500ms hold at 100ms: about 5 pings per session, at least 3 each.
+	if got := rep.Latency[LatRTT].Count; got < 600 {
+		t.Errorf("rtt count %d, want ≥600", got)
+	}
+	if rep.Latency[LatRTT].P50 <= 0 || rep.Latency[LatRTT].P50 > rep.Latency[LatRTT].Max {
+		t.Errorf("rtt summary %+v", rep.Latency[LatRTT])
+	}
+	// The connect latency from the schedule is never below the raw one.
+	if rep.Latency[LatConnect].P50 < rep.Latency[LatConnectRaw].P50 {
+		t.Errorf("connect p50 %v < raw %v", rep.Latency[LatConnect].P50, rep.Latency[LatConnectRaw].P50)
+	}
+	if rep.Server == nil || rep.Server.Sessions != 200 {
+		t.Errorf("server cost %+v, want measured over 200 sessions", rep.Server)
+	}
+	if rep.Rate.Messages < 200*5 {
+		t.Errorf("messages %d", rep.Rate.Messages)
+	}
+	if rep.Settings.Rooms != 7 {
+		t.Errorf("rooms %d", rep.Settings.Rooms)
+	}
+}
+
+func TestSignalCountsErrorsByKind(t *testing.T) {
+	// A port nobody listens on: every attempt is refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	// A server that refuses every upgrade with 503.
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer busy.Close()
+
+	// A server that upgrades and closes at once with 1013.
+	up := websocket.Upgrader{}
+	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1013, "full"))
+		c.Close()
+	}))
+	defer closer.Close()
+
+	tests := []struct {
+		name, url, kind, detail string
+	}{
+		{"refused", "ws://" + addr + "/ws", KindRefused, ""},
+		{"upgrade status", "ws" + strings.TrimPrefix(busy.URL, "http") + "/ws", KindUpgradeStatus, "upgrade_status:503"},
+		{"closed by server", "ws" + strings.TrimPrefix(closer.URL, "http") + "/ws", KindClosedByServer, "closed_by_server:1013"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run, err := NewRun(SignalOptions{URL: tt.url, Conns: 20, Rate: 1000, ConnectTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run.Execute(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Connections.Failed != 20 || rep.Errors[tt.kind] != 20 {
+				t.Errorf("failed %d, errors %v; want 20 %s", rep.Connections.Failed, rep.Errors, tt.kind)
+			}
+			if tt.detail != "" && rep.ErrorDetail[tt.detail] != 20 {
+				t.Errorf("detail %v, want %s ×20", rep.ErrorDetail, tt.detail)
+			}
+		})
+	}
+}
+
+func TestSignalRoomFullIsProtocolError(t *testing.T) {
+	wsURL, _, _ := startServer(t, server.Config{Limits: server.Limits{MaxParticipants: 5}})
+	run, err := NewRun(SignalOptions{URL: wsURL, Conns: 12, Rate: 1000, Rooms: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Connections.Established != 5 || rep.Errors[KindProtocol] != 7 || rep.ErrorDetail["protocol_error:room_full"] != 7 {
+		t.Errorf("established %d errors %v detail %v; want 5 in, 7 room_full", rep.Connections.Established, rep.Errors, rep.ErrorDetail)
+	}
+}
+
+func TestSignalOpenModelKeepsSchedule(t *testing.T) {
+	// The server takes 200ms to answer each upgrade. A closed model would
+	// need 20×200ms; the open model starts all 20 within 100ms at 200/s and
+	// charges the waiting to connect latency.
+	up := websocket.Upgrader{}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer slow.Close()
+	run, err := NewRun(SignalOptions{URL: "ws" + strings.TrimPrefix(slow.URL, "http"), Conns: 20, Rate: 200, Protocol: ProtocolRaw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("run took %s: attempts waited for each other", el)
+	}
+	if rep.Connections.Established != 20 {
+		t.Fatalf("established %d", rep.Connections.Established)
+	}
+	if p50 := rep.Latency[LatConnect].P50; p50 < 190 {
+		t.Errorf("connect p50 %vms, want ≥190 (the server's delay)", p50)
+	}
+}
