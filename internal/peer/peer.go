@@ -1,0 +1,131 @@
+// Package peer holds the WebRTC client plumbing that livectl's own clients
+// (publish, probe, bench media) share: a pion API configured like a real
+// browser client (VP8, H.264, Opus; NACK, RTCP reports, TWCC), the
+// offer/answer helpers, and the WHIP/WHEP HTTP exchange (RFC 9725 and the
+// WHEP draft). It knows nothing of livectl's server: it reaches servers only
+// the way any client would.
+package peer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options tune the API. The zero value suits loopback and LAN use.
+type Options struct {
+	// ICEServers are STUN/TURN servers; empty means host candidates only.
+	ICEServers []webrtc.ICEServer
+	// ExcludeLoopback drops 127.0.0.0/8 candidates. By default they are
+	// kept, because livectl is routinely pointed at a server on loopback.
+	ExcludeLoopback bool
+	// DisableReplayProtection accepts SRTP packets whose sequence number was
+	// already seen. Tests use it to observe NACK retransmissions, which SRTP
+	// replay protection would otherwise drop as duplicates.
+	DisableReplayProtection bool
+}
+
+// Codec parameters livectl clients offer. The payload types match what
+// browsers commonly use so that SDP from either side reads the same.
+var (
+	VP8 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}
+	// H264 is constrained baseline, packetization mode 1 (STAP-A, FU-A).
+	H264 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+	Opus = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}
+)
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+}
+
+// NewAPI builds a pion API with livectl's codecs and the default
+// interceptors (NACK generator and responder — the responder is the send
+// cache that answers NACKs — RTCP sender/receiver reports, TWCC).
+func NewAPI(o Options) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	for _, c := range []struct {
+		cap webrtc.RTPCodecCapability
+		pt  webrtc.PayloadType
+		t   webrtc.RTPCodecType
+	}{
+		{Opus, 111, webrtc.RTPCodecTypeAudio},
+		{VP8, 96, webrtc.RTPCodecTypeVideo},
+		{H264, 102, webrtc.RTPCodecTypeVideo},
+	} {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.cap, PayloadType: c.pt}, c.t); err != nil {
+			return nil, fmt.Errorf("registering codec %s: %w", c.cap.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, fmt.Errorf("registering interceptors: %w", err)
+	}
+	var s webrtc.SettingEngine
+	s.SetIncludeLoopbackCandidate(!o.ExcludeLoopback)
+	// mDNS candidates hide addresses behind names that only a browser on the
+	// same LAN resolves; a tool wants plain host candidates.
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4})
+	if o.DisableReplayProtection {
+		s.DisableSRTPReplayProtection(true)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+}
+
+// NewPeerConnection returns a peer connection of api with o's ICE servers.
+func NewPeerConnection(api *webrtc.API, o Options) (*webrtc.PeerConnection, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: o.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("creating peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// SetLocalAndGather sets desc as the local description and waits until ICE
+// gathering completes, returning the SDP with every candidate in it. Host
+// candidates gather in a few milliseconds, so waiting costs little and the
+// SDP works with servers that do not support trickle (many WHIP servers).
+func SetLocalAndGather(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("setting local description: %w", err)
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		// Partial gathering is still usable; the remaining candidates, if
+		// any, would have trickled.
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// Offer creates an offer, gathers and returns its SDP.
+func Offer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("creating offer: %w", err)
+	}
+	return SetLocalAndGather(ctx, pc, o)
+}
+
+// Answer applies a remote offer and returns the gathered answer SDP.
+func Answer(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("applying the server's offer: %w", err)
+	}
+	a, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("creating answer: %w", err)
+	}
+	return SetLocalAndGather(ctx, pc, a)
+}

@@ -1,0 +1,108 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// HTTPError is a WHIP/WHEP request the server refused.
+type HTTPError struct {
+	Method, URL string
+	Status      int
+	Body        string
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.Status)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// Session is a WHIP or WHEP resource created on a server.
+type Session struct {
+	Answer   string // the server's SDP answer
+	Location string // absolute URL of the resource (DELETE ends the session)
+	client   *http.Client
+	token    string
+}
+
+// Exchange POSTs an SDP offer to a WHIP or WHEP endpoint and returns the
+// answer and the resource URL (RFC 9725 §4.2). token, if set, is sent as a
+// bearer token.
+func Exchange(ctx context.Context, client *http.Client, endpoint, token, offer string) (*Session, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
+	if err != nil {
+		return nil, fmt.Errorf("building request to %s: %w", endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Accept", "application/sdp")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("posting offer to %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
+	if err != nil {
+		return nil, fmt.Errorf("reading answer from %s: %w", endpoint, err)
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return nil, &HTTPError{Method: "POST", URL: endpoint, Status: resp.StatusCode, Body: strings.TrimSpace(string(bytes.ToValidUTF8(body[:min(len(body), 512)], nil)))}
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("v=0")) {
+		return nil, fmt.Errorf("posting offer to %s: HTTP %d but the body is not an SDP answer", endpoint, resp.StatusCode)
+	}
+	s := &Session{Answer: string(body), client: client, token: token}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		base, err := url.Parse(endpoint)
+		if err == nil {
+			if u, err := base.Parse(loc); err == nil {
+				s.Location = u.String()
+			}
+		}
+	}
+	return s, nil
+}
+
+// Close DELETEs the resource, ending the session on the server. A session
+// without a Location has nothing to delete.
+func (s *Session) Close(ctx context.Context) error {
+	if s == nil || s.Location == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.Location, nil)
+	if err != nil {
+		return err
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("deleting session %s: %w", s.Location, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+		return &HTTPError{Method: "DELETE", URL: s.Location, Status: resp.StatusCode}
+	}
+	return nil
+}
+
+// IsWebSocketURL reports whether a --url is a livectl signaling URL (ws://,
+// wss://) rather than a WHIP/WHEP endpoint (http://, https://).
+func IsWebSocketURL(u string) bool {
+	return strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://")
+}

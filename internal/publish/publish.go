@@ -1,0 +1,479 @@
+// Package publish is livectl's real publisher: a pion peer that sends a
+// looping clip (the built-in one or a file) to a livectl server over /ws or
+// to any WHIP endpoint, behaving like a real client — continuous
+// timestamps across loops, a keyframe at least every 2 s and at once on
+// PLI/FIR, NACKs answered from a send cache.
+package publish
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// MaxKeyframeInterval is the longest the publisher goes without sending a
+// keyframe, whatever the clip's own GOP: a viewer that joins and whose PLI
+// is lost still starts within this time.
+const MaxKeyframeInterval = 2 * time.Second
+
+// Options say where and what to publish.
+type Options struct {
+	// URL is a livectl signaling URL (ws://host/ws) or a WHIP endpoint
+	// (http://host/whip/room).
+	URL string
+	// Room is required with a ws:// URL; ignored for WHIP (the room is in the URL).
+	Room string
+	// Identity in the room; default "publish-<random>".
+	Identity string
+	// Token is the join token (ws) or bearer token (WHIP).
+	Token string
+	// File is an IVF (VP8), Annex-B H.264 or Ogg Opus file; empty publishes
+	// the built-in clip (VP8 video and Opus audio).
+	File string
+	// FPS is the frame rate of an H.264 file (Annex-B has no timing); default 30.
+	FPS int
+	// NoAudio leaves the built-in clip's audio out.
+	NoAudio bool
+	// ConnectTimeout bounds signaling plus ICE/DTLS. Default 15s.
+	ConnectTimeout time.Duration
+	// Peer tunes the WebRTC side (ICE servers).
+	Peer   peer.Options
+	Logger *slog.Logger
+}
+
+// Stats count what the publisher did; read them with Publisher.Stats.
+type Stats struct {
+	Codec            string `json:"codec"`
+	Width            int    `json:"width,omitempty"`
+	Height           int    `json:"height,omitempty"`
+	FramesSent       int64  `json:"frames_sent"`
+	KeyframesSent    int64  `json:"keyframes_sent"`
+	KeyframesOnPLI   int64  `json:"keyframes_on_request"` // keyframes sent early because of PLI/FIR
+	AudioPacketsSent int64  `json:"audio_packets_sent"`
+	BytesSent        int64  `json:"bytes_sent"`
+	Loops            int64  `json:"loops"`
+	PLIs             int64  `json:"plis"`
+	FIRs             int64  `json:"firs"`
+	NACKs            int64  `json:"nacks"`
+	NACKedPackets    int64  `json:"nacked_packets"`
+}
+
+// Publisher is one running publish session.
+type Publisher struct {
+	opts Options
+	log  *slog.Logger
+	src  *source
+
+	pc   *webrtc.PeerConnection
+	sig  *signal.Client // ws mode
+	whip *peer.Session  // WHIP mode
+
+	keyRequest atomic.Bool
+	connected  chan struct{}
+	failed     chan error
+
+	mu    sync.Mutex
+	stats Stats
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{}
+	err    error
+}
+
+// ErrNoRoom is returned for a ws:// URL without a room.
+var ErrNoRoom = errors.New("a room is needed to publish over /ws")
+
+// Start loads the media, negotiates with the server and waits until the
+// peer connection is up (ICE and DTLS); media flows when it returns.
+func Start(ctx context.Context, o Options) (*Publisher, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 15 * time.Second
+	}
+	if o.Identity == "" {
+		o.Identity = "publish-" + randomID()
+	}
+	if peer.IsWebSocketURL(o.URL) && o.Room == "" {
+		return nil, ErrNoRoom
+	}
+	var src *source
+	var err error
+	if o.File == "" {
+		src, err = builtinSource()
+		if err == nil && o.NoAudio {
+			src.audio = nil
+		}
+	} else {
+		src, err = fileSource(o.File, o.FPS)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{opts: o, log: o.Logger, src: src, connected: make(chan struct{}), failed: make(chan error, 1), done: make(chan struct{})}
+	if src.video != nil {
+		p.stats.Codec, p.stats.Width, p.stats.Height = src.video.codec, src.video.w, src.video.h
+	} else {
+		p.stats.Codec = src.audio.codec
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	if err := p.connect(cctx); err != nil {
+		p.shutdown()
+		return nil, err
+	}
+	go p.watch()
+	return p, nil
+}
+
+func randomID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (p *Publisher) connect(ctx context.Context) error {
+	api, err := peer.NewAPI(p.opts.Peer)
+	if err != nil {
+		return err
+	}
+	if p.pc, err = peer.NewPeerConnection(api, p.opts.Peer); err != nil {
+		return err
+	}
+	p.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			select {
+			case <-p.connected:
+			default:
+				close(p.connected)
+			}
+		case webrtc.PeerConnectionStateFailed:
+			select {
+			case p.failed <- errors.New("peer connection failed (ICE or DTLS): the server is unreachable over UDP or stopped answering"):
+			default:
+			}
+		}
+	})
+	tracks := map[*loop]*webrtc.TrackLocalStaticSample{}
+	for _, l := range []*loop{p.src.video, p.src.audio} {
+		if l == nil {
+			continue
+		}
+		cap := peer.VP8
+		switch l.codec {
+		case media.MimeH264:
+			cap = peer.H264
+		case media.MimeOpus:
+			cap = peer.Opus
+		}
+		kind := "video"
+		if l.codec == media.MimeOpus {
+			kind = "audio"
+		}
+		t, err := webrtc.NewTrackLocalStaticSample(cap, kind, "livectl-"+p.opts.Identity)
+		if err != nil {
+			return fmt.Errorf("creating %s track: %w", kind, err)
+		}
+		tr, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fmt.Errorf("adding %s track: %w", kind, err)
+		}
+		tracks[l] = t
+		p.wg.Add(1)
+		go p.readRTCP(tr.Sender())
+	}
+
+	if peer.IsWebSocketURL(p.opts.URL) {
+		err = p.signalWS(ctx)
+	} else {
+		err = p.signalWHIP(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.connected:
+	case err := <-p.failed:
+		return fmt.Errorf("publishing to %s: %w", p.opts.URL, err)
+	case <-ctx.Done():
+		return fmt.Errorf("publishing to %s: ICE/DTLS did not connect within %v (is UDP to the server blocked? try --stun or check the server's --public-ip)", p.opts.URL, p.opts.ConnectTimeout)
+	}
+	for l, t := range tracks {
+		p.wg.Add(1)
+		go p.send(l, t)
+	}
+	return nil
+}
+
+func (p *Publisher) signalWS(ctx context.Context) error {
+	c, err := signal.Dial(ctx, p.opts.URL, &signal.DialOptions{OnEvent: p.onEvent, ReadBufferSize: 16 << 10})
+	if err != nil {
+		return err
+	}
+	p.sig = c
+	if _, err := c.Join(ctx, p.opts.Room, p.opts.Identity, p.opts.Token); err != nil {
+		return fmt.Errorf("joining room %q on %s: %w", p.opts.Room, p.opts.URL, err)
+	}
+	offer, err := peer.Offer(ctx, p.pc)
+	if err != nil {
+		return err
+	}
+	ans, err := c.Call(ctx, &signal.Message{Type: signal.TypePublish, SDP: offer})
+	if err != nil {
+		return fmt.Errorf("publishing to room %q on %s: %w", p.opts.Room, p.opts.URL, err)
+	}
+	if ans.SDP == "" {
+		return fmt.Errorf("publishing to room %q on %s: the server's reply carries no SDP answer", p.opts.Room, p.opts.URL)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		return fmt.Errorf("applying the server's answer: %w", err)
+	}
+	return nil
+}
+
+// onEvent handles server messages on the signaling read goroutine.
+func (p *Publisher) onEvent(m *signal.Message) {
+	switch m.Type {
+	case signal.TypeTrickle:
+		if m.Target != signal.TargetPublisher || m.Candidate == nil {
+			return
+		}
+		c := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+		if err := p.pc.AddICECandidate(c); err != nil {
+			p.log.Warn("ignoring server ICE candidate", "err", err)
+		}
+	case signal.TypeDraining:
+		p.log.Warn("server is draining", "deadline_ms", m.DeadlineMS)
+	case signal.TypeError:
+		p.log.Warn("server error", "code", m.Code, "reason", m.Reason)
+	}
+}
+
+func (p *Publisher) signalWHIP(ctx context.Context) error {
+	offer, err := peer.Offer(ctx, p.pc)
+	if err != nil {
+		return err
+	}
+	s, err := peer.Exchange(ctx, nil, p.opts.URL, p.opts.Token, offer)
+	if err != nil {
+		return fmt.Errorf("WHIP: %w", err)
+	}
+	p.whip = s
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.Answer}); err != nil {
+		return fmt.Errorf("applying the WHIP answer from %s: %w", p.opts.URL, err)
+	}
+	return nil
+}
+
+// readRTCP reads feedback for one sender. NACKs have already been answered
+// from the send cache by pion's NACK responder interceptor by the time they
+// get here; this loop counts them and turns PLI/FIR into keyframes.
+func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
+	defer p.wg.Done()
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pk := range pkts {
+			switch x := pk.(type) {
+			case *rtcp.PictureLossIndication:
+				p.count(func(s *Stats) { s.PLIs++ })
+				p.keyRequest.Store(true)
+			case *rtcp.FullIntraRequest:
+				p.count(func(s *Stats) { s.FIRs++ })
+				p.keyRequest.Store(true)
+			case *rtcp.TransportLayerNack:
+				n := 0
+				for _, pair := range x.Nacks {
+					n += len(pair.PacketList())
+				}
+				p.count(func(s *Stats) { s.NACKs++; s.NACKedPackets += int64(n) })
+			}
+		}
+	}
+}
+
+func (p *Publisher) count(f func(*Stats)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
+// send paces one loop onto its track in real time. Deadlines are absolute
+// (start + sum of durations) so that timing errors do not accumulate.
+func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
+	defer p.wg.Done()
+	video := l.codec != media.MimeOpus
+	next := time.Now()
+	var lastKey time.Time
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		onRequest := false
+		if video {
+			requested := p.keyRequest.Swap(false)
+			if requested || now.Sub(lastKey) >= MaxKeyframeInterval {
+				l.seekKeyframe()
+				onRequest = requested
+			}
+		}
+		loopsBefore := l.loops
+		f := l.next()
+		if err := t.WriteSample(pionmedia.Sample{Data: f.data, Duration: f.dur}); err != nil {
+			p.log.Debug("writing sample", "err", err)
+		}
+		p.count(func(s *Stats) {
+			s.BytesSent += int64(len(f.data))
+			if video {
+				s.FramesSent++
+				s.Loops += int64(l.loops - loopsBefore)
+				if f.key {
+					s.KeyframesSent++
+					if onRequest {
+						s.KeyframesOnPLI++
+					}
+				}
+			} else {
+				s.AudioPacketsSent++
+			}
+		})
+		if f.key {
+			lastKey = now
+		}
+		next = next.Add(f.dur)
+		d := time.Until(next)
+		if d < -time.Second {
+			next = time.Now() // far behind (process was stopped): resync rather than burst
+			d = 0
+		}
+		timer.Reset(max(d, 0))
+	}
+}
+
+// watch ends the session when the peer connection or signaling fails.
+func (p *Publisher) watch() {
+	var sigDone <-chan struct{}
+	if p.sig != nil {
+		sigDone = p.sig.Done()
+	}
+	var err error
+	select {
+	case <-p.ctx.Done():
+	case e := <-p.failed:
+		err = fmt.Errorf("publishing to %s: %w", p.opts.URL, e)
+	case <-sigDone:
+		err = fmt.Errorf("publishing to %s: signaling connection lost: %v", p.opts.URL, p.sig.Err())
+	}
+	p.finish(err)
+}
+
+func (p *Publisher) finish(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.shutdown()
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+}
+
+func (p *Publisher) shutdown() {
+	p.cancel()
+	if p.whip != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p.whip.Close(ctx)
+		cancel()
+	}
+	if p.sig != nil {
+		p.sig.Close()
+	}
+	if p.pc != nil {
+		p.pc.Close()
+	}
+	p.wg.Wait()
+}
+
+// Done is closed when the session has ended.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// Err is why the session ended on its own (nil after Close).
+func (p *Publisher) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Close stops publishing and releases the session on the server (WHIP
+// DELETE, or closing the signaling connection).
+func (p *Publisher) Close() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// RequestKeyframe asks for a keyframe at the next frame, as a PLI would.
+func (p *Publisher) RequestKeyframe() { p.keyRequest.Store(true) }
+
+// Stats returns a copy of the counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+// Source describes what is being published, for logs.
+func (p *Publisher) Source() string { return p.src.name }
+
+// Run publishes until ctx ends or, if positive, for duration.
+func Run(ctx context.Context, o Options, duration time.Duration) (Stats, error) {
+	p, err := Start(ctx, o)
+	if err != nil {
+		return Stats{}, err
+	}
+	var timeout <-chan time.Time
+	if duration > 0 {
+		t := time.NewTimer(duration)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-timeout:
+	case <-p.Done():
+	}
+	err = p.Err()
+	p.Close()
+	return p.Stats(), err
+}

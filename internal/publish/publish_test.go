@@ -1,0 +1,239 @@
+package publish
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/peer/peertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder collects what the test WHIP server receives.
+type recorder struct {
+	mu        sync.Mutex
+	asm       *media.Assembler
+	frames    []media.Frame
+	at        []time.Time
+	seqs      map[uint16]int
+	audio     int
+	lastVideo *rtp.Packet
+}
+
+func newRecorder(mime string) *recorder {
+	a, _ := media.NewAssembler(mime)
+	return &recorder{asm: a, seqs: map[uint16]int{}}
+}
+
+func (r *recorder) onRTP(_ string, kind webrtc.RTPCodecType, p *rtp.Packet) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if kind == webrtc.RTPCodecTypeAudio {
+		r.audio++
+		return
+	}
+	r.seqs[p.SequenceNumber]++
+	r.lastVideo = p
+	if f, ok := r.asm.Push(p); ok {
+		r.frames = append(r.frames, f)
+		r.at = append(r.at, time.Now())
+	}
+}
+
+func (r *recorder) snapshot() ([]media.Frame, []time.Time, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]media.Frame(nil), r.frames...), append([]time.Time(nil), r.at...), r.audio
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// shortClip writes the first n frames of the built-in clip as an IVF file,
+// so that a test sees the loop wrap in well under a second.
+func shortClip(t *testing.T, n int) string {
+	r := media.ClipVP8()
+	raw := media.ClipVP8Bytes()
+	out := append([]byte(nil), raw[:32]...)
+	for i := range n {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := make([]byte, 12)
+		hdr[0], hdr[1], hdr[2], hdr[3] = byte(len(f.Data)), byte(len(f.Data)>>8), byte(len(f.Data)>>16), byte(len(f.Data)>>24)
+		hdr[4] = byte(i)
+		out = append(append(out, hdr...), f.Data...)
+	}
+	path := filepath.Join(t.TempDir(), "short.ivf")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestPublishWHIP(t *testing.T) {
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rec := newRecorder(media.MimeVP8)
+	srv.OnRTP = rec.onRTP
+
+	ctx := context.Background()
+	p, err := Start(ctx, Options{URL: srv.URL + "/whip/r1", File: shortClip(t, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	t.Run("first frame is a keyframe and frames flow", func(t *testing.T) {
+		waitFor(t, 3*time.Second, "20 frames", func() bool { f, _, _ := rec.snapshot(); return len(f) >= 20 })
+		f, _, _ := rec.snapshot()
+		if !f[0].Keyframe || f[0].Width != 640 || f[0].Height != 360 {
+			t.Fatalf("first frame: key=%v %dx%d", f[0].Keyframe, f[0].Width, f[0].Height)
+		}
+	})
+	t.Run("timestamps continue across loops", func(t *testing.T) {
+		f, _, _ := rec.snapshot()
+		for i := 1; i < len(f); i++ {
+			if d := f[i].Timestamp - f[i-1].Timestamp; d < 2900 || d > 3100 {
+				t.Fatalf("frame %d: timestamp step %d, want ~3000 (90 kHz, 30 fps)", i, d)
+			}
+		}
+		if s := p.Stats(); s.Loops < 1 {
+			t.Fatalf("loops = %d, want the 10-frame clip to have wrapped", s.Loops)
+		}
+	})
+	t.Run("keyframe promptly on PLI", func(t *testing.T) {
+		// Wait until we are mid-GOP (the short clip has one keyframe per 10 frames).
+		waitFor(t, 2*time.Second, "an inter frame", func() bool { f, _, _ := rec.snapshot(); return !f[len(f)-1].Keyframe })
+		before, _, _ := rec.snapshot()
+		sent := time.Now()
+		if err := srv.SendRTCP("r1", func(ssrc uint32) []rtcp.Packet {
+			return []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Second, "a keyframe after the PLI", func() bool {
+			f, _, _ := rec.snapshot()
+			for _, x := range f[len(before):] {
+				if x.Keyframe {
+					return true
+				}
+			}
+			return false
+		})
+		if d := time.Since(sent); d > 150*time.Millisecond {
+			t.Fatalf("keyframe %v after PLI, want within a few frame intervals", d)
+		}
+		if s := p.Stats(); s.PLIs < 1 || s.KeyframesOnPLI < 1 {
+			t.Fatalf("stats %+v: PLI not counted", s)
+		}
+	})
+	t.Run("NACK answered from the send cache", func(t *testing.T) {
+		rec.mu.Lock()
+		seq := rec.lastVideo.SequenceNumber - 5
+		rec.mu.Unlock()
+		if err := srv.SendRTCP("r1", func(ssrc uint32) []rtcp.Packet {
+			return []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{seq})}}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Second, "the retransmission", func() bool {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return rec.seqs[seq] >= 2
+		})
+		if s := p.Stats(); s.NACKs < 1 || s.NACKedPackets < 1 {
+			t.Fatalf("stats %+v: NACK not counted", s)
+		}
+	})
+	p.Close()
+	waitFor(t, 2*time.Second, "WHIP DELETE", func() bool { return srv.Sessions() == 0 })
+}
+
+func TestPublishBuiltinClipWithAudio(t *testing.T) {
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rec := newRecorder(media.MimeVP8)
+	srv.OnRTP = rec.onRTP
+	st, err := Run(context.Background(), Options{URL: srv.URL + "/whip/r"}, 700*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, audio := rec.snapshot()
+	if len(f) < 10 || audio < 10 {
+		t.Fatalf("received %d video frames and %d audio packets", len(f), audio)
+	}
+	if st.FramesSent < 15 || st.Codec != media.MimeVP8 || st.Width != 640 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPublishH264File(t *testing.T) {
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rec := newRecorder(media.MimeH264)
+	srv.OnRTP = rec.onRTP
+	_, err = Run(context.Background(), Options{URL: srv.URL + "/whip/h", File: "../media/testdata/clip.h264"}, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := rec.snapshot()
+	if len(f) < 5 || !f[0].Keyframe || f[0].Width != 320 || f[0].Height != 240 {
+		t.Fatalf("got %d frames; first %+v", len(f), f[0])
+	}
+}
+
+func TestPublishErrors(t *testing.T) {
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"ws without room", Options{URL: "ws://127.0.0.1:1/ws"}, "room"},
+		{"missing file", Options{URL: srv.URL + "/whip/x", File: "/nonexistent.ivf"}, "opening media file"},
+		{"WHIP 404", Options{URL: srv.URL + "/nope/x"}, "HTTP 404"},
+		{"unreachable", Options{URL: "http://127.0.0.1:1/whip/x"}, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Start(context.Background(), tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,212 @@
+package publish
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/livectl/livectl/internal/media"
+)
+
+// maxFileSize bounds a --file loaded into memory for looping.
+const maxFileSize = 512 << 20
+
+// frame is one unit of media to send: a video frame or an audio packet.
+type frame struct {
+	data []byte
+	key  bool
+	dur  time.Duration
+}
+
+// loop plays frames in a circle. Keyframe requests jump to the next keyframe
+// in the clip: a file cannot be re-encoded, so this is how a file-backed
+// publisher answers a PLI promptly. RTP timestamps stay continuous because
+// they advance by each sent frame's duration, whatever frame it is.
+type loop struct {
+	codec  string
+	frames []frame
+	i      int
+	loops  int
+	w, h   int
+}
+
+func (l *loop) next() frame {
+	f := l.frames[l.i]
+	l.i++
+	if l.i == len(l.frames) {
+		l.i = 0
+		l.loops++
+	}
+	return f
+}
+
+// seekKeyframe moves to the nearest keyframe at or after the cursor,
+// wrapping around the end of the clip. A clip without keyframes stays put.
+func (l *loop) seekKeyframe() {
+	for n := range len(l.frames) {
+		j := (l.i + n) % len(l.frames)
+		if l.frames[j].key {
+			if j < l.i {
+				l.loops++
+			}
+			l.i = j
+			return
+		}
+	}
+}
+
+// source is what a publisher sends: a video loop and optionally an audio loop.
+type source struct {
+	video, audio *loop
+	name         string
+}
+
+// builtinSource is the embedded clip: VP8 640x360 with Opus.
+func builtinSource() (*source, error) {
+	v, err := loadIVF(bytes.NewReader(media.ClipVP8Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	a, err := loadOgg(bytes.NewReader(media.ClipOggBytes()))
+	if err != nil {
+		return nil, err
+	}
+	return &source{video: v, audio: a, name: "built-in clip"}, nil
+}
+
+// fileSource opens --file, recognising the format by its magic bytes (and
+// the extension for headerless Annex-B H.264).
+func fileSource(path string, fps int) (*source, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening media file: %w", err)
+	}
+	defer fh.Close()
+	br := bufio.NewReader(io.LimitReader(fh, maxFileSize))
+	magic, _ := br.Peek(4)
+	src := &source{name: path}
+	switch {
+	case bytes.Equal(magic, []byte("DKIF")):
+		src.video, err = loadIVF(br)
+	case bytes.Equal(magic, []byte("OggS")):
+		src.audio, err = loadOgg(br)
+	case bytes.HasPrefix(magic, []byte{0, 0, 1}) || bytes.Equal(magic, []byte{0, 0, 0, 1}) ||
+		strings.HasSuffix(path, ".h264") || strings.HasSuffix(path, ".264"):
+		src.video, err = loadH264(br, fps)
+	default:
+		return nil, fmt.Errorf("media file %s: unknown format (want IVF VP8, H.264 Annex-B or Ogg Opus)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media file %s: %w", path, err)
+	}
+	return src, nil
+}
+
+func loadIVF(r io.Reader) (*loop, error) {
+	ir, err := media.NewIVFReader(r)
+	if err != nil {
+		return nil, err
+	}
+	if ir.Header.Codec() != media.MimeVP8 {
+		return nil, fmt.Errorf("IVF codec %q is not supported (VP8 only)", ir.Header.FourCC)
+	}
+	l := &loop{codec: media.MimeVP8, w: int(ir.Header.Width), h: int(ir.Header.Height)}
+	def := ir.Header.FrameDuration()
+	var last uint64
+	for {
+		f, err := ir.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		info, err := media.ParseVP8Frame(f.Data)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", len(l.frames), err)
+		}
+		// Durations come from successive timestamps when they are sane.
+		if n := len(l.frames); n > 0 && f.Timestamp > last && ir.Header.TimebaseDen > 0 {
+			d := time.Duration((f.Timestamp - last) * uint64(ir.Header.TimebaseNum) * uint64(time.Second) / uint64(ir.Header.TimebaseDen))
+			if d > 0 && d <= time.Second {
+				l.frames[n-1].dur = d
+			}
+		}
+		last = f.Timestamp
+		l.frames = append(l.frames, frame{data: f.Data, key: info.Keyframe, dur: def})
+	}
+	return checkLoop(l)
+}
+
+func loadH264(r io.Reader, fps int) (*loop, error) {
+	if fps <= 0 {
+		fps = 30
+	}
+	hr := media.NewH264Reader(r)
+	l := &loop{codec: media.MimeH264}
+	for {
+		au, err := hr.NextAccessUnit()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var buf []byte
+		for _, n := range au.NALs {
+			buf = append(append(buf, 0, 0, 0, 1), n...)
+			if l.w == 0 && n[0]&0x1f == 7 {
+				l.w, l.h, _ = media.ParseH264SPS(n)
+			}
+		}
+		l.frames = append(l.frames, frame{data: buf, key: au.Keyframe, dur: time.Second / time.Duration(fps)})
+	}
+	return checkLoop(l)
+}
+
+func loadOgg(r io.Reader) (*loop, error) {
+	or, err := media.NewOggReader(r)
+	if err != nil {
+		return nil, err
+	}
+	l := &loop{codec: media.MimeOpus}
+	for {
+		p, err := or.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		d := media.OpusPacketDuration(p)
+		if d == 0 {
+			continue
+		}
+		l.frames = append(l.frames, frame{data: p, dur: d})
+	}
+	return checkLoop(l)
+}
+
+func checkLoop(l *loop) (*loop, error) {
+	if len(l.frames) == 0 {
+		return nil, errors.New("no frames in file")
+	}
+	if l.codec != media.MimeOpus {
+		hasKey := false
+		for _, f := range l.frames {
+			hasKey = hasKey || f.key
+		}
+		if !hasKey {
+			return nil, errors.New("no keyframe in file: a viewer could never start decoding")
+		}
+		// Start on a keyframe so the first frame sent is decodable.
+		l.seekKeyframe()
+		l.loops = 0
+	}
+	return l, nil
+}
