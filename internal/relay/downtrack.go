@@ -1,0 +1,305 @@
+package relay
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack is one subscriber's copy of a track. It implements
+// webrtc.TrackLocal so that pion hands it the negotiated SSRC, payload type
+// and write stream, and it rewrites sequence numbers and timestamps so the
+// receiver sees one continuous stream across source switches, packets
+// skipped while waiting for a keyframe, and retransmissions.
+type downTrack struct {
+	sub      *Subscriber
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+	video    bool
+	slot     bool // follows the room's track of its kind (WHEP) instead of one track
+
+	wantMime  string                  // codec to bind: the source's when known
+	src       atomic.Pointer[upTrack] // current source
+	waitingOn atomic.Pointer[upTrack] // source whose keyframe this track waits for
+	sender    *webrtc.RTPSender
+
+	// Set by Bind.
+	bound     atomic.Bool
+	ssrc      uint32
+	pt        uint8
+	mime      string
+	clockRate uint32
+	writer    webrtc.TrackLocalWriter
+
+	mapping atomic.Pointer[seqMap] // read by the RTCP goroutine for NACKs
+
+	// Owned by the subscriber's writer goroutine.
+	hdr        rtp.Header
+	haveOut    bool
+	lastOutSeq uint16
+	lastOutTS  uint32
+	lastOutAt  int64
+
+	// Owned by the RTCP goroutine: when each recent sequence number was
+	// last retransmitted, to ignore repeated NACKs.
+	nackSeen [256]nackMark
+
+	packets, bytes, drops, nacks, rtx, lostOut atomic.Uint64
+}
+
+type nackMark struct {
+	seq uint16
+	at  int64
+}
+
+// seqMap turns a source's sequence numbers and timestamps into this
+// down-track's: out = in + offset. It changes only when the source does.
+type seqMap struct {
+	src     *upTrack
+	seqOff  uint16
+	tsOff   uint32
+	firstIn uint16 // first source packet forwarded under this map
+}
+
+// qentry is one packet waiting in a subscriber's queue.
+type qentry struct {
+	d   *downTrack
+	src *upTrack
+	p   *packet
+	rtx bool
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+// Bind picks the negotiated codec matching the source's.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := d.wantMime
+	if want == "" && d.video {
+		want = webrtc.MimeTypeVP8
+	} else if want == "" {
+		want = webrtc.MimeTypeOpus
+	}
+	var chosen *webrtc.RTPCodecParameters
+	codecs := ctx.CodecParameters()
+	for i := range codecs {
+		if strings.EqualFold(codecs[i].MimeType, want) {
+			chosen = &codecs[i]
+			break
+		}
+	}
+	if chosen == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(chosen.PayloadType)
+	d.mime = chosen.MimeType
+	d.clockRate = chosen.ClockRate
+	d.writer = ctx.WriteStream()
+	d.bound.Store(true)
+	return *chosen, nil
+}
+
+// Unbind stops writes to the peer connection.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bound.Store(false)
+	return nil
+}
+
+func (d *downTrack) ID() string                { return d.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// attach makes src this track's source, unless it already has one; video
+// then waits for a keyframe.
+func (d *downTrack) attach(src *upTrack) bool {
+	if !d.src.CompareAndSwap(nil, src) {
+		return false
+	}
+	if d.video {
+		if old := d.waitingOn.Swap(src); old != nil {
+			old.waitingKF.Add(-1)
+		}
+		src.waitingKF.Add(1)
+	}
+	src.addDown(d)
+	if d.video && d.sub.connected.Load() {
+		src.keyframeRequest(nanotime())
+	}
+	if src.removed.Load() { // unpublished while we attached
+		d.detach()
+		return false
+	}
+	return true
+}
+
+// codec is the MIME type this track sends (or will, once bound).
+func (d *downTrack) codec() string {
+	if d.bound.Load() {
+		return d.mime
+	}
+	return d.wantMime
+}
+
+// detach stops forwarding from the current source.
+func (d *downTrack) detach() *upTrack {
+	src := d.src.Swap(nil)
+	if src == nil {
+		return nil
+	}
+	src.removeDown(d)
+	if d.waitingOn.CompareAndSwap(src, nil) {
+		src.waitingKF.Add(-1)
+	}
+	return src
+}
+
+// enqueue hands p to the subscriber's writer, or drops it when the queue
+// is full. The caller has already added the reference this consumes.
+func (d *downTrack) enqueue(src *upTrack, p *packet, rtx bool) {
+	select {
+	case d.sub.queue <- qentry{d: d, src: src, p: p, rtx: rtx}:
+	default:
+		d.drops.Add(1)
+		p.release()
+	}
+}
+
+// write sends one queued packet; it runs on the subscriber's writer goroutine.
+func (d *downTrack) write(e qentry) {
+	if !d.bound.Load() || !d.sub.connected.Load() || d.src.Load() != e.src {
+		return // not ready yet, or a packet of a source we left
+	}
+	p := e.p
+	m := d.mapping.Load()
+	if e.rtx {
+		if m == nil || m.src != e.src || int16(p.seq-m.firstIn) < 0 {
+			return
+		}
+		if d.send(p, p.seq+m.seqOff, p.ts+m.tsOff) > 0 {
+			d.rtx.Add(1)
+		}
+		return
+	}
+	rebased := false
+	if m == nil || m.src != e.src {
+		if d.video && !p.keyframe {
+			return // a decoder can only start on a keyframe
+		}
+		m = d.rebase(e.src, p, m)
+		rebased = true
+	} else if int16(p.seq-m.firstIn) < 0 {
+		return // from before the keyframe we started on
+	}
+	outSeq, outTS := p.seq+m.seqOff, p.ts+m.tsOff
+	n := d.send(p, outSeq, outTS)
+	if n == 0 {
+		if rebased {
+			d.mapping.Store(nil) // transport not ready: start again on the next keyframe
+		}
+		return
+	}
+	if !d.haveOut || int16(outSeq-d.lastOutSeq) > 0 {
+		d.haveOut = true
+		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
+	}
+	if rebased && d.video && d.waitingOn.CompareAndSwap(e.src, nil) {
+		e.src.waitingKF.Add(-1)
+	}
+}
+
+// rebase starts forwarding src at p: the first packet continues the
+// sequence numbers and the timeline this receiver has seen so far.
+func (d *downTrack) rebase(src *upTrack, p *packet, prev *seqMap) *seqMap {
+	m := &seqMap{src: src, firstIn: p.seq}
+	if d.haveOut {
+		m.seqOff = d.lastOutSeq + 1 - p.seq
+		ticks := uint32(uint64(max(nanotime()-d.lastOutAt, 0)) * uint64(d.clockRate) / 1e9)
+		m.tsOff = d.lastOutTS + max(ticks, 1) - p.ts
+	}
+	d.mapping.Store(m)
+	return m
+}
+
+// send writes p with the given sequence number and timestamp under this
+// down-track's SSRC and payload type. Publisher header extensions are not
+// forwarded: their ids belong to the publisher's session.
+func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
+	h := &d.hdr
+	h.Version = 2
+	h.Padding, h.PaddingSize = false, 0
+	h.Extension, h.ExtensionProfile = false, 0
+	h.Extensions = h.Extensions[:0]
+	h.CSRC = h.CSRC[:0]
+	h.Marker = p.marker
+	h.PayloadType = d.pt
+	h.SequenceNumber = seq
+	h.Timestamp = ts
+	h.SSRC = d.ssrc
+	n, err := d.writer.WriteRTP(h, p.payload())
+	if err != nil || n == 0 {
+		return 0
+	}
+	d.packets.Add(1)
+	d.bytes.Add(uint64(n))
+	return n
+}
+
+// handleRTCP acts on a subscriber's feedback: NACKs from the cache, PLI/FIR
+// to the publisher through the throttle.
+func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
+	for _, pkt := range pkts {
+		switch pk := pkt.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range pk.Nacks {
+				pair.Range(func(seq uint16) bool {
+					d.nack(seq)
+					return true
+				})
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			if src := d.src.Load(); src != nil {
+				src.keyframeRequest(nanotime())
+			}
+		case *rtcp.ReceiverReport:
+			for _, rr := range pk.Reports {
+				if rr.SSRC == d.ssrc {
+					d.lostOut.Store(uint64(rr.TotalLost))
+				}
+			}
+		}
+	}
+}
+
+// nack resends one packet, identified by this receiver's sequence number.
+func (d *downTrack) nack(outSeq uint16) {
+	d.nacks.Add(1)
+	now := nanotime()
+	mark := &d.nackSeen[outSeq&0xff]
+	if mark.seq == outSeq && mark.at != 0 && now-mark.at < int64(d.sub.relay.cfg.NACKRepeatWindow) {
+		return
+	}
+	mark.seq, mark.at = outSeq, now
+	m := d.mapping.Load()
+	if m == nil || int16(outSeq-m.seqOff-m.firstIn) < 0 {
+		return // before this source's first packet: nothing to resend
+	}
+	p := m.src.cache.get(outSeq - m.seqOff)
+	if p == nil {
+		return
+	}
+	d.enqueue(m.src, p, true)
+}
+
+func (d *downTrack) addCounters(c *counters) {
+	c.PacketsOut += d.packets.Load()
+	c.BytesOut += d.bytes.Load()
+	c.Drops += d.drops.Load()
+	c.NACKs += d.nacks.Load()
+	c.Retransmits += d.rtx.Load()
+	c.LostOut += d.lostOut.Load()
+}

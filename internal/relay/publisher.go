@@ -1,0 +1,221 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Publisher is one peer connection sending tracks into a room.
+type Publisher struct {
+	relay    *Relay
+	room     *Room
+	identity string
+	id       string
+	pc       *webrtc.PeerConnection
+
+	negMu sync.Mutex // one offer/answer at a time
+
+	mu        sync.Mutex
+	tracks    []*upTrack
+	receivers map[*webrtc.RTPReceiver]bool
+	closed    bool
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Publish accepts a publisher's offer into room and returns the answer. The
+// publisher's tracks join the room when their first packets arrive.
+func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error) {
+	if _, err := parseSDP(offer); err != nil {
+		return nil, "", err
+	}
+	pc, err := r.newPeer()
+	if err != nil {
+		return nil, "", err
+	}
+	p := &Publisher{relay: r, identity: identity, id: newID("PU_"), pc: pc,
+		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
+	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
+		pc.Close()
+		return nil, "", err
+	}
+	pc.OnTrack(p.onTrack)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			go p.Close()
+		}
+	})
+	p.negMu.Lock()
+	answer, err := answerOffer(pc, offer)
+	p.negMu.Unlock()
+	if err != nil {
+		p.Close()
+		return nil, "", err
+	}
+	return p, answer, nil
+}
+
+// ID identifies the session (unique in the process).
+func (p *Publisher) ID() string { return p.id }
+
+// Done is closed when the session has ended.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// Renegotiate applies a new offer from the publisher (tracks added or
+// removed, ICE restart) and returns the answer.
+func (p *Publisher) Renegotiate(offer string) (string, error) {
+	if _, err := parseSDP(offer); err != nil {
+		return "", err
+	}
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.isClosed() {
+		return "", ErrSessionClosed
+	}
+	return answerOffer(p.pc, offer)
+}
+
+// AddICECandidate adds a candidate trickled by the publisher.
+func (p *Publisher) AddICECandidate(c Candidate) error {
+	if err := p.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("adding publisher ICE candidate: %w", err)
+	}
+	return nil
+}
+
+// Tracks lists the tracks this publisher has in its room.
+func (p *Publisher) Tracks() []TrackInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []TrackInfo
+	for _, t := range p.tracks {
+		if !t.removed.Load() {
+			out = append(out, t.info)
+		}
+	}
+	return out
+}
+
+// Unpublish removes one track (by id) from the room, or every track and the
+// session itself when trackID is empty.
+func (p *Publisher) Unpublish(trackID string) error {
+	if trackID == "" {
+		p.Close()
+		return nil
+	}
+	p.mu.Lock()
+	var t *upTrack
+	for _, x := range p.tracks {
+		if x.info.ID == trackID {
+			t = x
+		}
+	}
+	p.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("unpublishing %q: %w", trackID, ErrNoSuchTrack)
+	}
+	p.room.removeTrack(t)
+	return nil
+}
+
+func (p *Publisher) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	codec := remote.Codec()
+	info := TrackInfo{
+		ID: newID("TR_"), Kind: remote.Kind().String(), Codec: codec.MimeType,
+		Publisher: p.identity, StreamID: remote.StreamID(), RID: remote.RID(),
+	}
+	if info.StreamID == "" {
+		info.StreamID = p.identity
+	}
+	t := newUpTrack(p.room, p, info, uint32(remote.SSRC()), codec)
+	t.requestPLI = pliSender(p.pc, uint32(remote.SSRC()))
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	// Simulcast: each layer arrives as its own track with the same id. The
+	// relay forwards the first layer to arrive and drains the others;
+	// choosing layers per subscriber would plug in here.
+	layer := false
+	for _, x := range p.tracks {
+		if x.info.RID != "" && remote.RID() != "" && x.info.StreamID == info.StreamID && x.info.Kind == info.Kind {
+			layer = true
+		}
+	}
+	p.tracks = append(p.tracks, t)
+	readRTCP := !p.receivers[recv]
+	p.receivers[recv] = true
+	p.relay.wg.Add(1)
+	p.mu.Unlock()
+
+	go func() {
+		defer p.relay.wg.Done()
+		t.readLoop(remote)
+		p.room.removeTrack(t)
+		t.cache.clear()
+	}()
+	if readRTCP {
+		// Reading the receiver's RTCP runs the interceptors (sender reports
+		// feed the receiver reports); the packets themselves are not needed.
+		p.relay.wg.Add(1)
+		go func() {
+			defer p.relay.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := recv.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if layer {
+		t.removed.Store(true)
+		return
+	}
+	p.room.addTrack(t)
+}
+
+func (p *Publisher) addCounters(c *counters) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tracks {
+		t.addCounters(c)
+	}
+}
+
+// Close unpublishes every track and ends the session.
+func (p *Publisher) Close() {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		tracks := append([]*upTrack(nil), p.tracks...)
+		p.mu.Unlock()
+		for _, t := range tracks {
+			p.room.removeTrack(t)
+		}
+		if err := p.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+			p.relay.log.Debug("closing publisher peer connection", "session", p.id, "err", err)
+		}
+		var c counters
+		p.addCounters(&c)
+		rm := p.room
+		rm.mu.Lock()
+		delete(rm.pubs, p)
+		rm.ended.add(&c)
+		rm.mu.Unlock()
+		close(p.done)
+		p.relay.dropRoomIfEmpty(rm)
+	})
+}

@@ -1,0 +1,112 @@
+package relay
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newTestRelay(t testing.TB, cfg Config) *Relay {
+	t.Helper()
+	cfg.ListenIP = "127.0.0.1"
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestFanOutDecodes publishes the VP8+Opus clip and checks that 20
+// subscribers, half server-offered (/ws style) and half client-offered
+// (WHEP style), each decode a keyframe and hear audio; then that everything
+// is cleaned up when they and the publisher leave.
+func TestFanOutDecodes(t *testing.T) {
+	var events []TrackEvent
+	evc := make(chan TrackEvent, 16)
+	r := newTestRelay(t, Config{OnTrack: func(room string, ev TrackEvent) {
+		if room == "demo" {
+			evc <- ev
+		}
+	}})
+	// Half the subscribers arrive before the publisher, half after.
+	type sub struct {
+		ts   *testSubscriber
+		sess *Subscriber
+	}
+	var subs []sub
+	add := func(i int) {
+		var ts *testSubscriber
+		var sess *Subscriber
+		if i%2 == 0 {
+			ts, sess = subscribeWS(t, r, "demo", fmt.Sprintf("ws-%d", i))
+		} else {
+			ts, sess = subscribeWHEP(t, r, "demo", fmt.Sprintf("whep-%d", i))
+		}
+		subs = append(subs, sub{ts, sess})
+	}
+	for i := range 10 {
+		add(i)
+	}
+	pub := startPublisher(t, r, "demo", "alice", nil)
+	for i := 10; i < 20; i++ {
+		add(i)
+	}
+	for i, s := range subs {
+		waitChan(t, s.ts.firstFrame, 10*time.Second, fmt.Sprintf("subscriber %d to decode a keyframe", i))
+		waitChan(t, s.ts.gotAudio, 5*time.Second, fmt.Sprintf("subscriber %d to receive audio", i))
+		s.ts.mu.Lock()
+		if s.ts.width != 640 {
+			t.Errorf("subscriber %d decoded a %d-pixel-wide picture, want 640", i, s.ts.width)
+		}
+		s.ts.mu.Unlock()
+	}
+	for len(events) < 2 {
+		select {
+		case ev := <-evc:
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %d track events, want 2 published", len(events))
+		}
+	}
+	for _, ev := range events {
+		if !ev.Published || ev.Track.Publisher != "alice" {
+			t.Errorf("unexpected event %+v", ev)
+		}
+	}
+
+	st := r.Stats()
+	if len(st.Rooms) != 1 || st.Rooms[0].Subscribers != 20 || st.Rooms[0].Publishers != 1 || st.TracksPublished != 2 {
+		t.Errorf("stats: %+v", st)
+	}
+	if st.TracksSubscribed != 40 {
+		t.Errorf("tracks subscribed = %d, want 40", st.TracksSubscribed)
+	}
+	if st.PacketsIn == 0 || st.PacketsOut < st.PacketsIn || st.BytesOut == 0 {
+		t.Errorf("packet counters look wrong: in %d out %d bytes out %d", st.PacketsIn, st.PacketsOut, st.BytesOut)
+	}
+
+	for _, s := range subs {
+		s.ts.Close()
+		s.sess.Close()
+	}
+	pub.Close()
+	pub.sess.Close()
+	select {
+	case ev := <-evc:
+		if ev.Published {
+			t.Errorf("after the publisher left: %+v, want unpublished", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no unpublished event after the publisher left")
+	}
+	if st := r.Stats(); len(st.Rooms) != 0 {
+		t.Errorf("rooms left after everyone left: %+v", st.Rooms)
+	} else if st.PacketsOut == 0 {
+		t.Errorf("totals reset when the room ended: %+v", st)
+	}
+}

@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"sync"
+	"time"
+)
+
+// Room is one room's media: its published tracks and its sessions.
+type Room struct {
+	relay *Relay
+	name  string
+
+	mu     sync.Mutex
+	tracks []*upTrack // in publish order
+	pubs   map[*Publisher]struct{}
+	subs   map[*Subscriber]struct{}
+	ended  counters // figures of tracks and down-tracks that have ended
+
+	rateAt          time.Time
+	rateIn, rateOut uint64 // byte counters at rateAt
+	bpsIn, bpsOut   uint64
+}
+
+func newRoom(r *Relay, name string) *Room {
+	return &Room{relay: r, name: name, pubs: map[*Publisher]struct{}{}, subs: map[*Subscriber]struct{}{}}
+}
+
+func (rm *Room) empty() bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return len(rm.pubs) == 0 && len(rm.subs) == 0
+}
+
+// Tracks lists the tracks published in room.
+func (r *Relay) Tracks(room string) []TrackInfo {
+	r.mu.Lock()
+	rm := r.rooms[room]
+	r.mu.Unlock()
+	if rm == nil {
+		return nil
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	out := make([]TrackInfo, 0, len(rm.tracks))
+	for _, t := range rm.tracks {
+		out = append(out, t.info)
+	}
+	return out
+}
+
+func (rm *Room) subscribers() []*Subscriber {
+	out := make([]*Subscriber, 0, len(rm.subs))
+	for s := range rm.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// addTrack publishes t to the room: every subscriber is offered it.
+func (rm *Room) addTrack(t *upTrack) {
+	rm.mu.Lock()
+	rm.tracks = append(rm.tracks, t)
+	subs := rm.subscribers()
+	rm.mu.Unlock()
+	if f := rm.relay.cfg.OnTrack; f != nil {
+		f(rm.name, TrackEvent{Published: true, Track: t.info})
+	}
+	for _, s := range subs {
+		s.trackAdded(t)
+	}
+}
+
+// removeTrack unpublishes t; it is safe to call more than once.
+func (rm *Room) removeTrack(t *upTrack) {
+	rm.mu.Lock()
+	found := false
+	for i, x := range rm.tracks {
+		if x == t {
+			rm.tracks = append(rm.tracks[:i], rm.tracks[i+1:]...)
+			found = true
+			break
+		}
+	}
+	subs := rm.subscribers()
+	rm.mu.Unlock()
+	if !found {
+		return
+	}
+	t.removed.Store(true)
+	if f := rm.relay.cfg.OnTrack; f != nil {
+		f(rm.name, TrackEvent{Published: false, Track: t.info})
+	}
+	for _, s := range subs {
+		s.trackRemoved(t)
+	}
+}
+
+// trackOfKind returns the oldest published track of a kind, skipping
+// except, for subscribers that follow "the room's video" (WHEP).
+func (rm *Room) trackOfKind(kind string, except *upTrack) *upTrack {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for _, t := range rm.tracks {
+		if t.info.Kind == kind && t != except {
+			return t
+		}
+	}
+	return nil
+}
+
+// endCounters folds an ended track's or down-track's figures into the room.
+func (rm *Room) endCounters(c *counters) {
+	rm.mu.Lock()
+	rm.ended.add(c)
+	rm.mu.Unlock()
+}
+
+// totals sums ended and live figures.
+func (rm *Room) totals() counters {
+	_, c := rm.stats(time.Time{})
+	return c
+}
+
+// stats snapshots the room; a non-zero now also updates the bitrates.
+func (rm *Room) stats(now time.Time) (RoomStats, counters) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	c := rm.ended
+	rs := RoomStats{Name: rm.name, Publishers: len(rm.pubs), Subscribers: len(rm.subs), Tracks: len(rm.tracks)}
+	// Live figures are held by the sessions: a publisher counts all of its
+	// tracks (unpublished ones still draining too), a subscriber its
+	// down-tracks. Each folds them into rm.ended when it ends.
+	for p := range rm.pubs {
+		p.addCounters(&c)
+	}
+	for s := range rm.subs {
+		rs.TracksSubscribed += s.addCounters(&c)
+	}
+	rs.setCounters(&c)
+	if !now.IsZero() {
+		if el := now.Sub(rm.rateAt); rm.rateAt.IsZero() || el >= time.Second {
+			if !rm.rateAt.IsZero() {
+				rm.bpsIn = uint64(float64(c.BytesIn-rm.rateIn) * 8 / el.Seconds())
+				rm.bpsOut = uint64(float64(c.BytesOut-rm.rateOut) * 8 / el.Seconds())
+			}
+			rm.rateAt, rm.rateIn, rm.rateOut = now, c.BytesIn, c.BytesOut
+		}
+	}
+	rs.BitrateInBps, rs.BitrateOutBps = rm.bpsIn, rm.bpsOut
+	return rs, c
+}
+
+// closeAll ends every session of the room.
+func (rm *Room) closeAll() {
+	rm.mu.Lock()
+	pubs := make([]*Publisher, 0, len(rm.pubs))
+	for p := range rm.pubs {
+		pubs = append(pubs, p)
+	}
+	subs := rm.subscribers()
+	rm.mu.Unlock()
+	for _, s := range subs {
+		s.Close()
+	}
+	for _, p := range pubs {
+		p.Close()
+	}
+}

@@ -1,0 +1,72 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Candidate is a trickled ICE candidate (the browser's RTCIceCandidateInit).
+type Candidate = webrtc.ICECandidateInit
+
+// gatherTimeout bounds waiting for local candidates. With the UDP mux they
+// are known at once; the bound only matters if something is badly wrong.
+const gatherTimeout = 5 * time.Second
+
+// newID returns a short random identifier with a prefix.
+func newID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// parseSDP checks that s is SDP with at least one media section and
+// returns the media kinds in order.
+func parseSDP(s string) ([]string, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	var kinds []string
+	for _, m := range d.MediaDescriptions {
+		kinds = append(kinds, m.MediaName.Media)
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
+	}
+	return kinds, nil
+}
+
+// setLocalAndGather sets desc and waits for every local candidate, so the
+// SDP handed back carries them all (the relay does not trickle its own).
+func setLocalAndGather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("setting local description: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gatherTimeout)
+	defer cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return "", fmt.Errorf("gathering ICE candidates: timed out after %s", gatherTimeout)
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// answerOffer applies a remote offer and returns the answer with candidates.
+func answerOffer(pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: applying offer: %v", ErrBadSDP, err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: creating answer: %v", ErrBadSDP, err)
+	}
+	return setLocalAndGather(pc, ans)
+}

@@ -1,0 +1,113 @@
+package relay
+
+import (
+	"sort"
+	"time"
+)
+
+// counters are the relay's monotonic figures. Live tracks keep them in
+// atomics; a room adds a track's figures to its own when the track ends, and
+// the relay adds a room's when the room ends, so totals never go backwards.
+type counters struct {
+	PacketsIn   uint64 // RTP packets received from publishers
+	BytesIn     uint64
+	PacketsOut  uint64 // RTP packets sent to subscribers (retransmissions included)
+	BytesOut    uint64
+	PacketsLost uint64 // publisher packets never received (after NACK recovery)
+	LostOut     uint64 // subscribers' reported cumulative loss (receiver reports)
+	NACKs       uint64 // NACKed packets from subscribers
+	Retransmits uint64 // packets resent from the cache
+	PLIs        uint64 // keyframe requests sent to publishers
+	Drops       uint64 // packets dropped by full subscriber queues
+}
+
+func (c *counters) add(o *counters) {
+	c.PacketsIn += o.PacketsIn
+	c.BytesIn += o.BytesIn
+	c.PacketsOut += o.PacketsOut
+	c.BytesOut += o.BytesOut
+	c.PacketsLost += o.PacketsLost
+	c.LostOut += o.LostOut
+	c.NACKs += o.NACKs
+	c.Retransmits += o.Retransmits
+	c.PLIs += o.PLIs
+	c.Drops += o.Drops
+}
+
+// Stats is a snapshot of the media plane.
+type Stats struct {
+	TracksPublished  int // live published tracks
+	TracksSubscribed int // live subscriber down-tracks
+	Publishers       int
+	Subscribers      int
+	PacketsIn        uint64
+	BytesIn          uint64
+	PacketsOut       uint64
+	BytesOut         uint64
+	PacketsLost      uint64
+	LostOut          uint64
+	NACKs            uint64
+	Retransmits      uint64
+	PLIs             uint64
+	Drops            uint64
+	Rooms            []RoomStats // sorted by name
+}
+
+// RoomStats is one room's share of Stats.
+type RoomStats struct {
+	Name             string
+	Publishers       int
+	Subscribers      int
+	Tracks           int
+	TracksSubscribed int
+	PacketsIn        uint64
+	BytesIn          uint64
+	PacketsOut       uint64
+	BytesOut         uint64
+	PacketsLost      uint64
+	LostOut          uint64
+	NACKs            uint64
+	Retransmits      uint64
+	PLIs             uint64
+	Drops            uint64
+	BitrateInBps     uint64 // over the interval since the previous Stats call (≥1 s)
+	BitrateOutBps    uint64
+}
+
+func (rs *RoomStats) setCounters(c *counters) {
+	rs.PacketsIn, rs.BytesIn = c.PacketsIn, c.BytesIn
+	rs.PacketsOut, rs.BytesOut = c.PacketsOut, c.BytesOut
+	rs.PacketsLost, rs.LostOut = c.PacketsLost, c.LostOut
+	rs.NACKs, rs.Retransmits, rs.PLIs, rs.Drops = c.NACKs, c.Retransmits, c.PLIs, c.Drops
+}
+
+// Stats returns totals and per-room figures. Bitrates are averaged since
+// the previous call, over at least a second; callers poll (the server's
+// /v1/stats and /metrics handlers).
+func (r *Relay) Stats() Stats {
+	r.mu.Lock()
+	rooms := make([]*Room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		rooms = append(rooms, rm)
+	}
+	total := r.gone
+	r.mu.Unlock()
+
+	var s Stats
+	now := time.Now()
+	for _, rm := range rooms {
+		rs, c := rm.stats(now)
+		total.add(&c)
+		s.TracksPublished += rs.Tracks
+		s.TracksSubscribed += rs.TracksSubscribed
+		s.Publishers += rs.Publishers
+		s.Subscribers += rs.Subscribers
+		s.Rooms = append(s.Rooms, rs)
+	}
+	sort.Slice(s.Rooms, func(i, j int) bool { return s.Rooms[i].Name < s.Rooms[j].Name })
+	s.PacketsIn, s.BytesIn = total.PacketsIn, total.BytesIn
+	s.PacketsOut, s.BytesOut = total.PacketsOut, total.BytesOut
+	s.PacketsLost, s.LostOut = total.PacketsLost, total.LostOut
+	s.NACKs, s.Retransmits, s.PLIs, s.Drops = total.NACKs, total.Retransmits, total.PLIs, total.Drops
+	return s
+}

@@ -1,0 +1,390 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Subscriber is one peer connection receiving a room's tracks. It comes in
+// two shapes: server-offered (Subscribe, for /ws: every track of the room,
+// renegotiated as tracks come and go) and client-offered (SubscribeOffer,
+// for WHEP: one audio and one video slot that follow the room's oldest
+// track of their kind, switching source without renegotiation).
+type Subscriber struct {
+	relay    *Relay
+	room     *Room
+	identity string
+	id       string
+	pc       *webrtc.PeerConnection
+	onOffer  func(sdp string) // nil for client-offered sessions
+
+	queue     chan qentry // bounded; full means drop and count
+	connected atomic.Bool
+
+	negMu        sync.Mutex
+	offerPending bool
+	needNeg      bool
+
+	mu     sync.Mutex
+	downs  []*downTrack
+	closed bool
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
+	pc, err := r.newPeer()
+	if err != nil {
+		return nil, err
+	}
+	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer,
+		queue: make(chan qentry, r.cfg.QueueSize), done: make(chan struct{})}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			s.connected.Store(true)
+			// A new receiver needs a keyframe now; the read loop repeats
+			// the request (throttled) until one has reached it.
+			for _, d := range s.downTracks() {
+				if src := d.waitingOn.Load(); src != nil {
+					src.keyframeRequest(nanotime())
+				}
+			}
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go s.Close()
+		}
+	})
+	r.wg.Add(1)
+	go s.writeLoop()
+	return s, nil
+}
+
+// Subscribe starts a server-offered subscription to room: onOffer receives
+// each offer (the first once the room has a track, then one per change),
+// and the client answers with SetAnswer. Tracks published by identity
+// itself are not sent back.
+func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Subscriber, error) {
+	if onOffer == nil {
+		return nil, errors.New("subscribing: onOffer is required")
+	}
+	s, err := r.newSubscriber(identity, onOffer)
+	if err != nil {
+		return nil, err
+	}
+	var tracks []*upTrack
+	if _, err := r.join(room, func(rm *Room) {
+		s.room = rm
+		rm.subs[s] = struct{}{}
+		tracks = append(tracks, rm.tracks...)
+	}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	added := false
+	for _, t := range tracks {
+		added = s.addTrack(t) || added
+	}
+	if added {
+		go s.negotiate()
+	}
+	return s, nil
+}
+
+// SubscribeOffer answers a client's offer (WHEP) to watch room: each audio
+// or video section the client offers to receive gets the room's oldest
+// track of that kind, now or when one is published.
+func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, string, error) {
+	kinds, err := parseSDP(offer)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := r.newSubscriber(identity, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := r.join(room, func(rm *Room) { s.room = rm; rm.subs[s] = struct{}{} }); err != nil {
+		s.Close()
+		return nil, "", err
+	}
+	seen := map[string]bool{}
+	for _, k := range kinds {
+		if (k != "audio" && k != "video") || seen[k] {
+			continue
+		}
+		seen[k] = true
+		d := &downTrack{sub: s, id: k, streamID: "livectl-" + s.room.name, slot: true,
+			kind: webrtc.NewRTPCodecType(k), video: k == "video"}
+		if t := s.room.trackOfKind(k, nil); t != nil {
+			d.wantMime = t.mime
+		}
+		sender, err := s.pc.AddTrack(d)
+		if err != nil {
+			s.Close()
+			return nil, "", fmt.Errorf("adding %s track: %w", k, err)
+		}
+		d.sender = sender
+		s.mu.Lock()
+		s.downs = append(s.downs, d)
+		s.mu.Unlock()
+	}
+	s.negMu.Lock()
+	answer, err := answerOffer(s.pc, offer)
+	s.negMu.Unlock()
+	if err != nil {
+		s.Close()
+		return nil, "", err
+	}
+	for _, d := range s.downTracks() {
+		if t := s.room.trackOfKind(d.kind.String(), nil); t != nil && strings.EqualFold(t.mime, d.codec()) {
+			d.attach(t)
+		}
+		s.startRTCP(d)
+	}
+	return s, answer, nil
+}
+
+// ID identifies the session (unique in the process).
+func (s *Subscriber) ID() string { return s.id }
+
+// Done is closed when the session has ended.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// AddICECandidate adds a candidate trickled by the subscriber.
+func (s *Subscriber) AddICECandidate(c Candidate) error {
+	if err := s.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("adding subscriber ICE candidate: %w", err)
+	}
+	return nil
+}
+
+// SetAnswer applies the client's answer to the last offer.
+func (s *Subscriber) SetAnswer(answer string) error {
+	if _, err := parseSDP(answer); err != nil {
+		return err
+	}
+	s.negMu.Lock()
+	if !s.offerPending {
+		s.negMu.Unlock()
+		return ErrNoOfferPending
+	}
+	err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	s.offerPending = false
+	again := s.needNeg
+	s.needNeg = false
+	s.negMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: applying answer: %v", ErrBadSDP, err)
+	}
+	if again {
+		s.negotiate()
+	}
+	return nil
+}
+
+// negotiate sends a new offer, or notes that one is needed once the
+// pending offer is answered.
+func (s *Subscriber) negotiate() {
+	s.negMu.Lock()
+	if s.isClosed() || len(s.pc.GetTransceivers()) == 0 {
+		s.negMu.Unlock()
+		return
+	}
+	if s.offerPending {
+		s.needNeg = true
+		s.negMu.Unlock()
+		return
+	}
+	offer, err := s.pc.CreateOffer(nil)
+	var sdp string
+	if err == nil {
+		sdp, err = setLocalAndGather(s.pc, offer)
+	}
+	if err != nil {
+		s.negMu.Unlock()
+		if !s.isClosed() {
+			s.relay.log.Warn("creating subscriber offer", "session", s.id, "err", err)
+		}
+		return
+	}
+	s.offerPending = true
+	s.negMu.Unlock()
+	s.onOffer(sdp)
+}
+
+func (s *Subscriber) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Subscriber) downTracks() []*downTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*downTrack(nil), s.downs...)
+}
+
+// addTrack gives a server-offered subscriber a down-track for t; it
+// reports whether renegotiation is needed.
+func (s *Subscriber) addTrack(t *upTrack) bool {
+	if t.info.Publisher == s.identity {
+		return false
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	for _, d := range s.downs {
+		if d.src.Load() == t {
+			s.mu.Unlock()
+			return false
+		}
+	}
+	d := &downTrack{sub: s, id: t.info.ID, streamID: t.info.StreamID, wantMime: t.mime,
+		kind: webrtc.NewRTPCodecType(t.info.Kind), video: t.video}
+	tr, err := s.pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		s.mu.Unlock()
+		s.relay.log.Warn("adding track to subscriber", "session", s.id, "track", t.info.ID, "err", err)
+		return false
+	}
+	d.sender = tr.Sender()
+	s.downs = append(s.downs, d)
+	s.mu.Unlock()
+	d.attach(t)
+	s.startRTCP(d)
+	return true
+}
+
+func (s *Subscriber) startRTCP(d *downTrack) {
+	s.relay.wg.Add(1)
+	go func() {
+		defer s.relay.wg.Done()
+		for {
+			pkts, _, err := d.sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			d.handleRTCP(pkts)
+		}
+	}()
+}
+
+// trackAdded is the room telling the subscriber about a new track.
+func (s *Subscriber) trackAdded(t *upTrack) {
+	if s.onOffer != nil {
+		if s.addTrack(t) {
+			s.negotiate()
+		}
+		return
+	}
+	for _, d := range s.downTracks() {
+		if d.kind.String() == t.info.Kind && d.src.Load() == nil && strings.EqualFold(d.codec(), t.mime) {
+			d.attach(t)
+		}
+	}
+}
+
+// trackRemoved is the room telling the subscriber a track has gone.
+func (s *Subscriber) trackRemoved(t *upTrack) {
+	for _, d := range s.downTracks() {
+		if d.src.Load() != t {
+			continue
+		}
+		d.detach()
+		if d.slot {
+			// Follow the room's next track of this kind, if compatible.
+			if next := s.room.trackOfKind(t.info.Kind, t); next != nil && strings.EqualFold(next.mime, d.codec()) {
+				d.attach(next)
+			}
+			continue
+		}
+		s.mu.Lock()
+		for i, x := range s.downs {
+			if x == d {
+				s.downs = append(s.downs[:i], s.downs[i+1:]...)
+				break
+			}
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		var c counters
+		d.addCounters(&c)
+		s.room.endCounters(&c)
+		if !closed {
+			if err := s.pc.RemoveTrack(d.sender); err == nil {
+				s.negotiate()
+			}
+		}
+	}
+}
+
+// writeLoop is the subscriber's one writer: it drains the queue into the
+// peer connection, so a slow subscriber only ever delays itself.
+func (s *Subscriber) writeLoop() {
+	defer s.relay.wg.Done()
+	for {
+		select {
+		case e := <-s.queue:
+			e.d.write(e)
+			e.p.release()
+		case <-s.done:
+			for {
+				select {
+				case e := <-s.queue:
+					e.p.release()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// addCounters adds the live down-tracks' figures and returns their number.
+func (s *Subscriber) addCounters(c *counters) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.downs {
+		d.addCounters(c)
+		if d.src.Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Close ends the subscription.
+func (s *Subscriber) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		downs := append([]*downTrack(nil), s.downs...)
+		s.mu.Unlock()
+		for _, d := range downs {
+			d.detach()
+		}
+		close(s.done)
+		if err := s.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+			s.relay.log.Debug("closing subscriber peer connection", "session", s.id, "err", err)
+		}
+		rm := s.room
+		if rm == nil {
+			return
+		}
+		var c counters
+		s.addCounters(&c)
+		rm.mu.Lock()
+		delete(rm.subs, s)
+		rm.ended.add(&c)
+		rm.mu.Unlock()
+		s.relay.dropRoomIfEmpty(rm)
+	})
+}

@@ -1,0 +1,207 @@
+package relay
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/media"
+)
+
+// upTrack is one track received from a publisher: one read loop, one packet
+// cache, and the copy-on-write list of down-tracks it feeds.
+type upTrack struct {
+	info      TrackInfo
+	room      *Room
+	pub       *Publisher
+	ssrc      uint32
+	mime      string
+	clockRate uint32
+	video     bool
+
+	cache *packetCache
+	downs atomic.Pointer[[]*downTrack] // replaced, never mutated
+	dmu   sync.Mutex                   // serialises writers of downs
+
+	removed   atomic.Bool  // unpublished: drain without forwarding
+	waitingKF atomic.Int32 // down-tracks waiting for a keyframe
+	lastPLI   atomic.Int64 // monotonic ns of the last PLI sent
+	throttle  int64
+
+	// requestPLI sends the keyframe request; a field so that the forwarding
+	// benchmark can run without a peer connection.
+	requestPLI func()
+
+	// Counters, written by the read loop (and RTCP goroutines for nacks/plis).
+	packets, bytes atomic.Uint64
+	plis           atomic.Uint64
+	lossMu         sync.Mutex
+	haveSeq        bool
+	baseSeq        uint64 // extended sequence number of the first packet
+	maxSeq         uint64 // highest extended sequence number
+	received       uint64
+}
+
+var clockStart = time.Now()
+
+// nanotime is a monotonic clock in ns, cheap enough for the per-packet path.
+func nanotime() int64 { return int64(time.Since(clockStart)) }
+
+func newUpTrack(rm *Room, pub *Publisher, info TrackInfo, ssrc uint32, codec webrtc.RTPCodecParameters) *upTrack {
+	t := &upTrack{
+		info: info, room: rm, pub: pub, ssrc: ssrc,
+		mime: codec.MimeType, clockRate: codec.ClockRate,
+		video:    strings.HasPrefix(strings.ToLower(codec.MimeType), "video/"),
+		cache:    newPacketCache(rm.relay.cfg.CacheSize),
+		throttle: int64(rm.relay.cfg.PLIThrottle),
+	}
+	t.downs.Store(&[]*downTrack{})
+	t.lastPLI.Store(-t.throttle)
+	return t
+}
+
+// readLoop reads the publisher's packets until the track ends.
+func (t *upTrack) readLoop(remote *webrtc.TrackRemote) {
+	for {
+		p := getPacket()
+		n, _, err := remote.Read(p.buf[:])
+		if err != nil {
+			p.release()
+			return
+		}
+		p.n = n
+		t.forward(p)
+	}
+}
+
+// forward caches p and hands it to every down-track. It takes over the
+// caller's reference. This is the hot path: no allocation, no lock held
+// while any subscriber's queue is touched.
+func (t *upTrack) forward(p *packet) {
+	if !p.parseRTP() {
+		p.release()
+		return
+	}
+	p.arrival = nanotime()
+	p.keyframe = t.video && media.IsKeyframe(t.mime, p.payload())
+	t.packets.Add(1)
+	t.bytes.Add(uint64(p.n))
+	t.countSeq(p.seq)
+
+	if t.removed.Load() {
+		p.release()
+		return
+	}
+	downs := *t.downs.Load()
+	p.refs.Add(int32(len(downs)) + 1) // the cache's reference and each queue's
+	t.cache.put(p)
+	for _, d := range downs {
+		d.enqueue(t, p, false)
+	}
+	p.release()
+
+	if t.waitingKF.Load() > 0 {
+		t.keyframeRequest(p.arrival)
+	}
+}
+
+// countSeq tracks the extended sequence range to count packets that never
+// arrived. Late and retransmitted packets count as received, so NACK
+// recovery shows as no loss.
+func (t *upTrack) countSeq(seq uint16) {
+	t.lossMu.Lock()
+	if !t.haveSeq {
+		t.haveSeq = true
+		t.baseSeq = uint64(seq) + 1<<16 // room to go below the first packet
+		t.maxSeq = t.baseSeq
+	} else {
+		// Extend seq to 64 bits near maxSeq.
+		ext := t.maxSeq&^0xffff | uint64(seq)
+		switch diff := int16(seq - uint16(t.maxSeq)); {
+		case diff > 0 && ext < t.maxSeq:
+			ext += 1 << 16
+		case diff < 0 && ext > t.maxSeq:
+			ext -= 1 << 16
+		}
+		if ext > t.maxSeq {
+			t.maxSeq = ext
+		}
+		if ext < t.baseSeq {
+			t.baseSeq = ext
+		}
+	}
+	t.received++
+	t.lossMu.Unlock()
+}
+
+func (t *upTrack) lost() uint64 {
+	t.lossMu.Lock()
+	defer t.lossMu.Unlock()
+	if !t.haveSeq {
+		return 0
+	}
+	exp := t.maxSeq - t.baseSeq + 1
+	if t.received >= exp {
+		return 0
+	}
+	return exp - t.received
+}
+
+func (t *upTrack) addCounters(c *counters) {
+	c.PacketsIn += t.packets.Load()
+	c.BytesIn += t.bytes.Load()
+	c.PacketsLost += t.lost()
+	c.PLIs += t.plis.Load()
+}
+
+// keyframeRequest asks the publisher for a keyframe unless one was asked
+// for within the PLI throttle. now is nanotime().
+func (t *upTrack) keyframeRequest(now int64) bool {
+	if !t.video {
+		return false
+	}
+	last := t.lastPLI.Load()
+	if now-last < t.throttle || !t.lastPLI.CompareAndSwap(last, now) {
+		return false
+	}
+	t.plis.Add(1)
+	if t.requestPLI != nil {
+		t.requestPLI()
+	}
+	return true
+}
+
+// addDown and removeDown replace the down-track list (copy on write).
+func (t *upTrack) addDown(d *downTrack) {
+	t.dmu.Lock()
+	old := *t.downs.Load()
+	n := make([]*downTrack, len(old), len(old)+1)
+	copy(n, old)
+	n = append(n, d)
+	t.downs.Store(&n)
+	t.dmu.Unlock()
+}
+
+func (t *upTrack) removeDown(d *downTrack) {
+	t.dmu.Lock()
+	old := *t.downs.Load()
+	n := make([]*downTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			n = append(n, x)
+		}
+	}
+	t.downs.Store(&n)
+	t.dmu.Unlock()
+}
+
+// pliSender returns the function that sends a PLI for ssrc on pc.
+func pliSender(pc *webrtc.PeerConnection, ssrc uint32) func() {
+	return func() {
+		_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
