@@ -303,3 +303,27 @@ func TestJSONShape(t *testing.T) {
 		need(t, f, "func", "flat", "flat_pct", "cum", "cum_pct")
 	})
 }
+
+func TestTopFrame(t *testing.T) {
+	tests := []struct {
+		name  string
+		funcs []string
+		want  string
+	}{
+		{"app below stdlib", []string{"runtime.gopark", "internal/poll.runtime_pollWait", "net.(*conn).Read", "bufio.(*Reader).fill", "github.com/gorilla/websocket.(*Conn).NextReader", "example.com/app.(*Conn).readLoop"}, "github.com/gorilla/websocket.(*Conn).NextReader"},
+		{"package main", []string{"runtime.gopark", "time.Sleep", "main.worker"}, "main.worker"},
+		{"only stdlib", []string{"runtime.gopark", "runtime.selectgo", "net/http.(*persistConn).readLoop"}, "net/http.(*persistConn).readLoop"},
+		{"only runtime", []string{"runtime.gopark", "runtime.gcBgMarkWorker"}, "runtime.gopark"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := make([]Frame, len(tc.funcs))
+			for i, fn := range tc.funcs {
+				fs[i].Func = fn
+			}
+			if got := fs[topIndex(fs)].Func; got != tc.want {
+				t.Errorf("top = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -192,15 +192,41 @@ func isRuntimeFrame(fn string) bool {
 	return false
 }
 
-// topIndex is the index of the first non-runtime frame, or 0 when the whole
-// stack is runtime (GC workers, the scheduler).
+// topIndex picks the frame that names a group: the first frame of code
+// outside the standard library (the application or a third-party module,
+// which is where leaks are fixed), else the first frame outside the runtime
+// (a goroutine entirely in net/http stays named by net/http), else the leaf.
 func topIndex(fs []Frame) int {
+	firstNonRuntime := -1
 	for i, f := range fs {
-		if !isRuntimeFrame(f.Func) {
+		if isRuntimeFrame(f.Func) {
+			continue
+		}
+		if firstNonRuntime < 0 {
+			firstNonRuntime = i
+		}
+		if !isStdlib(f.Func) {
 			return i
 		}
 	}
-	return 0
+	return max(firstNonRuntime, 0)
+}
+
+// isStdlib guesses whether a function belongs to the standard library: its
+// import path's first element has no dot (bufio, net/http) and it is not
+// package main. Modules without a dot in their path are taken for standard
+// library too, which only changes which frame names a group.
+func isStdlib(fn string) bool {
+	if strings.HasPrefix(fn, "main.") {
+		return false
+	}
+	head := fn
+	if i := strings.IndexByte(head, '/'); i >= 0 {
+		head = head[:i]
+	} else if i := strings.IndexByte(head, '.'); i >= 0 {
+		head = head[:i]
+	}
+	return !strings.Contains(head, ".")
 }
 
 // GroupOptions say how to group a goroutine profile.
@@ -235,7 +261,9 @@ type Group struct {
 	// minute, so goroutines parked for less count as 0.
 	WaitMinS *float64 `json:"wait_min_s,omitempty"`
 	WaitMaxS *float64 `json:"wait_max_s,omitempty"`
-	// Top is the first frame outside the Go runtime; TopLocation its file:line.
+	// Top is the frame that names the group: the first one outside the Go
+	// runtime and standard library, else the first outside the runtime
+	// (see topIndex); TopLocation is its file:line.
 	Top         string `json:"top"`
 	TopLocation string `json:"top_location"`
 	// Entry is the function the goroutines started in (the bottom frame).

@@ -95,8 +95,12 @@ func WriteGoroutineTable(w io.Writer, r *Report, stacks bool) error {
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		origin := ShortFunc(g.CreatedBy)
-		if g.CreatedBy == "" {
+		switch {
+		case g.CreatedBy != "":
+		case g.Entry != "":
 			origin = "go " + ShortFunc(g.Entry)
+		default:
+			origin = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.Count, g.StateText(), g.WaitRange(), ShortFunc(g.Top), g.TopLocation, origin)
 	}
@@ -137,7 +141,11 @@ func WriteSeriesTable(w io.Writer, s *Series) error {
 			steady++
 		}
 	}
-	fmt.Fprintf(w, "%d groups grew, %d at every sample (marked LEAK?)\n", len(s.Suspects), steady)
+	grew := "groups grew"
+	if len(s.Suspects) == 1 {
+		grew = "group grew"
+	}
+	fmt.Fprintf(w, "%d %s, %d at every sample (marked LEAK?)\n", len(s.Suspects), grew, steady)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROWTH\tCOUNTS\t\tSTATE\tTOP\tLOCATION")
 	for _, sp := range s.Suspects {
