@@ -1,0 +1,310 @@
+package relay
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// recordWriter stands in for pion's SRTP write stream.
+type recordWriter struct {
+	hdrs  []rtp.Header
+	keep  bool
+	count atomic.Int64
+	fail  bool // return 0 bytes, as pion does before SRTP is up
+}
+
+func (w *recordWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if w.fail {
+		return 0, nil
+	}
+	w.count.Add(1)
+	if w.keep {
+		w.hdrs = append(w.hdrs, *h)
+	}
+	return 12 + len(payload), nil
+}
+
+func (w *recordWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// harness builds the forwarding path without peer connections.
+type harness struct {
+	relay *Relay
+	room  *Room
+}
+
+func newHarness(cfg Config) *harness {
+	if cfg.PLIThrottle == 0 {
+		cfg.PLIThrottle = DefaultPLIThrottle
+	}
+	if cfg.NACKRepeatWindow == 0 {
+		cfg.NACKRepeatWindow = DefaultNACKRepeatWindow
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	r := &Relay{cfg: cfg, rooms: map[string]*Room{}}
+	return &harness{relay: r, room: newRoom(r, "h")}
+}
+
+func (h *harness) upTrack(mime string) *upTrack {
+	return newUpTrack(h.room, nil, TrackInfo{ID: "t", Kind: "video"}, 1234, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}})
+}
+
+func (h *harness) downTrack(w *recordWriter) *downTrack {
+	s := &Subscriber{relay: h.relay, room: h.room, queue: make(chan qentry, h.relay.cfg.QueueSize), done: make(chan struct{})}
+	s.connected.Store(true)
+	d := &downTrack{sub: s, kind: webrtc.RTPCodecTypeVideo, video: true, ssrc: 777, pt: 96, clockRate: 90000, mime: webrtc.MimeTypeVP8, writer: w}
+	d.bound.Store(true)
+	return d
+}
+
+// drain runs the subscriber's writer synchronously.
+func drain(d *downTrack) {
+	for {
+		select {
+		case e := <-d.sub.queue:
+			e.d.write(e)
+			e.p.release()
+		default:
+			return
+		}
+	}
+}
+
+// vp8Packet builds an RTP packet; key marks the start of a VP8 keyframe.
+func vp8Packet(seq uint16, ts uint32, key, start bool) *packet {
+	p := getPacket()
+	b := p.buf[:]
+	b[0], b[1] = 0x80, 96
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], 1234)
+	desc := byte(0)
+	if start {
+		desc = 0x10
+	}
+	b[12] = desc
+	if key {
+		b[13] = 0x00 // P bit clear: keyframe
+	} else {
+		b[13] = 0x01
+	}
+	for i := 14; i < 200; i++ {
+		b[i] = byte(i)
+	}
+	p.n = 200
+	return p
+}
+
+func TestRewriteAcrossSourceSwitch(t *testing.T) {
+	h := newHarness(Config{})
+	w := &recordWriter{keep: true}
+	d := h.downTrack(w)
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	d.attach(a)
+	if a.waitingKF.Load() != 1 {
+		t.Fatalf("attached video should wait for a keyframe")
+	}
+	// Delta frames before the first keyframe are not forwarded.
+	a.forward(vp8Packet(100, 9000, false, true))
+	a.forward(vp8Packet(101, 9000, false, false))
+	a.forward(vp8Packet(102, 12000, true, true))
+	a.forward(vp8Packet(103, 12000, true, false))
+	a.forward(vp8Packet(104, 15000, false, true))
+	drain(d)
+	if len(w.hdrs) != 3 || w.hdrs[0].SequenceNumber != 102 {
+		t.Fatalf("forwarded %d packets starting %v; want 3 from the keyframe at seq 102", len(w.hdrs), w.hdrs)
+	}
+	if a.waitingKF.Load() != 0 {
+		t.Errorf("keyframe delivered but the track still counts a waiter")
+	}
+	for _, hd := range w.hdrs {
+		if hd.SSRC != 777 || hd.PayloadType != 96 {
+			t.Errorf("header not rewritten to the subscriber's SSRC/PT: %+v", hd)
+		}
+	}
+
+	// Switch to a source with unrelated numbering: the receiver sees the
+	// next sequence number and a later timestamp.
+	b := h.upTrack(webrtc.MimeTypeVP8)
+	d.detach()
+	d.attach(b)
+	time.Sleep(20 * time.Millisecond)
+	b.forward(vp8Packet(50000, 4000000000, false, true)) // not a keyframe: skipped
+	b.forward(vp8Packet(50001, 4000003000, true, true))
+	b.forward(vp8Packet(50002, 4000003000, true, false))
+	drain(d)
+	if len(w.hdrs) != 5 {
+		t.Fatalf("after switch forwarded %d packets total, want 5", len(w.hdrs))
+	}
+	prev, sw := w.hdrs[2], w.hdrs[3]
+	if sw.SequenceNumber != prev.SequenceNumber+1 || w.hdrs[4].SequenceNumber != sw.SequenceNumber+1 {
+		t.Errorf("sequence numbers broke across the switch: %d then %d, %d", prev.SequenceNumber, sw.SequenceNumber, w.hdrs[4].SequenceNumber)
+	}
+	if gap := sw.Timestamp - prev.Timestamp; gap == 0 || gap > 90000 {
+		t.Errorf("timestamp step across the switch = %d ticks, want a small positive step", gap)
+	}
+
+	// A NACK for the switch packet is answered from b's cache with the same
+	// rewritten numbers; a repeat within the window is ignored.
+	d.nack(sw.SequenceNumber)
+	d.nack(sw.SequenceNumber)
+	drain(d)
+	if len(w.hdrs) != 6 || w.hdrs[5].SequenceNumber != sw.SequenceNumber || w.hdrs[5].Timestamp != sw.Timestamp {
+		t.Fatalf("retransmission: got %d packets, last %+v; want one resend of seq %d", len(w.hdrs), w.hdrs[len(w.hdrs)-1], sw.SequenceNumber)
+	}
+	// A NACK from before the switch has nothing to resend under this map.
+	d.nack(prev.SequenceNumber)
+	drain(d)
+	if len(w.hdrs) != 6 {
+		t.Errorf("resent a packet from before the switch")
+	}
+	if d.rtx.Load() != 1 || d.nacks.Load() != 3 {
+		t.Errorf("rtx=%d nacks=%d, want 1 and 3", d.rtx.Load(), d.nacks.Load())
+	}
+	d.detach()
+	a.cache.clear()
+	b.cache.clear()
+}
+
+func TestNotReadyTransportRetriesKeyframe(t *testing.T) {
+	h := newHarness(Config{})
+	w := &recordWriter{keep: true, fail: true}
+	d := h.downTrack(w)
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	d.attach(a)
+	a.forward(vp8Packet(1, 0, true, true))
+	drain(d)
+	if d.mapping.Load() != nil || a.waitingKF.Load() != 1 {
+		t.Fatalf("a keyframe the transport did not take must not count as delivered")
+	}
+	w.fail = false
+	a.forward(vp8Packet(2, 0, false, true))
+	a.forward(vp8Packet(3, 3000, true, true))
+	drain(d)
+	if len(w.hdrs) != 1 || w.hdrs[0].SequenceNumber != 3 || a.waitingKF.Load() != 0 {
+		t.Fatalf("got %v, want delivery to start at the next keyframe (seq 3)", w.hdrs)
+	}
+	d.detach()
+	a.cache.clear()
+}
+
+func TestPLIThrottle(t *testing.T) {
+	tests := []struct {
+		name     string
+		throttle time.Duration
+		gaps     []time.Duration
+		want     int
+	}{
+		{"burst collapses to one", 500 * time.Millisecond, []time.Duration{0, 0, 0, 0}, 1},
+		{"after the throttle another goes", 30 * time.Millisecond, []time.Duration{0, 40 * time.Millisecond, 0}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(Config{PLIThrottle: tc.throttle})
+			a := h.upTrack(webrtc.MimeTypeVP8)
+			var sent int
+			a.requestPLI = func() { sent++ }
+			for _, g := range tc.gaps {
+				time.Sleep(g)
+				a.keyframeRequest(nanotime())
+			}
+			if sent != tc.want || int(a.plis.Load()) != tc.want {
+				t.Errorf("sent %d PLIs (counted %d), want %d", sent, a.plis.Load(), tc.want)
+			}
+		})
+	}
+}
+
+func TestSubscriberFeedbackForwardsPLI(t *testing.T) {
+	h := newHarness(Config{})
+	d := h.downTrack(&recordWriter{})
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	var sent int
+	a.requestPLI = func() { sent++ }
+	d.attach(a) // connected: asks at once
+	for range 10 {
+		d.handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}, &rtcp.FullIntraRequest{}})
+	}
+	if sent != 1 {
+		t.Errorf("20 PLI/FIR from a subscriber within the throttle sent %d PLIs to the publisher, want 1", sent)
+	}
+	d.detach()
+}
+
+func TestFullQueueDropsWithoutBlocking(t *testing.T) {
+	h := newHarness(Config{QueueSize: 4})
+	slow := h.downTrack(&recordWriter{})
+	fast := h.downTrack(&recordWriter{})
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	slow.attach(a)
+	fast.attach(a)
+	done := make(chan struct{})
+	go func() {
+		for i := range 100 {
+			a.forward(vp8Packet(uint16(i), uint32(i)*3000, true, true))
+			drain(fast) // the fast subscriber keeps up; the slow one never reads
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a subscriber that never reads blocked the read loop")
+	}
+	if slow.drops.Load() != 96 || fast.drops.Load() != 0 {
+		t.Errorf("drops: slow %d (want 96), fast %d (want 0)", slow.drops.Load(), fast.drops.Load())
+	}
+	if fast.packets.Load() != 100 {
+		t.Errorf("fast subscriber got %d of 100 packets", fast.packets.Load())
+	}
+	drain(slow)
+	slow.detach()
+	fast.detach()
+	a.cache.clear()
+}
+
+// BenchmarkForward measures the forwarding path per packet for 50
+// subscribers: parse, keyframe check, cache, fan-out into the queues, and
+// each subscriber's rewrite and write (into a writer that discards, so
+// pion's SRTP and socket costs are left out). Target: 0 allocs/op.
+func BenchmarkForward(b *testing.B) {
+	const subs = 50
+	h := newHarness(Config{})
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	var ds []*downTrack
+	for range subs {
+		d := h.downTrack(&recordWriter{})
+		d.attach(a)
+		ds = append(ds, d)
+	}
+	src := vp8Packet(0, 0, true, true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := getPacket()
+		p.n = src.n
+		copy(p.buf[:src.n], src.buf[:src.n])
+		binary.BigEndian.PutUint16(p.buf[2:], uint16(i))
+		a.forward(p)
+		for _, d := range ds {
+			drain(d)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/pkt/sub")
+	for _, d := range ds {
+		d.detach()
+	}
+	a.cache.clear()
+}
