@@ -160,7 +160,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-rm.ready:
-	case <-time.After(5 * time.Second):
+	case <-time.After(2 * time.Second):
 		http.Error(w, "no publisher in this room", http.StatusNotFound)
 		return
 	}

@@ -1,0 +1,525 @@
+// Package probe measures first-frame latency: it subscribes to a room (over
+// livectl's /ws signaling or any WHEP endpoint) the way a viewer does and
+// times each phase from the start of the attempt on the monotonic clock —
+// signal, ice_connected, dtls_connected, first_rtp, first_keyframe (a whole
+// keyframe reassembled from RTP) and first_decoded (VP8 decoded in Go). It is
+// used by `livectl probe` and by `bench media`.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// Phase names, in the order they happen. They are the keys of phases_ms in
+// the JSON report and the metric names of --assert.
+const (
+	PhaseSignal        = "signal"
+	PhaseICEConnected  = "ice_connected"
+	PhaseDTLSConnected = "dtls_connected"
+	PhaseFirstRTP      = "first_rtp"
+	PhaseFirstKeyframe = "first_keyframe"
+	PhaseFirstDecoded  = "first_decoded"
+)
+
+// Phases lists the phase names in order.
+var Phases = []string{PhaseSignal, PhaseICEConnected, PhaseDTLSConnected, PhaseFirstRTP, PhaseFirstKeyframe, PhaseFirstDecoded}
+
+// Options configure one probe attempt.
+type Options struct {
+	// URL is livectl's signaling URL (ws://host/ws, with Room) or a WHEP
+	// endpoint (http://host/whep/room).
+	URL      string
+	Room     string
+	Identity string // default "probe-<n>"
+	Token    string // join token (ws) or bearer token (WHEP)
+	// Timeout bounds one attempt up to its first frame. Default 10s.
+	Timeout time.Duration
+	// Observe is how long to keep watching after the first frame to detect
+	// a frozen picture. 0 disables freeze detection.
+	Observe time.Duration
+	// FreezeThreshold is the longest gap between frames that is not a
+	// freeze. Default 500ms.
+	FreezeThreshold time.Duration
+	// PLIInterval is how often a keyframe is requested while none has
+	// arrived (the first request goes out with the first packet). Default 500ms.
+	PLIInterval time.Duration
+	Peer        peer.Options
+	Logger      *slog.Logger
+	// api is shared between attempts of one run.
+	api *webrtc.API
+}
+
+// Result is one attempt.
+type Result struct {
+	// PhasesMS holds each reached phase's time from the attempt's start in
+	// milliseconds; phases not reached are absent.
+	PhasesMS map[string]float64 `json:"phases_ms"`
+	Codec    string             `json:"codec"`
+	Width    int                `json:"width"`
+	Height   int                `json:"height"`
+	Black    bool               `json:"black"`
+	Frozen   bool               `json:"frozen"`
+	// LumaMean and LumaVariance describe the first decoded picture.
+	LumaMean     float64 `json:"luma_mean,omitempty"`
+	LumaVariance float64 `json:"luma_variance,omitempty"`
+	// PLIsSent counts the probe's keyframe requests; KeyframeAfterPLI says
+	// whether the first keyframe arrived after the probe's first PLI (true)
+	// or was already on its way (false).
+	PLIsSent         int     `json:"plis_sent"`
+	KeyframeAfterPLI bool    `json:"keyframe_after_pli"`
+	PLIToKeyframeMS  float64 `json:"pli_to_keyframe_ms,omitempty"`
+	// Frames and MaxGapMS come from the observation window after the first frame.
+	Frames   int     `json:"frames,omitempty"`
+	MaxGapMS float64 `json:"max_frame_gap_ms,omitempty"`
+	// Note explains a phase that cannot be measured (H.264 is not decoded).
+	Note string `json:"note,omitempty"`
+	// FailedPhase is the phase that was not reached, with Error saying why.
+	FailedPhase string `json:"failed_phase,omitempty"`
+	Error       string `json:"error"`
+
+	// Image is the first decoded picture (VP8 only).
+	Image *image.YCbCr `json:"-"`
+}
+
+// OK reports whether the attempt reached its first frame.
+func (r *Result) OK() bool { return r.Error == "" }
+
+// FirstFrame is the attempt's first-frame time: first_decoded when the
+// codec can be decoded, else first_keyframe.
+func (r *Result) FirstFrame() (float64, bool) {
+	if v, ok := r.PhasesMS[PhaseFirstDecoded]; ok {
+		return v, true
+	}
+	v, ok := r.PhasesMS[PhaseFirstKeyframe]
+	return v, ok
+}
+
+// attempt is the state of one probe attempt.
+type attempt struct {
+	o     Options
+	start time.Time
+	log   *slog.Logger
+
+	mu  sync.Mutex
+	res Result
+
+	pc      *webrtc.PeerConnection
+	offers  chan string
+	events  chan error // terminal failures from callbacks
+	tracks  chan *webrtc.TrackRemote
+	dtlsUp  chan struct{}
+	iceUp   chan struct{}
+	answers sync.WaitGroup
+}
+
+func (a *attempt) mark(phase string) {
+	d := time.Since(a.start) // monotonic
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.res.PhasesMS[phase]; !ok {
+		a.res.PhasesMS[phase] = float64(d.Microseconds()) / 1000
+	}
+}
+
+func (a *attempt) fail(phase string, err error) Result {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.FailedPhase = phase
+	a.res.Error = phase + ": " + err.Error()
+	return a.res
+}
+
+// Attempt runs one probe: subscribe, wait for the first frame, optionally
+// observe, and tear down. It never returns an error: failures are reported
+// in Result.Error, naming the phase.
+func Attempt(ctx context.Context, o Options) Result {
+	o = withDefaults(o)
+	a := &attempt{
+		o: o, start: time.Now(), log: o.Logger,
+		res:    Result{PhasesMS: map[string]float64{}},
+		offers: make(chan string, 4), events: make(chan error, 4),
+		tracks: make(chan *webrtc.TrackRemote, 4),
+		dtlsUp: make(chan struct{}), iceUp: make(chan struct{}),
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout+o.Observe)
+	defer cancel()
+	return a.run(ctx)
+}
+
+func withDefaults(o Options) Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.FreezeThreshold <= 0 {
+		o.FreezeThreshold = 500 * time.Millisecond
+	}
+	if o.PLIInterval <= 0 {
+		o.PLIInterval = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Identity == "" {
+		o.Identity = fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
+	}
+	return o
+}
+
+func (a *attempt) run(ctx context.Context) Result {
+	api := a.o.api
+	if api == nil {
+		var err error
+		if api, err = peer.NewAPI(a.o.Peer); err != nil {
+			return a.fail(PhaseSignal, err)
+		}
+	}
+	pc, err := peer.NewPeerConnection(api, a.o.Peer)
+	if err != nil {
+		return a.fail(PhaseSignal, err)
+	}
+	a.pc = pc
+	defer func() {
+		pc.Close()
+		a.answers.Wait()
+	}()
+	var once sync.Once
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		switch s {
+		case webrtc.ICEConnectionStateConnected:
+			a.mark(PhaseICEConnected)
+			once.Do(func() { close(a.iceUp) })
+		case webrtc.ICEConnectionStateFailed:
+			a.event(errICEFailed)
+		}
+	})
+	var dtlsOnce sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			// The peer connection is connected once DTLS is up on top of ICE.
+			a.mark(PhaseDTLSConnected)
+			dtlsOnce.Do(func() { close(a.dtlsUp) })
+		case webrtc.PeerConnectionStateFailed:
+			select {
+			case <-a.iceUp:
+				a.event(errDTLSFailed)
+			default:
+				a.event(errICEFailed)
+			}
+		}
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() != webrtc.RTPCodecTypeVideo {
+			go drain(t)
+			return
+		}
+		select {
+		case a.tracks <- t:
+		default:
+			go drain(t)
+		}
+	})
+
+	var closeSignal func()
+	if peer.IsWebSocketURL(a.o.URL) {
+		closeSignal, err = a.signalWS(ctx)
+	} else {
+		closeSignal, err = a.signalWHEP(ctx)
+	}
+	if closeSignal != nil {
+		defer closeSignal()
+	}
+	if err != nil {
+		return a.fail(PhaseSignal, err)
+	}
+	return a.media(ctx)
+}
+
+var (
+	errICEFailed  = errors.New("ICE failed: no candidate pair worked (is UDP to the server blocked? check the server's --public-ip and --udp-port)")
+	errDTLSFailed = errors.New("DTLS handshake failed after ICE connected")
+)
+
+// event reports a terminal failure from a pion callback without blocking it.
+func (a *attempt) event(err error) {
+	select {
+	case a.events <- err:
+	default:
+	}
+}
+
+func drain(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// signalWHEP posts an offer with receive-only video and audio.
+func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := a.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return nil, fmt.Errorf("adding %s transceiver: %w", k, err)
+		}
+	}
+	offer, err := peer.Offer(ctx, a.pc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := peer.Exchange(ctx, nil, a.o.URL, a.o.Token, offer)
+	if err != nil {
+		return nil, fmt.Errorf("WHEP: %w", err)
+	}
+	closer := func() {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.Close(c)
+	}
+	if err := a.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.Answer}); err != nil {
+		return closer, fmt.Errorf("applying the WHEP answer from %s: %w", a.o.URL, err)
+	}
+	a.mark(PhaseSignal)
+	return closer, nil
+}
+
+// signalWS joins the room over livectl's /ws protocol and subscribes; the
+// server offers, the probe answers (and answers every renegotiation).
+func (a *attempt) signalWS(ctx context.Context) (func(), error) {
+	if a.o.Room == "" {
+		return nil, errors.New("a room is needed to probe over /ws (--room)")
+	}
+	c, err := signal.Dial(ctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
+	if err != nil {
+		return nil, err
+	}
+	closer := func() { c.Close() }
+	if _, err := c.Join(ctx, a.o.Room, a.o.Identity, a.o.Token); err != nil {
+		return closer, fmt.Errorf("joining room %q on %s: %w", a.o.Room, a.o.URL, err)
+	}
+	reply, err := c.Call(ctx, &signal.Message{Type: signal.TypeSubscribe})
+	if err != nil {
+		return closer, fmt.Errorf("subscribing to room %q on %s: %w", a.o.Room, a.o.URL, err)
+	}
+	if reply.Type == signal.TypeOffer && reply.SDP != "" {
+		a.offers <- reply.SDP
+	}
+	// Answer offers until the signaling connection ends; the first one
+	// completes the signal phase.
+	first := make(chan error, 1)
+	a.answers.Add(1)
+	go func() {
+		defer a.answers.Done()
+		n := 0
+		for {
+			select {
+			case sdp := <-a.offers:
+				ans, err := peer.Answer(ctx, a.pc, sdp)
+				if err == nil {
+					err = c.Send(&signal.Message{Type: signal.TypeAnswer, SDP: ans})
+				}
+				if n == 0 {
+					first <- err
+				} else if err != nil {
+					a.log.Warn("answering renegotiation", "err", err)
+				}
+				n++
+			case <-c.Done():
+				if n == 0 {
+					first <- fmt.Errorf("signaling connection lost before the server's offer: %v", c.Err())
+				}
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-first:
+		if err != nil {
+			return closer, err
+		}
+	case <-ctx.Done():
+		return closer, fmt.Errorf("the server sent no offer within %v after subscribe", a.o.Timeout)
+	}
+	a.mark(PhaseSignal)
+	return closer, nil
+}
+
+// onEvent runs on the signaling read goroutine and must not block.
+func (a *attempt) onEvent(m *signal.Message) {
+	switch m.Type {
+	case signal.TypeOffer:
+		select {
+		case a.offers <- m.SDP:
+		default:
+			a.log.Warn("dropping server offer: too many pending")
+		}
+	case signal.TypeTrickle:
+		if m.Candidate == nil || (m.Target != "" && m.Target != signal.TargetSubscriber) {
+			return
+		}
+		c := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+		if err := a.pc.AddICECandidate(c); err != nil {
+			a.log.Debug("ignoring server ICE candidate", "err", err)
+		}
+	}
+}
+
+// media waits for connectivity, then reads the first video track until a
+// frame is decoded, then observes.
+func (a *attempt) media(ctx context.Context) Result {
+	deadline := a.start.Add(a.o.Timeout)
+	tctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	select {
+	case <-a.dtlsUp:
+	case err := <-a.events:
+		phase := PhaseICEConnected
+		if errors.Is(err, errDTLSFailed) {
+			phase = PhaseDTLSConnected
+		}
+		return a.fail(phase, err)
+	case <-tctx.Done():
+		select {
+		case <-a.iceUp:
+			return a.fail(PhaseDTLSConnected, fmt.Errorf("DTLS did not complete within %v", a.o.Timeout))
+		default:
+			return a.fail(PhaseICEConnected, fmt.Errorf("ICE did not connect within %v (is UDP to the server blocked?)", a.o.Timeout))
+		}
+	}
+	var track *webrtc.TrackRemote
+	select {
+	case track = <-a.tracks:
+	case err := <-a.events:
+		return a.fail(PhaseFirstRTP, err)
+	case <-tctx.Done():
+		return a.fail(PhaseFirstRTP, fmt.Errorf("no video RTP within %v (is anyone publishing video in the room?)", a.o.Timeout))
+	}
+	return a.readVideo(track, deadline)
+}
+
+func (a *attempt) sendPLI(ssrc webrtc.SSRC) time.Time {
+	a.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}})
+	a.mu.Lock()
+	a.res.PLIsSent++
+	a.mu.Unlock()
+	return time.Now()
+}
+
+func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
+	codec := t.Codec().MimeType
+	a.mu.Lock()
+	a.res.Codec = codec
+	a.mu.Unlock()
+	asm, err := media.NewAssembler(codec)
+	if err != nil {
+		return a.fail(PhaseFirstKeyframe, err)
+	}
+	decodable := strings.EqualFold(codec, media.MimeVP8)
+	if !decodable {
+		a.mu.Lock()
+		a.res.Note = "first_decoded is not available for " + codec + " (only VP8 is decoded); first_frame uses first_keyframe"
+		a.mu.Unlock()
+	}
+	var firstPLI, lastPLI time.Time
+	var gotKey bool
+	var freeze *media.FreezeDetector
+	var observeUntil time.Time
+	for {
+		readBy := deadline
+		if gotKey {
+			readBy = observeUntil
+		}
+		t.SetReadDeadline(readBy)
+		p, _, err := t.ReadRTP()
+		now := time.Now()
+		if err != nil {
+			if gotKey {
+				break // observation window over (or the stream ended)
+			}
+			st := asm.Stats
+			return a.fail(PhaseFirstKeyframe, fmt.Errorf("no complete keyframe within %v (%d RTP packets, %d frames, %d dropped incomplete, %d PLIs sent)",
+				a.o.Timeout, st.Packets, st.Frames, st.Dropped, a.res.PLIsSent))
+		}
+		a.mark(PhaseFirstRTP)
+		if !gotKey {
+			// Ask for a keyframe at once unless this packet starts one, and
+			// again every PLIInterval while none completes.
+			if (lastPLI.IsZero() && !media.IsKeyframe(codec, p.Payload)) || (!lastPLI.IsZero() && now.Sub(lastPLI) >= a.o.PLIInterval) {
+				lastPLI = a.sendPLI(t.SSRC())
+				if firstPLI.IsZero() {
+					firstPLI = lastPLI
+				}
+			}
+		}
+		f, ok := asm.Push(p)
+		if !ok {
+			continue
+		}
+		if freeze != nil {
+			freeze.Frame(now, f.Data)
+		}
+		if gotKey || !f.Keyframe {
+			continue
+		}
+		a.mark(PhaseFirstKeyframe)
+		a.mu.Lock()
+		a.res.Width, a.res.Height = f.Width, f.Height
+		if !firstPLI.IsZero() {
+			a.res.KeyframeAfterPLI = true
+			a.res.PLIToKeyframeMS = float64(now.Sub(firstPLI).Microseconds()) / 1000
+		}
+		a.mu.Unlock()
+		if decodable {
+			img, err := media.DecodeVP8(f.Data)
+			if err != nil {
+				return a.fail(PhaseFirstDecoded, err)
+			}
+			a.mark(PhaseFirstDecoded)
+			s := media.Luma(img)
+			a.mu.Lock()
+			a.res.Image = img
+			a.res.Width, a.res.Height = img.Rect.Dx(), img.Rect.Dy()
+			a.res.LumaMean, a.res.LumaVariance = round2(s.Mean), round2(s.Variance)
+			a.res.Black = s.Black()
+			a.mu.Unlock()
+		}
+		gotKey = true
+		if a.o.Observe <= 0 {
+			break
+		}
+		freeze = &media.FreezeDetector{Threshold: a.o.FreezeThreshold}
+		freeze.Frame(now, f.Data)
+		observeUntil = now.Add(a.o.Observe)
+	}
+	if freeze != nil {
+		freeze.Finish(time.Now())
+		a.mu.Lock()
+		a.res.Frozen = freeze.Frozen()
+		a.res.Frames = freeze.Frames()
+		a.res.MaxGapMS = float64(freeze.MaxGap().Microseconds()) / 1000
+		a.mu.Unlock()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.res
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }

@@ -1,0 +1,127 @@
+package probe
+
+import (
+	"context"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/peer"
+)
+
+// Report is the JSON document of `livectl probe` (SPEC: target, attempts,
+// ok, first_frame_ms, runs; the rest is additional).
+type Report struct {
+	Target       string       `json:"target"`
+	Room         string       `json:"room,omitempty"`
+	Attempts     int          `json:"attempts"`
+	OK           int          `json:"ok"`
+	FirstFrameMS hist.Summary `json:"first_frame_ms"`
+	// PhasesMS summarises each phase over the successful attempts.
+	PhasesMS map[string]hist.Summary `json:"phases_ms"`
+	Black    int                     `json:"black"`
+	Frozen   int                     `json:"frozen"`
+	Runs     []Result                `json:"runs"`
+
+	firstFrame *hist.Histogram
+	phases     map[string]*hist.Histogram
+}
+
+// NewReport starts an empty report for target.
+func NewReport(target, room string) *Report {
+	r := &Report{Target: target, Room: room, Runs: []Result{}, PhasesMS: map[string]hist.Summary{},
+		firstFrame: hist.New(), phases: map[string]*hist.Histogram{}}
+	for _, p := range Phases {
+		r.phases[p] = hist.New()
+	}
+	return r
+}
+
+func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+// Add records one attempt.
+func (r *Report) Add(res Result) {
+	r.Attempts++
+	r.Runs = append(r.Runs, res)
+	if !res.OK() {
+		return
+	}
+	r.OK++
+	if v, ok := res.FirstFrame(); ok {
+		r.firstFrame.Record(ms(v))
+	}
+	for p, v := range res.PhasesMS {
+		if h := r.phases[p]; h != nil {
+			h.Record(ms(v))
+		}
+	}
+	if res.Black {
+		r.Black++
+	}
+	if res.Frozen {
+		r.Frozen++
+	}
+	r.FirstFrameMS = r.firstFrame.Summary()
+	for p, h := range r.phases {
+		if h.Count() > 0 {
+			r.PhasesMS[p] = h.Summary()
+		}
+	}
+}
+
+// Metrics exposes the report to --assert: first_frame.<stat> and
+// <phase>.<stat> (p50, p90, p95, p99, max, count), errors (failed attempts,
+// as a count or a percentage of attempts), ok, black, frozen.
+func (r *Report) Metrics() assert.Map {
+	m := assert.Map{}
+	m.AddSummary("first_frame", r.firstFrame.Summary())
+	for _, p := range Phases {
+		m.AddSummary(p, r.phases[p].Summary())
+	}
+	total := float64(r.Attempts)
+	m["errors"] = assert.Value{Kind: assert.Count, V: float64(r.Attempts - r.OK), Total: total}
+	m["ok"] = assert.Value{Kind: assert.Count, V: float64(r.OK), Total: total}
+	m["black"] = assert.Value{Kind: assert.Count, V: float64(r.Black), Total: total}
+	m["frozen"] = assert.Value{Kind: assert.Count, V: float64(r.Frozen), Total: total}
+	return m
+}
+
+// RunOptions configure a series of attempts.
+type RunOptions struct {
+	Options
+	Count    int           // attempts; default 1
+	Interval time.Duration // pause between the end of one attempt and the start of the next
+	// OnAttempt, if set, is called after each attempt (for progress).
+	OnAttempt func(i int, r Result)
+}
+
+// Run makes Count attempts one after another and reports them. It stops
+// early, with the attempts so far, when ctx ends.
+func Run(ctx context.Context, o RunOptions) *Report {
+	if o.Count <= 0 {
+		o.Count = 1
+	}
+	rep := NewReport(o.URL, o.Room)
+	if o.api == nil {
+		if api, err := peer.NewAPI(o.Peer); err == nil {
+			o.api = api // one media engine for all attempts; each gets a fresh peer connection
+		}
+	}
+	for i := range o.Count {
+		if ctx.Err() != nil {
+			break
+		}
+		res := Attempt(ctx, o.Options)
+		rep.Add(res)
+		if o.OnAttempt != nil {
+			o.OnAttempt(i, res)
+		}
+		if i < o.Count-1 && o.Interval > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.Interval):
+			}
+		}
+	}
+	return rep
+}
