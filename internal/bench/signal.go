@@ -173,7 +173,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	srv.peak(ctx, open)
 
 	r.phase.Store(PhaseHold)
-	if ctx.Err() == nil && o.Duration > 0 {
+	if ctx.Err() == nil && o.Duration > 0 && r.open.Load() > 0 {
 		t := time.NewTimer(o.Duration)
 		select {
 		case <-ctx.Done():
@@ -195,7 +195,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		DurationS: round2(dur), Runs: 1,
 		Settings: Settings{Conns: o.Conns, Rate: o.Rate, HoldS: o.Duration.Seconds(),
 			PingIntervalMS: float64(o.PingInterval) / float64(time.Millisecond),
-			Rooms: o.RoomCount(), SourceIPs: len(o.SourceIPs), Procs: 1},
+			Rooms:          o.RoomCount(), SourceIPs: len(o.SourceIPs), Procs: 1},
 		Connections: Connections{
 			Attempted: r.attempted.Load(), Established: r.established.Load(),
 			Failed: r.failed.Load(), PeakOpen: r.peakOpen.Load(), Dropped: r.dropped.Load(),
@@ -204,7 +204,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		Latency:     map[string]hist.Summary{},
 		Histograms:  r.hist,
 		Interrupted: ctx.Err() != nil,
-		Rate: Rate{Messages: r.msgs.Load(), RampS: round2(rampS)},
+		Rate:        Rate{Messages: r.msgs.Load(), RampS: round2(rampS)},
 		Client: Client{
 			CPUS:         round2((cpuTime() - cpu0).Seconds()),
 			RSSPeakBytes: gen.RSSPeakBytes,

@@ -1,16 +1,481 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/preflight"
+	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/report"
 )
 
-// PLACEHOLDER: replaced by the real 'bench' command; hidden until then.
+// benchSubcommands are the members of the `bench` group. A sibling such as
+// `bench media` lives in its own file and registers its constructor here
+// from an init function, so adding one touches nothing in this file.
+var benchSubcommands = []func(*Factory) *cobra.Command{
+	newBenchSignalCmd,
+	newBenchReportCmd,
+}
+
 func newBenchCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "bench",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("bench: not built yet") },
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test signaling and media, and compare results",
+		Long: `Load generators for live-streaming servers. Each prints a report (a table, or
+JSON with -o json), can write it with its histograms to a file (--out) and
+checks thresholds (--assert, exit 3 when one fails). 'bench report' merges and
+compares such files.`,
+		Args: cobra.NoArgs,
 	}
+	for _, sub := range benchSubcommands {
+		cmd.AddCommand(sub(f))
+	}
+	return cmd
+}
+
+// BenchSignalOptions are the resolved flags of `livectl bench signal`.
+type BenchSignalOptions struct {
+	URL            string
+	Conns          int
+	Rate           string
+	Duration       time.Duration
+	PingInterval   time.Duration
+	Rooms          int
+	RoomSize       int
+	SourceIPs      string
+	Procs          int
+	Asserts        []string
+	Out            string
+	Token          string
+	Headers        []string
+	ConnectTimeout time.Duration
+	RequestTimeout time.Duration
+	StatsURL       string
+	ServerPID      int
+	Protocol       string
+	Send           string
+	Expect         string
+	// Child marks a process started by --procs (hidden).
+	Child bool
+}
+
+func newBenchSignalCmd(f *Factory) *cobra.Command {
+	opts := &BenchSignalOptions{}
+	cmd := &cobra.Command{
+		Use:   "signal",
+		Short: "Open many signaling sessions against a server and measure them",
+		Long: `Open --conns signaling sessions at --rate per second, hold them for --duration
+while every session pings each --ping-interval, then leave.
+
+The ramp is an open model: attempt i starts at i/rate whether or not earlier
+attempts have finished, and connect latency is timed from that scheduled
+start, so a stalled server (or generator) shows up in the figures instead of
+silently slowing the ramp. connect_raw is the same latency from the actual
+dial. join is the join request's round trip, setup the whole scheduled start
+to joined, rtt the ping round trip from its scheduled time (corrected for
+pings skipped while one was outstanding), rtt_raw from the actual send.
+
+Sessions spread over --rooms rooms round-robin, or fill rooms of --room-size
+(default 10). --source-ips spreads dials over several local addresses (each
+has its own ephemeral ports); --procs runs child processes (each has its own
+file-descriptor limit) and merges their histograms exactly. Before starting,
+both budgets are checked and a run that cannot fit is refused.
+
+--protocol raw drives any WebSocket server: each ping sends --send and waits
+for a frame matching --expect (a substring, or json:field.path=value).
+
+Assertions (comma-separated or repeated): <latency>.<p50|p90|p95|p99|max>
+with a duration, errors / errors.<kind> / connections.<field> with a count or
+a percentage of attempts: --assert 'join.p99<50ms,errors<0.1%'.
+Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
+		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
+  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
+  livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchSignal(cmd.Context(), f, opts) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.URL, "url", "", "signaling WebSocket URL (ws://host:port/ws)")
+	fl.IntVar(&opts.Conns, "conns", 100, "sessions to open")
+	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s)")
+	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every session after the ramp")
+	fl.DurationVar(&opts.PingInterval, "ping-interval", time.Second, "how often each session measures a round trip (0: never)")
+	fl.IntVar(&opts.Rooms, "rooms", 0, "spread sessions round-robin over this many rooms")
+	fl.IntVar(&opts.RoomSize, "room-size", 0, "fill rooms of this many sessions one after another (default 10 when --rooms is not set)")
+	fl.StringVar(&opts.SourceIPs, "source-ips", "", "local addresses to dial from: 127.0.0.1-127.0.0.8, 127.0.1.0/29 or a list")
+	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread sessions over (past one process's file-descriptor limit)")
+	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'join.p99<50ms,errors<0.1%' (exit 3 if one fails)")
+	fl.StringVar(&opts.Out, "out", "", "write the full report with histogram snapshots to this JSON file")
+	fl.StringVar(&opts.Token, "token", "", "join token for servers with auth (livectl token)")
+	fl.StringArrayVar(&opts.Headers, "header", nil, "extra upgrade request header 'Name: value' (repeatable)")
+	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
+	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
+	fl.StringVar(&opts.StatsURL, "stats-url", "", "server /v1/stats to measure its cost per session (default derived from --url for livectl; 'none' to skip)")
+	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its RSS per session")
+	fl.StringVar(&opts.Protocol, "protocol", bench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
+	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
+	fl.StringVar(&opts.Expect, "expect", "", "raw mode: reply that ends the round trip: text (substring) or json:field.path=value")
+	fl.BoolVar(&opts.Child, "child", false, "run as a --procs child (options as JSON on stdin)")
+	_ = fl.MarkHidden("child")
+	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(bench.ProtocolLivectl, bench.ProtocolRaw))
+	return cmd
+}
+
+func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) error {
+	if o.Child {
+		if err := bench.RunChild(ctx, f.IO.In, f.IO.Out); err != nil {
+			fmt.Fprintf(f.IO.ErrOut, "livectl bench signal (child): %v\n", err)
+			return ErrSilent
+		}
+		return nil
+	}
+	so, exprs, err := benchSignalSettings(f, o)
+	if err != nil {
+		return err
+	}
+	if err := benchPreflight(f, o, so); err != nil {
+		return err
+	}
+
+	var run bench.Runner
+	if o.Procs > 1 {
+		exe, err := f.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
+		}
+		if run, err = bench.NewProcs(exe, *so, o.Procs, f.IO.ErrOut); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("procs"), err)
+		}
+	} else if run, err = bench.NewRun(*so); err != nil {
+		return UsageErrorf("%v", err)
+	}
+
+	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
+		func() progress.Status { return benchStatus(run.Live()) })
+	rep, err := run.Execute(ctx)
+	bar.Stop()
+	if err != nil {
+		return fmt.Errorf("running bench against %s: %w", so.URL, err)
+	}
+	return finishBench(f, rep, exprs, o.Out)
+}
+
+// benchStatus renders a progress line.
+func benchStatus(l bench.Live) progress.Status {
+	text := fmt.Sprintf("open %d  est %d  failed %d  %.0f/s", l.Open, l.Established, l.Failed, l.RatePerS)
+	if l.P99Of != "" {
+		text += fmt.Sprintf("  %s p99 %.1fms", l.P99Of, l.P99MS)
+	}
+	s := progress.Status{Phase: l.Phase, Text: text}
+	if l.Phase == bench.PhaseRamp {
+		s.Done, s.Total = l.Attempted, l.Target
+	}
+	return s
+}
+
+// benchSignalSettings validates the flags into generator options.
+func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOptions, []assert.Expr, error) {
+	if o.URL == "" {
+		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, nil, UsageErrorf("%s %q: want ws://host:port/path or wss://…", f.FlagRef("url"), o.URL)
+	}
+	if o.Conns <= 0 {
+		return nil, nil, UsageErrorf("%s must be at least 1, got %d", f.FlagRef("conns"), o.Conns)
+	}
+	rate, err := bench.ParseRate(o.Rate)
+	if err != nil {
+		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("rate"), err)
+	}
+	if o.Duration < 0 {
+		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("duration"))
+	}
+	if o.PingInterval < 0 {
+		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("ping-interval"))
+	}
+	if o.Rooms < 0 || o.RoomSize < 0 {
+		return nil, nil, UsageErrorf("%s and %s must not be negative", f.FlagRef("rooms"), f.FlagRef("room-size"))
+	}
+	if o.Rooms > 0 && o.RoomSize > 0 {
+		return nil, nil, UsageErrorf("give %s or %s, not both", f.FlagRef("rooms"), f.FlagRef("room-size"))
+	}
+	if o.Procs < 1 || o.Procs > o.Conns {
+		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("conns"), o.Conns, o.Procs)
+	}
+	so := &bench.SignalOptions{
+		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
+		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
+		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
+		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID,
+	}
+	switch o.Protocol {
+	case bench.ProtocolLivectl:
+		if o.Send != "" || o.Expect != "" {
+			return nil, nil, UsageErrorf("%s and %s are for --protocol raw; the livectl protocol pings on its own", f.FlagRef("send"), f.FlagRef("expect"))
+		}
+	case bench.ProtocolRaw:
+		if so.Expect, err = bench.ParseMatcher(o.Expect); err != nil {
+			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("expect"), err)
+		}
+	default:
+		return nil, nil, UsageErrorf("%s %q: want livectl or raw", f.FlagRef("protocol"), o.Protocol)
+	}
+	for _, h := range o.Headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, nil, UsageErrorf("%s %q: want 'Name: value'", f.FlagRef("header"), h)
+		}
+		if so.Header == nil {
+			so.Header = http.Header{}
+		}
+		so.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	if o.SourceIPs != "" {
+		if so.SourceIPs, err = bench.ParseSourceIPs(o.SourceIPs); err != nil {
+			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
+		}
+		if err := bench.CheckLocal(so.SourceIPs); err != nil {
+			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
+		}
+	}
+	switch {
+	case o.StatsURL == "none":
+	case o.StatsURL != "":
+		so.StatsURL = o.StatsURL
+	case o.Protocol == bench.ProtocolLivectl:
+		so.StatsURL, _ = bench.StatsURLFor(o.URL)
+	}
+	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	if err != nil {
+		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	empty := &bench.Report{}
+	if err := assert.Check(exprs, empty.Metrics()); err != nil {
+		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	return so, exprs, nil
+}
+
+// benchPreflight refuses runs that cannot fit in this machine's descriptor
+// and ephemeral-port budgets, naming the flag that fixes it.
+func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) error {
+	fds, err := preflight.RaiseFDLimit()
+	if err != nil {
+		return err
+	}
+	perProc := (o.Conns + o.Procs - 1) / o.Procs
+	if free := fds.Free(); perProc > free {
+		need := (o.Conns + free - 1) / max(free, 1)
+		hint := fmt.Sprintf("use %s %d (or more) to spread sessions over child processes, each with its own limit, or raise the limit (ulimit -n)", f.FlagRef("procs"), need)
+		return &UsageError{Err: preflight.CheckFDs(fds, perProc, hint)}
+	}
+	ips := so.SourceIPs
+	if len(ips) == 0 {
+		ip, err := defaultSourceIP(o.URL)
+		if err != nil {
+			return nil // cannot tell which address the kernel will use; the dial will say
+		}
+		ips = []net.IP{ip}
+	}
+	ports, err := preflight.PortsFor(ips)
+	if err != nil {
+		return nil // no /proc/net: not Linux; nothing to check against
+	}
+	hint := fmt.Sprintf("spread dials over more local addresses with %s", f.FlagRef("source-ips"))
+	if len(ports) > 0 && ports[0].Addr.IsLoopback() {
+		per := max(ports[0].Free()*9/10, 1)
+		n := (o.Conns + per - 1) / per
+		hint += fmt.Sprintf(" (e.g. %s 127.0.0.1-127.0.0.%d)", f.FlagRef("source-ips"), max(n, 2))
+	}
+	if err := preflight.CheckPorts(ports, o.Conns, hint); err != nil {
+		return &UsageError{Err: err}
+	}
+	return nil
+}
+
+// defaultSourceIP is the local address the kernel would use toward the URL's host.
+func defaultSourceIP(raw string) (net.IP, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	host := u.Hostname()
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	c, err := net.Dial("udp4", net.JoinHostPort(host, port)) // no packet is sent
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}
+
+// finishBench writes the report and checks the assertions.
+func finishBench(f *Factory, rep *bench.Report, exprs []assert.Expr, out string) error {
+	if out != "" {
+		if err := report.WriteJSONFile(out, rep); err != nil {
+			return err
+		}
+	}
+	// stdout gets the report without the histogram data: --out keeps it.
+	shown := *rep
+	shown.Histograms = nil
+	if f.Globals.JSON() {
+		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
+			return err
+		}
+	} else if err := bench.WriteTable(f.IO.Out, &shown); err != nil {
+		return err
+	}
+	if rep.Generator.Bottleneck && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: the generator may have been the bottleneck (%s); results may understate the server\n",
+			strings.Join(rep.Generator.Reasons, "; "))
+	}
+	results := assert.Evaluate(exprs, rep.Metrics())
+	if !f.Globals.Quiet {
+		for _, r := range results {
+			fmt.Fprintln(f.IO.ErrOut, "assert", r)
+		}
+	}
+	if failed := assert.Failed(results); len(failed) > 0 {
+		return &AssertionError{Failed: failed}
+	}
+	if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
+		return fmt.Errorf("no session could be established on %s (%s): check that the server is up and the URL is right", rep.Target, topError(rep))
+	}
+	return nil
+}
+
+func topError(rep *bench.Report) string {
+	best, n := "", int64(0)
+	for k, v := range rep.Errors {
+		if v > n || v == n && k < best {
+			best, n = k, v
+		}
+	}
+	if best == "" {
+		return "no errors recorded"
+	}
+	for k, v := range rep.ErrorDetail {
+		if strings.HasPrefix(k, best+":") && v == n {
+			return fmt.Sprintf("%d× %s", n, k)
+		}
+	}
+	return fmt.Sprintf("%d× %s", n, best)
+}
+
+// BenchReportOptions are the resolved flags of `livectl bench report`.
+type BenchReportOptions struct {
+	Files   []string
+	Merge   bool
+	Out     string
+	Asserts []string
+}
+
+func newBenchReportCmd(f *Factory) *cobra.Command {
+	opts := &BenchReportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report A.json [B.json…]",
+		Short: "Merge bench reports, or compare two side by side",
+		Long: `Read reports written by 'bench signal --out'. Given one file, print it; given
+two, print them side by side with the change from the first to the second
+(--merge merges them instead); given more, merge them. Merging adds counts and
+merges the histograms exactly, as if one generator had done all the work.
+--assert checks the merged report, or the second file of a comparison.`,
+		Example: `  livectl bench report before.json after.json
+  livectl bench report --merge host1.json host2.json --out all.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Files = args
+			return runBenchReport(f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Merge, "merge", false, "merge two files instead of comparing them")
+	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
+	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
+	return cmd
+}
+
+func runBenchReport(f *Factory, o *BenchReportOptions) error {
+	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	if err == nil {
+		err = assert.Check(exprs, (&bench.Report{}).Metrics())
+	}
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	reps := make([]*bench.Report, len(o.Files))
+	for i, path := range o.Files {
+		var r bench.Report
+		if err := report.ReadJSONFile(path, &r); err != nil {
+			return fmt.Errorf("%w (write reports with 'livectl bench signal --out FILE')", err)
+		}
+		if r.Kind != bench.KindSignal {
+			return fmt.Errorf("reading report %s: kind %q is not a bench signal report", path, r.Kind)
+		}
+		reps[i] = &r
+	}
+	if len(reps) == 2 && !o.Merge {
+		if o.Out != "" {
+			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
+		}
+		c := bench.Compare(reps[0], reps[1])
+		c.A.Histograms, c.B.Histograms = nil, nil
+		if f.Globals.JSON() {
+			if err := report.WriteJSON(f.IO.Out, c); err != nil {
+				return err
+			}
+		} else if err := bench.WriteComparisonTable(f.IO.Out, c, o.Files[0], o.Files[1]); err != nil {
+			return err
+		}
+		return checkAsserts(f, exprs, reps[1])
+	}
+	merged := reps[0]
+	if len(reps) > 1 {
+		if merged, err = bench.Merge(reps...); err != nil {
+			return fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
+		}
+	}
+	if o.Out != "" {
+		if err := report.WriteJSONFile(o.Out, merged); err != nil {
+			return err
+		}
+	}
+	shown := *merged
+	shown.Histograms = nil
+	if f.Globals.JSON() {
+		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
+			return err
+		}
+	} else if err := bench.WriteTable(f.IO.Out, &shown); err != nil {
+		return err
+	}
+	return checkAsserts(f, exprs, merged)
+}
+
+func checkAsserts(f *Factory, exprs []assert.Expr, rep *bench.Report) error {
+	results := assert.Evaluate(exprs, rep.Metrics())
+	if !f.Globals.Quiet {
+		for _, r := range results {
+			fmt.Fprintln(f.IO.ErrOut, "assert", r)
+		}
+	}
+	if failed := assert.Failed(results); len(failed) > 0 {
+		return &AssertionError{Failed: failed}
+	}
+	return nil
 }
