@@ -111,6 +111,10 @@ func (c *Client) Fetch(ctx context.Context, path string, query url.Values, extra
 		if ctxErr := context.Cause(ctx); ctxErr != nil && errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("fetching %s: %w", full, ctxErr)
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("fetching %s: %w: no answer within %s; raise --timeout if the process is busy or huge",
+				full, ErrUnreachable, c.Timeout+extra)
+		}
 		return nil, fmt.Errorf("fetching %s: %w: %v; is the process running and is --target its pprof listener (serve's is --admin-listen, default %s)?",
 			full, ErrUnreachable, unwrapNetError(err), DefaultTarget)
 	}

@@ -215,3 +215,21 @@ func TestFetchErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFetchTimeout(t *testing.T) {
+	block := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(block)
+	c, _ := NewClient(slow.URL, slow.Client())
+	c.Timeout = 50 * time.Millisecond
+	_, err := c.FetchGoroutines(context.Background())
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "--timeout") {
+		t.Errorf("err = %v, want a timeout that names --timeout", err)
+	}
+}
