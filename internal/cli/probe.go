@@ -1,16 +1,234 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/report"
 )
 
-// PLACEHOLDER: replaced by the real 'probe' command; hidden until then.
+// ProbeOptions are the resolved flags of `livectl probe`.
+type ProbeOptions struct {
+	URL             string
+	Room            string
+	Identity        string
+	Token           string
+	Count           int
+	Interval        time.Duration
+	Timeout         time.Duration
+	Observe         time.Duration
+	FreezeThreshold time.Duration
+	Snapshot        string
+	Asserts         []string
+}
+
 func newProbeCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "probe",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("probe: not built yet") },
+	o := &ProbeOptions{}
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Measure first-frame latency of a room (livectl /ws or any WHEP endpoint)",
+		Long: `Subscribe to a room as a viewer would and time each attempt from its start
+(monotonic clock), in milliseconds:
+
+  signal          the SDP exchange completed (WHEP: answer received; /ws: the
+                  server's offer answered)
+  ice_connected   ICE found a working candidate pair
+  dtls_connected  DTLS is up (the peer connection is connected)
+  first_rtp       the first video RTP packet arrived
+  first_keyframe  a complete keyframe was reassembled from RTP
+  first_decoded   that keyframe decoded (VP8; H.264 is not decoded in Go, and
+                  first_frame then uses first_keyframe)
+
+The probe sends a PLI with the first packet unless it starts a keyframe, and
+again every 500ms until one completes; keyframe_after_pli says whether the
+keyframe followed the probe's own PLI. After the first frame it watches for
+--observe and reports a frozen picture (no new frame for --freeze-threshold);
+the first decoded picture is checked for black (luma mean <= 32 and
+variance <= 16) and can be saved with --snapshot.
+
+--assert takes first_frame.<stat> and <phase>.<stat> (stat: p50, p90, p95,
+p99, max) with a duration, and errors, black, frozen with a count or a
+percentage of attempts: --assert 'first_decoded.p50<150ms,errors<1'.
+
+Exit status: 1 if an attempt failed (the error names the phase and why),
+3 if an assertion failed.`,
+		Example: `  livectl probe --url ws://127.0.0.1:7880/ws --room demo
+  livectl probe --url http://127.0.0.1:7880/whep/demo --count 10 --snapshot frame.png
+  livectl probe --url ws://127.0.0.1:7880/ws --room demo --count 20 --assert 'first_decoded.p95<300ms,black<1' -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProbe(cmd.Context(), f, o) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
+	fl.StringVar(&o.Room, "room", "", "room to subscribe to (with a ws:// URL)")
+	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default probe-<n>)")
+	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHEP bearer token")
+	fl.IntVar(&o.Count, "count", 1, "attempts, one after another")
+	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts")
+	fl.DurationVar(&o.Timeout, "timeout", 10*time.Second, "limit on each attempt up to its first frame")
+	fl.DurationVar(&o.Observe, "observe", time.Second, "keep watching this long after the first frame to detect a frozen picture (0: off)")
+	fl.DurationVar(&o.FreezeThreshold, "freeze-threshold", 500*time.Millisecond, "a gap between frames longer than this is a freeze")
+	fl.StringVar(&o.Snapshot, "snapshot", "", "save the first decoded frame as a PNG file")
+	fl.StringArrayVar(&o.Asserts, "assert", nil, "thresholds, e.g. 'first_decoded.p50<150ms,errors<1' (exit 3 if one fails)")
+	return cmd
+}
+
+func runProbe(ctx context.Context, f *Factory, o *ProbeOptions) error {
+	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
+		return err
+	}
+	switch {
+	case o.Count < 1:
+		return UsageErrorf("%s must be at least 1", f.FlagRef("count"))
+	case o.Timeout <= 0:
+		return UsageErrorf("%s must be positive", f.FlagRef("timeout"))
+	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
+		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
+	}
+	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	if err == nil {
+		err = assert.Check(exprs, probe.NewReport("", "").Metrics())
+	}
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+
+	var done, failed atomic.Int64
+	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
+		return progress.Status{Phase: "probe", Done: done.Load(), Total: int64(o.Count),
+			Text: fmt.Sprintf("ok %d  failed %d", done.Load()-failed.Load(), failed.Load())}
+	})
+	rep := probe.Run(ctx, probe.RunOptions{
+		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
+			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger},
+		Count: o.Count, Interval: o.Interval,
+		OnAttempt: func(_ int, r probe.Result) {
+			done.Add(1)
+			if !r.OK() {
+				failed.Add(1)
+			}
+		},
+	})
+	bar.Stop()
+
+	if f.Globals.JSON() {
+		if err := report.WriteJSON(f.IO.Out, rep); err != nil {
+			return err
+		}
+	} else if err := writeProbeTable(f.IO.Out, rep); err != nil {
+		return err
+	}
+	if o.Snapshot != "" {
+		if err := saveSnapshot(o.Snapshot, rep); err != nil {
+			return err
+		}
+	}
+	if rep.OK == 0 {
+		if len(rep.Runs) == 0 {
+			return fmt.Errorf("probing %s: interrupted before the first attempt", o.URL)
+		}
+		return fmt.Errorf("probing %s: %s", o.URL, rep.Runs[0].Error)
+	}
+	results := assert.Evaluate(exprs, rep.Metrics())
+	if !f.Globals.Quiet {
+		for _, r := range results {
+			fmt.Fprintln(f.IO.ErrOut, "assert", r)
+		}
+	}
+	if failedAsserts := assert.Failed(results); len(failedAsserts) > 0 {
+		return &AssertionError{Failed: failedAsserts}
+	}
+	if n := rep.Attempts - rep.OK; n > 0 {
+		for _, r := range rep.Runs {
+			if !r.OK() {
+				return fmt.Errorf("probing %s: %d of %d attempts failed; first: %s", o.URL, n, rep.Attempts, r.Error)
+			}
+		}
+	}
+	return nil
+}
+
+func saveSnapshot(path string, rep *probe.Report) error {
+	for _, r := range rep.Runs {
+		if r.Image == nil {
+			continue
+		}
+		fh, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("saving snapshot: %w", err)
+		}
+		if err := png.Encode(fh, r.Image); err != nil {
+			fh.Close()
+			return fmt.Errorf("saving snapshot %s: %w", path, err)
+		}
+		return fh.Close()
+	}
+	if rep.OK > 0 {
+		return fmt.Errorf("saving snapshot %s: no frame was decoded (%s); snapshots need VP8", path, rep.Runs[0].Note)
+	}
+	return nil
+}
+
+func fmtPhase(r probe.Result, p string) string {
+	if v, ok := r.PhasesMS[p]; ok {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return "-"
+}
+
+func writeProbeTable(w io.Writer, rep *probe.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "#\tsignal\tice\tdtls\tfirst_rtp\tkeyframe\tdecoded\t codec\tsize\tpicture\t")
+	for i, r := range rep.Runs {
+		if !r.OK() {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t %s\t\t\t\n", i+1, fmtPhase(r, probe.PhaseSignal), fmtPhase(r, probe.PhaseICEConnected),
+				fmtPhase(r, probe.PhaseDTLSConnected), fmtPhase(r, probe.PhaseFirstRTP), fmtPhase(r, probe.PhaseFirstKeyframe),
+				fmtPhase(r, probe.PhaseFirstDecoded), "FAILED")
+			continue
+		}
+		pic := "ok"
+		switch {
+		case r.Black && r.Frozen:
+			pic = "BLACK,FROZEN"
+		case r.Black:
+			pic = "BLACK"
+		case r.Frozen:
+			pic = "FROZEN"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t %s\t%dx%d\t%s\t\n", i+1, fmtPhase(r, probe.PhaseSignal), fmtPhase(r, probe.PhaseICEConnected),
+			fmtPhase(r, probe.PhaseDTLSConnected), fmtPhase(r, probe.PhaseFirstRTP), fmtPhase(r, probe.PhaseFirstKeyframe),
+			fmtPhase(r, probe.PhaseFirstDecoded), strings.TrimPrefix(r.Codec, "video/"), r.Width, r.Height, pic)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i, r := range rep.Runs {
+		if !r.OK() {
+			fmt.Fprintf(w, "attempt %d failed: %s\n", i+1, r.Error)
+		}
+	}
+	if rep.OK > 0 {
+		s := rep.FirstFrameMS
+		fmt.Fprintf(w, "%d/%d ok  first frame p50 %.1fms  p95 %.1fms  max %.1fms", rep.OK, rep.Attempts, s.P50, s.P95, s.Max)
+		if rep.Black > 0 || rep.Frozen > 0 {
+			fmt.Fprintf(w, "  black %d  frozen %d", rep.Black, rep.Frozen)
+		}
+		fmt.Fprintln(w)
+		if note := rep.Runs[0].Note; note != "" {
+			fmt.Fprintln(w, "note:", note)
+		}
+	}
+	return nil
 }

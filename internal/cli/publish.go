@@ -1,16 +1,139 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/report"
 )
 
-// PLACEHOLDER: replaced by the real 'publish' command; hidden until then.
+// PublishOptions are the resolved flags of `livectl publish`.
+type PublishOptions struct {
+	URL            string
+	Room           string
+	Identity       string
+	Token          string
+	File           string
+	FPS            int
+	NoAudio        bool
+	Duration       time.Duration
+	ConnectTimeout time.Duration
+}
+
 func newPublishCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "publish",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("publish: not built yet") },
+	o := &PublishOptions{}
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Publish a looping clip or a media file into a room, like a real client",
+		Long: `Publish media to a livectl server (--url ws://host:7880/ws --room R) or to any
+WHIP endpoint (--url http://host/whip/R).
+
+Without --file, the built-in clip is sent: VP8 640x360 at 30 fps with a
+keyframe every second, and an Opus tone. --file takes IVF (VP8), H.264 Annex-B
+(.h264, --fps sets its frame rate) or Ogg Opus. The media loops with RTP
+timestamps continuing across loops.
+
+It behaves like a real client: NACKs are answered from a send cache, and a
+PLI or FIR gets a keyframe at the next frame. A file cannot be re-encoded, so
+"a keyframe" means jumping to the next keyframe in the file; the same jump
+guarantees a keyframe at least every 2 s whatever the file's GOP.
+
+Runs until interrupted or for --duration, then prints what it sent.`,
+		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
+  livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPublish(cmd.Context(), f, o) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws) or a WHIP endpoint (http://host/whip/ROOM)")
+	fl.StringVar(&o.Room, "room", "", "room to publish into (with a ws:// URL)")
+	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default publish-<random>)")
+	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHIP bearer token")
+	fl.StringVar(&o.File, "file", "", "media file: .ivf (VP8), .h264 (Annex-B) or .ogg (Opus); default the built-in clip")
+	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
+	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
+	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
+	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
+	return cmd
+}
+
+func checkMediaURL(f *Factory, u, room string, roomNeeded bool) error {
+	switch {
+	case u == "":
+		return UsageErrorf("%s is required (ws://host:7880/ws with --room, or an http(s) WHIP/WHEP endpoint)", f.FlagRef("url"))
+	case peer.IsWebSocketURL(u):
+		if roomNeeded && room == "" {
+			return UsageErrorf("%s is required with a ws:// %s", f.FlagRef("room"), f.FlagRef("url"))
+		}
+	case strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://"):
+	default:
+		return UsageErrorf("%s %q: want ws://, wss://, http:// or https://", f.FlagRef("url"), u)
+	}
+	return nil
+}
+
+func runPublish(ctx context.Context, f *Factory, o *PublishOptions) error {
+	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
+		return err
+	}
+	if o.FPS <= 0 || o.FPS > 240 {
+		return UsageErrorf("%s %d: want 1–240", f.FlagRef("fps"), o.FPS)
+	}
+	if o.Duration < 0 {
+		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
+	}
+	opts := publish.Options{
+		URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, File: o.File, FPS: o.FPS,
+		NoAudio: o.NoAudio, ConnectTimeout: o.ConnectTimeout, Logger: f.Logger,
+	}
+	p, err := publish.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	st := p.Stats()
+	if !f.Globals.Quiet {
+		dims := ""
+		if st.Width > 0 {
+			dims = fmt.Sprintf(" %dx%d", st.Width, st.Height)
+		}
+		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
+	}
+	var timeout <-chan time.Time
+	if o.Duration > 0 {
+		t := time.NewTimer(o.Duration)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-timeout:
+	case <-p.Done():
+	}
+	runErr := p.Err()
+	p.Close()
+	st = p.Stats()
+	if f.Globals.JSON() {
+		if err := report.WriteJSON(f.IO.Out, st); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(f.IO.Out, "codec %s  frames %d  keyframes %d (%d on request)  audio packets %d  bytes %d  loops %d\n",
+			st.Codec, st.FramesSent, st.KeyframesSent, st.KeyframesOnPLI, st.AudioPacketsSent, st.BytesSent, st.Loops)
+		fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
+	}
+	return runErr
+}
+
+func roomSuffix(room, u string) string {
+	if room == "" || !peer.IsWebSocketURL(u) {
+		return ""
+	}
+	return " room " + room
 }
