@@ -68,7 +68,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
   livectl probe --url http://127.0.0.1:7880/whep/demo --count 10 --snapshot frame.png
   livectl probe --url ws://127.0.0.1:7880/ws --room demo --count 20 --assert 'first_decoded.p95<300ms,black<1' -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runProbe(cmd.Context(), f, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProbeCommand(cmd.Context(), f, o) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
@@ -85,7 +85,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	return cmd
 }
 
-func runProbe(ctx context.Context, f *Factory, o *ProbeOptions) error {
+func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
 		return err
 	}

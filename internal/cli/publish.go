@@ -49,7 +49,7 @@ Runs until interrupted or for --duration, then prints what it sent.`,
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runPublish(cmd.Context(), f, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPublishCommand(cmd.Context(), f, o) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws) or a WHIP endpoint (http://host/whip/ROOM)")
@@ -79,7 +79,7 @@ func checkMediaURL(f *Factory, u, room string, roomNeeded bool) error {
 	return nil
 }
 
-func runPublish(ctx context.Context, f *Factory, o *PublishOptions) error {
+func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error {
 	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
 		return err
 	}
