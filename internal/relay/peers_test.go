@@ -55,6 +55,7 @@ func clientAPI(t testing.TB) *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetSRTPReplayProtectionWindow(1024) // as browsers: late retransmissions are accepted
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
@@ -287,10 +288,11 @@ func subscribeWS(t testing.TB, r *Relay, room, identity string) (*testSubscriber
 	t.Helper()
 	ts := newTestSubscriber(t, nil)
 	offers := make(chan string, 8)
-	sess, err := r.Subscribe(room, identity, func(sdp string) { offers <- sdp })
+	sess, first, err := r.Subscribe(room, identity, func(sdp string) { offers <- sdp })
 	if err != nil {
 		t.Fatal(err)
 	}
+	offers <- first
 	ts.wg.Add(1)
 	go func() {
 		defer ts.wg.Done()

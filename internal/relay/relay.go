@@ -180,6 +180,9 @@ func New(cfg Config) (*Relay, error) {
 	// Gathering is local (the mux knows its addresses), so the relay answers
 	// with every candidate in the SDP; a failed peer is noticed quickly.
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	// A retransmission can arrive well after newer packets; SRTP's default
+	// 64-packet replay window would discard it as a replay.
+	se.SetSRTPReplayProtectionWindow(1024)
 
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {

@@ -65,17 +65,24 @@ func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscribe
 	return s, nil
 }
 
-// Subscribe starts a server-offered subscription to room: onOffer receives
-// each offer (the first once the room has a track, then one per change),
-// and the client answers with SetAnswer. Tracks published by identity
+// Subscribe starts a server-offered subscription to room and returns the
+// first offer. The peer connection carries a data channel besides the
+// media, so ICE and DTLS come up at once even in an empty room, and a track
+// published later starts without waiting for connectivity. onOffer
+// receives each later offer (one per change of the room's tracks); the
+// client answers every offer with SetAnswer. Tracks published by identity
 // itself are not sent back.
-func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Subscriber, error) {
+func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Subscriber, string, error) {
 	if onOffer == nil {
-		return nil, errors.New("subscribing: onOffer is required")
+		return nil, "", errors.New("subscribing: onOffer is required")
 	}
 	s, err := r.newSubscriber(identity, onOffer)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if _, err := s.pc.CreateDataChannel("livectl", nil); err != nil {
+		s.Close()
+		return nil, "", fmt.Errorf("creating the subscriber's data channel: %w", err)
 	}
 	var tracks []*upTrack
 	if _, err := r.join(room, func(rm *Room) {
@@ -84,16 +91,17 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 		tracks = append(tracks, rm.tracks...)
 	}); err != nil {
 		s.Close()
-		return nil, err
+		return nil, "", err
 	}
-	added := false
 	for _, t := range tracks {
-		added = s.addTrack(t) || added
+		s.addTrack(t)
 	}
-	if added {
-		go s.negotiate()
+	offer, err := s.offer()
+	if err != nil {
+		s.Close()
+		return nil, "", err
 	}
-	return s, nil
+	return s, offer, nil
 }
 
 // SubscribeOffer answers a client's offer (WHEP) to watch room: each audio
@@ -187,11 +195,28 @@ func (s *Subscriber) SetAnswer(answer string) error {
 	return nil
 }
 
+// offer creates the first offer; the session is not yet visible to the
+// client, so no other offer can be pending.
+func (s *Subscriber) offer() (string, error) {
+	s.negMu.Lock()
+	defer s.negMu.Unlock()
+	o, err := s.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("creating subscriber offer: %w", err)
+	}
+	sdp, err := setLocalAndGather(s.pc, o)
+	if err != nil {
+		return "", err
+	}
+	s.offerPending = true
+	return sdp, nil
+}
+
 // negotiate sends a new offer, or notes that one is needed once the
 // pending offer is answered.
 func (s *Subscriber) negotiate() {
 	s.negMu.Lock()
-	if s.isClosed() || len(s.pc.GetTransceivers()) == 0 {
+	if s.isClosed() {
 		s.negMu.Unlock()
 		return
 	}
