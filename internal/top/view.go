@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +114,10 @@ func (m *Model) groupColumns() []table.Column {
 // refreshRooms rebuilds the rooms table, keeping the selected room selected
 // when it is still shown.
 func (m *Model) refreshRooms() {
-	m.rooms.SetColumns(m.roomColumns())
+	// Every Set* re-renders the visible rows; skip it when only the data changed.
+	if cols := m.roomColumns(); !slices.Equal(cols, m.rooms.Columns()) {
+		m.rooms.SetColumns(cols)
+	}
 	var selected string
 	if r := m.rooms.SelectedRow(); r != nil {
 		selected = r[0]
@@ -136,7 +140,9 @@ func (m *Model) refreshRooms() {
 		}
 	}
 	m.rooms.SetRows(rows)
-	m.rooms.SetCursor(cursor)
+	if cursor != m.rooms.Cursor() {
+		m.rooms.SetCursor(cursor)
+	}
 	m.roomsShown = len(rooms)
 }
 
