@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// probeOpts is what the test command captures after resolution.
-type probeOpts struct {
+// resolvedOpts is what the test command captures after resolution.
+type resolvedOpts struct {
 	Listen  string
 	Rate    int
 	Timeout time.Duration
@@ -22,17 +22,17 @@ type probeOpts struct {
 	Verbose bool
 }
 
-// runProbe runs `livectl probe-config [args]` with the given environment and
+// runProbe runs `livectl config-probe [args]` with the given environment and
 // working directory and returns the resolved options, exit code and stderr.
-func runProbe(t *testing.T, dir string, env map[string]string, args ...string) (probeOpts, int, string) {
+func resolveFlags(t *testing.T, dir string, env map[string]string, args ...string) (resolvedOpts, int, string) {
 	t.Helper()
-	var got probeOpts
+	var got resolvedOpts
 	var out, errOut bytes.Buffer
 	f := NewFactory()
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	f.Getenv = func(k string) string { return env[k] }
 	root := NewRootCmd(f)
-	cmd := &cobra.Command{Use: "probe-config", RunE: func(*cobra.Command, []string) error { return nil }}
+	cmd := &cobra.Command{Use: "config-probe", RunE: func(*cobra.Command, []string) error { return nil }}
 	cmd.Flags().StringVar(&got.Listen, "listen", "127.0.0.1:7880", "")
 	cmd.Flags().IntVar(&got.Rate, "rate", 100, "")
 	cmd.Flags().DurationVar(&got.Timeout, "drain-timeout", 5*time.Second, "")
@@ -45,7 +45,7 @@ func runProbe(t *testing.T, dir string, env map[string]string, args ...string) (
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	code := execute(context.Background(), f, root, append([]string{"probe-config"}, args...))
+	code := execute(context.Background(), f, root, append([]string{"config-probe"}, args...))
 	return got, code, errOut.String()
 }
 
@@ -65,29 +65,29 @@ func TestConfigPrecedence(t *testing.T) {
 		configDir bool // write ./livectl.yaml in the working directory
 		env       map[string]string
 		args      []string
-		want      probeOpts
+		want      resolvedOpts
 	}{
 		{
 			name: "defaults",
-			want: probeOpts{Listen: "127.0.0.1:7880", Rate: 100, Timeout: 5 * time.Second, Names: []string{"a"}},
+			want: resolvedOpts{Listen: "127.0.0.1:7880", Rate: 100, Timeout: 5 * time.Second, Names: []string{"a"}},
 		},
 		{
 			name:      "config file beats default",
 			configDir: true,
-			want:      probeOpts{Listen: "0.0.0.0:1", Rate: 7, Timeout: 9 * time.Second, Names: []string{"x", "y"}, Verbose: true},
+			want:      resolvedOpts{Listen: "0.0.0.0:1", Rate: 7, Timeout: 9 * time.Second, Names: []string{"x", "y"}, Verbose: true},
 		},
 		{
 			name:      "environment beats config file",
 			configDir: true,
 			env:       map[string]string{"LIVECTL_RATE": "8", "LIVECTL_ALLOWED_ORIGINS": "p,q", "LIVECTL_DRAIN_TIMEOUT": "1m"},
-			want:      probeOpts{Listen: "0.0.0.0:1", Rate: 8, Timeout: time.Minute, Names: []string{"p", "q"}, Verbose: true},
+			want:      resolvedOpts{Listen: "0.0.0.0:1", Rate: 8, Timeout: time.Minute, Names: []string{"p", "q"}, Verbose: true},
 		},
 		{
 			name:      "flag beats environment",
 			configDir: true,
 			env:       map[string]string{"LIVECTL_RATE": "8", "LIVECTL_LISTEN": "env:1"},
 			args:      []string{"--rate", "9", "--allowed-origins", "z"},
-			want:      probeOpts{Listen: "env:1", Rate: 9, Timeout: 9 * time.Second, Names: []string{"z"}, Verbose: true},
+			want:      resolvedOpts{Listen: "env:1", Rate: 9, Timeout: 9 * time.Second, Names: []string{"z"}, Verbose: true},
 		},
 	}
 	for _, tt := range tests {
@@ -96,7 +96,7 @@ func TestConfigPrecedence(t *testing.T) {
 			if tt.configDir {
 				writeFile(t, dir, DefaultConfigFile, file)
 			}
-			got, code, stderr := runProbe(t, dir, tt.env, tt.args...)
+			got, code, stderr := resolveFlags(t, dir, tt.env, tt.args...)
 			if code != ExitOK {
 				t.Fatalf("exit %d, stderr: %s", code, stderr)
 			}
@@ -113,11 +113,11 @@ func TestExplicitConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, DefaultConfigFile, "rate: 1\n")
 	other := writeFile(t, dir, "other.yaml", "rate: 2\n")
-	got, code, stderr := runProbe(t, dir, nil, "--config", other)
+	got, code, stderr := resolveFlags(t, dir, nil, "--config", other)
 	if code != ExitOK || got.Rate != 2 {
 		t.Fatalf("--config: rate %d exit %d (%s), want rate 2 from other.yaml", got.Rate, code, stderr)
 	}
-	got, code, _ = runProbe(t, dir, map[string]string{"LIVECTL_CONFIG": other})
+	got, code, _ = resolveFlags(t, dir, map[string]string{"LIVECTL_CONFIG": other})
 	if code != ExitOK || got.Rate != 2 {
 		t.Fatalf("LIVECTL_CONFIG: rate %d exit %d, want rate 2 from other.yaml", got.Rate, code)
 	}
@@ -148,7 +148,7 @@ func TestUsageErrorsExit2AndNameTheSource(t *testing.T) {
 			if tt.file != "" {
 				writeFile(t, dir, DefaultConfigFile, tt.file)
 			}
-			_, code, stderr := runProbe(t, dir, tt.env, tt.args...)
+			_, code, stderr := resolveFlags(t, dir, tt.env, tt.args...)
 			if code != ExitUsage {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, ExitUsage, stderr)
 			}
