@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/report"
@@ -101,8 +103,15 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		Target: o.Target, Admin: o.Admin, Interval: o.Interval, History: o.History,
 		Stats: src, Goroutines: grs,
 	})
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx),
-		tea.WithInput(f.IO.In), tea.WithOutput(f.IO.Out))
+	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(f.IO.Out)}
+	if in, ok := f.IO.In.(*os.File); ok && !isatty.IsTerminal(in.Fd()) {
+		// stdin is a pipe or file but stdout is a terminal: read keys from
+		// the controlling terminal so q still quits.
+		opts = append(opts, tea.WithInputTTY())
+	} else {
+		opts = append(opts, tea.WithInput(f.IO.In))
+	}
+	p := tea.NewProgram(m, opts...)
 	if _, err := p.Run(); err != nil {
 		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 			return nil // SIGINT/SIGTERM: a normal way to leave
