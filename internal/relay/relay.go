@@ -46,7 +46,7 @@ const (
 // Config configures a Relay. Zero values take the defaults above.
 type Config struct {
 	// ListenIP is the address the UDP (and TCP) ICE sockets bind to. Empty
-	// binds all interfaces.
+	// binds all interfaces (loopback candidates included).
 	ListenIP string
 	// UDPPort is the one UDP port all peers share. 0 picks a free port.
 	UDPPort int
@@ -58,7 +58,8 @@ type Config struct {
 	// by default: the relay does not need STUN to be reached.
 	STUNServers []string
 	// IncludeLoopback gathers loopback candidates; needed when peers reach
-	// the relay over 127.0.0.0/8. Set automatically when ListenIP is loopback.
+	// the relay over 127.0.0.0/8. Set automatically unless ListenIP is a
+	// specific non-loopback address.
 	IncludeLoopback bool
 
 	PLIThrottle      time.Duration
@@ -135,7 +136,9 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.ListenIP != "" && ip == nil {
 		return nil, fmt.Errorf("relay listen address %q is not an IP address", cfg.ListenIP)
 	}
-	if ip != nil && ip.IsLoopback() {
+	if ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		// Bound to loopback or to every interface: peers on this host
+		// (a browser, a load test) reach the relay over 127.0.0.1.
 		cfg.IncludeLoopback = true
 	}
 	udpAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort))

@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/livectl/livectl/internal/relay"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// The SFU (internal/relay) is the media plane of serve: this file adapts it
+// to the MediaPlane seam for /ws, and whip.go serves WHIP/WHEP on it.
+func init() {
+	RegisterMediaFactory(func(cfg MediaConfig, log *slog.Logger) (MediaPlane, error) {
+		return newSFU(cfg, log)
+	})
+}
+
+// sfu is the relay seen from the signaling side.
+type sfu struct {
+	relay *relay.Relay
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	parts map[string]map[*wsMedia]struct{} // room → /ws participants, for track events
+
+	res resources // WHIP/WHEP sessions (whip.go)
+}
+
+var _ MediaPlane = (*sfu)(nil)
+
+func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &sfu{log: log, parts: map[string]map[*wsMedia]struct{}{}}
+	s.res.m = map[string]*resource{}
+	rc := relay.Config{
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort,
+		Logger: log, OnTrack: s.onTrack,
+	}
+	if cfg.PublicIP != "" {
+		rc.PublicIPs = []string{cfg.PublicIP}
+	}
+	for _, u := range cfg.STUN {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") {
+			u = "stun:" + u
+		}
+		rc.STUNServers = append(rc.STUNServers, u)
+	}
+	r, err := relay.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	s.relay = r
+	return s, nil
+}
+
+// Relay exposes the SFU for tests and the serve banner (ICE address).
+func (s *sfu) Relay() *relay.Relay { return s.relay }
+
+func (s *sfu) Join(p MediaParticipant) (MediaSession, error) {
+	w := &wsMedia{sfu: s, p: p}
+	s.mu.Lock()
+	set := s.parts[p.Room]
+	if set == nil {
+		set = map[*wsMedia]struct{}{}
+		s.parts[p.Room] = set
+	}
+	set[w] = struct{}{}
+	s.mu.Unlock()
+	return w, nil
+}
+
+// onTrack tells every /ws participant of the room about a track.
+func (s *sfu) onTrack(room string, ev relay.TrackEvent) {
+	m := &signal.Message{Type: signal.TypeTrackUnpublished, Track: signalTrack(ev.Track)}
+	if ev.Published {
+		m.Type = signal.TypeTrackPublished
+	}
+	s.mu.Lock()
+	parts := make([]*wsMedia, 0, len(s.parts[room]))
+	for w := range s.parts[room] {
+		parts = append(parts, w)
+	}
+	s.mu.Unlock()
+	for _, w := range parts {
+		w.send(m)
+	}
+}
+
+func (s *sfu) Stats() MediaStats {
+	st := s.relay.Stats()
+	ms := MediaStats{
+		TracksPublished: int64(st.TracksPublished), TracksSubscribed: int64(st.TracksSubscribed),
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut, PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut,
+		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
+	}
+	for _, r := range st.Rooms {
+		ms.Rooms = append(ms.Rooms, MediaRoomStats{
+			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
+			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
+		})
+	}
+	return ms
+}
+
+func (s *sfu) Close() error {
+	err := s.relay.Close()
+	s.res.wg.Wait()
+	return err
+}
+
+func signalTrack(t relay.TrackInfo) *signal.Track {
+	return &signal.Track{ID: t.ID, Kind: t.Kind, Codec: t.Codec, Publisher: t.Publisher, StreamID: t.StreamID}
+}
+
+// mediaError turns a relay error into the protocol error a client sees.
+func mediaError(what string, err error) error {
+	switch {
+	case errors.Is(err, relay.ErrBadSDP):
+		return &signal.Error{Code: signal.CodeBadSDP, Reason: fmt.Sprintf("%s: %v", what, err)}
+	case errors.Is(err, relay.ErrClosed):
+		return &signal.Error{Code: signal.CodeDraining, Reason: what + ": the media plane is shutting down"}
+	case errors.Is(err, relay.ErrNoOfferPending), errors.Is(err, relay.ErrNoSuchTrack):
+		return &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("%s: %v", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// wsMedia is one /ws participant's media: at most one publisher and one
+// subscriber peer connection.
+type wsMedia struct {
+	sfu    *sfu
+	p      MediaParticipant
+	closed atomic.Bool
+
+	mu  sync.Mutex // requests are sequential; this guards against Close
+	pub *relay.Publisher
+	sub *relay.Subscriber
+}
+
+func (w *wsMedia) send(m *signal.Message) {
+	if !w.closed.Load() {
+		w.p.Send(m)
+	}
+}
+
+func (w *wsMedia) Tracks() []signal.Track {
+	var out []signal.Track
+	for _, t := range w.sfu.relay.Tracks(w.p.Room) {
+		out = append(out, *signalTrack(t))
+	}
+	return out
+}
+
+func ended(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed.Load() {
+		return nil, &signal.Error{Code: signal.CodeNotJoined, Reason: "media session has ended"}
+	}
+	r := w.sfu.relay
+	switch m.Type {
+	case signal.TypePublish:
+		if w.pub != nil && !ended(w.pub.Done()) {
+			ans, err := w.pub.Renegotiate(m.SDP)
+			if err != nil {
+				return nil, mediaError("renegotiating publish", err)
+			}
+			return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
+		}
+		pub, ans, err := r.Publish(w.p.Room, w.p.Identity, m.SDP)
+		if err != nil {
+			return nil, mediaError("publishing", err)
+		}
+		w.pub = pub
+		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
+
+	case signal.TypeSubscribe:
+		if w.sub != nil {
+			w.sub.Close() // a new subscribe restarts the subscription
+		}
+		var sub *relay.Subscriber
+		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
+			w.send(&signal.Message{Type: signal.TypeOffer, SDP: sdp, Target: signal.TargetSubscriber})
+		})
+		if err != nil {
+			return nil, mediaError("subscribing", err)
+		}
+		w.sub = sub
+		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
+
+	case signal.TypeAnswer:
+		if w.sub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "answer without a subscription: send subscribe first"}
+		}
+		if err := w.sub.SetAnswer(m.SDP); err != nil {
+			return nil, mediaError("applying answer", err)
+		}
+		return nil, nil
+
+	case signal.TypeTrickle:
+		c := relay.Candidate{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+			SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+		var err error
+		switch {
+		case m.Target == signal.TargetPublisher && w.pub != nil:
+			err = w.pub.AddICECandidate(c)
+		case m.Target == signal.TargetSubscriber && w.sub != nil:
+			err = w.sub.AddICECandidate(c)
+		default:
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("trickle for %s, but there is no %s peer connection yet", m.Target, m.Target)}
+		}
+		if err != nil {
+			return nil, &signal.Error{Code: signal.CodeBadSDP, Reason: err.Error()}
+		}
+		return nil, nil
+
+	case signal.TypeUnpublish:
+		if w.pub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "unpublish: nothing is published on this connection"}
+		}
+		if err := w.pub.Unpublish(m.TrackID); err != nil {
+			return nil, mediaError("unpublishing", err)
+		}
+		if m.TrackID == "" {
+			w.pub = nil
+		}
+		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
+	}
+	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
+}
+
+func (w *wsMedia) Close() {
+	if w.closed.Swap(true) {
+		return
+	}
+	s := w.sfu
+	s.mu.Lock()
+	if set := s.parts[w.p.Room]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(s.parts, w.p.Room)
+		}
+	}
+	s.mu.Unlock()
+	w.mu.Lock()
+	pub, sub := w.pub, w.sub
+	w.pub, w.sub = nil, nil
+	w.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+	if pub != nil {
+		pub.Close()
+	}
+}

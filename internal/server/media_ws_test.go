@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
+)
+
+// newMediaServer is a server with the relay as its media plane, ICE on a
+// free UDP port.
+func newMediaServer(t testing.TB, cfg Config) *testServer {
+	t.Helper()
+	cfg.Media.Enabled = true
+	return newTestServer(t, cfg)
+}
+
+func getStats(t testing.TB, ts *testServer) stats.Snapshot {
+	t.Helper()
+	resp, err := http.Get(ts.http.URL + "/v1/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s stats.Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// probeAll runs probe attempts concurrently and checks each decoded the
+// clip's first keyframe.
+func probeAll(t *testing.T, opts []probe.Options) {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make([]probe.Result, len(opts))
+	for i, o := range opts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.Timeout = 10 * time.Second
+			results[i] = probe.Attempt(context.Background(), o)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if !r.OK() {
+			t.Errorf("subscriber %d (%s): %s", i, opts[i].URL, r.Error)
+			continue
+		}
+		if _, ok := r.PhasesMS[probe.PhaseFirstDecoded]; !ok || r.Width != 640 || r.Height != 360 || r.Black {
+			t.Errorf("subscriber %d (%s): decoded %dx%d black=%v phases %v; want the 640x360 clip", i, opts[i].URL, r.Width, r.Height, r.Black, r.PhasesMS)
+		}
+	}
+}
+
+// TestWSPublishSubscribe publishes the clip over /ws and watches it from
+// /ws and WHEP subscribers; a participant sees the track events.
+func TestWSPublishSubscribe(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	events := make(chan *signal.Message, 16)
+	w := dial(t, ts.wsURL, &signal.DialOptions{OnEvent: func(m *signal.Message) {
+		if m.Type == signal.TypeTrackPublished || m.Type == signal.TypeTrackUnpublished {
+			events <- m
+		}
+	}})
+	if _, err := w.Join(ctxT(t), "stage", "watcher", ""); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.wsURL, Room: "stage", Identity: "alice"})
+	if err != nil {
+		t.Fatalf("publishing over /ws: %v", err)
+	}
+	defer pub.Close()
+	kinds := map[string]bool{}
+	for range 2 {
+		ev := next(t, events)
+		if ev.Type != signal.TypeTrackPublished || ev.Track == nil || ev.Track.Publisher != "alice" || ev.Track.ID == "" {
+			t.Fatalf("event %+v, want track_published by alice", ev)
+		}
+		kinds[ev.Track.Kind] = true
+	}
+	if !kinds["audio"] || !kinds["video"] {
+		t.Errorf("published kinds %v, want audio and video", kinds)
+	}
+
+	var opts []probe.Options
+	for range 3 {
+		opts = append(opts, probe.Options{URL: ts.wsURL, Room: "stage"}, probe.Options{URL: ts.http.URL + "/whep/stage"})
+	}
+	probeAll(t, opts)
+
+	st := getStats(t, ts)
+	if st.TracksPublished != 2 || st.PacketsIn == 0 || st.PacketsOut == 0 || st.BytesIn == 0 {
+		t.Errorf("/v1/stats media figures: tracks %d packets in %d out %d bytes in %d", st.TracksPublished, st.PacketsIn, st.PacketsOut, st.BytesIn)
+	}
+	var room *stats.Room
+	for i := range st.Rooms {
+		if st.Rooms[i].Name == "stage" {
+			room = &st.Rooms[i]
+		}
+	}
+	if room == nil || room.Tracks != 2 || room.Publishers < 1 {
+		t.Errorf("/v1/stats rooms: %+v", st.Rooms)
+	}
+
+	pub.Close()
+	for range 2 {
+		if ev := next(t, events); ev.Type != signal.TypeTrackUnpublished {
+			t.Errorf("after the publisher left: %+v, want track_unpublished", ev)
+		}
+	}
+}
+
+// TestWHIPIntoRoom publishes with WHIP and watches over /ws and WHEP.
+func TestWHIPIntoRoom(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/studio"})
+	if err != nil {
+		t.Fatalf("publishing over WHIP: %v", err)
+	}
+	defer pub.Close()
+	probeAll(t, []probe.Options{{URL: ts.wsURL, Room: "studio"}, {URL: ts.http.URL + "/whep/studio"}})
+	if err := pub.Close(); err != nil {
+		t.Logf("closing publisher: %v", err)
+	}
+	// The WHIP resource is deleted; the room empties.
+	waitFor(t, func() bool { return getStats(t, ts).TracksPublished == 0 })
+}
+
+// TestMediaRequestErrors checks the /ws media requests' failure replies.
+func TestMediaRequestErrors(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	c := dial(t, ts.wsURL, nil)
+	if _, err := c.Join(ctxT(t), "r", "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	cand := &signal.ICECandidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
+	tests := []struct {
+		name string
+		msg  signal.Message
+		code string
+	}{
+		{"publish garbage SDP", signal.Message{Type: signal.TypePublish, SDP: "not sdp"}, signal.CodeBadSDP},
+		{"answer without subscribe", signal.Message{Type: signal.TypeAnswer, SDP: "v=0"}, signal.CodeBadMessage},
+		{"trickle without publisher", signal.Message{Type: signal.TypeTrickle, Target: signal.TargetPublisher, Candidate: cand}, signal.CodeBadMessage},
+		{"unpublish with nothing published", signal.Message{Type: signal.TypeUnpublish}, signal.CodeBadMessage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.msg
+			_, err := c.Call(ctxT(t), &m)
+			if !errorsIsCode(err, tc.code) {
+				t.Errorf("got %v, want code %s", err, tc.code)
+			}
+		})
+	}
+	// subscribe then a bad answer
+	r, err := c.Call(ctxT(t), &signal.Message{Type: signal.TypeSubscribe})
+	if err != nil || r.Type != signal.TypeOffer || r.SDP == "" {
+		t.Fatalf("subscribe: %+v %v, want an offer", r, err)
+	}
+	if _, err := c.Call(ctxT(t), &signal.Message{Type: signal.TypeAnswer, SDP: "garbage"}); !errorsIsCode(err, signal.CodeBadSDP) {
+		t.Errorf("garbage answer: %v, want bad_sdp", err)
+	}
+}
+
+func errorsIsCode(err error, code string) bool {
+	pe, ok := err.(*signal.Error)
+	return ok && pe.Code == code
+}
