@@ -58,6 +58,10 @@ func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
 		_ = emit(childLine{Error: err.Error()})
 		return err
 	}
+	run.OnPhase(func(string) {
+		l := run.Live()
+		_ = emit(childLine{Live: &l})
+	})
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -223,7 +227,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	rep.Runs = 1
 	rep.Settings = Settings{Conns: p.opts.Conns, Rate: p.opts.Rate, HoldS: p.opts.Duration.Seconds(),
 		PingIntervalMS: float64(p.opts.PingInterval) / float64(time.Millisecond),
-		Rooms: p.opts.RoomCount(), SourceIPs: len(p.opts.SourceIPs), Procs: p.procs}
+		Rooms:          p.opts.RoomCount(), SourceIPs: len(p.opts.SourceIPs), Procs: p.procs}
 	rep.DurationS = round2(time.Since(start).Seconds())
 	if rep.DurationS > 0 {
 		rep.Rate.MessagesPerS = round2(float64(rep.Rate.Messages) / rep.DurationS)

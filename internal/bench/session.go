@@ -61,6 +61,9 @@ func (r *Run) localAddr(i int) net.Addr {
 	return &net.TCPAddr{IP: r.opts.SourceIPs[i%len(r.opts.SourceIPs)]}
 }
 
+// readBufferSize is each connection's read buffer.
+const readBufferSize = 512
+
 // --- livectl protocol ---
 
 type livectlConn struct {
@@ -76,6 +79,10 @@ func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 		HandshakeTimeout: r.opts.ConnectTimeout,
 		WriteTimeout:     r.opts.RequestTimeout,
 		OnEvent:          lc.onEvent,
+		// A bench session reads small frames; a smaller buffer than the
+		// client's default keeps thousands of idle sessions cheap (larger
+		// frames still arrive, in more reads).
+		ReadBufferSize: readBufferSize,
 	})
 	if err != nil {
 		return nil, err
@@ -151,7 +158,7 @@ var rawBufferPool = &sync.Pool{}
 func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 	d := websocket.Dialer{
 		HandshakeTimeout: r.opts.ConnectTimeout,
-		ReadBufferSize:   1024,
+		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  rawBufferPool,
 	}

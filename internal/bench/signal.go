@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"sync"
@@ -59,6 +60,8 @@ type Run struct {
 
 	shards []*shard
 
+	onPhase func(phase string)
+
 	liveMu   sync.Mutex
 	liveEst  int64
 	liveTime time.Time
@@ -81,6 +84,17 @@ func NewRun(opts SignalOptions) (*Run, error) {
 	}
 	r.phase.Store(PhaseRamp)
 	return r, nil
+}
+
+// OnPhase sets a function called at each phase change (child processes
+// tell their parent at once, so it can sample the server at the right time).
+func (r *Run) OnPhase(fn func(phase string)) { r.onPhase = fn }
+
+func (r *Run) setPhase(p string) {
+	r.phase.Store(p)
+	if r.onPhase != nil {
+		r.onPhase(p)
+	}
 }
 
 // now is nanoseconds since the run's epoch on the monotonic clock, never 0.
@@ -172,7 +186,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	mem := memNow()
 	srv.peak(ctx, open)
 
-	r.phase.Store(PhaseHold)
+	r.setPhase(PhaseHold)
 	if ctx.Err() == nil && o.Duration > 0 && r.open.Load() > 0 {
 		t := time.NewTimer(o.Duration)
 		select {
@@ -182,11 +196,11 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		t.Stop()
 	}
 
-	r.phase.Store(PhaseLeave)
+	r.setPhase(PhaseLeave)
 	stopPings()
 	pwg.Wait()
 	r.leaveAll()
-	r.phase.Store(PhaseDone)
+	r.setPhase(PhaseDone)
 	dur := time.Since(r.epoch).Seconds()
 	gen := mon.finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
 
@@ -458,7 +472,9 @@ type memSample struct{ rss, goBytes uint64 }
 func memBaseline() memSample { return memNow() }
 
 func memNow() memSample {
-	runtime.GC()
+	// FreeOSMemory collects and returns freed pages to the kernel, so RSS
+	// holds what is live, not garbage awaiting the next cycle.
+	debug.FreeOSMemory()
 	s := []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/stacks:bytes"},

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// echoServer is a plain WebSocket echo server: not livectl, nothing shared.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			// A JSON ping gets a JSON pong; anything else is echoed.
+			if strings.Contains(string(b), `"ping"`) {
+				b = []byte(`{"type":"pong","data":{"ok":true,"n":3}}`)
+			}
+			if err := c.WriteMessage(mt, b); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+}
+
+func TestRawModeAgainstEchoServer(t *testing.T) {
+	url := echoServer(t)
+	tests := []struct {
+		name, send, expect string
+		wantRTT            bool
+	}{
+		{"text echo", "hello", "hello", true},
+		{"json field", `{"type":"ping"}`, "json:type=pong", true},
+		{"nested json field", `{"type":"ping"}`, "json:data.n=3", true},
+		{"expectation never met", "hello", "goodbye", false},
+		{"hold only", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMatcher(tt.expect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := NewRun(SignalOptions{URL: url, Conns: 30, Rate: 1000, Duration: 300 * time.Millisecond,
+				PingInterval: 50 * time.Millisecond, RequestTimeout: 200 * time.Millisecond,
+				Protocol: ProtocolRaw, Send: tt.send, Expect: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run.Execute(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Connections.Established != 30 || rep.Latency[LatConnect].Count != 30 {
+				t.Fatalf("connections %+v", rep.Connections)
+			}
+			if rep.Latency[LatJoin].Count != 0 {
+				t.Errorf("raw mode has no join, got %d", rep.Latency[LatJoin].Count)
+			}
+			got := rep.Latency[LatRTT].Count
+			if tt.wantRTT && got < 30*3 {
+				t.Errorf("rtt count %d, want ≥90", got)
+			}
+			if !tt.wantRTT && got != 0 {
+				t.Errorf("rtt count %d, want 0", got)
+			}
+			if tt.name == "expectation never met" && rep.Errors[KindTimeout] == 0 {
+				t.Errorf("unanswered pings should time out, errors %v", rep.Errors)
+			}
+			if tt.wantRTT && rep.ErrorCount() != 0 {
+				t.Errorf("errors %v", rep.Errors)
+			}
+		})
+	}
+}
+
+func TestMatcher(t *testing.T) {
+	tests := []struct {
+		expect, frame string
+		want          bool
+	}{
+		{"", "anything", true},
+		{"pong", `{"type":"pong"}`, true},
+		{"pong", `{"type":"ping"}`, false},
+		{"json:type=pong", `{"type":"pong"}`, true},
+		{"json:type=pong", `{"type":"pongo"}`, false},
+		{"json:a.b=1", `{"a":{"b":1}}`, true},
+		{"json:a.b=true", `{"a":{"b":true}}`, true},
+		{"json:a.b=x", `{"a":"b"}`, false},
+		{"json:a=null", `{"a":null}`, true},
+		{"json:type=pong", `not json`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expect+"/"+tt.frame, func(t *testing.T) {
+			m, err := ParseMatcher(tt.expect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Match([]byte(tt.frame)); got != tt.want {
+				t.Errorf("Match = %v, want %v", got, tt.want)
+			}
+			if m.String() != tt.expect {
+				t.Errorf("String = %q", m.String())
+			}
+		})
+	}
+	if _, err := ParseMatcher("json:=x"); err == nil {
+		t.Error("json:=x accepted")
+	}
+}

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"github.com/livectl/livectl/internal/bench/hist"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/server"
+)
+
+func runOnce(t *testing.T, wsURL string, conns int, offset int) *Report {
+	t.Helper()
+	run, err := NewRun(SignalOptions{URL: wsURL, Conns: conns, Rate: 2000, Duration: 200 * time.Millisecond,
+		PingInterval: 50 * time.Millisecond, Offset: offset, RunID: "merge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// Two halves written to files and merged count exactly what one run of the
+// whole counts, and their histograms merge exactly.
+func TestMergeOfFilesEqualsOneRun(t *testing.T) {
+	wsURL, _, _ := startServer(t, server.Config{})
+	dir := t.TempDir()
+	a, b := runOnce(t, wsURL, 60, 0), runOnce(t, wsURL, 40, 60)
+	whole := runOnce(t, wsURL, 100, 0)
+	var files []*Report
+	for i, r := range []*Report{a, b} {
+		p := filepath.Join(dir, []string{"a.json", "b.json"}[i])
+		if err := report.WriteJSONFile(p, r); err != nil {
+			t.Fatal(err)
+		}
+		var back Report
+		if err := report.ReadJSONFile(p, &back); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, &back)
+	}
+	m, err := Merge(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Connections.Attempted != whole.Connections.Attempted || m.Connections.Established != whole.Connections.Established ||
+		m.Connections.PeakOpen != 100 || m.Runs != 2 {
+		t.Errorf("merged connections %+v runs %d, one run %+v", m.Connections, m.Runs, whole.Connections)
+	}
+	for _, name := range []string{LatConnect, LatJoin, LatSetup} {
+		if m.Latency[name].Count != whole.Latency[name].Count {
+			t.Errorf("%s: merged count %d, one run %d", name, m.Latency[name].Count, whole.Latency[name].Count)
+		}
+	}
+	// Exactness: the merged histogram is what recording both runs' values
+	// into one histogram gives.
+	for _, name := range LatencyNames {
+		h := a.Histograms[name]
+		h.Merge(b.Histograms[name])
+		if h.Summary() != m.Latency[name] {
+			t.Errorf("%s: merged from files %+v, merged in memory %+v", name, m.Latency[name], h.Summary())
+		}
+	}
+}
+
+func TestMergeRefusesReportsWithoutHistograms(t *testing.T) {
+	r := &Report{Kind: KindSignal, Latency: map[string]hist0{LatJoin: {Count: 3}}}
+	if _, err := Merge(r); !errors.Is(err, ErrNoHistograms) {
+		t.Errorf("err = %v, want ErrNoHistograms", err)
+	}
+	if _, err := Merge(&Report{Kind: "media"}); err == nil {
+		t.Error("merged a report of another kind")
+	}
+}
+
+func TestCompareAndTables(t *testing.T) {
+	wsURL, _, _ := startServer(t, server.Config{})
+	a, b := runOnce(t, wsURL, 20, 0), runOnce(t, wsURL, 30, 20)
+	c := Compare(a, b)
+	found := false
+	for _, r := range c.Rows {
+		if r.Metric == "connections.established" {
+			found = true
+			if r.A != 20 || r.B != 30 || r.Delta != 10 || r.DeltaPct == nil || *r.DeltaPct != 50 {
+				t.Errorf("row %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no connections.established row")
+	}
+	var buf bytes.Buffer
+	if err := WriteComparisonTable(&buf, c, "a.json", "b.json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "+50.0%") || !strings.Contains(buf.String(), "join.p99_ms") {
+		t.Errorf("comparison table:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := WriteTable(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"20 established", "join", "rtt", "errors    none"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestReportMetricsForAssertions(t *testing.T) {
+	r := &Report{
+		Connections: Connections{Attempted: 1000, Established: 990, Failed: 10},
+		Errors:      map[string]int64{KindTimeout: 7, KindRefused: 3},
+		Latency:     map[string]hist0{LatJoin: {Count: 990, P99: 42}},
+	}
+	exprs, err := assert.Parse("join.p99<50ms,errors<1.5%,errors.timeout<=7,connections.established>=990,errors<10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := assert.Check(exprs, r.Metrics()); err != nil {
+		t.Fatal(err)
+	}
+	failed := assert.Failed(assert.Evaluate(exprs, r.Metrics()))
+	if len(failed) != 1 || !strings.HasPrefix(failed[0], "errors<10: FAILED (10)") {
+		t.Errorf("failed = %q", failed)
+	}
+}
+
+type hist0 = hist.Summary

@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/server"
+
+	"net/http/httptest"
+)
+
+// runBench runs livectl with args in-process and returns exit code, stdout, stderr.
+func runBench(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	f.Getenv = func(string) string { return "" }
+	code := Run(context.Background(), f, args)
+	return code, out.String(), errOut.String()
+}
+
+func benchServer(t *testing.T) string {
+	t.Helper()
+	s, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { s.Close(); hs.Close() })
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+}
+
+func TestBenchSignalInProcessServer(t *testing.T) {
+	url := benchServer(t)
+	out := filepath.Join(t.TempDir(), "run.json")
+	code, stdout, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", "50", "--rate", "1000/s",
+		"--duration", "200ms", "--ping-interval", "50ms", "--rooms", "5", "-o", "json",
+		"--assert", "join.p99<5s,errors<1%", "--assert", "connections.established>=50", "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	for _, key := range []string{"kind", "target", "duration_s", "connections", "errors", "latency_ms", "rate", "client"} {
+		if _, ok := rep[key]; !ok {
+			t.Errorf("JSON report lacks %q", key)
+		}
+	}
+	if _, ok := rep["histograms"]; ok {
+		t.Error("stdout JSON carries histograms; only --out should")
+	}
+	conns := rep["connections"].(map[string]any)
+	if conns["established"].(float64) != 50 {
+		t.Errorf("connections %v", conns)
+	}
+	var file bench.Report
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &file); err != nil || file.Histograms[bench.LatJoin] == nil {
+		t.Errorf("--out file lacks histograms: %v", err)
+	}
+	if !strings.Contains(stderr, "assert join.p99<5s: ok") {
+		t.Errorf("stderr lacks assertion results:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "ramp") && !strings.Contains(stderr, "hold") && !strings.Contains(stderr, "done") {
+		t.Errorf("no progress lines on a pipe:\n%s", stderr)
+	}
+}
+
+func TestBenchSignalQuietAndAssertFailure(t *testing.T) {
+	url := benchServer(t)
+	code, _, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", "10", "--rate", "1000",
+		"--duration", "0s", "--quiet", "--assert", "join.p99<1us,errors<1,connect.max<1us")
+	if code != ExitAssertion {
+		t.Fatalf("exit %d, want 3; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "join.p99<1us: FAILED") || !strings.Contains(stderr, "connect.max<1us: FAILED") {
+		t.Errorf("stderr does not list every failed assertion:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "errors<1: FAILED") {
+		t.Errorf("a passing assertion listed as failed:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "[") && strings.Contains(stderr, "ramp") {
+		t.Errorf("--quiet printed progress:\n%s", stderr)
+	}
+}
+
+func TestBenchSignalUsageErrors(t *testing.T) {
+	base := []string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws"}
+	tests := []struct {
+		name    string
+		args    []string
+		mention string
+	}{
+		{"no url", []string{"bench", "signal"}, "--url is required"},
+		{"http url", []string{"bench", "signal", "--url", "http://x/ws"}, "--url"},
+		{"zero rate", append(base, "--rate", "0"), "--rate"},
+		{"rate unit", append(base, "--rate", "10/h"), "--rate"},
+		{"rooms and room size", append(base, "--rooms", "2", "--room-size", "3"), "not both"},
+		{"latency without unit", append(base, "--assert", "join.p99<50"), "is a latency"},
+		{"unknown metric", append(base, "--assert", "jion.p99<50ms"), "unknown metric"},
+		{"bad assertion", append(base, "--assert", "join.p99"), "--assert"},
+		{"foreign source ip", append(base, "--source-ips", "192.0.2.1"), "--source-ips"},
+		{"send without raw", append(base, "--send", "x"), "--protocol raw"},
+		{"bad protocol", append(base, "--protocol", "mqtt"), "--protocol"},
+		{"procs over conns", append(base, "--conns", "2", "--procs", "3"), "--procs"},
+		{"bad header", append(base, "--header", "nocolon"), "--header"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runBench(t, tt.args...)
+			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
+				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
+			}
+		})
+	}
+}
+
+// The preflight refuses what cannot fit before dialing anything (the URL
+// points nowhere), naming the flag that fixes it.
+func TestBenchSignalPreflightRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		mention string
+	}{
+		{"file descriptors", []string{"--conns", "1000000"}, "--procs"},
+		{"ephemeral ports", []string{"--conns", "70000", "--procs", "5"}, "--source-ips 127.0.0.1-127.0.0."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			code, _, stderr := runBench(t, append([]string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws"}, tt.args...)...)
+			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
+				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Errorf("refusal took %s: it should come before the run", time.Since(start))
+			}
+		})
+	}
+	// With enough source addresses the port budget fits (and the fd one
+	// still refuses for a single process, naming --procs).
+	code, _, stderr := runBench(t, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "70000",
+		"--source-ips", "127.0.0.1-127.0.0.4")
+	if code != ExitUsage || !strings.Contains(stderr, "--procs") || strings.Contains(stderr, "ephemeral") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestBenchSignalUnreachableExits1(t *testing.T) {
+	code, _, stderr := runBench(t, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "3", "--quiet")
+	if code != ExitFailure || !strings.Contains(stderr, "refused") {
+		t.Errorf("exit %d, stderr %q; want 1 naming the refusal", code, stderr)
+	}
+}
+
+func TestBenchReportMergeAndCompare(t *testing.T) {
+	url := benchServer(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	for _, p := range []struct {
+		file, conns string
+	}{{a, "20"}, {b, "30"}} {
+		if code, _, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", p.conns, "--rate", "2000",
+			"--duration", "100ms", "--quiet", "--out", p.file); code != 0 {
+			t.Fatalf("run: exit %d: %s", code, stderr)
+		}
+	}
+	code, stdout, stderr := runBench(t, "bench", "report", "--merge", a, b, "-o", "json", "--assert", "connections.established>=50")
+	if code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
+	}
+	var m bench.Report
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Connections.Attempted != 50 || m.Latency[bench.LatJoin].Count != 50 || m.Runs != 2 {
+		t.Errorf("merged %+v join %+v runs %d", m.Connections, m.Latency[bench.LatJoin], m.Runs)
+	}
+	code, stdout, stderr = runBench(t, "bench", "report", a, b)
+	if code != 0 || !strings.Contains(stdout, "delta") || !strings.Contains(stdout, "+50.0%") {
+		t.Errorf("compare: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runBench(t, "bench", "report", filepath.Join(dir, "missing.json"))
+	if code != ExitFailure || !strings.Contains(stderr, "--out") {
+		t.Errorf("missing file: exit %d: %s", code, stderr)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// livectlBinary builds cmd/livectl once for the subprocess tests.
+func livectlBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "livectl-bench-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "livectl")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/livectl/livectl/cmd/livectl")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building livectl: %v", buildErr)
+	}
+	return binPath
+}
+
+// startServe runs `livectl serve --dev` as a subprocess and returns its /ws URL.
+func startServe(t *testing.T, bin string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--admin-listen", "", "--log-level", "warn")
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		pr.Close()
+	})
+	re := regexp.MustCompile(`ws://127\.0\.0\.1:\d+/ws`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := re.FindString(sc.Text()); m != "" {
+				found <- m
+				break
+			}
+		}
+		for sc.Scan() { // keep draining so the server never blocks on its log
+		}
+	}()
+	select {
+	case u := <-found:
+		return u
+	case <-time.After(15 * time.Second):
+		t.Fatal("livectl serve did not print its /ws URL")
+	}
+	return ""
+}
+
+// Server and bench as separate processes; --procs 2 re-executes the binary
+// and merges the children's histograms: the counts equal a one-process run.
+func TestBenchSignalSubprocessWithProcs(t *testing.T) {
+	bin := livectlBinary(t)
+	url := startServe(t, bin)
+	run := func(procs string) bench.Report {
+		cmd := exec.Command(bin, "bench", "signal", "--url", url, "--conns", "300", "--rate", "1500",
+			"--duration", "300ms", "--ping-interval", "100ms", "--procs", procs, "-o", "json", "--quiet")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("--procs %s: %v\n%s", procs, err, stderr.String())
+		}
+		var rep bench.Report
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("--procs %s: %v\n%s", procs, err, out)
+		}
+		return rep
+	}
+	one, two := run("1"), run("2")
+	if two.Settings.Procs != 2 || one.Settings.Procs != 1 {
+		t.Errorf("procs settings %d / %d", one.Settings.Procs, two.Settings.Procs)
+	}
+	for _, r := range []bench.Report{one, two} {
+		if r.Connections.Established != 300 || r.ErrorCount() != 0 || r.Connections.PeakOpen != 300 {
+			t.Errorf("procs %d: connections %+v errors %v", r.Settings.Procs, r.Connections, r.Errors)
+		}
+		for _, name := range []string{bench.LatConnect, bench.LatJoin, bench.LatSetup} {
+			if r.Latency[name].Count != 300 {
+				t.Errorf("procs %d: %s count %d", r.Settings.Procs, name, r.Latency[name].Count)
+			}
+		}
+		if r.Server == nil || r.Server.Sessions != 300 {
+			t.Errorf("procs %d: server cost %+v", r.Settings.Procs, r.Server)
+		}
+	}
+}
