@@ -1,0 +1,160 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/auth"
+)
+
+// recvOffer is a real browser-like WHEP offer (recvonly audio and video).
+func recvOffer(t *testing.T) string {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.SDP
+}
+
+type httpCase struct {
+	name        string
+	method      string
+	path        string // "{loc}" is replaced by a live session's Location
+	contentType string
+	header      map[string]string
+	body        string
+	status      int
+	code        string // the problem document's code, if any
+}
+
+func doCase(t *testing.T, base string, tc httpCase, loc string) *http.Response {
+	t.Helper()
+	path := strings.ReplaceAll(tc.path, "{loc}", loc)
+	req, err := http.NewRequest(tc.method, base+path, strings.NewReader(tc.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.contentType != "" {
+		req.Header.Set("Content-Type", tc.contentType)
+	}
+	for k, v := range tc.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != tc.status {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s: status %d, want %d: %s", tc.method, path, resp.StatusCode, tc.status, b)
+	}
+	if tc.code != "" {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("error content type %q, want application/problem+json", ct)
+		}
+		var p struct {
+			Status int    `json:"status"`
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+			t.Fatalf("problem document: %v", err)
+		}
+		if p.Code != tc.code || p.Status != tc.status || p.Detail == "" {
+			t.Errorf("problem %+v, want code %s status %d and a detail", p, tc.code, tc.status)
+		}
+	}
+	return resp
+}
+
+func TestWHIPWHEPHTTP(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	offer := recvOffer(t)
+	// A live WHEP session for the PATCH/DELETE cases.
+	resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/live", contentType: "application/sdp", body: offer, status: 201}, "")
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/whep/live/") || resp.Header.Get("Content-Type") != "application/sdp" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("created session headers: %v", resp.Header)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(answer), "a=candidate:") || !strings.Contains(string(answer), "a=sendonly") {
+		t.Errorf("answer lacks candidates or sendonly media:\n%s", answer)
+	}
+	frag := "a=ice-ufrag:abcd\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
+	tests := []httpCase{
+		{"WHIP garbage SDP", "POST", "/whip/r", "application/sdp", nil, "hello", 400, "bad_sdp"},
+		{"WHEP garbage SDP", "POST", "/whep/r", "application/sdp", nil, "v=0\r\n", 400, "bad_sdp"},
+		{"WHIP wrong content type", "POST", "/whip/r", "application/json", nil, `{"sdp":"x"}`, 415, "bad_message"},
+		{"WHEP no content type", "POST", "/whep/r", "", nil, offer, 415, "bad_message"},
+		{"WHIP body too large", "POST", "/whip/r", "application/sdp", nil, strings.Repeat("a", maxSDPBody+1), 413, "message_too_large"},
+		{"room name too long", "POST", "/whip/" + strings.Repeat("r", 200), "application/sdp", nil, offer, 400, "bad_message"},
+		{"DELETE unknown session", "DELETE", "/whip/r/PU_nope", "", nil, "", 404, "bad_message"},
+		{"PATCH unknown session", "PATCH", "/whep/r/SU_nope", "application/trickle-ice-sdpfrag", nil, frag, 404, "bad_message"},
+		{"PATCH wrong content type", "PATCH", "{loc}", "application/sdp", nil, frag, 415, "bad_message"},
+		{"PATCH session in another room", "PATCH", strings.Replace(loc, "/live/", "/other/", 1), "application/trickle-ice-sdpfrag", nil, frag, 404, "bad_message"},
+		{"PATCH ICE restart unsupported", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", map[string]string{"If-Match": "*"}, frag, 422, "unsupported"},
+		{"PATCH stale ETag", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", map[string]string{"If-Match": `"old"`}, frag, 412, "bad_message"},
+		{"PATCH bad fragment", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", nil, "garbage line", 400, "bad_sdp"},
+		{"PATCH trickle", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", nil, frag, 204, ""},
+		{"DELETE session", "DELETE", "{loc}", "", nil, "", 200, ""},
+		{"DELETE again", "DELETE", "{loc}", "", nil, "", 404, "bad_message"},
+		{"OPTIONS", "OPTIONS", "/whip/r", "", nil, "", 204, ""},
+		{"GET demo page", "GET", "/", "", nil, "", 200, ""},
+		{"GET demo script", "GET", "/web/app.js", "", nil, "", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { doCase(t, ts.http.URL, tc, loc) })
+	}
+}
+
+func TestWHIPAuthAndDrain(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	ts := newMediaServer(t, Config{AuthSecret: secret})
+	mint := func(g auth.Grant) string {
+		tok, err := auth.Mint(secret, g, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	viewer := mint(auth.Grant{Room: "r", Identity: "v", Subscribe: true})
+	offer := recvOffer(t)
+	tests := []httpCase{
+		{"no token", "POST", "/whep/r", "application/sdp", nil, offer, 401, "unauthorized"},
+		{"not a bearer token", "POST", "/whep/r", "application/sdp", map[string]string{"Authorization": "Basic eDp5"}, offer, 401, "unauthorized"},
+		{"garbage token", "POST", "/whep/r", "application/sdp", map[string]string{"Authorization": "Bearer x.y.z"}, offer, 401, "unauthorized"},
+		{"token for another room", "POST", "/whep/other", "application/sdp", map[string]string{"Authorization": viewer}, offer, 403, "forbidden"},
+		{"subscribe-only token publishing", "POST", "/whip/r", "application/sdp", map[string]string{"Authorization": viewer}, offer, 403, "forbidden"},
+		{"valid viewer token", "POST", "/whep/r", "application/sdp", map[string]string{"Authorization": viewer}, offer, 201, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { doCase(t, ts.http.URL, tc, "") })
+	}
+	t.Run("publish while draining", func(t *testing.T) {
+		ts.StartDrain(time.Now().Add(time.Minute))
+		resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whip/r", contentType: "application/sdp",
+			header: map[string]string{"Authorization": mint(auth.Grant{Room: "r", Identity: "p", Publish: true})},
+			body:   offer, status: 503, code: "draining"}, "")
+		if resp.Header.Get("Retry-After") == "" {
+			t.Error("503 while draining has no Retry-After")
+		}
+	})
+}
