@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -88,6 +89,8 @@ func TestTopE2E(t *testing.T) {
 	tm.start(fmt.Sprintf("%q top --target %s --admin %s --interval 500ms; echo $? > %q",
 		bin, srv.httpURL(), srv.adminURL(), exitFile), 100, 30)
 
+	publish := startPublish(t, ctx, bin, srv)
+
 	// Every room the server reports, the test's own and bench's, is shown.
 	want := append([]string{"LIVE", "e2e-alpha", "e2e-beta", "e2e-gamma"}, benchRooms(t)...)
 	screen := tm.waitFor(t, "rooms shown", 20*time.Second, want...)
@@ -95,6 +98,34 @@ func TestTopE2E(t *testing.T) {
 	if !regexp.MustCompile(`conns\s+\d+`).MatchString(screen) {
 		t.Errorf("no connection count:\n%s", screen)
 	}
+
+	t.Run("media bitrate", func(t *testing.T) {
+		if publish == nil {
+			t.Skip("this binary has no 'livectl publish': media part not exercised")
+		}
+		// One publisher with video and audio: a non-zero inbound bitrate in
+		// its room's row and in the derived total.
+		row := regexp.MustCompile(`e2e-media\s+1\s+1\s+0\s+2\s+[1-9][\d.]* [kM]b/s`)
+		total := regexp.MustCompile(`bitrate in\s+[1-9][\d.]* [kM]b/s`)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			screen := tm.capture()
+			if row.MatchString(screen) && total.MatchString(screen) {
+				t.Logf("with media:\n%s", screen)
+				return
+			}
+			if err := publish.exited(); err != nil {
+				if strings.Contains(publish.output(), "unsupported") {
+					t.Skipf("the server has no media plane: %s", publish.output())
+				}
+				t.Fatalf("livectl publish ended: %v\n%s", err, publish.output())
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no media bitrate on screen after 20s:\n%s\npublish: %s", screen, publish.output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 
 	tm.keys("/")
 	tm.keys("beta")
@@ -335,6 +366,61 @@ func startBench(t *testing.T, ctx context.Context, bin string, srv *serveProc) f
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+}
+
+// publishProc is a running `livectl publish`.
+type publishProc struct {
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+func (p *publishProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *publishProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// exited is nil while the publisher runs, else why it stopped.
+func (p *publishProc) exited() error {
+	select {
+	case <-p.done:
+		if p.err == nil {
+			return errors.New("exited early")
+		}
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// startPublish publishes the built-in clip into room e2e-media, or returns
+// nil when the binary has no publish command.
+func startPublish(t *testing.T, ctx context.Context, bin string, srv *serveProc) *publishProc {
+	t.Helper()
+	help, err := exec.CommandContext(ctx, bin, "publish", "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(help), "--room") {
+		t.Log("livectl publish is not available in this binary: no media in this run")
+		return nil
+	}
+	p := &publishProc{done: make(chan struct{})}
+	pctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(pctx, bin, "publish", "--url", srv.wsURL(), "--room", "e2e-media",
+		"--identity", "e2e-publisher", "--duration", "2m")
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting publish: %v", err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { cancel(); <-p.done })
+	return p
 }
 
 func fetchStats(base string) (*stats.Snapshot, error) {
