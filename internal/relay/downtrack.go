@@ -2,6 +2,7 @@ package relay
 
 import (
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
@@ -25,6 +26,14 @@ type downTrack struct {
 	wantMime  string                  // codec to bind: the source's when known
 	src       atomic.Pointer[upTrack] // current source
 	waitingOn atomic.Pointer[upTrack] // source whose keyframe this track waits for
+
+	// waitMu guards the waiting state changes (rare: attach, connect,
+	// keyframe delivered, detach). counted says whether this track is in
+	// waitingOn's waitingKF, which only connected subscribers join: a
+	// keyframe asked for before the transport is up would be wasted and
+	// would hold the next request back by the PLI throttle.
+	waitMu  sync.Mutex
+	counted bool
 	sender    *webrtc.RTPSender
 
 	// Set by Bind.
@@ -121,15 +130,9 @@ func (d *downTrack) attach(src *upTrack) bool {
 		return false
 	}
 	if d.video {
-		if old := d.waitingOn.Swap(src); old != nil {
-			old.waitingKF.Add(-1)
-		}
-		src.waitingKF.Add(1)
+		d.startWaiting(src)
 	}
 	src.addDown(d)
-	if d.video && d.sub.connected.Load() {
-		src.keyframeRequest(nanotime())
-	}
 	if src.removed.Load() { // unpublished while we attached
 		d.detach()
 		return false
@@ -152,10 +155,47 @@ func (d *downTrack) detach() *upTrack {
 		return nil
 	}
 	src.removeDown(d)
-	if d.waitingOn.CompareAndSwap(src, nil) {
+	d.stopWaiting(src)
+	return src
+}
+
+// startWaiting makes the track wait for src's next keyframe.
+func (d *downTrack) startWaiting(src *upTrack) {
+	d.waitMu.Lock()
+	if old := d.waitingOn.Swap(src); old != nil && d.counted {
+		old.waitingKF.Add(-1)
+	}
+	d.counted = false
+	d.waitMu.Unlock()
+	if d.sub.connected.Load() {
+		d.connected()
+	}
+}
+
+// connected counts a waiting track in its source's waiters and asks for a
+// keyframe now; the source's read loop repeats the request, throttled,
+// until the keyframe has reached this track.
+func (d *downTrack) connected() {
+	d.waitMu.Lock()
+	src := d.waitingOn.Load()
+	if src == nil || d.counted {
+		d.waitMu.Unlock()
+		return
+	}
+	d.counted = true
+	src.waitingKF.Add(1)
+	d.waitMu.Unlock()
+	src.keyframeRequest(nanotime())
+}
+
+// stopWaiting ends the wait for src's keyframe (delivered, or src left).
+func (d *downTrack) stopWaiting(src *upTrack) {
+	d.waitMu.Lock()
+	if d.waitingOn.CompareAndSwap(src, nil) && d.counted {
 		src.waitingKF.Add(-1)
 	}
-	return src
+	d.counted = false
+	d.waitMu.Unlock()
 }
 
 // enqueue hands p to the subscriber's writer, or drops it when the queue
@@ -207,8 +247,8 @@ func (d *downTrack) write(e qentry) {
 		d.haveOut = true
 		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
 	}
-	if rebased && d.video && d.waitingOn.CompareAndSwap(e.src, nil) {
-		e.src.waitingKF.Add(-1)
+	if rebased && d.video {
+		d.stopWaiting(e.src)
 	}
 }
 

@@ -52,9 +52,7 @@ func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscribe
 			// A new receiver needs a keyframe now; the read loop repeats
 			// the request (throttled) until one has reached it.
 			for _, d := range s.downTracks() {
-				if src := d.waitingOn.Load(); src != nil {
-					src.keyframeRequest(nanotime())
-				}
+				d.connected()
 			}
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go s.Close()
