@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	ossignal "os/signal"
 	"strings"
@@ -120,6 +121,12 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}{{"udp-port", o.UDPPort}, {"tcp-port", o.TCPPort}} {
 		if p.v < 0 || p.v > 65535 {
 			return UsageErrorf("%s must be a port number 0-65535, got %d", f.FlagRef(p.name), p.v)
+		}
+	}
+	for _, origin := range o.AllowedOrigins {
+		if u, err := url.Parse(origin); origin != "*" && (err != nil || u.Scheme == "" || u.Host == "") {
+			return UsageErrorf("%s: %q is not an origin: want scheme://host[:port] (e.g. https://app.example.com) or *",
+				f.FlagRef("allowed-origins"), origin)
 		}
 	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {

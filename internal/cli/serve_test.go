@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/signal"
+)
+
+func testFactory(out, errOut *bytes.Buffer) *Factory {
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
+	f.Getenv = func(string) string { return "" }
+	f.Logger = slog.New(slog.NewTextHandler(errOut, nil))
+	return f
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no auth", []string{"serve"}, "--auth-secret is required"},
+		{"bad max-conns", []string{"serve", "--dev", "--max-conns", "0"}, "--max-conns must be positive"},
+		{"tiny message size", []string{"serve", "--dev", "--max-message-size", "10B"}, "--max-message-size must be at least 1KiB"},
+		{"bad size unit", []string{"serve", "--dev", "--max-message-size", "64 lightyears"}, "max-message-size"},
+		{"bad public ip", []string{"serve", "--dev", "--public-ip", "nowhere"}, "--public-ip"},
+		{"bad port", []string{"serve", "--dev", "--udp-port", "70000"}, "--udp-port"},
+		{"bad origin", []string{"serve", "--dev", "--allowed-origins", "example.com"}, "scheme://host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Run(context.Background(), testFactory(&out, &errOut), append(tc.args, "--listen", "127.0.0.1:0", "--admin-listen", ""))
+			if code != ExitUsage || !strings.Contains(errOut.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 mentioning %q", code, errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestServeDrain runs serve in-process with a fake signal channel.
+func TestServeDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		timeout   time.Duration
+		leave     bool // the client leaves when told to drain
+		signals   int
+		wantErr   bool
+		maxReturn time.Duration
+	}{
+		{"clients leave", 10 * time.Second, true, 1, false, 3 * time.Second},
+		{"drain timeout", 500 * time.Millisecond, false, 1, false, 3 * time.Second},
+		{"second signal", time.Minute, false, 2, true, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			f := testFactory(&out, &errOut)
+			sigs := make(chan os.Signal, 2)
+			ready := make(chan net.Addr, 1)
+			opts := &ServeOptions{
+				Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Dev: true,
+				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10,
+				WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: tc.timeout, UDPPort: 0,
+				Signals: sigs, Ready: func(pub, _ net.Addr) { ready <- pub },
+			}
+			done := make(chan error, 1)
+			go func() { done <- runServe(context.Background(), f, opts) }()
+			addr := (<-ready).String()
+
+			drained := make(chan struct{})
+			c, err := signal.Dial(context.Background(), "ws://"+addr+"/ws", &signal.DialOptions{OnEvent: func(m *signal.Message) {
+				if m.Type == signal.TypeDraining {
+					close(drained)
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Join(context.Background(), "r", "a", ""); err != nil {
+				t.Fatal(err)
+			}
+
+			start := time.Now()
+			sigs <- syscall.SIGTERM
+			<-drained
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("readyz while draining = %d", resp.StatusCode)
+			}
+			if tc.leave {
+				c.Close()
+			}
+			if tc.signals > 1 {
+				sigs <- syscall.SIGINT
+			}
+			select {
+			case err := <-done:
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("serve returned %v, want error: %v", err, tc.wantErr)
+				}
+				if tc.wantErr && ExitCode(err) != ExitFailure {
+					t.Fatalf("exit code %d", ExitCode(err))
+				}
+			case <-time.After(tc.maxReturn + tc.timeout):
+				t.Fatal("serve did not return")
+			}
+			if d := time.Since(start); d > tc.maxReturn+min(tc.timeout, 10*time.Second) {
+				t.Fatalf("serve took %s to return", d)
+			}
+			for _, want := range []string{"AUTH IS OFF", "ws://" + addr + "/ws", "/readyz", "/v1/stats", "/debug/pprof/"} {
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+				}
+			}
+			if out.Len() != 0 {
+				t.Errorf("serve wrote to stdout: %q", out.String())
+			}
+		})
+	}
+}
+
+// TestServeSignalsSubprocess sends real signals to a `livectl serve`
+// process: SIGTERM drains and exits 0 once the client has gone; a second
+// signal exits at once with 1.
+func TestServeSignalsSubprocess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := livectlBinary(t)
+	for _, tc := range []struct {
+		name     string
+		second   bool
+		wantCode int
+	}{
+		{"drain then exit 0", false, 0},
+		{"second signal exits 1", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--admin-listen", "", "--drain-timeout", "30s")
+			pr, pw, _ := os.Pipe()
+			cmd.Stdout, cmd.Stderr = pw, pw
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			defer pr.Close()
+			exited := make(chan int, 1)
+			go func() {
+				cmd.Wait()
+				exited <- cmd.ProcessState.ExitCode()
+			}()
+			defer func() {
+				cmd.Process.Kill()
+			}()
+			url := make(chan string, 1)
+			go func() {
+				re := regexp.MustCompile(`ws://127\.0\.0\.1:\d+/ws`)
+				sc := bufio.NewScanner(pr)
+				for sc.Scan() {
+					if m := re.FindString(sc.Text()); m != "" {
+						url <- m
+					}
+				}
+			}()
+			var u string
+			select {
+			case u = <-url:
+			case <-time.After(15 * time.Second):
+				t.Fatal("serve printed no URL")
+			}
+			drained := make(chan struct{})
+			c, err := signal.Dial(context.Background(), u, &signal.DialOptions{OnEvent: func(m *signal.Message) {
+				if m.Type == signal.TypeDraining {
+					close(drained)
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-drained:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no draining notice")
+			}
+			start := time.Now()
+			if tc.second {
+				cmd.Process.Signal(syscall.SIGINT)
+			} else {
+				c.Close()
+			}
+			select {
+			case code := <-exited:
+				if code != tc.wantCode {
+					t.Fatalf("exit code %d, want %d", code, tc.wantCode)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("serve did not exit")
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("exit took %s", d)
+			}
+			if tc.second {
+				select {
+				case <-c.Done():
+				case <-time.After(5 * time.Second):
+					t.Fatal("client still connected after the server exited")
+				}
+			}
+		})
+	}
+}
