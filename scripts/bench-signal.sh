@@ -10,18 +10,18 @@
 # Reports (with histograms) go to $OUT/<scenario>-<n>.json; at the end the
 # medians over runs are printed (needs jq; without it, each run's table).
 #
-# Environment: RUNS (3), DURATION (10s), OUT (bench-results), PORT (17990),
-# BIN (bin/livectl), SCENARIOS ("10k 19k").
+# Environment: RUNS (3), DURATION (10s), OUT (bench-results),
+# BIN (bin/livectl), SCENARIOS ("10k 19k"). The server listens on a free
+# port the kernel picks, so a server already running elsewhere is never hit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 OUT=${OUT:-bench-results}
-PORT=${PORT:-17990}
 BIN=${BIN:-bin/livectl}
 SCENARIOS=${SCENARIOS:-"10k 19k"}
-URL="ws://127.0.0.1:$PORT/ws"
+URL=""
 
 mkdir -p "$OUT" "$(dirname "$BIN")"
 go build -o "$BIN" ./cmd/livectl
@@ -31,14 +31,18 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 server_pid=""
 start_server() {
-	"$BIN" serve --dev --listen "127.0.0.1:$PORT" --admin-listen "" \
+	"$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" \
 		--max-conns 25000 --max-rooms 25000 --log-level warn >"$OUT/serve.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 100); do
-		if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then return 0; fi
+		URL=$(grep -o 'ws://127\.0\.0\.1:[0-9]*/ws' "$OUT/serve.log" | head -1 || true)
+		if [ -n "$URL" ] && kill -0 "$server_pid" 2>/dev/null &&
+			curl -fsS "$(echo "$URL" | sed 's|^ws:|http:|; s|/ws$|/readyz|')" >/dev/null 2>&1; then
+			return 0
+		fi
 		sleep 0.1
 	done
-	echo "bench-signal: livectl serve did not become ready on port $PORT; see $OUT/serve.log" >&2
+	echo "bench-signal: livectl serve did not become ready; see $OUT/serve.log" >&2
 	cat "$OUT/serve.log" >&2
 	exit 1
 }

@@ -22,6 +22,9 @@ type Generator struct {
 	CPUCoresMax float64 `json:"cpu_cores_max"`
 	Cores       int     `json:"cores"`
 	HostBusyMax float64 `json:"host_busy_max"`
+	// OthersCoresAtHostMax is the CPU the rest of the machine (the server,
+	// when it runs here, and anything else) used in that busiest second.
+	OthersCoresAtHostMax float64 `json:"others_cores_at_host_max"`
 	// GCPauseMaxMS is the longest stop-the-world pause.
 	GCPauseMaxMS float64 `json:"gc_pause_max_ms"`
 	// ScheduleLagMaxMS is how far the ramp fell behind its schedule at worst:
@@ -103,7 +106,12 @@ func (m *monitor) sample(rates bool) {
 			m.g.CPUCoresMax = max(m.g.CPUCoresMax, float64(cpu-m.lastCPU)/float64(wall))
 		}
 		if dt := host[1] - m.lastHost[1]; dt > 0 {
-			m.g.HostBusyMax = max(m.g.HostBusyMax, float64(host[0]-m.lastHost[0])/float64(dt))
+			busy := float64(host[0]-m.lastHost[0]) / float64(dt)
+			if busy >= m.g.HostBusyMax {
+				m.g.HostBusyMax = busy
+				gen := float64(cpu-m.lastCPU) / float64(now.Sub(m.lastWall))
+				m.g.OthersCoresAtHostMax = max(0, busy*float64(runtime.NumCPU())-gen)
+			}
 		}
 	}
 	m.lastCPU, m.lastWall, m.lastHost = cpu, now, host
@@ -151,7 +159,8 @@ func (m *monitor) finish(scheduleLag, pingLag time.Duration) Generator {
 	if g.CPUCoresMax >= cpuBusyShare*float64(g.Cores) {
 		g.Reasons = append(g.Reasons, fmt.Sprintf("generator used %.2f of its %d cores", g.CPUCoresMax, g.Cores))
 	} else if g.HostBusyMax >= hostBusyShare && g.CPUCoresMax >= 0.5 {
-		g.Reasons = append(g.Reasons, fmt.Sprintf("machine CPU was %.0f%% busy and the generator used %.2f cores of it (server and generator share the machine)", g.HostBusyMax*100, g.CPUCoresMax))
+		g.Reasons = append(g.Reasons, fmt.Sprintf("the machine's CPU was %.0f%% busy (generator up to %.2f cores; server and other processes %.2f cores in the busiest second)",
+			g.HostBusyMax*100, g.CPUCoresMax, g.OthersCoresAtHostMax))
 	}
 	if g.GCPauseMaxMS >= float64(gcPauseLimit)/float64(time.Millisecond) {
 		g.Reasons = append(g.Reasons, fmt.Sprintf("a GC pause of %.1fms", g.GCPauseMaxMS))

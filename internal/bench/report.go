@@ -206,6 +206,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		g.CPUCoresMax += r.Generator.CPUCoresMax
 		g.Cores = max(g.Cores, r.Generator.Cores)
 		g.HostBusyMax = max(g.HostBusyMax, r.Generator.HostBusyMax)
+		g.OthersCoresAtHostMax = max(g.OthersCoresAtHostMax, r.Generator.OthersCoresAtHostMax)
 		g.GCPauseMaxMS = max(g.GCPauseMaxMS, r.Generator.GCPauseMaxMS)
 		g.ScheduleLagMaxMS = max(g.ScheduleLagMaxMS, r.Generator.ScheduleLagMaxMS)
 		g.PingLagMaxMS = max(g.PingLagMaxMS, r.Generator.PingLagMaxMS)
