@@ -515,6 +515,9 @@ func (s *Server) Close() error {
 		close(s.pingStop)
 		for _, sess := range s.snapshotSessions() {
 			sess.closeWith(signal.CloseGoingAway, "server shutting down")
+			// A write stuck on a client that does not read would hold
+			// Close for the whole write timeout; cut it to the grace.
+			sess.conn.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
 		}
 		s.cancel()
 		s.wg.Wait()
