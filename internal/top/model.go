@@ -224,8 +224,20 @@ func (m *Model) tickEvery() time.Duration {
 	return min(max(m.opts.Interval/4, 100*time.Millisecond), time.Second)
 }
 
+// tick is tea.Tick that also ends when the model quits, so no timer
+// goroutine outlives the program.
 func (m *Model) tick() tea.Cmd {
-	return tea.Tick(m.tickEvery(), func(t time.Time) tea.Msg { return tickMsg(t) })
+	d, ctx := m.tickEvery(), m.ctx
+	return func() tea.Msg {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case now := <-t.C:
+			return tickMsg(now)
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // fetchTimeout bounds one poll: long enough for a busy server, short enough

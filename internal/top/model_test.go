@@ -356,6 +356,21 @@ func TestDisconnectAndReconnect(t *testing.T) {
 	})
 }
 
+func TestFirstPollFails(t *testing.T) {
+	c := newClock()
+	m := newTestModel(t, c, nil)
+	fail(m, c, errors.New("connection refused"))
+	v := m.View()
+	for _, want := range []string{"DISCONNECTED", "unreachable: connection refused", "retry in 1s (attempt 1)", "waiting for the first /v1/stats answer"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "data ") && strings.Contains(v, " old") {
+		t.Errorf("claims old data it never had:\n%s", v)
+	}
+}
+
 func TestStale(t *testing.T) {
 	c := newClock()
 	m := newTestModel(t, c, nil)

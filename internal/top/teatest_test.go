@@ -2,6 +2,8 @@ package top
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,32 @@ func TestProgramOutput(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(3*time.Second))
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("quit took %v", d)
+	}
+}
+
+// TestHungServerDoesNotBlockUI: while a poll hangs, keys still work, the
+// screen says it is still connecting, and quitting abandons the request.
+func TestHungServerDoesNotBlockUI(t *testing.T) {
+	aborted := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers; ends when the client gives up
+		aborted <- struct{}{}
+	}))
+	defer srv.Close()
+	m := New(Options{Target: "http://hung", Stats: newSource(t, srv.URL), Interval: 5 * time.Second})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	waitFor(t, tm, "CONNECTING")
+	start := time.Now()
+	tm.Type("?")
+	waitFor(t, tm, "reverse sort")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("help took %v to show while a poll hung", d)
+	}
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(3*time.Second))
+	select {
+	case <-aborted:
+	case <-time.After(3 * time.Second):
+		t.Error("the hung request was not abandoned on quit")
 	}
 }
