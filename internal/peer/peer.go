@@ -27,6 +27,16 @@ type Options struct {
 	// already seen. Tests use it to observe NACK retransmissions, which SRTP
 	// replay protection would otherwise drop as duplicates.
 	DisableReplayProtection bool
+	// UDPMux, if set, carries every ICE UDP candidate of the API's peer
+	// connections on its socket instead of one socket per interface and
+	// network type; only UDP candidates are gathered then. bench media
+	// gives each subscriber one such socket, so its descriptor budget is
+	// one UDP socket per peer.
+	UDPMux ice.UDPMux
+	// Interceptors are registered before the default ones, so they see
+	// every RTP packet as it comes out of SRTP and every RTCP packet the
+	// default interceptors write (NACKs, receiver reports).
+	Interceptors []interceptor.Factory
 }
 
 // Codec parameters livectl clients offer. The payload types match what
@@ -63,6 +73,9 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
+	for _, f := range o.Interceptors {
+		ir.Add(f)
+	}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("registering interceptors: %w", err)
 	}
@@ -72,6 +85,10 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	// same LAN resolves; a tool wants plain host candidates.
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4})
+	if o.UDPMux != nil {
+		s.SetICEUDPMux(o.UDPMux)
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
 	if o.DisableReplayProtection {
 		s.DisableSRTPReplayProtection(true)
 	}

@@ -13,6 +13,7 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,13 @@ type Options struct {
 	PLIInterval time.Duration
 	Peer        peer.Options
 	Logger      *slog.Logger
+	// OnFrame, if set, is called on the reading goroutine with every
+	// complete video frame from the first keyframe on, at its arrival time
+	// (bench media counts frames and freezes with it). It must not block.
+	OnFrame func(t time.Time, f media.Frame)
+	// NoImage drops the first decoded picture instead of returning it in
+	// Result.Image (bench media holds many attempts open at once).
+	NoImage bool
 	// api is shared between attempts of one run.
 	api *webrtc.API
 }
@@ -415,7 +423,7 @@ func (a *attempt) media(ctx context.Context) Result {
 	case <-tctx.Done():
 		return a.fail(PhaseFirstRTP, fmt.Errorf("no video RTP within %v (is anyone publishing video in the room?)", a.o.Timeout))
 	}
-	return a.readVideo(track, deadline)
+	return a.readVideo(ctx, track, deadline)
 }
 
 func (a *attempt) sendPLI(ssrc webrtc.SSRC) time.Time {
@@ -426,7 +434,11 @@ func (a *attempt) sendPLI(ssrc webrtc.SSRC) time.Time {
 	return time.Now()
 }
 
-func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
+func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline time.Time) Result {
+	// The end of ctx ends the observation early (Ctrl-C, or bench media's
+	// end of run): a read deadline in the past wakes the blocked read.
+	stop := context.AfterFunc(ctx, func() { t.SetReadDeadline(time.Now()) })
+	defer stop()
 	codec := t.Codec().MimeType
 	a.mu.Lock()
 	a.res.Codec = codec
@@ -451,6 +463,12 @@ func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
 			readBy = observeUntil
 		}
 		t.SetReadDeadline(readBy)
+		if err := ctx.Err(); err != nil { // checked after setting the deadline, which ctx's AfterFunc overrides
+			if gotKey {
+				break
+			}
+			return a.fail(PhaseFirstKeyframe, fmt.Errorf("stopped before a complete keyframe: %w", err))
+		}
 		p, _, err := t.ReadRTP()
 		now := time.Now()
 		if err != nil {
@@ -462,6 +480,9 @@ func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
 				a.o.Timeout, st.Packets, st.Frames, st.Dropped, a.res.PLIsSent))
 		}
 		a.mark(PhaseFirstRTP)
+		if os.Getenv("PROBE_DEBUG") != "" && asm.Stats.Packets < 3 {
+			fmt.Fprintf(os.Stderr, "pkt seq %d ts %d m %v len %d head % x key %v\n", p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), p.Payload[:min(12, len(p.Payload))], media.IsKeyframe(codec, p.Payload))
+		}
 		if !gotKey {
 			// Ask for a keyframe at once unless this packet starts one, and
 			// again every PLIInterval while none completes.
@@ -478,6 +499,9 @@ func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
 		}
 		if freeze != nil {
 			freeze.Frame(now, f.Data)
+		}
+		if a.o.OnFrame != nil && (gotKey || f.Keyframe) {
+			a.o.OnFrame(now, f)
 		}
 		if gotKey || !f.Keyframe {
 			continue
@@ -498,7 +522,9 @@ func (a *attempt) readVideo(t *webrtc.TrackRemote, deadline time.Time) Result {
 			a.mark(PhaseFirstDecoded)
 			s := media.Luma(img)
 			a.mu.Lock()
-			a.res.Image = img
+			if !a.o.NoImage {
+				a.res.Image = img
+			}
 			a.res.Width, a.res.Height = img.Rect.Dx(), img.Rect.Dy()
 			a.res.LumaMean, a.res.LumaVariance = round2(s.Mean), round2(s.Variance)
 			a.res.Black = s.Black()
