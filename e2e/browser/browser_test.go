@@ -1,0 +1,149 @@
+// Package browser holds the end-to-end test with a real browser: headless
+// Chromium (fake camera) publishes through WHIP from the demo page and a
+// second page plays the room through WHEP; frames must be rendered.
+//
+// It runs with the ordinary `go test ./...` when Chromium is installed and
+// skips, saying so, when it is not. Set LIVECTL_CHROMIUM to another binary,
+// LIVECTL_REQUIRE_BROWSER=1 to fail instead of skipping (CI), and
+// LIVECTL_BROWSER_ATTEMPTS=N to measure time to first rendered frame over N
+// viewer attempts:
+//
+//	LIVECTL_BROWSER_ATTEMPTS=10 go test ./e2e/browser -run TestBrowser -v
+package browser
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/livectl/livectl/internal/server"
+)
+
+const defaultChromium = "/usr/bin/chromium"
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("LIVECTL_CHROMIUM")
+	if path == "" {
+		path = defaultChromium
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		msg := "Chromium not found at " + path + " (install Debian's chromium or set LIVECTL_CHROMIUM): the browser WHIP/WHEP test is skipped"
+		if os.Getenv("LIVECTL_REQUIRE_BROWSER") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return path
+}
+
+// pageState mirrors window.livectl on the demo page.
+type pageState struct {
+	Publishing     bool     `json:"publishing"`
+	Watching       bool     `json:"watching"`
+	FramesRendered int      `json:"framesRendered"`
+	FirstFrameMs   *float64 `json:"firstFrameMs"`
+	Errors         []string `json:"errors"`
+	Log            []string `json:"log"`
+}
+
+func readState(ctx context.Context) (pageState, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[pageState](`window.livectl || {}`))
+}
+
+// waitState polls the page until cond holds or d passes.
+func waitState(ctx context.Context, d time.Duration, cond func(pageState) bool) (pageState, bool) {
+	deadline := time.Now().Add(d)
+	var st pageState
+	for time.Now().Before(deadline) {
+		var err error
+		if st, err = readState(ctx); err == nil && cond(st) {
+			return st, true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return st, false
+}
+
+func TestBrowserWHIPToWHEP(t *testing.T) {
+	exe := chromium(t)
+	srv, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer func() {
+		hs.Close()
+		srv.Close()
+	}()
+
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// The relay and the browser meet on 127.0.0.1: let WebRTC use the
+		// loopback interface and show real addresses instead of mDNS names.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	pubCtx, cancelPub := chromedp.NewContext(actx)
+	defer cancelPub()
+	ctx, cancel := context.WithTimeout(pubCtx, 60*time.Second)
+	defer cancel()
+
+	room := "browser"
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?room="+room+"&publish=1")); err != nil {
+		t.Fatalf("starting Chromium (%s) and loading the demo page: %v", exe, err)
+	}
+	if st, ok := waitState(ctx, 15*time.Second, func(s pageState) bool { return s.Publishing || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
+		t.Fatalf("the browser did not publish through WHIP: errors %v, page log:\n%v", st.Errors, st.Log)
+	}
+
+	attempts := 1
+	if n, err := strconv.Atoi(os.Getenv("LIVECTL_BROWSER_ATTEMPTS")); err == nil && n > 0 {
+		attempts = n
+	}
+	var firsts []float64
+	for i := range attempts {
+		viewCtx, cancelView := chromedp.NewContext(pubCtx) // a second tab
+		vctx, cancelV := context.WithTimeout(viewCtx, 30*time.Second)
+		start := time.Now()
+		if err := chromedp.Do(vctx, chromedp.Navigate(hs.URL+"/?room="+room+"&watch=1")); err != nil {
+			t.Fatalf("loading the viewer page: %v", err)
+		}
+		st, ok := waitState(vctx, 5*time.Second-time.Since(start), func(s pageState) bool { return s.FramesRendered >= 3 || len(s.Errors) > 0 })
+		cancelV()
+		cancelView()
+		if !ok || len(st.Errors) > 0 || st.FirstFrameMs == nil {
+			t.Fatalf("attempt %d: no video frames rendered through WHEP within 5s (frames %d, errors %v); page log:\n%v", i+1, st.FramesRendered, st.Errors, st.Log)
+		}
+		firsts = append(firsts, *st.FirstFrameMs)
+	}
+	slices.Sort(firsts)
+	t.Logf("time to first rendered frame over %d WHEP attempts: p50 %.0f ms, max %.0f ms (from the start of the WHEP attempt to the first requestVideoFrameCallback)",
+		len(firsts), firsts[len(firsts)/2], firsts[len(firsts)-1])
+
+	// The browser's publish shows in the server's figures.
+	st := srv.Stats()
+	if st.TracksPublished < 1 || st.PacketsIn == 0 || st.PacketsOut == 0 {
+		t.Errorf("server stats after the browser session: tracks %d, packets in %d out %d", st.TracksPublished, st.PacketsIn, st.PacketsOut)
+	}
+}
