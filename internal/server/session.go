@@ -39,9 +39,10 @@ type session struct {
 
 	mu         sync.Mutex
 	queue      []frame
-	writing    bool // a write loop is running
-	closing    bool // no more frames accepted
-	mediaReady bool // media sends go straight to the queue
+	writing    bool   // a write loop is running
+	closing    bool   // no more frames accepted
+	mediaReady bool   // media sends go straight to the queue
+	mediaGen   uint32 // bumped on every join and leave: stale Send funcs fail
 	pending    []*signal.Message
 
 	// Read-loop state; room and joinedAs are written under registry.mu
@@ -67,7 +68,7 @@ func (c *session) readLoop() {
 		c.lastSeen.Store(time.Now().UnixNano())
 		return nil
 	})
-	max := c.srv.cfg.Limits.MaxMessageSize
+	limit := c.srv.cfg.Limits.MaxMessageSize
 	for {
 		op, r, err := c.conn.NextReader()
 		if err != nil {
@@ -84,12 +85,12 @@ func (c *session) readLoop() {
 		}
 		buf := bufPool.Get().(*bytes.Buffer)
 		buf.Reset()
-		err = readLimited(buf, r, max)
+		err = readLimited(buf, r, limit)
 		switch {
 		case errors.Is(err, errTooLarge):
 			c.srv.counters.rejected[rejectTooLarge].Add(1)
 			c.fail("", signal.CodeMessageTooLarge,
-				fmt.Sprintf("message is over the %d-byte limit (--max-message-size)", max), signal.CloseMessageTooBig)
+				fmt.Sprintf("message is over the %d-byte limit (--max-message-size)", limit), signal.CloseMessageTooBig)
 		case err != nil:
 			bufPool.Put(buf)
 			return
@@ -102,12 +103,12 @@ func (c *session) readLoop() {
 	}
 }
 
-func readLimited(buf *bytes.Buffer, r io.Reader, max int64) error {
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+func readLimited(buf *bytes.Buffer, r io.Reader, limit int64) error {
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
 		return err
 	}
-	if n > max {
+	if n > limit {
 		return errTooLarge
 	}
 	return nil
@@ -186,8 +187,10 @@ func (c *session) join(m *signal.Message) {
 	var ms MediaSession
 	var tracks []signal.Track
 	if c.srv.media != nil {
+		gen := c.resetMedia()
 		ms, err = c.srv.media.Join(MediaParticipant{
-			Room: m.Room, Identity: m.Identity, SessionID: c.id, Grant: grant, Send: c.mediaSend,
+			Room: m.Room, Identity: m.Identity, SessionID: c.id, Grant: grant,
+			Send: func(m *signal.Message) bool { return c.mediaSend(gen, m) },
 		})
 		if err != nil {
 			c.srv.log.Warn("media plane refused participant", "session", c.id, "room", m.Room, "err", err)
@@ -198,6 +201,7 @@ func (c *session) join(m *signal.Message) {
 	}
 	if err := c.srv.reg.join(c, m, tracks); err != nil {
 		if ms != nil {
+			c.resetMedia()
 			ms.Close()
 		}
 		var pe *signal.Error
@@ -219,10 +223,7 @@ func (c *session) join(m *signal.Message) {
 
 // leave takes the session out of its room; id is the request's (empty on disconnect).
 func (c *session) leave(id string) {
-	c.mu.Lock()
-	c.mediaReady = false
-	c.pending = nil
-	c.mu.Unlock()
+	c.resetMedia()
 	if c.media != nil {
 		c.media.Close()
 		c.media = nil
@@ -266,10 +267,21 @@ func (c *session) handleMedia(m *signal.Message) {
 	}
 }
 
-// mediaSend is the MediaParticipant.Send of this session.
-func (c *session) mediaSend(m *signal.Message) bool {
+// resetMedia invalidates the Send funcs handed out so far and drops held
+// media messages; it returns the new generation.
+func (c *session) resetMedia() uint32 {
 	c.mu.Lock()
-	if c.closing {
+	defer c.mu.Unlock()
+	c.mediaGen++
+	c.mediaReady = false
+	c.pending = nil
+	return c.mediaGen
+}
+
+// mediaSend is the MediaParticipant.Send of this session's join number gen.
+func (c *session) mediaSend(gen uint32, m *signal.Message) bool {
+	c.mu.Lock()
+	if c.closing || gen != c.mediaGen {
 		c.mu.Unlock()
 		return false
 	}
