@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,9 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 			t.Fatalf("attempt %d: no video frames rendered through WHEP within 5s (frames %d, errors %v); page log:\n%v", i+1, st.FramesRendered, st.Errors, st.Log)
 		}
 		firsts = append(firsts, *st.FirstFrameMs)
+		if testing.Verbose() {
+			t.Logf("attempt %d page log:\n%s", i+1, strings.Join(st.Log, "\n"))
+		}
 	}
 	slices.Sort(firsts)
 	t.Logf("time to first rendered frame over %d WHEP attempts: p50 %.0f ms, max %.0f ms (from the start of the WHEP attempt to the first requestVideoFrameCallback)",

@@ -15,7 +15,7 @@ if (params.get("room")) $("room").value = params.get("room");
 if (params.get("token")) $("token").value = params.get("token");
 
 function log(msg) {
-  const line = new Date().toISOString().slice(11, 23) + " " + msg;
+  const line = new Date().toISOString().slice(11, 23) + " +" + performance.now().toFixed(0) + "ms " + msg;
   state.log.push(line);
   $("log").textContent += line + "\n";
   $("log").scrollTop = 1e9;
@@ -26,25 +26,30 @@ function fail(what, err) {
   log("ERROR " + msg);
 }
 
-// Waits until ICE gathering completes (bounded: loopback gathers at once).
-function gathered(pc, ms = 2000) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); }
-    });
-  });
-}
-
-// POSTs the offer to a WHIP/WHEP endpoint; returns {answer, location}.
+// POSTs the offer to a WHIP/WHEP endpoint at once, without waiting for ICE
+// gathering: the relay's answer carries its candidates, and the browser's
+// own follow by trickle (PATCH with an SDP fragment, RFC 9725 §4.3.1) — or
+// are learnt by the relay from the browser's connectivity checks.
 async function exchange(kind, pc) {
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  await gathered(pc);
   const headers = { "Content-Type": "application/sdp" };
   const token = $("token").value.trim();
   if (token) headers["Authorization"] = "Bearer " + token;
+  const pending = [];
+  let location = null;
+  const trickle = async (cands) => {
+    if (!cands.length) return;
+    const frag = cands.map((c) => (c.sdpMid != null ? "a=mid:" + c.sdpMid + "\r\n" : "") + "a=" + c.candidate + "\r\n").join("");
+    try {
+      await fetch(location, { method: "PATCH", headers: Object.assign({}, headers, { "Content-Type": "application/trickle-ice-sdpfrag" }), body: frag });
+    } catch (e) { log(kind + ": trickle failed: " + e); }
+  };
+  pc.addEventListener("icecandidate", (ev) => {
+    if (!ev.candidate || !ev.candidate.candidate) return;
+    if (location) trickle([ev.candidate]); else pending.push(ev.candidate);
+  });
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  log(kind + ": offer ready");
   const room = encodeURIComponent($("room").value.trim());
   const resp = await fetch("/" + kind + "/" + room, { method: "POST", headers, body: pc.localDescription.sdp });
   if (resp.status !== 201) {
@@ -52,9 +57,12 @@ async function exchange(kind, pc) {
     try { detail = (await resp.json()).detail || detail; } catch (e) {}
     throw new Error(kind.toUpperCase() + " refused (" + resp.status + "): " + detail);
   }
+  location = resp.headers.get("Location");
   const answer = await resp.text();
+  log(kind + ": answer received");
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
-  return { location: resp.headers.get("Location") };
+  trickle(pending.splice(0));
+  return { location };
 }
 
 const sessions = {};
