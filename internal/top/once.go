@@ -36,7 +36,16 @@ type OnceOptions struct {
 	Goroutines GoroutineSource // optional
 	// TopGroups is how many goroutine groups to include.
 	TopGroups int
-	Now       func() time.Time
+	// Timeout bounds each request, so a black-holed target fails instead
+	// of hanging a script. Default 10s.
+	Timeout time.Duration
+	Now     func() time.Time
+}
+
+func (o *OnceOptions) fetch(ctx context.Context) (*stats.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	return o.Stats.FetchStats(ctx)
 }
 
 // Once takes one snapshot (two polls, for rates) for scripts.
@@ -44,7 +53,10 @@ func Once(ctx context.Context, o OnceOptions) (*OnceReport, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	first, err := o.Stats.FetchStats(ctx)
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	first, err := o.fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +68,7 @@ func Once(ctx context.Context, o OnceOptions) (*OnceReport, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		second, err := o.Stats.FetchStats(ctx)
+		second, err := o.fetch(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +83,9 @@ func Once(ctx context.Context, o OnceOptions) (*OnceReport, error) {
 		if n <= 0 {
 			n = 10
 		}
-		sum, err := o.Goroutines.TopGoroutines(ctx, n)
+		gctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		sum, err := o.Goroutines.TopGoroutines(gctx, n)
+		cancel()
 		if err != nil {
 			rep.GoroutinesError = err.Error()
 		} else {
