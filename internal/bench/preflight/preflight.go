@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -111,9 +112,10 @@ func PortRange() (lo, hi int, err error) {
 type Ports struct {
 	Addr  net.IP
 	Range int // size of ip_local_port_range
-	// Used counts TCP sockets on Addr holding a port in the range. Sockets
-	// in TIME_WAIT count unless the kernel reuses them for new outgoing
-	// connections (tcp_tw_reuse 1, or 2 on loopback).
+	// Used counts the distinct ports in the range that TCP sockets on Addr
+	// hold (a listener and the connections it accepted share one port).
+	// Sockets in TIME_WAIT count unless the kernel reuses them for new
+	// outgoing connections (tcp_tw_reuse 1, or 2 on loopback).
 	Used int
 }
 
@@ -146,16 +148,26 @@ func PortsFor(addrs []net.IP) ([]Ports, error) {
 	return out, nil
 }
 
-// usedPorts counts, per local IPv4 address, TCP sockets whose local port is
-// in [lo, hi].
+// usedPorts counts, per local IPv4 address, the distinct local ports in
+// [lo, hi] that TCP sockets hold.
 func usedPorts(lo, hi, twReuse int) (map[string]int, error) {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		return nil, fmt.Errorf("reading /proc/net/tcp: %w", err)
 	}
 	defer f.Close()
+	return parseUsed(f, lo, hi, twReuse)
+}
+
+// parseUsed reads /proc/net/tcp's format.
+func parseUsed(r io.Reader, lo, hi, twReuse int) (map[string]int, error) {
+	type key struct {
+		ip   string
+		port int
+	}
+	seen := map[key]bool{}
 	used := map[string]int{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -170,7 +182,11 @@ func usedPorts(lo, hi, twReuse int) (map[string]int, error) {
 		if fields[3] == timeWait && (twReuse == 1 || twReuse == 2 && ip.IsLoopback()) {
 			continue
 		}
-		used[ip.String()]++
+		k := key{ip.String(), port}
+		if !seen[k] {
+			seen[k] = true
+			used[k.ip]++
+		}
 	}
 	return used, sc.Err()
 }

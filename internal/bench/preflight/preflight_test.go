@@ -106,3 +106,37 @@ func TestParseHexAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestParseUsed(t *testing.T) {
+	// 127.0.0.1:40000 listening with two accepted connections (same port),
+	// two clients on 127.0.0.1 (ports 40001, 40002, one in TIME_WAIT),
+	// one client on 127.0.0.2:40003, and a port outside the range.
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:9C40 0100007F:9C41 01 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0100007F:9C40 0100007F:9C42 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+   3: 0100007F:9C41 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4 1
+   4: 0100007F:9C42 0100007F:9C40 06 00000000:00000000 00:00000000 00000000     0        0 0 1
+   5: 0200007F:9C43 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 5 1
+   6: 0100007F:0050 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 6 1
+`
+	tests := []struct {
+		name    string
+		reuse   int
+		want127 int
+	}{
+		{"loopback TIME_WAIT reused", 2, 2},
+		{"TIME_WAIT holds its port", 0, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			used, err := parseUsed(strings.NewReader(table), 32768, 60999, tt.reuse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if used["127.0.0.1"] != tt.want127 || used["127.0.0.2"] != 1 {
+				t.Errorf("used = %v, want 127.0.0.1:%d 127.0.0.2:1", used, tt.want127)
+			}
+		})
+	}
+}
