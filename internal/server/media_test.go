@@ -141,6 +141,27 @@ func TestMediaSeam(t *testing.T) {
 	if closed != 1 {
 		t.Fatalf("media sessions closed = %d, want 1", closed)
 	}
+	// A Send func of a finished membership fails, even after a new join.
+	if p.Send(&signal.Message{Type: signal.TypeTrackPublished, Track: &signal.Track{ID: "stale"}}) {
+		t.Fatal("Send after leave reported success")
+	}
+	if _, err := c.Join(ctx, "r", "sub", tok); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, events); ev.Track == nil || ev.Track.ID != "early" {
+		t.Fatalf("after rejoin got %+v, want the new membership's held message", ev)
+	}
+	if p.Send(&signal.Message{Type: signal.TypeTrackPublished, Track: &signal.Track{ID: "stale"}}) {
+		t.Fatal("old Send func works for the new membership")
+	}
+	if _, _, err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
 }
 
 func TestPublishGrant(t *testing.T) {
