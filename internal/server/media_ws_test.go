@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/signal"
@@ -176,4 +179,97 @@ func TestMediaRequestErrors(t *testing.T) {
 func errorsIsCode(err error, code string) bool {
 	pe, ok := err.(*signal.Error)
 	return ok && pe.Code == code
+}
+
+// TestGoClientRenegotiation drives the media requests with the signal
+// client's helpers and plain pion peers: a subscriber in an empty room,
+// then a publisher arrives (the subscriber is re-offered and receives its
+// video), then unpublishes.
+func TestGoClientRenegotiation(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	ctx := ctxT(t)
+	api, err := peer.NewAPI(peer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	offers := make(chan string, 4)
+	unpublished := make(chan struct{}, 4)
+	sc := dial(t, ts.wsURL, &signal.DialOptions{ReadBufferSize: 16 << 10, OnEvent: func(m *signal.Message) {
+		switch m.Type {
+		case signal.TypeOffer:
+			offers <- m.SDP
+		case signal.TypeTrackUnpublished:
+			unpublished <- struct{}{}
+		}
+	}})
+	if _, err := sc.Join(ctx, "reneg", "viewer", ""); err != nil {
+		t.Fatal(err)
+	}
+	spc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spc.Close()
+	gotVideo := make(chan struct{})
+	var once sync.Once
+	spc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				once.Do(func() { close(gotVideo) })
+			}
+		}
+	})
+	first, err := sc.Subscribe(ctx)
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	ans, err := peer.Answer(ctx, spc, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Answer(ans); err != nil {
+		t.Fatal(err)
+	}
+
+	pc := dial(t, ts.wsURL, &signal.DialOptions{ReadBufferSize: 16 << 10})
+	if _, err := pc.Join(ctx, "reneg", "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publish.Start(ctx, publish.Options{URL: ts.wsURL, Room: "reneg", Identity: "alice", NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	select {
+	case o := <-offers:
+		a, err := peer.Answer(ctx, spc, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.Answer(a); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no renegotiation offer after a track was published")
+	}
+	select {
+	case <-gotVideo:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no video on the renegotiated subscriber peer connection")
+	}
+	// Unpublish from a connection with nothing published is refused; the
+	// publisher's own leaving unpublishes.
+	if err := pc.Unpublish(ctx, ""); !errorsIsCode(err, signal.CodeBadMessage) {
+		t.Errorf("unpublish with nothing published: %v", err)
+	}
+	pub.Close()
+	select {
+	case <-unpublished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no track_unpublished after the publisher left")
+	}
 }
