@@ -42,8 +42,8 @@ func newProbeCmd(f *Factory) *cobra.Command {
 		Long: `Subscribe to a room as a viewer would and time each attempt from its start
 (monotonic clock), in milliseconds:
 
-  signal          the SDP exchange completed (WHEP: answer received; /ws: the
-                  server's offer answered)
+  signal          the server's SDP received (WHEP: the answer; /ws: the
+                  server's offer after join and subscribe)
   ice_connected   ICE found a working candidate pair
   dtls_connected  DTLS is up (the peer connection is connected)
   first_rtp       the first video RTP packet arrived

@@ -13,7 +13,6 @@ import (
 	"image"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -126,13 +125,14 @@ type attempt struct {
 	mu  sync.Mutex
 	res Result
 
-	pc      *webrtc.PeerConnection
-	offers  chan string
-	events  chan error // terminal failures from callbacks
-	tracks  chan *webrtc.TrackRemote
-	dtlsUp  chan struct{}
-	iceUp   chan struct{}
-	answers sync.WaitGroup
+	pc          *webrtc.PeerConnection
+	offers      chan string
+	events      chan error // terminal failures from callbacks
+	tracks      chan *webrtc.TrackRemote
+	dtlsUp      chan struct{}
+	iceUp       chan struct{}
+	answers     sync.WaitGroup
+	trickleOnce sync.Once
 }
 
 func (a *attempt) mark(phase string) {
@@ -341,10 +341,12 @@ func (a *attempt) signalWS(ctx context.Context) (func(), error) {
 		for {
 			select {
 			case sdp := <-a.offers:
-				ans, err := peer.Answer(ctx, a.pc, sdp)
-				if err == nil {
-					err = c.Send(&signal.Message{Type: signal.TypeAnswer, SDP: ans})
+				if n == 0 {
+					// The probe holds the server's description: the signaling
+					// part of the work is done (as with a WHEP answer).
+					a.mark(PhaseSignal)
 				}
+				err := a.answerNow(c, sdp)
 				if n == 0 {
 					first <- err
 				} else if err != nil {
@@ -369,8 +371,36 @@ func (a *attempt) signalWS(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return closer, fmt.Errorf("the server sent no offer within %v after subscribe", a.o.Timeout)
 	}
-	a.mark(PhaseSignal)
 	return closer, nil
+}
+
+// answerNow answers a server offer without waiting for ICE gathering and
+// trickles the candidates after it. The answer must reach the server before
+// the probe's first connectivity check does: a check the server cannot match
+// to a session yet is dropped, and ICE then waits a whole check interval
+// (200 ms in pion) to retry.
+func (a *attempt) answerNow(c *signal.Client, offer string) error {
+	if err := a.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fmt.Errorf("applying the server's offer: %w", err)
+	}
+	ans, err := a.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("creating answer: %w", err)
+	}
+	a.trickleOnce.Do(func() {
+		a.pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+			if cand == nil {
+				return
+			}
+			ci := cand.ToJSON()
+			c.Send(&signal.Message{Type: signal.TypeTrickle, Target: signal.TargetSubscriber, Candidate: &signal.ICECandidate{
+				Candidate: ci.Candidate, SDPMid: ci.SDPMid, SDPMLineIndex: ci.SDPMLineIndex, UsernameFragment: ci.UsernameFragment}})
+		})
+	})
+	if err := a.pc.SetLocalDescription(ans); err != nil {
+		return fmt.Errorf("setting local description: %w", err)
+	}
+	return c.Send(&signal.Message{Type: signal.TypeAnswer, SDP: a.pc.LocalDescription().SDP})
 }
 
 // onEvent runs on the signaling read goroutine and must not block.
@@ -453,7 +483,8 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		a.res.Note = "first_decoded is not available for " + codec + " (only VP8 is decoded); first_frame uses first_keyframe"
 		a.mu.Unlock()
 	}
-	var firstPLI, lastPLI time.Time
+	var firstPLI, keyStartAt time.Time
+	lastPLI := time.Now() // the PLI clock starts with the first packet
 	var gotKey bool
 	var freeze *media.FreezeDetector
 	var observeUntil time.Time
@@ -480,13 +511,18 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 				a.o.Timeout, st.Packets, st.Frames, st.Dropped, a.res.PLIsSent))
 		}
 		a.mark(PhaseFirstRTP)
-		if os.Getenv("PROBE_DEBUG") != "" && asm.Stats.Packets < 3 {
-			fmt.Fprintf(os.Stderr, "pkt seq %d ts %d m %v len %d head % x key %v\n", p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), p.Payload[:min(12, len(p.Payload))], media.IsKeyframe(codec, p.Payload))
-		}
 		if !gotKey {
-			// Ask for a keyframe at once unless this packet starts one, and
-			// again every PLIInterval while none completes.
-			if (lastPLI.IsZero() && !media.IsKeyframe(codec, p.Payload)) || (!lastPLI.IsZero() && now.Sub(lastPLI) >= a.o.PLIInterval) {
+			keyStart := media.IsKeyframe(codec, p.Payload)
+			if keyStart {
+				keyStartAt = now
+			}
+			// Ask for a keyframe at once unless the first packet starts
+			// one, and again every PLIInterval while none completes.
+			due := asm.Stats.Packets == 0 && !keyStart
+			if asm.Stats.Packets > 0 {
+				due = now.Sub(lastPLI) >= a.o.PLIInterval
+			}
+			if due {
 				lastPLI = a.sendPLI(t.SSRC())
 				if firstPLI.IsZero() {
 					firstPLI = lastPLI
@@ -509,7 +545,9 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		a.mark(PhaseFirstKeyframe)
 		a.mu.Lock()
 		a.res.Width, a.res.Height = f.Width, f.Height
-		if !firstPLI.IsZero() {
+		// The keyframe answered our PLI only if its first packet arrived
+		// after the PLI went out; one already in flight did not.
+		if !firstPLI.IsZero() && keyStartAt.After(firstPLI) {
 			a.res.KeyframeAfterPLI = true
 			a.res.PLIToKeyframeMS = float64(now.Sub(firstPLI).Microseconds()) / 1000
 		}

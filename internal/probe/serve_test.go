@@ -1,0 +1,90 @@
+package probe_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/server"
+)
+
+// These tests run publish and probe against livectl's own server (signaling
+// and SFU in process, loopback UDP), the way `livectl serve` runs.
+
+func startServe(t *testing.T) (ws, base string) {
+	t.Helper()
+	s, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		s.Close()
+	})
+	return "ws" + hs.URL[len("http"):] + "/ws", hs.URL
+}
+
+func logPhases(t *testing.T, rep *probe.Report) {
+	t.Helper()
+	for i, r := range rep.Runs {
+		t.Logf("  run %d: rtp %.1f key %.1f decoded %.1f plis %d after_pli %v pli_to_key %.1f", i, r.PhasesMS[probe.PhaseFirstRTP], r.PhasesMS[probe.PhaseFirstKeyframe], r.PhasesMS[probe.PhaseFirstDecoded], r.PLIsSent, r.KeyframeAfterPLI, r.PLIToKeyframeMS)
+	}
+	t.Logf("%d/%d ok; first_frame p50 %.1fms p95 %.1fms max %.1fms", rep.OK, rep.Attempts, rep.FirstFrameMS.P50, rep.FirstFrameMS.P95, rep.FirstFrameMS.Max)
+	for _, p := range probe.Phases {
+		s := rep.PhasesMS[p]
+		t.Logf("  %-15s p50 %6.1fms  p95 %6.1fms  max %6.1fms", p, s.P50, s.P95, s.Max)
+	}
+}
+
+func checkRuns(t *testing.T, rep *probe.Report, n int) {
+	t.Helper()
+	if rep.Attempts != n || rep.OK != n {
+		for _, r := range rep.Runs {
+			t.Logf("run: %+v", r)
+		}
+		t.Fatalf("%d of %d attempts ok", rep.OK, rep.Attempts)
+	}
+	for i, r := range rep.Runs {
+		prev := 0.0
+		for _, p := range probe.Phases {
+			v, ok := r.PhasesMS[p]
+			if !ok || v < prev {
+				t.Fatalf("run %d: phase %s missing or out of order: %+v", i, p, r.PhasesMS)
+			}
+			prev = v
+		}
+		if r.Codec != "video/VP8" || r.Width != 640 || r.Height != 360 || r.Black {
+			t.Fatalf("run %d: %+v", i, r)
+		}
+	}
+}
+
+func TestProbeServeWS(t *testing.T) {
+	ws, _ := startServe(t)
+	ctx := context.Background()
+	p, err := publish.Start(ctx, publish.Options{URL: ws, Room: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rep := probe.Run(ctx, probe.RunOptions{Options: probe.Options{URL: ws, Room: "r", Timeout: 5 * time.Second}, Count: 10, Interval: 600 * time.Millisecond})
+	logPhases(t, rep)
+	checkRuns(t, rep, 10)
+}
+
+func TestProbeServeWHEP(t *testing.T) {
+	_, base := startServe(t)
+	ctx := context.Background()
+	p, err := publish.Start(ctx, publish.Options{URL: base + "/whip/w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rep := probe.Run(ctx, probe.RunOptions{Options: probe.Options{URL: base + "/whep/w", Timeout: 5 * time.Second}, Count: 5, Interval: 600 * time.Millisecond})
+	logPhases(t, rep)
+	checkRuns(t, rep, 5)
+}
