@@ -153,7 +153,7 @@ func TestServeSignalsSubprocess(t *testing.T) {
 		{"second signal exits 1", true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--admin-listen", "", "--drain-timeout", "30s")
+			cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--admin-listen", "", "--udp-port", "0", "--drain-timeout", "30s")
 			pr, pw, _ := os.Pipe()
 			cmd.Stdout, cmd.Stderr = pw, pw
 			if err := cmd.Start(); err != nil {
