@@ -1,0 +1,394 @@
+//go:build fanout
+
+// Package fanout is the media fan-out load run: one `livectl serve` process,
+// one `livectl publish` of the built-in clip (VP8 ~1.3 Mbit/s + Opus) over
+// WHIP, and N pion subscribers over WHEP in this process. It reports loss
+// at the subscribers (after NACK repair), and the server's CPU and memory.
+//
+//	go test -tags fanout ./e2e/fanout -run TestFanOut -v -timeout 20m
+//	FANOUT_SUBS=200 FANOUT_SECONDS=20 FANOUT_RUNS=3 LIVECTL_BIN=bin/livectl go test -tags fanout ./e2e/fanout -v
+package fanout
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/stats"
+)
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func binary(t *testing.T) string {
+	if b := os.Getenv("LIVECTL_BIN"); b != "" {
+		abs, _ := filepath.Abs(b)
+		return abs
+	}
+	out := filepath.Join(t.TempDir(), "livectl")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/livectl/livectl/cmd/livectl")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("building livectl: %v", err)
+	}
+	return out
+}
+
+// procCPU returns a process's user+system CPU time in clock ticks (100/s).
+func procCPU(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st, nil
+}
+
+// procMem returns VmRSS and VmHWM in bytes.
+func procMem(pid int) (rss, hwm int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 {
+			v, _ := strconv.ParseInt(fs[1], 10, 64)
+			switch fs[0] {
+			case "VmRSS:":
+				rss = v * 1024
+			case "VmHWM:":
+				hwm = v * 1024
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// seqTrack counts one received track's packets by extended sequence number.
+type seqTrack struct {
+	mu        sync.Mutex
+	have      bool
+	ext       uint64
+	got       map[uint64]bool
+	counting  bool
+	first     uint64 // first extended seq seen while counting
+	haveFirst bool
+	last      uint64 // highest when counting stopped
+}
+
+func (s *seqTrack) add(seq uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var e uint64
+	if !s.have {
+		s.have, e = true, uint64(seq)+1<<20
+		s.ext = e
+	} else {
+		e = s.ext&^0xffff | uint64(seq)
+		if d := int16(seq - uint16(s.ext)); d > 0 && e < s.ext {
+			e += 1 << 16
+		} else if d < 0 && e > s.ext {
+			e -= 1 << 16
+		}
+		if e > s.ext {
+			s.ext = e
+		}
+	}
+	s.got[e] = true
+	if s.counting && !s.haveFirst {
+		s.first, s.haveFirst = e, true
+	}
+}
+
+func (s *seqTrack) start() { s.mu.Lock(); s.counting = true; s.mu.Unlock() }
+func (s *seqTrack) stop()  { s.mu.Lock(); s.counting = false; s.last = s.ext; s.mu.Unlock() }
+
+func (s *seqTrack) result() (expected, missing int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.haveFirst {
+		return 0, 0
+	}
+	for e := s.first; e <= s.last; e++ {
+		expected++
+		if !s.got[e] {
+			missing++
+		}
+	}
+	return expected, missing
+}
+
+type subscriber struct {
+	pc     *webrtc.PeerConnection
+	loc    string
+	mu     sync.Mutex
+	tracks []*seqTrack
+}
+
+func newAPI() *webrtc.API {
+	m := &webrtc.MediaEngine{}
+	_ = m.RegisterDefaultCodecs()
+	ir := &interceptor.Registry{}
+	_ = webrtc.RegisterDefaultInterceptors(m, ir)
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetSRTPReplayProtectionWindow(1024)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+func subscribe(ctx context.Context, api *webrtc.API, url string) (*subscriber, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	s := &subscriber{pc: pc}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return nil, err
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		st := &seqTrack{got: map[uint64]bool{}}
+		s.mu.Lock()
+		s.tracks = append(s.tracks, st)
+		s.mu.Unlock()
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			if n >= 4 {
+				st.add(uint16(buf[2])<<8 | uint16(buf[3]))
+			}
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	<-done
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("WHEP %d: %s", resp.StatusCode, body)
+	}
+	s.loc = resp.Header.Get("Location")
+	return s, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)})
+}
+
+type runResult struct {
+	subs, connected    int
+	lossPct            float64
+	expected, missing  int
+	serverCPUPct       float64
+	rss, hwm           int64
+	bitrateIn, bitOut  uint64
+	nacks, plis, drops uint64
+	clientCPUPct       float64
+}
+
+func getStats(base string) (stats.Snapshot, error) {
+	var s stats.Snapshot
+	resp, err := http.Get(base + "/v1/stats")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResult {
+	httpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	srv := exec.Command(bin, "serve", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--admin-listen", "", "--udp-port", strconv.Itoa(udpPort), "--max-participants", "1000")
+	srv.Stderr = io.Discard
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	for i := 0; ; i++ {
+		if _, err := getStats(base); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("serve did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pub := exec.Command(bin, "publish", "--url", base+"/whip/fan", "--quiet")
+	pub.Stderr = io.Discard
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pub.Process.Signal(os.Interrupt); pub.Wait() }()
+	time.Sleep(time.Second)
+
+	api := newAPI()
+	ctx := context.Background()
+	subs := make([]*subscriber, 0, nsubs)
+	for i := 0; i < nsubs; i++ {
+		s, err := subscribe(ctx, api, base+"/whep/fan")
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		subs = append(subs, s)
+	}
+	defer func() {
+		for _, s := range subs {
+			s.pc.Close()
+		}
+	}()
+	// Warm up: every subscriber connected and receiving.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, s := range subs {
+			s.mu.Lock()
+			if len(s.tracks) == 2 {
+				n++
+			}
+			s.mu.Unlock()
+		}
+		if n == len(subs) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	var res runResult
+	res.subs = nsubs
+	all := func(f func(*seqTrack)) {
+		for _, s := range subs {
+			s.mu.Lock()
+			for _, tr := range s.tracks {
+				f(tr)
+			}
+			s.mu.Unlock()
+		}
+	}
+	for _, s := range subs {
+		s.mu.Lock()
+		if len(s.tracks) == 2 {
+			res.connected++
+		}
+		s.mu.Unlock()
+	}
+	st0, _ := getStats(base)
+	cpu0, _ := procCPU(srv.Process.Pid)
+	self0, _ := procCPU(os.Getpid())
+	t0 := time.Now()
+	all((*seqTrack).start)
+	time.Sleep(measure)
+	all((*seqTrack).stop)
+	cpu1, _ := procCPU(srv.Process.Pid)
+	self1, _ := procCPU(os.Getpid())
+	el := time.Since(t0).Seconds()
+	st1, _ := getStats(base)
+	res.rss, res.hwm = procMem(srv.Process.Pid)
+	time.Sleep(1500 * time.Millisecond) // late retransmissions still count
+	all(func(tr *seqTrack) {
+		e, m := tr.result()
+		res.expected += e
+		res.missing += m
+	})
+	if res.expected > 0 {
+		res.lossPct = 100 * float64(res.missing) / float64(res.expected)
+	}
+	res.serverCPUPct = 100 * float64(cpu1-cpu0) / 100 / el
+	res.clientCPUPct = 100 * float64(self1-self0) / 100 / el
+	for _, r := range st1.Rooms {
+		if r.Name == "fan" {
+			res.bitrateIn, res.bitOut = r.BitrateInBps, r.BitrateOutBps
+		}
+	}
+	res.nacks, res.plis = st1.NACKs-st0.NACKs, st1.PLIs-st0.PLIs
+	return res
+}
+
+func TestFanOut(t *testing.T) {
+	bin := binary(t)
+	nsubs := envInt("FANOUT_SUBS", 200)
+	secs := envInt("FANOUT_SECONDS", 20)
+	runs := envInt("FANOUT_RUNS", 3)
+	var results []runResult
+	for i := range runs {
+		r := oneRun(t, bin, nsubs, time.Duration(secs)*time.Second)
+		t.Logf("run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB); room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%",
+			i+1, r.connected, r.subs, r.lossPct, r.missing, r.expected, r.serverCPUPct, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20),
+			float64(r.bitrateIn)/1e6, float64(r.bitOut)/1e6, r.nacks, r.plis, r.clientCPUPct)
+		results = append(results, r)
+	}
+	med := func(f func(runResult) float64) float64 {
+		v := make([]float64, len(results))
+		for i, r := range results {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	loss := med(func(r runResult) float64 { return r.lossPct })
+	t.Logf("median of %d runs, %d subscribers, %ds each: loss %.3f%%, server CPU %.0f%%, server RSS %.1f MiB (peak %.1f MiB)",
+		len(results), nsubs, secs, loss, med(func(r runResult) float64 { return r.serverCPUPct }),
+		med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }), med(func(r runResult) float64 { return float64(r.hwm) / (1 << 20) }))
+	if loss >= 0.5 {
+		t.Errorf("median loss %.3f%% at the subscribers, want under 0.5%%", loss)
+	}
+}
