@@ -411,6 +411,9 @@ merges the histograms exactly, as if one generator had done all the work.
 }
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
+	if handled, err := benchReportMedia(f, o); handled { // bench_media.go
+		return err
+	}
 	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
 	if err == nil {
 		err = assert.Check(exprs, (&bench.Report{}).Metrics())

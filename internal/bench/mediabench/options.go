@@ -1,0 +1,179 @@
+// Package mediabench is the media load generator behind `livectl bench
+// media`: optional built-in publishers (internal/publish), then N
+// subscribers started at a fixed rate (an open model, as in bench signal),
+// each a probe subscriber (internal/probe: first-frame phases, frame
+// assembly) kept open for the run and counted packet by packet by an
+// interceptor placed first in its pion chain: received bitrate, packets lost
+// after NACK recovery, interarrival jitter, NACKs and PLIs sent, frames and
+// freezes. The report gives percentiles over subscribers for each figure,
+// totals, the worst subscribers, the server's cost sampled from /v1/stats
+// and /proc, and the generator's own.
+//
+// Like bench signal, it reaches servers only as a client would (livectl's
+// /ws protocol, or any WHEP/WHIP endpoint), so the same run can be pointed
+// at another server for comparison.
+package mediabench
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Protocols of the subscribers.
+const (
+	ProtocolLivectl = "livectl" // livectl's /ws signaling
+	ProtocolWHEP    = "whep"    // any WHEP endpoint
+)
+
+// Options configure a run. They travel as JSON to child processes
+// (--procs), so every field but the hooks is serialisable.
+type Options struct {
+	// URL is livectl's signaling URL (ws://host/ws); subscribers and
+	// built-in publishers use it with Room unless WHEP / WHIP are set.
+	URL  string `json:"url,omitempty"`
+	Room string `json:"room,omitempty"`
+	// WHEP, if set, is the endpoint subscribers play from instead of URL.
+	WHEP string `json:"whep,omitempty"`
+	// WHIP, if set, is the endpoint built-in publishers send to.
+	WHIP string `json:"whip,omitempty"`
+	// Subscribers to start, at Rate per second (open model).
+	Subscribers int     `json:"subscribers"`
+	Rate        float64 `json:"rate"`
+	// Publishers is the number of built-in publishers (the looping VP8+Opus
+	// clip) started before the subscribers; 0 expects media already there.
+	Publishers int `json:"publishers"`
+	// Duration is how long every subscriber is held after the last one
+	// reached its first frame (or failed).
+	Duration time.Duration `json:"duration"`
+	// Timeout bounds each subscriber's way to its first frame.
+	Timeout time.Duration `json:"timeout"`
+	// Grace is the wait, after the counting window closes, for
+	// retransmissions of packets lost just before it.
+	Grace time.Duration `json:"grace"`
+	Token string        `json:"token,omitempty"`
+	// BindIP is the local address of the subscribers' UDP sockets; empty
+	// picks the address this machine uses toward the target.
+	BindIP string `json:"bind_ip,omitempty"`
+	// StatsURL is a server /v1/stats sampled each second; ServerPID a
+	// server process on this machine whose CPU and RSS are read from /proc.
+	StatsURL  string `json:"stats_url,omitempty"`
+	ServerPID int    `json:"server_pid,omitempty"`
+	// RunID names identities so that runs do not collide; Offset numbers
+	// this process's subscribers after those of earlier child processes.
+	RunID  string `json:"run_id"`
+	Offset int    `json:"offset,omitempty"`
+	// Procs is informational in a child (the parent's --procs).
+	Procs int `json:"procs,omitempty"`
+
+	// WrapConn, if set, wraps each subscriber's UDP socket (tests put a
+	// lossy network in the path with it).
+	WrapConn func(net.PacketConn) net.PacketConn `json:"-"`
+	Logger   *slog.Logger                        `json:"-"`
+}
+
+// Defaults fills unset fields.
+func (o *Options) Defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 15 * time.Second
+	}
+	if o.Grace <= 0 {
+		o.Grace = 500 * time.Millisecond
+	}
+	if o.RunID == "" {
+		o.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	}
+	if o.Procs <= 0 {
+		o.Procs = 1
+	}
+}
+
+// Protocol is how subscribers reach the server.
+func (o *Options) Protocol() string {
+	if o.WHEP != "" {
+		return ProtocolWHEP
+	}
+	return ProtocolLivectl
+}
+
+// Target is the subscribers' URL.
+func (o *Options) Target() string {
+	if o.WHEP != "" {
+		return o.WHEP
+	}
+	return o.URL
+}
+
+// PublishURL is where built-in publishers send.
+func (o *Options) PublishURL() string {
+	if o.WHIP != "" {
+		return o.WHIP
+	}
+	return o.URL
+}
+
+// Validate checks options that a CLI would otherwise catch; it is used for
+// options arriving as JSON in a child process as well.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.URL == "" && o.WHEP == "" {
+		errs = append(errs, errors.New("a livectl URL (ws://…/ws) or a WHEP endpoint is required"))
+	}
+	if o.WHEP == "" && o.Room == "" {
+		errs = append(errs, errors.New("a room is required with a ws:// URL"))
+	}
+	if o.Subscribers <= 0 {
+		errs = append(errs, fmt.Errorf("subscribers must be positive, got %d", o.Subscribers))
+	}
+	if o.Rate <= 0 {
+		errs = append(errs, fmt.Errorf("rate must be positive, got %g", o.Rate))
+	}
+	if o.Publishers < 0 {
+		errs = append(errs, fmt.Errorf("publishers must not be negative, got %d", o.Publishers))
+	}
+	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
+		errs = append(errs, errors.New("built-in publishers need a WHIP endpoint or a livectl ws:// URL"))
+	}
+	for _, u := range []string{o.URL, o.WHEP, o.WHIP} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || p.Host == "" {
+			errs = append(errs, fmt.Errorf("invalid URL %q", u))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// localIPToward is the local address the kernel would use to reach the
+// host of rawURL (no packet is sent).
+func localIPToward(rawURL string) (net.IP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	c, err := net.Dial("udp4", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("finding the local address toward %s: %w", u.Host, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}
+
+// FDsPerSubscriber is the descriptors one subscriber holds in this process:
+// its UDP socket, plus its signaling connection over /ws (WHEP requests
+// reuse a few pooled HTTP connections).
+func FDsPerSubscriber(protocol string) int {
+	if protocol == ProtocolWHEP {
+		return 1
+	}
+	return 2
+}

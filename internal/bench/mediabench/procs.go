@@ -1,0 +1,325 @@
+package mediabench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livectl/livectl/internal/publish"
+)
+
+// ChildArgs are the arguments that make livectl a child of --procs: it
+// reads Options as JSON on stdin and writes JSON lines on stdout (the same
+// arrangement as bench signal's children).
+var ChildArgs = []string{"bench", "media", "--child"}
+
+type childLine struct {
+	Live   *Live   `json:"live,omitempty"`
+	Report *Report `json:"report,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// RunChild is the child side of --procs.
+func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
+	var opts Options
+	if err := json.NewDecoder(in).Decode(&opts); err != nil {
+		return fmt.Errorf("reading child options on stdin: %w", err)
+	}
+	enc := json.NewEncoder(out)
+	var mu sync.Mutex
+	emit := func(l childLine) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(l)
+	}
+	run, err := NewRun(opts)
+	if err != nil {
+		_ = emit(childLine{Error: err.Error()})
+		return err
+	}
+	run.OnPhase(func(string) {
+		l := run.Live()
+		_ = emit(childLine{Live: &l})
+	})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				l := run.Live()
+				_ = emit(childLine{Live: &l})
+			}
+		}
+	}()
+	rep, err := run.Execute(ctx)
+	close(stop)
+	<-done
+	if err != nil {
+		_ = emit(childLine{Error: err.Error()})
+		return err
+	}
+	return emit(childLine{Report: rep})
+}
+
+// Split divides o among procs children: subscribers and rate evenly, ids in
+// consecutive blocks; the parent keeps the publishers and the server sampling.
+func Split(o Options, procs int) []Options {
+	o.Defaults()
+	out := make([]Options, procs)
+	offset := o.Offset
+	for i := range out {
+		c := o
+		c.Subscribers = o.Subscribers / procs
+		if i < o.Subscribers%procs {
+			c.Subscribers++
+		}
+		c.Rate = o.Rate * float64(c.Subscribers) / float64(o.Subscribers)
+		c.Offset = offset
+		offset += c.Subscribers
+		c.Publishers, c.StatsURL, c.ServerPID, c.Procs = 0, "", 0, 1
+		c.WrapConn, c.Logger = nil, nil
+		out[i] = c
+	}
+	return out
+}
+
+// Procs runs the subscribers in child processes (livectl re-executed with
+// ChildArgs), each with its own descriptor limit and its own cores, and
+// merges their reports exactly.
+type Procs struct {
+	exe    string
+	opts   Options
+	procs  int
+	stderr io.Writer
+
+	mu    sync.Mutex
+	lives []Live
+	phase string
+}
+
+// NewProcs prepares a run over procs children of exe.
+func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, error) {
+	opts.Defaults()
+	opts.Procs = procs
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if procs < 1 || procs > opts.Subscribers {
+		return nil, fmt.Errorf("procs must be between 1 and the number of subscribers (%d), got %d", opts.Subscribers, procs)
+	}
+	return &Procs{exe: exe, opts: opts, procs: procs, stderr: stderr, lives: make([]Live, procs), phase: PhasePublish}, nil
+}
+
+var phaseRank = map[string]int{"": 0, PhasePublish: 0, PhaseRamp: 1, PhaseHold: 2, PhaseDrain: 3, PhaseDone: 4}
+
+// Live sums the children's progress; the phase is the least advanced child's.
+func (p *Procs) Live() Live {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.phase == PhasePublish {
+		return Live{Phase: PhasePublish, Target: int64(p.opts.Subscribers)}
+	}
+	l := Live{Phase: PhaseDone, Target: int64(p.opts.Subscribers)}
+	for _, c := range p.lives {
+		if phaseRank[c.Phase] < phaseRank[l.Phase] {
+			l.Phase = c.Phase
+		}
+		l.Attempted += c.Attempted
+		l.OK += c.OK
+		l.Failed += c.Failed
+		l.Receiving += c.Receiving
+		l.BitrateKbps += c.BitrateKbps
+		l.Freezes += c.Freezes
+	}
+	if l.Phase == "" || l.Phase == PhasePublish {
+		l.Phase = PhaseRamp
+	}
+	return l
+}
+
+// all reports whether every child has reached phase (or gone past it).
+func (p *Procs) all(phase string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.lives {
+		if phaseRank[c.Phase] < phaseRank[phase] {
+			return false
+		}
+	}
+	return true
+}
+
+// any reports whether some child has reached phase (or gone past it).
+func (p *Procs) any(phase string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.lives {
+		if phaseRank[c.Phase] >= phaseRank[phase] {
+			return true
+		}
+	}
+	return false
+}
+
+// Execute starts the publishers, then the children; it waits for them and
+// merges their reports. Cancelling ctx interrupts every child, which then
+// closes its window and reports.
+func (p *Procs) Execute(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	o := p.opts
+	var pubs []*publish.Publisher
+	defer func() {
+		for _, pb := range pubs {
+			pb.Close()
+		}
+	}()
+	for i := range o.Publishers {
+		pb, err := publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: o.Room, Token: o.Token,
+			Identity: "bench-" + o.RunID + "-pub-" + fmt.Sprint(i)})
+		if err != nil {
+			return nil, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
+		}
+		pubs = append(pubs, pb)
+	}
+	srv := newSampler(o.StatsURL, o.ServerPID)
+	srv.start()
+	defer srv.stop()
+	p.mu.Lock()
+	p.phase = PhaseRamp
+	p.mu.Unlock()
+
+	parts := Split(o, p.procs)
+	reports := make([]*Report, p.procs)
+	errs := make([]error, p.procs)
+	var wg sync.WaitGroup
+	for i, c := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i], errs[i] = p.child(ctx, i, c)
+		}()
+	}
+	// Mark the server when every child holds, and again when the first
+	// leaves the hold: the window in which all subscribers receive.
+	var hold []mark
+	marked := make(chan struct{})
+	go func() {
+		defer close(marked)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		step := 0
+		for step < 2 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if step == 0 && p.all(PhaseHold) {
+				srv.mark()
+				step = 1
+			}
+			if step == 1 && p.any(PhaseDrain) {
+				hold = srv.mark()
+				step = 2
+			}
+		}
+	}()
+	wg.Wait()
+	<-marked
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	rep, err := Merge(reports...)
+	if err != nil {
+		return nil, err
+	}
+	rep.Target, rep.Runs = o.Target(), 1
+	rep.Settings = Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
+		HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: p.procs}
+	rep.DurationS = round2(time.Since(start).Seconds())
+	for _, pb := range pubs {
+		rep.Publishers = append(rep.Publishers, pb.Stats())
+	}
+	rep.Server = srv.report(hold, rep.Subscribers.OK-rep.Subscribers.Dropped)
+	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
+	// Children judged themselves; judge the whole against the server.
+	gen := rep.Generator
+	rep.Warnings = nil
+	judge(rep)
+	rep.Saturated = rep.Saturated || gen.Bottleneck
+	return rep, nil
+}
+
+// child runs one child process and returns its report.
+func (p *Procs) child(ctx context.Context, i int, o Options) (*Report, error) {
+	in, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(p.exe, ChildArgs...)
+	cmd.Stdin = strings.NewReader(string(in))
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting child process %d (%s): %w", i+1, p.exe, err)
+	}
+	stopWatch := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(os.Interrupt)
+		case <-stopWatch:
+		}
+	}()
+	defer close(stopWatch)
+	var rep *Report
+	var childErr string
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
+	for sc.Scan() {
+		var l childLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			continue
+		}
+		switch {
+		case l.Live != nil:
+			p.mu.Lock()
+			p.lives[i] = *l.Live
+			p.mu.Unlock()
+		case l.Report != nil:
+			rep = l.Report
+		case l.Error != "":
+			childErr = l.Error
+		}
+	}
+	werr := cmd.Wait()
+	switch {
+	case rep != nil:
+		p.mu.Lock()
+		p.lives[i].Phase = PhaseDone
+		p.mu.Unlock()
+		return rep, nil
+	case childErr != "":
+		return nil, fmt.Errorf("child process %d: %s", i+1, childErr)
+	case werr != nil:
+		return nil, fmt.Errorf("child process %d (%s %s) ended without a report: %w", i+1, p.exe, strings.Join(ChildArgs, " "), werr)
+	}
+	return nil, fmt.Errorf("child process %d ended without a report", i+1)
+}

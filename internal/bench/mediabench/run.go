@@ -1,0 +1,414 @@
+package mediabench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+
+	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/publish"
+)
+
+// Phases of a run, as progress and child processes report them.
+const (
+	PhasePublish = "publish" // starting the built-in publishers
+	PhaseRamp    = "ramp"    // starting subscribers until each has a first frame or failed
+	PhaseHold    = "hold"
+	PhaseDrain   = "drain" // window closed; late retransmissions may still arrive
+	PhaseDone    = "done"
+)
+
+// Live is the state of a run for progress display; child processes send it
+// to their parent once a second.
+type Live struct {
+	Phase     string `json:"phase"`
+	Target    int64  `json:"target"`
+	Attempted int64  `json:"attempted"`
+	OK        int64  `json:"ok"`
+	Failed    int64  `json:"failed"`
+	// Receiving is how many subscribers have a first frame and still get media.
+	Receiving int64 `json:"receiving"`
+	// BitrateKbps is what all subscribers received in the last interval.
+	BitrateKbps float64 `json:"bitrate_kbps"`
+	Freezes     int64   `json:"freezes"`
+	// HoldCPU is the generator's CPU seconds during the hold, set when a
+	// child finishes (the parent compares it with the server's).
+	HoldCPU float64 `json:"-"`
+}
+
+// Runner is a run of the generator, in this process (Run) or spread over
+// child processes (Procs).
+type Runner interface {
+	Live() Live
+	Execute(ctx context.Context) (*Report, error)
+}
+
+var (
+	_ Runner = (*Run)(nil)
+	_ Runner = (*Procs)(nil)
+)
+
+// Run is one execution of the media generator in this process.
+type Run struct {
+	opts   Options
+	log    *slog.Logger
+	bindIP net.IP
+
+	attempted, ok, failed, receiving atomic.Int64
+	scheduleLag                      atomic.Int64
+	phase                            atomic.Value // string
+
+	mu   sync.Mutex
+	subs []*subscriber
+
+	liveMu    sync.Mutex
+	liveBytes int64
+	liveTime  time.Time
+
+	onPhase func(string)
+}
+
+// NewRun validates opts and prepares a run.
+func NewRun(opts Options) (*Run, error) {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Run{opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.BindIP != "" {
+		if r.bindIP = net.ParseIP(opts.BindIP); r.bindIP == nil {
+			return nil, fmt.Errorf("invalid bind address %q", opts.BindIP)
+		}
+	} else {
+		ip, err := localIPToward(opts.Target())
+		if err != nil {
+			return nil, err
+		}
+		r.bindIP = ip
+	}
+	r.phase.Store(PhasePublish)
+	return r, nil
+}
+
+// OnPhase sets a function called at each phase change.
+func (r *Run) OnPhase(fn func(string)) { r.onPhase = fn }
+
+func (r *Run) setPhase(p string) {
+	r.phase.Store(p)
+	if r.onPhase != nil {
+		r.onPhase(p)
+	}
+}
+
+// Live reports progress; it resets the bitrate interval, so one caller
+// should poll it.
+func (r *Run) Live() Live {
+	l := Live{Phase: r.phase.Load().(string), Target: int64(r.opts.Subscribers),
+		Attempted: r.attempted.Load(), OK: r.ok.Load(), Failed: r.failed.Load(), Receiving: r.receiving.Load()}
+	r.mu.Lock()
+	subs := r.subs
+	r.mu.Unlock()
+	var bytes int64
+	for _, s := range subs {
+		snap := s.counters.Snapshot()
+		bytes += snap.Bytes
+		l.Freezes += int64(s.frames.stats().Freezes)
+	}
+	r.liveMu.Lock()
+	now := time.Now()
+	if !r.liveTime.IsZero() {
+		if dt := now.Sub(r.liveTime).Seconds(); dt > 0 {
+			l.BitrateKbps = math.Round(float64(bytes-r.liveBytes) * 8 / 1000 / dt)
+		}
+	}
+	r.liveBytes, r.liveTime = bytes, now
+	r.liveMu.Unlock()
+	return l
+}
+
+// subscriber is one subscriber's state.
+type subscriber struct {
+	id       int
+	counters *Counters
+	frames   frames
+	settle   sync.Once
+	done     chan struct{}
+	res      Result
+}
+
+// Execute starts the publishers, ramps the subscribers, holds, and reports.
+// Cancelling ctx ends the run early; the report covers what happened.
+func (r *Run) Execute(ctx context.Context) (*Report, error) {
+	o := &r.opts
+	mon := bench.StartMonitor()
+	cpu0 := bench.ProcessCPU()
+	start := time.Now()
+	rss0 := bench.ProcessRSS()
+
+	pubs, err := r.startPublishers(ctx)
+	defer func() {
+		for _, p := range pubs {
+			p.Close()
+		}
+	}()
+	if err != nil {
+		mon.Finish(0)
+		return nil, err
+	}
+
+	srv := newSampler(o.StatsURL, o.ServerPID)
+	srv.start()
+	defer srv.stop()
+
+	r.setPhase(PhaseRamp)
+	sctx, stopSubs := context.WithCancel(ctx)
+	defer stopSubs()
+	var wg sync.WaitGroup
+	settled := make(chan struct{}, o.Subscribers)
+	r.ramp(sctx, &wg, settled)
+	// The hold starts once every subscriber has its first frame or failed.
+	for n := len(r.started()); n > 0 && ctx.Err() == nil; n-- {
+		select {
+		case <-settled:
+		case <-ctx.Done():
+		}
+	}
+
+	r.setPhase(PhaseHold)
+	holdStart := time.Now()
+	cpuH0 := bench.ProcessCPU()
+	srv.mark()
+	rssHold := bench.ProcessRSS()
+	if ctx.Err() == nil && o.Duration > 0 {
+		t := time.NewTimer(o.Duration)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	holdEnd := time.Now()
+	cpuH1 := bench.ProcessCPU()
+	srvHold := srv.mark()
+	holdS := holdEnd.Sub(holdStart).Seconds()
+
+	// Close every subscriber's counting window at the same moment, give
+	// retransmissions of the last losses time to arrive, then hang up.
+	r.setPhase(PhaseDrain)
+	subs := r.started()
+	for _, s := range subs {
+		s.counters.Freeze(holdEnd)
+		s.frames.finish(holdEnd)
+	}
+	if ctx.Err() == nil {
+		time.Sleep(o.Grace)
+	}
+	stopSubs()
+	wg.Wait()
+	r.setPhase(PhaseDone)
+
+	rep := &Report{
+		Kind: KindMedia, Target: o.Target(), Protocol: o.Protocol(), Room: o.Room,
+		DurationS: round2(time.Since(start).Seconds()), Runs: 1, Interrupted: ctx.Err() != nil,
+		Settings: Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
+			HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: o.Procs},
+		Results: make([]Result, 0, len(subs)),
+	}
+	for _, s := range subs {
+		rep.Results = append(rep.Results, s.res)
+	}
+	for _, p := range pubs {
+		rep.Publishers = append(rep.Publishers, p.Stats())
+	}
+	rep.Summarize()
+	receiving := rep.Subscribers.OK - rep.Subscribers.Dropped
+	rep.Client = Client{CPUS: round2((bench.ProcessCPU() - cpu0).Seconds()), RSSPeakBytes: bench.ProcessRSS()}
+	if holdS > 0 {
+		rep.Client.CPUCoresHold = round2((cpuH1 - cpuH0).Seconds() / holdS)
+	}
+	if receiving > 0 {
+		rep.Client.MillicoresPerSubscriber = round2(rep.Client.CPUCoresHold * 1000 / float64(receiving))
+		rep.Client.RSSBytesPerSubscriber = math.Round(float64(int64(rssHold)-int64(rss0)) / float64(receiving))
+	}
+	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()))
+	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
+	rep.Server = srv.report(srvHold, receiving)
+	judge(rep)
+	return rep, nil
+}
+
+// judge decides whether the generator, not the server, limited the run.
+func judge(rep *Report) {
+	rep.Saturated = rep.Generator.Bottleneck
+	rep.Warnings = append(rep.Warnings[:0], rep.Generator.Reasons...)
+	if s := rep.Server; s != nil && s.MillicoresPerSubscriber > 0 && rep.Client.MillicoresPerSubscriber > s.MillicoresPerSubscriber {
+		rep.Saturated = true
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the generator cost %.2f millicores per subscriber, more than the server's %.2f: on a shared machine it competes with the server for CPU; run it on another machine or with fewer subscribers per process",
+			rep.Client.MillicoresPerSubscriber, s.MillicoresPerSubscriber))
+	}
+}
+
+func (r *Run) started() []*subscriber {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.subs
+}
+
+func (r *Run) startPublishers(ctx context.Context) ([]*publish.Publisher, error) {
+	o := &r.opts
+	var pubs []*publish.Publisher
+	for i := range o.Publishers {
+		p, err := publish.Start(ctx, publish.Options{
+			URL: o.PublishURL(), Room: o.Room, Token: o.Token, Logger: r.log,
+			Identity: "bench-" + o.RunID + "-pub-" + strconv.Itoa(i),
+		})
+		if err != nil {
+			return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
+		}
+		pubs = append(pubs, p)
+	}
+	return pubs, nil
+}
+
+// ramp starts subscriber i at start + i/rate whether or not earlier ones
+// are up (an open model) and returns once all are started.
+func (r *Run) ramp(ctx context.Context, wg *sync.WaitGroup, settled chan<- struct{}) {
+	o := &r.opts
+	start := time.Now()
+	per := float64(time.Second) / o.Rate
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	for i := 0; i < o.Subscribers; i++ {
+		due := start.Add(time.Duration(float64(i) * per))
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if lag := time.Since(due); lag > time.Duration(r.scheduleLag.Load()) {
+			r.scheduleLag.Store(int64(lag))
+		}
+		s := &subscriber{id: o.Offset + i, counters: newCounters(), done: make(chan struct{})}
+		r.mu.Lock()
+		r.subs = append(r.subs, s)
+		r.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.subscribe(ctx, s, settled)
+		}()
+	}
+}
+
+// subscribe runs one subscriber until ctx ends.
+func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struct{}) {
+	o := &r.opts
+	r.attempted.Add(1)
+	settle := func() { s.settle.Do(func() { settled <- struct{}{} }) }
+	defer settle()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: r.bindIP})
+	if err != nil {
+		r.failed.Add(1)
+		msg := fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err)
+		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+		return
+	}
+	var pconn net.PacketConn = conn
+	if o.WrapConn != nil {
+		pconn = o.WrapConn(conn)
+	}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pconn})
+	defer mux.Close()
+
+	var receiving atomic.Bool
+	po := probe.Options{
+		URL: o.Target(), Room: o.Room, Token: o.Token, Logger: r.log,
+		Identity: "bench-" + o.RunID + "-sub-" + strconv.Itoa(s.id),
+		Timeout:  o.Timeout,
+		// Observation lasts until ctx ends (the end of the run).
+		Observe:         365 * 24 * time.Hour,
+		FreezeThreshold: MinFreeze,
+		NoImage:         true,
+		Peer:            peer.Options{UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()}},
+		OnFrame: func(t time.Time, f media.Frame) {
+			if s.frames.frame(t, f) {
+				receiving.Store(true)
+				r.receiving.Add(1)
+				settle()
+			}
+		},
+	}
+	res := probe.Attempt(ctx, po)
+	end := time.Now()
+	s.counters.Freeze(end) // no-ops when the run already closed the window
+	s.frames.finish(end)
+	if receiving.Load() {
+		r.receiving.Add(-1)
+	}
+	s.res = r.result(s, res, ctx.Err() == nil)
+	if s.res.OK() {
+		r.ok.Add(1)
+	} else {
+		r.failed.Add(1)
+	}
+}
+
+// result turns a probe result and the counters into a subscriber's record.
+// early says the attempt ended before the run did.
+func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
+	res := Result{ID: s.id, PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
+	if res.PhasesMS == nil {
+		res.PhasesMS = map[string]float64{}
+	}
+	if !pr.OK() {
+		res.FailedPhase = pr.FailedPhase
+		res.Error = pr.Error
+		res.Reason = classifyError(pr.Error)
+	} else if v, ok := pr.FirstFrame(); ok {
+		res.FirstFrameMS = v
+		res.Dropped = early
+	}
+	snap := s.counters.Snapshot()
+	res.Packets, res.Bytes = snap.Unique, snap.Bytes
+	res.PacketsLost = snap.Lost()
+	res.Late = snap.Late
+	if d := snap.Unique + res.PacketsLost; d > 0 {
+		res.LossPct = round2(100 * float64(res.PacketsLost) / float64(d))
+	}
+	res.JitterMS, res.AudioJitterMS = round2(snap.JitterMS), round2(snap.AudioJitterMS)
+	res.NACKs, res.NACKedPackets, res.PLIs = snap.NACKs, snap.NACKedPackets, snap.PLIs+snap.FIRs
+	if !snap.First.IsZero() {
+		if d := snap.End.Sub(snap.First).Seconds(); d > 0 {
+			res.ReceiveS = round2(d)
+			res.BitrateKbps = round2(float64(snap.Bytes) * 8 / 1000 / d)
+		}
+	}
+	fs := s.frames.stats()
+	res.Frames, res.FPS, res.Freezes = fs.Frames, round2(fs.FPS), fs.Freezes
+	res.FreezeMS = round2(float64(fs.Frozen.Microseconds()) / 1000)
+	res.MaxGapMS = round2(float64(fs.MaxGap.Microseconds()) / 1000)
+	return res
+}

@@ -1,0 +1,164 @@
+package mediabench
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/livectl/livectl/internal/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startServe runs livectl's server (signaling and SFU) in process, the way
+// `livectl serve` does, and returns its /ws URL and HTTP base.
+func startServe(t *testing.T) (ws, base string) {
+	t.Helper()
+	s, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		s.Close()
+	})
+	return "ws" + hs.URL[len("http"):] + "/ws", hs.URL
+}
+
+func execute(t *testing.T, o Options) *Report {
+	t.Helper()
+	r, err := NewRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := r.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func logReport(t *testing.T, rep *Report) {
+	t.Helper()
+	t.Logf("%s %s: attempted %d ok %d failed %d dropped %d; first frame p50 %.1fms p95 %.1fms; errors %v",
+		rep.Protocol, rep.Target, rep.Subscribers.Attempted, rep.Subscribers.OK, rep.Subscribers.Failed, rep.Subscribers.Dropped,
+		rep.FirstFrameMS.P50, rep.FirstFrameMS.P95, rep.ErrorDetail)
+	t.Logf("totals %+v", rep.Totals)
+	for _, f := range Figures {
+		t.Logf("  %-13s %+v", f, rep.PerSubscriber[f])
+	}
+	t.Logf("client %+v server %+v", rep.Client, rep.Server)
+}
+
+func TestMediaFanOut(t *testing.T) {
+	ws, base := startServe(t)
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"ws", Options{URL: ws, Room: "fan-ws", Publishers: 1}},
+		{"whep", Options{WHEP: base + "/whep/fan-whep", WHIP: base + "/whip/fan-whep", Publishers: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.Subscribers, o.Rate, o.Duration = 50, 100, 2*time.Second
+			rep := execute(t, o)
+			logReport(t, rep)
+			if rep.Subscribers.OK != 50 || rep.Subscribers.Failed != 0 || rep.Subscribers.Dropped != 0 {
+				t.Fatalf("want 50 subscribers with frames, got %+v (errors %v)", rep.Subscribers, rep.ErrorDetail)
+			}
+			for _, r := range rep.Results {
+				if r.Frames < 10 || r.Codec != "video/VP8" || r.Width != 640 || r.BitrateKbps <= 0 {
+					t.Fatalf("subscriber %d: %+v", r.ID, r)
+				}
+			}
+			if rep.Totals.PacketsLost != 0 {
+				t.Errorf("loss on loopback: %d packets lost", rep.Totals.PacketsLost)
+			}
+			if rep.FirstFrameMS.Count != 50 {
+				t.Errorf("first-frame count %d", rep.FirstFrameMS.Count)
+			}
+		})
+	}
+}
+
+// lossyConn drops a share of the RTP packets arriving at a subscriber's
+// socket: a lossy network in the path between the SFU and the subscriber.
+type lossyConn struct {
+	net.PacketConn
+	share float64
+	mu    sync.Mutex
+	rng   *rand.Rand
+}
+
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		// Only SRTP (first byte 128–191, RFC 7983; RTCP types 192–223
+		// excluded): STUN and DTLS pass, so the connection comes up and
+		// only media suffers.
+		rtp := err == nil && n > 1 && b[0] >= 128 && b[0] <= 191 && (b[1] < 192 || b[1] > 223)
+		if rtp {
+			c.mu.Lock()
+			drop := c.rng.Float64() < c.share
+			c.mu.Unlock()
+			if drop {
+				continue
+			}
+		}
+		return n, addr, err
+	}
+}
+
+func TestMediaLossShowsInReport(t *testing.T) {
+	ws, _ := startServe(t)
+	o := Options{URL: ws, Room: "lossy", Publishers: 1, Subscribers: 5, Rate: 50, Duration: 3 * time.Second,
+		WrapConn: func(c net.PacketConn) net.PacketConn {
+			return &lossyConn{PacketConn: c, share: 0.05, rng: rand.New(rand.NewPCG(1, 2))}
+		}}
+	rep := execute(t, o)
+	logReport(t, rep)
+	if rep.Subscribers.OK != 5 {
+		t.Fatalf("want 5 subscribers with frames, got %+v (errors %v)", rep.Subscribers, rep.ErrorDetail)
+	}
+	if rep.Totals.NACKs == 0 || rep.Totals.NACKedPackets == 0 {
+		t.Errorf("5%% loss but no NACKs sent: %+v", rep.Totals)
+	}
+	if rep.Totals.Late == 0 {
+		t.Errorf("5%% loss but no packet recovered: %+v", rep.Totals)
+	}
+	if rep.PerSubscriber["nacks"].Min == 0 {
+		t.Errorf("a subscriber sent no NACK: %+v", rep.PerSubscriber["nacks"])
+	}
+}
+
+func TestMediaUnreachableWHEP(t *testing.T) {
+	// A port that was just free: nothing listens there.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	start := time.Now()
+	rep := execute(t, Options{WHEP: "http://" + addr + "/whep/none", Subscribers: 3, Rate: 100, Duration: time.Second})
+	logReport(t, rep)
+	if rep.Subscribers.Failed != 3 || rep.Errors["signal"] != 3 || rep.ErrorDetail["signal:refused"] != 3 {
+		t.Fatalf("want 3 failures at signal:refused, got %+v %v", rep.Subscribers, rep.ErrorDetail)
+	}
+	if len(rep.Worst) == 0 || rep.Worst[0].Error == "" {
+		t.Fatalf("worst subscribers do not show the error: %+v", rep.Worst)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("failing run took %v", d)
+	}
+}

@@ -1,0 +1,367 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/mediabench"
+	"github.com/livectl/livectl/internal/bench/preflight"
+	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/report"
+)
+
+func init() { benchSubcommands = append(benchSubcommands, newBenchMediaCmd) }
+
+// BenchMediaOptions are the resolved flags of `livectl bench media`.
+type BenchMediaOptions struct {
+	URL         string
+	Room        string
+	WHEP        string
+	WHIP        string
+	Subscribers int
+	Publishers  int
+	Rate        string
+	Duration    time.Duration
+	Timeout     time.Duration
+	Token       string
+	Procs       int
+	Asserts     []string
+	Out         string
+	ServerStats string
+	ServerPID   int
+	Bind        string
+	// Child marks a process started by --procs (hidden).
+	Child bool
+}
+
+func newBenchMediaCmd(f *Factory) *cobra.Command {
+	opts := &BenchMediaOptions{}
+	cmd := &cobra.Command{
+		Use:   "media",
+		Short: "Fan media out to many subscribers and measure what each receives",
+		Long: `Start --publishers built-in publishers (the looping VP8+Opus clip of 'livectl
+publish'), then --subscribers subscribers at --rate per second, each a real
+WebRTC peer that measures, from its start:
+
+  first frame      the probe's phases (signal, ice_connected, dtls_connected,
+                   first_rtp, first_keyframe, first_decoded)
+  bitrate_kbps     RTP bytes received over its receiving time
+  loss_pct         packets never received, after NACK recovery (with lost
+  packets_lost     packets retransmitted late counted as received)
+  jitter_ms        RFC 3550 interarrival jitter of the video stream
+  nacks, plis      NACK and PLI/FIR packets it sent
+  freezes          gaps between complete frames longer than 3 frame
+  freeze_ms        intervals and longer than 200ms, and their total time
+  frames, fps      complete video frames
+
+The ramp is an open model as in 'bench signal'. Once every subscriber has its
+first frame (or failed) the run holds for --duration, then closes every
+subscriber's counting window at once, waits briefly for late retransmissions,
+and reports percentiles over subscribers for each figure, totals, the worst
+subscribers, the server's side (--server-stats /v1/stats each second;
+--server-pid adds its CPU and RSS from /proc) and the generator's own CPU and
+memory. The generator says it saturated when it judged itself the bottleneck
+or when it cost more CPU per subscriber than the server.
+
+--url ws://…/ws --room R talks livectl's protocol; --whep URL plays from any
+WHEP endpoint instead (and --whip URL sends the built-in publishers to any
+WHIP endpoint), so the same run can be pointed at another server.
+
+Each subscriber has one UDP socket (an ICE UDP mux: no socket per interface
+or candidate type), plus its /ws connection; the check before the start
+refuses a run that cannot fit this process's file-descriptor limit and names
+--procs, which spreads subscribers over child processes and merges their
+results exactly.
+
+Assertions: first_frame.<stat> and <phase>.<stat> take durations;
+<figure>.<p50|p90|p95|p99|max|min|mean> numbers; errors, errors.<phase>, ok,
+dropped (counts or % of subscribers); totals packets_lost, loss_pct, nacks,
+plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
+		Example: `  livectl bench media --url ws://127.0.0.1:7880/ws --room demo --publishers 1 --subscribers 200 --rate 50/s --duration 30s
+  livectl bench media --whep http://127.0.0.1:7880/whep/demo --whip http://127.0.0.1:7880/whip/demo --publishers 1 --subscribers 50
+  livectl bench media --url ws://127.0.0.1:7880/ws --room demo --publishers 1 --subscribers 1000 --procs 4 --out media.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchMedia(cmd.Context(), f, opts) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.URL, "url", "", "livectl signaling URL (ws://host:port/ws); needs --room")
+	fl.StringVar(&opts.Room, "room", "", "room to subscribe to (and publish into) over --url")
+	fl.StringVar(&opts.WHEP, "whep", "", "WHEP endpoint subscribers play from instead of --url (any server)")
+	fl.StringVar(&opts.WHIP, "whip", "", "WHIP endpoint for the built-in publishers (default: --url with --room)")
+	fl.IntVar(&opts.Subscribers, "subscribers", 10, "subscribers to start")
+	fl.IntVar(&opts.Publishers, "publishers", 0, "built-in publishers (looping VP8+Opus clip) to start first; 0 expects media in the room")
+	fl.StringVar(&opts.Rate, "rate", "20/s", "subscriber starts per second (20 or 20/s)")
+	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every subscriber after the last first frame")
+	fl.DurationVar(&opts.Timeout, "timeout", 15*time.Second, "limit on each subscriber's way to its first frame")
+	fl.StringVar(&opts.Token, "token", "", "join token (ws) or bearer token (WHIP/WHEP) for servers with auth")
+	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread subscribers over (past one process's file-descriptor limit or cores)")
+	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'first_frame.p95<1500ms,loss_pct.max<1' (exit 3 if one fails)")
+	fl.StringVar(&opts.Out, "out", "", "write the full report with every subscriber's figures to this JSON file")
+	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
+	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
+	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
+	fl.BoolVar(&opts.Child, "child", false, "run as a --procs child (options as JSON on stdin)")
+	_ = fl.MarkHidden("child")
+	return cmd
+}
+
+func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error {
+	if o.Child {
+		if err := mediabench.RunChild(ctx, f.IO.In, f.IO.Out); err != nil {
+			fmt.Fprintf(f.IO.ErrOut, "livectl bench media (child): %v\n", err)
+			return ErrSilent
+		}
+		return nil
+	}
+	mo, exprs, err := benchMediaSettings(f, o)
+	if err != nil {
+		return err
+	}
+	if err := benchMediaPreflight(f, o, mo); err != nil {
+		return err
+	}
+	var run mediabench.Runner
+	if o.Procs > 1 {
+		exe, err := f.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
+		}
+		if run, err = mediabench.NewProcs(exe, *mo, o.Procs, f.IO.ErrOut); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("procs"), err)
+		}
+	} else if run, err = mediabench.NewRun(*mo); err != nil {
+		return fmt.Errorf("preparing bench media against %s: %w", mo.Target(), err)
+	}
+	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
+		func() progress.Status { return benchMediaStatus(run.Live()) })
+	rep, err := run.Execute(ctx)
+	bar.Stop()
+	if err != nil {
+		return fmt.Errorf("running bench media against %s: %w", mo.Target(), err)
+	}
+	return finishBenchMedia(f, rep, exprs, o.Out)
+}
+
+func benchMediaStatus(l mediabench.Live) progress.Status {
+	s := progress.Status{Phase: l.Phase, Text: fmt.Sprintf("receiving %d  ok %d  failed %d  %.0f kbps  freezes %d",
+		l.Receiving, l.OK, l.Failed, l.BitrateKbps, l.Freezes)}
+	if l.Phase == mediabench.PhaseRamp {
+		// A subscriber counts as done once it receives or has failed.
+		s.Done, s.Total = min(max(l.Receiving, l.OK)+l.Failed, l.Target), l.Target
+	}
+	return s
+}
+
+// benchMediaSettings validates the flags into generator options.
+func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, []assert.Expr, error) {
+	if o.URL == "" && o.WHEP == "" {
+		return nil, nil, UsageErrorf("%s (with %s) or %s is required: e.g. --url ws://127.0.0.1:7880/ws --room demo", f.FlagRef("url"), f.FlagRef("room"), f.FlagRef("whep"))
+	}
+	if o.URL != "" {
+		u, err := url.Parse(o.URL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return nil, nil, UsageErrorf("%s %q: want ws://host:port/ws (use %s for a WHEP endpoint)", f.FlagRef("url"), o.URL, f.FlagRef("whep"))
+		}
+		if o.Room == "" && (o.WHEP == "" || o.Publishers > 0 && o.WHIP == "") {
+			return nil, nil, UsageErrorf("%s is required with %s", f.FlagRef("room"), f.FlagRef("url"))
+		}
+	}
+	for _, name := range []string{"whep", "whip"} {
+		v := map[string]string{"whep": o.WHEP, "whip": o.WHIP}[name]
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, nil, UsageErrorf("%s %q: want http(s)://host:port/path", f.FlagRef(name), v)
+		}
+	}
+	if o.Publishers < 0 {
+		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("publishers"))
+	}
+	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
+		return nil, nil, UsageErrorf("built-in publishers need %s or %s with %s", f.FlagRef("whip"), f.FlagRef("url"), f.FlagRef("room"))
+	}
+	if o.Subscribers <= 0 {
+		return nil, nil, UsageErrorf("%s must be at least 1, got %d", f.FlagRef("subscribers"), o.Subscribers)
+	}
+	rate, err := bench.ParseRate(o.Rate)
+	if err != nil {
+		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("rate"), err)
+	}
+	if o.Duration < 0 || o.Timeout < 0 {
+		return nil, nil, UsageErrorf("%s and %s must not be negative", f.FlagRef("duration"), f.FlagRef("timeout"))
+	}
+	if o.Procs < 1 || o.Procs > o.Subscribers {
+		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("subscribers"), o.Subscribers, o.Procs)
+	}
+	if o.Bind != "" && net.ParseIP(o.Bind) == nil {
+		return nil, nil, UsageErrorf("%s %q: want an IP address", f.FlagRef("bind"), o.Bind)
+	}
+	mo := &mediabench.Options{URL: o.URL, Room: o.Room, WHEP: o.WHEP, WHIP: o.WHIP,
+		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
+		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
+	switch {
+	case o.ServerStats == "none":
+	case o.ServerStats != "":
+		mo.StatsURL = o.ServerStats
+	case o.URL != "":
+		mo.StatsURL, _ = bench.StatsURLFor(o.URL)
+	}
+	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	if err == nil {
+		err = assert.Check(exprs, (&mediabench.Report{}).Metrics())
+	}
+	if err != nil {
+		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	return mo, exprs, nil
+}
+
+// benchMediaPreflight refuses runs that cannot fit this process's
+// descriptor budget, naming --procs.
+func benchMediaPreflight(f *Factory, o *BenchMediaOptions, mo *mediabench.Options) error {
+	fds, err := preflight.RaiseFDLimit()
+	if err != nil {
+		return err
+	}
+	per := mediabench.FDsPerSubscriber(mo.Protocol())
+	// The parent holds the publishers (a few descriptors each) and, with
+	// --procs, no subscriber.
+	need := (o.Subscribers+o.Procs-1)/o.Procs*per + o.Publishers*8
+	if free := fds.Free(); need > free {
+		procs := (o.Subscribers*per + free - 1) / max(free, 1)
+		hint := fmt.Sprintf("each subscriber holds %d descriptors (its UDP socket%s); use %s %d (or more) to spread subscribers over child processes, each with its own limit, or raise the limit (ulimit -n)",
+			per, map[bool]string{true: " and its /ws connection", false: ""}[per == 2], f.FlagRef("procs"), procs)
+		return &UsageError{Err: preflight.CheckFDs(fds, need, hint)}
+	}
+	return nil
+}
+
+// finishBenchMedia writes the report and checks the assertions.
+func finishBenchMedia(f *Factory, rep *mediabench.Report, exprs []assert.Expr, out string) error {
+	if out != "" {
+		if err := report.WriteJSONFile(out, rep); err != nil {
+			return err
+		}
+	}
+	shown := *rep
+	shown.Results = nil // --out keeps every subscriber
+	if f.Globals.JSON() {
+		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
+			return err
+		}
+	} else if err := mediabench.WriteTable(f.IO.Out, &shown); err != nil {
+		return err
+	}
+	if rep.Saturated && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: the generator saturated (%s); the figures may understate the server\n", strings.Join(rep.Warnings, "; "))
+	}
+	if err := checkMediaAsserts(f, exprs, rep); err != nil {
+		return err
+	}
+	if rep.Subscribers.OK == 0 && rep.Subscribers.Attempted > 0 && !rep.Interrupted {
+		top := "no errors recorded"
+		if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
+			top = rep.Worst[0].Error
+		}
+		return fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
+	}
+	return nil
+}
+
+func checkMediaAsserts(f *Factory, exprs []assert.Expr, rep *mediabench.Report) error {
+	results := assert.Evaluate(exprs, rep.Metrics())
+	if !f.Globals.Quiet {
+		for _, r := range results {
+			fmt.Fprintln(f.IO.ErrOut, "assert", r)
+		}
+	}
+	if failed := assert.Failed(results); len(failed) > 0 {
+		return &AssertionError{Failed: failed}
+	}
+	return nil
+}
+
+// benchReportMedia is `bench report` for media reports: it handles the
+// files when the first is a media report and says so with handled.
+func benchReportMedia(f *Factory, o *BenchReportOptions) (handled bool, err error) {
+	if len(o.Files) == 0 {
+		return false, nil
+	}
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	b, err := os.ReadFile(o.Files[0])
+	if err != nil || json.Unmarshal(b, &head) != nil || head.Kind != mediabench.KindMedia {
+		return false, nil // not ours: bench report's own reading says what is wrong
+	}
+	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	if err == nil {
+		err = assert.Check(exprs, (&mediabench.Report{}).Metrics())
+	}
+	if err != nil {
+		return true, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	reps := make([]*mediabench.Report, len(o.Files))
+	for i, path := range o.Files {
+		var r mediabench.Report
+		if err := report.ReadJSONFile(path, &r); err != nil {
+			return true, fmt.Errorf("%w (write reports with 'livectl bench media --out FILE')", err)
+		}
+		if r.Kind != mediabench.KindMedia {
+			return true, fmt.Errorf("reading report %s: kind %q is not a bench media report (reports of different kinds do not mix)", path, r.Kind)
+		}
+		reps[i] = &r
+	}
+	if len(reps) == 2 && !o.Merge {
+		if o.Out != "" {
+			return true, UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
+		}
+		c := mediabench.Compare(reps[0], reps[1])
+		a, b := *c.A, *c.B
+		a.Results, b.Results = nil, nil
+		c.A, c.B = &a, &b
+		if f.Globals.JSON() {
+			err = report.WriteJSON(f.IO.Out, c)
+		} else {
+			err = mediabench.WriteComparisonTable(f.IO.Out, c, o.Files[0], o.Files[1])
+		}
+		if err != nil {
+			return true, err
+		}
+		return true, checkMediaAsserts(f, exprs, reps[1])
+	}
+	merged := reps[0]
+	if len(reps) > 1 {
+		if merged, err = mediabench.Merge(reps...); err != nil {
+			return true, fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
+		}
+	}
+	if o.Out != "" {
+		if err := report.WriteJSONFile(o.Out, merged); err != nil {
+			return true, err
+		}
+	}
+	shown := *merged
+	shown.Results = nil
+	if f.Globals.JSON() {
+		err = report.WriteJSON(f.IO.Out, &shown)
+	} else {
+		err = mediabench.WriteTable(f.IO.Out, &shown)
+	}
+	if err != nil {
+		return true, err
+	}
+	return true, checkMediaAsserts(f, exprs, merged)
+}
