@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +124,52 @@ func TestMatcher(t *testing.T) {
 	}
 	if _, err := ParseMatcher("json:=x"); err == nil {
 		t.Error("json:=x accepted")
+	}
+}
+
+func TestSourceIPsSpreadDials(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		seen[host]++
+		mu.Unlock()
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer hs.Close()
+	ips, err := ParseSourceIPs("127.0.0.2-127.0.0.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := NewRun(SignalOptions{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 30, Rate: 1000,
+		Protocol: ProtocolRaw, SourceIPs: ips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Connections.Established != 30 || rep.Settings.SourceIPs != 3 {
+		t.Fatalf("connections %+v settings %+v", rep.Connections, rep.Settings)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		if seen[ip] != 10 {
+			t.Errorf("server saw %v, want 10 connections from each of 127.0.0.2-4", seen)
+			break
+		}
 	}
 }
