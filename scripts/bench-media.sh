@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench-media.sh — the media fan-out performance targets of livectl (make bench-media).
+#
+# For each scenario and each of RUNS repetitions it starts a fresh
+# `livectl serve --dev` (its own HTTP and UDP ports) and runs
+# `livectl bench media` against it as a separate process on the same
+# machine, with one built-in 1.5 Mbps-class VP8 + Opus publisher:
+#   200:   200 subscribers at 50/s over /ws, held DURATION, one process
+#   1000:  1,000 subscribers at 100/s with --procs PROCS_1000
+# The server's CPU and RSS come from /proc/<pid> (--server-pid), the
+# generator's from its own rusage. Reports (with every subscriber) go to
+# $OUT/media-<scenario>-<n>.json; at the end the medians over runs are
+# printed (needs jq; without it, each run's table).
+#
+# Environment: RUNS (3), DURATION (20s), OUT (bench-results),
+# BIN (bin/livectl), SCENARIOS ("200"; add 1000), PROCS_1000 (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-20s}
+OUT=${OUT:-bench-results}
+BIN=${BIN:-bin/livectl}
+SCENARIOS=${SCENARIOS:-"200"}
+PROCS_1000=${PROCS_1000:-2}
+
+mkdir -p "$OUT" "$(dirname "$BIN")"
+go build -o "$BIN" ./cmd/livectl
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+server_pid=""
+URL=""
+start_server() {
+	local udp
+	udp=$(free_udp_port)
+	"$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" --udp-port "$udp" \
+		--max-participants 5000 --log-level warn >"$OUT/serve-media.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 100); do
+		URL=$(grep -o 'ws://127\.0\.0\.1:[0-9]*/ws' "$OUT/serve-media.log" | head -1 || true)
+		if [ -n "$URL" ] && kill -0 "$server_pid" 2>/dev/null &&
+			curl -fsS "$(echo "$URL" | sed 's|^ws:|http:|; s|/ws$|/readyz|')" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench-media: livectl serve did not become ready; see $OUT/serve-media.log" >&2
+	cat "$OUT/serve-media.log" >&2
+	exit 1
+}
+stop_server() {
+	if [ -n "$server_pid" ]; then
+		kill -INT "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=""
+	fi
+}
+trap stop_server EXIT
+
+status=0
+for scenario in $SCENARIOS; do
+	case $scenario in
+	200) args=(--subscribers 200 --rate 50/s) ;;
+	1000) args=(--subscribers 1000 --rate 100/s --procs "$PROCS_1000" --timeout 30s) ;;
+	*) echo "bench-media: unknown scenario $scenario (200, 1000)" >&2; exit 2 ;;
+	esac
+	for n in $(seq "$RUNS"); do
+		start_server
+		out="$OUT/media-$scenario-$n.json"
+		echo "== bench media $scenario, run $n/$RUNS against $URL (server pid $server_pid)" >&2
+		set +e
+		"$BIN" bench media --url "$URL" --room "bench-$scenario-$n" --publishers 1 "${args[@]}" \
+			--duration "$DURATION" --server-pid "$server_pid" --out "$out" --quiet -o table
+		rc=$?
+		set -e
+		stop_server
+		if [ $rc -ne 0 ]; then
+			echo "bench-media: run $n of $scenario exited $rc" >&2
+			status=$rc
+		fi
+	done
+done
+
+if command -v jq >/dev/null; then
+	echo
+	echo "medians over $RUNS runs (first frame in ms; CPU in cores during the hold, millicores per subscriber):"
+	for scenario in $SCENARIOS; do
+		files=("$OUT"/media-"$scenario"-*.json)
+		[ -e "${files[0]}" ] || continue
+		jq -s -r --arg s "$scenario" '
+			def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+			def r2: if . == null then "n/a" else (. * 100 | round / 100 | tostring) end;
+			"\($s) subscribers: ok \(map(.subscribers.ok) | med)/\(.[0].settings.subscribers)" +
+			"  first_frame p50 \(map(.first_frame_ms.p50) | med | r2) p95 \(map(.first_frame_ms.p95) | med | r2)" +
+			"  loss \(map(.totals.loss_pct) | med | r2)% (lost \(map(.totals.packets_lost) | med))" +
+			"  freezes \(map(.totals.freezes) | med)" +
+			"  bitrate p50 \(map(.per_subscriber.bitrate_kbps.p50) | med | r2) kbps" +
+			"\n    server cpu \(map(.server.cpu_cores_hold // null) | med | r2) cores (\(map(.server.millicores_per_subscriber // null) | med | r2) m/sub)" +
+			"  generator cpu \(map(.client.cpu_cores_hold) | med | r2) cores (\(map(.client.millicores_per_subscriber) | med | r2) m/sub)" +
+			"  saturated \(map(.saturated) | map(select(.)) | length)/\(length) runs"
+		' "${files[@]}"
+	done
+fi
+exit $status
