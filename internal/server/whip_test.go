@@ -158,3 +158,23 @@ func TestWHIPAuthAndDrain(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseSDPFrag feeds arbitrary PATCH bodies to the trickle fragment
+// parser: it must not panic, and every candidate it returns is a candidate line.
+func FuzzParseSDPFrag(f *testing.F) {
+	f.Add("a=ice-ufrag:abcd\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n")
+	f.Add("a=ice-ufrag:x\na=ice-pwd:y\nm=audio 9 UDP/TLS/RTP/SAVPF 0\na=mid:0\na=candidate:2 1 tcp 1 ::1 9 typ host tcptype active\na=end-of-candidates\n")
+	f.Add("garbage")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, frag string) {
+		cands, err := parseSDPFrag(frag)
+		if err != nil {
+			return
+		}
+		for _, c := range cands {
+			if !strings.HasPrefix(c.Candidate, "candidate:") {
+				t.Fatalf("returned %q, not a candidate", c.Candidate)
+			}
+		}
+	})
+}
