@@ -193,6 +193,9 @@ func Merge(reports ...*Report) (*Report, error) {
 			out.ErrorDetail[k] += v
 		}
 		for name, h := range r.Histograms {
+			if h == nil {
+				continue
+			}
 			if out.Histograms[name] == nil {
 				out.Histograms[name] = hist.New()
 			}
