@@ -1,0 +1,173 @@
+//go:build browser
+
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/server"
+)
+
+// TestProbeAgreesWithChromium compares the probe's first_decoded with the
+// time to first rendered frame that headless Chromium measures on the demo
+// page (?watch=1: WHEP, requestVideoFrameCallback), against the same server
+// and the same publisher (livectl publish, built-in clip, over WHIP).
+// Browser and probe attempts alternate so that both see the same server and
+// publisher state; the medians of 10 attempts each must agree within 30 ms.
+//
+//	go test -tags browser -run TestProbeAgreesWithChromium -v ./internal/probe
+func TestProbeAgreesWithChromium(t *testing.T) {
+	exe := os.Getenv("LIVECTL_CHROMIUM")
+	if exe == "" {
+		exe = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(exe); err != nil {
+		t.Fatalf("Chromium not found at %s (set LIVECTL_CHROMIUM): this comparison needs a browser", exe)
+	}
+	srv, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer func() {
+		hs.Close()
+		srv.Close()
+	}()
+	ctx := context.Background()
+	pub, err := publish.Start(ctx, publish.Options{URL: hs.URL + "/whip/cmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+
+	// One viewer tab; each browser attempt reloads the page with watch=1
+	// (a new RTCPeerConnection and WHEP session, timed by the page from the
+	// start of watch() to the first requestVideoFrameCallback). Reusing the
+	// tab keeps renderer process start-up out of the measurement, which on a
+	// 2-core machine otherwise competes with the attempt for CPU.
+	tab, cancelTab := chromedp.NewContext(bctx)
+	defer cancelTab()
+	if err := chromedp.Do(tab, chromedp.Navigate(hs.URL+"/?room=cmp")); err != nil {
+		t.Fatalf("loading the viewer page: %v", err)
+	}
+	const n = 10
+	var browser, probed, browserTail, probedTail []float64
+	for i := range n {
+		// Reload the page with watch=1: fresh page state (the page's
+		// first-frame timer belongs to its first watch() only), same
+		// renderer process.
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/?room=cmp&watch=1&n=%d", hs.URL, i))); err != nil {
+			t.Fatalf("attempt %d: loading the viewer page: %v", i, err)
+		}
+		var first *float64
+		deadline := time.Now().Add(10 * time.Second)
+		for first == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			if v, err := chromedp.Run(tab, chromedp.Evaluate[*float64](`window.livectl.firstFrameMs ?? null`)); err == nil {
+				first = v
+			}
+		}
+		lg, _ := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.livectl.log`))
+		if testing.Verbose() {
+			for _, l := range lg {
+				t.Logf("  page: %s", l)
+			}
+		}
+		connected, rendered := pageTime(lg, "watch: connected"), pageTime(lg, "first frame rendered")
+		if first == nil {
+			t.Fatalf("attempt %d: Chromium rendered no frame within 10s", i)
+		}
+		browser = append(browser, *first)
+		if connected < 0 || rendered < 0 {
+			t.Fatalf("attempt %d: page log lacks the connected/first-frame lines: %v", i, lg)
+		}
+		browserTail = append(browserTail, max(rendered-connected, 0))
+		time.Sleep(600 * time.Millisecond) // outside the relay's PLI throttle, as between probe attempts
+
+		// One probe attempt.
+		r := probe.Attempt(ctx, probe.Options{URL: hs.URL + "/whep/cmp", Timeout: 10 * time.Second})
+		if !r.OK() {
+			t.Fatalf("attempt %d: probe: %s", i, r.Error)
+		}
+		probed = append(probed, r.PhasesMS[probe.PhaseFirstDecoded])
+		probedTail = append(probedTail, r.PhasesMS[probe.PhaseFirstDecoded]-r.PhasesMS[probe.PhaseDTLSConnected])
+		t.Logf("  probe: %v", r.PhasesMS)
+		time.Sleep(600 * time.Millisecond)
+	}
+	mb, mp := median(browser), median(probed)
+	tb, tp := median(browserTail), median(probedTail)
+	t.Logf("Chromium first rendered frame (ms): %.1f", browser)
+	t.Logf("probe first_decoded (ms):          %.1f", probed)
+	t.Logf("whole attempt, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", mb, mp, mp-mb)
+	t.Logf("connected -> first frame, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", tb, tp, tp-tb)
+	// The whole-attempt difference is the browser's own set-up cost
+	// (createOffer and gathering, the WHEP request from JS, Chrome's ICE and
+	// DTLS), not the media path: see docs/probe.md. The media path — from
+	// the peer connection being connected to the first frame — is where both
+	// measure the same thing, and there they must agree.
+	if math.Abs(tp-tb) > 30 {
+		t.Fatalf("connected -> first frame: probe median %.1f ms and Chromium median %.1f ms differ by more than 30 ms", tp, tb)
+	}
+}
+
+// pageTime returns the page-clock time (ms) of the last log line of the
+// demo page containing what ("… +123ms watch: connected"), or -1.
+func pageTime(log []string, what string) float64 {
+	for i := len(log) - 1; i >= 0; i-- {
+		l := log[i]
+		if !strings.Contains(l, what) {
+			continue
+		}
+		j := strings.Index(l, " +")
+		k := strings.Index(l, "ms ")
+		if j < 0 || k < j {
+			return -1
+		}
+		v, err := strconv.ParseFloat(l[j+2:k], 64)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	return -1
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
