@@ -165,15 +165,13 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 
 	// Ping shards: a few goroutines walk all sessions instead of one
 	// goroutine per session, which keeps the generator's memory per
-	// session to the connection itself.
-	pctx, stopPings := context.WithCancel(context.Background())
+	// session to the connection itself. Sessions join a shard as they are
+	// established; pinging starts with the hold phase, so the ramp measures
+	// connecting and joining alone.
 	nshards := min(max(runtime.GOMAXPROCS(0)*4, 4), 64)
 	r.shards = make([]*shard, nshards)
-	var pwg sync.WaitGroup
 	for i := range r.shards {
 		r.shards[i] = &shard{r: r}
-		pwg.Add(1)
-		go func() { defer pwg.Done(); r.shards[i].loop(pctx) }()
 	}
 
 	rampStart := time.Now()
@@ -186,6 +184,12 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	mem := memNow()
 	srv.peak(ctx, open)
 
+	pctx, stopPings := context.WithCancel(context.Background())
+	var pwg sync.WaitGroup
+	for _, sh := range r.shards {
+		pwg.Add(1)
+		go func() { defer pwg.Done(); sh.loop(pctx) }()
+	}
 	r.setPhase(PhaseHold)
 	if ctx.Err() == nil && o.Duration > 0 && r.open.Load() > 0 {
 		t := time.NewTimer(o.Duration)
@@ -401,9 +405,9 @@ func (sh *shard) add(s *session) {
 	if iv <= 0 {
 		iv = time.Second // still check liveness once a second
 	}
-	// Spread first pings over the interval so they do not arrive in waves.
-	offset := time.Duration(uint64(s.idx) * 0x9E3779B97F4A7C15 % uint64(iv))
-	s.nextDue = time.Duration(sh.r.now()) + offset
+	// Spread first pings over the interval so they do not arrive in
+	// waves; the loop adds the hold's start.
+	s.nextDue = time.Duration(uint64(s.idx) * 0x9E3779B97F4A7C15 % uint64(iv))
 	sh.mu.Lock()
 	sh.pending = append(sh.pending, s)
 	sh.mu.Unlock()
@@ -418,6 +422,7 @@ func (sh *shard) loop(ctx context.Context) {
 	defer t.Stop()
 	iv := sh.r.opts.PingInterval
 	timeout := sh.r.opts.RequestTimeout
+	start := time.Duration(sh.r.now())
 	for {
 		select {
 		case <-ctx.Done():
@@ -425,6 +430,9 @@ func (sh *shard) loop(ctx context.Context) {
 		case <-t.C:
 		}
 		sh.mu.Lock()
+		for _, s := range sh.pending {
+			s.nextDue += start
+		}
 		sh.sessions = append(sh.sessions, sh.pending...)
 		sh.pending = sh.pending[:0]
 		list := sh.sessions
