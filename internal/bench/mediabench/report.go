@@ -177,6 +177,9 @@ type Client struct {
 	MillicoresPerSubscriber float64 `json:"millicores_per_subscriber"`
 	RSSPeakBytes            uint64  `json:"rss_peak_bytes"`
 	RSSBytesPerSubscriber   float64 `json:"rss_bytes_per_subscriber"`
+	// UDPRcvbufDrops is the machine's UDP datagrams dropped on full
+	// receive buffers during the run (any process: generator or server).
+	UDPRcvbufDrops uint64 `json:"udp_rcvbuf_drops"`
 }
 
 // Figure names of PerSubscriber, in display order.
@@ -419,6 +422,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		c.CPUS += r.Client.CPUS
 		c.CPUCoresHold += r.Client.CPUCoresHold
 		c.RSSPeakBytes += r.Client.RSSPeakBytes
+		c.UDPRcvbufDrops = max(c.UDPRcvbufDrops, r.Client.UDPRcvbufDrops) // machine-wide: the runs overlap
 		rss += r.Client.RSSBytesPerSubscriber * float64(r.Subscribers.OK)
 		rssW += float64(r.Subscribers.OK)
 		g := &out.Generator

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +162,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	cpu0 := bench.ProcessCPU()
 	start := time.Now()
 	rss0 := bench.ProcessRSS()
+	drops0, dropsOK := udpRcvbufErrors()
 
 	pubs, err := r.startPublishers(ctx)
 	defer func() {
@@ -249,6 +252,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()))
 	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
 	rep.Server = srv.report(srvHold, receiving)
+	if drops1, ok := udpRcvbufErrors(); ok && dropsOK {
+		rep.Client.UDPRcvbufDrops = drops1 - min(drops0, drops1)
+	}
 	judge(rep)
 	return rep, nil
 }
@@ -257,6 +263,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 func judge(rep *Report) {
 	rep.Saturated = rep.Generator.Bottleneck
 	rep.Warnings = append(rep.Warnings[:0], rep.Generator.Reasons...)
+	if d := rep.Client.UDPRcvbufDrops; d > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the kernel dropped %d UDP datagrams on full receive buffers during the run (machine-wide, /proc/net/snmp): a receiver on this machine, the generator or the server, did not keep up, so loss here may be the machine's rather than the network's", d))
+	}
 	if s := rep.Server; s != nil && s.MillicoresPerSubscriber > 0 && rep.Client.MillicoresPerSubscriber > s.MillicoresPerSubscriber {
 		rep.Saturated = true
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the generator cost %.2f millicores per subscriber, more than the server's %.2f: on a shared machine it competes with the server for CPU; run it on another machine or with fewer subscribers per process",
@@ -336,6 +345,9 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
 		return
 	}
+	// A larger receive buffer rides out a keyframe burst while this process
+	// waits for a core (the kernel caps it at net.core.rmem_max).
+	_ = conn.SetReadBuffer(1 << 20)
 	var pconn net.PacketConn = conn
 	if o.WrapConn != nil {
 		pconn = o.WrapConn(conn)
@@ -411,4 +423,32 @@ func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
 	res.FreezeMS = round2(float64(fs.Frozen.Microseconds()) / 1000)
 	res.MaxGapMS = round2(float64(fs.MaxGap.Microseconds()) / 1000)
 	return res
+}
+
+// udpRcvbufErrors reads the machine's count of UDP datagrams dropped on a
+// full receive buffer (Udp RcvbufErrors in /proc/net/snmp).
+func udpRcvbufErrors() (uint64, bool) {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0, false
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "Udp: ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				return v, err == nil
+			}
+		}
+	}
+	return 0, false
 }

@@ -74,9 +74,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			sv.BitrateOutKbps, sv.PacketsLost, sv.NACKs, sv.PLIs, sv.Samples)
 	}
 	c := r.Client
-	p("generator\tcpu %.2fs, %.2f cores in hold, %.2f millicores/subscriber; rss peak %s (%s/subscriber); gc pause max %.1fms; schedule lag max %.0fms\n",
+	p("generator\tcpu %.2fs, %.2f cores in hold, %.2f millicores/subscriber; rss peak %s (%s/subscriber); gc pause max %.1fms; schedule lag max %.0fms; UDP receive-buffer drops (machine) %d\n",
 		c.CPUS, c.CPUCoresHold, c.MillicoresPerSubscriber, bytesStr(float64(c.RSSPeakBytes)), bytesStr(c.RSSBytesPerSubscriber),
-		r.Generator.GCPauseMaxMS, r.Generator.ScheduleLagMaxMS)
+		r.Generator.GCPauseMaxMS, r.Generator.ScheduleLagMaxMS, c.UDPRcvbufDrops)
 	if r.Saturated {
 		p("saturated\tyes: %s\n", strings.Join(r.Warnings, "; "))
 	}

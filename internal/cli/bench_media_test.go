@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/peer/peertest"
+)
+
+func runMediaCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	f.Getenv = func(string) string { return "" }
+	code = Run(context.Background(), f, args)
+	return code, out.String(), errOut.String()
+}
+
+func TestBenchMediaUsageErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		mention string
+	}{
+		{"no target", nil, "--url"},
+		{"http url", []string{"--url", "http://127.0.0.1:1/ws", "--room", "r"}, "--whep"},
+		{"no room", []string{"--url", "ws://127.0.0.1:1/ws"}, "--room"},
+		{"bad whep", []string{"--whep", "ws://127.0.0.1:1/whep/r"}, "--whep"},
+		{"no subscribers", []string{"--whep", "http://127.0.0.1:1/whep/r", "--subscribers", "0"}, "--subscribers"},
+		{"bad rate", []string{"--whep", "http://127.0.0.1:1/whep/r", "--rate", "fast"}, "--rate"},
+		{"procs", []string{"--whep", "http://127.0.0.1:1/whep/r", "--subscribers", "2", "--procs", "3"}, "--procs"},
+		{"assert metric", []string{"--whep", "http://127.0.0.1:1/whep/r", "--assert", "nonsense.p50<1"}, "--assert"},
+		{"publishers without target", []string{"--whep", "http://127.0.0.1:1/whep/r", "--publishers", "1"}, "--whip"},
+		{"descriptors", []string{"--url", "ws://127.0.0.1:1/ws", "--room", "r", "--subscribers", "1000000"}, "--procs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			code, _, stderr := runMediaCLI(t, append([]string{"bench", "media"}, tt.args...)...)
+			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
+				t.Errorf("exit %d, stderr %q; want 2 naming %s", code, stderr, tt.mention)
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Errorf("refusal took %s: it should come before the run", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestBenchMediaUnreachableExits1(t *testing.T) {
+	code, _, stderr := runMediaCLI(t, "bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--subscribers", "2", "--rate", "100", "--duration", "0s", "--quiet")
+	if code != ExitFailure || !strings.Contains(stderr, "no subscriber received a frame") || !strings.Contains(stderr, "refused") {
+		t.Errorf("exit %d, stderr %q; want 1 naming the refusal", code, stderr)
+	}
+}
+
+// TestBenchMediaWHEPReportAndCompare runs the command against the
+// independent pion WHEP/WHIP server with a built-in publisher, then reads
+// the saved report back with bench report (print, compare, assert).
+func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "a.json")
+	code, stdout, stderr := runMediaCLI(t, "bench", "media", "--whep", srv.URL+"/whep/r", "--whip", srv.URL+"/whip/r",
+		"--publishers", "1", "--subscribers", "4", "--rate", "50", "--duration", "1s", "--quiet",
+		"--out", out, "-o", "json", "--assert", "errors<1,frames.min>5")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		Kind        string `json:"kind"`
+		Protocol    string `json:"protocol"`
+		Subscribers struct{ Attempted, OK int }
+		Results     []json.RawMessage `json:"results"`
+		PerSub      map[string]struct {
+			Count int     `json:"count"`
+			P50   float64 `json:"p50"`
+		} `json:"per_subscriber"`
+		Publishers []struct {
+			FramesSent int `json:"frames_sent"`
+		} `json:"publishers"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	if doc.Kind != "media" || doc.Protocol != "whep" || doc.Subscribers.OK != 4 || doc.PerSub["bitrate_kbps"].Count != 4 || doc.PerSub["bitrate_kbps"].P50 <= 0 {
+		t.Fatalf("unexpected report: %s", stdout)
+	}
+	if doc.Results != nil {
+		t.Errorf("stdout carries every subscriber's results; only --out should")
+	}
+	if len(doc.Publishers) != 1 || doc.Publishers[0].FramesSent == 0 {
+		t.Errorf("publisher stats missing: %+v", doc.Publishers)
+	}
+	saved, err := os.ReadFile(out)
+	if err != nil || !bytes.Contains(saved, []byte(`"results"`)) {
+		t.Fatalf("--out file lacks results (%v)", err)
+	}
+
+	t.Run("report prints a media file", func(t *testing.T) {
+		code, stdout, stderr := runMediaCLI(t, "bench", "report", out)
+		if code != ExitOK || !strings.Contains(stdout, "per subscriber") || !strings.Contains(stdout, "first_decoded") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
+	t.Run("compare and merge", func(t *testing.T) {
+		b := filepath.Join(dir, "b.json")
+		if err := os.WriteFile(b, saved, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runMediaCLI(t, "bench", "report", out, b)
+		if code != ExitOK || !strings.Contains(stdout, "first_frame.p50") {
+			t.Fatalf("compare: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		code, stdout, stderr = runMediaCLI(t, "bench", "report", "--merge", out, b, "-o", "json")
+		if code != ExitOK {
+			t.Fatalf("merge: exit %d: %s", code, stderr)
+		}
+		var m struct{ Subscribers struct{ Attempted, OK int } }
+		if err := json.Unmarshal([]byte(stdout), &m); err != nil || m.Subscribers.Attempted != 8 || m.Subscribers.OK != 8 {
+			t.Fatalf("merged report: %v %s", err, stdout)
+		}
+	})
+	t.Run("assertion failure exits 3", func(t *testing.T) {
+		code, _, stderr := runMediaCLI(t, "bench", "report", out, "--assert", "frames.min>100000000")
+		if code != ExitAssertion || !strings.Contains(stderr, "frames.min") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+}
