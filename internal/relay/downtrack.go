@@ -61,9 +61,15 @@ type downTrack struct {
 }
 
 type nackMark struct {
-	seq uint16
-	at  int64
+	seq   uint16
+	at    int64
+	count uint8
 }
+
+// maxRetransmits bounds the resends of one packet to one subscriber: a
+// receiver that keeps losing it is overloaded, and more copies would only
+// add to its load (a NACK storm).
+const maxRetransmits = 3
 
 // seqMap turns a source's sequence numbers and timestamps into this
 // down-track's: out = in + offset. It changes only when the source does.
@@ -320,10 +326,15 @@ func (d *downTrack) nack(outSeq uint16) {
 	d.nacks.Add(1)
 	now := nanotime()
 	mark := &d.nackSeen[outSeq&0xff]
-	if mark.seq == outSeq && mark.at != 0 && now-mark.at < int64(d.sub.relay.cfg.NACKRepeatWindow) {
-		return
+	if mark.seq == outSeq && mark.at != 0 {
+		if now-mark.at < int64(d.sub.relay.cfg.NACKRepeatWindow) || mark.count >= maxRetransmits {
+			return
+		}
+		mark.count++
+	} else {
+		mark.seq, mark.count = outSeq, 1
 	}
-	mark.seq, mark.at = outSeq, now
+	mark.at = now
 	m := d.mapping.Load()
 	if m == nil || int16(outSeq-m.seqOff-m.firstIn) < 0 {
 		return // before this source's first packet: nothing to resend

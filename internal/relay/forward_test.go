@@ -308,3 +308,37 @@ func BenchmarkForward(b *testing.B) {
 	}
 	a.cache.clear()
 }
+
+func TestNACKRepeatWindowAndCap(t *testing.T) {
+	tests := []struct {
+		name   string
+		window time.Duration
+		gap    time.Duration
+		nacks  int
+		want   int
+	}{
+		{"repeats inside the window are ignored", time.Hour, 0, 5, 1},
+		{"repeats after the window are resent up to the cap", time.Millisecond, 3 * time.Millisecond, 6, maxRetransmits},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(Config{NACKRepeatWindow: tc.window})
+			w := &recordWriter{}
+			d := h.downTrack(w)
+			a := h.upTrack(webrtc.MimeTypeVP8)
+			d.attach(a)
+			a.forward(vp8Packet(10, 0, true, true))
+			drain(d)
+			for range tc.nacks {
+				d.nack(10)
+				drain(d)
+				time.Sleep(tc.gap)
+			}
+			if got := int(d.rtx.Load()); got != tc.want {
+				t.Errorf("%d NACKs for one packet caused %d retransmissions, want %d", tc.nacks, got, tc.want)
+			}
+			d.detach()
+			a.cache.clear()
+		})
+	}
+}

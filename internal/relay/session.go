@@ -16,7 +16,7 @@ type Candidate = webrtc.ICECandidateInit
 
 // gatherTimeout bounds waiting for local candidates. With the UDP mux they
 // are known at once; the bound only matters if something is badly wrong.
-const gatherTimeout = 5 * time.Second
+const gatherTimeout = 10 * time.Second
 
 // newID returns a short random identifier with a prefix.
 func newID(prefix string) string {
