@@ -34,7 +34,7 @@ type downTrack struct {
 	// would hold the next request back by the PLI throttle.
 	waitMu  sync.Mutex
 	counted bool
-	sender    *webrtc.RTPSender
+	sender  *webrtc.RTPSender
 
 	// Set by Bind.
 	bound     atomic.Bool
