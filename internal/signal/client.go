@@ -36,6 +36,13 @@ type DialOptions struct {
 	// request, on the client's read goroutine: it must not block. Nil
 	// discards events.
 	OnEvent func(*Message)
+	// WantEvent, when set, is asked for the type of each frame that looks
+	// like an event (no request id) before it is decoded; frames it rejects
+	// are dropped undecoded. Load generators holding thousands of sessions
+	// use it to skip membership events they do not read. The look is cheap
+	// and conservative: a frame whose leading type field cannot be read
+	// that way is decoded as usual, and replies are always decoded.
+	WantEvent func(typ string) bool
 }
 
 // writeBufferPool shares write buffers between all clients of a process:
@@ -82,6 +89,7 @@ type Client struct {
 	conn         *websocket.Conn
 	writeTimeout time.Duration
 	onEvent      func(*Message)
+	wantEvent    func(string) bool
 	welcome      Message
 
 	wmu sync.Mutex // serialises frame writes
@@ -150,6 +158,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 		conn:         conn,
 		writeTimeout: orDefault(opts.WriteTimeout, 10*time.Second),
 		onEvent:      opts.OnEvent,
+		wantEvent:    opts.WantEvent,
 		done:         make(chan struct{}),
 	}
 	if err := DecodeInto(b, &c.welcome); err != nil {
@@ -185,6 +194,11 @@ func (c *Client) readLoop() {
 			c.finish(closeErr(err))
 			return
 		}
+		if c.wantEvent != nil {
+			if typ, ok := eventType(b); ok && !c.wantEvent(typ) {
+				continue
+			}
+		}
 		m, err := Decode(b)
 		if err != nil {
 			c.finish(fmt.Errorf("server sent a malformed frame: %w", err))
@@ -207,6 +221,37 @@ func (c *Client) readLoop() {
 			c.onEvent(m)
 		}
 	}
+}
+
+// eventType reads the type of a frame encoded the way Encode writes it,
+// {"type":"…" followed by anything but an id, without decoding the frame.
+// ok is false for anything else (a reply, other spacing or field order, an
+// escaped type), which the caller then decodes in full.
+func eventType(b []byte) (typ string, ok bool) {
+	const prefix = `{"type":"`
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return "", false
+	}
+	rest := b[len(prefix):]
+	end := -1
+	for i, ch := range rest {
+		if ch == '"' {
+			end = i
+			break
+		}
+		if ch == '\\' {
+			return "", false
+		}
+	}
+	if end <= 0 {
+		return "", false
+	}
+	after := rest[end+1:]
+	const idField = `,"id":`
+	if len(after) >= len(idField) && string(after[:len(idField)]) == idField {
+		return "", false // a reply: always decoded and matched
+	}
+	return string(rest[:end]), true
 }
 
 // finish records why the session ended and fails every pending call.
