@@ -159,6 +159,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	mon := startMonitor()
 	cpu0 := cpuTime()
 	r.epoch = time.Now()
+	r.liveMu.Lock()
+	r.liveTime = r.epoch
+	r.liveMu.Unlock()
 	base := memBaseline()
 	srv := newServerSampler(o.StatsURL, o.ServerPID)
 	srv.before(ctx)
