@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/media"
@@ -46,10 +47,15 @@ type Live struct {
 	// BitrateKbps is what all subscribers received in the last interval.
 	BitrateKbps float64 `json:"bitrate_kbps"`
 	Freezes     int64   `json:"freezes"`
-	// HoldCPU is the generator's CPU seconds during the hold, set when a
-	// child finishes (the parent compares it with the server's).
-	HoldCPU float64 `json:"-"`
 }
+
+// quietLogger silences the UDP mux's complaints about packets for peer
+// connections that already hung up (a failed or finished subscriber).
+var quietLogger = func() logging.LeveledLogger {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelDisabled
+	return f.NewLogger("bench-media-mux")
+}()
 
 // Runner is a run of the generator, in this process (Run) or spread over
 // child processes (Procs).
@@ -352,7 +358,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	if o.WrapConn != nil {
 		pconn = o.WrapConn(conn)
 	}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pconn})
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pconn, Logger: quietLogger})
 	defer mux.Close()
 
 	var receiving atomic.Bool
