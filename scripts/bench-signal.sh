@@ -11,7 +11,9 @@
 # medians over runs are printed (needs jq; without it, each run's table).
 #
 # Environment: RUNS (3), DURATION (10s), OUT (bench-results),
-# BIN (bin/livectl), SCENARIOS ("10k 19k"). The server listens on a free
+# BIN (bin/livectl), SCENARIOS ("10k 19k"), NICE (unset; e.g. -10 runs the
+# server and the bench at that priority, for a machine busy with other work:
+# say so when you quote the figures). The server listens on a free
 # port the kernel picks, so a server already running elsewhere is never hit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,8 @@ DURATION=${DURATION:-10s}
 OUT=${OUT:-bench-results}
 BIN=${BIN:-bin/livectl}
 SCENARIOS=${SCENARIOS:-"10k 19k"}
+PRIO=()
+if [ -n "${NICE:-}" ]; then PRIO=(nice -n "$NICE"); fi
 URL=""
 
 mkdir -p "$OUT" "$(dirname "$BIN")"
@@ -31,7 +35,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 server_pid=""
 start_server() {
-	"$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" \
+	"${PRIO[@]}" "$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" \
 		--max-conns 25000 --max-rooms 25000 --log-level warn >"$OUT/serve.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 100); do
@@ -67,7 +71,7 @@ for scenario in $SCENARIOS; do
 		esac
 		echo "== $scenario run $n/$RUNS ==" >&2
 		set +e
-		"$BIN" bench signal --url "$URL" "${args[@]}" --duration "$DURATION" \
+		"${PRIO[@]}" "$BIN" bench signal --url "$URL" "${args[@]}" --duration "$DURATION" \
 			--server-pid "$server_pid" --out "$file" --quiet
 		rc=$?
 		set -e
