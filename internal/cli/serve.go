@@ -192,7 +192,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
 		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)
-		fmt.Fprintf(w, "  media       udp %d", o.UDPPort)
+		if o.UDPPort == 0 {
+			fmt.Fprint(w, "  media       udp (a free port)")
+		} else {
+			fmt.Fprintf(w, "  media       udp %d", o.UDPPort)
+		}
 		if o.TCPPort != 0 {
 			fmt.Fprintf(w, ", tcp %d", o.TCPPort)
 		}
