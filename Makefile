@@ -49,10 +49,23 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Short fuzzing runs of every parser of untrusted input.
-FUZZTIME ?= 20s
+# Short fuzzing runs of every parser of untrusted input (every Fuzz* target).
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test ./internal/signal -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+# End-to-end suites with real programs: headless Chromium (browser tag) and
+# the dashboard driven in tmux (e2e tag). They skip, saying why, when
+# chromium or tmux is missing; .ci/run installs both.
+e2e: build
+	LIVECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags 'browser e2e' -count=1 -timeout 15m -run 'Browser|Chromium|E2E' ./...
+
+# Load runs: serve and the generator as separate processes; see docs/bench.md.
+bench-signal:
+	./scripts/bench-signal.sh
+
+bench-media:
+	./scripts/bench-media.sh
 
 clean:
 	rm -rf bin
