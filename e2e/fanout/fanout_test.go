@@ -276,8 +276,9 @@ func getStats(base string) (stats.Snapshot, error) {
 func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResult {
 	httpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	// FANOUT_ADMIN=127.0.0.1:6061 exposes the server's pprof during the run.
 	srv := exec.Command(bin, "serve", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--admin-listen", "", "--udp-port", strconv.Itoa(udpPort), "--max-participants", "1000")
+		"--admin-listen", os.Getenv("FANOUT_ADMIN"), "--udp-port", strconv.Itoa(udpPort), "--max-participants", "1000")
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
