@@ -36,9 +36,11 @@ const (
 	// DefaultNACKRepeatWindow ignores a subscriber's repeated NACK for the
 	// same packet within this window: the retransmission is still in flight.
 	DefaultNACKRepeatWindow = 100 * time.Millisecond
-	// DefaultQueueSize is each subscriber's send queue in packets (about 1 s
-	// of a 1.5 Mbit/s video plus audio); a full queue drops and counts.
-	DefaultQueueSize = 256
+	// DefaultQueueSize is each subscriber's send queue in packets (about
+	// 2.5 s of a 1.5 Mbit/s video plus audio): enough to ride out the
+	// scheduling stalls of a busy host without dropping. A full queue drops
+	// and counts. Entries are 32 bytes; the packets are shared.
+	DefaultQueueSize = 512
 	// DefaultCacheSize is the per-track retransmission cache in packets.
 	DefaultCacheSize = 512
 )

@@ -195,7 +195,6 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		if w.sub != nil {
 			w.sub.Close() // a new subscribe restarts the subscription
 		}
-		var sub *relay.Subscriber
 		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
 			w.send(&signal.Message{Type: signal.TypeOffer, SDP: sdp, Target: signal.TargetSubscriber})
 		})

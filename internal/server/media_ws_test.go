@@ -273,3 +273,25 @@ func TestGoClientRenegotiation(t *testing.T) {
 		t.Fatal("no track_unpublished after the publisher left")
 	}
 }
+
+// TestH264Forwarded publishes an H.264 file over WHIP: /ws and WHEP
+// subscribers negotiate H.264 and reassemble a keyframe (SPS/PPS + IDR).
+func TestH264Forwarded(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/h264", File: "../media/testdata/clip.h264"})
+	if err != nil {
+		t.Fatalf("publishing H.264: %v", err)
+	}
+	defer pub.Close()
+	for _, o := range []probe.Options{{URL: ts.wsURL, Room: "h264"}, {URL: ts.http.URL + "/whep/h264"}} {
+		o.Timeout = 10 * time.Second
+		r := probe.Attempt(context.Background(), o)
+		if !r.OK() {
+			t.Errorf("%s: %s", o.URL, r.Error)
+			continue
+		}
+		if _, ok := r.PhasesMS[probe.PhaseFirstKeyframe]; !ok || r.Codec != "video/H264" || r.Width != 320 {
+			t.Errorf("%s: codec %q %dx%d phases %v; want an H264 320x240 keyframe", o.URL, r.Codec, r.Width, r.Height, r.PhasesMS)
+		}
+	}
+}
