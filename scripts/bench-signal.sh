@@ -97,6 +97,8 @@ if command -v jq >/dev/null; then
 			 rtt_p99_ms: (map(.latency_ms.rtt.p99) | med),
 			 client_bytes_per_session: (map(.client.bytes_per_session) | med),
 			 client_go_bytes_per_session: (map(.client.go_bytes_per_session) | med),
+			 client_ramp_cpu_us_per_session: (map(.client.ramp_cpu_us_per_session) | med),
+			 server_ramp_cpu_us_per_session: (map(.server.ramp_cpu_us_per_session // null) | med),
 			 server_heap_bytes_per_session: (map(.server.heap_bytes_per_session // null) | med),
 			 server_rss_bytes_per_session: (map(.server.rss_bytes_per_session // null) | med),
 			 server_goroutines_per_session: (map(.server.goroutines_per_session // null) | med),

@@ -95,6 +95,9 @@ type Client struct {
 	// GoBytesPerSession the Go heap and stacks in use after a GC, same basis.
 	BytesPerSession   float64 `json:"bytes_per_session"`
 	GoBytesPerSession float64 `json:"go_bytes_per_session"`
+	// RampCPUUSPerSession is the generator's CPU time (µs) during the ramp
+	// per established session.
+	RampCPUUSPerSession float64 `json:"ramp_cpu_us_per_session"`
 }
 
 // ServerCost is the target's cost per session, from its /v1/stats before
@@ -106,6 +109,9 @@ type ServerCost struct {
 	RSSBytesPerSession  float64 `json:"rss_bytes_per_session,omitempty"`
 	ConnectionsPeak     int64   `json:"connections_peak"`
 	RSSPeakBytes        uint64  `json:"rss_peak_bytes,omitempty"`
+	// RampCPUUSPerSession is the server's CPU time (µs) from before the ramp
+	// to its end, per session: the cost of accepting, upgrading and joining.
+	RampCPUUSPerSession float64 `json:"ramp_cpu_us_per_session,omitempty"`
 }
 
 // ErrorCount is the total of all error kinds.
@@ -229,16 +235,18 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Latency[name] = h.Summary()
 	}
 	// Per-session memory: weighted by the sessions each run held.
-	var wsum, rss, gob float64
+	var wsum, rss, gob, cpu float64
 	for _, r := range reports {
 		w := float64(r.Connections.PeakOpen)
 		wsum += w
 		rss += w * r.Client.BytesPerSession
 		gob += w * r.Client.GoBytesPerSession
+		cpu += w * r.Client.RampCPUUSPerSession
 	}
 	if wsum > 0 {
 		out.Client.BytesPerSession = math.Round(rss / wsum)
 		out.Client.GoBytesPerSession = math.Round(gob / wsum)
+		out.Client.RampCPUUSPerSession = math.Round(cpu / wsum)
 	}
 	if out.Rate.RampS > 0 {
 		out.Rate.ConnectsPerS = round2(float64(out.Connections.Established) / out.Rate.RampS)
@@ -278,12 +286,15 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\n", name, s.Count, s.P50, s.P90, s.P99, s.Max)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "client\t%.1f CPU s, peak RSS %s, %s/session (Go heap+stacks %s/session)\n",
-		r.Client.CPUS, bytesStr(float64(r.Client.RSSPeakBytes)), bytesStr(r.Client.BytesPerSession), bytesStr(r.Client.GoBytesPerSession))
+	fmt.Fprintf(tw, "client\t%.1f CPU s (ramp %.0fµs/session), peak RSS %s, %s/session (Go heap+stacks %s/session)\n",
+		r.Client.CPUS, r.Client.RampCPUUSPerSession, bytesStr(float64(r.Client.RSSPeakBytes)), bytesStr(r.Client.BytesPerSession), bytesStr(r.Client.GoBytesPerSession))
 	if s := r.Server; s != nil {
 		fmt.Fprintf(tw, "server\theap %s/session, %.2f goroutines/session", bytesStr(s.HeapBytesPerSession), s.GoroutinesPerSess)
 		if s.RSSBytesPerSession > 0 {
 			fmt.Fprintf(tw, ", RSS %s/session", bytesStr(s.RSSBytesPerSession))
+		}
+		if s.RampCPUUSPerSession > 0 {
+			fmt.Fprintf(tw, ", ramp %.0fµs CPU/session", s.RampCPUUSPerSession)
 		}
 		fmt.Fprintf(tw, " (%d sessions)\n", s.Sessions)
 	}

@@ -42,6 +42,9 @@ type serverSampler struct {
 	b, p     *stats.Snapshot
 	rssB     uint64
 	rssP     uint64
+	cpuB     time.Duration
+	cpuP     time.Duration
+	cpuOK    bool
 	sessions int64
 }
 
@@ -79,9 +82,22 @@ func (s *serverSampler) rss() uint64 {
 	return procStatusRSS("/proc/" + strconv.Itoa(s.pid) + "/status")
 }
 
-func (s *serverSampler) before(ctx context.Context) { s.b, s.rssB = s.fetch(ctx), s.rss() }
+func (s *serverSampler) cpu() (time.Duration, bool) {
+	if s.pid <= 0 {
+		return 0, false
+	}
+	return PIDCPU(s.pid)
+}
+
+func (s *serverSampler) before(ctx context.Context) {
+	s.b, s.rssB = s.fetch(ctx), s.rss()
+	s.cpuB, s.cpuOK = s.cpu()
+}
 
 func (s *serverSampler) peak(ctx context.Context, sessions int64) {
+	var ok bool
+	s.cpuP, ok = s.cpu()
+	s.cpuOK = s.cpuOK && ok
 	s.p, s.rssP, s.sessions = s.fetch(ctx), s.rss(), sessions
 }
 
@@ -103,6 +119,9 @@ func (s *serverSampler) cost() *ServerCost {
 	}
 	if s.rssB > 0 && s.rssP > 0 {
 		c.RSSBytesPerSession = math.Round(float64(int64(s.rssP)-int64(s.rssB)) / float64(n))
+	}
+	if s.cpuOK {
+		c.RampCPUUSPerSession = math.Round(float64((s.cpuP-s.cpuB)/time.Microsecond) / float64(n))
 	}
 	return c
 }

@@ -177,9 +177,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		r.shards[i] = &shard{r: r}
 	}
 
-	rampStart := time.Now()
+	rampStart, rampCPU0 := time.Now(), cpuTime()
 	r.ramp(ctx)
 	rampS := time.Since(rampStart).Seconds()
+	rampCPU := cpuTime() - rampCPU0
 
 	// Cost per session, measured with every session open and nothing else
 	// in flight.
@@ -232,6 +233,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		},
 		Server:    srv.cost(),
 		Generator: gen,
+	}
+	if est := rep.Connections.Established; est > 0 {
+		rep.Client.RampCPUUSPerSession = math.Round(float64(rampCPU/time.Microsecond) / float64(est))
 	}
 	if open > 0 {
 		rep.Client.BytesPerSession = math.Round(float64(int64(mem.rss)-int64(base.rss)) / float64(open))
