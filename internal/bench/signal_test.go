@@ -191,3 +191,27 @@ func TestSignalOpenModelKeepsSchedule(t *testing.T) {
 		t.Errorf("connect p50 %vms, want ≥190 (the server's delay)", p50)
 	}
 }
+
+func TestSignalInterruptEndsEarlyWithReport(t *testing.T) {
+	wsURL, _, _ := startServer(t, server.Config{})
+	run, err := NewRun(SignalOptions{URL: wsURL, Conns: 50, Rate: 1000, Duration: time.Minute, PingInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(400*time.Millisecond, cancel)
+	start := time.Now()
+	rep, err := run.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("interrupted run took %s", el)
+	}
+	if !rep.Interrupted || rep.Connections.Established != 50 || rep.Connections.Dropped != 0 {
+		t.Errorf("interrupted %v connections %+v errors %v", rep.Interrupted, rep.Connections, rep.Errors)
+	}
+	if rep.Latency[LatRTT].Count == 0 {
+		t.Error("no rtt recorded before the interrupt")
+	}
+}
