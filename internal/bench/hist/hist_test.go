@@ -170,3 +170,27 @@ func FuzzFromSnapshot(f *testing.F) {
 		r.Merge(h)
 	})
 }
+
+func BenchmarkRecord(b *testing.B) {
+	h := NewWithInterval()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		d := 3 * time.Millisecond
+		for pb.Next() {
+			h.Record(d)
+			d += time.Microsecond
+		}
+	})
+}
+
+func BenchmarkSummary(b *testing.B) {
+	h := New()
+	for i := 0; i < 100000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = h.Summary()
+	}
+}
