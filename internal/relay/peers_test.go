@@ -50,6 +50,11 @@ func clientAPI(t testing.TB) *webrtc.API {
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		t.Fatal(err)
 	}
+	// Number outgoing packets for transport-wide congestion control, as
+	// browsers do, so the relay has something to send feedback about.
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+		t.Fatal(err)
+	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -79,6 +84,8 @@ type testPublisher struct {
 	pc       *webrtc.PeerConnection
 	sess     *Publisher
 	plis     atomic.Int64
+	twcc     atomic.Int64 // transport-wide congestion feedback from the relay
+	rrs      atomic.Int64 // receiver reports from the relay
 	wantKey  atomic.Bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -128,6 +135,10 @@ func startPublisher(t testing.TB, r *Relay, room, identity string, api *webrtc.A
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 						p.plis.Add(1)
 						p.wantKey.Store(true)
+					case *rtcp.TransportLayerCC:
+						p.twcc.Add(1)
+					case *rtcp.ReceiverReport:
+						p.rrs.Add(1)
 					}
 				}
 			}

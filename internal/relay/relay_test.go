@@ -2,8 +2,12 @@ package relay
 
 import (
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"go.uber.org/goleak"
 )
@@ -79,6 +83,19 @@ func TestFanOutDecodes(t *testing.T) {
 		}
 	}
 
+	// Feedback for the publisher's encoder: transport-wide congestion control
+	// (frequent) and receiver reports (about once a second).
+	deadline := time.Now().Add(3 * time.Second)
+	for (pub.twcc.Load() == 0 || pub.rrs.Load() == 0) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pub.twcc.Load() == 0 || pub.rrs.Load() == 0 {
+		t.Errorf("publisher got %d transport-cc feedback and %d receiver reports, want both", pub.twcc.Load(), pub.rrs.Load())
+	}
+	if pub.plis.Load() == 0 {
+		t.Error("the publisher got no keyframe request for its new subscribers")
+	}
+
 	st := r.Stats()
 	if len(st.Rooms) != 1 || st.Rooms[0].Subscribers != 20 || st.Rooms[0].Publishers != 1 || st.TracksPublished != 2 {
 		t.Errorf("stats: %+v", st)
@@ -108,5 +125,25 @@ func TestFanOutDecodes(t *testing.T) {
 		t.Errorf("rooms left after everyone left: %+v", st.Rooms)
 	} else if st.PacketsOut == 0 {
 		t.Errorf("totals reset when the room ended: %+v", st)
+	}
+}
+
+// TestPublicIPCandidates checks --public-ip: the answer announces the
+// public address in place of the host's.
+func TestPublicIPCandidates(t *testing.T) {
+	r := newTestRelay(t, Config{PublicIPs: []string{"203.0.113.7"}})
+	ts := newTestSubscriber(t, nil)
+	defer ts.Close()
+	if _, err := ts.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	sess, answer, err := r.SubscribeOffer("nat", "v", offerWithCandidates(t, ts.pc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	port := fmt.Sprint(r.UDPAddr().(*net.UDPAddr).Port)
+	if !strings.Contains(answer, "203.0.113.7 "+port+" typ host") || strings.Contains(answer, "127.0.0.1 "+port) {
+		t.Errorf("answer candidates do not announce only the public IP on port %s:\n%s", port, answer)
 	}
 }

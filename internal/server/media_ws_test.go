@@ -95,8 +95,9 @@ func TestWSPublishSubscribe(t *testing.T) {
 		t.Errorf("published kinds %v, want audio and video", kinds)
 	}
 
+	// 20 pion subscribers, 10 over /ws and 10 over WHEP, each decoding a keyframe.
 	var opts []probe.Options
-	for range 3 {
+	for range 10 {
 		opts = append(opts, probe.Options{URL: ts.wsURL, Room: "stage"}, probe.Options{URL: ts.http.URL + "/whep/stage"})
 	}
 	probeAll(t, opts)
