@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,6 +295,34 @@ func TestH264Forwarded(t *testing.T) {
 		}
 		if _, ok := r.PhasesMS[probe.PhaseFirstKeyframe]; !ok || r.Codec != "video/H264" || r.Width != 320 {
 			t.Errorf("%s: codec %q %dx%d phases %v; want an H264 320x240 keyframe", o.URL, r.Codec, r.Width, r.Height, r.PhasesMS)
+		}
+	}
+}
+
+// TestPerRoomMetrics checks the per-room media series on /metrics.
+func TestPerRoomMetrics(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/metered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	probeAll(t, []probe.Options{{URL: ts.http.URL + "/whep/metered"}})
+	resp, err := http.Get(ts.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`livectl_room_tracks{room="metered"} 2`,
+		`livectl_room_packets_in_total{room="metered"}`,
+		`livectl_room_bitrate_out_bps{room="metered"}`,
+		`livectl_room_plis_total{room="metered"}`,
+		`livectl_media_queue_drops_total`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }
