@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build run test test-race bench completions check-completions lint fuzz e2e bench-signal bench-media clean
+.PHONY: all build run test test-race bench completions check-completions lint fuzz e2e bench-sessions bench-signal bench-media clean
 
 all: build
 
@@ -48,6 +48,7 @@ check-completions: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags 'heavy browser e2e' $(PKGS)
 
 # Short fuzzing runs of every parser of untrusted input (every Fuzz* target).
 FUZZTIME ?= 10s
@@ -59,6 +60,11 @@ fuzz:
 # chromium or tmux is missing; .ci/run installs both.
 e2e: build
 	LIVECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags 'browser e2e' -count=1 -timeout 15m -run 'Browser|Chromium|E2E' ./...
+
+# Server cost per idle session (10,000 held by a child process) and join
+# latency with 1,000 sessions connected; see docs/server.md.
+bench-sessions:
+	$(GO) test ./internal/server -tags heavy -run 'TestIdleSessionCost|TestJoinLatency' -v -count=1 -timeout 10m
 
 # Load runs: serve and the generator as separate processes; see docs/bench.md.
 bench-signal:
