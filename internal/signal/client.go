@@ -96,7 +96,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[string]chan *Message
+	pending map[string]chan reply
 	err     error // why the read loop ended
 
 	done chan struct{}
@@ -199,6 +199,16 @@ func (c *Client) readLoop() {
 				continue
 			}
 		}
+		// A reply whose id can be read without decoding goes to its caller
+		// undecoded: the caller decodes it on its own stack. That keeps
+		// this goroutine's stack (one per session, for the session's life)
+		// small, and spares it growing through the decoder.
+		if id, ok := replyID(b); ok {
+			if ch := c.take(id); ch != nil {
+				ch <- reply{raw: b} // buffered, never blocks
+				continue
+			}
+		}
 		m, err := Decode(b)
 		if err != nil {
 			c.finish(fmt.Errorf("server sent a malformed frame: %w", err))
@@ -206,14 +216,8 @@ func (c *Client) readLoop() {
 			return
 		}
 		if m.ID != "" {
-			c.mu.Lock()
-			ch, ok := c.pending[m.ID]
-			if ok {
-				delete(c.pending, m.ID)
-			}
-			c.mu.Unlock()
-			if ok {
-				ch <- m // buffered, never blocks
+			if ch := c.take(m.ID); ch != nil {
+				ch <- reply{m: m} // buffered, never blocks
 				continue
 			}
 		}
@@ -221,6 +225,67 @@ func (c *Client) readLoop() {
 			c.onEvent(m)
 		}
 	}
+}
+
+// reply is a frame answering a request: decoded, or raw for the caller to decode.
+type reply struct {
+	m   *Message
+	raw []byte
+}
+
+// take removes and returns the channel of the pending request id, nil if
+// there is none. An emptied map is dropped so that an idle client holds none.
+func (c *Client) take(id string) chan reply {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.pending[id]
+	if !ok {
+		return nil
+	}
+	delete(c.pending, id)
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return ch
+}
+
+// replyID reads the id of a frame encoded the way Encode writes a reply,
+// {"type":"…","id":"…", without decoding it; ok is false for anything else.
+func replyID(b []byte) (id string, ok bool) {
+	const prefix = `{"type":"`
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return "", false
+	}
+	rest := b[len(prefix):]
+	end := plainStringEnd(rest)
+	if end <= 0 {
+		return "", false
+	}
+	rest = rest[end+1:]
+	const idField = `,"id":"`
+	if len(rest) < len(idField) || string(rest[:len(idField)]) != idField {
+		return "", false
+	}
+	rest = rest[len(idField):]
+	end = plainStringEnd(rest)
+	if end <= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
+}
+
+// plainStringEnd is the index of the quote ending a JSON string without
+// escapes, or -1 (an escape or no end).
+func plainStringEnd(b []byte) int {
+	for i, ch := range b {
+		switch ch {
+		case '"':
+			return i
+		case '\\':
+			return -1
+		}
+	}
+	return -1
 }
 
 // eventType reads the type of a frame encoded the way Encode writes it,
@@ -298,7 +363,7 @@ func (c *Client) Send(m *Message) error {
 // Call sends m as a request (it assigns m.ID) and waits for the reply. A
 // TypeError reply is returned as *Error.
 func (c *Client) Call(ctx context.Context, m *Message) (*Message, error) {
-	ch := make(chan *Message, 1)
+	ch := make(chan reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -308,7 +373,7 @@ func (c *Client) Call(ctx context.Context, m *Message) (*Message, error) {
 	c.nextID++
 	m.ID = strconv.FormatUint(c.nextID, 10)
 	if c.pending == nil {
-		c.pending = make(map[string]chan *Message, 1)
+		c.pending = make(map[string]chan reply, 1)
 	}
 	c.pending[m.ID] = ch
 	c.mu.Unlock()
@@ -318,9 +383,16 @@ func (c *Client) Call(ctx context.Context, m *Message) (*Message, error) {
 		return nil, err
 	}
 	select {
-	case r, ok := <-ch:
+	case rep, ok := <-ch:
 		if !ok {
 			return nil, c.Err()
+		}
+		r := rep.m
+		if r == nil {
+			var err error
+			if r, err = Decode(rep.raw); err != nil {
+				return nil, fmt.Errorf("server sent a malformed %s reply: %w", m.Type, err)
+			}
 		}
 		if r.Type == TypeError {
 			return r, &Error{Code: r.Code, Reason: r.Reason}

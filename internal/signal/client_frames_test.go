@@ -36,3 +36,32 @@ func TestEventType(t *testing.T) {
 		})
 	}
 }
+
+func TestReplyID(t *testing.T) {
+	reply, err := Encode(&Message{Type: TypeJoined, ID: "12", Room: "r", Participants: []Participant{{Identity: "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		frame string
+		id    string
+		ok    bool
+	}{
+		{"encoded reply", string(reply), "12", true},
+		{"event", `{"type":"participant_joined","participant":{"identity":"a"}}`, "", false},
+		{"escaped id", `{"type":"pong","id":"1\"2"}`, "", false},
+		{"empty id", `{"type":"pong","id":""}`, "", false},
+		{"numeric id", `{"type":"pong","id":12}`, "", false},
+		{"spaces", `{"type": "pong", "id": "1"}`, "", false},
+		{"unterminated", `{"type":"pong","id":"1`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := replyID([]byte(tt.frame))
+			if id != tt.id || ok != tt.ok {
+				t.Errorf("replyID(%s) = %q, %v; want %q, %v", tt.frame, id, ok, tt.id, tt.ok)
+			}
+		})
+	}
+}
