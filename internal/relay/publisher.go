@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -22,6 +24,9 @@ type Publisher struct {
 	tracks    []*upTrack
 	receivers map[*webrtc.RTPReceiver]bool
 	closed    bool
+
+	up           atomic.Bool // the peer connection has connected once
+	connectTimer *time.Timer
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -45,10 +50,21 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	}
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.up.Store(true)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go p.Close()
 		}
 	})
+	p.mu.Lock() // the timer's Close reads connectTimer
+	p.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() {
+		if !p.up.Load() {
+			r.log.Info("closing publisher that never connected", "session", p.id, "after", r.cfg.ConnectTimeout)
+			p.Close()
+		}
+	})
+	p.mu.Unlock()
 	p.negMu.Lock()
 	answer, err := answerOffer(pc, offer)
 	p.negMu.Unlock()
@@ -199,6 +215,9 @@ func (p *Publisher) addCounters(c *counters) {
 func (p *Publisher) Close() {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
+		if p.connectTimer != nil {
+			p.connectTimer.Stop()
+		}
 		p.closed = true
 		tracks := append([]*upTrack(nil), p.tracks...)
 		p.mu.Unlock()

@@ -43,6 +43,10 @@ const (
 	DefaultQueueSize = 512
 	// DefaultCacheSize is the per-track retransmission cache in packets.
 	DefaultCacheSize = 512
+	// DefaultConnectTimeout ends a session whose peer connection has not
+	// come up by then (a WHIP POST with no ICE behind it, an offer never
+	// answered), so abandoned sessions cannot pile up.
+	DefaultConnectTimeout = 30 * time.Second
 )
 
 // Config configures a Relay. Zero values take the defaults above.
@@ -68,6 +72,7 @@ type Config struct {
 	NACKRepeatWindow time.Duration
 	QueueSize        int
 	CacheSize        int
+	ConnectTimeout   time.Duration
 
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
@@ -128,6 +133,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

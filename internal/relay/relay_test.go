@@ -147,3 +147,37 @@ func TestPublicIPCandidates(t *testing.T) {
 		t.Errorf("answer candidates do not announce only the public IP on port %s:\n%s", port, answer)
 	}
 }
+
+// TestAbandonedSessionsEnd: sessions whose peer never connects are closed
+// after ConnectTimeout, and their room goes away.
+func TestAbandonedSessionsEnd(t *testing.T) {
+	r := newTestRelay(t, Config{ConnectTimeout: 300 * time.Millisecond})
+	api := clientAPI(t)
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer := offerWithCandidates(t, pc)
+	pub, _, err := r.Publish("ghost", "p", offer) // the answer is never applied
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err := r.Subscribe("ghost", "s", func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, done := range map[string]<-chan struct{}{"publisher": pub.Done(), "subscriber": sub.Done()} {
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Errorf("%s that never connected is still open", name)
+		}
+	}
+	if st := r.Stats(); len(st.Rooms) != 0 {
+		t.Errorf("rooms left: %+v", st.Rooms)
+	}
+}

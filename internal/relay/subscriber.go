@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -23,8 +24,9 @@ type Subscriber struct {
 	pc       *webrtc.PeerConnection
 	onOffer  func(sdp string) // nil for client-offered sessions
 
-	queue     chan qentry // bounded; full means drop and count
-	connected atomic.Bool
+	queue        chan qentry // bounded; full means drop and count
+	connected    atomic.Bool
+	connectTimer *time.Timer
 
 	negMu        sync.Mutex
 	offerPending bool
@@ -34,7 +36,8 @@ type Subscriber struct {
 	downs  []*downTrack
 	closed bool
 
-	done      chan struct{}
+	stop      chan struct{} // ends the writer
+	done      chan struct{} // closed when Close has finished
 	closeOnce sync.Once
 }
 
@@ -44,7 +47,7 @@ func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscribe
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer,
-		queue: make(chan qentry, r.cfg.QueueSize), done: make(chan struct{})}
+		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
@@ -58,6 +61,14 @@ func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscribe
 			go s.Close()
 		}
 	})
+	s.mu.Lock() // the timer's Close reads connectTimer
+	s.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() {
+		if !s.connected.Load() {
+			r.log.Info("closing subscriber that never connected", "session", s.id, "after", r.cfg.ConnectTimeout)
+			s.Close()
+		}
+	})
+	s.mu.Unlock()
 	r.wg.Add(1)
 	go s.writeLoop()
 	return s, nil
@@ -357,7 +368,7 @@ func (s *Subscriber) writeLoop() {
 		case e := <-s.queue:
 			e.d.write(e)
 			e.p.release()
-		case <-s.done:
+		case <-s.stop:
 			for {
 				select {
 				case e := <-s.queue:
@@ -388,16 +399,18 @@ func (s *Subscriber) addCounters(c *counters) int {
 func (s *Subscriber) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
+		s.connectTimer.Stop()
 		s.closed = true
 		downs := append([]*downTrack(nil), s.downs...)
 		s.mu.Unlock()
 		for _, d := range downs {
 			d.detach()
 		}
-		close(s.done)
+		close(s.stop)
 		if err := s.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			s.relay.log.Debug("closing subscriber peer connection", "session", s.id, "err", err)
 		}
+		defer close(s.done)
 		rm := s.room
 		if rm == nil {
 			return
