@@ -124,6 +124,15 @@ func TestWSPublishSubscribe(t *testing.T) {
 			t.Errorf("after the publisher left: %+v, want track_unpublished", ev)
 		}
 	}
+	// Everyone has left: no media state remains (goroutines are checked by
+	// the package's goleak TestMain).
+	waitFor(t, func() bool {
+		st := getStats(t, ts)
+		return st.TracksPublished == 0 && st.TracksSubscribed == 0
+	})
+	if rooms := ts.Media().(*sfu).relay.Stats().Rooms; len(rooms) != 0 {
+		t.Errorf("media rooms left after everyone left: %+v", rooms)
+	}
 }
 
 // TestWHIPIntoRoom publishes with WHIP and watches over /ws and WHEP.

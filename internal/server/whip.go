@@ -34,10 +34,11 @@ func init() {
 	registerRoutes(func(s *Server) {
 		h := &whipHandler{srv: s}
 		for _, kind := range []string{"whip", "whep"} {
-			s.Handle("POST /"+kind+"/{room}", h.create(kind))
-			s.Handle("PATCH /"+kind+"/{room}/{id}", h.patch(kind))
-			s.Handle("DELETE /"+kind+"/{room}/{id}", h.remove(kind))
-			s.Handle("OPTIONS /"+kind+"/{room}", h.options())
+			s.Handle("POST /"+kind+"/{room}", h.cors(h.create(kind)))
+			s.Handle("PATCH /"+kind+"/{room}/{id}", h.cors(h.patch(kind)))
+			s.Handle("DELETE /"+kind+"/{room}/{id}", h.cors(h.remove(kind)))
+			s.Handle("OPTIONS /"+kind+"/{room}", h.cors(h.options("OPTIONS, POST")))
+			s.Handle("OPTIONS /"+kind+"/{room}/{id}", h.cors(h.options("OPTIONS, PATCH, DELETE")))
 		}
 		web, _ := fs.Sub(webFS, "web")
 		files := http.FileServerFS(web)
@@ -157,11 +158,32 @@ func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room str
 
 func validRoom(room string) bool { return room != "" && len(room) <= signal.MaxNameLen }
 
-func (h *whipHandler) options() http.Handler {
+func (h *whipHandler) options(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "OPTIONS, POST")
+		w.Header().Set("Allow", allow)
 		w.Header().Set("Accept-Post", "application/sdp")
+		w.Header().Set("Access-Control-Allow-Methods", allow)
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+		w.Header().Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// cors lets browser pages on allowed origins (--allowed-origins, or any
+// with --dev) use WHIP/WHEP, and refuses other origins with 403.
+func (h *whipHandler) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" {
+			if !h.srv.originAllowed(r) {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, fmt.Sprintf("origin %s is not allowed: add it to --allowed-origins", origin))
+				return
+			}
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link")
+			w.Header().Add("Vary", "Origin")
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -117,6 +117,8 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 		{"DELETE session", "DELETE", "{loc}", "", nil, "", 200, ""},
 		{"DELETE again", "DELETE", "{loc}", "", nil, "", 404, "bad_message"},
 		{"OPTIONS", "OPTIONS", "/whip/r", "", nil, "", 204, ""},
+		{"OPTIONS on a session", "OPTIONS", "{loc}", "", nil, "", 204, ""},
+		{"foreign origin refused", "POST", "/whep/r", "application/sdp", map[string]string{"Origin": "https://evil.example"}, offer, 403, "forbidden"},
 		{"GET demo page", "GET", "/", "", nil, "", 200, ""},
 		{"GET demo script", "GET", "/web/app.js", "", nil, "", 200, ""},
 	}
@@ -177,4 +179,26 @@ func FuzzParseSDPFrag(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWHIPCORS(t *testing.T) {
+	ts := newMediaServer(t, Config{AllowedOrigins: []string{"https://app.example"}})
+	req, _ := http.NewRequest("OPTIONS", ts.http.URL+"/whip/r", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp = doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/r", contentType: "application/sdp",
+		header: map[string]string{"Origin": "https://app.example"}, body: recvOffer(t), status: 201}, "")
+	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
+		t.Errorf("Location not exposed to the page: %v", resp.Header)
+	}
 }
