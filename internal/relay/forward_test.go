@@ -342,3 +342,44 @@ func TestNACKRepeatWindowAndCap(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyframeRequestRepeatsUntilDelivered: a connected subscriber waiting
+// for a keyframe makes the read loop ask again each throttle interval, and
+// the asking stops once a keyframe has been delivered.
+func TestKeyframeRequestRepeatsUntilDelivered(t *testing.T) {
+	h := newHarness(Config{PLIThrottle: 20 * time.Millisecond})
+	w := &recordWriter{}
+	d := h.downTrack(w)
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	var sent atomic.Int32
+	a.requestPLI = func() { sent.Add(1) }
+	d.attach(a) // asks once at once
+	seq := uint16(0)
+	for range 10 { // 10 delta frames over ~250 ms
+		a.forward(vp8Packet(seq, uint32(seq)*3000, false, true))
+		seq++
+		drain(d)
+		time.Sleep(25 * time.Millisecond)
+	}
+	if n := sent.Load(); n < 5 {
+		t.Fatalf("%d keyframe requests while waiting ~250 ms with a 20 ms throttle, want about 10", n)
+	}
+	a.forward(vp8Packet(seq, uint32(seq)*3000, true, true))
+	seq++
+	drain(d)
+	before := sent.Load()
+	for range 5 {
+		time.Sleep(25 * time.Millisecond)
+		a.forward(vp8Packet(seq, uint32(seq)*3000, false, true))
+		seq++
+		drain(d)
+	}
+	if sent.Load() != before {
+		t.Errorf("keyframe requests continued after the keyframe was delivered (%d → %d)", before, sent.Load())
+	}
+	if w.count.Load() != 6 {
+		t.Errorf("delivered %d packets, want the keyframe and the 5 after it", w.count.Load())
+	}
+	d.detach()
+	a.cache.clear()
+}
