@@ -279,7 +279,8 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	// FANOUT_ADMIN=127.0.0.1:6061 exposes the server's pprof during the run.
 	srv := exec.Command(bin, "serve", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--admin-listen", os.Getenv("FANOUT_ADMIN"), "--udp-port", strconv.Itoa(udpPort), "--max-participants", "1000")
-	srv.Stderr = io.Discard
+	var srvErr bytes.Buffer
+	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 			break
 		}
 		if i > 100 {
-			t.Fatal("serve did not come up")
+			t.Fatalf("serve did not come up:\n%s", srvErr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
