@@ -10,7 +10,7 @@
 # Reports (with histograms) go to $OUT/<scenario>-<n>.json; at the end the
 # medians over runs are printed (needs jq; without it, each run's table).
 #
-# Environment: RUNS (3), DURATION (10s), OUT (bench-results),
+# Environment: RUNS (3), DURATION (10s), OUT ($TMPDIR/livectl-bench-signal),
 # BIN (bin/livectl), SCENARIOS ("10k 19k"), NICE (unset; e.g. -10 runs the
 # server and the bench at that priority, for a machine busy with other work:
 # say so when you quote the figures). The server listens on a free
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
-OUT=${OUT:-bench-results}
+OUT=${OUT:-${TMPDIR:-/tmp}/livectl-bench-signal}
 BIN=${BIN:-bin/livectl}
 SCENARIOS=${SCENARIOS:-"10k 19k"}
 PRIO=()
