@@ -1,18 +1,13 @@
 package mediabench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/publish"
 )
 
@@ -21,58 +16,9 @@ import (
 // arrangement as bench signal's children).
 var ChildArgs = []string{"bench", "media", "--child"}
 
-type childLine struct {
-	Live   *Live   `json:"live,omitempty"`
-	Report *Report `json:"report,omitempty"`
-	Error  string  `json:"error,omitempty"`
-}
-
 // RunChild is the child side of --procs.
 func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
-	var opts Options
-	if err := json.NewDecoder(in).Decode(&opts); err != nil {
-		return fmt.Errorf("reading child options on stdin: %w", err)
-	}
-	enc := json.NewEncoder(out)
-	var mu sync.Mutex
-	emit := func(l childLine) error {
-		mu.Lock()
-		defer mu.Unlock()
-		return enc.Encode(l)
-	}
-	run, err := NewRun(opts)
-	if err != nil {
-		_ = emit(childLine{Error: err.Error()})
-		return err
-	}
-	run.OnPhase(func(string) {
-		l := run.Live()
-		_ = emit(childLine{Live: &l})
-	})
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				l := run.Live()
-				_ = emit(childLine{Live: &l})
-			}
-		}
-	}()
-	rep, err := run.Execute(ctx)
-	close(stop)
-	<-done
-	if err != nil {
-		_ = emit(childLine{Error: err.Error()})
-		return err
-	}
-	return emit(childLine{Report: rep})
+	return bench.ServeChild[Options, Live, Report](ctx, in, out, NewRun)
 }
 
 // Split divides o among procs children: subscribers and rate evenly, ids in
@@ -101,17 +47,16 @@ func Split(o Options, procs int) []Options {
 // ChildArgs), each with its own descriptor limit and its own cores, and
 // merges their reports exactly.
 type Procs struct {
-	exe    string
-	opts   Options
-	procs  int
-	stderr io.Writer
+	opts     Options
+	procs    int
+	children *bench.Children[Options, Live, Report]
 
 	mu    sync.Mutex
-	lives []Live
 	phase string
 }
 
-// NewProcs prepares a run over procs children of exe.
+// NewProcs prepares a run over procs children of exe; stderr receives the
+// children's stderr.
 func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, error) {
 	opts.Defaults()
 	opts.Procs = procs
@@ -121,7 +66,9 @@ func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, er
 	if procs < 1 || procs > opts.Subscribers {
 		return nil, fmt.Errorf("procs must be between 1 and the number of subscribers (%d), got %d", opts.Subscribers, procs)
 	}
-	return &Procs{exe: exe, opts: opts, procs: procs, stderr: stderr, lives: make([]Live, procs), phase: PhasePublish}, nil
+	done := func(l *Live) { l.Phase = PhaseDone }
+	return &Procs{opts: opts, procs: procs, phase: PhasePublish,
+		children: bench.NewChildren[Options, Live, Report](exe, ChildArgs, procs, stderr, done)}, nil
 }
 
 var phaseRank = map[string]int{"": 0, PhasePublish: 0, PhaseRamp: 1, PhaseHold: 2, PhaseDrain: 3, PhaseDone: 4}
@@ -129,12 +76,13 @@ var phaseRank = map[string]int{"": 0, PhasePublish: 0, PhaseRamp: 1, PhaseHold: 
 // Live sums the children's progress; the phase is the least advanced child's.
 func (p *Procs) Live() Live {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.phase == PhasePublish {
+	phase := p.phase
+	p.mu.Unlock()
+	if phase == PhasePublish {
 		return Live{Phase: PhasePublish, Target: int64(p.opts.Subscribers)}
 	}
 	l := Live{Phase: PhaseDone, Target: int64(p.opts.Subscribers)}
-	for _, c := range p.lives {
+	for _, c := range p.children.Lives() {
 		if phaseRank[c.Phase] < phaseRank[l.Phase] {
 			l.Phase = c.Phase
 		}
@@ -153,9 +101,7 @@ func (p *Procs) Live() Live {
 
 // all reports whether every child has reached phase (or gone past it).
 func (p *Procs) all(phase string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.lives {
+	for _, c := range p.children.Lives() {
 		if phaseRank[c.Phase] < phaseRank[phase] {
 			return false
 		}
@@ -165,9 +111,7 @@ func (p *Procs) all(phase string) bool {
 
 // any reports whether some child has reached phase (or gone past it).
 func (p *Procs) any(phase string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.lives {
+	for _, c := range p.children.Lives() {
 		if phaseRank[c.Phase] >= phaseRank[phase] {
 			return true
 		}
@@ -202,30 +146,22 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	p.phase = PhaseRamp
 	p.mu.Unlock()
 
-	parts := Split(o, p.procs)
-	reports := make([]*Report, p.procs)
-	errs := make([]error, p.procs)
-	var wg sync.WaitGroup
-	for i, c := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reports[i], errs[i] = p.child(ctx, i, c)
-		}()
-	}
 	// Mark the server when every child holds, and again when the first
 	// leaves the hold: the window in which all subscribers receive.
 	var hold []mark
 	marked := make(chan struct{})
+	stop := make(chan struct{})
 	go func() {
 		defer close(marked)
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
-		step := 0
-		for step < 2 {
+		step, last := 0, false
+		for step < 2 && !last {
 			select {
 			case <-ctx.Done():
 				return
+			case <-stop:
+				last = true // every child has ended: one more look
 			case <-t.C:
 			}
 			if step == 0 && p.all(PhaseHold) {
@@ -238,9 +174,10 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 			}
 		}
 	}()
-	wg.Wait()
+	reports, err := p.children.Run(ctx, Split(o, p.procs))
+	close(stop)
 	<-marked
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	rep, err := Merge(reports...)
@@ -262,64 +199,4 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	judge(rep)
 	rep.Saturated = rep.Saturated || gen.Bottleneck
 	return rep, nil
-}
-
-// child runs one child process and returns its report.
-func (p *Procs) child(ctx context.Context, i int, o Options) (*Report, error) {
-	in, err := json.Marshal(o)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(p.exe, ChildArgs...)
-	cmd.Stdin = strings.NewReader(string(in))
-	cmd.Stderr = p.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting child process %d (%s): %w", i+1, p.exe, err)
-	}
-	stopWatch := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(os.Interrupt)
-		case <-stopWatch:
-		}
-	}()
-	defer close(stopWatch)
-	var rep *Report
-	var childErr string
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 256<<20)
-	for sc.Scan() {
-		var l childLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			continue
-		}
-		switch {
-		case l.Live != nil:
-			p.mu.Lock()
-			p.lives[i] = *l.Live
-			p.mu.Unlock()
-		case l.Report != nil:
-			rep = l.Report
-		case l.Error != "":
-			childErr = l.Error
-		}
-	}
-	werr := cmd.Wait()
-	switch {
-	case rep != nil:
-		p.mu.Lock()
-		p.lives[i].Phase = PhaseDone
-		p.mu.Unlock()
-		return rep, nil
-	case childErr != "":
-		return nil, fmt.Errorf("child process %d: %s", i+1, childErr)
-	case werr != nil:
-		return nil, fmt.Errorf("child process %d (%s %s) ended without a report: %w", i+1, p.exe, strings.Join(ChildArgs, " "), werr)
-	}
-	return nil, fmt.Errorf("child process %d ended without a report", i+1)
 }

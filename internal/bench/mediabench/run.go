@@ -57,12 +57,9 @@ var quietLogger = func() logging.LeveledLogger {
 	return f.NewLogger("bench-media-mux")
 }()
 
-// Runner is a run of the generator, in this process (Run) or spread over
-// child processes (Procs).
-type Runner interface {
-	Live() Live
-	Execute(ctx context.Context) (*Report, error)
-}
+// Runner is a run of the media generator, in this process (Run) or spread
+// over child processes (Procs).
+type Runner = bench.RunnerOf[Live, Report]
 
 var (
 	_ Runner = (*Run)(nil)
