@@ -157,7 +157,6 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	out := &Report{Kind: KindSignal, Errors: map[string]int64{}, ErrorDetail: map[string]int64{},
 		Latency: map[string]hist.Summary{}, Histograms: map[string]*hist.Histogram{}}
-	targets := map[string]bool{}
 	for i, r := range reports {
 		if r.Kind != KindSignal {
 			return nil, fmt.Errorf("report %d is of kind %q, not %q", i+1, r.Kind, KindSignal)
@@ -167,13 +166,7 @@ func Merge(reports ...*Report) (*Report, error) {
 				return nil, fmt.Errorf("report %d (%s): %w for %s; write reports with --out to merge them", i+1, r.Target, ErrNoHistograms, name)
 			}
 		}
-		if !targets[r.Target] {
-			targets[r.Target] = true
-			if out.Target != "" {
-				out.Target += ","
-			}
-			out.Target += r.Target
-		}
+		out.Target = AddTarget(out.Target, r.Target)
 		out.Protocol = r.Protocol
 		out.Interrupted = out.Interrupted || r.Interrupted
 		out.Runs += max(r.Runs, 1)
@@ -211,21 +204,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Rate.RampS = max(out.Rate.RampS, r.Rate.RampS)
 		out.Client.CPUS += r.Client.CPUS
 		out.Client.RSSPeakBytes += r.Client.RSSPeakBytes
-		g := &out.Generator
-		g.CPUCoresMax += r.Generator.CPUCoresMax
-		g.Cores = max(g.Cores, r.Generator.Cores)
-		g.HostBusyMax = max(g.HostBusyMax, r.Generator.HostBusyMax)
-		g.OthersCoresAtHostMax = max(g.OthersCoresAtHostMax, r.Generator.OthersCoresAtHostMax)
-		g.GCPauseMaxMS = max(g.GCPauseMaxMS, r.Generator.GCPauseMaxMS)
-		g.ScheduleLagMaxMS = max(g.ScheduleLagMaxMS, r.Generator.ScheduleLagMaxMS)
-		g.PingLagMaxMS = max(g.PingLagMaxMS, r.Generator.PingLagMaxMS)
-		g.RSSPeakBytes += r.Generator.RSSPeakBytes
-		g.OpenFilesMax += r.Generator.OpenFilesMax
-		g.GoroutinesMax += r.Generator.GoroutinesMax
-		g.Bottleneck = g.Bottleneck || r.Generator.Bottleneck
-		for _, reason := range r.Generator.Reasons {
-			g.Reasons = append(g.Reasons, fmt.Sprintf("run %d: %s", i+1, reason))
-		}
+		out.Generator.Add(i, r.Generator)
 		if r.Server != nil && out.Server == nil {
 			sc := *r.Server
 			out.Server = &sc
@@ -353,11 +332,7 @@ func bytesStr(b float64) string {
 }
 
 // Comparison is two reports side by side.
-type Comparison struct {
-	A    *Report `json:"a"`
-	B    *Report `json:"b"`
-	Rows []Row   `json:"rows"`
-}
+type Comparison = ComparisonOf[Report, Row]
 
 // Row is one compared figure: Delta is B−A, DeltaPct relative to A.
 type Row struct {
@@ -372,9 +347,9 @@ type Row struct {
 func Compare(a, b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, va, vb float64) {
-		r := Row{Metric: name, A: va, B: vb, Delta: round3(vb - va)}
-		if va != 0 {
-			p := round2((vb - va) / va * 100)
+		d, p, ok := Change(va, vb)
+		r := Row{Metric: name, A: va, B: vb, Delta: round3(d)}
+		if ok {
 			r.DeltaPct = &p
 		}
 		c.Rows = append(c.Rows, r)
@@ -412,20 +387,13 @@ func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error
 		if r.DeltaPct != nil {
 			pct = fmt.Sprintf("%+.1f%%", *r.DeltaPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, num(r.A), num(r.B), signed(r.Delta), pct)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, Num(r.A), Num(r.B), signed(r.Delta), pct)
 	}
 	return tw.Flush()
 }
 
-func num(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e12 {
-		return fmt.Sprintf("%d", int64(v))
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
 func signed(v float64) string {
-	s := num(v)
+	s := Num(v)
 	if v > 0 {
 		s = "+" + s
 	}

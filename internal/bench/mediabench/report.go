@@ -385,7 +385,6 @@ func Merge(reports ...*Report) (*Report, error) {
 		return nil, errors.New("no reports to merge")
 	}
 	out := &Report{Kind: KindMedia, Results: []Result{}}
-	targets := map[string]bool{}
 	var rssW, rss float64
 	for i, r := range reports {
 		if r.Kind != KindMedia {
@@ -394,13 +393,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		if r.Subscribers.Attempted > 0 && len(r.Results) == 0 {
 			return nil, fmt.Errorf("report %d (%s): %w; write reports with --out to merge them", i+1, r.Target, ErrNoResults)
 		}
-		if !targets[r.Target] {
-			targets[r.Target] = true
-			if out.Target != "" {
-				out.Target += ","
-			}
-			out.Target += r.Target
-		}
+		out.Target = bench.AddTarget(out.Target, r.Target)
 		out.Protocol, out.Room = r.Protocol, r.Room
 		out.Interrupted = out.Interrupted || r.Interrupted
 		out.Runs += max(r.Runs, 1)
@@ -425,19 +418,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		c.UDPRcvbufDrops = max(c.UDPRcvbufDrops, r.Client.UDPRcvbufDrops) // machine-wide: the runs overlap
 		rss += r.Client.RSSBytesPerSubscriber * float64(r.Subscribers.OK)
 		rssW += float64(r.Subscribers.OK)
-		g := &out.Generator
-		g.CPUCoresMax += r.Generator.CPUCoresMax
-		g.Cores = max(g.Cores, r.Generator.Cores)
-		g.HostBusyMax = max(g.HostBusyMax, r.Generator.HostBusyMax)
-		g.GCPauseMaxMS = max(g.GCPauseMaxMS, r.Generator.GCPauseMaxMS)
-		g.ScheduleLagMaxMS = max(g.ScheduleLagMaxMS, r.Generator.ScheduleLagMaxMS)
-		g.RSSPeakBytes += r.Generator.RSSPeakBytes
-		g.OpenFilesMax += r.Generator.OpenFilesMax
-		g.GoroutinesMax += r.Generator.GoroutinesMax
-		g.Bottleneck = g.Bottleneck || r.Generator.Bottleneck
-		for _, reason := range r.Generator.Reasons {
-			g.Reasons = append(g.Reasons, fmt.Sprintf("run %d: %s", i+1, reason))
-		}
+		out.Generator.Add(i, r.Generator)
 		out.Saturated = out.Saturated || r.Saturated
 		for _, w := range r.Warnings {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("run %d: %s", i+1, w))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/probe"
 )
 
@@ -50,7 +51,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintln(tw, "per subscriber\tmin\tp50\tp90\tp95\tp99\tmax\tmean\t")
 	for _, f := range Figures {
 		d := r.PerSubscriber[f]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", f, num(d.Min), num(d.P50), num(d.P90), num(d.P95), num(d.P99), num(d.Max), num(d.Mean))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", f, bench.Num(d.Min), bench.Num(d.P50), bench.Num(d.P90), bench.Num(d.P95), bench.Num(d.P99), bench.Num(d.Max), bench.Num(d.Mean))
 	}
 	tw.Flush()
 
@@ -117,13 +118,6 @@ func errorLine(r *Report) string {
 	return strings.Join(parts, ", ")
 }
 
-func num(v float64) string {
-	if v == float64(int64(v)) {
-		return fmt.Sprintf("%d", int64(v))
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
 func bytesStr(b float64) string {
 	switch {
 	case b >= 1<<30:
@@ -137,11 +131,7 @@ func bytesStr(b float64) string {
 }
 
 // Comparison is two media reports side by side.
-type Comparison struct {
-	A    *Report `json:"a"`
-	B    *Report `json:"b"`
-	Rows []Row   `json:"rows"`
-}
+type Comparison = bench.ComparisonOf[Report, Row]
 
 // Row is one compared figure: Delta is B−A, DeltaPct relative to A.
 type Row struct {
@@ -156,11 +146,8 @@ type Row struct {
 func Compare(a, b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, x, y float64) {
-		r := Row{Name: name, A: x, B: y, Delta: round2(y - x)}
-		if x != 0 {
-			r.DeltaPct = round2(100 * (y - x) / x)
-		}
-		c.Rows = append(c.Rows, r)
+		d, p, _ := bench.Change(x, y)
+		c.Rows = append(c.Rows, Row{Name: name, A: x, B: y, Delta: round2(d), DeltaPct: p})
 	}
 	add("subscribers.ok", float64(a.Subscribers.OK), float64(b.Subscribers.OK))
 	add("subscribers.failed", float64(a.Subscribers.Failed), float64(b.Subscribers.Failed))
@@ -188,7 +175,7 @@ func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error
 		if r.DeltaPct != 0 {
 			pct = fmt.Sprintf(" (%+.1f%%)", r.DeltaPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+g%s\t\n", r.Name, num(r.A), num(r.B), r.Delta, pct)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+g%s\t\n", r.Name, bench.Num(r.A), bench.Num(r.B), r.Delta, pct)
 	}
 	return tw.Flush()
 }

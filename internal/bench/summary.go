@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Helpers that bench signal's and bench media's reports share: merging the
+// generator's figures and targets, comparing two reports, and formatting
+// numbers for tables.
+
+// Add folds the generator figures of run i (numbered from 0) of a merge
+// into g: figures of one process (CPU, memory, descriptors, goroutines) add
+// up, as the runs went side by side; figures of the machine or of the worst
+// moment take the largest; reasons are kept, prefixed with the run.
+func (g *Generator) Add(i int, r Generator) {
+	g.CPUCoresMax += r.CPUCoresMax
+	g.Cores = max(g.Cores, r.Cores)
+	g.HostBusyMax = max(g.HostBusyMax, r.HostBusyMax)
+	g.OthersCoresAtHostMax = max(g.OthersCoresAtHostMax, r.OthersCoresAtHostMax)
+	g.GCPauseMaxMS = max(g.GCPauseMaxMS, r.GCPauseMaxMS)
+	g.ScheduleLagMaxMS = max(g.ScheduleLagMaxMS, r.ScheduleLagMaxMS)
+	g.PingLagMaxMS = max(g.PingLagMaxMS, r.PingLagMaxMS)
+	g.RSSPeakBytes += r.RSSPeakBytes
+	g.OpenFilesMax += r.OpenFilesMax
+	g.GoroutinesMax += r.GoroutinesMax
+	g.Bottleneck = g.Bottleneck || r.Bottleneck
+	for _, reason := range r.Reasons {
+		g.Reasons = append(g.Reasons, fmt.Sprintf("run %d: %s", i+1, reason))
+	}
+}
+
+// AddTarget appends target to the comma-separated targets of a merged
+// report unless it is already there.
+func AddTarget(targets, target string) string {
+	if targets == "" {
+		return target
+	}
+	for _, t := range strings.Split(targets, ",") {
+		if t == target {
+			return targets
+		}
+	}
+	return targets + "," + target
+}
+
+// ComparisonOf is two reports of type R side by side, with one row of type
+// W per compared figure (each report kind keeps its own row fields).
+type ComparisonOf[R, W any] struct {
+	A    *R  `json:"a"`
+	B    *R  `json:"b"`
+	Rows []W `json:"rows"`
+}
+
+// Change is the change from a to b: b−a and, when a is not zero, the same
+// relative to a in percent, rounded to two decimals.
+func Change(a, b float64) (delta, pct float64, hasPct bool) {
+	if a == 0 {
+		return b - a, 0, false
+	}
+	return b - a, round2((b - a) / a * 100), true
+}
+
+// Num renders a table figure: whole numbers without decimals, others with two.
+func Num(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e12 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.2f", v)
+}
