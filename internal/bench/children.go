@@ -203,3 +203,28 @@ func (c *Children[O, L, R]) child(ctx context.Context, i int, o O) (*R, error) {
 	}
 	return nil, fmt.Errorf("child process %d ended without a report", i+1)
 }
+
+// Share is one child's part of a run split over --procs.
+type Share struct {
+	// N is how many sessions or subscribers the child starts; Offset the
+	// number of its first over the whole run; Rate its part of the rate.
+	N      int
+	Offset int
+	Rate   float64
+}
+
+// Shares divides n starts at rate, numbered from offset, among procs
+// children: counts as even as they can be, numbers in consecutive blocks
+// (so rooms fill as in one process), the rate in proportion to the count.
+func Shares(n int, rate float64, offset, procs int) []Share {
+	out := make([]Share, procs)
+	for i := range out {
+		c := n / procs
+		if i < n%procs {
+			c++
+		}
+		out[i] = Share{N: c, Offset: offset, Rate: rate * float64(c) / float64(n)}
+		offset += c
+	}
+	return out
+}

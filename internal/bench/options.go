@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,8 +83,31 @@ func (o *SignalOptions) Defaults() {
 		o.RoomSize = 10
 	}
 	if o.RunID == "" {
-		o.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+		o.RunID = NewRunID()
 	}
+}
+
+// NewRunID is a short name for a run, put in room and identity names so
+// that runs against one server do not collide.
+func NewRunID() string { return strconv.FormatInt(time.Now().UnixNano()%1e9, 36) }
+
+// LocalIPToward is the local address the kernel would use to reach the host
+// of rawURL (no packet is sent).
+func LocalIPToward(rawURL string) (net.IP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443" // the route depends on the host alone
+	}
+	c, err := net.Dial("udp4", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("finding the local address toward %s: %w", u.Host, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
 }
 
 // room is the room of session i (numbered over all processes).

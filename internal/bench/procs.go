@@ -31,16 +31,9 @@ func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
 func SplitOptions(o SignalOptions, procs int) []SignalOptions {
 	o.Defaults()
 	out := make([]SignalOptions, procs)
-	offset := o.Offset
-	for i := range out {
+	for i, sh := range Shares(o.Conns, o.Rate, o.Offset, procs) {
 		c := o
-		c.Conns = o.Conns / procs
-		if i < o.Conns%procs {
-			c.Conns++
-		}
-		c.Rate = o.Rate * float64(c.Conns) / float64(o.Conns)
-		c.Offset = offset
-		offset += c.Conns
+		c.Conns, c.Offset, c.Rate = sh.N, sh.Offset, sh.Rate
 		c.StatsURL, c.ServerPID = "", 0 // the parent samples the server once
 		if len(o.SourceIPs) >= procs {
 			c.SourceIPs = nil

@@ -282,7 +282,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := defaultSourceIP(o.URL)
+		ip, err := bench.LocalIPToward(o.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}
@@ -302,25 +302,6 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) 
 		return &UsageError{Err: err}
 	}
 	return nil
-}
-
-// defaultSourceIP is the local address the kernel would use toward the URL's host.
-func defaultSourceIP(raw string) (net.IP, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	host := u.Hostname()
-	port := u.Port()
-	if port == "" {
-		port = "80"
-	}
-	c, err := net.Dial("udp4", net.JoinHostPort(host, port)) // no packet is sent
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP, nil
 }
 
 // finishBench writes the report and checks the assertions.

@@ -20,8 +20,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/livectl/livectl/internal/bench"
 )
 
 // Protocols of the subscribers.
@@ -85,7 +86,7 @@ func (o *Options) Defaults() {
 		o.Grace = 500 * time.Millisecond
 	}
 	if o.RunID == "" {
-		o.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+		o.RunID = bench.NewRunID()
 	}
 	if o.Procs <= 0 {
 		o.Procs = 1
@@ -147,25 +148,6 @@ func (o *Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// localIPToward is the local address the kernel would use to reach the
-// host of rawURL (no packet is sent).
-func localIPToward(rawURL string) (net.IP, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	port := u.Port()
-	if port == "" {
-		port = "443"
-	}
-	c, err := net.Dial("udp4", net.JoinHostPort(u.Hostname(), port))
-	if err != nil {
-		return nil, fmt.Errorf("finding the local address toward %s: %w", u.Host, err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP, nil
 }
 
 // FDsPerSubscriber is the descriptors one subscriber holds in this process:

@@ -26,16 +26,9 @@ func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
 func Split(o Options, procs int) []Options {
 	o.Defaults()
 	out := make([]Options, procs)
-	offset := o.Offset
-	for i := range out {
+	for i, sh := range bench.Shares(o.Subscribers, o.Rate, o.Offset, procs) {
 		c := o
-		c.Subscribers = o.Subscribers / procs
-		if i < o.Subscribers%procs {
-			c.Subscribers++
-		}
-		c.Rate = o.Rate * float64(c.Subscribers) / float64(o.Subscribers)
-		c.Offset = offset
-		offset += c.Subscribers
+		c.Subscribers, c.Offset, c.Rate = sh.N, sh.Offset, sh.Rate
 		c.Publishers, c.StatsURL, c.ServerPID, c.Procs = 0, "", 0, 1
 		c.WrapConn, c.Logger = nil, nil
 		out[i] = c

@@ -101,7 +101,7 @@ func NewRun(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("invalid bind address %q", opts.BindIP)
 		}
 	} else {
-		ip, err := localIPToward(opts.Target())
+		ip, err := bench.LocalIPToward(opts.Target())
 		if err != nil {
 			return nil, err
 		}
