@@ -4,7 +4,6 @@ package probe_test
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -71,44 +70,52 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 		t.Fatalf("starting Chromium: %v", err)
 	}
 
-	// One viewer tab; each browser attempt reloads the page with watch=1
-	// (a new RTCPeerConnection and WHEP session, timed by the page from the
-	// start of watch() to the first requestVideoFrameCallback). Reusing the
-	// tab keeps renderer process start-up out of the measurement, which on a
-	// 2-core machine otherwise competes with the attempt for CPU.
+	// One viewer page, loaded once; each browser attempt calls the page's
+	// watch() again: a new RTCPeerConnection and WHEP session, timed by the
+	// page from the start of watch() to the first requestVideoFrameCallback.
+	// The probe is a warm process too (its code loaded, its runtime up), so
+	// both sides pay for one attempt's work and neither for start-up: page
+	// load and the renderer's first WebRTC initialisation would otherwise
+	// add ~50-100 ms to the browser's first attempt on this machine. One
+	// warm-up watch() absorbs that initialisation and is not counted.
 	tab, cancelTab := chromedp.NewContext(bctx)
 	defer cancelTab()
 	if err := chromedp.Do(tab, chromedp.Navigate(hs.URL+"/?room=cmp")); err != nil {
 		t.Fatalf("loading the viewer page: %v", err)
 	}
+	browserAttempt := func(i int) (first float64, log []string) {
+		t.Helper()
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`watch(); true`)); err != nil {
+			t.Fatalf("attempt %d: starting watch(): %v", i, err)
+		}
+		var v *float64
+		deadline := time.Now().Add(10 * time.Second)
+		for v == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			if got, err := chromedp.Run(tab, chromedp.Evaluate[*float64](`window.livectl.firstFrameMs ?? null`)); err == nil {
+				v = got
+			}
+		}
+		log, _ = chromedp.Run(tab, chromedp.Evaluate[[]string](`window.livectl.log`))
+		if v == nil {
+			t.Fatalf("attempt %d: Chromium rendered no frame within 10s; page log: %v", i, log)
+		}
+		return *v, log
+	}
+	browserAttempt(-1) // warm-up
+	time.Sleep(600 * time.Millisecond)
+
 	const n = 10
 	var browser, probed, browserTail, probedTail []float64
 	for i := range n {
-		// Reload the page with watch=1: fresh page state (the page's
-		// first-frame timer belongs to its first watch() only), same
-		// renderer process.
-		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/?room=cmp&watch=1&n=%d", hs.URL, i))); err != nil {
-			t.Fatalf("attempt %d: loading the viewer page: %v", i, err)
-		}
-		var first *float64
-		deadline := time.Now().Add(10 * time.Second)
-		for first == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-			if v, err := chromedp.Run(tab, chromedp.Evaluate[*float64](`window.livectl.firstFrameMs ?? null`)); err == nil {
-				first = v
-			}
-		}
-		lg, _ := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.livectl.log`))
+		first, lg := browserAttempt(i)
 		if testing.Verbose() {
-			for _, l := range lg {
+			for _, l := range lg[max(len(lg)-8, 0):] {
 				t.Logf("  page: %s", l)
 			}
 		}
 		connected, rendered := pageTime(lg, "watch: connected"), pageTime(lg, "first frame rendered")
-		if first == nil {
-			t.Fatalf("attempt %d: Chromium rendered no frame within 10s", i)
-		}
-		browser = append(browser, *first)
+		browser = append(browser, first)
 		if connected < 0 || rendered < 0 {
 			t.Fatalf("attempt %d: page log lacks the connected/first-frame lines: %v", i, lg)
 		}
@@ -131,13 +138,15 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 	t.Logf("probe first_decoded (ms):          %.1f", probed)
 	t.Logf("whole attempt, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", mb, mp, mp-mb)
 	t.Logf("connected -> first frame, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", tb, tp, tp-tb)
-	// The whole-attempt difference is the browser's own set-up cost
-	// (createOffer and gathering, the WHEP request from JS, Chrome's ICE and
-	// DTLS), not the media path: see docs/probe.md. The media path — from
-	// the peer connection being connected to the first frame — is where both
-	// measure the same thing, and there they must agree.
+	// Whole attempts do not agree within 30 ms: warm Chromium spends ~60 ms
+	// more than the probe before its peer connection is connected
+	// (createOffer, the WHEP fetch from JS, the start of its ICE checks; see
+	// docs/probe.md), which is the browser's own cost, not the server's or
+	// the probe's. That gap is logged above, not asserted. The media path,
+	// from connected to the first frame, is where both measure the same
+	// thing, and there they must agree.
 	if math.Abs(tp-tb) > 30 {
-		t.Fatalf("connected -> first frame: probe median %.1f ms and Chromium median %.1f ms differ by more than 30 ms", tp, tb)
+		t.Errorf("connected -> first frame: probe median %.1f ms and Chromium median %.1f ms differ by more than 30 ms", tp, tb)
 	}
 }
 

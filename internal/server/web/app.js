@@ -99,7 +99,13 @@ async function publish() {
   }
 }
 
+// watchAttempt numbers watch() calls: a frame callback chain left over from
+// an earlier call must neither count frames nor set firstFrameMs for a newer
+// one (the video element outlives the peer connection).
+let watchAttempt = 0;
+
 async function watch() {
+  const attempt = ++watchAttempt;
   await stopSession("sub");
   state.framesRendered = 0;
   state.firstFrameMs = null;
@@ -117,6 +123,7 @@ async function watch() {
       log("watch: got " + ev.track.kind + " track");
     };
     const onFrame = () => {
+      if (attempt !== watchAttempt) return; // superseded: end this chain
       state.framesRendered++;
       if (state.firstFrameMs === null) {
         state.firstFrameMs = performance.now() - started;
