@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build run test test-race bench completions check-completions lint fuzz e2e bench-sessions bench-signal bench-media clean
+.PHONY: all build run test test-race bench completions check-completions lint fuzz e2e bench-sessions bench-signal bench-media fanout clean
 
 all: build
 
@@ -72,6 +72,11 @@ bench-signal:
 
 bench-media:
 	./scripts/bench-media.sh
+
+# One publisher fanned out to FANOUT_SUBS pion subscribers through serve.
+FANOUT_SUBS ?= 200
+fanout:
+	FANOUT_SUBS=$(FANOUT_SUBS) FANOUT_SECONDS=20 FANOUT_RUNS=3 $(GO) test -tags fanout -count=1 -v -timeout 20m ./e2e/fanout
 
 clean:
 	rm -rf bin
