@@ -17,10 +17,15 @@ type Suspect struct {
 	// Growth is the last count minus the first.
 	Growth int64 `json:"growth"`
 	// Steady is true when the count grew between every pair of consecutive
-	// samples: the signature of a leak rather than of a burst of work.
+	// samples: the signature of a leak rather than of a burst of work. It
+	// needs at least minSteadySamples samples: with two, every group that
+	// grew at all would qualify, which says nothing about a trend.
 	Steady bool     `json:"steady"`
 	Stack  []string `json:"stack"`
 }
+
+// minSteadySamples is the fewest samples that can show steady growth.
+const minSteadySamples = 3
 
 // SampleInfo is when a sample was taken and how many goroutines it held.
 type SampleInfo struct {
@@ -84,8 +89,8 @@ func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 		if growth <= 0 {
 			continue
 		}
-		steady := true
-		for i := 1; i < len(r.counts); i++ {
+		steady := len(r.counts) >= minSteadySamples
+		for i := 1; steady && i < len(r.counts); i++ {
 			if r.counts[i] <= r.counts[i-1] {
 				steady = false
 				break

@@ -173,8 +173,23 @@ func TestLiveLeakRanksFirst(t *testing.T) {
 	if len(s.Suspects) == 0 || !strings.HasSuffix(s.Suspects[0].Top, ".leakyWorker") {
 		t.Fatalf("suspects = %+v, want leakyWorker first", s.Suspects)
 	}
-	if got := s.Suspects[0]; got.Growth != 12 || got.Counts[0] != 0 || got.Counts[1] != 12 || !got.Steady || got.State != "select" {
-		t.Errorf("suspect = %+v, want 0→12 steady select", got)
+	// Two samples rank growth but cannot show a trend: not steady.
+	if got := s.Suspects[0]; got.Growth != 12 || got.Counts[0] != 0 || got.Counts[1] != 12 || got.Steady || got.State != "select" {
+		t.Errorf("suspect = %+v, want 0→12 select, not steady from two samples", got)
+	}
+
+	// A third sample with more of the same: growth at every step is steady.
+	park(t, 3, leakyWorker)
+	c3, err := c.FetchGoroutines(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Compare([]*GoroutineProfile{a, b, c3}, GroupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Suspects[0]; !strings.HasSuffix(got.Top, ".leakyWorker") || got.Growth != 15 || !got.Steady {
+		t.Errorf("suspect = %+v, want leakyWorker 0→12→15 steady", got)
 	}
 }
 

@@ -145,7 +145,11 @@ func WriteSeriesTable(w io.Writer, s *Series) error {
 	if len(s.Suspects) == 1 {
 		grew = "group grew"
 	}
-	fmt.Fprintf(w, "%d %s, %d at every sample (marked LEAK?)\n", len(s.Suspects), grew, steady)
+	if len(s.Samples) < minSteadySamples {
+		fmt.Fprintf(w, "%d %s (take %d or more samples, e.g. --watch, to tell steady growth from a burst)\n", len(s.Suspects), grew, minSteadySamples)
+	} else {
+		fmt.Fprintf(w, "%d %s, %d at every sample (marked LEAK?)\n", len(s.Suspects), grew, steady)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROWTH\tCOUNTS\t\tSTATE\tTOP\tLOCATION")
 	for _, sp := range s.Suspects {
