@@ -13,9 +13,9 @@ import (
 
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/progress"
-	"github.com/livectl/livectl/internal/report"
 )
 
 // benchSubcommands are the members of the `bench` group. A sibling such as
@@ -124,49 +124,37 @@ Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
 	fl.StringVar(&opts.Protocol, "protocol", bench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
 	fl.StringVar(&opts.Expect, "expect", "", "raw mode: reply that ends the round trip: text (substring) or json:field.path=value")
-	fl.BoolVar(&opts.Child, "child", false, "run as a --procs child (options as JSON on stdin)")
-	_ = fl.MarkHidden("child")
+	addBenchChildFlag(fl, &opts.Child)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(bench.ProtocolLivectl, bench.ProtocolRaw))
 	return cmd
 }
 
 func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) error {
-	if o.Child {
-		if err := bench.RunChild(ctx, f.IO.In, f.IO.Out); err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "livectl bench signal (child): %v\n", err)
-			return ErrSilent
-		}
-		return nil
-	}
-	so, exprs, err := benchSignalSettings(f, o)
-	if err != nil {
-		return err
-	}
-	if err := benchPreflight(f, o, so); err != nil {
-		return err
-	}
-
-	var run bench.Runner
-	if o.Procs > 1 {
-		exe, err := f.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
-		}
-		if run, err = bench.NewProcs(exe, *so, o.Procs, f.IO.ErrOut); err != nil {
-			return UsageErrorf("%s: %v", f.FlagRef("procs"), err)
-		}
-	} else if run, err = bench.NewRun(*so); err != nil {
-		return UsageErrorf("%v", err)
-	}
-
-	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
-		func() progress.Status { return benchStatus(run.Live()) })
-	rep, err := run.Execute(ctx)
-	bar.Stop()
-	if err != nil {
-		return fmt.Errorf("running bench against %s: %w", so.URL, err)
-	}
-	return finishBench(f, rep, exprs, o.Out)
+	return runBenchCommand(ctx, f, benchCommand[bench.SignalOptions, bench.Live, bench.Report, *bench.Comparison]{
+		reports:   signalReports,
+		child:     bench.RunChild,
+		settings:  func() (*bench.SignalOptions, []assert.Expr, error) { return benchSignalSettings(f, o) },
+		preflight: func(so *bench.SignalOptions) error { return benchPreflight(f, o, so) },
+		newRun:    func(so bench.SignalOptions) (bench.Runner, error) { return bench.NewRun(so) },
+		runErr:    func(_ *bench.SignalOptions, err error) error { return UsageErrorf("%v", err) },
+		newProcs: func(exe string, so bench.SignalOptions) (bench.Runner, error) {
+			return bench.NewProcs(exe, so, o.Procs, f.IO.ErrOut)
+		},
+		status: benchStatus,
+		what:   func(so *bench.SignalOptions) string { return "bench against " + so.URL },
+		warning: func(rep *bench.Report) string {
+			if !rep.Generator.Bottleneck {
+				return ""
+			}
+			return fmt.Sprintf("the generator may have been the bottleneck (%s); results may understate the server", strings.Join(rep.Generator.Reasons, "; "))
+		},
+		fruitless: func(rep *bench.Report) error {
+			if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
+				return fmt.Errorf("no session could be established on %s (%s): check that the server is up and the URL is right", rep.Target, topError(rep))
+			}
+			return nil
+		},
+	}, o.Child, o.Procs, o.Out)
 }
 
 // benchStatus renders a progress line.
@@ -249,20 +237,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
 	}
-	switch {
-	case o.StatsURL == "none":
-	case o.StatsURL != "":
-		so.StatsURL = o.StatsURL
-	case o.Protocol == bench.ProtocolLivectl:
-		so.StatsURL, _ = bench.StatsURLFor(o.URL)
-	}
-	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
+	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == bench.ProtocolLivectl)
+	exprs, err := parseBenchAsserts(f, o.Asserts, (&bench.Report{}).Metrics())
 	if err != nil {
-		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
-	}
-	empty := &bench.Report{}
-	if err := assert.Check(exprs, empty.Metrics()); err != nil {
-		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+		return nil, nil, err
 	}
 	return so, exprs, nil
 }
@@ -270,15 +248,8 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 // benchPreflight refuses runs that cannot fit in this machine's descriptor
 // and ephemeral-port budgets, naming the flag that fixes it.
 func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) error {
-	fds, err := preflight.RaiseFDLimit()
-	if err != nil {
+	if err := checkBenchFDs(f, (o.Conns+o.Procs-1)/o.Procs, o.Conns, "", "sessions"); err != nil {
 		return err
-	}
-	perProc := (o.Conns + o.Procs - 1) / o.Procs
-	if free := fds.Free(); perProc > free {
-		need := (o.Conns + free - 1) / max(free, 1)
-		hint := fmt.Sprintf("use %s %d (or more) to spread sessions over child processes, each with its own limit, or raise the limit (ulimit -n)", f.FlagRef("procs"), need)
-		return &UsageError{Err: preflight.CheckFDs(fds, perProc, hint)}
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
@@ -304,40 +275,21 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) 
 	return nil
 }
 
-// finishBench writes the report and checks the assertions.
-func finishBench(f *Factory, rep *bench.Report, exprs []assert.Expr, out string) error {
-	if out != "" {
-		if err := report.WriteJSONFile(out, rep); err != nil {
-			return err
-		}
-	}
-	// stdout gets the report without the histogram data: --out keeps it.
-	shown := *rep
-	shown.Histograms = nil
-	if f.Globals.JSON() {
-		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
-			return err
-		}
-	} else if err := bench.WriteTable(f.IO.Out, &shown); err != nil {
-		return err
-	}
-	if rep.Generator.Bottleneck && !f.Globals.Quiet {
-		fmt.Fprintf(f.IO.ErrOut, "warning: the generator may have been the bottleneck (%s); results may understate the server\n",
-			strings.Join(rep.Generator.Reasons, "; "))
-	}
-	results := assert.Evaluate(exprs, rep.Metrics())
-	if !f.Globals.Quiet {
-		for _, r := range results {
-			fmt.Fprintln(f.IO.ErrOut, "assert", r)
-		}
-	}
-	if failed := assert.Failed(results); len(failed) > 0 {
-		return &AssertionError{Failed: failed}
-	}
-	if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
-		return fmt.Errorf("no session could be established on %s (%s): check that the server is up and the URL is right", rep.Target, topError(rep))
-	}
-	return nil
+// signalReports is bench signal's report for the shared bench plumbing.
+var signalReports = reportKind[bench.Report, *bench.Comparison]{
+	command: "signal",
+	kind:    bench.KindSignal,
+	kindOf:  func(r *bench.Report) string { return r.Kind },
+	metrics: func(r *bench.Report) assert.Metrics { return r.Metrics() },
+	shown: func(r *bench.Report) *bench.Report {
+		shown := *r
+		shown.Histograms = nil // --out keeps them
+		return &shown
+	},
+	table:        bench.WriteTable,
+	merge:        bench.Merge,
+	compare:      bench.Compare,
+	compareTable: bench.WriteComparisonTable,
 }
 
 func topError(rep *bench.Report) string {
@@ -392,74 +344,8 @@ merges the histograms exactly, as if one generator had done all the work.
 }
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
-	if handled, err := benchReportMedia(f, o); handled { // bench_media.go
-		return err
+	if fileReportKind(o.Files[0]) == mediabench.KindMedia {
+		return benchReportOf(f, o, mediaReports)
 	}
-	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
-	if err == nil {
-		err = assert.Check(exprs, (&bench.Report{}).Metrics())
-	}
-	if err != nil {
-		return UsageErrorf("%s: %v", f.FlagRef("assert"), err)
-	}
-	reps := make([]*bench.Report, len(o.Files))
-	for i, path := range o.Files {
-		var r bench.Report
-		if err := report.ReadJSONFile(path, &r); err != nil {
-			return fmt.Errorf("%w (write reports with 'livectl bench signal --out FILE')", err)
-		}
-		if r.Kind != bench.KindSignal {
-			return fmt.Errorf("reading report %s: kind %q is not a bench signal report", path, r.Kind)
-		}
-		reps[i] = &r
-	}
-	if len(reps) == 2 && !o.Merge {
-		if o.Out != "" {
-			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
-		}
-		c := bench.Compare(reps[0], reps[1])
-		c.A.Histograms, c.B.Histograms = nil, nil
-		if f.Globals.JSON() {
-			if err := report.WriteJSON(f.IO.Out, c); err != nil {
-				return err
-			}
-		} else if err := bench.WriteComparisonTable(f.IO.Out, c, o.Files[0], o.Files[1]); err != nil {
-			return err
-		}
-		return checkAsserts(f, exprs, reps[1])
-	}
-	merged := reps[0]
-	if len(reps) > 1 {
-		if merged, err = bench.Merge(reps...); err != nil {
-			return fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
-		}
-	}
-	if o.Out != "" {
-		if err := report.WriteJSONFile(o.Out, merged); err != nil {
-			return err
-		}
-	}
-	shown := *merged
-	shown.Histograms = nil
-	if f.Globals.JSON() {
-		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
-			return err
-		}
-	} else if err := bench.WriteTable(f.IO.Out, &shown); err != nil {
-		return err
-	}
-	return checkAsserts(f, exprs, merged)
-}
-
-func checkAsserts(f *Factory, exprs []assert.Expr, rep *bench.Report) error {
-	results := assert.Evaluate(exprs, rep.Metrics())
-	if !f.Globals.Quiet {
-		for _, r := range results {
-			fmt.Fprintln(f.IO.ErrOut, "assert", r)
-		}
-	}
-	if failed := assert.Failed(results); len(failed) > 0 {
-		return &AssertionError{Failed: failed}
-	}
-	return nil
+	return benchReportOf(f, o, signalReports)
 }

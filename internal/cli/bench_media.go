@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -15,9 +13,7 @@ import (
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/bench/mediabench"
-	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/progress"
-	"github.com/livectl/livectl/internal/report"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchMediaCmd) }
@@ -110,46 +106,42 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
-	fl.BoolVar(&opts.Child, "child", false, "run as a --procs child (options as JSON on stdin)")
-	_ = fl.MarkHidden("child")
+	addBenchChildFlag(fl, &opts.Child)
 	return cmd
 }
 
 func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error {
-	if o.Child {
-		if err := mediabench.RunChild(ctx, f.IO.In, f.IO.Out); err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "livectl bench media (child): %v\n", err)
-			return ErrSilent
-		}
-		return nil
-	}
-	mo, exprs, err := benchMediaSettings(f, o)
-	if err != nil {
-		return err
-	}
-	if err := benchMediaPreflight(f, o, mo); err != nil {
-		return err
-	}
-	var run mediabench.Runner
-	if o.Procs > 1 {
-		exe, err := f.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
-		}
-		if run, err = mediabench.NewProcs(exe, *mo, o.Procs, f.IO.ErrOut); err != nil {
-			return UsageErrorf("%s: %v", f.FlagRef("procs"), err)
-		}
-	} else if run, err = mediabench.NewRun(*mo); err != nil {
-		return fmt.Errorf("preparing bench media against %s: %w", mo.Target(), err)
-	}
-	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
-		func() progress.Status { return benchMediaStatus(run.Live()) })
-	rep, err := run.Execute(ctx)
-	bar.Stop()
-	if err != nil {
-		return fmt.Errorf("running bench media against %s: %w", mo.Target(), err)
-	}
-	return finishBenchMedia(f, rep, exprs, o.Out)
+	return runBenchCommand(ctx, f, benchCommand[mediabench.Options, mediabench.Live, mediabench.Report, *mediabench.Comparison]{
+		reports:   mediaReports,
+		child:     mediabench.RunChild,
+		settings:  func() (*mediabench.Options, []assert.Expr, error) { return benchMediaSettings(f, o) },
+		preflight: func(mo *mediabench.Options) error { return benchMediaPreflight(f, o, mo) },
+		newRun:    func(mo mediabench.Options) (mediabench.Runner, error) { return mediabench.NewRun(mo) },
+		runErr: func(mo *mediabench.Options, err error) error {
+			return fmt.Errorf("preparing bench media against %s: %w", mo.Target(), err)
+		},
+		newProcs: func(exe string, mo mediabench.Options) (mediabench.Runner, error) {
+			return mediabench.NewProcs(exe, mo, o.Procs, f.IO.ErrOut)
+		},
+		status: benchMediaStatus,
+		what:   func(mo *mediabench.Options) string { return "bench media against " + mo.Target() },
+		warning: func(rep *mediabench.Report) string {
+			if !rep.Saturated {
+				return ""
+			}
+			return fmt.Sprintf("the generator saturated (%s); the figures may understate the server", strings.Join(rep.Warnings, "; "))
+		},
+		fruitless: func(rep *mediabench.Report) error {
+			if rep.Subscribers.OK > 0 || rep.Subscribers.Attempted == 0 || rep.Interrupted {
+				return nil
+			}
+			top := "no errors recorded"
+			if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
+				top = rep.Worst[0].Error
+			}
+			return fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
+		},
+	}, o.Child, o.Procs, o.Out)
 }
 
 func benchMediaStatus(l mediabench.Live) progress.Status {
@@ -211,19 +203,10 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	mo := &mediabench.Options{URL: o.URL, Room: o.Room, WHEP: o.WHEP, WHIP: o.WHIP,
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
 		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
-	switch {
-	case o.ServerStats == "none":
-	case o.ServerStats != "":
-		mo.StatsURL = o.ServerStats
-	case o.URL != "":
-		mo.StatsURL, _ = bench.StatsURLFor(o.URL)
-	}
-	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
-	if err == nil {
-		err = assert.Check(exprs, (&mediabench.Report{}).Metrics())
-	}
+	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
+	exprs, err := parseBenchAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())
 	if err != nil {
-		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+		return nil, nil, err
 	}
 	return mo, exprs, nil
 }
@@ -231,137 +214,27 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 // benchMediaPreflight refuses runs that cannot fit this process's
 // descriptor budget, naming --procs.
 func benchMediaPreflight(f *Factory, o *BenchMediaOptions, mo *mediabench.Options) error {
-	fds, err := preflight.RaiseFDLimit()
-	if err != nil {
-		return err
-	}
 	per := mediabench.FDsPerSubscriber(mo.Protocol())
 	// The parent holds the publishers (a few descriptors each) and, with
 	// --procs, no subscriber.
 	need := (o.Subscribers+o.Procs-1)/o.Procs*per + o.Publishers*8
-	if free := fds.Free(); need > free {
-		procs := (o.Subscribers*per + free - 1) / max(free, 1)
-		hint := fmt.Sprintf("each subscriber holds %d descriptors (its UDP socket%s); use %s %d (or more) to spread subscribers over child processes, each with its own limit, or raise the limit (ulimit -n)",
-			per, map[bool]string{true: " and its /ws connection", false: ""}[per == 2], f.FlagRef("procs"), procs)
-		return &UsageError{Err: preflight.CheckFDs(fds, need, hint)}
-	}
-	return nil
+	why := fmt.Sprintf("each subscriber holds %d descriptors (its UDP socket%s); ", per, map[bool]string{true: " and its /ws connection", false: ""}[per == 2])
+	return checkBenchFDs(f, need, o.Subscribers*per, why, "subscribers")
 }
 
-// finishBenchMedia writes the report and checks the assertions.
-func finishBenchMedia(f *Factory, rep *mediabench.Report, exprs []assert.Expr, out string) error {
-	if out != "" {
-		if err := report.WriteJSONFile(out, rep); err != nil {
-			return err
-		}
-	}
-	shown := *rep
-	shown.Results = nil // --out keeps every subscriber
-	if f.Globals.JSON() {
-		if err := report.WriteJSON(f.IO.Out, &shown); err != nil {
-			return err
-		}
-	} else if err := mediabench.WriteTable(f.IO.Out, &shown); err != nil {
-		return err
-	}
-	if rep.Saturated && !f.Globals.Quiet {
-		fmt.Fprintf(f.IO.ErrOut, "warning: the generator saturated (%s); the figures may understate the server\n", strings.Join(rep.Warnings, "; "))
-	}
-	if err := checkMediaAsserts(f, exprs, rep); err != nil {
-		return err
-	}
-	if rep.Subscribers.OK == 0 && rep.Subscribers.Attempted > 0 && !rep.Interrupted {
-		top := "no errors recorded"
-		if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
-			top = rep.Worst[0].Error
-		}
-		return fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
-	}
-	return nil
-}
-
-func checkMediaAsserts(f *Factory, exprs []assert.Expr, rep *mediabench.Report) error {
-	results := assert.Evaluate(exprs, rep.Metrics())
-	if !f.Globals.Quiet {
-		for _, r := range results {
-			fmt.Fprintln(f.IO.ErrOut, "assert", r)
-		}
-	}
-	if failed := assert.Failed(results); len(failed) > 0 {
-		return &AssertionError{Failed: failed}
-	}
-	return nil
-}
-
-// benchReportMedia is `bench report` for media reports: it handles the
-// files when the first is a media report and says so with handled.
-func benchReportMedia(f *Factory, o *BenchReportOptions) (handled bool, err error) {
-	if len(o.Files) == 0 {
-		return false, nil
-	}
-	var head struct {
-		Kind string `json:"kind"`
-	}
-	b, err := os.ReadFile(o.Files[0])
-	if err != nil || json.Unmarshal(b, &head) != nil || head.Kind != mediabench.KindMedia {
-		return false, nil // not ours: bench report's own reading says what is wrong
-	}
-	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
-	if err == nil {
-		err = assert.Check(exprs, (&mediabench.Report{}).Metrics())
-	}
-	if err != nil {
-		return true, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
-	}
-	reps := make([]*mediabench.Report, len(o.Files))
-	for i, path := range o.Files {
-		var r mediabench.Report
-		if err := report.ReadJSONFile(path, &r); err != nil {
-			return true, fmt.Errorf("%w (write reports with 'livectl bench media --out FILE')", err)
-		}
-		if r.Kind != mediabench.KindMedia {
-			return true, fmt.Errorf("reading report %s: kind %q is not a bench media report (reports of different kinds do not mix)", path, r.Kind)
-		}
-		reps[i] = &r
-	}
-	if len(reps) == 2 && !o.Merge {
-		if o.Out != "" {
-			return true, UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
-		}
-		c := mediabench.Compare(reps[0], reps[1])
-		a, b := *c.A, *c.B
-		a.Results, b.Results = nil, nil
-		c.A, c.B = &a, &b
-		if f.Globals.JSON() {
-			err = report.WriteJSON(f.IO.Out, c)
-		} else {
-			err = mediabench.WriteComparisonTable(f.IO.Out, c, o.Files[0], o.Files[1])
-		}
-		if err != nil {
-			return true, err
-		}
-		return true, checkMediaAsserts(f, exprs, reps[1])
-	}
-	merged := reps[0]
-	if len(reps) > 1 {
-		if merged, err = mediabench.Merge(reps...); err != nil {
-			return true, fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
-		}
-	}
-	if o.Out != "" {
-		if err := report.WriteJSONFile(o.Out, merged); err != nil {
-			return true, err
-		}
-	}
-	shown := *merged
-	shown.Results = nil
-	if f.Globals.JSON() {
-		err = report.WriteJSON(f.IO.Out, &shown)
-	} else {
-		err = mediabench.WriteTable(f.IO.Out, &shown)
-	}
-	if err != nil {
-		return true, err
-	}
-	return true, checkMediaAsserts(f, exprs, merged)
+// mediaReports is bench media's report for the shared bench plumbing.
+var mediaReports = reportKind[mediabench.Report, *mediabench.Comparison]{
+	command: "media",
+	kind:    mediabench.KindMedia,
+	kindOf:  func(r *mediabench.Report) string { return r.Kind },
+	metrics: func(r *mediabench.Report) assert.Metrics { return r.Metrics() },
+	shown: func(r *mediabench.Report) *mediabench.Report {
+		shown := *r
+		shown.Results = nil // --out keeps every subscriber
+		return &shown
+	},
+	table:        mediabench.WriteTable,
+	merge:        mediabench.Merge,
+	compare:      mediabench.Compare,
+	compareTable: mediabench.WriteComparisonTable,
 }

@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/bench/preflight"
+	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/report"
+)
+
+// The plumbing every bench generator shares: the --procs child side,
+// choosing a runner, the progress line, writing the report (--out, -o) and
+// checking --assert; and `bench report` for every kind of report.
+
+// reportKind tells the shared plumbing about one generator's report R and
+// its comparison C.
+type reportKind[R, C any] struct {
+	// command is the subcommand that writes such reports ("signal").
+	command string
+	kind    string
+	kindOf  func(*R) string
+	metrics func(*R) assert.Metrics
+	// shown is a copy of a report for stdout, without the bulk (histograms,
+	// every subscriber) that only --out keeps.
+	shown   func(*R) *R
+	table   func(io.Writer, *R) error
+	merge   func(...*R) (*R, error)
+	compare func(a, b *R) C
+	// compareTable prints a comparison of files named a and b.
+	compareTable func(w io.Writer, c C, a, b string) error
+}
+
+// benchCommand is one generator command (options O, progress L, report R,
+// comparison C) for the shared run flow, runBenchCommand.
+type benchCommand[O, L, R, C any] struct {
+	reports reportKind[R, C]
+	// child is the generator's side of --procs (bench.ServeChild).
+	child func(context.Context, io.Reader, io.Writer) error
+	// settings validates the flags into options and assertions;
+	// preflight refuses a run that cannot fit this machine.
+	settings  func() (*O, []assert.Expr, error)
+	preflight func(*O) error
+	// newRun prepares a run in this process (runErr says what failed),
+	// newProcs one over child processes of exe.
+	newRun   func(O) (bench.RunnerOf[L, R], error)
+	runErr   func(*O, error) error
+	newProcs func(exe string, o O) (bench.RunnerOf[L, R], error)
+	status   func(L) progress.Status
+	// what names the run in an error: "bench against ws://…".
+	what func(*O) string
+	// warning is a line for stderr when the generator may have limited the
+	// results ("" when not).
+	warning func(*R) string
+	// fruitless is an error when the run achieved nothing (no session, no
+	// subscriber) and nothing stopped it: the target is down or wrong.
+	fruitless func(*R) error
+}
+
+// runBenchCommand is the flow of every generator command: the --child mode, or
+// settings, a runner (--procs), the run with its progress line, the report
+// (stdout and --out), a warning if the generator may have limited the
+// results, --assert (exit 3), and an error for a run that achieved nothing.
+func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCommand[O, L, R, C], child bool, procs int, out string) error {
+	if child {
+		if err := c.child(ctx, f.IO.In, f.IO.Out); err != nil {
+			fmt.Fprintf(f.IO.ErrOut, "livectl bench %s (child): %v\n", c.reports.command, err)
+			return ErrSilent
+		}
+		return nil
+	}
+	o, exprs, err := c.settings()
+	if err != nil {
+		return err
+	}
+	if err := c.preflight(o); err != nil {
+		return err
+	}
+	run, err := benchRunner(f, procs, func(exe string) (bench.RunnerOf[L, R], error) { return c.newProcs(exe, *o) },
+		func() (bench.RunnerOf[L, R], error) {
+			run, err := c.newRun(*o)
+			if err != nil {
+				return nil, c.runErr(o, err)
+			}
+			return run, nil
+		})
+	if err != nil {
+		return err
+	}
+	rep, err := executeBench(ctx, f, run, c.status, c.what(o))
+	if err != nil {
+		return err
+	}
+	if err := writeBenchReport(f, c.reports, rep, out); err != nil {
+		return err
+	}
+	if w := c.warning(rep); w != "" && !f.Globals.Quiet {
+		fmt.Fprintln(f.IO.ErrOut, "warning:", w)
+	}
+	if err := checkBenchAsserts(f, exprs, c.reports.metrics(rep)); err != nil {
+		return err
+	}
+	return c.fruitless(rep)
+}
+
+// addBenchChildFlag adds the hidden --child flag that a --procs parent
+// starts its children with.
+func addBenchChildFlag(fl *pflag.FlagSet, child *bool) {
+	fl.BoolVar(child, "child", false, "run as a --procs child (options as JSON on stdin)")
+	_ = fl.MarkHidden("child")
+}
+
+// benchRunner is newRun's runner, or with --procs above one newProcs's
+// over child processes of this executable.
+func benchRunner[L, R any](f *Factory, procs int, newProcs func(exe string) (bench.RunnerOf[L, R], error), newRun func() (bench.RunnerOf[L, R], error)) (bench.RunnerOf[L, R], error) {
+	if procs <= 1 {
+		return newRun()
+	}
+	exe, err := f.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
+	}
+	run, err := newProcs(exe)
+	if err != nil {
+		return nil, UsageErrorf("%s: %v", f.FlagRef("procs"), err)
+	}
+	return run, nil
+}
+
+// executeBench runs run with a progress line on stderr (per --quiet and
+// whether stderr is a terminal); what names the run in an error.
+func executeBench[L, R any](ctx context.Context, f *Factory, run bench.RunnerOf[L, R], status func(L) progress.Status, what string) (*R, error) {
+	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
+		func() progress.Status { return status(run.Live()) })
+	rep, err := run.Execute(ctx)
+	bar.Stop()
+	if err != nil {
+		return nil, fmt.Errorf("running %s: %w", what, err)
+	}
+	return rep, nil
+}
+
+// checkBenchFDs refuses a run when one process would need more descriptors
+// (perProc) than it may open, naming --procs with the count that would fit
+// the whole run (total); why explains the count, unit names what is spread.
+func checkBenchFDs(f *Factory, perProc, total int, why, unit string) error {
+	fds, err := preflight.RaiseFDLimit()
+	if err != nil {
+		return err
+	}
+	free := fds.Free()
+	if perProc <= free {
+		return nil
+	}
+	procs := (total + free - 1) / max(free, 1)
+	hint := fmt.Sprintf("%suse %s %d (or more) to spread %s over child processes, each with its own limit, or raise the limit (ulimit -n)", why, f.FlagRef("procs"), procs, unit)
+	return &UsageError{Err: preflight.CheckFDs(fds, perProc, hint)}
+}
+
+// benchStatsURL resolves a server /v1/stats flag: "none" skips sampling, a
+// URL is used as given, and empty derives it from a livectl signaling URL
+// (when derive: the target is a livectl server).
+func benchStatsURL(flag, wsURL string, derive bool) string {
+	switch {
+	case flag == "none":
+	case flag != "":
+		return flag
+	case derive:
+		u, _ := bench.StatsURLFor(wsURL)
+		return u
+	}
+	return ""
+}
+
+// parseBenchAsserts reads --assert values and checks that every name is a
+// metric of the report kind (empty is an empty report's metrics).
+func parseBenchAsserts(f *Factory, asserts []string, empty assert.Metrics) ([]assert.Expr, error) {
+	exprs, err := assert.Parse(strings.Join(asserts, ","))
+	if err == nil {
+		err = assert.Check(exprs, empty)
+	}
+	if err != nil {
+		return nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+	}
+	return exprs, nil
+}
+
+// checkBenchAsserts evaluates the assertions, prints each result on stderr
+// (unless --quiet) and fails with exit 3 when one does not hold.
+func checkBenchAsserts(f *Factory, exprs []assert.Expr, m assert.Metrics) error {
+	results := assert.Evaluate(exprs, m)
+	if !f.Globals.Quiet {
+		for _, r := range results {
+			fmt.Fprintln(f.IO.ErrOut, "assert", r)
+		}
+	}
+	if failed := assert.Failed(results); len(failed) > 0 {
+		return &AssertionError{Failed: failed}
+	}
+	return nil
+}
+
+// writeBenchReport writes rep whole to out (when set) and without its bulk
+// to stdout, as JSON or a table per -o.
+func writeBenchReport[R, C any](f *Factory, k reportKind[R, C], rep *R, out string) error {
+	if out != "" {
+		if err := report.WriteJSONFile(out, rep); err != nil {
+			return err
+		}
+	}
+	shown := k.shown(rep)
+	if f.Globals.JSON() {
+		return report.WriteJSON(f.IO.Out, shown)
+	}
+	return k.table(f.IO.Out, shown)
+}
+
+// fileReportKind is the "kind" of the report in path, or "" when it cannot
+// be read as one (reading it again says what is wrong).
+func fileReportKind(path string) string {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &head) != nil {
+		return ""
+	}
+	return head.Kind
+}
+
+// benchReportOf is `bench report` for reports of kind k: print one file,
+// compare two, merge more (or two with --merge), and check --assert on the
+// merged report or the second of two compared.
+func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, C]) error {
+	exprs, err := parseBenchAsserts(f, o.Asserts, k.metrics(new(R)))
+	if err != nil {
+		return err
+	}
+	reps := make([]*R, len(o.Files))
+	for i, path := range o.Files {
+		r := new(R)
+		if err := report.ReadJSONFile(path, r); err != nil {
+			return fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, k.command)
+		}
+		if got := k.kindOf(r); got != k.kind {
+			return fmt.Errorf("reading report %s: kind %q is not a bench %s report (reports of different kinds do not mix)", path, got, k.command)
+		}
+		reps[i] = r
+	}
+	if len(reps) == 2 && !o.Merge {
+		if o.Out != "" {
+			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
+		}
+		c := k.compare(k.shown(reps[0]), k.shown(reps[1]))
+		if f.Globals.JSON() {
+			err = report.WriteJSON(f.IO.Out, c)
+		} else {
+			err = k.compareTable(f.IO.Out, c, o.Files[0], o.Files[1])
+		}
+		if err != nil {
+			return err
+		}
+		return checkBenchAsserts(f, exprs, k.metrics(reps[1]))
+	}
+	merged := reps[0]
+	if len(reps) > 1 {
+		if merged, err = k.merge(reps...); err != nil {
+			return fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
+		}
+	}
+	if err := writeBenchReport(f, k, merged, o.Out); err != nil {
+		return err
+	}
+	return checkBenchAsserts(f, exprs, k.metrics(merged))
+}
