@@ -12,52 +12,25 @@
 # $OUT/media-<scenario>-<n>.json; at the end the medians over runs are
 # printed (needs jq; without it, each run's table).
 #
-# Environment: RUNS (3), DURATION (20s), OUT (bench-results),
+# Environment: RUNS (3), DURATION (20s), OUT ($TMPDIR/livectl-bench-media),
 # BIN (bin/livectl), SCENARIOS ("200"; add 1000), PROCS_1000 (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-20s}
-OUT=${OUT:-bench-results}
+OUT=${OUT:-${TMPDIR:-/tmp}/livectl-bench-media}
 BIN=${BIN:-bin/livectl}
 SCENARIOS=${SCENARIOS:-"200"}
 PROCS_1000=${PROCS_1000:-2}
 
-mkdir -p "$OUT" "$(dirname "$BIN")"
-go build -o "$BIN" ./cmd/livectl
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-server_pid=""
-URL=""
-start_server() {
-	local udp
-	udp=$(free_udp_port)
-	"$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" --udp-port "$udp" \
-		--max-participants 5000 --log-level warn >"$OUT/serve-media.log" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 100); do
-		URL=$(grep -o 'ws://127\.0\.0\.1:[0-9]*/ws' "$OUT/serve-media.log" | head -1 || true)
-		if [ -n "$URL" ] && kill -0 "$server_pid" 2>/dev/null &&
-			curl -fsS "$(echo "$URL" | sed 's|^ws:|http:|; s|/ws$|/readyz|')" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "bench-media: livectl serve did not become ready; see $OUT/serve-media.log" >&2
-	cat "$OUT/serve-media.log" >&2
-	exit 1
+# shellcheck source=lib.sh
+. scripts/lib.sh
+mkdir -p "$OUT"
+bench_setup bench-media
+start() {
+	start_server "$OUT/serve-media.log" --udp-port "$(free_udp_port)" --max-participants 5000 --log-level warn
 }
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill -INT "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=""
-	fi
-}
-trap stop_server EXIT
 
 status=0
 for scenario in $SCENARIOS; do
@@ -67,7 +40,7 @@ for scenario in $SCENARIOS; do
 	*) echo "bench-media: unknown scenario $scenario (200, 1000)" >&2; exit 2 ;;
 	esac
 	for n in $(seq "$RUNS"); do
-		start_server
+		start
 		out="$OUT/media-$scenario-$n.json"
 		echo "== bench media $scenario, run $n/$RUNS against $URL (server pid $server_pid)" >&2
 		set +e
@@ -89,8 +62,7 @@ if command -v jq >/dev/null; then
 	for scenario in $SCENARIOS; do
 		files=("$OUT"/media-"$scenario"-*.json)
 		[ -e "${files[0]}" ] || continue
-		jq -s -r --arg s "$scenario" '
-			def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+		jq -s -r --arg s "$scenario" "$JQ_MED"'
 			def r2: if . == null then "n/a" else (. * 100 | round / 100 | tostring) end;
 			"\($s) subscribers: ok \(map(.subscribers.ok) | med)/\(.[0].settings.subscribers)" +
 			"  first_frame p50 \(map(.first_frame_ms.p50) | med | r2) p95 \(map(.first_frame_ms.p95) | med | r2)" +

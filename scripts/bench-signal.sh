@@ -25,44 +25,17 @@ BIN=${BIN:-bin/livectl}
 SCENARIOS=${SCENARIOS:-"10k 19k"}
 PRIO=()
 if [ -n "${NICE:-}" ]; then PRIO=(nice -n "$NICE"); fi
-URL=""
 
-mkdir -p "$OUT" "$(dirname "$BIN")"
-go build -o "$BIN" ./cmd/livectl
-
-# Each process may hold up to the hard descriptor limit.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-server_pid=""
-start_server() {
-	"${PRIO[@]}" "$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" \
-		--max-conns 25000 --max-rooms 25000 --log-level warn >"$OUT/serve.log" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 100); do
-		URL=$(grep -o 'ws://127\.0\.0\.1:[0-9]*/ws' "$OUT/serve.log" | head -1 || true)
-		if [ -n "$URL" ] && kill -0 "$server_pid" 2>/dev/null &&
-			curl -fsS "$(echo "$URL" | sed 's|^ws:|http:|; s|/ws$|/readyz|')" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "bench-signal: livectl serve did not become ready; see $OUT/serve.log" >&2
-	cat "$OUT/serve.log" >&2
-	exit 1
-}
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill -INT "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=""
-	fi
-}
-trap stop_server EXIT
+# shellcheck source=lib.sh
+. scripts/lib.sh
+mkdir -p "$OUT"
+bench_setup bench-signal
+start() { start_server "$OUT/serve.log" --max-conns 25000 --max-rooms 25000 --log-level warn; }
 
 status=0
 for scenario in $SCENARIOS; do
 	for n in $(seq "$RUNS"); do
-		start_server
+		start
 		file="$OUT/signal-$scenario-$n.json"
 		case "$scenario" in
 		10k) args=(--conns 10000 --rate 2000/s --assert 'join.p99<50ms,errors<1') ;;
@@ -85,8 +58,7 @@ if command -v jq >/dev/null; then
 	echo
 	echo "Medians over $RUNS run(s):"
 	for scenario in $SCENARIOS; do
-		jq -s --arg s "$scenario" '
-			def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+		jq -s --arg s "$scenario" "$JQ_MED"'
 			{scenario: $s, runs: length,
 			 established: (map(.connections.established) | med),
 			 errors: (map([.errors[]] | add // 0) | med),
