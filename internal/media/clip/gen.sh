@@ -3,7 +3,7 @@
 set -e
 cd "$(dirname "$0")"
 q="-hide_banner -loglevel error -y"
-ffmpeg $q -f lavfi -i "testsrc2=size=640x360:rate=30" -t 4 -c:v libvpx -b:v 1400k -minrate 1400k -maxrate 1400k \
+ffmpeg $q -f lavfi -i "testsrc2=size=640x360:rate=30" -t 4 -c:v libvpx -b:v 1600k -minrate 1600k -maxrate 1600k \
 	-g 30 -keyint_min 30 -deadline realtime -cpu-used 8 -error-resilient 1 -auto-alt-ref 0 -f ivf clip.ivf
 ffmpeg $q -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 4 -ac 2 -c:a libopus -b:a 64k \
 	-page_duration 20000 -frame_duration 20 -f ogg clip.ogg
