@@ -13,7 +13,8 @@
 # printed (needs jq; without it, each run's table).
 #
 # Environment: RUNS (3), DURATION (20s), OUT ($TMPDIR/livectl-bench-media),
-# BIN (bin/livectl), SCENARIOS ("200"; add 1000), PROCS_1000 (2).
+# BIN (bin/livectl), SCENARIOS ("200"; add 1000), PROCS_1000 (2), BENCH_ARGS (extra
+# arguments for bench media, e.g. "--pprof-listen 127.0.0.1:6070" to profile the generator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,7 @@ for scenario in $SCENARIOS; do
 		echo "== bench media $scenario, run $n/$RUNS against $URL (server pid $server_pid)" >&2
 		set +e
 		"$BIN" bench media --url "$URL" --room "bench-$scenario-$n" --publishers 1 "${args[@]}" \
-			--duration "$DURATION" --server-pid "$server_pid" --out "$out" --quiet -o table
+			--duration "$DURATION" --server-pid "$server_pid" --out "$out" --quiet -o table ${BENCH_ARGS:-}
 		rc=$?
 		set -e
 		stop_server

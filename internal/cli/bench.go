@@ -64,8 +64,8 @@ type BenchSignalOptions struct {
 	Protocol       string
 	Send           string
 	Expect         string
-	// Child marks a process started by --procs (hidden).
-	Child bool
+	// Hidden flags: --child (a process started by --procs), --pprof-listen.
+	benchHidden
 }
 
 func newBenchSignalCmd(f *Factory) *cobra.Command {
@@ -124,7 +124,7 @@ Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
 	fl.StringVar(&opts.Protocol, "protocol", bench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
 	fl.StringVar(&opts.Expect, "expect", "", "raw mode: reply that ends the round trip: text (substring) or json:field.path=value")
-	addBenchChildFlag(fl, &opts.Child)
+	addBenchHiddenFlags(fl, &opts.benchHidden)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(bench.ProtocolLivectl, bench.ProtocolRaw))
 	return cmd
 }
@@ -154,7 +154,7 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 			}
 			return nil
 		},
-	}, o.Child, o.Procs, o.Out)
+	}, o.benchHidden, o.Procs, o.Out)
 }
 
 // benchStatus renders a progress line.

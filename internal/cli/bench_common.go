@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -70,8 +73,8 @@ type benchCommand[O, L, R, C any] struct {
 // settings, a runner (--procs), the run with its progress line, the report
 // (stdout and --out), a warning if the generator may have limited the
 // results, --assert (exit 3), and an error for a run that achieved nothing.
-func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCommand[O, L, R, C], child bool, procs int, out string) error {
-	if child {
+func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCommand[O, L, R, C], h benchHidden, procs int, out string) error {
+	if h.Child {
 		if err := c.child(ctx, f.IO.In, f.IO.Out); err != nil {
 			fmt.Fprintf(f.IO.ErrOut, "livectl bench %s (child): %v\n", c.reports.command, err)
 			return ErrSilent
@@ -85,6 +88,11 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	if err := c.preflight(o); err != nil {
 		return err
 	}
+	stopPprof, err := serveBenchPprof(f, h.PprofListen)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	run, err := benchRunner(f, procs, func(exe string) (bench.RunnerOf[L, R], error) { return c.newProcs(exe, *o) },
 		func() (bench.RunnerOf[L, R], error) {
 			run, err := c.newRun(*o)
@@ -112,11 +120,44 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	return c.fruitless(rep)
 }
 
-// addBenchChildFlag adds the hidden --child flag that a --procs parent
-// starts its children with.
-func addBenchChildFlag(fl *pflag.FlagSet, child *bool) {
-	fl.BoolVar(child, "child", false, "run as a --procs child (options as JSON on stdin)")
+// benchHidden are the hidden flags of every generator command.
+type benchHidden struct {
+	// Child marks a process started by --procs.
+	Child bool
+	// PprofListen serves the generator's own /debug/pprof/ during the run
+	// (profiling the load generator, not the target).
+	PprofListen string
+}
+
+// addBenchHiddenFlags adds --child, which a --procs parent starts its
+// children with, and --pprof-listen.
+func addBenchHiddenFlags(fl *pflag.FlagSet, h *benchHidden) {
+	fl.BoolVar(&h.Child, "child", false, "run as a --procs child (options as JSON on stdin)")
+	fl.StringVar(&h.PprofListen, "pprof-listen", "", "serve this generator's /debug/pprof/ on this address during the run (e.g. 127.0.0.1:6070)")
 	_ = fl.MarkHidden("child")
+	_ = fl.MarkHidden("pprof-listen")
+}
+
+// serveBenchPprof serves net/http/pprof on addr until the returned stop is
+// called, and says where on stderr (with port 0 the kernel picks one).
+func serveBenchPprof(f *Factory, addr string) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, UsageErrorf("%s %q: %v", f.FlagRef("pprof-listen"), addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(f.IO.ErrOut, "generator pprof: http://%s/debug/pprof/\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
 }
 
 // benchRunner is newRun's runner, or with --procs above one newProcs's

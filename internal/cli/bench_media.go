@@ -36,8 +36,8 @@ type BenchMediaOptions struct {
 	ServerStats string
 	ServerPID   int
 	Bind        string
-	// Child marks a process started by --procs (hidden).
-	Child bool
+	// Hidden flags: --child (a process started by --procs), --pprof-listen.
+	benchHidden
 }
 
 func newBenchMediaCmd(f *Factory) *cobra.Command {
@@ -106,7 +106,7 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
-	addBenchChildFlag(fl, &opts.Child)
+	addBenchHiddenFlags(fl, &opts.benchHidden)
 	return cmd
 }
 
@@ -141,7 +141,7 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 			}
 			return fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
 		},
-	}, o.Child, o.Procs, o.Out)
+	}, o.benchHidden, o.Procs, o.Out)
 }
 
 func benchMediaStatus(l mediabench.Live) progress.Status {
