@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -37,6 +38,15 @@ type Options struct {
 	// every RTP packet as it comes out of SRTP and every RTCP packet the
 	// default interceptors write (NACKs, receiver reports).
 	Interceptors []interceptor.Factory
+	// LoggerFactory, if set, receives pion's own logs instead of stderr
+	// (bench media silences them: hundreds of peers tearing down at once
+	// log expected errors, such as a data channel closed mid-read).
+	LoggerFactory logging.LoggerFactory
+	// DetachDataChannels leaves data channels the remote side opens
+	// unread: pion then starts no reading goroutine (with its 64 KiB
+	// buffer) for them. For clients that use no data channel but must
+	// accept the one a server adds (livectl's /ws subscribers get one).
+	DetachDataChannels bool
 }
 
 // Codec parameters livectl clients offer. The payload types match what
@@ -91,6 +101,12 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	}
 	if o.DisableReplayProtection {
 		s.DisableSRTPReplayProtection(true)
+	}
+	if o.LoggerFactory != nil {
+		s.LoggerFactory = o.LoggerFactory
+	}
+	if o.DetachDataChannels {
+		s.DetachDataChannels()
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
 }
