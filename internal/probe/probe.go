@@ -67,6 +67,14 @@ type Options struct {
 	// NoImage drops the first decoded picture instead of returning it in
 	// Result.Image (bench media holds many attempts open at once).
 	NoImage bool
+	// CountOnly, from the first keyframe on (which is still assembled and
+	// decoded, so every phase is measured as usual), finds frames from RTP
+	// headers and payload descriptors alone (see countFrames): no payload
+	// is copied, no frame built, no picture hashed. OnFrame then gets
+	// frames without Data, and Frozen only means that no complete frame
+	// arrived for longer than FreezeThreshold (a repeated picture is not
+	// noticed). For callers that hold many attempts open (bench media).
+	CountOnly bool
 	// api is shared between attempts of one run.
 	api *webrtc.API
 }
@@ -572,9 +580,12 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		if a.o.Observe <= 0 {
 			break
 		}
+		observeUntil = now.Add(a.o.Observe)
+		if a.o.CountOnly {
+			return a.countFrames(ctx, t, codec, f.Timestamp, now, observeUntil)
+		}
 		freeze = &media.FreezeDetector{Threshold: a.o.FreezeThreshold}
 		freeze.Frame(now, f.Data)
-		observeUntil = now.Add(a.o.Observe)
 	}
 	if freeze != nil {
 		freeze.Finish(time.Now())
