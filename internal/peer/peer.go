@@ -47,6 +47,11 @@ type Options struct {
 	// buffer) for them. For clients that use no data channel but must
 	// accept the one a server adds (livectl's /ws subscribers get one).
 	DetachDataChannels bool
+	// NoStatsInterceptor leaves out pion's stats interceptor, which records
+	// every packet for GetStats: a client that counts packets itself (bench
+	// media) never calls GetStats. The other default interceptors stay, so
+	// the server sees the same RTCP as from any client.
+	NoStatsInterceptor bool
 }
 
 // Codec parameters livectl clients offer. The payload types match what
@@ -86,7 +91,7 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	for _, f := range o.Interceptors {
 		ir.Add(f)
 	}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := registerInterceptors(m, ir, o); err != nil {
 		return nil, fmt.Errorf("registering interceptors: %w", err)
 	}
 	var s webrtc.SettingEngine
@@ -109,6 +114,25 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		s.DetachDataChannels()
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+}
+
+// registerInterceptors adds pion's default interceptors, without the stats
+// interceptor when o says so.
+func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, o Options) error {
+	if !o.NoStatsInterceptor {
+		return webrtc.RegisterDefaultInterceptors(m, ir)
+	}
+	// The defaults as webrtc.RegisterDefaultInterceptors lists them, stats aside.
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(m, ir)
 }
 
 // NewPeerConnection returns a peer connection of api with o's ICE servers.
