@@ -1,9 +1,10 @@
 // Package mediabench is the media load generator behind `livectl bench
 // media`: optional built-in publishers (internal/publish), then N
 // subscribers started at a fixed rate (an open model, as in bench signal),
-// each a probe subscriber (internal/probe: first-frame phases, frame
-// assembly) kept open for the run and counted packet by packet by an
-// interceptor placed first in its pion chain: received bitrate, packets lost
+// each a probe subscriber (internal/probe: first-frame phases, then frames
+// counted from RTP headers in its CountOnly mode) on its own UDP socket,
+// kept open for the run and counted packet by packet by an interceptor
+// placed first in its pion chain: received bitrate, packets lost
 // after NACK recovery, interarrival jitter, NACKs and PLIs sent, frames and
 // freezes. The report gives percentiles over subscribers for each figure,
 // totals, the worst subscribers, the server's cost sampled from /v1/stats
