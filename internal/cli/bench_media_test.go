@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/peer/peertest"
+	"github.com/livectl/livectl/internal/report"
 )
 
 func runMediaCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -138,4 +141,39 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 	})
+}
+
+// TestBenchMediaSubprocessWithProcs runs bench media as its own process with
+// --procs 2: the parent keeps the publisher, two re-executed children run
+// two subscribers each, and the merged report holds all four.
+func TestBenchMediaSubprocessWithProcs(t *testing.T) {
+	bin := livectlBinary(t)
+	srv, err := peertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "procs.json")
+	cmd := exec.Command(bin, "bench", "media", "--whep", srv.URL+"/whep/p", "--whip", srv.URL+"/whip/p",
+		"--publishers", "1", "--subscribers", "4", "--rate", "50", "--duration", "1s", "--procs", "2",
+		"--out", out, "-o", "json", "--quiet")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench media --procs 2: %v\n%s", err, stderr.String())
+	}
+	var rep mediabench.Report
+	if err := report.ReadJSONFile(out, &rep); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int]bool{}
+	for _, r := range rep.Results {
+		ids[r.ID] = true
+		if !r.OK() || r.Frames < 5 {
+			t.Errorf("subscriber %d: failed %q, %d frames", r.ID, r.Error, r.Frames)
+		}
+	}
+	if rep.Settings.Procs != 2 || rep.Subscribers.OK != 4 || len(ids) != 4 || len(rep.Publishers) != 1 {
+		t.Fatalf("procs %d, %d ok, %d distinct subscribers, %d publishers; want 2, 4, 4, 1", rep.Settings.Procs, rep.Subscribers.OK, len(ids), len(rep.Publishers))
+	}
 }
