@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"golang.org/x/net/ipv4"
@@ -29,8 +31,8 @@ var _ ice.UDPMux = (*socketMux)(nil)
 
 func newSocketMux(conn net.PacketConn) *socketMux { return &socketMux{conn: conn} }
 
-// GetConn returns the socket for the peer's ICE user fragment. A second
-// fragment (an ICE restart) is refused: the socket has one reader.
+// GetConn returns a view of the socket for the peer's ICE user fragment. A
+// second fragment (an ICE restart) is refused: the socket has one reader.
 func (m *socketMux) GetConn(ufrag string, _ net.Addr) (net.PacketConn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -41,17 +43,19 @@ func (m *socketMux) GetConn(ufrag string, _ net.Addr) (net.PacketConn, error) {
 		return nil, fmt.Errorf("UDP socket %s already carries ICE user %q, not %q: one peer connection per subscriber socket", m.conn.LocalAddr(), m.ufrag, ufrag)
 	}
 	m.ufrag = ufrag
-	return m.conn, nil
+	v := &socketView{PacketConn: m.conn}
+	v.apc, _ = m.conn.(ice.AddrPortReaderWriter)
+	return v, nil
 }
 
-// RemoveConnByUfrag is called when the peer's ICE agent closes; the agent
-// has closed the socket itself by then.
+// RemoveConnByUfrag is called when the peer's ICE agent closes; its views
+// are closed by then.
 func (m *socketMux) RemoveConnByUfrag(string) {}
 
 // GetListenAddresses is the socket's address: the one host candidate.
 func (m *socketMux) GetListenAddresses() []net.Addr { return []net.Addr{m.conn.LocalAddr()} }
 
-// Close closes the socket (again, if ICE did already).
+// Close closes the socket.
 func (m *socketMux) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -59,7 +63,76 @@ func (m *socketMux) Close() error {
 		return nil
 	}
 	m.closed = true
-	_ = m.conn.Close()
+	return m.conn.Close()
+}
+
+// socketView is what ICE gets for a candidate: the socket, except that
+// closing it does not close the socket. ICE closes a candidate's
+// connection when it drops the candidate (a duplicate, an old gathering
+// generation) as well as at the end; the socket belongs to socketMux and
+// may be carrying another candidate. Closing the view that reads ends its
+// blocked read; a view that never read leaves the socket alone.
+type socketView struct {
+	net.PacketConn
+	apc     ice.AddrPortReaderWriter // the socket's allocation-free path, if it has one
+	closed  atomic.Bool
+	reading atomic.Bool
+}
+
+var _ ice.AddrPortReaderWriter = (*socketView)(nil)
+
+// ReadFromAddrPort reads the next datagram, through the socket's
+// allocation-free path when it has one.
+func (v *socketView) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	v.reading.Store(true) // before the check: Close sees one or the other
+	if v.closed.Load() {
+		return 0, netip.AddrPort{}, net.ErrClosed
+	}
+	var n int
+	var from netip.AddrPort
+	var err error
+	if v.apc != nil {
+		n, from, err = v.apc.ReadFromAddrPort(b)
+	} else {
+		var addr net.Addr
+		if n, addr, err = v.PacketConn.ReadFrom(b); err == nil {
+			if ua, ok := addr.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+		}
+	}
+	if err != nil && v.closed.Load() {
+		err = net.ErrClosed
+	}
+	return n, from, err
+}
+
+// ReadFrom is ReadFromAddrPort with a net.Addr.
+func (v *socketView) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := v.ReadFromAddrPort(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// WriteToAddrPort sends b to addr.
+func (v *socketView) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if v.apc != nil {
+		return v.apc.WriteToAddrPort(b, addr)
+	}
+	return v.PacketConn.WriteTo(b, net.UDPAddrFromAddrPort(addr))
+}
+
+// Close closes the view; if it was reading, a read deadline in the past
+// wakes its blocked read, which then reports the view closed.
+func (v *socketView) Close() error {
+	if v.closed.Swap(true) {
+		return nil
+	}
+	if v.reading.Load() {
+		_ = v.PacketConn.SetReadDeadline(time.Now())
+	}
 	return nil
 }
 

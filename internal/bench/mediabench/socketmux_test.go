@@ -2,6 +2,7 @@ package mediabench
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -55,23 +56,59 @@ func TestBatchConnDeliversEachDatagram(t *testing.T) {
 	}
 }
 
-// TestSocketMuxOnePeer hands the socket to one ICE user only.
+// TestSocketMuxOnePeer hands the socket to one ICE user only, as views
+// whose Close leaves the socket to the other views and to the mux.
 func TestSocketMuxOnePeer(t *testing.T) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newSocketMux(conn)
+	m := newSocketMux(newBatchConn(conn))
 	if got := m.GetListenAddresses(); len(got) != 1 || got[0].String() != conn.LocalAddr().String() {
 		t.Fatalf("listen addresses %v, want [%s]", got, conn.LocalAddr())
 	}
-	for _, ufrag := range []string{"a", "a"} {
-		if c, err := m.GetConn(ufrag, nil); err != nil || c != conn {
-			t.Fatalf("GetConn(%q) = %v, %v; want the socket", ufrag, c, err)
-		}
+	dropped, err := m.GetConn("a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := m.GetConn("a", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := m.GetConn("b", nil); err == nil {
 		t.Fatal("a second ICE user got the socket")
+	}
+	// ICE drops a duplicate candidate by closing its connection: the other
+	// view still reads.
+	if err := dropped.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dropped.WriteTo([]byte("ping"), conn.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = live.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := live.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("read %q, %v after another view closed", buf[:n], err)
+	}
+	// Closing the reading view ends its blocked read.
+	_ = live.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := live.ReadFrom(buf)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("blocked read ended with %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing the view did not end its read")
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -80,6 +117,6 @@ func TestSocketMuxOnePeer(t *testing.T) {
 		t.Fatal("GetConn after Close succeeded")
 	}
 	if _, err := conn.WriteTo([]byte("x"), conn.LocalAddr()); err == nil {
-		t.Fatal("the socket is still open after Close")
+		t.Fatal("the socket is still open after the mux closed")
 	}
 }
