@@ -155,8 +155,13 @@ func (a *Assembler) drop(pf *partial) {
 	}
 }
 
-func (a *Assembler) isStart(payload []byte) bool {
-	if a.codec == MimeVP8 {
+func (a *Assembler) isStart(payload []byte) bool { return startsFrame(a.codec, payload) }
+
+// startsFrame reports whether a payload of codec (MimeVP8 or MimeH264)
+// opens a frame: the start of VP8 partition 0, or of an H.264 access unit.
+// Assembler and FrameCounter decide it alike.
+func startsFrame(codec string, payload []byte) bool {
+	if codec == MimeVP8 {
 		_, start, pid, ok := vp8Descriptor(payload)
 		return ok && start && pid == 0
 	}

@@ -1,78 +1,14 @@
-package probe
+package media
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
-	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-
-	"github.com/livectl/livectl/internal/media"
 )
-
-// sentPackets packetizes frames as a sender does, 1200-byte payloads.
-func sentPackets(pay rtp.Payloader, frames [][]byte) []*rtp.Packet {
-	var out []*rtp.Packet
-	seq, ts := uint16(65000), uint32(1<<32-9000) // both wrap within the clip
-	for _, f := range frames {
-		ps := pay.Payload(1200, f)
-		for j, p := range ps {
-			out = append(out, &rtp.Packet{
-				Header:  rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: j == len(ps)-1, PayloadType: 96},
-				Payload: p,
-			})
-			seq++
-		}
-		ts += 3000
-	}
-	return out
-}
-
-func vp8ClipFrames(t *testing.T) [][]byte {
-	t.Helper()
-	r := media.ClipVP8()
-	var out [][]byte
-	for {
-		f, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f.Data)
-	}
-}
-
-func h264ClipFrames(t *testing.T) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile("../media/testdata/clip.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := media.NewH264Reader(bytes.NewReader(b))
-	var out [][]byte
-	for {
-		au, err := r.NextAccessUnit()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf []byte
-		for _, n := range au.NALs {
-			buf = append(append(buf, 0, 0, 0, 1), n...)
-		}
-		out = append(out, buf)
-	}
-}
 
 type counted struct {
 	TS       uint32
@@ -81,8 +17,8 @@ type counted struct {
 }
 
 // TestFrameCounterMatchesAssembler feeds the same packets, mangled as a
-// network does, to media.Assembler and to frameCounter: they must find the
-// same complete frames.
+// network does, to Assembler and to FrameCounter: they must find the same
+// complete frames.
 func TestFrameCounterMatchesAssembler(t *testing.T) {
 	mangles := []struct {
 		name string
@@ -127,32 +63,37 @@ func TestFrameCounterMatchesAssembler(t *testing.T) {
 			return append(out, held...)
 		}},
 	}
+	h264, _ := h264Units(t)
 	streams := []struct {
 		codec  string
 		pay    rtp.Payloader
 		frames [][]byte
 	}{
-		{media.MimeVP8, &codecs.VP8Payloader{EnablePictureID: true}, vp8ClipFrames(t)},
-		{media.MimeH264, &codecs.H264Payloader{}, h264ClipFrames(t)},
+		{MimeVP8, &codecs.VP8Payloader{EnablePictureID: true}, clipFrames(t)},
+		{MimeH264, &codecs.H264Payloader{}, h264},
 	}
 	for _, st := range streams {
-		sent := sentPackets(st.pay, st.frames)
+		// Sequence numbers and timestamps both wrap within the clip.
+		sent := slices.Concat(packetize(st.pay, st.frames, 65000, 1<<32-9000)...)
 		for _, m := range mangles {
 			t.Run(st.codec+"/"+m.name, func(t *testing.T) {
 				ps := m.fn(rand.New(rand.NewPCG(7, 11)), sent)
-				asm, err := media.NewAssembler(st.codec)
+				asm, err := NewAssembler(st.codec)
 				if err != nil {
 					t.Fatal(err)
 				}
-				fc := newFrameCounter(st.codec)
+				fc, err := NewFrameCounter(st.codec)
+				if err != nil {
+					t.Fatal(err)
+				}
 				var want, got []counted
 				for _, p := range ps {
 					if f, ok := asm.Push(p); ok {
 						want = append(want, counted{f.Timestamp, f.Keyframe, f.Packets})
 					}
-					if f, ok := fc.push(p); ok {
+					if f, ok := fc.Push(p); ok {
 						if f.Data != nil {
-							t.Fatal("frameCounter returned frame data")
+							t.Fatal("FrameCounter returned frame data")
 						}
 						got = append(got, counted{f.Timestamp, f.Keyframe, f.Packets})
 					}
@@ -161,7 +102,7 @@ func TestFrameCounterMatchesAssembler(t *testing.T) {
 					t.Fatalf("the assembler found only %d of %d frames: the test's packets are wrong", len(want), len(st.frames))
 				}
 				if !slices.Equal(got, want) {
-					t.Errorf("frameCounter found %d frames, media.Assembler %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+					t.Errorf("FrameCounter found %d frames, Assembler %d; first difference at %d", len(got), len(want), firstDiff(got, want))
 				}
 			})
 		}
@@ -177,30 +118,53 @@ func firstDiff(a, b []counted) int {
 	return min(len(a), len(b))
 }
 
+// TestFrameCounterAfter ignores the frame an Assembler already returned
+// and earlier ones.
+func TestFrameCounterAfter(t *testing.T) {
+	frames := packetize(&codecs.VP8Payloader{}, clipFrames(t)[:3], 100, 3000)
+	fc, err := NewFrameCounter(MimeVP8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.After(frames[1][0].Timestamp)
+	var got []uint32
+	for _, f := range frames {
+		for _, p := range f {
+			if fr, ok := fc.Push(p); ok {
+				got = append(got, fr.Timestamp)
+			}
+		}
+	}
+	if want := []uint32{frames[2][0].Timestamp}; !slices.Equal(got, want) {
+		t.Fatalf("counted frames %v, want only %v", got, want)
+	}
+}
+
 // FuzzFrameCounter feeds arbitrary packets (each: 2 bytes sequence number,
 // 1 byte timestamp step, 1 byte marker, 1 byte length, payload) to a
-// frameCounter: it must not panic, and must return frames in timestamp
+// FrameCounter: it must not panic, and must return frames in timestamp
 // order with at least one packet each.
 func FuzzFrameCounter(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 3, 0x10, 0, 0}, true)
 	f.Add([]byte{0, 1, 0, 0, 2, 0x10, 0, 0, 2, 0, 1, 2, 0, 0, 0, 2, 1, 1, 0, 0, 0, 0, 1, 1, 0x10}, false)
 	f.Fuzz(func(t *testing.T, data []byte, vp8 bool) {
-		codec := media.MimeH264
+		codec := MimeH264
 		if vp8 {
-			codec = media.MimeVP8
+			codec = MimeVP8
 		}
-		fc := newFrameCounter(codec)
-		var ts uint32
-		var last uint32
+		fc, err := NewFrameCounter(codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts, last uint32
 		var emitted bool
 		for len(data) >= 5 {
 			seq := binary.BigEndian.Uint16(data)
 			ts += uint32(data[2]) * 1500
-			marker := data[3]&1 != 0
 			n := min(int(data[4]), len(data)-5)
-			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: data[5 : 5+n]}
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: data[3]&1 != 0}, Payload: data[5 : 5+n]}
 			data = data[5+n:]
-			fr, ok := fc.push(p)
+			fr, ok := fc.Push(p)
 			if !ok {
 				continue
 			}
@@ -211,7 +175,7 @@ func FuzzFrameCounter(f *testing.F) {
 				t.Fatalf("frame %d returned after frame %d", fr.Timestamp, last)
 			}
 			last, emitted = fr.Timestamp, true
-			if len(fc.pending) > maxPending {
+			if len(fc.pending) > maxPendingFrames {
 				t.Fatalf("%d frames in progress", len(fc.pending))
 			}
 		}
