@@ -48,7 +48,7 @@ check-completions: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) vet -tags 'heavy browser e2e' $(PKGS)
+	$(GO) vet -tags 'heavy browser e2e fanout' $(PKGS)
 
 # Short fuzzing runs of every parser of untrusted input (every Fuzz* target).
 FUZZTIME ?= 10s
