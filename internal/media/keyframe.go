@@ -35,6 +35,39 @@ func IsKeyframe(mimeType string, payload []byte) bool {
 	return false
 }
 
+// IsDecoderStart reports whether a receiver that has seen nothing of the
+// stream can start decoding at this RTP payload: where a forwarder may begin
+// a new subscriber's video. For VP8 that is any keyframe start. For H.264 it
+// is a packet carrying the sequence parameter set (alone or in a STAP-A):
+// an IDR slice whose SPS/PPS went by earlier in the same access unit is a
+// keyframe, but one no fresh decoder can use (nor can it learn the picture
+// size from it). Senders that follow common practice (browsers, pion's
+// payloader) send SPS and PPS before every IDR. It allocates nothing.
+func IsDecoderStart(mimeType string, payload []byte) bool {
+	if !strings.EqualFold(mimeType, MimeH264) {
+		return IsKeyframe(mimeType, payload)
+	}
+	if len(payload) < 1 {
+		return false
+	}
+	switch payload[0] & naluTypeMk {
+	case naluSPS:
+		return true
+	case naluSTAPA:
+		for p := payload[1:]; len(p) >= 3; {
+			n := int(p[0])<<8 | int(p[1])
+			if n == 0 || len(p) < 2+n {
+				return false
+			}
+			if p[2]&naluTypeMk == naluSPS {
+				return true
+			}
+			p = p[2+n:]
+		}
+	}
+	return false
+}
+
 // vp8Descriptor parses the VP8 RTP payload descriptor (RFC 7741 §4.2) and
 // returns the offset of the VP8 payload, whether the packet starts a
 // partition (S bit), and the partition index (PID).

@@ -25,7 +25,7 @@ type packet struct {
 	marker   bool
 	payOff   int  // offset of the payload in buf
 	payEnd   int  // end of the payload (padding removed)
-	keyframe bool // first packet of a keyframe (video only)
+	keyframe bool // first packet a new subscriber can start on (video only; media.IsDecoderStart)
 	arrival  int64
 }
 

@@ -87,7 +87,9 @@ func (t *upTrack) forward(p *packet) {
 		return
 	}
 	p.arrival = nanotime()
-	p.keyframe = t.video && media.IsKeyframe(t.mime, p.payload())
+	// "Keyframe" here means where a new subscriber can start: for H.264
+	// the SPS that precedes the IDR, not the IDR slice itself.
+	p.keyframe = t.video && media.IsDecoderStart(t.mime, p.payload())
 	t.packets.Add(1)
 	t.bytes.Add(uint64(p.n))
 	t.countSeq(p.seq)
