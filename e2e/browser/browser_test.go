@@ -13,9 +13,7 @@ package browser
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,26 +22,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/livectl/livectl/internal/browsertest"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
-
-const defaultChromium = "/usr/bin/chromium"
-
-func chromium(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("LIVECTL_CHROMIUM")
-	if path == "" {
-		path = defaultChromium
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		msg := "Chromium not found at " + path + " (install Debian's chromium or set LIVECTL_CHROMIUM): the browser WHIP/WHEP test is skipped"
-		if os.Getenv("LIVECTL_REQUIRE_BROWSER") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
 
 // pageState mirrors window.livectl on the demo page.
 type pageState struct {
@@ -74,45 +56,16 @@ func waitState(ctx context.Context, d time.Duration, cond func(pageState) bool) 
 }
 
 func TestBrowserWHIPToWHEP(t *testing.T) {
-	exe := chromium(t)
-	srv, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() {
-		hs.Close()
-		srv.Close()
-	}()
-
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// The relay and the browser meet on 127.0.0.1: let WebRTC use the
-		// loopback interface and show real addresses instead of mDNS names.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	pubCtx, cancelPub := chromedp.NewContext(actx)
+	hs := servertest.Start(t, server.Config{})
+	browser := browsertest.Launch(t)
+	pubCtx, cancelPub := chromedp.NewContext(browser)
 	defer cancelPub()
 	ctx, cancel := context.WithTimeout(pubCtx, 60*time.Second)
 	defer cancel()
 
 	room := "browser"
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?room="+room+"&publish=1")); err != nil {
-		t.Fatalf("starting Chromium (%s) and loading the demo page: %v", exe, err)
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.HTTP+"/?room="+room+"&publish=1")); err != nil {
+		t.Fatalf("loading the demo page in Chromium: %v", err)
 	}
 	if st, ok := waitState(ctx, 15*time.Second, func(s pageState) bool { return s.Publishing || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
 		t.Fatalf("the browser did not publish through WHIP: errors %v, page log:\n%v", st.Errors, st.Log)
@@ -127,7 +80,7 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 		viewCtx, cancelView := chromedp.NewContext(pubCtx) // a second tab
 		vctx, cancelV := context.WithTimeout(viewCtx, 30*time.Second)
 		start := time.Now()
-		if err := chromedp.Do(vctx, chromedp.Navigate(hs.URL+"/?room="+room+"&watch=1")); err != nil {
+		if err := chromedp.Do(vctx, chromedp.Navigate(hs.HTTP+"/?room="+room+"&watch=1")); err != nil {
 			t.Fatalf("loading the viewer page: %v", err)
 		}
 		st, ok := waitState(vctx, 5*time.Second-time.Since(start), func(s pageState) bool { return s.FramesRendered >= 3 || len(s.Errors) > 0 })
@@ -146,7 +99,7 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 		len(firsts), firsts[len(firsts)/2], firsts[len(firsts)-1])
 
 	// The browser's publish shows in the server's figures.
-	st := srv.Stats()
+	st := hs.Stats()
 	if st.TracksPublished < 1 || st.PacketsIn == 0 || st.PacketsOut == 0 {
 		t.Errorf("server stats after the browser session: tracks %d, packets in %d out %d", st.TracksPublished, st.PacketsIn, st.PacketsOut)
 	}

@@ -5,9 +5,6 @@ package probe_test
 import (
 	"context"
 	"math"
-	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +13,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/livectl/livectl/internal/browsertest"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 // TestProbeAgreesWithChromium compares the probe's first_decoded with the
@@ -26,49 +25,20 @@ import (
 // page (?watch=1: WHEP, requestVideoFrameCallback), against the same server
 // and the same publisher (livectl publish, built-in clip, over WHIP).
 // Browser and probe attempts alternate so that both see the same server and
-// publisher state; the medians of 10 attempts each must agree within 30 ms.
+// publisher state. Both medians of 10 attempts are logged; the media path
+// (connected -> first frame) must agree within 30 ms (see the end of the test
+// and docs/probe.md for why the whole attempts do not).
 //
 //	go test -tags browser -run TestProbeAgreesWithChromium -v ./internal/probe
 func TestProbeAgreesWithChromium(t *testing.T) {
-	exe := os.Getenv("LIVECTL_CHROMIUM")
-	if exe == "" {
-		exe = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(exe); err != nil {
-		t.Fatalf("Chromium not found at %s (set LIVECTL_CHROMIUM): this comparison needs a browser", exe)
-	}
-	srv, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() {
-		hs.Close()
-		srv.Close()
-	}()
+	bctx := browsertest.Launch(t)
+	hs := servertest.Start(t, server.Config{})
 	ctx := context.Background()
-	pub, err := publish.Start(ctx, publish.Options{URL: hs.URL + "/whip/cmp"})
+	pub, err := publish.Start(ctx, publish.Options{URL: hs.HTTP + "/whip/cmp"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
 
 	// One viewer page, loaded once; each browser attempt calls the page's
 	// watch() again: a new RTCPeerConnection and WHEP session, timed by the
@@ -80,7 +50,7 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 	// warm-up watch() absorbs that initialisation and is not counted.
 	tab, cancelTab := chromedp.NewContext(bctx)
 	defer cancelTab()
-	if err := chromedp.Do(tab, chromedp.Navigate(hs.URL+"/?room=cmp")); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(hs.HTTP+"/?room=cmp")); err != nil {
 		t.Fatalf("loading the viewer page: %v", err)
 	}
 	browserAttempt := func(i int) (first float64, log []string) {
@@ -123,7 +93,7 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 		time.Sleep(600 * time.Millisecond) // outside the relay's PLI throttle, as between probe attempts
 
 		// One probe attempt.
-		r := probe.Attempt(ctx, probe.Options{URL: hs.URL + "/whep/cmp", Timeout: 10 * time.Second})
+		r := probe.Attempt(ctx, probe.Options{URL: hs.HTTP + "/whep/cmp", Timeout: 10 * time.Second})
 		if !r.OK() {
 			t.Fatalf("attempt %d: probe: %s", i, r.Error)
 		}

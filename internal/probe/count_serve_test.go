@@ -9,13 +9,15 @@ import (
 	"github.com/livectl/livectl/internal/media"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 // TestProbeCountOnly observes a live stream in CountOnly mode: every phase
 // is measured, the first keyframe is decoded, and then frames arrive at
 // the clip's 30 fps as counted frames without data.
 func TestProbeCountOnly(t *testing.T) {
-	ws, _ := startServe(t)
+	ws := servertest.Start(t, server.Config{}).WS
 	ctx := context.Background()
 	p, err := publish.Start(ctx, publish.Options{URL: ws, Room: "c"})
 	if err != nil {

@@ -2,31 +2,17 @@ package probe_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 // These tests run publish and probe against livectl's own server (signaling
 // and SFU in process, loopback UDP), the way `livectl serve` runs.
-
-func startServe(t *testing.T) (ws, base string) {
-	t.Helper()
-	s, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		s.Close()
-	})
-	return "ws" + hs.URL[len("http"):] + "/ws", hs.URL
-}
 
 func logPhases(t *testing.T, rep *probe.Report) {
 	t.Helper()
@@ -64,7 +50,7 @@ func checkRuns(t *testing.T, rep *probe.Report, n int) {
 }
 
 func TestProbeServeWS(t *testing.T) {
-	ws, _ := startServe(t)
+	ws := servertest.Start(t, server.Config{}).WS
 	ctx := context.Background()
 	p, err := publish.Start(ctx, publish.Options{URL: ws, Room: "r"})
 	if err != nil {
@@ -77,7 +63,7 @@ func TestProbeServeWS(t *testing.T) {
 }
 
 func TestProbeServeWHEP(t *testing.T) {
-	_, base := startServe(t)
+	base := servertest.Start(t, server.Config{}).HTTP
 	ctx := context.Background()
 	p, err := publish.Start(ctx, publish.Options{URL: base + "/whip/w"})
 	if err != nil {

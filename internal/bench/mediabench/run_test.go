@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -12,25 +11,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// startServe runs livectl's server (signaling and SFU) in process, the way
-// `livectl serve` does, and returns its /ws URL and HTTP base.
-func startServe(t *testing.T) (ws, base string) {
-	t.Helper()
-	s, err := server.New(server.Config{Media: server.MediaConfig{Enabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		s.Close()
-	})
-	return "ws" + hs.URL[len("http"):] + "/ws", hs.URL
-}
 
 func execute(t *testing.T, o Options) *Report {
 	t.Helper()
@@ -60,7 +44,8 @@ func logReport(t *testing.T, rep *Report) {
 }
 
 func TestMediaFanOut(t *testing.T) {
-	ws, base := startServe(t)
+	srv := servertest.Start(t, server.Config{})
+	ws, base := srv.WS, srv.HTTP
 	for _, tc := range []struct {
 		name string
 		opts Options
@@ -120,7 +105,7 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func TestMediaLossShowsInReport(t *testing.T) {
-	ws, _ := startServe(t)
+	ws := servertest.Start(t, server.Config{}).WS
 	o := Options{URL: ws, Room: "lossy", Publishers: 1, Subscribers: 5, Rate: 50, Duration: 3 * time.Second,
 		WrapConn: func(c net.PacketConn) net.PacketConn {
 			return &lossyConn{PacketConn: c, share: 0.05, rng: rand.New(rand.NewPCG(1, 2))}
