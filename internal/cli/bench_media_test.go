@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -15,16 +14,6 @@ import (
 	"github.com/livectl/livectl/internal/peer/peertest"
 	"github.com/livectl/livectl/internal/report"
 )
-
-func runMediaCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	code = Run(context.Background(), f, args)
-	return code, out.String(), errOut.String()
-}
 
 func TestBenchMediaUsageErrors(t *testing.T) {
 	tests := []struct {
@@ -46,7 +35,7 @@ func TestBenchMediaUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			code, _, stderr := runMediaCLI(t, append([]string{"bench", "media"}, tt.args...)...)
+			code, _, stderr := runCLI(t, nil, append([]string{"bench", "media"}, tt.args...)...)
 			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
 				t.Errorf("exit %d, stderr %q; want 2 naming %s", code, stderr, tt.mention)
 			}
@@ -58,7 +47,7 @@ func TestBenchMediaUsageErrors(t *testing.T) {
 }
 
 func TestBenchMediaUnreachableExits1(t *testing.T) {
-	code, _, stderr := runMediaCLI(t, "bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--subscribers", "2", "--rate", "100", "--duration", "0s", "--quiet")
+	code, _, stderr := runCLI(t, nil, "bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--subscribers", "2", "--rate", "100", "--duration", "0s", "--quiet")
 	if code != ExitFailure || !strings.Contains(stderr, "no subscriber received a frame") || !strings.Contains(stderr, "refused") {
 		t.Errorf("exit %d, stderr %q; want 1 naming the refusal", code, stderr)
 	}
@@ -75,7 +64,7 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "a.json")
-	code, stdout, stderr := runMediaCLI(t, "bench", "media", "--whep", srv.URL+"/whep/r", "--whip", srv.URL+"/whip/r",
+	code, stdout, stderr := runCLI(t, nil, "bench", "media", "--whep", srv.URL+"/whep/r", "--whip", srv.URL+"/whip/r",
 		"--publishers", "1", "--subscribers", "4", "--rate", "50", "--duration", "1s", "--quiet",
 		"--out", out, "-o", "json", "--assert", "errors<1,frames.min>5")
 	if code != ExitOK {
@@ -112,7 +101,7 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 	}
 
 	t.Run("report prints a media file", func(t *testing.T) {
-		code, stdout, stderr := runMediaCLI(t, "bench", "report", out)
+		code, stdout, stderr := runCLI(t, nil, "bench", "report", out)
 		if code != ExitOK || !strings.Contains(stdout, "per subscriber") || !strings.Contains(stdout, "first_decoded") {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
@@ -122,11 +111,11 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 		if err := os.WriteFile(b, saved, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		code, stdout, stderr := runMediaCLI(t, "bench", "report", out, b)
+		code, stdout, stderr := runCLI(t, nil, "bench", "report", out, b)
 		if code != ExitOK || !strings.Contains(stdout, "first_frame.p50") {
 			t.Fatalf("compare: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
-		code, stdout, stderr = runMediaCLI(t, "bench", "report", "--merge", out, b, "-o", "json")
+		code, stdout, stderr = runCLI(t, nil, "bench", "report", "--merge", out, b, "-o", "json")
 		if code != ExitOK {
 			t.Fatalf("merge: exit %d: %s", code, stderr)
 		}
@@ -136,7 +125,7 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 		}
 	})
 	t.Run("assertion failure exits 3", func(t *testing.T) {
-		code, _, stderr := runMediaCLI(t, "bench", "report", out, "--assert", "frames.min>100000000")
+		code, _, stderr := runCLI(t, nil, "bench", "report", out, "--assert", "frames.min>100000000")
 		if code != ExitAssertion || !strings.Contains(stderr, "frames.min") {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}

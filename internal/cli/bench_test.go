@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -21,16 +20,6 @@ import (
 )
 
 // runBench runs livectl with args in-process and returns exit code, stdout, stderr.
-func runBench(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	code := Run(context.Background(), f, args)
-	return code, out.String(), errOut.String()
-}
-
 func benchServer(t *testing.T) string {
 	t.Helper()
 	s, err := server.New(server.Config{})
@@ -45,7 +34,7 @@ func benchServer(t *testing.T) string {
 func TestBenchSignalInProcessServer(t *testing.T) {
 	url := benchServer(t)
 	out := filepath.Join(t.TempDir(), "run.json")
-	code, stdout, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", "50", "--rate", "1000/s",
+	code, stdout, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", "50", "--rate", "1000/s",
 		"--duration", "200ms", "--ping-interval", "50ms", "--rooms", "5", "-o", "json",
 		"--assert", "join.p99<5s,errors<1%", "--assert", "connections.established>=50", "--out", out)
 	if code != ExitOK {
@@ -82,7 +71,7 @@ func TestBenchSignalInProcessServer(t *testing.T) {
 
 func TestBenchSignalQuietAndAssertFailure(t *testing.T) {
 	url := benchServer(t)
-	code, _, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", "10", "--rate", "1000",
+	code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", "10", "--rate", "1000",
 		"--duration", "0s", "--quiet", "--assert", "join.p99<1us,errors<1,connect.max<1us")
 	if code != ExitAssertion {
 		t.Fatalf("exit %d, want 3; stderr:\n%s", code, stderr)
@@ -121,7 +110,7 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runBench(t, tt.args...)
+			code, _, stderr := runCLI(t, nil, tt.args...)
 			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
 				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
 			}
@@ -143,7 +132,7 @@ func TestBenchSignalPreflightRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			code, _, stderr := runBench(t, append([]string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws"}, tt.args...)...)
+			code, _, stderr := runCLI(t, nil, append([]string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws"}, tt.args...)...)
 			if code != ExitUsage || !strings.Contains(stderr, tt.mention) {
 				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
 			}
@@ -154,7 +143,7 @@ func TestBenchSignalPreflightRefuses(t *testing.T) {
 	}
 	// With enough source addresses the port budget fits (and the fd one
 	// still refuses for a single process, naming --procs).
-	code, _, stderr := runBench(t, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "70000",
+	code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "70000",
 		"--source-ips", "127.0.0.1-127.0.0.4")
 	if code != ExitUsage || !strings.Contains(stderr, "--procs") || strings.Contains(stderr, "ephemeral") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
@@ -162,7 +151,7 @@ func TestBenchSignalPreflightRefuses(t *testing.T) {
 }
 
 func TestBenchSignalUnreachableExits1(t *testing.T) {
-	code, _, stderr := runBench(t, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "3", "--quiet")
+	code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "3", "--quiet")
 	if code != ExitFailure || !strings.Contains(stderr, "refused") {
 		t.Errorf("exit %d, stderr %q; want 1 naming the refusal", code, stderr)
 	}
@@ -175,12 +164,12 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	for _, p := range []struct {
 		file, conns string
 	}{{a, "20"}, {b, "30"}} {
-		if code, _, stderr := runBench(t, "bench", "signal", "--url", url, "--conns", p.conns, "--rate", "2000",
+		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", p.conns, "--rate", "2000",
 			"--duration", "100ms", "--quiet", "--out", p.file); code != 0 {
 			t.Fatalf("run: exit %d: %s", code, stderr)
 		}
 	}
-	code, stdout, stderr := runBench(t, "bench", "report", "--merge", a, b, "-o", "json", "--assert", "connections.established>=50")
+	code, stdout, stderr := runCLI(t, nil, "bench", "report", "--merge", a, b, "-o", "json", "--assert", "connections.established>=50")
 	if code != 0 {
 		t.Fatalf("merge: exit %d: %s", code, stderr)
 	}
@@ -191,11 +180,11 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	if m.Connections.Attempted != 50 || m.Latency[bench.LatJoin].Count != 50 || m.Runs != 2 {
 		t.Errorf("merged %+v join %+v runs %d", m.Connections, m.Latency[bench.LatJoin], m.Runs)
 	}
-	code, stdout, stderr = runBench(t, "bench", "report", a, b)
+	code, stdout, stderr = runCLI(t, nil, "bench", "report", a, b)
 	if code != 0 || !strings.Contains(stdout, "delta") || !strings.Contains(stdout, "+50.0%") {
 		t.Errorf("compare: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, _, stderr = runBench(t, "bench", "report", filepath.Join(dir, "missing.json"))
+	code, _, stderr = runCLI(t, nil, "bench", "report", filepath.Join(dir, "missing.json"))
 	if code != ExitFailure || !strings.Contains(stderr, "--out") {
 		t.Errorf("missing file: exit %d: %s", code, stderr)
 	}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -43,20 +41,10 @@ func parkN(t *testing.T, n int) {
 	time.Sleep(50 * time.Millisecond) // let them reach the receive
 }
 
-func runInspect(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	code = Run(context.Background(), f, append([]string{"inspect"}, args...))
-	return code, out.String(), errOut.String()
-}
-
 func TestInspectGoroutinesJSON(t *testing.T) {
 	target := inspectTarget(t)
 	parkN(t, 7)
-	code, out, stderr := runInspect(t, "goroutines", "--target", target, "--states", "-o", "json", "--filter", "blockedInInspectTest")
+	code, out, stderr := runCLI(t, nil, "inspect", "goroutines", "--target", target, "--states", "-o", "json", "--filter", "blockedInInspectTest")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -105,7 +93,7 @@ func TestInspectErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runInspect(t, tc.args...)
+			code, _, stderr := runCLI(t, nil, append([]string{"inspect"}, tc.args...)...)
 			if code != tc.code || !strings.Contains(stderr, tc.msg) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tc.code, tc.msg)
 			}
@@ -117,14 +105,14 @@ func TestInspectDiffAndWatch(t *testing.T) {
 	target := inspectTarget(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.pb.gz"), filepath.Join(dir, "b.pb.gz")
-	if code, _, stderr := runInspect(t, "goroutines", "--target", target, "--save", a); code != 0 {
+	if code, _, stderr := runCLI(t, nil, "inspect", "goroutines", "--target", target, "--save", a); code != 0 {
 		t.Fatalf("save a: exit %d %s", code, stderr)
 	}
 	parkN(t, 9)
-	if code, _, stderr := runInspect(t, "goroutines", "--target", target, "--save", b, "-q"); code != 0 {
+	if code, _, stderr := runCLI(t, nil, "inspect", "goroutines", "--target", target, "--save", b, "-q"); code != 0 {
 		t.Fatalf("save b: exit %d %s", code, stderr)
 	}
-	code, out, stderr := runInspect(t, "goroutines", "--diff", a, b, "-o", "json", "--assert", "growth<5")
+	code, out, stderr := runCLI(t, nil, "inspect", "goroutines", "--diff", a, b, "-o", "json", "--assert", "growth<5")
 	if code != ExitAssertion || !strings.Contains(stderr, "growth<5 failed: growth is 9") {
 		t.Fatalf("exit %d stderr %q", code, stderr)
 	}
@@ -142,7 +130,7 @@ func TestInspectDiffAndWatch(t *testing.T) {
 		t.Errorf("suspects = %+v", doc.Suspects)
 	}
 
-	code, out, stderr = runInspect(t, "goroutines", "--target", target, "--watch", "20ms", "--samples", "2", "--save", filepath.Join(dir, "w.pb.gz"))
+	code, out, stderr = runCLI(t, nil, "inspect", "goroutines", "--target", target, "--watch", "20ms", "--samples", "2", "--save", filepath.Join(dir, "w.pb.gz"))
 	if code != 0 || !strings.Contains(stderr, "sample 2/2") || !strings.Contains(out, "2 samples") {
 		t.Errorf("watch: exit %d\nstdout %s\nstderr %s", code, out, stderr)
 	}
@@ -156,7 +144,7 @@ func TestInspectDiffAndWatch(t *testing.T) {
 func TestInspectHeapSaves(t *testing.T) {
 	target := inspectTarget(t)
 	path := filepath.Join(t.TempDir(), "heap.pb.gz")
-	code, out, stderr := runInspect(t, "heap", "--target", target, "--save", path, "-o", "json")
+	code, out, stderr := runCLI(t, nil, "inspect", "heap", "--target", target, "--save", path, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}

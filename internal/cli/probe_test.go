@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"image/png"
@@ -13,16 +12,6 @@ import (
 	"github.com/livectl/livectl/internal/peer/peertest"
 	"github.com/livectl/livectl/internal/publish"
 )
-
-func runProbeCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	code = Run(context.Background(), f, args)
-	return code, out.String(), errOut.String()
-}
 
 // whepWithPublisher starts the independent pion WHEP server with the built-in
 // clip (or file) published in room "r" and returns the WHEP URL.
@@ -45,7 +34,7 @@ func TestProbeCommand(t *testing.T) {
 	url := whepWithPublisher(t, "")
 	t.Run("json report and snapshot", func(t *testing.T) {
 		snap := filepath.Join(t.TempDir(), "frame.png")
-		code, out, errOut := runProbeCLI(t, "probe", "--url", url, "--count", "2", "--interval", "0s", "--observe", "0s", "--snapshot", snap, "-o", "json")
+		code, out, errOut := runCLI(t, nil, "probe", "--url", url, "--count", "2", "--interval", "0s", "--observe", "0s", "--snapshot", snap, "-o", "json")
 		if code != ExitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -85,13 +74,13 @@ func TestProbeCommand(t *testing.T) {
 		}
 	})
 	t.Run("assertion failure exits 3", func(t *testing.T) {
-		code, _, errOut := runProbeCLI(t, "probe", "--url", url, "--observe", "0s", "--assert", "first_decoded.p50<1us")
+		code, _, errOut := runCLI(t, nil, "probe", "--url", url, "--observe", "0s", "--assert", "first_decoded.p50<1us")
 		if code != ExitAssertion || !strings.Contains(errOut, "first_decoded.p50") {
 			t.Fatalf("exit %d, stderr %s", code, errOut)
 		}
 	})
 	t.Run("passing assertion exits 0", func(t *testing.T) {
-		code, out, errOut := runProbeCLI(t, "probe", "--url", url, "--observe", "0s", "--assert", "first_decoded.p50<5s,errors<1,black<1")
+		code, out, errOut := runCLI(t, nil, "probe", "--url", url, "--observe", "0s", "--assert", "first_decoded.p50<5s,errors<1,black<1")
 		if code != ExitOK || !strings.Contains(out, "1/1 ok") {
 			t.Fatalf("exit %d, stdout %s stderr %s", code, out, errOut)
 		}
@@ -100,7 +89,7 @@ func TestProbeCommand(t *testing.T) {
 
 func TestProbeCommandBlack(t *testing.T) {
 	url := whepWithPublisher(t, "../media/testdata/black.ivf")
-	code, out, errOut := runProbeCLI(t, "probe", "--url", url, "--observe", "0s", "-o", "json")
+	code, out, errOut := runCLI(t, nil, "probe", "--url", url, "--observe", "0s", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -126,7 +115,7 @@ func TestProbeCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runProbeCLI(t, tt.args...)
+			code, _, errOut := runCLI(t, nil, tt.args...)
 			if code != tt.code || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("exit %d (want %d), stderr %q, want it to contain %q", code, tt.code, errOut, tt.want)
 			}
@@ -140,7 +129,7 @@ func TestPublishCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	code, out, errOut := runProbeCLI(t, "publish", "--url", srv.URL+"/whip/p", "--duration", "500ms", "-o", "json")
+	code, out, errOut := runCLI(t, nil, "publish", "--url", srv.URL+"/whip/p", "--duration", "500ms", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -183,45 +183,35 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestVersionJSON(t *testing.T) {
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	if code := Run(context.Background(), f, []string{"version", "-o", "json"}); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	code, out, errOut := runCLI(t, nil, "version", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var b BuildInfo
-	if err := json.Unmarshal(out.Bytes(), &b); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out.String())
+	if err := json.Unmarshal([]byte(out), &b); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 	}
 	if b.GoVersion == "" || b.Version == "" {
 		t.Errorf("incomplete build info: %+v", b)
 	}
-	if errOut.Len() != 0 {
-		t.Errorf("unexpected stderr: %s", errOut.String())
+	if errOut != "" {
+		t.Errorf("unexpected stderr: %s", errOut)
 	}
 }
 
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
 		t.Run(shell, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			f := NewFactory()
-			f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-			f.Getenv = func(string) string { return "" }
-			if code := Run(context.Background(), f, []string{"completion", shell}); code != 0 {
-				t.Fatalf("exit %d: %s", code, errOut.String())
+			code, out, errOut := runCLI(t, nil, "completion", shell)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			if !strings.Contains(out.String(), "livectl") {
+			if !strings.Contains(out, "livectl") {
 				t.Errorf("%s completion does not mention livectl", shell)
 			}
 		})
 	}
-	var errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut}
-	f.Getenv = func(string) string { return "" }
-	if code := Run(context.Background(), f, []string{"completion", "tcsh"}); code != ExitUsage {
-		t.Errorf("completion tcsh: exit %d, want %d (%s)", code, ExitUsage, errOut.String())
+	if code, _, errOut := runCLI(t, nil, "completion", "tcsh"); code != ExitUsage {
+		t.Errorf("completion tcsh: exit %d, want %d (%s)", code, ExitUsage, errOut)
 	}
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -13,16 +11,6 @@ import (
 
 	"github.com/livectl/livectl/internal/stats"
 )
-
-func runTopCmd(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(k string) string { return env[k] }
-	code = Run(context.Background(), f, append([]string{"top"}, args...))
-	return code, out.String(), errOut.String()
-}
 
 // topStatsServer serves /v1/stats whose byte counters advance 125 kB per
 // request and whose uptime advances 1 s, so two polls give 1 Mb/s.
@@ -47,7 +35,7 @@ func topStatsServer(t *testing.T) string {
 func TestTopOnce(t *testing.T) {
 	target := topStatsServer(t)
 	t.Run("json", func(t *testing.T) {
-		code, out, errOut := runTopCmd(t, nil, "--once", "-o", "json", "--interval", "100ms", "--admin", "", "--target", target)
+		code, out, errOut := runCLI(t, nil, "top", "--once", "-o", "json", "--interval", "100ms", "--admin", "", "--target", target)
 		if code != ExitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -66,7 +54,7 @@ func TestTopOnce(t *testing.T) {
 		}
 	})
 	t.Run("table", func(t *testing.T) {
-		code, out, errOut := runTopCmd(t, nil, "--once", "--interval", "100ms", "--admin", "", "--target", target)
+		code, out, errOut := runCLI(t, nil, "top", "--once", "--interval", "100ms", "--admin", "", "--target", target)
 		if code != ExitOK || !strings.Contains(out, "cli-room") || !strings.Contains(out, "1.0 Mb/s in") {
 			t.Errorf("exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
 		}
@@ -106,7 +94,7 @@ func TestTopErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runTopCmd(t, tt.env, tt.args...)
+			code, out, errOut := runCLI(t, tt.env, append([]string{"top"}, tt.args...)...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr: %s", code, tt.code, errOut)
 			}
