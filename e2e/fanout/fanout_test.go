@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/stats"
 )
 
@@ -58,20 +58,6 @@ func freePort(t *testing.T, network string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func binary(t *testing.T) string {
-	if b := os.Getenv("LIVECTL_BIN"); b != "" {
-		abs, _ := filepath.Abs(b)
-		return abs
-	}
-	out := filepath.Join(t.TempDir(), "livectl")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/livectl/livectl/cmd/livectl")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building livectl: %v", err)
-	}
-	return out
 }
 
 // procCPU returns a process's user+system CPU time in clock ticks (100/s).
@@ -386,7 +372,7 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 }
 
 func TestFanOut(t *testing.T) {
-	bin := binary(t)
+	bin := servertest.Binary(t)
 	nsubs := envInt("FANOUT_SUBS", 200)
 	secs := envInt("FANOUT_SECONDS", 20)
 	runs := envInt("FANOUT_RUNS", 3)

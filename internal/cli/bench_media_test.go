@@ -13,6 +13,7 @@ import (
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/peer/peertest"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 func TestBenchMediaUsageErrors(t *testing.T) {
@@ -136,7 +137,7 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 // --procs 2: the parent keeps the publisher, two re-executed children run
 // two subscribers each, and the merged report holds all four.
 func TestBenchMediaSubprocessWithProcs(t *testing.T) {
-	bin := livectlBinary(t)
+	bin := servertest.Binary(t)
 	srv, err := peertest.New()
 	if err != nil {
 		t.Fatal(err)

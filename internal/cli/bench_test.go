@@ -1,20 +1,19 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 
 	"net/http/httptest"
 )
@@ -190,83 +189,11 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// livectlBinary builds cmd/livectl once for the subprocess tests.
-func livectlBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "livectl-bench-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "livectl")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/livectl/livectl/cmd/livectl")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building livectl: %v", buildErr)
-	}
-	return binPath
-}
-
-// startServe runs `livectl serve --dev` as a subprocess and returns its /ws URL.
-func startServe(t *testing.T, bin string) string {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--admin-listen", "", "--log-level", "warn")
-	pr, pw, _ := os.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		pr.Close()
-	})
-	re := regexp.MustCompile(`ws://127\.0\.0\.1:\d+/ws`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindString(sc.Text()); m != "" {
-				found <- m
-				break
-			}
-		}
-		for sc.Scan() { // keep draining so the server never blocks on its log
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(15 * time.Second):
-		t.Fatal("livectl serve did not print its /ws URL")
-	}
-	return ""
-}
-
 // Server and bench as separate processes; --procs 2 re-executes the binary
 // and merges the children's histograms: the counts equal a one-process run.
 func TestBenchSignalSubprocessWithProcs(t *testing.T) {
-	bin := livectlBinary(t)
-	url := startServe(t, bin)
+	bin := servertest.Binary(t)
+	url := servertest.StartProcess(t, context.Background(), bin).WS()
 	run := func(procs string) bench.Report {
 		cmd := exec.Command(bin, "bench", "signal", "--url", url, "--conns", "300", "--rate", "1500",
 			"--duration", "300ms", "--ping-interval", "100ms", "--procs", procs, "-o", "json", "--quiet")

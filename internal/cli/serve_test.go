@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -143,7 +144,7 @@ func TestServeSignalsSubprocess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := livectlBinary(t)
+	bin := servertest.Binary(t)
 	for _, tc := range []struct {
 		name     string
 		second   bool

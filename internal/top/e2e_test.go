@@ -16,8 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/signal"
 	"github.com/livectl/livectl/internal/stats"
 )
@@ -44,17 +43,17 @@ func TestTopE2E(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := livectlBinary(t)
+	bin := servertest.Binary(t)
 	dir := t.TempDir()
 
-	srv := startServe(t, ctx, bin)
-	sessions := openSessions(t, ctx, srv.wsURL())
+	srv := servertest.StartProcess(t, ctx, bin)
+	sessions := openSessions(t, ctx, srv.WS())
 	benchRooms := startBench(t, ctx, bin, srv)
 
 	// --- --once and the non-terminal hint, against the same server ---
 	t.Run("once json", func(t *testing.T) {
 		out, err := exec.CommandContext(ctx, bin, "top", "--once", "-o", "json", "--interval", "200ms",
-			"--target", srv.httpURL(), "--admin", srv.adminURL()).Output()
+			"--target", srv.HTTP(), "--admin", srv.AdminURL()).Output()
 		if err != nil {
 			t.Fatalf("top --once: %v", err)
 		}
@@ -71,7 +70,7 @@ func TestTopE2E(t *testing.T) {
 		}
 	})
 	t.Run("not a terminal", func(t *testing.T) {
-		cmd := exec.CommandContext(ctx, bin, "top", "--target", srv.httpURL())
+		cmd := exec.CommandContext(ctx, bin, "top", "--target", srv.HTTP())
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -87,7 +86,7 @@ func TestTopE2E(t *testing.T) {
 	tm := newTmux(t, dir)
 	exitFile := filepath.Join(dir, "top.exit")
 	tm.start(fmt.Sprintf("%q top --target %s --admin %s --interval 500ms; echo $? > %q",
-		bin, srv.httpURL(), srv.adminURL(), exitFile), 100, 30)
+		bin, srv.HTTP(), srv.AdminURL(), exitFile), 100, 30)
 
 	publish := startPublish(t, ctx, bin, srv)
 
@@ -170,13 +169,13 @@ func TestTopE2E(t *testing.T) {
 
 	// The server goes away: the screen says so, top keeps trying.
 	sessions.close()
-	srv.kill(t)
+	srv.Kill()
 	screen = tm.waitFor(t, "disconnect shown", 10*time.Second, "DISCONNECTED", "unreachable")
 	t.Logf("server gone:\n%s", screen)
 	// ... and comes back on the same address.
-	srv = startServeOn(t, ctx, bin, srv.addr, srv.admin)
+	srv = servertest.StartProcessOn(t, ctx, bin, srv.Addr, srv.Admin)
 	tm.waitFor(t, "reconnected", 30*time.Second, "LIVE", "no rooms")
-	sessions = openSessions(t, ctx, srv.wsURL())
+	sessions = openSessions(t, ctx, srv.WS())
 	screen = tm.waitFor(t, "rooms again", 10*time.Second, "e2e-alpha", "e2e-gamma")
 	t.Logf("after reconnect:\n%s", screen)
 
@@ -196,93 +195,6 @@ func TestTopE2E(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	sessions.close()
-}
-
-// livectlBinary builds cmd/livectl once (or takes LIVECTL_BIN).
-func livectlBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("LIVECTL_BIN"); b != "" {
-		return b
-	}
-	out := filepath.Join(t.TempDir(), "livectl")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/livectl/livectl/cmd/livectl")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building livectl: %v", err)
-	}
-	return out
-}
-
-type serveProc struct {
-	cmd         *exec.Cmd
-	addr, admin string
-	log         *bytes.Buffer
-}
-
-func (s *serveProc) httpURL() string  { return "http://" + s.addr }
-func (s *serveProc) adminURL() string { return "http://" + s.admin }
-func (s *serveProc) wsURL() string    { return "ws://" + s.addr + "/ws" }
-
-// kill ends the server abruptly, as a crash or a lost host would.
-func (s *serveProc) kill(t *testing.T) {
-	t.Helper()
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-}
-
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func startServe(t *testing.T, ctx context.Context, bin string) *serveProc {
-	return startServeOn(t, ctx, bin, freePort(t, "tcp"), freePort(t, "tcp"))
-}
-
-func startServeOn(t *testing.T, ctx context.Context, bin, addr, admin string) *serveProc {
-	t.Helper()
-	_, udp, _ := net.SplitHostPort(freePort(t, "udp"))
-	s := &serveProc{addr: addr, admin: admin, log: &bytes.Buffer{}}
-	s.cmd = exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", addr, "--admin-listen", admin,
-		"--udp-port", udp, "--drain-timeout", "1s")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting serve: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		if t.Failed() {
-			t.Logf("serve log (%s):\n%s", addr, s.log.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.httpURL() + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve on %s not ready after 15s: %v\n%s", addr, err, s.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 type sessionSet struct {
@@ -323,7 +235,7 @@ func openSessions(t *testing.T, ctx context.Context, url string) *sessionSet {
 // of the test when this binary has it, and returns a function listing the
 // rooms it opened (read from /v1/stats). Without bench signal the test still
 // runs on the sessions openSessions made, and says so.
-func startBench(t *testing.T, ctx context.Context, bin string, srv *serveProc) func(*testing.T) []string {
+func startBench(t *testing.T, ctx context.Context, bin string, srv *servertest.Proc) func(*testing.T) []string {
 	t.Helper()
 	help, err := exec.CommandContext(ctx, bin, "bench", "signal", "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(help), "--conns") {
@@ -332,7 +244,7 @@ func startBench(t *testing.T, ctx context.Context, bin string, srv *serveProc) f
 	}
 	bctx, cancel := context.WithCancel(ctx)
 	var out bytes.Buffer
-	cmd := exec.CommandContext(bctx, bin, "bench", "signal", "--url", srv.wsURL(),
+	cmd := exec.CommandContext(bctx, bin, "bench", "signal", "--url", srv.WS(),
 		"--conns", "30", "--rate", "100", "--rooms", "3", "--duration", "2m", "-q")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -350,7 +262,7 @@ func startBench(t *testing.T, ctx context.Context, bin string, srv *serveProc) f
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			var rooms []string
-			if s, err := fetchStats(srv.httpURL()); err == nil {
+			if s, err := fetchStats(srv.HTTP()); err == nil {
 				for _, r := range s.Rooms {
 					if !strings.HasPrefix(r.Name, "e2e-") {
 						rooms = append(rooms, r.Name)
@@ -403,7 +315,7 @@ func (p *publishProc) exited() error {
 
 // startPublish publishes the built-in clip into room e2e-media, or returns
 // nil when the binary has no publish command.
-func startPublish(t *testing.T, ctx context.Context, bin string, srv *serveProc) *publishProc {
+func startPublish(t *testing.T, ctx context.Context, bin string, srv *servertest.Proc) *publishProc {
 	t.Helper()
 	help, err := exec.CommandContext(ctx, bin, "publish", "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(help), "--room") {
@@ -412,7 +324,7 @@ func startPublish(t *testing.T, ctx context.Context, bin string, srv *serveProc)
 	}
 	p := &publishProc{done: make(chan struct{})}
 	pctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(pctx, bin, "publish", "--url", srv.wsURL(), "--room", "e2e-media",
+	cmd := exec.CommandContext(pctx, bin, "publish", "--url", srv.WS(), "--room", "e2e-media",
 		"--identity", "e2e-publisher", "--duration", "2m")
 	cmd.Stdout, cmd.Stderr = p, p
 	if err := cmd.Start(); err != nil {
