@@ -13,17 +13,11 @@ import (
 	"github.com/livectl/livectl/internal/report"
 )
 
-// PublishOptions are the resolved flags of `livectl publish`.
+// PublishOptions are the resolved flags of `livectl publish`: the
+// publisher's own options, bound to flags directly, and how long to run.
 type PublishOptions struct {
-	URL            string
-	Room           string
-	Identity       string
-	Token          string
-	File           string
-	FPS            int
-	NoAudio        bool
-	Duration       time.Duration
-	ConnectTimeout time.Duration
+	publish.Options
+	Duration time.Duration
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -89,10 +83,8 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
 	}
-	opts := publish.Options{
-		URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, File: o.File, FPS: o.FPS,
-		NoAudio: o.NoAudio, ConnectTimeout: o.ConnectTimeout, Logger: f.Logger,
-	}
+	opts := o.Options
+	opts.Logger = f.Logger
 	p, err := publish.Start(ctx, opts)
 	if err != nil {
 		return err
