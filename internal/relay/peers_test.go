@@ -329,12 +329,7 @@ func subscribeWS(t testing.TB, r *Relay, room, identity string) (*testSubscriber
 func subscribeWHEP(t testing.TB, r *Relay, room, identity string) (*testSubscriber, *Subscriber) {
 	t.Helper()
 	ts := newTestSubscriber(t, nil)
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := ts.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sess, answer, err := r.SubscribeOffer(room, identity, offerWithCandidates(t, ts.pc))
+	sess, answer, err := r.SubscribeOffer(room, identity, recvOnlyOffer(t, ts.pc))
 	if err != nil {
 		t.Fatalf("WHEP-style subscribe: %v", err)
 	}
@@ -342,6 +337,18 @@ func subscribeWHEP(t testing.TB, r *Relay, room, identity string) (*testSubscrib
 		t.Fatal(err)
 	}
 	return ts, sess
+}
+
+// recvOnlyOffer adds receive-only video and audio to pc, as a WHEP viewer
+// does, and returns its offer with candidates.
+func recvOnlyOffer(t testing.TB, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return offerWithCandidates(t, pc)
 }
 
 func (s *testSubscriber) Close() {

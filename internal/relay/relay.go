@@ -103,14 +103,13 @@ type TrackInfo struct {
 
 // Relay is the media plane: it owns the shared sockets, the pion API and the rooms.
 type Relay struct {
-	cfg     Config
-	log     *slog.Logger
-	api     *webrtc.API
-	udpConn net.PacketConn
-	udpMux  *ice.UDPMuxDefault
-	tcpLn   net.Listener
-	tcpMux  *ice.TCPMuxDefault
-	iceSrv  []webrtc.ICEServer
+	cfg    Config
+	log    *slog.Logger
+	api    *webrtc.API
+	udpMux ice.UDPMux // one socket, or one per local address (listenUDP)
+	tcpLn  net.Listener
+	tcpMux *ice.TCPMuxDefault
+	iceSrv []webrtc.ICEServer
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -151,21 +150,11 @@ func New(cfg Config) (*Relay, error) {
 		// (a browser, a load test) reach the relay over 127.0.0.1.
 		cfg.IncludeLoopback = true
 	}
-	udpAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort))
-	conn, err := net.ListenPacket("udp", udpAddr)
+	mux, err := listenUDP(cfg, ip)
 	if err != nil {
-		return nil, fmt.Errorf("opening the ICE UDP port %s: %w (pick another with --udp-port)", udpAddr, err)
+		return nil, err
 	}
-	if uc, ok := conn.(*net.UDPConn); ok {
-		// Bursts of a keyframe to many peers leave through this one socket.
-		_ = uc.SetWriteBuffer(8 << 20)
-		_ = uc.SetReadBuffer(4 << 20)
-	}
-	r.udpConn = conn
-	if cfg.wrapConn != nil {
-		conn = cfg.wrapConn(conn)
-	}
-	r.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn})
+	r.udpMux = mux
 
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(r.udpMux)
@@ -178,7 +167,6 @@ func New(cfg Config) (*Relay, error) {
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			r.udpMux.Close()
-			r.udpConn.Close()
 			return nil, fmt.Errorf("opening the ICE-TCP port %s: %w (pick another with --tcp-port)", tcpAddr, err)
 		}
 		r.tcpLn = ln
@@ -214,8 +202,9 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// UDPAddr is the shared ICE UDP socket's address.
-func (r *Relay) UDPAddr() net.Addr { return r.udpConn.LocalAddr() }
+// UDPAddr is the address of the (first) ICE UDP socket; with one socket
+// per local address, they all share its port.
+func (r *Relay) UDPAddr() net.Addr { return r.udpMux.GetListenAddresses()[0] }
 
 // TCPAddr is the ICE-TCP listener's address, nil when ICE-TCP is off.
 func (r *Relay) TCPAddr() net.Addr {
@@ -231,7 +220,74 @@ func (r *Relay) closeSockets() {
 		r.tcpLn.Close()
 	}
 	r.udpMux.Close()
-	r.udpConn.Close()
+}
+
+// Socket buffers: bursts of a keyframe to many peers leave through the
+// relay's UDP sockets.
+const (
+	udpWriteBuffer = 8 << 20
+	udpReadBuffer  = 4 << 20
+)
+
+// listenUDP opens the relay's ICE UDP sockets. Bound to one address, that
+// is one socket. Bound to every interface (ListenIP empty or unspecified),
+// it is one socket per local address, all on one port. A single wildcard
+// socket would answer each connectivity check from whichever source address
+// the kernel picks for the reply: on a host with several addresses, a check
+// that a peer on 192.0.2.2 sends to the relay's 127.0.0.1 candidate is
+// answered from 192.0.2.2, and the peer discards the answer. Browsers check
+// one candidate pair at a time, about 50 ms apart, so every such dead pair
+// that sorts first delays a viewer's first frame by 50 ms.
+func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
+	if ip != nil && !ip.IsUnspecified() {
+		addr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort))
+		conn, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("opening the ICE UDP port %s: %w (pick another with --udp-port)", addr, err)
+		}
+		if uc, ok := conn.(*net.UDPConn); ok {
+			_ = uc.SetWriteBuffer(udpWriteBuffer)
+			_ = uc.SetReadBuffer(udpReadBuffer)
+		}
+		if cfg.wrapConn != nil {
+			conn = cfg.wrapConn(conn)
+		}
+		return ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn}), nil
+	}
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithReadBufferSize(udpReadBuffer),
+		ice.UDPMuxFromPortWithWriteBufferSize(udpWriteBuffer),
+		// IPv6 link-local addresses only reach the same link and need a
+		// zone: no use as candidates (the single socket never offered them).
+		ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return !ip.IsLinkLocalUnicast() }),
+	}
+	if cfg.IncludeLoopback {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	if cfg.UDPPort != 0 {
+		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("opening the ICE UDP port %d on every local address: %w (pick another with --udp-port)", cfg.UDPPort, err)
+		}
+		return mux, nil
+	}
+	// Any free port: take one that is free on the wildcard address and bind
+	// every local address to it; another process can take it in between,
+	// so try a few.
+	var err error
+	for range 10 {
+		var probe net.PacketConn
+		if probe, err = net.ListenPacket("udp", ":0"); err != nil {
+			break
+		}
+		port := probe.LocalAddr().(*net.UDPAddr).Port
+		probe.Close()
+		var mux *ice.MultiUDPMuxDefault
+		if mux, err = ice.NewMultiUDPMuxFromPort(port, opts...); err == nil {
+			return mux, nil
+		}
+	}
+	return nil, fmt.Errorf("opening an ICE UDP port on every local address: %w", err)
 }
 
 // registerCodecs offers what the relay forwards: Opus, VP8 and H.264
