@@ -111,6 +111,8 @@ type Relay struct {
 	tcpMux *ice.TCPMuxDefault
 	iceSrv []webrtc.ICEServer
 
+	certs certs
+
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
@@ -156,7 +158,13 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.udpMux = mux
 
+	n, err := newFrozenNet()
+	if err != nil {
+		r.udpMux.Close()
+		return nil, err
+	}
 	se := webrtc.SettingEngine{}
+	se.SetNet(n)
 	se.SetICEUDPMux(r.udpMux)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -399,12 +407,4 @@ func (r *Relay) dropRoomIfEmpty(rm *Room) {
 	delete(r.rooms, rm.name)
 	c := rm.totals()
 	r.gone.add(&c)
-}
-
-func (r *Relay) newPeer() (*webrtc.PeerConnection, error) {
-	pc, err := r.api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv})
-	if err != nil {
-		return nil, fmt.Errorf("creating peer connection: %w", err)
-	}
-	return pc, nil
 }
