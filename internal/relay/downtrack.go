@@ -29,9 +29,10 @@ type downTrack struct {
 
 	// waitMu guards the waiting state changes (rare: attach, connect,
 	// keyframe delivered, detach). counted says whether this track is in
-	// waitingOn's waitingKF, which only connected subscribers join: a
-	// keyframe asked for before the transport is up would be wasted and
-	// would hold the next request back by the PLI throttle.
+	// waitingOn's waitingKF, which only connected subscribers join (the
+	// read loop's repeated requests are for them); a track attached before
+	// its subscriber connects asks once, and starts from that keyframe
+	// from the cache when it connects (startFromCache).
 	waitMu  sync.Mutex
 	counted bool
 	sender  *webrtc.RTPSender
@@ -78,14 +79,27 @@ type seqMap struct {
 	seqOff  uint16
 	tsOff   uint32
 	firstIn uint16 // first source packet forwarded under this map
+
+	// Written and read by the writer goroutine only: the last source
+	// packet startFromCache sent, so that its queued copy is not sent again.
+	replayed  bool
+	replayEnd uint16
 }
 
-// qentry is one packet waiting in a subscriber's queue.
+// qentry is one packet waiting in a subscriber's queue; without a packet,
+// it tells the writer to start the track from src's cached keyframe.
 type qentry struct {
 	d   *downTrack
 	src *upTrack
 	p   *packet
 	rtx bool
+}
+
+// release drops the entry's reference on its packet, if it has one.
+func (e qentry) release() {
+	if e.p != nil {
+		e.p.release()
+	}
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -175,7 +189,13 @@ func (d *downTrack) startWaiting(src *upTrack) {
 	d.waitMu.Unlock()
 	if d.sub.connected.Load() {
 		d.connected()
+		return
 	}
+	// Connecting (ICE and DTLS round trips) takes longer than the
+	// publisher needs for a keyframe, so ask now: when the subscriber is
+	// connected, the keyframe is likely in the cache already and the
+	// first frame need not wait for another request's round trip.
+	src.keyframeRequest(nanotime())
 }
 
 // connected counts a waiting track in its source's waiters and asks for a
@@ -192,6 +212,10 @@ func (d *downTrack) connected() {
 	src.waitingKF.Add(1)
 	d.waitMu.Unlock()
 	src.keyframeRequest(nanotime())
+	select {
+	case d.sub.queue <- qentry{d: d, src: src}: // startFromCache
+	default:
+	}
 }
 
 // stopWaiting ends the wait for src's keyframe (delivered, or src left).
@@ -221,6 +245,10 @@ func (d *downTrack) write(e qentry) {
 		return // not ready yet, or a packet of a source we left
 	}
 	p := e.p
+	if p == nil {
+		d.startFromCache(e.src)
+		return
+	}
 	m := d.mapping.Load()
 	if e.rtx {
 		if m == nil || m.src != e.src || int16(p.seq-m.firstIn) < 0 {
@@ -231,15 +259,24 @@ func (d *downTrack) write(e qentry) {
 		}
 		return
 	}
+	if m != nil && m.src == e.src && m.replayed && int16(p.seq-m.replayEnd) <= 0 {
+		return // startFromCache sent it already
+	}
+	d.deliver(e.src, p, m)
+}
+
+// deliver sends p in sequence: video starts (rebases) on a keyframe. It
+// reports whether p was sent.
+func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 	rebased := false
-	if m == nil || m.src != e.src {
+	if m == nil || m.src != src {
 		if d.video && !p.keyframe {
-			return // a decoder can only start on a keyframe
+			return false // a decoder can only start on a keyframe
 		}
-		m = d.rebase(e.src, p, m)
+		m = d.rebase(src, p, m)
 		rebased = true
 	} else if int16(p.seq-m.firstIn) < 0 {
-		return // from before the keyframe we started on
+		return false // from before the keyframe we started on
 	}
 	outSeq, outTS := p.seq+m.seqOff, p.ts+m.tsOff
 	n := d.send(p, outSeq, outTS)
@@ -247,14 +284,48 @@ func (d *downTrack) write(e qentry) {
 		if rebased {
 			d.mapping.Store(nil) // transport not ready: start again on the next keyframe
 		}
-		return
+		return false
 	}
 	if !d.haveOut || int16(outSeq-d.lastOutSeq) > 0 {
 		d.haveOut = true
 		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
 	}
 	if rebased && d.video {
-		d.stopWaiting(e.src)
+		d.stopWaiting(src)
+	}
+	return true
+}
+
+// startFromCache starts a video track that is still waiting for a keyframe
+// from src's newest keyframe in the packet cache, sending it and every
+// packet after it that the cache holds. Only a keyframe that arrived
+// within the PLI throttle is used (the one asked for when the track was
+// attached, typically): an older one would start the viewer that much
+// behind live, and a newer one can be asked for.
+func (d *downTrack) startFromCache(src *upTrack) {
+	if !d.video {
+		return
+	}
+	if m := d.mapping.Load(); m != nil && m.src == src {
+		return // started already
+	}
+	seq, at, ok := src.newestKeyframe()
+	if !ok || nanotime()-at > src.throttle {
+		return
+	}
+	for range len(src.cache.slots) {
+		p := src.cache.get(seq)
+		if p == nil {
+			return // the newest packet so far, or a gap the receiver will NACK
+		}
+		sent := d.deliver(src, p, d.mapping.Load())
+		p.release()
+		if !sent {
+			return
+		}
+		m := d.mapping.Load()
+		m.replayed, m.replayEnd = true, seq
+		seq++
 	}
 }
 

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func drain(d *downTrack) {
 		select {
 		case e := <-d.sub.queue:
 			e.d.write(e)
-			e.p.release()
+			e.release()
 		default:
 			return
 		}
@@ -262,8 +263,10 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a subscriber that never reads blocked the read loop")
 	}
-	if slow.drops.Load() != 96 || fast.drops.Load() != 0 {
-		t.Errorf("drops: slow %d (want 96), fast %d (want 0)", slow.drops.Load(), fast.drops.Load())
+	// The slow queue holds the start-from-cache request made at attach
+	// and the first 3 packets; the other 97 are dropped.
+	if slow.drops.Load() != 97 || fast.drops.Load() != 0 {
+		t.Errorf("drops: slow %d (want 97), fast %d (want 0)", slow.drops.Load(), fast.drops.Load())
 	}
 	if fast.packets.Load() != 100 {
 		t.Errorf("fast subscriber got %d of 100 packets", fast.packets.Load())
@@ -379,6 +382,92 @@ func TestKeyframeRequestRepeatsUntilDelivered(t *testing.T) {
 	}
 	if w.count.Load() != 6 {
 		t.Errorf("delivered %d packets, want the keyframe and the 5 after it", w.count.Load())
+	}
+	d.detach()
+	a.cache.clear()
+}
+
+// attachBeforeConnect attaches a recorded down-track, whose subscriber is
+// not connected yet, to a VP8 up-track that counts its keyframe requests.
+func attachBeforeConnect(cfg Config) (w *recordWriter, d *downTrack, a *upTrack, plis *atomic.Int32) {
+	h := newHarness(cfg)
+	w = &recordWriter{keep: true}
+	d = h.downTrack(w)
+	d.sub.connected.Store(false)
+	a = h.upTrack(webrtc.MimeTypeVP8)
+	plis = new(atomic.Int32)
+	a.requestPLI = func() { plis.Add(1) }
+	d.attach(a)
+	return w, d, a, plis
+}
+
+// connect marks d's subscriber connected, as its peer connection does.
+func connect(d *downTrack) {
+	d.sub.connected.Store(true)
+	d.connected()
+}
+
+func seqs(w *recordWriter) []uint16 {
+	var out []uint16
+	for _, h := range w.hdrs {
+		out = append(out, h.SequenceNumber)
+	}
+	return out
+}
+
+// TestStartFromCachedKeyframe: a track attached before its subscriber is
+// connected asks for a keyframe at once; once connected, it starts from
+// that keyframe in the cache, with the packets after it, and sends none
+// of them twice.
+func TestStartFromCachedKeyframe(t *testing.T) {
+	w, d, a, plis := attachBeforeConnect(Config{})
+	if plis.Load() != 1 {
+		t.Fatalf("%d keyframe requests at attach, want 1", plis.Load())
+	}
+	a.forward(vp8Packet(9, 0, false, true)) // delta: nobody can start on it
+	a.forward(vp8Packet(10, 3000, true, true))
+	a.forward(vp8Packet(11, 3000, false, false))
+	drain(d) // not connected yet: the writer passes them by
+	if len(w.hdrs) != 0 {
+		t.Fatalf("sent %v before the subscriber was connected", seqs(w))
+	}
+	connect(d)
+	a.forward(vp8Packet(12, 6000, false, true)) // queued behind the start request
+	drain(d)
+	a.forward(vp8Packet(13, 9000, false, true))
+	drain(d)
+	if got := seqs(w); !slices.Equal(got, []uint16{10, 11, 12, 13}) {
+		t.Fatalf("sent source packets %v, want [10 11 12 13] (keyframe from the cache, then live, none twice)", got)
+	}
+	if a.waitingKF.Load() != 0 {
+		t.Errorf("still counted as waiting for a keyframe")
+	}
+	d.detach()
+	a.cache.clear()
+}
+
+// TestStaleCachedKeyframeNotUsed: a keyframe older than the PLI throttle
+// would start the viewer that far behind live; the track asks for a new
+// one instead.
+func TestStaleCachedKeyframeNotUsed(t *testing.T) {
+	throttle := 20 * time.Millisecond
+	w, d, a, plis := attachBeforeConnect(Config{PLIThrottle: throttle})
+	a.forward(vp8Packet(10, 0, true, true))
+	drain(d)
+	time.Sleep(2 * throttle)
+	connect(d)
+	a.forward(vp8Packet(11, 3000, false, true))
+	drain(d)
+	if len(w.hdrs) != 0 {
+		t.Fatalf("started from a stale keyframe: sent %v", seqs(w))
+	}
+	if plis.Load() != 2 {
+		t.Errorf("%d keyframe requests, want 2 (at attach, and at connect)", plis.Load())
+	}
+	a.forward(vp8Packet(12, 6000, true, true))
+	drain(d)
+	if got := seqs(w); !slices.Equal(got, []uint16{12}) {
+		t.Errorf("sent %v, want to start at the new keyframe 12", got)
 	}
 	d.detach()
 	a.cache.clear()

@@ -367,12 +367,12 @@ func (s *Subscriber) writeLoop() {
 		select {
 		case e := <-s.queue:
 			e.d.write(e)
-			e.p.release()
+			e.release()
 		case <-s.stop:
 			for {
 				select {
 				case e := <-s.queue:
-					e.p.release()
+					e.release()
 				default:
 					return
 				}

@@ -27,6 +27,10 @@ type upTrack struct {
 	downs atomic.Pointer[[]*downTrack] // replaced, never mutated
 	dmu   sync.Mutex                   // serialises writers of downs
 
+	// newestKey packs where a new subscriber can start: the arrival (ms of
+	// nanotime, plus one so that zero means none) << 16 | sequence number.
+	newestKey atomic.Uint64
+
 	removed   atomic.Bool  // unpublished: drain without forwarding
 	waitingKF atomic.Int32 // down-tracks waiting for a keyframe
 	lastPLI   atomic.Int64 // monotonic ns of the last PLI sent
@@ -90,6 +94,9 @@ func (t *upTrack) forward(p *packet) {
 	// "Keyframe" here means where a new subscriber can start: for H.264
 	// the SPS that precedes the IDR, not the IDR slice itself.
 	p.keyframe = t.video && media.IsDecoderStart(t.mime, p.payload())
+	if p.keyframe {
+		t.newestKey.Store(uint64(p.arrival/1e6+1)<<16 | uint64(p.seq))
+	}
 	t.packets.Add(1)
 	t.bytes.Add(uint64(p.n))
 	t.countSeq(p.seq)
@@ -158,6 +165,16 @@ func (t *upTrack) addCounters(c *counters) {
 	c.BytesIn += t.bytes.Load()
 	c.PacketsLost += t.lost()
 	c.PLIs += t.plis.Load()
+}
+
+// newestKeyframe returns the sequence number of the newest keyframe start
+// and its arrival (nanotime, to the millisecond), if one arrived.
+func (t *upTrack) newestKeyframe() (seq uint16, at int64, ok bool) {
+	v := t.newestKey.Load()
+	if v == 0 {
+		return 0, 0, false
+	}
+	return uint16(v), int64(v>>16-1) * 1e6, true
 }
 
 // keyframeRequest asks the publisher for a keyframe unless one was asked
