@@ -5,12 +5,18 @@ package probe_test
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/livectl/livectl/internal/browsertest"
@@ -22,12 +28,11 @@ import (
 
 // TestProbeAgreesWithChromium compares the probe's first_decoded with the
 // time to first rendered frame that headless Chromium measures on the demo
-// page (?watch=1: WHEP, requestVideoFrameCallback), against the same server
-// and the same publisher (livectl publish, built-in clip, over WHIP).
-// Browser and probe attempts alternate so that both see the same server and
-// publisher state. Both medians of 10 attempts are logged; the media path
-// (connected -> first frame) must agree within 30 ms (see the end of the test
-// and docs/probe.md for why the whole attempts do not).
+// page (WHEP, requestVideoFrameCallback's presentationTime), against the
+// same server and the same publisher (livectl publish, built-in clip, over
+// WHIP). Browser and probe attempts alternate so that both see the same
+// server and publisher state. Both medians of 10 attempts are logged, whole
+// attempt and connected -> first frame; docs/probe.md has the figures.
 //
 //	go test -tags browser -run TestProbeAgreesWithChromium -v ./internal/probe
 func TestProbeAgreesWithChromium(t *testing.T) {
@@ -53,44 +58,64 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.Navigate(hs.HTTP+"/?room=cmp")); err != nil {
 		t.Fatalf("loading the viewer page: %v", err)
 	}
-	browserAttempt := func(i int) (first float64, log []string) {
-		t.Helper()
-		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`watch(); true`)); err != nil {
-			t.Fatalf("attempt %d: starting watch(): %v", i, err)
+	// chromedp enables DevTools domains that report every request and DOM
+	// change back to the test; a viewer's browser has no debugger
+	// attached. Only Runtime (for Evaluate) stays on while attempts run.
+	for _, off := range []cdp.Command[cdp.Empty, cdp.Empty]{network.Disable, css.Disable, dom.Disable, cdplog.Disable} {
+		if _, err := chromedp.Call(tab, off, cdp.Empty{}); err != nil {
+			t.Fatalf("%s: %v", off.Method, err)
 		}
-		var v *float64
-		deadline := time.Now().Add(10 * time.Second)
-		for v == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-			if got, err := chromedp.Run(tab, chromedp.Evaluate[*float64](`window.livectl.firstFrameMs ?? null`)); err == nil {
-				v = got
-			}
-		}
-		log, _ = chromedp.Run(tab, chromedp.Evaluate[[]string](`window.livectl.log`))
-		if v == nil {
-			t.Fatalf("attempt %d: Chromium rendered no frame within 10s; page log: %v", i, log)
-		}
-		return *v, log
 	}
+	type pageAttempt struct {
+		First   float64  `json:"first"`   // firstFrameMs
+		Started float64  `json:"started"` // watch()'s start on the page clock
+		Log     []string `json:"log"`
+	}
+	browserAttempt := func(i int) pageAttempt {
+		t.Helper()
+		// The page settles livectl.firstFrame when the attempt renders its
+		// first frame; awaiting it (rather than polling) keeps DevTools
+		// traffic off the renderer while the attempt is timed.
+		actx, cancel := context.WithTimeout(tab, 10*time.Second)
+		defer cancel()
+		a, err := chromedp.Run(actx, chromedp.Evaluate[pageAttempt](`watch(); window.livectl.firstFrame.then((first) =>
+			({first, started: window.livectl.watchStartedAt, log: window.livectl.log.slice(-12)}))`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			log, _ := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.livectl.log`))
+			t.Fatalf("attempt %d: Chromium rendered no frame within 10s: %v; page log: %v", i, err, log)
+		}
+		// Tear the session down now, as the probe does at the end of its
+		// attempt, not at the start of the next timed one.
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`stopSession("sub").then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatalf("attempt %d: stopping the page's session: %v", i, err)
+		}
+		return a
+	}
+	// Pauses between attempts keep each outside the relay's PLI throttle.
+	// Their random part starts attempts at random phases of the publisher's
+	// frame clock: with a fixed 600 ms (18 frames at 30 fps) every browser
+	// attempt would wait the same part of a frame for its keyframe, and a
+	// median of 10 would be off by up to a frame interval.
+	pause := func() { time.Sleep(600*time.Millisecond + rand.N(34*time.Millisecond)) }
 	browserAttempt(-1) // warm-up
-	time.Sleep(600 * time.Millisecond)
+	pause()
 
 	const n = 10
 	var browser, probed, browserTail, probedTail []float64
 	for i := range n {
-		first, lg := browserAttempt(i)
+		a := browserAttempt(i)
 		if testing.Verbose() {
-			for _, l := range lg[max(len(lg)-8, 0):] {
+			for _, l := range a.Log {
 				t.Logf("  page: %s", l)
 			}
 		}
-		connected, rendered := pageTime(lg, "watch: connected"), pageTime(lg, "first frame rendered")
-		browser = append(browser, first)
-		if connected < 0 || rendered < 0 {
-			t.Fatalf("attempt %d: page log lacks the connected/first-frame lines: %v", i, lg)
+		connected := pageTime(a.Log, "watch: connected")
+		if connected < 0 {
+			t.Fatalf("attempt %d: page log lacks the connected line: %v", i, a.Log)
 		}
-		browserTail = append(browserTail, max(rendered-connected, 0))
-		time.Sleep(600 * time.Millisecond) // outside the relay's PLI throttle, as between probe attempts
+		browser = append(browser, a.First)
+		browserTail = append(browserTail, max(a.First-(connected-a.Started), 0))
+		pause()
 
 		// One probe attempt.
 		r := probe.Attempt(ctx, probe.Options{URL: hs.HTTP + "/whep/cmp", Timeout: 10 * time.Second})
@@ -100,7 +125,7 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 		probed = append(probed, r.PhasesMS[probe.PhaseFirstDecoded])
 		probedTail = append(probedTail, r.PhasesMS[probe.PhaseFirstDecoded]-r.PhasesMS[probe.PhaseDTLSConnected])
 		t.Logf("  probe: %v", r.PhasesMS)
-		time.Sleep(600 * time.Millisecond)
+		pause()
 	}
 	mb, mp := median(browser), median(probed)
 	tb, tp := median(browserTail), median(probedTail)
@@ -108,15 +133,19 @@ func TestProbeAgreesWithChromium(t *testing.T) {
 	t.Logf("probe first_decoded (ms):          %.1f", probed)
 	t.Logf("whole attempt, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", mb, mp, mp-mb)
 	t.Logf("connected -> first frame, medians: Chromium %.1f ms, probe %.1f ms, difference %.1f ms", tb, tp, tp-tb)
-	// Whole attempts do not agree within 30 ms: warm Chromium spends ~60 ms
-	// more than the probe before its peer connection is connected
-	// (createOffer, the WHEP fetch from JS, the start of its ICE checks; see
-	// docs/probe.md), which is the browser's own cost, not the server's or
-	// the probe's. That gap is logged above, not asserted. The media path,
-	// from connected to the first frame, is where both measure the same
-	// thing, and there they must agree.
+	// The media path, from connected to the first frame, is where both
+	// measure the same thing: it must agree within 30 ms. The whole attempt
+	// also contains Chromium's own set-up (its WebRTC calls and the WHEP
+	// fetch from JavaScript take ~45 ms here against the probe's ~6 ms, see
+	// docs/probe.md); on this 2-core machine the medians differ by 22-39 ms
+	// from run to run, so the issue's 30 ms is logged above, not asserted,
+	// and 60 ms guards against regressions such as the relay's old wildcard
+	// socket, which put half of Chromium's attempts 50 ms later.
 	if math.Abs(tp-tb) > 30 {
 		t.Errorf("connected -> first frame: probe median %.1f ms and Chromium median %.1f ms differ by more than 30 ms", tp, tb)
+	}
+	if math.Abs(mp-mb) > 60 {
+		t.Errorf("whole attempt: probe median %.1f ms and Chromium median %.1f ms differ by more than 60 ms", mp, mb)
 	}
 }
 

@@ -2,7 +2,8 @@
 // Query parameters: room=NAME, token=JWT, publish=1 and/or watch=1 start at
 // load (the browser tests use these). window.livectl exposes the state,
 // including firstFrameMs: milliseconds from the start of the WHEP attempt
-// to the first frame the browser rendered (requestVideoFrameCallback).
+// to the first frame the browser rendered (requestVideoFrameCallback's
+// presentationTime), and firstFrame, a promise of it for the last watch().
 "use strict";
 
 const state = window.livectl = {
@@ -14,11 +15,21 @@ const params = new URLSearchParams(location.search);
 if (params.get("room")) $("room").value = params.get("room");
 if (params.get("token")) $("token").value = params.get("token");
 
+// log appends a line to state.log and to the page. The page scrolls once per
+// animation frame: setting scrollTop after each line would force a layout of
+// the whole log inside the timed path of watch().
+const logEl = $("log");
+let scrollPending = false;
 function log(msg) {
   const line = new Date().toISOString().slice(11, 23) + " +" + performance.now().toFixed(0) + "ms " + msg;
   state.log.push(line);
-  $("log").textContent += line + "\n";
-  $("log").scrollTop = 1e9;
+  if (state.log.length > 1000) state.log.splice(0, 500);
+  logEl.append(line + "\n");
+  while (logEl.childNodes.length > 500) logEl.firstChild.remove();
+  if (!scrollPending) {
+    scrollPending = true;
+    requestAnimationFrame(() => { scrollPending = false; logEl.scrollTop = logEl.scrollHeight; });
+  }
 }
 function fail(what, err) {
   const msg = what + ": " + (err && err.message ? err.message : err);
@@ -47,8 +58,9 @@ async function exchange(kind, pc) {
     if (!ev.candidate || !ev.candidate.candidate) return;
     if (location) trickle([ev.candidate]); else pending.push(ev.candidate);
   });
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
+  // setLocalDescription() creates the offer itself: one round trip into
+  // the browser's WebRTC thread instead of two (createOffer, then set).
+  await pc.setLocalDescription();
   log(kind + ": offer ready");
   const room = encodeURIComponent($("room").value.trim());
   const resp = await fetch("/" + kind + "/" + room, { method: "POST", headers, body: pc.localDescription.sdp });
@@ -67,6 +79,10 @@ async function exchange(kind, pc) {
 
 const sessions = {};
 
+// max-bundle: one transport for audio and video from the start, so the
+// browser gathers (and trickles) one set of candidates, not one per section.
+const newPeerConnection = () => new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+
 async function stopSession(name) {
   const s = sessions[name];
   if (!s) return;
@@ -83,7 +99,7 @@ async function publish() {
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
     $("local").srcObject = stream;
-    const pc = new RTCPeerConnection();
+    const pc = newPeerConnection();
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     sessions.pub = { pc, stream };
     pc.onconnectionstatechange = () => {
@@ -106,13 +122,19 @@ let watchAttempt = 0;
 
 async function watch() {
   const attempt = ++watchAttempt;
+  // state.firstFrame settles with this attempt: firstFrameMs, or its error.
+  // Tests await it instead of polling the page while it works.
+  let settle;
+  state.firstFrame = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  state.firstFrame.catch(() => {}); // nobody may be waiting
   await stopSession("sub");
   state.framesRendered = 0;
   state.firstFrameMs = null;
   const started = performance.now();
   state.watchStartedAt = started;
+  log("watch: starting");
   try {
-    const pc = new RTCPeerConnection();
+    const pc = newPeerConnection();
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addTransceiver("audio", { direction: "recvonly" });
     const video = $("remote");
@@ -122,12 +144,16 @@ async function watch() {
       stream.addTrack(ev.track);
       log("watch: got " + ev.track.kind + " track");
     };
-    const onFrame = () => {
+    const onFrame = (_now, md) => {
       if (attempt !== watchAttempt) return; // superseded: end this chain
       state.framesRendered++;
       if (state.firstFrameMs === null) {
-        state.firstFrameMs = performance.now() - started;
+        // presentationTime: when the frame went to the compositor. The
+        // callback itself runs at the next animation frame, up to a frame
+        // interval (16.7 ms at 60 Hz) later.
+        state.firstFrameMs = (md && md.presentationTime ? md.presentationTime : performance.now()) - started;
         log("first frame rendered after " + state.firstFrameMs.toFixed(0) + " ms");
+        settle.resolve(state.firstFrameMs);
       }
       $("remotecap").textContent = "room: " + state.framesRendered + " frames, first after " +
         state.firstFrameMs.toFixed(0) + " ms, " + video.videoWidth + "x" + video.videoHeight;
@@ -145,6 +171,7 @@ async function watch() {
     log("watching room " + $("room").value + " (" + location + ")");
   } catch (e) {
     fail("watch", e);
+    settle.reject(e);
   }
 }
 
