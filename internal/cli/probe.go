@@ -76,7 +76,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default probe-<n>)")
 	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHEP bearer token")
 	fl.IntVar(&o.Count, "count", 1, "attempts, one after another")
-	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts")
+	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts (plus up to 10 %, at most 50 ms, of random jitter so attempts do not lock to the stream's frame clock)")
 	fl.DurationVar(&o.Timeout, "timeout", 10*time.Second, "limit on each attempt up to its first frame")
 	fl.DurationVar(&o.Observe, "observe", time.Second, "keep watching this long after the first frame to detect a frozen picture (0: off)")
 	fl.DurationVar(&o.FreezeThreshold, "freeze-threshold", 500*time.Millisecond, "a gap between frames longer than this is a freeze")

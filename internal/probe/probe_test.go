@@ -135,3 +135,27 @@ func TestProbeFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestIntervalJitter(t *testing.T) {
+	tests := []struct {
+		interval, max time.Duration
+	}{
+		{0, 0},
+		{100 * time.Millisecond, 10 * time.Millisecond},
+		{500 * time.Millisecond, 50 * time.Millisecond},
+		{10 * time.Second, 50 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			j := intervalJitter(tc.interval)
+			if j < 0 || (tc.max == 0 && j != 0) || (tc.max > 0 && j >= tc.max) {
+				t.Fatalf("intervalJitter(%s) = %s, want in [0, %s)", tc.interval, j, tc.max)
+			}
+			seen[j] = true
+		}
+		if tc.max > 0 && len(seen) < 10 {
+			t.Errorf("intervalJitter(%s) took only %d values in 200 draws", tc.interval, len(seen))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/livectl/livectl/internal/bench/assert"
@@ -90,7 +91,7 @@ func (r *Report) Metrics() assert.Map {
 type RunOptions struct {
 	Options
 	Count    int           // attempts; default 1
-	Interval time.Duration // pause between the end of one attempt and the start of the next
+	Interval time.Duration // pause between the end of one attempt and the start of the next (plus intervalJitter)
 	// OnAttempt, if set, is called after each attempt (for progress).
 	OnAttempt func(i int, r Result)
 }
@@ -119,9 +120,23 @@ func Run(ctx context.Context, o RunOptions) *Report {
 		if i < o.Count-1 && o.Interval > 0 {
 			select {
 			case <-ctx.Done():
-			case <-time.After(o.Interval):
+			case <-time.After(o.Interval + intervalJitter(o.Interval)):
 			}
 		}
 	}
 	return rep
+}
+
+// intervalJitter returns a random extra pause of up to a tenth of the
+// interval, at most 50 ms (more than a frame at 25 fps). Without it an
+// interval that is a whole number of frames (the default 500 ms is 15 at
+// 30 fps) starts every attempt at the same phase of the publisher's frame
+// clock, so every attempt waits the same part of a frame for its keyframe
+// and the percentiles describe one phase instead of the distribution.
+func intervalJitter(interval time.Duration) time.Duration {
+	j := min(interval/10, 50*time.Millisecond)
+	if j <= 0 {
+		return 0
+	}
+	return rand.N(j)
 }
