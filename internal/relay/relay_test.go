@@ -130,21 +130,40 @@ func TestFanOutDecodes(t *testing.T) {
 
 // TestPublicIPCandidates checks --public-ip: the answer announces the
 // public address in place of the host's.
+// TestPublicIPCandidates: with --public-ip, the IPv4 host candidates
+// announce the public address instead, once, whether the relay has one
+// socket or one per local address.
 func TestPublicIPCandidates(t *testing.T) {
-	r := newTestRelay(t, Config{PublicIPs: []string{"203.0.113.7"}})
-	ts := newTestSubscriber(t, nil)
-	defer ts.Close()
-	if _, err := ts.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	sess, answer, err := r.SubscribeOffer("nat", "v", offerWithCandidates(t, ts.pc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	port := fmt.Sprint(r.UDPAddr().(*net.UDPAddr).Port)
-	if !strings.Contains(answer, "203.0.113.7 "+port+" typ host") || strings.Contains(answer, "127.0.0.1 "+port) {
-		t.Errorf("answer candidates do not announce only the public IP on port %s:\n%s", port, answer)
+	for _, listen := range []string{"127.0.0.1", ""} {
+		t.Run("listen="+listen, func(t *testing.T) {
+			r, err := New(Config{ListenIP: listen, PublicIPs: []string{"203.0.113.7"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ts := newTestSubscriber(t, nil)
+			defer ts.Close()
+			if _, err := ts.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				t.Fatal(err)
+			}
+			sess, answer, err := r.SubscribeOffer("nat", "v", offerWithCandidates(t, ts.pc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			port := fmt.Sprint(r.UDPAddr().(*net.UDPAddr).Port)
+			if n := strings.Count(answer, " 1 udp 2130706431 203.0.113.7 "+port+" typ host"); n != 1 {
+				t.Errorf("%d component-1 candidates for the public IP on port %s, want 1:\n%s", n, port, answer)
+			}
+			for _, line := range strings.Split(answer, "\r\n") {
+				f := strings.Fields(line)
+				if strings.HasPrefix(line, "a=candidate:") && len(f) > 4 {
+					if ip := net.ParseIP(f[4]); ip.To4() != nil && f[4] != "203.0.113.7" {
+						t.Errorf("IPv4 address %s announced besides the public one: %s", f[4], line)
+					}
+				}
+			}
+		})
 	}
 }
 
