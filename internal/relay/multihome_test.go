@@ -111,28 +111,38 @@ func iceCredentials(t *testing.T, s string) (ufrag, pwd string) {
 }
 
 // TestOneSocketPerAddress: on every interface the relay binds each local
-// address (loopback included, IPv6 link-local not) on one shared port.
+// address (loopback included, IPv6 link-local not) on one shared port;
+// 0.0.0.0 means every IPv4 address.
 func TestOneSocketPerAddress(t *testing.T) {
-	r, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	port := r.UDPAddr().(*net.UDPAddr).Port
-	var loopback bool
-	for _, a := range r.udpMux.GetListenAddresses() {
-		u := a.(*net.UDPAddr)
-		switch {
-		case u.IP.IsUnspecified():
-			t.Errorf("socket bound to the wildcard address %s", u)
-		case u.IP.IsLinkLocalUnicast():
-			t.Errorf("socket bound to link-local %s", u)
-		case u.Port != port:
-			t.Errorf("socket %s is not on the relay's port %d", u, port)
-		}
-		loopback = loopback || u.IP.Equal(net.IPv4(127, 0, 0, 1))
-	}
-	if !loopback {
-		t.Errorf("no socket on 127.0.0.1 among %v", r.udpMux.GetListenAddresses())
+	for _, tc := range []struct {
+		listen   string
+		ipv4Only bool
+	}{{"", false}, {"::", false}, {"0.0.0.0", true}} {
+		t.Run("listen="+tc.listen, func(t *testing.T) {
+			r, err := New(Config{ListenIP: tc.listen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			port := r.UDPAddr().(*net.UDPAddr).Port
+			var loopback bool
+			for _, a := range r.udpMux.GetListenAddresses() {
+				u := a.(*net.UDPAddr)
+				switch {
+				case u.IP.IsUnspecified():
+					t.Errorf("socket bound to the wildcard address %s", u)
+				case u.IP.IsLinkLocalUnicast():
+					t.Errorf("socket bound to link-local %s", u)
+				case tc.ipv4Only && u.IP.To4() == nil:
+					t.Errorf("socket bound to IPv6 %s with 0.0.0.0", u)
+				case u.Port != port:
+					t.Errorf("socket %s is not on the relay's port %d", u, port)
+				}
+				loopback = loopback || u.IP.Equal(net.IPv4(127, 0, 0, 1))
+			}
+			if !loopback {
+				t.Errorf("no socket on 127.0.0.1 among %v", r.udpMux.GetListenAddresses())
+			}
+		})
 	}
 }

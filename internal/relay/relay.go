@@ -272,6 +272,9 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
 	}
+	if ip != nil && ip.To4() != nil { // 0.0.0.0: every IPv4 address only
+		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+	}
 	if cfg.UDPPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
