@@ -417,7 +417,7 @@ func (d *downTrack) nack(outSeq uint16) {
 	d.enqueue(m.src, p, true)
 }
 
-func (d *downTrack) addCounters(c *counters) {
+func (d *downTrack) addCounters(c *Counters) {
 	c.PacketsOut += d.packets.Load()
 	c.BytesOut += d.bytes.Load()
 	c.Drops += d.drops.Load()

@@ -49,21 +49,8 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 		return nil, "", err
 	}
 	pc.OnTrack(p.onTrack)
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		switch s {
-		case webrtc.PeerConnectionStateConnected:
-			p.up.Store(true)
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go p.Close()
-		}
-	})
 	p.mu.Lock() // the timer's Close reads connectTimer
-	p.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() {
-		if !p.up.Load() {
-			r.log.Info("closing publisher that never connected", "session", p.id, "after", r.cfg.ConnectTimeout)
-			p.Close()
-		}
-	})
+	p.connectTimer = r.superviseConnection(pc, "publisher", p.id, &p.up, nil, p.Close)
 	p.mu.Unlock()
 	p.negMu.Lock()
 	answer, err := answerOffer(pc, offer)
@@ -203,7 +190,7 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	p.room.addTrack(t)
 }
 
-func (p *Publisher) addCounters(c *counters) {
+func (p *Publisher) addCounters(c *Counters) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.tracks {
@@ -227,7 +214,7 @@ func (p *Publisher) Close() {
 		if err := p.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.relay.log.Debug("closing publisher peer connection", "session", p.id, "err", err)
 		}
-		var c counters
+		var c Counters
 		p.addCounters(&c)
 		rm := p.room
 		rm.mu.Lock()

@@ -116,7 +116,7 @@ type Relay struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
-	gone   counters // totals of rooms that no longer exist
+	gone   Counters // totals of rooms that no longer exist
 
 	wg sync.WaitGroup // peers' background goroutines
 }

@@ -14,7 +14,7 @@ type Room struct {
 	tracks []*upTrack // in publish order
 	pubs   map[*Publisher]struct{}
 	subs   map[*Subscriber]struct{}
-	ended  counters // figures of tracks and down-tracks that have ended
+	ended  Counters // figures of tracks and down-tracks that have ended
 
 	rateAt          time.Time
 	rateIn, rateOut uint64 // byte counters at rateAt
@@ -109,20 +109,19 @@ func (rm *Room) trackOfKind(kind string, except *upTrack) *upTrack {
 }
 
 // endCounters folds an ended track's or down-track's figures into the room.
-func (rm *Room) endCounters(c *counters) {
+func (rm *Room) endCounters(c *Counters) {
 	rm.mu.Lock()
 	rm.ended.add(c)
 	rm.mu.Unlock()
 }
 
 // totals sums ended and live figures.
-func (rm *Room) totals() counters {
-	_, c := rm.stats(time.Time{})
-	return c
+func (rm *Room) totals() Counters {
+	return rm.stats(time.Time{}).Counters
 }
 
 // stats snapshots the room; a non-zero now also updates the bitrates.
-func (rm *Room) stats(now time.Time) (RoomStats, counters) {
+func (rm *Room) stats(now time.Time) RoomStats {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	c := rm.ended
@@ -136,7 +135,7 @@ func (rm *Room) stats(now time.Time) (RoomStats, counters) {
 	for s := range rm.subs {
 		rs.TracksSubscribed += s.addCounters(&c)
 	}
-	rs.setCounters(&c)
+	rs.Counters = c
 	if !now.IsZero() {
 		if el := now.Sub(rm.rateAt); rm.rateAt.IsZero() || el >= time.Second {
 			if !rm.rateAt.IsZero() {
@@ -147,7 +146,7 @@ func (rm *Room) stats(now time.Time) (RoomStats, counters) {
 		}
 	}
 	rs.BitrateInBps, rs.BitrateOutBps = rm.bpsIn, rm.bpsOut
-	return rs, c
+	return rs
 }
 
 // closeAll ends every session of the room.

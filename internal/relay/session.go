@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/sdp/v3"
@@ -69,4 +70,29 @@ func answerOffer(pc *webrtc.PeerConnection, offer string) (string, error) {
 		return "", fmt.Errorf("%w: creating answer: %v", ErrBadSDP, err)
 	}
 	return setLocalAndGather(pc, ans)
+}
+
+// superviseConnection ends a session with its peer connection: connected
+// is set (and onConnected, if any, called) when the connection comes up;
+// closeSession runs when it fails or closes, or when it has not come up
+// within the relay's ConnectTimeout. The returned timer is for the
+// session's Close to stop.
+func (r *Relay) superviseConnection(pc *webrtc.PeerConnection, what, id string, connected *atomic.Bool, onConnected, closeSession func()) *time.Timer {
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			connected.Store(true)
+			if onConnected != nil {
+				onConnected()
+			}
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go closeSession()
+		}
+	})
+	return time.AfterFunc(r.cfg.ConnectTimeout, func() {
+		if !connected.Load() {
+			r.log.Info("closing "+what+" that never connected", "session", id, "after", r.cfg.ConnectTimeout)
+			closeSession()
+		}
+	})
 }

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// counters are the relay's monotonic figures. Live tracks keep them in
+// Counters are the relay's monotonic figures. Live tracks keep them in
 // atomics; a room adds a track's figures to its own when the track ends, and
 // the relay adds a room's when the room ends, so totals never go backwards.
-type counters struct {
+type Counters struct {
 	PacketsIn   uint64 // RTP packets received from publishers
 	BytesIn     uint64
 	PacketsOut  uint64 // RTP packets sent to subscribers (retransmissions included)
@@ -21,7 +21,7 @@ type counters struct {
 	Drops       uint64 // packets dropped by full subscriber queues
 }
 
-func (c *counters) add(o *counters) {
+func (c *Counters) add(o *Counters) {
 	c.PacketsIn += o.PacketsIn
 	c.BytesIn += o.BytesIn
 	c.PacketsOut += o.PacketsOut
@@ -40,16 +40,7 @@ type Stats struct {
 	TracksSubscribed int // live subscriber down-tracks
 	Publishers       int
 	Subscribers      int
-	PacketsIn        uint64
-	BytesIn          uint64
-	PacketsOut       uint64
-	BytesOut         uint64
-	PacketsLost      uint64
-	LostOut          uint64
-	NACKs            uint64
-	Retransmits      uint64
-	PLIs             uint64
-	Drops            uint64
+	Counters                     // since start, ended rooms included
 	Rooms            []RoomStats // sorted by name
 }
 
@@ -60,25 +51,9 @@ type RoomStats struct {
 	Subscribers      int
 	Tracks           int
 	TracksSubscribed int
-	PacketsIn        uint64
-	BytesIn          uint64
-	PacketsOut       uint64
-	BytesOut         uint64
-	PacketsLost      uint64
-	LostOut          uint64
-	NACKs            uint64
-	Retransmits      uint64
-	PLIs             uint64
-	Drops            uint64
+	Counters                // since the room was created
 	BitrateInBps     uint64 // over the interval since the previous Stats call (≥1 s)
 	BitrateOutBps    uint64
-}
-
-func (rs *RoomStats) setCounters(c *counters) {
-	rs.PacketsIn, rs.BytesIn = c.PacketsIn, c.BytesIn
-	rs.PacketsOut, rs.BytesOut = c.PacketsOut, c.BytesOut
-	rs.PacketsLost, rs.LostOut = c.PacketsLost, c.LostOut
-	rs.NACKs, rs.Retransmits, rs.PLIs, rs.Drops = c.NACKs, c.Retransmits, c.PLIs, c.Drops
 }
 
 // Stats returns totals and per-room figures. Bitrates are averaged since
@@ -96,8 +71,8 @@ func (r *Relay) Stats() Stats {
 	var s Stats
 	now := time.Now()
 	for _, rm := range rooms {
-		rs, c := rm.stats(now)
-		total.add(&c)
+		rs := rm.stats(now)
+		total.add(&rs.Counters)
 		s.TracksPublished += rs.Tracks
 		s.TracksSubscribed += rs.TracksSubscribed
 		s.Publishers += rs.Publishers
@@ -105,9 +80,6 @@ func (r *Relay) Stats() Stats {
 		s.Rooms = append(s.Rooms, rs)
 	}
 	sort.Slice(s.Rooms, func(i, j int) bool { return s.Rooms[i].Name < s.Rooms[j].Name })
-	s.PacketsIn, s.BytesIn = total.PacketsIn, total.BytesIn
-	s.PacketsOut, s.BytesOut = total.PacketsOut, total.BytesOut
-	s.PacketsLost, s.LostOut = total.PacketsLost, total.LostOut
-	s.NACKs, s.Retransmits, s.PLIs, s.Drops = total.NACKs, total.Retransmits, total.PLIs, total.Drops
+	s.Counters = total
 	return s
 }

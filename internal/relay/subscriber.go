@@ -48,26 +48,14 @@ func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscribe
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer,
 		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateConnected:
-			s.connected.Store(true)
-			// A new receiver needs a keyframe now; the read loop repeats
-			// the request (throttled) until one has reached it.
-			for _, d := range s.downTracks() {
-				d.connected()
-			}
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go s.Close()
-		}
-	})
 	s.mu.Lock() // the timer's Close reads connectTimer
-	s.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() {
-		if !s.connected.Load() {
-			r.log.Info("closing subscriber that never connected", "session", s.id, "after", r.cfg.ConnectTimeout)
-			s.Close()
+	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, func() {
+		// Each waiting track starts from the cached keyframe or asks
+		// for one; the read loop repeats the request (throttled).
+		for _, d := range s.downTracks() {
+			d.connected()
 		}
-	})
+	}, s.Close)
 	s.mu.Unlock()
 	r.wg.Add(1)
 	go s.writeLoop()
@@ -348,7 +336,7 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 		}
 		closed := s.closed
 		s.mu.Unlock()
-		var c counters
+		var c Counters
 		d.addCounters(&c)
 		s.room.endCounters(&c)
 		if !closed {
@@ -382,7 +370,7 @@ func (s *Subscriber) writeLoop() {
 }
 
 // addCounters adds the live down-tracks' figures and returns their number.
-func (s *Subscriber) addCounters(c *counters) int {
+func (s *Subscriber) addCounters(c *Counters) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -415,7 +403,7 @@ func (s *Subscriber) Close() {
 		if rm == nil {
 			return
 		}
-		var c counters
+		var c Counters
 		s.addCounters(&c)
 		rm.mu.Lock()
 		delete(rm.subs, s)

@@ -160,7 +160,7 @@ func (t *upTrack) lost() uint64 {
 	return exp - t.received
 }
 
-func (t *upTrack) addCounters(c *counters) {
+func (t *upTrack) addCounters(c *Counters) {
 	c.PacketsIn += t.packets.Load()
 	c.BytesIn += t.bytes.Load()
 	c.PacketsLost += t.lost()
