@@ -41,6 +41,28 @@ func echoServer(t *testing.T) string {
 	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
 }
 
+// sinkServer accepts WebSocket connections and reads until each client
+// goes; before runs first for every request.
+func sinkServer(t *testing.T, before func(*http.Request)) *httptest.Server {
+	t.Helper()
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before(r)
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	return hs
+}
+
 func TestRawModeAgainstEchoServer(t *testing.T) {
 	url := echoServer(t)
 	tests := []struct {
@@ -130,24 +152,12 @@ func TestMatcher(t *testing.T) {
 func TestSourceIPsSpreadDials(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
-	up := websocket.Upgrader{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := sinkServer(t, func(r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		mu.Lock()
 		seen[host]++
 		mu.Unlock()
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}))
-	defer hs.Close()
+	})
 	ips, err := ParseSourceIPs("127.0.0.2-127.0.0.4")
 	if err != nil {
 		t.Fatal(err)

@@ -157,21 +157,7 @@ func TestSignalOpenModelKeepsSchedule(t *testing.T) {
 	// The server takes 200ms to answer each upgrade. A closed model would
 	// need 20×200ms; the open model starts all 20 within 100ms at 200/s and
 	// charges the waiting to connect latency.
-	up := websocket.Upgrader{}
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(200 * time.Millisecond)
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}))
-	defer slow.Close()
+	slow := sinkServer(t, func(*http.Request) { time.Sleep(200 * time.Millisecond) })
 	run, err := NewRun(SignalOptions{URL: "ws" + strings.TrimPrefix(slow.URL, "http"), Conns: 20, Rate: 200, Protocol: ProtocolRaw})
 	if err != nil {
 		t.Fatal(err)

@@ -58,11 +58,7 @@ func TestBenchMediaUnreachableExits1(t *testing.T) {
 // independent pion WHEP/WHIP server with a built-in publisher, then reads
 // the saved report back with bench report (print, compare, assert).
 func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "a.json")
 	code, stdout, stderr := runCLI(t, nil, "bench", "media", "--whep", srv.URL+"/whep/r", "--whip", srv.URL+"/whip/r",
@@ -138,11 +134,7 @@ func TestBenchMediaWHEPReportAndCompare(t *testing.T) {
 // two subscribers each, and the merged report holds all four.
 func TestBenchMediaSubprocessWithProcs(t *testing.T) {
 	bin := servertest.Binary(t)
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	out := filepath.Join(t.TempDir(), "procs.json")
 	cmd := exec.Command(bin, "bench", "media", "--whep", srv.URL+"/whep/p", "--whip", srv.URL+"/whip/p",
 		"--publishers", "1", "--subscribers", "4", "--rate", "50", "--duration", "1s", "--procs", "2",

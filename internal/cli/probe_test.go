@@ -17,11 +17,7 @@ import (
 // clip (or file) published in room "r" and returns the WHEP URL.
 func whepWithPublisher(t *testing.T, file string) string {
 	t.Helper()
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := peertest.Start(t)
 	p, err := publish.Start(context.Background(), publish.Options{URL: srv.URL + "/whip/r", File: file})
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +120,7 @@ func TestProbeCommandErrors(t *testing.T) {
 }
 
 func TestPublishCommand(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	code, out, errOut := runCLI(t, nil, "publish", "--url", srv.URL+"/whip/p", "--duration", "500ms", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -18,11 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // file (empty: the built-in clip) in a room and returns the WHEP URL.
 func whepRoom(t *testing.T, file string) (string, *peertest.Server, *publish.Publisher) {
 	t.Helper()
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := peertest.Start(t)
 	p, err := publish.Start(context.Background(), publish.Options{URL: srv.URL + "/whip/room", File: file})
 	if err != nil {
 		t.Fatal(err)
@@ -110,11 +106,7 @@ func TestProbeNotFrozen(t *testing.T) {
 }
 
 func TestProbeFailures(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	tests := []struct {
 		name      string
 		o         Options

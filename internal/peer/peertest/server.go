@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -50,6 +51,18 @@ type room struct {
 	tracks map[webrtc.RTPCodecType]*webrtc.TrackLocalStaticRTP
 	ssrc   map[webrtc.RTPCodecType]uint32
 	ready  chan struct{} // closed when the video track exists
+}
+
+// Start starts a server on loopback for a test, which fails if it cannot;
+// the server is closed when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := New()
+	if err != nil {
+		t.Fatalf("starting the pion WHIP/WHEP test server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // New starts a server on loopback. Close it when done.
