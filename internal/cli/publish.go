@@ -97,19 +97,7 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		}
 		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
 	}
-	var timeout <-chan time.Time
-	if o.Duration > 0 {
-		t := time.NewTimer(o.Duration)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case <-ctx.Done():
-	case <-timeout:
-	case <-p.Done():
-	}
-	runErr := p.Err()
-	p.Close()
+	runErr := p.Wait(ctx, o.Duration)
 	st = p.Stats()
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, st); err != nil {

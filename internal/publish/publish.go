@@ -456,12 +456,10 @@ func (p *Publisher) Stats() Stats {
 // Source describes what is being published, for logs.
 func (p *Publisher) Source() string { return p.src.name }
 
-// Run publishes until ctx ends or, if positive, for duration.
-func Run(ctx context.Context, o Options, duration time.Duration) (Stats, error) {
-	p, err := Start(ctx, o)
-	if err != nil {
-		return Stats{}, err
-	}
+// Wait publishes until ctx ends, duration passes (when positive) or the
+// publisher stops by itself; then it closes the publisher and returns the
+// error that stopped it, if any. Stats are final after it returns.
+func (p *Publisher) Wait(ctx context.Context, duration time.Duration) error {
 	var timeout <-chan time.Time
 	if duration > 0 {
 		t := time.NewTimer(duration)
@@ -473,7 +471,7 @@ func Run(ctx context.Context, o Options, duration time.Duration) (Stats, error) 
 	case <-timeout:
 	case <-p.Done():
 	}
-	err = p.Err()
+	err := p.Err()
 	p.Close()
-	return p.Stats(), err
+	return err
 }

@@ -92,11 +92,7 @@ func shortClip(t *testing.T, n int) string {
 }
 
 func TestPublishWHIP(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	rec := newRecorder(media.MimeVP8)
 	srv.OnRTP = rec.onRTP
 
@@ -169,18 +165,24 @@ func TestPublishWHIP(t *testing.T) {
 	waitFor(t, 2*time.Second, "WHIP DELETE", func() bool { return srv.Sessions() == 0 })
 }
 
-func TestPublishBuiltinClipWithAudio(t *testing.T) {
-	srv, err := peertest.New()
+// publishFor publishes with o for d and returns the final stats.
+func publishFor(t *testing.T, o Options, d time.Duration) Stats {
+	t.Helper()
+	p, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	if err := p.Wait(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	return p.Stats()
+}
+
+func TestPublishBuiltinClipWithAudio(t *testing.T) {
+	srv := peertest.Start(t)
 	rec := newRecorder(media.MimeVP8)
 	srv.OnRTP = rec.onRTP
-	st, err := Run(context.Background(), Options{URL: srv.URL + "/whip/r"}, 700*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := publishFor(t, Options{URL: srv.URL + "/whip/r"}, 700*time.Millisecond)
 	f, _, audio := rec.snapshot()
 	if len(f) < 10 || audio < 10 {
 		t.Fatalf("received %d video frames and %d audio packets", len(f), audio)
@@ -191,17 +193,10 @@ func TestPublishBuiltinClipWithAudio(t *testing.T) {
 }
 
 func TestPublishH264File(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	rec := newRecorder(media.MimeH264)
 	srv.OnRTP = rec.onRTP
-	_, err = Run(context.Background(), Options{URL: srv.URL + "/whip/h", File: "../media/testdata/clip.h264"}, 500*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
+	publishFor(t, Options{URL: srv.URL + "/whip/h", File: "../media/testdata/clip.h264"}, 500*time.Millisecond)
 	f, _, _ := rec.snapshot()
 	if len(f) < 5 || !f[0].Keyframe || f[0].Width != 320 || f[0].Height != 240 {
 		t.Fatalf("got %d frames; first %+v", len(f), f[0])
@@ -209,11 +204,7 @@ func TestPublishH264File(t *testing.T) {
 }
 
 func TestPublishErrors(t *testing.T) {
-	srv, err := peertest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := peertest.Start(t)
 	tests := []struct {
 		name string
 		opts Options
