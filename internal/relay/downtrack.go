@@ -75,15 +75,40 @@ const maxRetransmits = 3
 // seqMap turns a source's sequence numbers and timestamps into this
 // down-track's: out = in + offset. It changes only when the source does.
 type seqMap struct {
-	src     *upTrack
-	seqOff  uint16
-	tsOff   uint32
-	firstIn uint16 // first source packet forwarded under this map
+	src    *upTrack
+	seqOff uint16
+	tsOff  uint32
+
+	// floor is the oldest source sequence number this map forwards
+	// (uint16; atomic because NACKs are checked on the RTCP goroutine):
+	// the keyframe it started on, later newest-floorLag. Sequence numbers
+	// are compared in 16-bit arithmetic, which only orders numbers less
+	// than 32,768 apart; a floor left at the start would put every packet
+	// "before" it once the stream is 32,768 packets on (a few minutes of
+	// video), and the track would stop until the numbers wrapped around.
+	floor atomic.Uint32
 
 	// Written and read by the writer goroutine only: the last source
-	// packet startFromCache sent, so that its queued copy is not sent again.
+	// packet startFromCache sent, so that its queued copy is not sent
+	// again; cleared once a newer packet has been delivered.
 	replayed  bool
 	replayEnd uint16
+}
+
+// floorLag is how far the floor trails the newest packet: more than any
+// packet cache holds (maxCacheSize), so that every cached packet can still
+// be resent, and well under 32,768.
+const floorLag = 1 << 14
+
+// forwards reports whether source sequence number seq is at or after the
+// map's floor.
+func (m *seqMap) forwards(seq uint16) bool { return int16(seq-uint16(m.floor.Load())) >= 0 }
+
+// advance moves the floor up behind seq, the newest packet delivered.
+func (m *seqMap) advance(seq uint16) {
+	if f := uint16(m.floor.Load()); int16(seq-f) > floorLag {
+		m.floor.Store(uint32(seq - floorLag))
+	}
 }
 
 // qentry is one packet waiting in a subscriber's queue; without a packet,
@@ -129,12 +154,24 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.clockRate = chosen.ClockRate
 	d.writer = ctx.WriteStream()
 	d.bound.Store(true)
+	// A track added to a connected subscriber is bound when the client's
+	// answer arrives: only now can it use the keyframe it waits for.
+	if d.sub.connected.Load() {
+		d.connected()
+	}
 	return *chosen, nil
 }
 
-// Unbind stops writes to the peer connection.
+// Unbind stops writes to the peer connection. A track still waiting for a
+// keyframe stops counting as a waiter: it could not send one.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.bound.Store(false)
+	d.waitMu.Lock()
+	if src := d.waitingOn.Load(); src != nil && d.counted {
+		src.waitingKF.Add(-1)
+		d.counted = false
+	}
+	d.waitMu.Unlock()
 	return nil
 }
 
@@ -200,11 +237,15 @@ func (d *downTrack) startWaiting(src *upTrack) {
 
 // connected counts a waiting track in its source's waiters and asks for a
 // keyframe now; the source's read loop repeats the request, throttled,
-// until the keyframe has reached this track.
+// until the keyframe has reached this track. Only a bound track counts:
+// one whose offer the client has not answered (or whose section it
+// rejected) cannot receive the keyframe, and counting it would have the
+// publisher send keyframes twice a second for as long as it stays. Bind
+// calls this again.
 func (d *downTrack) connected() {
 	d.waitMu.Lock()
 	src := d.waitingOn.Load()
-	if src == nil || d.counted {
+	if src == nil || d.counted || !d.bound.Load() {
 		d.waitMu.Unlock()
 		return
 	}
@@ -219,12 +260,16 @@ func (d *downTrack) connected() {
 }
 
 // stopWaiting ends the wait for src's keyframe (delivered, or src left).
+// If the track has moved on to wait for another source meanwhile, that
+// wait (and its place in that source's count) stays as it is.
 func (d *downTrack) stopWaiting(src *upTrack) {
 	d.waitMu.Lock()
-	if d.waitingOn.CompareAndSwap(src, nil) && d.counted {
-		src.waitingKF.Add(-1)
+	if d.waitingOn.CompareAndSwap(src, nil) {
+		if d.counted {
+			src.waitingKF.Add(-1)
+		}
+		d.counted = false
 	}
-	d.counted = false
 	d.waitMu.Unlock()
 }
 
@@ -251,7 +296,7 @@ func (d *downTrack) write(e qentry) {
 	}
 	m := d.mapping.Load()
 	if e.rtx {
-		if m == nil || m.src != e.src || int16(p.seq-m.firstIn) < 0 {
+		if m == nil || m.src != e.src || !m.forwards(p.seq) {
 			return
 		}
 		if d.send(p, p.seq+m.seqOff, p.ts+m.tsOff) > 0 {
@@ -259,8 +304,11 @@ func (d *downTrack) write(e qentry) {
 		}
 		return
 	}
-	if m != nil && m.src == e.src && m.replayed && int16(p.seq-m.replayEnd) <= 0 {
-		return // startFromCache sent it already
+	if m != nil && m.src == e.src && m.replayed {
+		if int16(p.seq-m.replayEnd) <= 0 {
+			return // startFromCache sent it already
+		}
+		m.replayed = false
 	}
 	d.deliver(e.src, p, m)
 }
@@ -275,7 +323,7 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 		}
 		m = d.rebase(src, p, m)
 		rebased = true
-	} else if int16(p.seq-m.firstIn) < 0 {
+	} else if !m.forwards(p.seq) {
 		return false // from before the keyframe we started on
 	}
 	outSeq, outTS := p.seq+m.seqOff, p.ts+m.tsOff
@@ -289,6 +337,7 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 	if !d.haveOut || int16(outSeq-d.lastOutSeq) > 0 {
 		d.haveOut = true
 		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
+		m.advance(p.seq)
 	}
 	if rebased && d.video {
 		d.stopWaiting(src)
@@ -332,7 +381,8 @@ func (d *downTrack) startFromCache(src *upTrack) {
 // rebase starts forwarding src at p: the first packet continues the
 // sequence numbers and the timeline this receiver has seen so far.
 func (d *downTrack) rebase(src *upTrack, p *packet, prev *seqMap) *seqMap {
-	m := &seqMap{src: src, firstIn: p.seq}
+	m := &seqMap{src: src}
+	m.floor.Store(uint32(p.seq))
 	if d.haveOut {
 		m.seqOff = d.lastOutSeq + 1 - p.seq
 		ticks := uint32(uint64(max(nanotime()-d.lastOutAt, 0)) * uint64(d.clockRate) / 1e9)
@@ -407,7 +457,7 @@ func (d *downTrack) nack(outSeq uint16) {
 	}
 	mark.at = now
 	m := d.mapping.Load()
-	if m == nil || int16(outSeq-m.seqOff-m.firstIn) < 0 {
+	if m == nil || !m.forwards(outSeq-m.seqOff) {
 		return // before this source's first packet: nothing to resend
 	}
 	p := m.src.cache.get(outSeq - m.seqOff)

@@ -472,3 +472,57 @@ func TestStaleCachedKeyframeNotUsed(t *testing.T) {
 	d.detach()
 	a.cache.clear()
 }
+
+// TestLongStreamKeepsFlowing: sequence numbers wrap every 65,536 packets
+// (~5 minutes of 1.5 Mbit/s video), and comparisons against where the
+// track started must keep working past 32,768 packets, when the start is
+// "behind" in 16-bit arithmetic. Live packets, the packets replayed from
+// the cached keyframe, and NACKs must all keep flowing.
+func TestLongStreamKeepsFlowing(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fromCache bool
+	}{{"live keyframe", false}, {"keyframe from the cache", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, d, a, _ := attachBeforeConnect(Config{})
+			const first, n = 65000, 140000 // starts near a wrap, wraps twice
+			seq, ts := uint16(first), uint32(0)
+			a.forward(vp8Packet(seq, ts, true, true))
+			forwarded := 1
+			if tc.fromCache {
+				seq++
+				a.forward(vp8Packet(seq, ts, false, false))
+				forwarded++
+			}
+			connect(d) // with fromCache, replays both packets from the cache
+			drain(d)
+			var last uint16
+			for forwarded < n {
+				seq++
+				if seq%3 == 0 {
+					ts += 3000
+				}
+				a.forward(vp8Packet(seq, ts, false, seq%3 == 0))
+				forwarded++
+				drain(d)
+				if forwarded%20000 == 0 || forwarded == n {
+					if got := w.count.Load(); got != int64(forwarded) {
+						t.Fatalf("%d packets forwarded from the keyframe on, %d sent", forwarded, got)
+					}
+				}
+				if forwarded == n-1 {
+					last = w.hdrs[len(w.hdrs)-1].SequenceNumber
+				}
+			}
+			// The packet before last is in the cache: a NACK resends it.
+			before := w.count.Load()
+			d.nack(last)
+			drain(d)
+			if w.count.Load() != before+1 {
+				t.Errorf("NACK for a recent packet after %d packets was not answered", n)
+			}
+			d.detach()
+			a.cache.clear()
+		})
+	}
+}

@@ -215,9 +215,9 @@ func (p *Publisher) Close() {
 			p.relay.log.Debug("closing publisher peer connection", "session", p.id, "err", err)
 		}
 		var c Counters
-		p.addCounters(&c)
 		rm := p.room
-		rm.mu.Lock()
+		rm.mu.Lock() // a stats snapshot counts p live or ended, never neither
+		p.addCounters(&c)
 		delete(rm.pubs, p)
 		rm.ended.add(&c)
 		rm.mu.Unlock()

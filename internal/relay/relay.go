@@ -43,6 +43,9 @@ const (
 	DefaultQueueSize = 512
 	// DefaultCacheSize is the per-track retransmission cache in packets.
 	DefaultCacheSize = 512
+	// maxCacheSize bounds CacheSize: down-tracks resend cached packets up
+	// to floorLag behind the newest.
+	maxCacheSize = floorLag
 	// DefaultConnectTimeout ends a session whose peer connection has not
 	// come up by then (a WHIP POST with no ICE behind it, an offer never
 	// answered), so abandoned sessions cannot pile up.
@@ -135,6 +138,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	cfg.CacheSize = min(cfg.CacheSize, maxCacheSize)
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}

@@ -56,9 +56,15 @@ func (rm *Room) subscribers() []*Subscriber {
 	return out
 }
 
-// addTrack publishes t to the room: every subscriber is offered it.
+// addTrack publishes t to the room: every subscriber is offered it. A
+// track removed already is not published: its publisher may close, or its
+// read loop end, between creating the track and this call.
 func (rm *Room) addTrack(t *upTrack) {
 	rm.mu.Lock()
+	if t.removed.Load() {
+		rm.mu.Unlock()
+		return
+	}
 	rm.tracks = append(rm.tracks, t)
 	subs := rm.subscribers()
 	rm.mu.Unlock()
@@ -70,9 +76,11 @@ func (rm *Room) addTrack(t *upTrack) {
 	}
 }
 
-// removeTrack unpublishes t; it is safe to call more than once.
+// removeTrack unpublishes t; it is safe to call more than once, and
+// before addTrack, which then does not publish it.
 func (rm *Room) removeTrack(t *upTrack) {
 	rm.mu.Lock()
+	t.removed.Store(true) // under rm.mu: addTrack checks it there
 	found := false
 	for i, x := range rm.tracks {
 		if x == t {
@@ -86,7 +94,6 @@ func (rm *Room) removeTrack(t *upTrack) {
 	if !found {
 		return
 	}
-	t.removed.Store(true)
 	if f := rm.relay.cfg.OnTrack; f != nil {
 		f(rm.name, TrackEvent{Published: false, Track: t.info})
 	}
@@ -106,13 +113,6 @@ func (rm *Room) trackOfKind(kind string, except *upTrack) *upTrack {
 		}
 	}
 	return nil
-}
-
-// endCounters folds an ended track's or down-track's figures into the room.
-func (rm *Room) endCounters(c *Counters) {
-	rm.mu.Lock()
-	rm.ended.add(c)
-	rm.mu.Unlock()
 }
 
 // totals sums ended and live figures.
@@ -139,8 +139,8 @@ func (rm *Room) stats(now time.Time) RoomStats {
 	if !now.IsZero() {
 		if el := now.Sub(rm.rateAt); rm.rateAt.IsZero() || el >= time.Second {
 			if !rm.rateAt.IsZero() {
-				rm.bpsIn = uint64(float64(c.BytesIn-rm.rateIn) * 8 / el.Seconds())
-				rm.bpsOut = uint64(float64(c.BytesOut-rm.rateOut) * 8 / el.Seconds())
+				rm.bpsIn = bitrate(rm.rateIn, c.BytesIn, el)
+				rm.bpsOut = bitrate(rm.rateOut, c.BytesOut, el)
 			}
 			rm.rateAt, rm.rateIn, rm.rateOut = now, c.BytesIn, c.BytesOut
 		}
@@ -164,4 +164,13 @@ func (rm *Room) closeAll() {
 	for _, p := range pubs {
 		p.Close()
 	}
+}
+
+// bitrate is bits per second from byte totals el apart. Totals do not go
+// backwards; if they ever did, the rate is 0, not a wrapped 1e20.
+func bitrate(before, now uint64, el time.Duration) uint64 {
+	if now < before || el <= 0 {
+		return 0
+	}
+	return uint64(float64(now-before) * 8 / el.Seconds())
 }

@@ -81,6 +81,11 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 		s.Close()
 		return nil, "", fmt.Errorf("creating the subscriber's data channel: %w", err)
 	}
+	// From join on, the room can add a track and ask for an offer; until
+	// the first offer has been made, that only notes that another is due.
+	s.negMu.Lock()
+	s.offerPending = true
+	s.negMu.Unlock()
 	var tracks []*upTrack
 	if _, err := r.join(room, func(rm *Room) {
 		s.room = rm
@@ -192,8 +197,8 @@ func (s *Subscriber) SetAnswer(answer string) error {
 	return nil
 }
 
-// offer creates the first offer; the session is not yet visible to the
-// client, so no other offer can be pending.
+// offer creates the first offer. Subscribe has marked it pending already,
+// so a track published meanwhile waits for the client's answer to it.
 func (s *Subscriber) offer() (string, error) {
 	s.negMu.Lock()
 	defer s.negMu.Unlock()
@@ -327,6 +332,11 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 			}
 			continue
 		}
+		// The down-track's figures move to the room's ended ones under
+		// the room's lock too: a stats snapshot sees them in one place or
+		// the other, never in neither (totals would go backwards).
+		rm := s.room
+		rm.mu.Lock()
 		s.mu.Lock()
 		for i, x := range s.downs {
 			if x == d {
@@ -335,10 +345,11 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 			}
 		}
 		closed := s.closed
-		s.mu.Unlock()
 		var c Counters
 		d.addCounters(&c)
-		s.room.endCounters(&c)
+		rm.ended.add(&c)
+		s.mu.Unlock()
+		rm.mu.Unlock()
 		if !closed {
 			if err := s.pc.RemoveTrack(d.sender); err == nil {
 				s.negotiate()
@@ -404,8 +415,8 @@ func (s *Subscriber) Close() {
 			return
 		}
 		var c Counters
+		rm.mu.Lock() // see trackRemoved
 		s.addCounters(&c)
-		rm.mu.Lock()
 		delete(rm.subs, s)
 		rm.ended.add(&c)
 		rm.mu.Unlock()
