@@ -22,7 +22,9 @@ type Frame struct {
 	// partitions; for H.264 an Annex-B access unit (4-byte start codes).
 	Data      []byte
 	Timestamp uint32 // RTP timestamp shared by the frame's packets
-	Keyframe  bool
+	// Keyframe: a decoder that has seen nothing before can start here (VP8:
+	// a key frame; H.264: an IDR picture with its SPS and PPS).
+	Keyframe bool
 	// Width and Height come from the keyframe header (VP8) or the SPS
 	// (H.264); 0 when the frame does not carry them.
 	Width, Height int
@@ -272,16 +274,18 @@ var startCode = []byte{0, 0, 0, 1}
 func buildH264(run []pkt) (Frame, error) {
 	var f Frame
 	inFU := false
+	var types uint32
 	note := func(nal []byte) {
-		switch nal[0] & naluTypeMk {
-		case naluIDR:
-			f.Keyframe = true
-		case naluSPS:
+		if nal[0]&naluTypeMk == naluSPS {
 			if w, h, err := ParseH264SPS(nal); err == nil {
 				f.Width, f.Height = w, h
 			}
 		}
 	}
+	for _, q := range run {
+		types |= h264NALTypes(q.payload)
+	}
+	f.Keyframe = h264Keyframe(types)
 	for _, q := range run {
 		p := q.payload
 		switch t := p[0] & naluTypeMk; {
@@ -320,9 +324,6 @@ func buildH264(run []pkt) (Frame, error) {
 				}
 				hdr := p[0]&0xe0 | p[1]&naluTypeMk
 				f.Data = append(append(f.Data, startCode...), hdr)
-				if hdr&naluTypeMk == naluIDR {
-					f.Keyframe = true
-				}
 				inFU = true
 			} else if !inFU {
 				return Frame{}, errors.New("FU-A without start")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -231,5 +232,59 @@ func TestFreezeDetector(t *testing.T) {
 				t.Fatalf("frozen = %v (max gap %v), want %v", d.Frozen(), d.MaxGap(), tt.frozen)
 			}
 		})
+	}
+}
+
+// TestH264KeyframeNeedsParameterSets: when the packet carrying an IDR's SPS
+// and PPS is lost, the rest of the access unit still reassembles (a decoder
+// that has the parameter sets from before can use it), but it is not a
+// keyframe: a fresh decoder cannot start on it. Assembler and FrameCounter
+// agree.
+func TestH264KeyframeNeedsParameterSets(t *testing.T) {
+	h264, _ := h264Units(t)
+	frames := packetize(&codecs.H264Payloader{}, h264, 500, 9000)
+	first := frames[0]
+	if !IsDecoderStart(MimeH264, first[0].Payload) || len(first) < 2 {
+		t.Fatalf("the clip's first frame does not open with its SPS in a packet of its own")
+	}
+	asm, err := NewAssembler(MimeH264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := NewFrameCounter(MimeH264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromAsm, fromCounter []bool
+	for i, ps := range frames {
+		if i == 0 {
+			ps = ps[1:] // the parameter sets are lost
+		}
+		for _, p := range ps {
+			if f, ok := asm.Push(p); ok {
+				fromAsm = append(fromAsm, f.Keyframe)
+			}
+			if f, ok := fc.Push(p); ok {
+				fromCounter = append(fromCounter, f.Keyframe)
+			}
+		}
+	}
+	if len(fromAsm) != len(frames) {
+		t.Fatalf("assembled %d of %d frames", len(fromAsm), len(frames))
+	}
+	if fromAsm[0] {
+		t.Errorf("an IDR without its SPS and PPS counts as a keyframe")
+	}
+	keys := 0
+	for _, k := range fromAsm {
+		if k {
+			keys++
+		}
+	}
+	if keys != 1 {
+		t.Errorf("%d keyframes, want 1 (the clip's second, complete one)", keys)
+	}
+	if !slices.Equal(fromAsm, fromCounter) {
+		t.Errorf("FrameCounter's keyframes %v differ from Assembler's %v", fromCounter, fromAsm)
 	}
 }

@@ -28,7 +28,8 @@ type FrameCounter struct {
 type countedFrame struct {
 	ts         uint32
 	seqs       []uint16
-	start      uint16 // the earliest start packet
+	nals       []uint32 // H.264: each packet's NAL unit types (h264NALTypes), by seqs' index
+	start      uint16   // the earliest start packet
 	haveStart  bool
 	marker     uint16 // the earliest marker packet
 	haveMarker bool
@@ -68,9 +69,12 @@ func (c *FrameCounter) Push(p *rtp.Packet) (Frame, bool) {
 		return Frame{}, false
 	}
 	f.seqs = append(f.seqs, p.SequenceNumber)
+	if c.codec == MimeH264 {
+		f.nals = append(f.nals, h264NALTypes(p.Payload))
+	}
 	if startsFrame(c.codec, p.Payload) && (!f.haveStart || int16(p.SequenceNumber-f.start) < 0) {
 		f.start, f.haveStart = p.SequenceNumber, true
-		f.keyframe = IsKeyframe(c.codec, p.Payload)
+		f.keyframe = c.codec == MimeVP8 && IsVP8Keyframe(p.Payload)
 	}
 	if p.Marker && (!f.haveMarker || int16(p.SequenceNumber-f.marker) < 0) {
 		f.marker, f.haveMarker = p.SequenceNumber, true
@@ -94,7 +98,8 @@ func (c *FrameCounter) Push(p *rtp.Packet) (Frame, bool) {
 }
 
 // complete reports whether f holds its start, its marker and every
-// sequence number between them, and how many packets that is.
+// sequence number between them, and how many packets that is. For H.264
+// it settles f.keyframe from those packets' NAL units, as Assembler does.
 func (f *countedFrame) complete() (int, bool) {
 	if !f.haveStart || !f.haveMarker {
 		return 0, false
@@ -104,12 +109,22 @@ func (f *countedFrame) complete() (int, bool) {
 		return 0, false
 	}
 	in := 0
-	for _, q := range f.seqs {
+	var types uint32
+	for i, q := range f.seqs {
 		if d := int(int16(q - f.start)); d >= 0 && d <= span {
 			in++
+			if f.nals != nil {
+				types |= f.nals[i]
+			}
 		}
 	}
-	return in, in == span+1
+	if in != span+1 {
+		return in, false
+	}
+	if f.nals != nil {
+		f.keyframe = h264Keyframe(types)
+	}
+	return in, true
 }
 
 // find returns the frame in progress with timestamp ts, starting one (and
@@ -130,7 +145,7 @@ func (c *FrameCounter) find(ts uint32) *countedFrame {
 	} else {
 		f = &countedFrame{}
 	}
-	*f = countedFrame{ts: ts, seqs: f.seqs[:0]} // keep the slice for reuse
+	*f = countedFrame{ts: ts, seqs: f.seqs[:0], nals: f.nals[:0]} // keep the slices for reuse
 	c.pending = append(c.pending, f)
 	return f
 }

@@ -35,6 +35,44 @@ func IsKeyframe(mimeType string, payload []byte) bool {
 	return false
 }
 
+// h264NALTypes returns the NAL unit types an H.264 RTP payload carries, as
+// a set (bit 1<<type): its own, a STAP-A's aggregated units', or for the
+// first fragment of an FU-A the fragmented unit's. It allocates nothing.
+func h264NALTypes(p []byte) uint32 {
+	if len(p) < 1 {
+		return 0
+	}
+	switch t := p[0] & naluTypeMk; t {
+	case naluSTAPA:
+		var set uint32
+		for s := p[1:]; len(s) >= 3; {
+			n := int(s[0])<<8 | int(s[1])
+			if n == 0 || len(s) < 2+n {
+				break
+			}
+			set |= 1 << (s[2] & naluTypeMk)
+			s = s[2+n:]
+		}
+		return set
+	case naluFUA:
+		if len(p) < 2 || p[1]&0x80 == 0 {
+			return 0
+		}
+		return 1 << (p[1] & naluTypeMk)
+	default:
+		return 1 << t
+	}
+}
+
+// h264Keyframe reports whether an access unit carrying the NAL unit types
+// in set (h264NALTypes) is one a fresh decoder can start on: an IDR
+// picture with its SPS and PPS. An IDR whose parameter sets were lost is
+// decodable only by a decoder that has them from before.
+func h264Keyframe(set uint32) bool {
+	const need = 1<<naluSPS | 1<<naluPPS | 1<<naluIDR
+	return set&need == need
+}
+
 // IsDecoderStart reports whether a receiver that has seen nothing of the
 // stream can start decoding at this RTP payload: where a forwarder may begin
 // a new subscriber's video. For VP8 that is any keyframe start. For H.264 it
