@@ -34,14 +34,17 @@ func (h IVFHeader) Codec() string {
 	return ""
 }
 
-// FrameDuration is the nominal duration of one frame, derived from the time
-// base (IVF writers use a timebase of 1/fps); 33ms if the header says nothing useful.
+// FrameDuration is the nominal duration of one frame when the time base is
+// 1/fps, as libvpx writes it; 33ms if the header says nothing useful. Other
+// writers use a clock (1/1000 from WebM, 1/90000): a time base finer than
+// 1/120 s is no frame rate, and also gives 33ms. Successive frame
+// timestamps, where a file has them, say more.
 func (h IVFHeader) FrameDuration() time.Duration {
 	if h.TimebaseDen == 0 || h.TimebaseNum == 0 {
 		return 33 * time.Millisecond
 	}
 	d := time.Duration(uint64(h.TimebaseNum) * uint64(time.Second) / uint64(h.TimebaseDen))
-	if d <= 0 || d > time.Second {
+	if d < time.Second/120 || d > time.Second {
 		return 33 * time.Millisecond
 	}
 	return d

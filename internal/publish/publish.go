@@ -327,7 +327,11 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 	defer p.wg.Done()
 	video := l.codec != media.MimeOpus
 	next := time.Now()
+	// Keyframe spacing goes by the schedule (next), not the clock, so that
+	// timer lateness cannot stretch it; lastDur stands in for the duration
+	// of the frame about to go.
 	var lastKey time.Time
+	var lastDur time.Duration
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -336,16 +340,17 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 			return
 		case <-timer.C:
 		}
-		now := time.Now()
+		loopsBefore := l.loops // a seek can wrap around the clip too
 		onRequest := false
 		if video {
 			requested := p.keyRequest.Swap(false)
-			if requested || now.Sub(lastKey) >= MaxKeyframeInterval {
+			// A keyframe now if waiting for the next frame would leave
+			// more than MaxKeyframeInterval since the last one.
+			if requested || lastKey.IsZero() || next.Sub(lastKey)+lastDur > MaxKeyframeInterval {
 				l.seekKeyframe()
 				onRequest = requested
 			}
 		}
-		loopsBefore := l.loops
 		f := l.next()
 		if err := t.WriteSample(pionmedia.Sample{Data: f.data, Duration: f.dur}); err != nil {
 			p.log.Debug("writing sample", "err", err)
@@ -366,8 +371,9 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 			}
 		})
 		if f.key {
-			lastKey = now
+			lastKey = next
 		}
+		lastDur = f.dur
 		next = next.Add(f.dur)
 		d := time.Until(next)
 		if d < -time.Second {

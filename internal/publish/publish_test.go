@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,20 +72,41 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // shortClip writes the first n frames of the built-in clip as an IVF file,
 // so that a test sees the loop wrap in well under a second.
 func shortClip(t *testing.T, n int) string {
+	return writeIVF(t, clipFrames(t, n), 30, 1, func(i int) uint64 { return uint64(i) })
+}
+
+// clipFrames returns the first n frames of the built-in VP8 clip.
+func clipFrames(t *testing.T, n int) [][]byte {
 	r := media.ClipVP8()
-	raw := media.ClipVP8Bytes()
-	out := append([]byte(nil), raw[:32]...)
-	for i := range n {
+	var out [][]byte
+	for range n {
 		f, err := r.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		hdr := make([]byte, 12)
-		hdr[0], hdr[1], hdr[2], hdr[3] = byte(len(f.Data)), byte(len(f.Data)>>8), byte(len(f.Data)>>16), byte(len(f.Data)>>24)
-		hdr[4] = byte(i)
-		out = append(append(out, hdr...), f.Data...)
+		out = append(out, f.Data)
 	}
-	path := filepath.Join(t.TempDir(), "short.ivf")
+	return out
+}
+
+// writeIVF writes VP8 frames as an IVF file with time base num/den and
+// the given frame timestamps, and returns its path.
+func writeIVF(t *testing.T, frames [][]byte, den, num uint32, ts func(i int) uint64) string {
+	out := make([]byte, 32)
+	copy(out, "DKIF")
+	binary.LittleEndian.PutUint16(out[6:], 32)
+	copy(out[8:], "VP80")
+	binary.LittleEndian.PutUint16(out[12:], media.ClipWidth)
+	binary.LittleEndian.PutUint16(out[14:], media.ClipHeight)
+	binary.LittleEndian.PutUint32(out[16:], den)
+	binary.LittleEndian.PutUint32(out[20:], num)
+	binary.LittleEndian.PutUint32(out[24:], uint32(len(frames)))
+	for i, f := range frames {
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(f)))
+		out = binary.LittleEndian.AppendUint64(out, ts(i))
+		out = append(out, f...)
+	}
+	path := filepath.Join(t.TempDir(), "clip.ivf")
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		t.Fatal(err)
 	}

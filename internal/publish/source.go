@@ -16,6 +16,29 @@ import (
 // maxFileSize bounds a --file loaded into memory for looping.
 const maxFileSize = 512 << 20
 
+// errFileTooLarge says so instead of looping a silently cut file.
+var errFileTooLarge = fmt.Errorf("larger than %d MiB, the most a publisher loads into memory to loop: cut it shorter", maxFileSize>>20)
+
+// sizeLimited reads at most maxFileSize bytes and fails with
+// errFileTooLarge past them (a pipe has no size to check first).
+type sizeLimited struct {
+	r    io.Reader
+	left int64
+}
+
+func (s *sizeLimited) Read(b []byte) (int, error) {
+	if s.left <= 0 {
+		var one [1]byte
+		if n, _ := io.ReadFull(s.r, one[:]); n > 0 {
+			return 0, errFileTooLarge
+		}
+		return 0, io.EOF
+	}
+	n, err := s.r.Read(b[:min(int64(len(b)), s.left)])
+	s.left -= int64(n)
+	return n, err
+}
+
 // frame is one unit of media to send: a video frame or an audio packet.
 type frame struct {
 	data []byte
@@ -87,7 +110,7 @@ func fileSource(path string, fps int) (*source, error) {
 		return nil, fmt.Errorf("opening media file: %w", err)
 	}
 	defer fh.Close()
-	br := bufio.NewReader(io.LimitReader(fh, maxFileSize))
+	br := bufio.NewReader(&sizeLimited{r: fh, left: maxFileSize})
 	magic, _ := br.Peek(4)
 	src := &source{name: path}
 	switch {
@@ -139,6 +162,13 @@ func loadIVF(r io.Reader) (*loop, error) {
 		}
 		last = f.Timestamp
 		l.frames = append(l.frames, frame{data: f.Data, key: info.Keyframe, dur: def})
+	}
+	// The last frame has no successor to time it by; the header's time
+	// base is 1/fps only for some writers (1/1000 from WebM, for one), so
+	// it lasts as long as the frame before it, and the loop's timestamps
+	// step evenly across the wrap.
+	if n := len(l.frames); n >= 2 {
+		l.frames[n-1].dur = l.frames[n-2].dur
 	}
 	return checkLoop(l)
 }

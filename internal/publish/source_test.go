@@ -1,0 +1,95 @@
+package publish
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/peer/peertest"
+)
+
+// TestIVFFrameDurations: frames last as long as their timestamps say,
+// whatever the file's time base, and so does the last one, which has no
+// successor: a loop's RTP timestamps must step evenly across the wrap.
+func TestIVFFrameDurations(t *testing.T) {
+	frames := clipFrames(t, 3)
+	tests := []struct {
+		name     string
+		den, num uint32
+		ts       func(int) uint64
+		want     time.Duration
+	}{
+		{"1/30 (libvpx)", 30, 1, func(i int) uint64 { return uint64(i) }, time.Second / 30},
+		{"1/1000 (from WebM)", 1000, 1, func(i int) uint64 { return uint64(33 * i) }, 33 * time.Millisecond},
+		{"1/90000", 90000, 1, func(i int) uint64 { return uint64(3000 * i) }, time.Second / 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := fileSource(writeIVF(t, frames, tt.den, tt.num, tt.ts), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range src.video.frames {
+				if f.dur != tt.want {
+					t.Errorf("frame %d lasts %v, want %v", i, f.dur, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestFileSizeLimit(t *testing.T) {
+	for _, tt := range []struct {
+		data    string
+		limit   int64
+		wantErr error
+	}{
+		{"abcdef", 6, nil},
+		{"abcdef", 10, nil},
+		{"abcdef", 5, errFileTooLarge},
+	} {
+		got, err := io.ReadAll(&sizeLimited{r: strings.NewReader(tt.data), left: tt.limit})
+		if !errors.Is(err, tt.wantErr) {
+			t.Errorf("%q limited to %d: err = %v, want %v", tt.data, tt.limit, err, tt.wantErr)
+		}
+		if tt.wantErr == nil && string(got) != tt.data {
+			t.Errorf("%q limited to %d: read %q", tt.data, tt.limit, got)
+		}
+	}
+}
+
+// TestKeyframeAtLeastEveryTwoSeconds: a file whose own keyframes are 3 s
+// apart still gets one at most MaxKeyframeInterval after the last, by
+// the RTP clock (the schedule), not a frame later.
+func TestKeyframeAtLeastEveryTwoSeconds(t *testing.T) {
+	gop := clipFrames(t, 30) // one keyframe, then 29 inter frames
+	var frames [][]byte
+	frames = append(frames, gop...)
+	for range 2 {
+		frames = append(frames, gop[1:]...)
+	}
+	frames = append(frames, gop[1:3]...) // 90 frames: 3 s, one keyframe
+	path := writeIVF(t, frames, 30, 1, func(i int) uint64 { return uint64(i) })
+
+	srv := peertest.Start(t)
+	rec := newRecorder(media.MimeVP8)
+	srv.OnRTP = rec.onRTP
+	publishFor(t, Options{URL: srv.URL + "/whip/k", File: path}, 2300*time.Millisecond)
+	f, _, _ := rec.snapshot()
+	var keys []uint32
+	for _, x := range f {
+		if x.Keyframe {
+			keys = append(keys, x.Timestamp)
+		}
+	}
+	if len(keys) < 2 {
+		t.Fatalf("%d keyframes in 2.3 s of a file with one per 3 s, want the forced one too", len(keys))
+	}
+	const maxTicks = uint32(MaxKeyframeInterval / time.Second * 90000)
+	if d := keys[1] - keys[0]; d > maxTicks {
+		t.Errorf("second keyframe %d RTP ticks (%.3f s) after the first, want at most %d", d, float64(d)/90000, maxTicks)
+	}
+}
