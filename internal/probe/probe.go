@@ -254,11 +254,16 @@ func (a *attempt) run(ctx context.Context) Result {
 		}
 	})
 
+	// Signaling, like every phase up to the first frame, must be done
+	// within Timeout of the attempt's start; ctx (Timeout+Observe) is the
+	// session's, which /ws renegotiation answers live in.
+	sctx, cancelSignal := context.WithDeadline(ctx, a.start.Add(a.o.Timeout))
+	defer cancelSignal()
 	var closeSignal func()
 	if peer.IsWebSocketURL(a.o.URL) {
-		closeSignal, err = a.signalWS(ctx)
+		closeSignal, err = a.signalWS(ctx, sctx)
 	} else {
-		closeSignal, err = a.signalWHEP(ctx)
+		closeSignal, err = a.signalWHEP(sctx)
 	}
 	if closeSignal != nil {
 		defer closeSignal()
@@ -291,7 +296,8 @@ func drain(t *webrtc.TrackRemote) {
 	}
 }
 
-// signalWHEP posts an offer with receive-only video and audio.
+// signalWHEP posts an offer with receive-only video and audio; ctx bounds
+// the exchange.
 func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := a.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
@@ -319,20 +325,22 @@ func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 }
 
 // signalWS joins the room over livectl's /ws protocol and subscribes; the
-// server offers, the probe answers (and answers every renegotiation).
-func (a *attempt) signalWS(ctx context.Context) (func(), error) {
+// server offers, the probe answers (and answers every renegotiation for as
+// long as ctx lasts). sctx bounds the signal phase: dial, join, subscribe
+// and the first offer.
+func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	if a.o.Room == "" {
 		return nil, errors.New("a room is needed to probe over /ws (--room)")
 	}
-	c, err := signal.Dial(ctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
+	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
 		return nil, err
 	}
 	closer := func() { c.Close() }
-	if _, err := c.Join(ctx, a.o.Room, a.o.Identity, a.o.Token); err != nil {
+	if _, err := c.Join(sctx, a.o.Room, a.o.Identity, a.o.Token); err != nil {
 		return closer, fmt.Errorf("joining room %q on %s: %w", a.o.Room, a.o.URL, err)
 	}
-	reply, err := c.Call(ctx, &signal.Message{Type: signal.TypeSubscribe})
+	reply, err := c.Call(sctx, &signal.Message{Type: signal.TypeSubscribe})
 	if err != nil {
 		return closer, fmt.Errorf("subscribing to room %q on %s: %w", a.o.Room, a.o.URL, err)
 	}
@@ -376,8 +384,8 @@ func (a *attempt) signalWS(ctx context.Context) (func(), error) {
 		if err != nil {
 			return closer, err
 		}
-	case <-ctx.Done():
-		return closer, fmt.Errorf("the server sent no offer within %v after subscribe", a.o.Timeout)
+	case <-sctx.Done():
+		return closer, fmt.Errorf("the server sent no offer within %v of the attempt's start", a.o.Timeout)
 	}
 	return closer, nil
 }

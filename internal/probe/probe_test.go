@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +151,28 @@ func TestIntervalJitter(t *testing.T) {
 		if tc.max > 0 && len(seen) < 10 {
 			t.Errorf("intervalJitter(%s) took only %d values in 200 draws", tc.interval, len(seen))
 		}
+	}
+}
+
+// TestSlowSignalingFailsInSignal: --timeout bounds every phase up to the
+// first frame, signaling included, and a server that does not answer is
+// reported as a signal failure, not as ICE that never connected.
+func TestSlowSignalingFailsInSignal(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	start := time.Now()
+	r := Attempt(context.Background(), Options{URL: srv.URL + "/whep/x", Timeout: 300 * time.Millisecond, Observe: 3 * time.Second})
+	if r.OK() || r.FailedPhase != PhaseSignal {
+		t.Fatalf("result %+v, want a failure in %s", r, PhaseSignal)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the attempt took %v with --timeout 300ms: signaling waited for --observe too", d)
 	}
 }
