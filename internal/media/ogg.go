@@ -105,8 +105,17 @@ func (o *OggReader) readPage() error {
 	if !continued {
 		o.partial = nil // a packet left open by the previous page was lost
 	}
+	// A page that continues a packet this reader never saw begin (a cut or
+	// spliced file, or a page lost before it) opens with that packet's
+	// tail: skip it rather than send a fragment as a packet.
+	orphan := continued && o.partial == nil
 	off := 0
 	for _, s := range o.seg[:nseg] {
+		if orphan {
+			off += int(s)
+			orphan = s == 255
+			continue
+		}
 		o.partial = append(o.partial, body[off:off+int(s)]...)
 		off += int(s)
 		if len(o.partial) > maxOggPacket {

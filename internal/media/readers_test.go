@@ -242,3 +242,38 @@ func BenchmarkIsKeyframeVP8(b *testing.B) {
 		IsKeyframe(MimeVP8, p)
 	}
 }
+
+// TestOggSkipsOrphanContinuation: a page flagged as continuing a packet
+// the reader never saw begin opens with that packet's tail, which must not
+// come out as a packet of its own.
+func TestOggSkipsOrphanContinuation(t *testing.T) {
+	head := append([]byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"), 0)
+	var file []byte
+	file = append(file, oggPage(head)...)
+	file = append(file, oggPage([]byte("OpusTags\x00\x00\x00\x00\x00\x00\x00\x00"))...)
+	// One page, continued flag set: a 3-byte tail of a lost packet, then
+	// a whole 2-byte packet.
+	page := make([]byte, 27)
+	copy(page, "OggS")
+	page[5] = 0x01
+	page[26] = 2
+	page = append(page, 3, 2)
+	page = append(page, 0xaa, 0xbb, 0xcc) // the orphan tail
+	page = append(page, 0xfc, 0x01)       // a real packet
+	file = append(file, page...)
+
+	r, err := NewOggReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p, []byte{0xfc, 0x01}) {
+		t.Fatalf("first packet %x, want fc01 (the orphan tail skipped)", p)
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last packet: %v, want EOF", err)
+	}
+}
