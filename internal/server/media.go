@@ -14,8 +14,9 @@ import (
 // With no MediaPlane configured, publish/subscribe/answer/trickle/unpublish
 // get CodeUnsupported and the media fields of /v1/stats are 0.
 type MediaPlane interface {
-	// Join is called after a participant has joined a room over /ws (its
-	// joined reply is about to be queued). The returned session receives the
+	// Join is called when a participant joins a room over /ws, before the
+	// room and participant limits are checked: if the join is then refused,
+	// the returned session is closed at once. Otherwise it receives the
 	// participant's media requests until Close. An error refuses media for
 	// this participant; the join itself still succeeds.
 	Join(p MediaParticipant) (MediaSession, error)

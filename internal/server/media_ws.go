@@ -42,6 +42,7 @@ func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
 	}
 	s := &sfu{log: log, parts: map[string]map[*wsMedia]struct{}{}}
 	s.res.m = map[string]*resource{}
+	s.res.inRoom = map[string]int{}
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort,
 		Logger: log, OnTrack: s.onTrack,

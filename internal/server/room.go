@@ -28,21 +28,24 @@ type registry struct {
 // join adds c to the room m.Room (creating it), queues the joined reply to c
 // and participant_joined to the others. Errors are *signal.Error.
 func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) error {
-	lim := c.srv.cfg.Limits
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var outside *resources
+	if sf, ok := c.srv.media.(*sfu); ok {
+		outside = &sf.res
+		outside.mu.Lock()
+	}
+	err := r.admitLocked(c.srv.cfg.Limits, outside, m.Room)
+	if outside != nil {
+		outside.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
 	rm := r.rooms[m.Room]
 	if rm == nil {
-		if len(r.rooms) >= lim.MaxRooms {
-			return &signal.Error{Code: signal.CodeServerFull,
-				Reason: fmt.Sprintf("server is at its room limit (%d): join an existing room or raise --max-rooms", lim.MaxRooms)}
-		}
 		rm = &room{name: m.Room, members: make(map[*session]struct{})}
 		r.rooms[m.Room] = rm
-	}
-	if len(rm.members) >= lim.MaxParticipants {
-		return &signal.Error{Code: signal.CodeRoomFull,
-			Reason: fmt.Sprintf("room %q has %d participants, the limit (--max-participants)", m.Room, lim.MaxParticipants)}
 	}
 	others := make([]signal.Participant, 0, len(rm.members))
 	for o := range rm.members {
@@ -56,6 +59,40 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 		SessionID: c.id, Participants: others, Tracks: tracks})
 	r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
 		Room: m.Room, Participant: &signal.Participant{Identity: m.Identity, SessionID: c.id}})
+	return nil
+}
+
+// admitLocked checks that one more participant fits in room: the room
+// limit if the room is new, and the participant limit. WHIP and WHEP
+// sessions (outside, nil without a media plane) count as participants of
+// their room, and their rooms as rooms, as /ws ones do. The caller holds
+// r.mu and outside.mu, in that order.
+func (r *registry) admitLocked(lim Limits, outside *resources, room string) *signal.Error {
+	members := 0
+	if rm := r.rooms[room]; rm != nil {
+		members = len(rm.members)
+	}
+	if outside != nil {
+		members += outside.inRoom[room]
+	}
+	if members == 0 { // a new room
+		rooms := len(r.rooms)
+		if outside != nil {
+			for name := range outside.inRoom {
+				if r.rooms[name] == nil {
+					rooms++
+				}
+			}
+		}
+		if rooms >= lim.MaxRooms {
+			return &signal.Error{Code: signal.CodeServerFull,
+				Reason: fmt.Sprintf("server is at its room limit (%d): join an existing room or raise --max-rooms", lim.MaxRooms)}
+		}
+	}
+	if members >= lim.MaxParticipants {
+		return &signal.Error{Code: signal.CodeRoomFull,
+			Reason: fmt.Sprintf("room %q has %d participants, the limit (--max-participants)", room, lim.MaxParticipants)}
+	}
 	return nil
 }
 

@@ -110,6 +110,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	admitted int // sessions with admitted set
 	closed   bool
 
 	reg registry
@@ -322,12 +323,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	sess := &session{srv: s, conn: conn, id: newSessionID()}
 	sess.lastSeen.Store(time.Now().UnixNano())
 
+	// A refused session (full, draining) stays in s.sessions while its close
+	// handshake runs, but only admitted ones count towards --max-conns (with
+	// WHIP/WHEP sessions) and as connections, so a storm of refused
+	// reconnects cannot lock out real clients or hold a drain.
+	outside := s.outsideSessions()
 	s.mu.Lock()
-	full := len(s.sessions) >= s.cfg.Limits.MaxConns
+	full := s.admitted+outside >= s.cfg.Limits.MaxConns
 	closed := s.closed
 	if !closed {
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1) // the read loop, started below
+		if sess.admitted = !full && !s.Draining(); sess.admitted {
+			s.admitted++
+		}
 	}
 	s.mu.Unlock()
 	if closed {
@@ -357,15 +366,28 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // removeSession forgets a finished session.
 func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
+	if _, ok := s.sessions[sess]; ok && sess.admitted {
+		s.admitted--
+	}
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 }
 
-// Connections is the number of open /ws connections.
+// Connections is the number of open /ws connections (refused ones, still
+// closing, not counted).
 func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions)
+	return s.admitted
+}
+
+// outsideSessions is the number of WHIP/WHEP sessions, live or being
+// created (0 without the media plane).
+func (s *Server) outsideSessions() int {
+	if sf, ok := s.media.(*sfu); ok {
+		return sf.res.count()
+	}
+	return 0
 }
 
 func (s *Server) snapshotSessions() []*session {
@@ -464,21 +486,23 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-ch
 
 	deadline := time.Now().Add(s.cfg.DrainTimeout)
 	s.log.Info("draining: refusing new joins, waiting for clients to leave",
-		"connections", s.Connections(), "drain_timeout", s.cfg.DrainTimeout.String())
+		"connections", s.Connections(), "whip_whep_sessions", s.outsideSessions(), "drain_timeout", s.cfg.DrainTimeout.String())
 	s.StartDrain(deadline)
 	timer := time.NewTimer(s.cfg.DrainTimeout)
 	defer timer.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 wait:
-	for s.Connections() > 0 {
+	// WHIP and WHEP sessions have no channel to be told on; they get the
+	// same time to end as /ws clients.
+	for s.Connections()+s.outsideSessions() > 0 {
 		select {
 		case <-poll.C:
 		case <-timer.C:
-			s.log.Warn("drain timeout: closing remaining connections", "connections", s.Connections())
+			s.log.Warn("drain timeout: closing remaining connections", "connections", s.Connections(), "whip_whep_sessions", s.outsideSessions())
 			break wait
 		case <-force:
-			s.log.Warn("second signal: exiting without waiting", "connections", s.Connections())
+			s.log.Warn("second signal: exiting without waiting", "connections", s.Connections(), "whip_whep_sessions", s.outsideSessions())
 			err = ErrForced
 			break wait
 		case err = <-errc:

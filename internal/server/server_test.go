@@ -219,3 +219,17 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// TestCallAfterClose: calls on a client closed by its owner fail with
+// signal.ErrClosed, whatever the server answered to the close.
+func TestCallAfterClose(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	c := dial(t, ts.wsURL, nil)
+	c.Close()
+	if _, err := c.Join(ctxT(t), "r", "a", ""); !errors.Is(err, signal.ErrClosed) {
+		t.Fatalf("join after Close: %v, want signal.ErrClosed", err)
+	}
+	if !errors.Is(c.Err(), signal.ErrClosed) {
+		t.Fatalf("Err after Close: %v, want signal.ErrClosed", c.Err())
+	}
+}

@@ -36,6 +36,9 @@ type session struct {
 	conn     *websocket.Conn
 	id       string
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
+	// admitted: welcomed, not refused (full or draining) and closing; only
+	// admitted sessions count as connections. Set before the read loop.
+	admitted bool
 
 	mu         sync.Mutex
 	queue      []frame
@@ -210,14 +213,23 @@ func (c *session) join(m *signal.Message) {
 		return
 	}
 	c.grant, c.media = grant, ms
-	// The joined reply is queued: release media messages held until now.
-	c.mu.Lock()
-	c.mediaReady = true
-	pending := c.pending
-	c.pending = nil
-	c.mu.Unlock()
-	for _, pm := range pending {
-		c.send(pm)
+	// The joined reply is queued: release media messages held until now, in
+	// order. Media sends go straight to the queue only once nothing is held:
+	// a message sent directly while older held ones were still being queued
+	// could overtake them (a track_unpublished before its track_published).
+	for {
+		c.mu.Lock()
+		pending := c.pending
+		c.pending = nil
+		if len(pending) == 0 {
+			c.mediaReady = true
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, pm := range pending {
+			c.send(pm)
+		}
 	}
 }
 
@@ -358,9 +370,13 @@ func (c *session) push(f frame, last bool) bool {
 	}
 	start := !c.writing
 	c.writing = true
+	if start {
+		// Counted under c.mu: once Close has marked the session closing,
+		// no push gets here, so no Add can race Close's wg.Wait.
+		c.srv.wg.Add(1)
+	}
 	c.mu.Unlock()
 	if start {
-		c.srv.wg.Add(1)
 		go c.writeLoop()
 	}
 	return true

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -50,11 +51,12 @@ func init() {
 // maxSDPBody bounds a WHIP/WHEP request body.
 const maxSDPBody = 64 << 10
 
-// resource is one WHIP or WHEP session.
+// resource is one WHIP or WHEP session. owner is the identity of the
+// token that created it ("" with auth off or an identity-less token).
 type resource struct {
-	id, kind, room string
-	pub            *relay.Publisher
-	sub            *relay.Subscriber
+	id, kind, room, owner string
+	pub                   *relay.Publisher
+	sub                   *relay.Subscriber
 }
 
 func (r *resource) close() {
@@ -74,13 +76,42 @@ func (r *resource) done() <-chan struct{} {
 }
 
 // resources indexes live WHIP/WHEP sessions by id; each is forgotten when
-// its peer connection ends, however it ends.
+// its peer connection ends, however it ends. It also counts them, and the
+// ones being created, per room: they count towards the server's limits
+// (connections, rooms, participants per room) as /ws participants do.
 type resources struct {
-	mu sync.Mutex
-	m  map[string]*resource
-	wg sync.WaitGroup
+	mu     sync.Mutex
+	m      map[string]*resource
+	inRoom map[string]int // live and reserved sessions per room
+	total  int            // live and reserved sessions
+	wg     sync.WaitGroup
 }
 
+// reserveLocked counts a session about to be created in room; the caller
+// holds rs.mu. The slot is freed by release, or when the session added
+// with it ends.
+func (rs *resources) reserveLocked(room string) {
+	rs.inRoom[room]++
+	rs.total++
+}
+
+func (rs *resources) release(room string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.inRoom[room]--; rs.inRoom[room] <= 0 {
+		delete(rs.inRoom, room)
+	}
+	rs.total--
+}
+
+// count returns the sessions live or being created.
+func (rs *resources) count() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.total
+}
+
+// add indexes r, whose slot was reserved.
 func (rs *resources) add(r *resource) {
 	rs.mu.Lock()
 	rs.m[r.id] = r
@@ -92,6 +123,7 @@ func (rs *resources) add(r *resource) {
 		rs.mu.Lock()
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
+		rs.release(r.room)
 	}()
 }
 
@@ -228,7 +260,12 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusRequestEntityTooLarge, signal.CodeMessageTooLarge, fmt.Sprintf("SDP offer larger than %d bytes", maxSDPBody))
 			return
 		}
-		res := &resource{kind: kind, room: room}
+		if err := h.srv.reserveOutside(s, room); err != nil {
+			w.Header().Set("Retry-After", "5")
+			problem(w, http.StatusServiceUnavailable, err.Code, err.Reason)
+			return
+		}
+		res := &resource{kind: kind, room: room, owner: identity}
 		var answer string
 		if identity == "" {
 			identity = kind + "-" + randomSuffix()
@@ -245,6 +282,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			}
 		}
 		if err != nil {
+			s.res.release(room)
 			switch {
 			case errors.Is(err, relay.ErrBadSDP):
 				problem(w, http.StatusBadRequest, signal.CodeBadSDP, err.Error())
@@ -257,7 +295,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			return
 		}
 		s.res.add(res)
-		loc := "/" + kind + "/" + room + "/" + res.id
+		loc := "/" + kind + "/" + url.PathEscape(room) + "/" + url.PathEscape(res.id)
 		w.Header().Set("Location", loc)
 		w.Header().Set("ETag", `"`+res.id+`"`)
 		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
@@ -267,19 +305,54 @@ func (h *whipHandler) create(kind string) http.Handler {
 	})
 }
 
-// lookup finds the session named by the URL, checking auth, or writes the error.
+// reserveOutside claims a place for a WHIP/WHEP session in room within the
+// server's limits, or returns the refusal (server_full, room_full). WHIP
+// and WHEP sessions count as connections, participants of their room and
+// their rooms as rooms, with the /ws ones. The caller releases the slot
+// if the session is not created.
+func (s *Server) reserveOutside(sf *sfu, room string) *signal.Error {
+	conns := s.Connections()
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	sf.res.mu.Lock()
+	defer sf.res.mu.Unlock()
+	lim := s.cfg.Limits
+	if conns+sf.res.total >= lim.MaxConns {
+		return &signal.Error{Code: signal.CodeServerFull,
+			Reason: fmt.Sprintf("server is at its connection limit (%d /ws connections and WHIP/WHEP sessions): retry later or raise --max-conns", lim.MaxConns)}
+	}
+	if err := s.reg.admitLocked(lim, &sf.res, room); err != nil {
+		return err
+	}
+	sf.res.reserveLocked(room)
+	return nil
+}
+
+// lookup finds the session named by the URL, checking auth, or writes the
+// error. With auth on, only a token that could have created the session
+// may change or end it: the grant for its kind (publish for WHIP,
+// subscribe for WHEP) and, when it was created with an identity, that
+// identity.
 func (h *whipHandler) lookup(kind string, w http.ResponseWriter, r *http.Request) *resource {
 	s := h.sfu(w)
 	if s == nil {
 		return nil
 	}
 	room := r.PathValue("room")
-	if ok, _, _, _ := h.authorize(w, r, room); !ok {
+	ok, identity, canPub, canSub := h.authorize(w, r, room)
+	if !ok {
 		return nil
 	}
 	res := s.res.get(kind, room, r.PathValue("id"))
 	if res == nil {
 		problem(w, http.StatusNotFound, signal.CodeBadMessage, fmt.Sprintf("no %s session %q in room %q: it ended or never existed", strings.ToUpper(kind), r.PathValue("id"), room))
+		return nil
+	}
+	if h.srv.AuthEnabled() {
+		if (kind == "whip" && !canPub) || (kind == "whep" && !canSub) || (res.owner != "" && identity != res.owner) {
+			problem(w, http.StatusForbidden, signal.CodeForbidden, fmt.Sprintf("this token may not change %s session %q: use the token that created it", strings.ToUpper(kind), res.id))
+			return nil
+		}
 	}
 	return res
 }
@@ -315,9 +388,13 @@ func (h *whipHandler) patch(kind string) http.Handler {
 			problem(w, http.StatusPreconditionFailed, signal.CodeBadMessage, "If-Match does not match this session's ETag")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody))
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP fragment: "+err.Error())
+			return
+		}
+		if len(body) > maxSDPBody {
+			problem(w, http.StatusRequestEntityTooLarge, signal.CodeMessageTooLarge, fmt.Sprintf("SDP fragment larger than %d bytes", maxSDPBody))
 			return
 		}
 		cands, err := parseSDPFrag(string(body))

@@ -113,6 +113,7 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 		{"PATCH ICE restart unsupported", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", map[string]string{"If-Match": "*"}, frag, 422, "unsupported"},
 		{"PATCH stale ETag", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", map[string]string{"If-Match": `"old"`}, frag, 412, "bad_message"},
 		{"PATCH bad fragment", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", nil, "garbage line", 400, "bad_sdp"},
+		{"PATCH body too large", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", nil, frag + strings.Repeat("a=x\r\n", maxSDPBody/5), 413, "message_too_large"},
 		{"PATCH trickle", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", nil, frag, 204, ""},
 		{"DELETE session", "DELETE", "{loc}", "", nil, "", 200, ""},
 		{"DELETE again", "DELETE", "{loc}", "", nil, "", 404, "bad_message"},
@@ -149,6 +150,20 @@ func TestWHIPAuthAndDrain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { doCase(t, ts.http.URL, tc, "") })
+	}
+	// Only the token that created a session (its grant and identity) may
+	// change or end it.
+	resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/r", contentType: "application/sdp", header: map[string]string{"Authorization": viewer}, body: offer, status: 201}, "")
+	loc := resp.Header.Get("Location")
+	other := mint(auth.Grant{Room: "r", Identity: "w", Subscribe: true})
+	publisher := mint(auth.Grant{Room: "r", Identity: "v", Publish: true})
+	for _, tc := range []httpCase{
+		{"another viewer ends it", "DELETE", "{loc}", "", map[string]string{"Authorization": other}, "", 403, "forbidden"},
+		{"a publish-only token ends it", "DELETE", "{loc}", "", map[string]string{"Authorization": publisher}, "", 403, "forbidden"},
+		{"another viewer trickles", "PATCH", "{loc}", "application/trickle-ice-sdpfrag", map[string]string{"Authorization": other}, "a=mid:0\r\n", 403, "forbidden"},
+		{"its viewer ends it", "DELETE", "{loc}", "", map[string]string{"Authorization": viewer}, "", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) { doCase(t, ts.http.URL, tc, loc) })
 	}
 	t.Run("publish while draining", func(t *testing.T) {
 		ts.StartDrain(time.Now().Add(time.Minute))

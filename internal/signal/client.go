@@ -30,7 +30,7 @@ type DialOptions struct {
 	// They default small (1 KiB) because a bench process holds thousands of
 	// idle clients; larger frames still work, in more reads.
 	ReadBufferSize, WriteBufferSize int
-	// MaxMessageSize caps inbound frames. Default DefaultMaxMessageSize.
+	// MaxMessageSize caps inbound frames. Default DefaultMaxServerMessageSize.
 	MaxMessageSize int64
 	// OnEvent receives every server message that is not a reply to a pending
 	// request, on the client's read goroutine: it must not block. Nil
@@ -81,7 +81,8 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("connection closed by server (code %d: %s)", e.Code, e.Text)
 }
 
-// ErrClosed is returned by calls on a client that has been closed.
+// ErrClosed is returned by calls on a client that has been closed (and is
+// its Err), whatever the server answered to the close.
 var ErrClosed = errors.New("signaling connection closed")
 
 // Client is one signaling session. Its methods are safe for concurrent use.
@@ -98,6 +99,7 @@ type Client struct {
 	nextID  uint64
 	pending map[string]chan reply
 	err     error // why the read loop ended
+	closed  bool  // Close was called
 
 	done chan struct{}
 }
@@ -139,7 +141,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 	}
 	maxSize := opts.MaxMessageSize
 	if maxSize == 0 {
-		maxSize = DefaultMaxMessageSize
+		maxSize = DefaultMaxServerMessageSize
 	}
 	conn.SetReadLimit(maxSize)
 
@@ -323,6 +325,9 @@ func eventType(b []byte) (typ string, ok bool) {
 func (c *Client) finish(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		err = ErrClosed
+	}
 	if c.err == nil {
 		c.err = err
 	}
@@ -434,6 +439,9 @@ func (c *Client) Ping(ctx context.Context) (rtt time.Duration, server time.Time,
 // Close ends the session with a normal close frame and waits for the read
 // loop to stop (bounded by the write timeout).
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true // the read loop records ErrClosed, not the server's close reply
+	c.mu.Unlock()
 	c.wmu.Lock()
 	_ = c.conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(CloseNormal, ""), time.Now().Add(time.Second))

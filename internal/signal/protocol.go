@@ -22,8 +22,16 @@ const Version = 1
 // Subprotocol is the Sec-WebSocket-Protocol value of this protocol version.
 const Subprotocol = "livectl.v1"
 
-// DefaultMaxMessageSize is the largest frame either side accepts by default.
+// DefaultMaxMessageSize is the largest frame a server accepts from a
+// client by default (serve --max-message-size).
 const DefaultMaxMessageSize = 64 << 10
+
+// DefaultMaxServerMessageSize is the largest frame a client accepts from
+// the server by default. Server frames can be much larger than a client's:
+// the joined reply lists every participant and track of the room, about
+// 0.2 MiB for 1,000 participants (the default room limit) with 128-byte
+// identities, and more with a raised --max-participants.
+const DefaultMaxServerMessageSize = 16 << 20
 
 // Message types sent by clients.
 const (
