@@ -19,7 +19,9 @@ import (
 type RunnerOf[L, R any] interface {
 	// Live reports progress; one caller should poll it about once a second.
 	Live() L
-	// Execute runs to the end (or until ctx is cancelled) and reports.
+	// Execute runs to the end (or until ctx is cancelled) and reports. A
+	// run partly lost (a --procs child failed) returns the report of what
+	// remains together with the error.
 	Execute(ctx context.Context) (*R, error)
 }
 
@@ -89,6 +91,71 @@ func ServeChild[O, L, R any, C ChildRun[L, R]](ctx context.Context, in io.Reader
 	return emit(childLine[L, R]{Report: rep})
 }
 
+// maxChildLine bounds one line of a child's stdout. A report line carries
+// histograms or every subscriber's figures: hundreds of KiB to tens of MiB.
+const maxChildLine = 256 << 20
+
+// ChildError is why one --procs child gave no report.
+type ChildError struct {
+	Child int    // 1-based, in start order
+	Exit  string // how the process ended: "exit status 1", "signal: killed"; "" if it never started
+	Err   error  // what it reported, or what went wrong with it
+}
+
+func (e *ChildError) Error() string {
+	if e.Exit == "" {
+		return fmt.Sprintf("child process %d: %v", e.Child, e.Err)
+	}
+	return fmt.Sprintf("child process %d (%s): %v", e.Child, e.Exit, e.Err)
+}
+
+func (e *ChildError) Unwrap() error { return e.Err }
+
+// Detail is the failure as an error_detail key's detail, short enough for a
+// table: "child 2, exit status 1: dialing …".
+func (e *ChildError) Detail() string {
+	why := e.Err.Error()
+	if len(why) > 120 {
+		why = why[:117] + "..."
+	}
+	if e.Exit == "" {
+		return fmt.Sprintf("child %d: %s", e.Child, why)
+	}
+	return fmt.Sprintf("child %d, %s: %s", e.Child, e.Exit, why)
+}
+
+// ChildErrors returns every ChildError in err's tree (Children.Run joins
+// one per failed child; errors.As would find only the first).
+func ChildErrors(err error) []*ChildError {
+	var out []*ChildError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *ChildError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// Finished returns the reports of the children that gave one, in order.
+func Finished[R any](reports []*R) []*R {
+	var out []*R
+	for _, r := range reports {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Children runs child processes (Exe re-executed with Args, which make it
 // call ServeChild), one per part of a split run, and keeps each child's
 // latest progress. It is the parent side of --procs for any generator.
@@ -99,6 +166,8 @@ type Children[O, L, R any] struct {
 	stderr io.Writer
 	// finished marks a child's progress once its report is in.
 	finished func(*L)
+	// maxLine bounds one line of a child's stdout (maxChildLine).
+	maxLine int
 
 	mu    sync.Mutex
 	lives []L
@@ -107,7 +176,7 @@ type Children[O, L, R any] struct {
 // NewChildren prepares procs children of exe started with args; finished
 // marks a child's last progress as done once its report has arrived.
 func NewChildren[O, L, R any](exe string, args []string, procs int, stderr io.Writer, finished func(*L)) *Children[O, L, R] {
-	return &Children[O, L, R]{exe: exe, args: args, stderr: stderr, finished: finished, lives: make([]L, procs)}
+	return &Children[O, L, R]{exe: exe, args: args, stderr: stderr, finished: finished, maxLine: maxChildLine, lives: make([]L, procs)}
 }
 
 // Lives is a copy of every child's latest progress, in child order.
@@ -120,6 +189,10 @@ func (c *Children[O, L, R]) Lives() []L {
 // Run starts one child per part (as many as NewChildren was told), waits
 // for all of them and returns their reports in order. Cancelling ctx
 // interrupts every child, which then finishes and reports.
+//
+// A child that fails does not cost the others their results: its report is
+// nil, the others' are returned all the same, and the error joins a
+// *ChildError for each child that failed (ChildErrors lists them).
 func (c *Children[O, L, R]) Run(ctx context.Context, parts []O) ([]*R, error) {
 	reports := make([]*R, len(parts))
 	errs := make([]error, len(parts))
@@ -128,31 +201,33 @@ func (c *Children[O, L, R]) Run(ctx context.Context, parts []O) ([]*R, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i], errs[i] = c.child(ctx, i, o)
+			var ce *ChildError
+			reports[i], ce = c.child(ctx, i, o)
+			if ce != nil {
+				errs[i] = ce
+			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return reports, nil
+	return reports, errors.Join(errs...)
 }
 
-// child runs one child process and returns its report.
-func (c *Children[O, L, R]) child(ctx context.Context, i int, o O) (*R, error) {
+// child runs one child process and returns its report, or why it has none.
+func (c *Children[O, L, R]) child(ctx context.Context, i int, o O) (*R, *ChildError) {
+	fail := func(exit string, err error) *ChildError { return &ChildError{Child: i + 1, Exit: exit, Err: err} }
 	in, err := json.Marshal(o)
 	if err != nil {
-		return nil, err
+		return nil, fail("", fmt.Errorf("encoding its options: %w", err))
 	}
 	cmd := exec.Command(c.exe, c.args...)
 	cmd.Stdin = strings.NewReader(string(in))
 	cmd.Stderr = c.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, fail("", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting child process %d (%s): %w", i+1, c.exe, err)
+		return nil, fail("", fmt.Errorf("starting %s: %w", c.exe, err))
 	}
 	// Ctrl-C reaches the children through the terminal's process group; a
 	// cancelled context (a test, a timeout) is passed on the same way, so
@@ -170,9 +245,7 @@ func (c *Children[O, L, R]) child(ctx context.Context, i int, o O) (*R, error) {
 	var rep *R
 	var childErr string
 	sc := bufio.NewScanner(stdout)
-	// A report line carries histograms or every subscriber's figures:
-	// hundreds of KiB to tens of MiB.
-	sc.Buffer(make([]byte, 64<<10), 256<<20)
+	sc.Buffer(make([]byte, min(64<<10, c.maxLine)), c.maxLine)
 	for sc.Scan() {
 		var l childLine[L, R]
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
@@ -189,19 +262,34 @@ func (c *Children[O, L, R]) child(ctx context.Context, i int, o O) (*R, error) {
 			childErr = l.Error
 		}
 	}
+	scanErr := sc.Err()
+	if scanErr != nil {
+		// Scanning stopped early (a line over the limit, a read error)
+		// while the child may still be writing: keep its pipe flowing so
+		// that it can finish, and leave its sessions, instead of blocking
+		// on a full pipe while Wait waits for it. If even that fails, stop
+		// it rather than hang.
+		if _, err := io.Copy(io.Discard, stdout); err != nil {
+			_ = cmd.Process.Kill()
+		}
+	}
 	werr := cmd.Wait()
+	exit := "exit status 0"
+	if werr != nil {
+		exit = werr.Error()
+	}
 	switch {
 	case rep != nil:
 		c.mu.Lock()
 		c.finished(&c.lives[i])
 		c.mu.Unlock()
 		return rep, nil
+	case scanErr != nil:
+		return nil, fail(exit, fmt.Errorf("reading its output: %w", scanErr))
 	case childErr != "":
-		return nil, fmt.Errorf("child process %d: %s", i+1, childErr)
-	case werr != nil:
-		return nil, fmt.Errorf("child process %d (%s %s) ended without a report: %w", i+1, c.exe, strings.Join(c.args, " "), werr)
+		return nil, fail(exit, errors.New(childErr))
 	}
-	return nil, fmt.Errorf("child process %d ended without a report", i+1)
+	return nil, fail(exit, fmt.Errorf("ended without a report (%s %s)", c.exe, strings.Join(c.args, " ")))
 }
 
 // Share is one child's part of a run split over --procs.

@@ -103,6 +103,11 @@ func (p *Procs) allPast(phase string) bool {
 
 // Execute starts the children, waits for them and merges their reports.
 // Cancelling ctx interrupts every child, which then leaves and reports.
+//
+// When some children fail, the others' results are kept: Execute returns
+// their merged report, each failed child counted in its errors
+// (KindChildFailed, with which child, how it ended and why in
+// error_detail), together with the error, so the run still fails.
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	srv := newServerSampler(p.opts.StatsURL, p.opts.ServerPID)
@@ -129,15 +134,23 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		l := p.Live()
 		srv.peak(ctx, l.Open)
 	}()
-	reports, err := p.children.Run(ctx, SplitOptions(p.opts, p.procs))
+	reports, childErr := p.children.Run(ctx, SplitOptions(p.opts, p.procs))
 	close(stop)
 	<-sampled
+	done := Finished(reports)
+	if len(done) == 0 {
+		return nil, childErr
+	}
+	rep, err := Merge(done...)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := Merge(reports...)
-	if err != nil {
-		return nil, err
+	for _, ce := range ChildErrors(childErr) {
+		rep.Errors[KindChildFailed]++
+		if rep.ErrorDetail == nil {
+			rep.ErrorDetail = map[string]int64{}
+		}
+		rep.ErrorDetail[KindChildFailed+":"+ce.Detail()]++
 	}
 	rep.Target = p.opts.URL
 	rep.Runs = 1
@@ -150,5 +163,5 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	}
 	rep.Server = srv.cost()
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
-	return rep, nil
+	return rep, childErr
 }

@@ -24,7 +24,7 @@ const (
 	LatConnectRaw = "connect_raw" // actual dial start → welcome
 	LatJoin       = "join"        // join request → joined
 	LatSetup      = "setup"       // scheduled start → joined
-	LatRTT        = "rtt"         // scheduled ping → pong, corrected for skipped pings
+	LatRTT        = "rtt"         // ping's scheduled tick → pong, corrected for skipped pings
 	LatRTTRaw     = "rtt_raw"     // ping sent → pong
 )
 
@@ -76,6 +76,10 @@ type Connections struct {
 	// Dropped sessions were established and then ended by the server or
 	// the network before the leave phase.
 	Dropped int64 `json:"dropped"`
+	// LeaveFailed sessions were open at the leave phase and their leave
+	// failed (timed out, or the connection broke during it); the error is
+	// counted by kind as well. They are not dropped.
+	LeaveFailed int64 `json:"leave_failed"`
 }
 
 // Rate is throughput.
@@ -124,7 +128,9 @@ func (r *Report) ErrorCount() int64 {
 }
 
 // Metrics offers the report to --assert: <latency>.<stat>, errors,
-// errors.<kind> (as counts or a percentage of attempts) and connections.*.
+// errors.<kind> and connections.<established|failed|dropped|leave_failed> (as counts or a
+// percentage of attempts), and connections.attempted, connections.peak_open
+// and rate.connects_per_s (plain numbers: they have no base).
 func (r *Report) Metrics() assert.Metrics {
 	m := assert.Map{}
 	for _, name := range LatencyNames {
@@ -135,12 +141,13 @@ func (r *Report) Metrics() assert.Metrics {
 	for _, k := range ErrorKinds {
 		m["errors."+k] = assert.Value{Kind: assert.Count, V: float64(r.Errors[k]), Total: total}
 	}
-	m["connections.attempted"] = assert.Value{Kind: assert.Count, V: total}
+	m["connections.attempted"] = assert.Value{Kind: assert.Plain, V: total}
 	m["connections.established"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Established), Total: total}
 	m["connections.failed"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Failed), Total: total}
 	m["connections.dropped"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Dropped), Total: total}
-	m["connections.peak_open"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.PeakOpen)}
-	m["rate.connects_per_s"] = assert.Value{Kind: assert.Count, V: r.Rate.ConnectsPerS}
+	m["connections.leave_failed"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.LeaveFailed), Total: total}
+	m["connections.peak_open"] = assert.Value{Kind: assert.Plain, V: float64(r.Connections.PeakOpen)}
+	m["rate.connects_per_s"] = assert.Value{Kind: assert.Plain, V: r.Rate.ConnectsPerS}
 	return m
 }
 
@@ -185,6 +192,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		c.Failed += r.Connections.Failed
 		c.PeakOpen += r.Connections.PeakOpen
 		c.Dropped += r.Connections.Dropped
+		c.LeaveFailed += r.Connections.LeaveFailed
 		for k, v := range r.Errors {
 			out.Errors[k] += v
 		}
@@ -251,8 +259,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintln(tw)
 	c := r.Connections
-	fmt.Fprintf(tw, "sessions\t%d attempted, %d established, %d failed, %d dropped, peak %d open\n",
+	fmt.Fprintf(tw, "sessions\t%d attempted, %d established, %d failed, %d dropped, peak %d open",
 		c.Attempted, c.Established, c.Failed, c.Dropped, c.PeakOpen)
+	if c.LeaveFailed > 0 {
+		fmt.Fprintf(tw, ", %d failed to leave", c.LeaveFailed)
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "rate\t%.0f connects/s, %.0f messages/s\n", r.Rate.ConnectsPerS, r.Rate.MessagesPerS)
 	fmt.Fprintf(tw, "errors\t%s\n", errorLine(r))
 	fmt.Fprintln(tw)

@@ -136,3 +136,39 @@ func TestReportMetricsForAssertions(t *testing.T) {
 }
 
 type hist0 = hist.Summary
+
+// TestAssertPercentNeedsBase checks which signal metrics take a percentage:
+// only counts out of the attempts. A % on a rate, a peak or a latency's
+// sample count is refused before the run, naming the metric.
+func TestAssertPercentNeedsBase(t *testing.T) {
+	tests := []struct {
+		expr    string
+		refused bool
+	}{
+		{"errors<1%", false},
+		{"errors.timeout<1%", false},
+		{"connections.failed<1%", false},
+		{"connections.established>=99%", false},
+		{"connections.peak_open>=50%", true},
+		{"connections.attempted>=50%", true},
+		{"rate.connects_per_s>10%", true},
+		{"join.count>=90%", true},
+		{"connections.peak_open>=50", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			exprs, err := assert.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = assert.Check(exprs, (&Report{}).Metrics())
+			metric := exprs[0].Metric
+			switch {
+			case tt.refused && (err == nil || !strings.Contains(err.Error(), metric+" is a plain number")):
+				t.Errorf("err = %v, want a refusal naming %s", err, metric)
+			case !tt.refused && err != nil:
+				t.Errorf("err = %v, want none", err)
+			}
+		})
+	}
+}

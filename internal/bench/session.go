@@ -21,9 +21,9 @@ type session struct {
 	c   conn
 
 	// pingSched is the scheduled time (ns since the run's epoch, never 0)
-	// of the ping awaiting its reply, 0 when none is outstanding; pingSent
-	// is when it actually went out. The shard goroutine sets them, the
-	// connection's read goroutine clears them.
+	// of the ping awaiting its reply, on the shard's tick grid (onTick), 0
+	// when none is outstanding; pingSent is when it actually went out. The
+	// shard goroutine sets them, the connection's read goroutine clears them.
 	pingSched atomic.Int64
 	pingSent  atomic.Int64
 
@@ -187,7 +187,7 @@ func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 		}
 		return nil, de
 	}
-	ws.SetReadLimit(signal.DefaultMaxMessageSize)
+	ws.SetReadLimit(signal.DefaultMaxServerMessageSize)
 	rc := &rawConn{s: s, ws: ws, done: make(chan struct{})}
 	go rc.readLoop()
 	return rc, nil
@@ -216,9 +216,7 @@ func (rc *rawConn) readLoop() {
 }
 
 func (rc *rawConn) ping(sched int64) error {
-	if rc.s.r.opts.Send == "" {
-		return nil
-	}
+	// Without --send the shards schedule no pings (SignalOptions.pings).
 	rc.s.r.msgs.Add(1)
 	rc.wmu.Lock()
 	defer rc.wmu.Unlock()

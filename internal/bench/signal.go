@@ -49,6 +49,7 @@ type Run struct {
 
 	attempted, established, failed atomic.Int64
 	open, peakOpen, dropped        atomic.Int64
+	leaveFailed                    atomic.Int64
 	msgs                           atomic.Int64
 	scheduleLag, pingLag           atomic.Int64 // max, ns
 
@@ -221,6 +222,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		Connections: Connections{
 			Attempted: r.attempted.Load(), Established: r.established.Load(),
 			Failed: r.failed.Load(), PeakOpen: r.peakOpen.Load(), Dropped: r.dropped.Load(),
+			LeaveFailed: r.leaveFailed.Load(),
 		},
 		Errors:      map[string]int64{},
 		Latency:     map[string]hist.Summary{},
@@ -392,9 +394,19 @@ func (r *Run) leaveAll() {
 				if s.dead {
 					continue
 				}
-				if err := s.c.leave(context.Background()); err != nil {
-					r.countError(err)
+				// A session already ended was lost before the leave phase
+				// (dropped); one that was open and then failed to leave
+				// (a slow server timing the leave out) was not, so it is
+				// counted apart, with its error by kind.
+				lost := s.c.err()
+				err := s.c.leave(context.Background())
+				switch {
+				case lost != nil:
+					r.countError(lost)
 					r.dropped.Add(1)
+				case err != nil:
+					r.countError(err)
+					r.leaveFailed.Add(1)
 				}
 				r.open.Add(-1)
 			}
@@ -415,10 +427,20 @@ type shard struct {
 	pending  []*session // added since the last tick
 }
 
+// livenessInterval is how often a session that sends no pings is checked
+// for having been closed by the server.
+const livenessInterval = time.Second
+
+// pings says whether sessions ping during the hold: a raw session without
+// --send has nothing to send, so it only holds (no schedule, no timeouts).
+func (o *SignalOptions) pings() bool {
+	return o.PingInterval > 0 && !(o.Protocol == ProtocolRaw && o.Send == "")
+}
+
 func (sh *shard) add(s *session) {
 	iv := sh.r.opts.PingInterval
-	if iv <= 0 {
-		iv = time.Second // still check liveness once a second
+	if !sh.r.opts.pings() {
+		iv = livenessInterval
 	}
 	// Spread first pings over the interval so they do not arrive in
 	// waves; the loop adds the hold's start.
@@ -432,12 +454,29 @@ func (sh *shard) add(s *session) {
 // leave within a few milliseconds of schedule.
 const tick = 5 * time.Millisecond
 
+// onTick is the time a ping due at due is scheduled to leave: the first
+// tick of the shard's grid (start + k·tick) at or after due, and never
+// after now, when it is actually being sent. Pings can only leave on a
+// tick, so timing rtt from due itself would add 0–tick of the generator's
+// own quantization to every round trip; timing it from the tick keeps what
+// the schedule is for (a pass over the shard slowed by a stall or a blocked
+// write still counts) without that bias.
+func onTick(due, start, now time.Duration) time.Duration {
+	if due > start {
+		due = start + (due-start+tick-1)/tick*tick
+	}
+	return min(due, now)
+}
+
 func (sh *shard) loop(ctx context.Context) {
+	// The grid starts before the ticker, so that its points are never
+	// later than the ticker's own.
+	start := time.Duration(sh.r.now())
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	iv := sh.r.opts.PingInterval
+	pings := sh.r.opts.pings()
 	timeout := sh.r.opts.RequestTimeout
-	start := time.Duration(sh.r.now())
 	for {
 		select {
 		case <-ctx.Done():
@@ -461,8 +500,8 @@ func (sh *shard) loop(ctx context.Context) {
 				sh.drop(s, err)
 				continue
 			}
-			if iv <= 0 {
-				s.nextDue += time.Second
+			if !pings {
+				s.nextDue += livenessInterval
 				continue
 			}
 			if sched := s.pingSched.Load(); sched != 0 {
@@ -475,8 +514,8 @@ func (sh *shard) loop(ctx context.Context) {
 				sh.r.countError(context.DeadlineExceeded)
 				s.pingSched.CompareAndSwap(sched, 0)
 			}
-			storeMax(&sh.r.pingLag, int64(now-s.nextDue))
-			sched := int64(s.nextDue)
+			sched := int64(onTick(s.nextDue, start, now))
+			storeMax(&sh.r.pingLag, int64(now)-sched)
 			s.pingSent.Store(sh.r.now())
 			s.pingSched.Store(sched)
 			if err := s.c.ping(sched); err != nil {

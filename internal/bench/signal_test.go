@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/signal"
 )
 
 func TestMain(m *testing.M) {
@@ -199,5 +200,160 @@ func TestSignalInterruptEndsEarlyWithReport(t *testing.T) {
 	}
 	if rep.Latency[LatRTT].Count == 0 {
 		t.Error("no rtt recorded before the interrupt")
+	}
+}
+
+// fakeServer speaks just enough of livectl's protocol for a session to
+// connect, join and ping; onJoined runs after the joined reply and leave
+// decides how a leave is answered.
+func fakeServer(t *testing.T, onJoined func(*websocket.Conn), answerLeave bool) string {
+	t.Helper()
+	up := websocket.Upgrader{Subprotocols: []string{signal.Subprotocol}}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		send := func(m *signal.Message) error {
+			b, _ := signal.Encode(m)
+			return c.WriteMessage(websocket.TextMessage, b)
+		}
+		if send(&signal.Message{Type: signal.TypeWelcome, Protocol: signal.Version, SessionID: "s"}) != nil {
+			return
+		}
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			m, err := signal.Decode(b)
+			if err != nil {
+				return
+			}
+			switch m.Type {
+			case signal.TypeJoin:
+				if send(&signal.Message{Type: signal.TypeJoined, ID: m.ID, Room: m.Room, Identity: m.Identity}) != nil {
+					return
+				}
+				if onJoined != nil {
+					onJoined(c)
+				}
+			case signal.TypePing:
+				if send(&signal.Message{Type: signal.TypePong, ID: m.ID, ClientTime: m.ClientTime}) != nil {
+					return
+				}
+			case signal.TypeLeave:
+				if answerLeave {
+					send(&signal.Message{Type: signal.TypeLeft, ID: m.ID})
+				}
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+}
+
+// TestLeaveFailureIsNotADrop checks that a session still open at the leave
+// phase whose leave times out is counted as a leave failure (and a timeout),
+// not as dropped, which is kept for sessions lost before the leave phase.
+func TestLeaveFailureIsNotADrop(t *testing.T) {
+	hangUp := func(c *websocket.Conn) {
+		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"))
+		c.Close()
+	}
+	tests := []struct {
+		name                 string
+		onJoined             func(*websocket.Conn)
+		answerLeave          bool
+		dropped, leaveFailed int64
+		kind                 string
+	}{
+		{"leave answered", nil, true, 0, 0, ""},
+		{"leave times out", nil, false, 0, 5, KindTimeout},
+		{"closed before the leave phase", hangUp, true, 5, 0, KindClosedByServer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := fakeServer(t, tt.onJoined, tt.answerLeave)
+			run, err := NewRun(SignalOptions{URL: url, Conns: 5, Rate: 1000, Duration: 100 * time.Millisecond,
+				PingInterval: 20 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run.Execute(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rep.Connections
+			if c.Established != 5 || c.Dropped != tt.dropped || c.LeaveFailed != tt.leaveFailed {
+				t.Errorf("connections %+v, want 5 established, %d dropped, %d leave failed (errors %v)",
+					c, tt.dropped, tt.leaveFailed, rep.Errors)
+			}
+			if want := tt.dropped + tt.leaveFailed; rep.ErrorCount() != want || (tt.kind != "" && rep.Errors[tt.kind] != want) {
+				t.Errorf("errors %v, want %d %s", rep.Errors, want, tt.kind)
+			}
+		})
+	}
+}
+
+// echoConn answers every ping at once, in the sending goroutine: the round
+// trip it leaves is the generator's own part of rtt.
+type echoConn struct{ s *session }
+
+func (c *echoConn) ping(sched int64) error          { c.s.pong(sched); return nil }
+func (c *echoConn) err() error                      { return nil }
+func (c *echoConn) leave(ctx context.Context) error { return nil }
+
+// TestRTTExcludesTickQuantization checks that rtt is not inflated by the
+// shard's tick: pings due between ticks leave on the next one, and timing
+// them from their due time added up to a tick (2.5 ms on average) to every
+// round trip, even against a server that answers at once.
+func TestRTTExcludesTickQuantization(t *testing.T) {
+	run, err := NewRun(SignalOptions{URL: "ws://127.0.0.1:1/ws", Conns: 1, Rate: 1,
+		PingInterval: 20 * time.Millisecond, RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.epoch = time.Now()
+	sh := &shard{r: run}
+	for i := range 50 {
+		s := &session{r: run, idx: i}
+		s.c = &echoConn{s: s}
+		sh.add(s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	sh.loop(ctx)
+	rtt := run.hist[LatRTT].Summary()
+	if rtt.Count < 500 {
+		t.Fatalf("rtt count %d, want ≥500", rtt.Count)
+	}
+	// A wake-up of the shard costs tens of microseconds; the tick's
+	// quantization alone put the old median near 2.5 ms.
+	if rtt.P50 > 1 {
+		t.Errorf("rtt p50 %.3fms against an instant echo, want ≤1ms (rtt_raw p50 %.3fms)", rtt.P50, run.hist[LatRTTRaw].Summary().P50)
+	}
+}
+
+func TestOnTick(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name            string
+		due, start, now time.Duration
+		want            time.Duration
+	}{
+		{"on a tick", 10 * ms, 0, 20 * ms, 10 * ms},
+		{"between ticks: the next one", 11 * ms, 0, 20 * ms, 15 * ms},
+		{"grid from the shard's start", 11 * ms, 3 * ms, 20 * ms, 13 * ms},
+		{"never after it is sent", 11 * ms, 0, 12 * ms, 12 * ms},
+		{"before the start", 1 * ms, 3 * ms, 4 * ms, 1 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := onTick(tt.due, tt.start, tt.now); got != tt.want {
+				t.Errorf("onTick(%v, %v, %v) = %v, want %v", tt.due, tt.start, tt.now, got, tt.want)
+			}
+		})
 	}
 }

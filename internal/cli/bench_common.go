@@ -72,7 +72,8 @@ type benchCommand[O, L, R, C any] struct {
 // runBenchCommand is the flow of every generator command: the --child mode, or
 // settings, a runner (--procs), the run with its progress line, the report
 // (stdout and --out), a warning if the generator may have limited the
-// results, --assert (exit 3), and an error for a run that achieved nothing.
+// results, an error (exit 1) for a run that could not be done, and only
+// then --assert (exit 3).
 func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCommand[O, L, R, C], h benchHidden, procs int, out string) error {
 	if h.Child {
 		if err := c.child(ctx, f.IO.In, f.IO.Out); err != nil {
@@ -104,20 +105,28 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	if err != nil {
 		return err
 	}
-	rep, err := executeBench(ctx, f, run, c.status, c.what(o))
-	if err != nil {
-		return err
+	rep, runErr := executeBench(ctx, f, run, c.status, c.what(o))
+	if rep == nil {
+		return runErr
 	}
+	// A run partly lost (a --procs child failed) still reports what the
+	// other children measured.
 	if err := writeBenchReport(f, c.reports, rep, out); err != nil {
 		return err
 	}
 	if w := c.warning(rep); w != "" && !f.Globals.Quiet {
 		fmt.Fprintln(f.IO.ErrOut, "warning:", w)
 	}
-	if err := checkBenchAsserts(f, exprs, c.reports.metrics(rep)); err != nil {
+	// A job that could not be done exits 1 whatever --assert says: a
+	// threshold checked against a partial run, or one that reached nothing,
+	// would blame the thresholds (exit 3) for an unreachable target.
+	if runErr != nil {
+		return runErr
+	}
+	if err := c.fruitless(rep); err != nil {
 		return err
 	}
-	return c.fruitless(rep)
+	return checkBenchAsserts(f, exprs, c.reports.metrics(rep))
 }
 
 // benchHidden are the hidden flags of every generator command.
@@ -178,16 +187,20 @@ func benchRunner[L, R any](f *Factory, procs int, newProcs func(exe string) (ben
 }
 
 // executeBench runs run with a progress line on stderr (per --quiet and
-// whether stderr is a terminal); what names the run in an error.
+// whether stderr is a terminal); what names the run in an error. A run
+// partly lost returns its report and the error together.
 func executeBench[L, R any](ctx context.Context, f *Factory, run bench.RunnerOf[L, R], status func(L) progress.Status, what string) (*R, error) {
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
 		func() progress.Status { return status(run.Live()) })
 	rep, err := run.Execute(ctx)
 	bar.Stop()
-	if err != nil {
+	switch {
+	case err == nil:
+		return rep, nil
+	case rep == nil:
 		return nil, fmt.Errorf("running %s: %w", what, err)
 	}
-	return rep, nil
+	return rep, fmt.Errorf("running %s: %w (the report covers the children that finished)", what, err)
 }
 
 // checkBenchFDs refuses a run when one process would need more descriptors

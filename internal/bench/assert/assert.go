@@ -5,7 +5,10 @@
 //
 // A metric is looked up by name through the Metrics interface, so each
 // command decides what names it offers. A latency takes a duration (Go
-// syntax), a count takes a plain number, or a percentage of its total.
+// syntax); a count out of a total (errors out of attempts) takes a number or
+// a percentage of that total; a plain number (a rate, a peak) takes a
+// number only; a metric that is already a percentage (loss_pct) takes a
+// number, with or without %, read as that percentage.
 package assert
 
 import (
@@ -52,7 +55,7 @@ type Unit int
 const (
 	Number   Unit = iota // a plain number, compared with a count
 	Duration             // a Go duration, compared with a latency
-	Percent              // a percentage of the metric's total
+	Percent              // a percentage: of the metric's total, or the value of a Percentage metric
 )
 
 // Expr is one parsed assertion.
@@ -69,17 +72,30 @@ func (e Expr) String() string { return e.Text }
 // Kind says what a metric measures.
 type Kind int
 
-// Metric kinds.
+// Metric kinds. The kind, not the value, decides which units fit, because
+// Check runs on an empty report before the run, where every total is 0.
 const (
 	Latency Kind = iota // V is in milliseconds
-	Count               // V is a count; Total, when set, is the base for percentages
+	// Count is a count out of a total: V of Total (errors of attempts).
+	// It takes a number or a percentage of Total.
+	Count
+	// Plain is a figure with no base (a rate, a peak, a per-subscriber
+	// bitrate): a percentage of it means nothing, so % is refused.
+	Plain
+	// Percentage is a figure that is already a percentage (loss_pct):
+	// "1%" and "1" both mean one percent. Total is the size of its base
+	// (packets, subscribers); with none the figure is undefined.
+	Percentage
 )
 
 // Value is a metric's value as a command reports it.
 type Value struct {
 	Kind Kind
 	V    float64
-	// Total is the base of a percentage (errors as a share of attempts).
+	// Total is the base of a percentage: for a Count, what V is a share
+	// of (errors of attempts); for a Percentage, how much it was taken
+	// over. A percentage with a zero base fails every assertion rather
+	// than passing as 0%.
 	Total float64
 	// Samples is how many values a latency summarises; a latency with no
 	// samples fails every assertion instead of passing as 0ms.
@@ -111,12 +127,12 @@ func (m Map) Names() []string {
 }
 
 // AddSummary adds name.p50, name.p90, name.p95, name.p99 and name.max as
-// latencies, and name.count as a count.
+// latencies, and name.count as a plain number (it has no base).
 func (m Map) AddSummary(name string, s hist.Summary) {
 	for _, stat := range hist.StatNames {
 		v, _ := s.Stat(stat)
 		if stat == "count" {
-			m[name+"."+stat] = Value{Kind: Count, V: v}
+			m[name+"."+stat] = Value{Kind: Plain, V: v}
 			continue
 		}
 		m[name+"."+stat] = Value{Kind: Latency, V: v, Samples: s.Count}
@@ -241,6 +257,10 @@ func fits(e Expr, v Value) error {
 		return fmt.Errorf("%s is a latency: give a duration such as 50ms", e.Metric)
 	case v.Kind == Count && e.Unit == Duration:
 		return fmt.Errorf("%s is a count: give a number or a percentage", e.Metric)
+	case v.Kind == Plain && e.Unit != Number:
+		return fmt.Errorf("%s is a plain number with no total to take a percentage of: give a number", e.Metric)
+	case v.Kind == Percentage && e.Unit == Duration:
+		return fmt.Errorf("%s is a percentage: give a number such as 1 or 1%%", e.Metric)
 	}
 	return nil
 }
@@ -278,17 +298,24 @@ func evaluate(e Expr, m Metrics) Result {
 	if err := fits(e, v); err != nil {
 		return Result{Expr: e, Actual: err.Error()}
 	}
-	switch e.Unit {
-	case Duration:
+	switch {
+	case e.Unit == Duration:
 		if v.Samples == 0 {
 			return Result{Expr: e, Actual: "no samples recorded"}
 		}
 		return Result{Expr: e, Pass: e.Op.holds(v.V, e.Value), Actual: fmtMS(v.V)}
-	case Percent:
-		pct := 0.0
-		if v.Total > 0 {
-			pct = v.V / v.Total * 100
+	case v.Kind == Percentage:
+		// Already a percentage: 1% and 1 both mean one percent. Without a
+		// base it is undefined, not 0%.
+		if v.Total <= 0 {
+			return Result{Expr: e, Actual: "no base: a percentage of nothing"}
 		}
+		return Result{Expr: e, Pass: e.Op.holds(v.V, e.Value), Actual: fmtNum(v.V) + "%"}
+	case e.Unit == Percent:
+		if v.Total <= 0 {
+			return Result{Expr: e, Actual: fmt.Sprintf("%s of 0: no base for a percentage", fmtNum(v.V))}
+		}
+		pct := v.V / v.Total * 100
 		return Result{Expr: e, Pass: e.Op.holds(pct, e.Value),
 			Actual: fmt.Sprintf("%s%%, %s of %s", fmtNum(pct), fmtNum(v.V), fmtNum(v.Total))}
 	default:

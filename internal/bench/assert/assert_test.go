@@ -76,6 +76,8 @@ func metrics() Map {
 	m := Map{
 		"errors":         {Kind: Count, V: 25, Total: 10000},
 		"errors.timeout": {Kind: Count, V: 3, Total: 10000},
+		"peak_open":      {Kind: Plain, V: 9000},
+		"loss_pct":       {Kind: Percentage, V: 0.5, Total: 20000},
 	}
 	m.AddSummary("join", hist.Summary{Count: 100, P50: 4, P90: 9, P95: 12, P99: 40, Max: 80})
 	m.AddSummary("rtt", hist.Summary{})
@@ -98,6 +100,11 @@ func TestEvaluate(t *testing.T) {
 		{"errors<25", false, "25"},
 		{"errors.timeout<=3", true, "3"},
 		{"rtt.p99<1s", false, "no samples recorded"},
+		{"peak_open>=9000", true, "9000"},
+		// A percentage metric reads 1% and 1 alike, as the value itself.
+		{"loss_pct<1%", true, "0.5%"},
+		{"loss_pct<1", true, "0.5%"},
+		{"loss_pct<0.5%", false, "0.5%"},
 	}
 	m := metrics()
 	for _, tt := range tests {
@@ -117,11 +124,37 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-func TestPercentOfZeroTotal(t *testing.T) {
-	exprs, _ := Parse("errors<0.1%")
-	r := Evaluate(exprs, Map{"errors": {Kind: Count}})[0]
-	if !r.Pass {
-		t.Errorf("no attempts, no errors: %v", r)
+// TestPercentWithoutBase checks that a percentage never passes because its
+// base is missing: no attempts is not 0% errors, and a loss percentage
+// taken over no packets is not 0% loss.
+func TestPercentWithoutBase(t *testing.T) {
+	tests := []struct {
+		expr   string
+		v      Value
+		actual string
+	}{
+		{"errors<0.1%", Value{Kind: Count}, "0 of 0: no base for a percentage"},
+		{"errors<1%", Value{Kind: Count, V: 10}, "10 of 0: no base for a percentage"},
+		{"errors<1%", Value{Kind: Percentage, V: 0}, "no base: a percentage of nothing"},
+		{"errors<1", Value{Kind: Percentage, V: 0}, "no base: a percentage of nothing"},
+		// The reviewer's case: a 10% loss is not under 1%, whatever the base.
+		{"errors<1%", Value{Kind: Percentage, V: 10, Total: 1000}, "10%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr+"/"+tt.actual, func(t *testing.T) {
+			exprs, err := Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := Map{"errors": tt.v}
+			if err := Check(exprs, m); err != nil {
+				t.Fatal(err)
+			}
+			r := Evaluate(exprs, m)[0]
+			if r.Pass || r.Actual != tt.actual {
+				t.Errorf("got pass=%v actual=%q, want a failure with %q", r.Pass, r.Actual, tt.actual)
+			}
+		})
 	}
 }
 
@@ -131,6 +164,10 @@ func TestCheck(t *testing.T) {
 		{"join.p99<50", "is a latency"},
 		{"join.p99<5%", "is a latency"},
 		{"errors<5ms", "is a count"},
+		// % on a figure with no base is refused before the run, naming it.
+		{"peak_open<5%", "peak_open is a plain number"},
+		{"join.count>=50%", "join.count is a plain number"},
+		{"loss_pct<5ms", "loss_pct is a percentage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {

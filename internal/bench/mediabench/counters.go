@@ -195,9 +195,15 @@ func (s *stream) transit(now time.Time, ts uint32) {
 
 // Freeze closes the counting window at now: later sequence numbers are
 // ignored, while retransmissions may still fill the gaps inside the window.
+// Only the first call counts: the run closes every window at the end of the
+// hold, and each subscriber freezes again when it hangs up after the grace
+// period; moving the end then would divide the window's bytes by a longer
+// time and understate bitrate_kbps and receive_s.
 func (c *Counters) Freeze(now time.Time) {
 	c.mu.Lock()
-	c.frozen, c.end = true, now
+	if !c.frozen {
+		c.frozen, c.end = true, now
+	}
 	c.mu.Unlock()
 }
 

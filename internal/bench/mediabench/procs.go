@@ -115,6 +115,11 @@ func (p *Procs) any(phase string) bool {
 // Execute starts the publishers, then the children; it waits for them and
 // merges their reports. Cancelling ctx interrupts every child, which then
 // closes its window and reports.
+//
+// When some children fail, the others' results are kept: Execute returns
+// their merged report, each failed child counted in its errors
+// (bench.KindChildFailed, with which child, how it ended and why in
+// error_detail), together with the error, so the run still fails.
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	o := p.opts
@@ -167,15 +172,23 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 			}
 		}
 	}()
-	reports, err := p.children.Run(ctx, Split(o, p.procs))
+	reports, childErr := p.children.Run(ctx, Split(o, p.procs))
 	close(stop)
 	<-marked
+	done := bench.Finished(reports)
+	if len(done) == 0 {
+		return nil, childErr
+	}
+	rep, err := Merge(done...)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := Merge(reports...)
-	if err != nil {
-		return nil, err
+	for _, ce := range bench.ChildErrors(childErr) {
+		rep.Errors[bench.KindChildFailed]++
+		if rep.ErrorDetail == nil {
+			rep.ErrorDetail = map[string]int64{}
+		}
+		rep.ErrorDetail[bench.KindChildFailed+":"+ce.Detail()]++
 	}
 	rep.Target, rep.Runs = o.Target(), 1
 	rep.Settings = Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
@@ -191,5 +204,5 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	rep.Warnings = nil
 	judge(rep)
 	rep.Saturated = rep.Saturated || gen.Bottleneck
-	return rep, nil
+	return rep, childErr
 }

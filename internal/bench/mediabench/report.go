@@ -343,9 +343,12 @@ func b2f(b bool) float64 {
 //   - first_frame.<p50|p90|p95|p99|max> and <phase>.<stat>, as durations;
 //   - <figure>.<p50|p90|p95|p99|max|min|mean> for every per-subscriber figure
 //     (bitrate_kbps, loss_pct, packets_lost, jitter_ms, nacks, plis, freezes,
-//     freeze_ms, frames, fps), as numbers;
+//     freeze_ms, frames, fps), as plain numbers (loss_pct is a percentage
+//     already: 1 and 1% mean the same);
 //   - errors and errors.<phase> (counts, or a percentage of subscribers),
-//     ok, dropped, and the totals: packets_lost, loss_pct, nacks, plis, freezes.
+//     ok, dropped, and the totals: packets_lost (a count, or a percentage of
+//     the packets expected), loss_pct (a percentage), nacks, plis, freezes
+//     (plain numbers).
 func (r *Report) Metrics() assert.Metrics {
 	m := assert.Map{}
 	m.AddSummary("first_frame", r.FirstFrameMS)
@@ -355,7 +358,13 @@ func (r *Report) Metrics() assert.Metrics {
 	for _, f := range Figures {
 		d := r.PerSubscriber[f]
 		for stat, v := range map[string]float64{"p50": d.P50, "p90": d.P90, "p95": d.P95, "p99": d.P99, "max": d.Max, "min": d.Min, "mean": d.Mean} {
-			m[f+"."+stat] = assert.Value{Kind: assert.Count, V: v}
+			v := assert.Value{Kind: assert.Plain, V: v}
+			if f == "loss_pct" {
+				// Over the subscribers that received media: with none
+				// the figure is undefined, not 0%.
+				v.Kind, v.Total = assert.Percentage, float64(d.Count)
+			}
+			m[f+"."+stat] = v
 		}
 	}
 	total := float64(r.Subscribers.Attempted)
@@ -366,10 +375,10 @@ func (r *Report) Metrics() assert.Metrics {
 	m["ok"] = assert.Value{Kind: assert.Count, V: float64(r.Subscribers.OK), Total: total}
 	m["dropped"] = assert.Value{Kind: assert.Count, V: float64(r.Subscribers.Dropped), Total: total}
 	m["packets_lost"] = assert.Value{Kind: assert.Count, V: float64(r.Totals.PacketsLost), Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
-	m["loss_pct"] = assert.Value{Kind: assert.Count, V: r.Totals.LossPct}
-	m["nacks"] = assert.Value{Kind: assert.Count, V: float64(r.Totals.NACKs)}
-	m["plis"] = assert.Value{Kind: assert.Count, V: float64(r.Totals.PLIs)}
-	m["freezes"] = assert.Value{Kind: assert.Count, V: float64(r.Totals.Freezes)}
+	m["loss_pct"] = assert.Value{Kind: assert.Percentage, V: r.Totals.LossPct, Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
+	m["nacks"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.NACKs)}
+	m["plis"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.PLIs)}
+	m["freezes"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.Freezes)}
 	return m
 }
 
@@ -386,6 +395,9 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	out := &Report{Kind: KindMedia, Results: []Result{}}
 	var rssW, rss float64
+	// Failed --procs children have no results to recompute from: carry
+	// their entries over.
+	children, childDetail := int64(0), map[string]int64{}
 	for i, r := range reports {
 		if r.Kind != KindMedia {
 			return nil, fmt.Errorf("report %d is of kind %q, not %q", i+1, r.Kind, KindMedia)
@@ -406,6 +418,12 @@ func Merge(reports ...*Report) (*Report, error) {
 		s.TimeoutS = max(s.TimeoutS, r.Settings.TimeoutS)
 		s.Procs += max(r.Settings.Procs, 1)
 		out.Results = append(out.Results, r.Results...)
+		children += r.Errors[bench.KindChildFailed]
+		for k, v := range r.ErrorDetail {
+			if strings.HasPrefix(k, bench.KindChildFailed+":") {
+				childDetail[k] += v
+			}
+		}
 		out.Publishers = append(out.Publishers, r.Publishers...)
 		if r.Server != nil && out.Server == nil {
 			sc := *r.Server
@@ -432,6 +450,15 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Results[i].ID = i
 	}
 	out.Summarize()
+	if children > 0 {
+		out.Errors[bench.KindChildFailed] = children
+		if out.ErrorDetail == nil {
+			out.ErrorDetail = map[string]int64{}
+		}
+		for k, v := range childDetail {
+			out.ErrorDetail[k] += v
+		}
+	}
 	out.Client.CPUCoresHold = round2(out.Client.CPUCoresHold)
 	if n := out.Subscribers.OK - out.Subscribers.Dropped; n > 0 {
 		out.Client.MillicoresPerSubscriber = round2(out.Client.CPUCoresHold * 1000 / float64(n))
