@@ -176,6 +176,11 @@ type Children[O, L, R any] struct {
 // NewChildren prepares procs children of exe started with args; finished
 // marks a child's last progress as done once its report has arrived.
 func NewChildren[O, L, R any](exe string, args []string, procs int, stderr io.Writer, finished func(*L)) *Children[O, L, R] {
+	if _, isFile := stderr.(*os.File); !isFile && stderr != nil {
+		// exec copies each child's stderr into a writer that is not a
+		// file on a goroutine of its own: P children write at once.
+		stderr = &lockedWriter{w: stderr}
+	}
 	return &Children[O, L, R]{exe: exe, args: args, stderr: stderr, finished: finished, maxLine: maxChildLine, lives: make([]L, procs)}
 }
 
@@ -315,4 +320,16 @@ func Shares(n int, rate float64, offset, procs int) []Share {
 		offset += c
 	}
 	return out
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
