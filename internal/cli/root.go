@@ -127,7 +127,11 @@ func execute(ctx context.Context, f *Factory, root *cobra.Command, args []string
 		fmt.Fprintf(f.IO.ErrOut, "livectl: %v\n", err)
 	}
 	code := ExitCode(err)
-	if code == ExitUsage && cmd != nil && !isConfigError(err) {
+	var uc *unknownCommand
+	if errors.As(err, &uc) {
+		cmd = uc.cmd // `livectl help inspect bogus`: inspect's help is the one to read
+	}
+	if code == ExitUsage && cmd != nil && !isConfigError(err) && !errors.As(err, new(helpShown)) {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
@@ -175,6 +179,8 @@ a flag on the command line wins over the environment, which wins over the file.`
 		newCompletionCmd(f),
 	)
 	wrapArgErrors(root)
+	requireSubcommands(root)
+	root.SetHelpCommand(newHelpCmd())
 	return root
 }
 

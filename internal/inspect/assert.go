@@ -70,10 +70,12 @@ func metricList() string {
 }
 
 // Metrics computes the assertable figures of a series (or, with one
-// sample, of a single report: growth figures are then 0).
+// sample, of a single report: growth figures are then 0). They count every
+// suspect, not only the ones --top lets through to the output: a leak
+// ranked below the top N is still a leak.
 func (s *Series) Metrics() map[string]int64 {
 	m := map[string]int64{"total": s.Total, "groups": int64(s.GroupCount)}
-	for _, sp := range s.Suspects {
+	for _, sp := range s.allSuspects() {
 		if sp.Growth > m["growth"] {
 			m["growth"] = sp.Growth
 		}

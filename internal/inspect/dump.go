@@ -28,8 +28,16 @@ type DumpGoroutine struct {
 	Extra  []string // other bracketed annotations, kept verbatim
 	// Frames are the stack, leaf first, with file and line.
 	Frames []Frame
-	// Elided is set when Go cut the stack ("...additional frames elided...").
-	Elided bool
+	// Elided is set when Go cut the stack: it prints the first and last 50
+	// frames of a deeper one with "...N frames elided..." between them
+	// (older runtimes: the first 100, then "...additional frames
+	// elided..."). ElidedAt is the index in Frames where the cut is: only
+	// Frames[:ElidedAt] are the goroutine's leading frames without a gap.
+	// ElidedFrames is how many frames were left out, when Go says (0:
+	// not said).
+	Elided       bool
+	ElidedAt     int
+	ElidedFrames int
 	// CreatedBy is the function whose go statement started the goroutine;
 	// CreatorID the goroutine that ran it (0 when not printed).
 	CreatedBy string
@@ -95,7 +103,15 @@ func ParseDump(data []byte) (*Dump, error) {
 			cur.CreatedBy, cur.CreatorID = parseCreatedBy(s)
 			inCreator, lastFrame = true, -1
 		case strings.HasPrefix(s, "...") && strings.Contains(s, "elided"):
-			cur.Elided = true
+			if !cur.Elided {
+				cur.Elided, cur.ElidedAt = true, len(cur.Frames)
+				// "...42 frames elided..."
+				if f := strings.Fields(strings.TrimPrefix(s, "...")); len(f) > 0 {
+					if n, err := strconv.Atoi(f[0]); err == nil && n > 0 {
+						cur.ElidedFrames = n
+					}
+				}
+			}
 			lastFrame = -1
 		case strings.HasPrefix(s, "[originating from goroutine"):
 			inAncestor, lastFrame = true, -1
@@ -216,17 +232,25 @@ func balanced(s string) bool {
 	return depth == 0
 }
 
-// parseFileLine parses "\t/path/to/file.go:123 +0x1d".
+// parseFileLine parses "\t/path/to/file.go:123 +0x1d". Paths may hold
+// spaces ("/tmp/rv dump/main.go", "C:/Program Files/Go/src/…"), so the
+// line is cut at the last " +0x", not at the first space; inlined frames
+// carry no offset, and GOTRACEBACK=system adds " fp=… sp=… pc=…" after it.
+// The line number is the digits after the path's last colon, up to a space.
 func parseFileLine(s string) (string, int64, bool) {
 	s = strings.TrimSpace(s)
-	if sp := strings.IndexByte(s, ' '); sp >= 0 {
-		s = s[:sp]
+	if i := strings.LastIndex(s, " +0x"); i >= 0 {
+		s = s[:i]
 	}
 	colon := strings.LastIndexByte(s, ':')
 	if colon <= 0 {
 		return "", 0, false
 	}
-	n, err := strconv.ParseInt(s[colon+1:], 10, 64)
+	num := s[colon+1:]
+	if sp := strings.IndexByte(num, ' '); sp >= 0 {
+		num = num[:sp]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 {
 		return "", 0, false
 	}

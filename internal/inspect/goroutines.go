@@ -143,9 +143,11 @@ func (f Frame) Location() string {
 }
 
 // frames expands a sample's locations (with inlined calls) into frames,
-// leaf first, dropping runtime.goexit, which every goroutine has at the bottom.
-func frames(s *profile.Sample) []Frame {
-	out := make([]Frame, 0, len(s.Location)+2)
+// leaf first, dropping runtime.goexit, which every goroutine has at the
+// bottom. complete is false when goexit was not there: the runtime cut the
+// stack (it records at most 128 frames by default, GODEBUG=profstackdepth).
+func frames(s *profile.Sample) (out []Frame, complete bool) {
+	out = make([]Frame, 0, len(s.Location)+2)
 	for _, loc := range s.Location {
 		for _, ln := range loc.Line {
 			f := Frame{Line: ln.Line}
@@ -162,9 +164,9 @@ func frames(s *profile.Sample) []Frame {
 		}
 	}
 	if n := len(out); n > 0 && out[n-1].Func == "runtime.goexit" {
-		out = out[:n-1]
+		return out[:n-1], true
 	}
-	return out
+	return out, false
 }
 
 // isRuntimeFrame reports whether a frame is Go runtime machinery, or a
@@ -279,6 +281,10 @@ type Group struct {
 	Key string `json:"-"`
 
 	frames []Frame // the (cut) stack, for joining with a dump
+	// whole is false when the profile's stack was cut by the runtime
+	// before the frames the key needs: frames is then only the leading
+	// part of the goroutines' stacks.
+	whole bool
 }
 
 // Report is a grouped goroutine profile: the JSON document of
@@ -333,25 +339,33 @@ func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
 		if len(s.Value) == 0 || s.Value[0] <= 0 {
 			continue
 		}
-		fs := frames(s)
+		fs, complete := frames(s)
 		top := topIndex(fs)
 		entry := ""
 		if len(fs) > 0 {
 			entry = fs[len(fs)-1].Func
 		}
-		cut, key := fs, ""
+		cut, key, whole := fs, "", complete
 		if opts.Depth > 0 {
 			// Coarse grouping: the functions of the first Depth frames from
 			// the top, whatever runtime frames sit above and whatever lines.
 			end := min(top+opts.Depth, len(fs))
 			cut, key = fs[:end], funcKey(fs[top:end])
+			whole = complete || top+opts.Depth <= len(fs)
 		} else {
 			key = stackKey(cut)
 		}
 		state := inferState(cut)
+		if len(cut) == 0 {
+			// Only runtime.goexit: created by a go statement, not yet
+			// scheduled for the first time. Decided here, not when the
+			// group is made, so every sample of it (one per label set)
+			// counts the same state.
+			state = "runnable"
+		}
 		g := byKey[key]
 		if g == nil {
-			g = &Group{Key: key, Entry: entry, Stack: make([]string, len(cut)), Locations: make([]string, len(cut)), frames: cut}
+			g = &Group{Key: key, Entry: entry, Stack: make([]string, len(cut)), Locations: make([]string, len(cut)), frames: cut, whole: whole}
 			for i, f := range cut {
 				g.Stack[i], g.Locations[i] = f.Func, f.Location()
 			}
@@ -360,9 +374,7 @@ func groupAll(gp *GoroutineProfile, opts GroupOptions) []*Group {
 			if len(cut) > 0 {
 				g.Top, g.TopLocation = cut[top].Func, cut[top].Location()
 			} else {
-				// Only runtime.goexit: created by a go statement, not yet
-				// scheduled for the first time.
-				g.Top, g.State, state = NotStarted, "runnable", "runnable"
+				g.Top = NotStarted
 			}
 			byKey[key] = g
 			order = append(order, g)
@@ -467,9 +479,15 @@ func inferState(fs []Frame) string {
 // runtime: by function and line first, then by function only. The two forms
 // are snapshots taken a moment apart, so a goroutine in the dump may have no
 // group; it is then not counted.
+//
+// Deep stacks are cut differently by the two forms: the text keeps the
+// first and last 50 frames of a stack over 100, the profile the first 128.
+// Such a goroutine never matches a group whole, so it is joined on the
+// leading frames both sides still have (see prefixJoin).
 func applyDump(groups []*Group, d *Dump, depth int) {
 	byKey := map[string]*Group{}
 	byFunc := map[string]*Group{}
+	pj := &prefixJoin{}
 	for _, g := range groups {
 		fs := userFrames(g.frames[topIndex(g.frames):])
 		if _, dup := byKey[stackKey(fs)]; !dup {
@@ -478,6 +496,7 @@ func applyDump(groups []*Group, d *Dump, depth int) {
 		if _, dup := byFunc[funcKey(fs)]; !dup {
 			byFunc[funcKey(fs)] = g
 		}
+		pj.add(g, fs)
 	}
 	type acc struct {
 		states   map[string]int
@@ -488,14 +507,34 @@ func applyDump(groups []*Group, d *Dump, depth int) {
 	accs := map[*Group]*acc{}
 	for i := range d.Goroutines {
 		gr := &d.Goroutines[i]
-		fs := gr.Frames[topIndex(gr.Frames):]
+		top := topIndex(gr.Frames)
+		fs := gr.Frames[top:]
+		ds := dumpStack{total: -1, whole: !gr.Elided}
+		// lead is how many of fs are the goroutine's leading frames
+		// without a gap.
+		lead := len(fs)
+		if gr.Elided {
+			lead = max(gr.ElidedAt-top, 0)
+		}
 		if depth > 0 && depth < len(fs) {
 			fs = fs[:depth]
+			ds.whole = ds.whole || depth <= lead
+		} else if gr.Elided && lead > 0 {
+			// The outermost frames and the count left out tell apart
+			// stacks that differ only in how deep they are (recursion).
+			ds.tail = userFrames(gr.Frames[gr.ElidedAt:])
+			if gr.ElidedFrames > 0 {
+				ds.total = len(userFrames(fs)) + gr.ElidedFrames
+			}
 		}
-		fs = userFrames(fs)
-		g := byKey[stackKey(fs)]
+		ds.lead = userFrames(fs[:min(lead, len(fs))])
+		all := userFrames(fs)
+		g := byKey[stackKey(all)]
 		if g == nil {
-			g = byFunc[funcKey(fs)]
+			g = byFunc[funcKey(all)]
+		}
+		if g == nil {
+			g = pj.find(ds)
 		}
 		if g == nil {
 			continue
@@ -524,6 +563,139 @@ func applyDump(groups []*Group, d *Dump, depth int) {
 		g.WaitMinS, g.WaitMaxS = &lo, &hi
 		g.CreatedBy = mostCommon(a.creators)
 	}
+}
+
+// dumpStack is what a dump goroutine tells of its stack, in user frames
+// from its top, when it matched no group whole.
+type dumpStack struct {
+	lead  []Frame // the leading frames, without a gap
+	tail  []Frame // the outermost frames after an elision; nil if none
+	total int     // frames in the whole stack, -1 when unknown
+	whole bool    // lead is the entire stack (as far as the key goes)
+}
+
+// prefixJoin matches a dump goroutine to a group when one side holds only
+// the leading part of the stack: the shorter side must be such a part, and
+// the longer one must start with it. A group the profile holds whole must
+// also end as the dump does and, when the dump says how many frames it
+// left out, be as deep; so a recursion blocked at several depths keeps
+// its groups apart. What still cannot be told apart goes to the larger
+// group.
+type prefixJoin struct {
+	groups []*Group
+	user   [][]Frame // each group's user frames from its top
+	// byLen[n] indexes by their first n user frames the groups that go on
+	// past them (or may: their stack was cut); built when first needed.
+	byLen map[int]*prefixIndex
+	// cut are the groups whose stack the profile cut short.
+	cut []int
+}
+
+type prefixIndex struct{ byKey, byFunc map[string][]int }
+
+func (p *prefixJoin) add(g *Group, user []Frame) {
+	if !g.whole {
+		p.cut = append(p.cut, len(p.groups))
+	}
+	p.groups = append(p.groups, g)
+	p.user = append(p.user, user)
+}
+
+// Match qualities, best last.
+const (
+	noMatch            = iota
+	matchPrefixAndTail // a whole group; the dump did not say how deep
+	matchCut           // a group the profile cut; nothing more to check
+	matchExactDepth    // a whole group, as deep as the dump says
+)
+
+func (p *prefixJoin) find(d dumpStack) *Group {
+	n := len(d.lead)
+	if n == 0 {
+		return nil
+	}
+	best, bestQ := -1, noMatch
+	consider := func(i, q int) {
+		if q == noMatch {
+			return
+		}
+		if best < 0 || q > bestQ || (q == bestQ && (len(p.user[i]) > len(p.user[best]) ||
+			len(p.user[i]) == len(p.user[best]) && p.groups[i].Count > p.groups[best].Count)) {
+			best, bestQ = i, q
+		}
+	}
+	if !d.whole {
+		// The dump was cut: groups whose stack starts with lead.
+		idx := p.index(n)
+		cands := idx.byKey[stackKey(d.lead)]
+		if len(cands) == 0 {
+			cands = idx.byFunc[funcKey(d.lead)]
+		}
+		for _, i := range cands {
+			consider(i, p.quality(i, d))
+		}
+	}
+	// The profile was cut before the dump's leading frames end: a cut
+	// group whose stack is their start. The longest is the most specific.
+	for _, i := range p.cut {
+		u := p.user[i]
+		if len(u) > 0 && len(u) <= n && sameFrames(u, d.lead[:len(u)]) && (d.total < 0 || d.total >= len(u)) {
+			consider(i, matchCut)
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return p.groups[best]
+}
+
+// quality rates group i, whose first len(d.lead) frames are d.lead, as
+// the stack the dump cut.
+func (p *prefixJoin) quality(i int, d dumpStack) int {
+	u := p.user[i]
+	if !p.groups[i].whole {
+		if d.total >= 0 && d.total < len(u) {
+			return noMatch // the profile holds more frames than the stack has
+		}
+		return matchCut
+	}
+	if len(d.tail) > len(u) || (d.tail != nil && !sameFrames(u[len(u)-len(d.tail):], d.tail)) {
+		return noMatch
+	}
+	switch {
+	case d.total < 0:
+		return matchPrefixAndTail
+	case d.total == len(u):
+		return matchExactDepth
+	}
+	return noMatch
+}
+
+// sameFrames compares by function and line, or else by function only, as
+// the whole-stack join does.
+func sameFrames(a, b []Frame) bool {
+	return stackKey(a) == stackKey(b) || funcKey(a) == funcKey(b)
+}
+
+func (p *prefixJoin) index(n int) *prefixIndex {
+	if idx, ok := p.byLen[n]; ok {
+		return idx
+	}
+	if p.byLen == nil {
+		p.byLen = map[int]*prefixIndex{}
+	}
+	idx := &prefixIndex{byKey: map[string][]int{}, byFunc: map[string][]int{}}
+	for i, u := range p.user {
+		// A whole stack of exactly n frames is not one the dump cut
+		// after n frames: that one had more.
+		if len(u) > n || (len(u) == n && !p.groups[i].whole) {
+			k, f := stackKey(u[:n]), funcKey(u[:n])
+			idx.byKey[k] = append(idx.byKey[k], i)
+			idx.byFunc[f] = append(idx.byFunc[f], i)
+		}
+	}
+	p.byLen[n] = idx
+	return idx
 }
 
 // userFrames drops the runtime frames, which only the protobuf form has.

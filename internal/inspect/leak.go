@@ -40,13 +40,26 @@ type Series struct {
 	Report
 	Samples []SampleInfo `json:"samples"`
 	// Suspects are the groups that grew, largest growth first; steady
-	// growers rank before others of equal growth.
+	// growers rank before others of equal growth. --top cuts this list.
 	Suspects []Suspect `json:"suspects"`
+	// SuspectCount and SteadyCount count the groups that grew and those
+	// that grew at every sample before --top cut Suspects: --top limits
+	// what is shown, never what --assert sees.
+	SuspectCount int `json:"suspect_count"`
+	SteadyCount  int `json:"steady_count"`
+
+	// all holds every suspect, uncut, for Metrics.
+	all []Suspect
 }
 
 // Compare groups every sample with the same options and ranks the groups by
 // growth from the first sample to the last. opts.Top cuts both the groups of
-// the last sample and the suspects; opts.Filter applies to both.
+// the last sample and the suspects shown (not the counts behind
+// assertions); opts.Filter applies to both, and is decided once per group
+// across all samples: a group is kept in every sample if it matches in any.
+// The dump, which gives creators, belongs to the last sample only; a group
+// that matches only by its creator would otherwise count 0 in the earlier
+// samples and seem to grow from nothing.
 func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 	if len(samples) < 2 {
 		return nil, errors.New("comparing goroutine profiles: need at least two samples")
@@ -57,8 +70,9 @@ func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 	s := &Series{Report: *rep, Suspects: []Suspect{}}
 
 	type row struct {
-		g      *Group
-		counts []int64
+		g       *Group
+		counts  []int64
+		matches bool
 	}
 	rows := map[string]*row{}
 	var order []string
@@ -69,9 +83,6 @@ func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 			o.Dump = nil
 		}
 		for _, g := range groupAll(sp, o) {
-			if opts.Filter != nil && !g.matches(opts.Filter) {
-				continue
-			}
 			r := rows[g.Key]
 			if r == nil {
 				r = &row{counts: make([]int64, len(samples))}
@@ -81,10 +92,14 @@ func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 			// Keep the latest description (state from the last sample's dump).
 			r.g = g
 			r.counts[i] = g.Count
+			r.matches = r.matches || opts.Filter == nil || g.matches(opts.Filter)
 		}
 	}
 	for _, k := range order {
 		r := rows[k]
+		if !r.matches {
+			continue
+		}
 		growth := r.counts[len(r.counts)-1] - r.counts[0]
 		if growth <= 0 {
 			continue
@@ -111,10 +126,25 @@ func Compare(samples []*GoroutineProfile, opts GroupOptions) (*Series, error) {
 		}
 		return a.Top < b.Top
 	})
+	s.all = s.Suspects
+	s.SuspectCount = len(s.all)
+	for _, sp := range s.all {
+		if sp.Steady {
+			s.SteadyCount++
+		}
+	}
 	if opts.Top > 0 && len(s.Suspects) > opts.Top {
-		s.Suspects = s.Suspects[:opts.Top]
+		s.Suspects = s.Suspects[:opts.Top:opts.Top]
 	}
 	return s, nil
+}
+
+// allSuspects is every suspect, before --top cut the list.
+func (s *Series) allSuspects() []Suspect {
+	if s.all == nil {
+		return s.Suspects // a Series not made by Compare
+	}
+	return s.all
 }
 
 // WatchOptions drive Watch.

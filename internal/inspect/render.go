@@ -135,20 +135,26 @@ func WriteSeriesTable(w io.Writer, s *Series) error {
 		fmt.Fprintln(w, "no stack group grew: no leak suspect")
 		return nil
 	}
+	// The summary counts every group that grew, also those --top leaves
+	// out of the table, so a leak ranked below the cut is still announced.
+	all := s.allSuspects()
 	steady := 0
-	for _, sp := range s.Suspects {
+	for _, sp := range all {
 		if sp.Steady {
 			steady++
 		}
 	}
 	grew := "groups grew"
-	if len(s.Suspects) == 1 {
+	if len(all) == 1 {
 		grew = "group grew"
 	}
 	if len(s.Samples) < minSteadySamples {
-		fmt.Fprintf(w, "%d %s (take %d or more samples, e.g. --watch, to tell steady growth from a burst)\n", len(s.Suspects), grew, minSteadySamples)
+		fmt.Fprintf(w, "%d %s (take %d or more samples, e.g. --watch, to tell steady growth from a burst)\n", len(all), grew, minSteadySamples)
 	} else {
-		fmt.Fprintf(w, "%d %s, %d at every sample (marked LEAK?)\n", len(s.Suspects), grew, steady)
+		fmt.Fprintf(w, "%d %s, %d at every sample (marked LEAK?)\n", len(all), grew, steady)
+	}
+	if len(s.Suspects) < len(all) {
+		fmt.Fprintf(w, "showing the %d largest (--top %d; --top 0 shows all)\n", len(s.Suspects), len(s.Suspects))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROWTH\tCOUNTS\t\tSTATE\tTOP\tLOCATION")

@@ -123,6 +123,14 @@ func newHistory(n int) history {
 	return history{NewRing(n), NewRing(n), NewRing(n), NewRing(n), NewRing(n), NewRing(n), NewRing(n), NewRing(n)}
 }
 
+// reset empties every ring: after a restart the old process's samples
+// would draw one line across two processes.
+func (h history) reset() {
+	for _, r := range []*Ring{h.conns, h.rooms, h.bitIn, h.bitOut, h.loss, h.goroutines, h.heap, h.gcPause} {
+		r.Reset()
+	}
+}
+
 // Messages the model receives from its commands.
 type (
 	tickMsg  time.Time
@@ -158,7 +166,8 @@ type Model struct {
 
 	// Data.
 	snap        *stats.Snapshot
-	snapAt      time.Time
+	snapStart   time.Time // when the poll that got snap started
+	snapAt      time.Time // and when it ended
 	rates       Rates
 	ratesOK     bool
 	restartedAt time.Time
@@ -329,10 +338,12 @@ func (m *Model) onStats(msg statsMsg) {
 	}
 	s := msg.snap
 	if m.snap != nil {
-		if restarted(m.snap, s) {
+		prev, cur := Poll{m.snap, m.snapStart, m.snapAt}, Poll{s, msg.start, msg.end}
+		if Restarted(prev, cur) {
 			m.restartedAt = msg.end
+			m.hist.reset()
 		}
-		m.rates, m.ratesOK = Derive(m.snap, s, m.snapAt, msg.end)
+		m.rates, m.ratesOK = Derive(prev, cur)
 	}
 	h := m.hist
 	h.conns.Push(float64(s.Connections))
@@ -345,11 +356,16 @@ func (m *Model) onStats(msg statsMsg) {
 		h.bitOut.Push(m.rates.BitrateOutBps)
 		h.loss.Push(m.rates.LossPct)
 	}
-	m.snap, m.snapAt = s, msg.end
+	m.snap, m.snapStart, m.snapAt = s, msg.start, msg.end
 	m.state, m.failures, m.lastErr = Live, 0, nil
 	// Keep the cadence of the polls' starts, not their ends, so a slow
-	// server does not stretch the interval; never schedule in the past.
+	// server does not stretch the interval; never schedule in the past: a
+	// poll that took longer than the interval is followed by the next one
+	// now, and the countdown shown never goes negative.
 	m.nextFetch = msg.start.Add(m.opts.Interval)
+	if m.nextFetch.Before(m.now) {
+		m.nextFetch = m.now
+	}
 	m.refreshRooms()
 }
 

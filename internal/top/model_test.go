@@ -195,6 +195,76 @@ func TestStatsUpdates(t *testing.T) {
 	})
 }
 
+// TestRestartResetsHistory: after a restart the sparklines start afresh
+// (one line must not join two processes' figures) and the banner shows;
+// polls of one process keep their history.
+func TestRestartResetsHistory(t *testing.T) {
+	lateLoss := sampleSnap(102, 2)
+	lateLoss.PacketsLost = 5 // fell from 10: late packets now counted received
+	tests := []struct {
+		name      string
+		third     stats.Snapshot
+		restarted bool
+	}{
+		{"same process", sampleSnap(102, 2), false},
+		{"packets_lost fell", lateLoss, false},
+		{"uptime went back", sampleSnap(1, 0), true},
+		// Nothing went down, but the uptime jumped 48 s in 1 s of polling.
+		{"uptime ran ahead of the clock", sampleSnap(150, 5), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			m := newTestModel(t, c, nil)
+			feed(m, c, sampleSnap(100, 0))
+			c.Set(t0.Add(time.Second))
+			feed(m, c, sampleSnap(101, 1))
+			c.Set(t0.Add(2 * time.Second))
+			feed(m, c, tt.third)
+
+			_, ok := m.CurrentRates()
+			banner := strings.Contains(m.View(), "server restarted")
+			conns, bitIn := m.hist.conns.Len(), m.hist.bitIn.Len()
+			if tt.restarted {
+				if ok || !banner || conns != 1 || bitIn != 0 {
+					t.Errorf("after a restart: rates %v, banner %v, history conns %v bitrate %v; want no rates, the banner and history from the new process only",
+						ok, banner, m.hist.conns.Values(), m.hist.bitIn.Values())
+				}
+				return
+			}
+			if !ok || banner || conns != 3 || bitIn != 2 {
+				t.Errorf("same process: rates %v, banner %v, history conns %v bitrate %v; want rates, no banner, 3 and 2 samples",
+					ok, banner, m.hist.conns.Values(), m.hist.bitIn.Values())
+			}
+		})
+	}
+}
+
+// TestNextFetchNotInPast: a poll slower than the interval schedules the next
+// one now, not at a time already gone.
+func TestNextFetchNotInPast(t *testing.T) {
+	tests := []struct {
+		name string
+		took time.Duration
+		want time.Duration // from the poll's start
+	}{
+		{"fast poll keeps the cadence", 200 * time.Millisecond, time.Second},
+		{"slow poll: next one at once", 3 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			m := newTestModel(t, c, nil)
+			s := sampleSnap(100, 0)
+			c.Set(t0.Add(tt.took))
+			m.Update(statsMsg{snap: &s, start: t0, end: c.Now()})
+			if got := m.NextFetch().Sub(t0); got != tt.want {
+				t.Errorf("next poll %v after the start, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSorting(t *testing.T) {
 	tests := []struct {
 		keys []string

@@ -17,7 +17,8 @@ import (
 type OnceReport struct {
 	Target string    `json:"target"`
 	Time   time.Time `json:"time"`
-	// Rates is absent when the server restarted between the two polls.
+	// Rates is absent when the server restarted between the two polls
+	// (see Restarted).
 	Rates *Rates          `json:"rates,omitempty"`
 	Stats *stats.Snapshot `json:"stats"`
 	// Goroutines holds the top goroutine groups when an admin listener was
@@ -56,6 +57,7 @@ func Once(ctx context.Context, o OnceOptions) (*OnceReport, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
+	firstStart := o.Now()
 	first, err := o.fetch(ctx)
 	if err != nil {
 		return nil, err
@@ -68,13 +70,14 @@ func Once(ctx context.Context, o OnceOptions) (*OnceReport, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		start := o.Now()
 		second, err := o.fetch(ctx)
 		if err != nil {
 			return nil, err
 		}
 		at := o.Now()
 		rep.Time, rep.Stats = at.UTC(), second
-		if r, ok := Derive(first, second, firstAt, at); ok {
+		if r, ok := Derive(Poll{first, firstStart, firstAt}, Poll{second, start, at}); ok {
 			rep.Rates = &r
 		}
 	}

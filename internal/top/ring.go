@@ -52,7 +52,8 @@ func (r *Ring) Last() float64 {
 	return r.buf[(r.head-1+len(r.buf))%len(r.buf)]
 }
 
-// Reset drops every sample (the server restarted: old history would mislead).
+// Reset drops every sample. The model calls it on every ring when the
+// server restarted, so a sparkline never joins two processes' figures.
 func (r *Ring) Reset() { r.head, r.n = 0, 0 }
 
 var sparkLevels = []rune("▁▂▃▄▅▆▇█")

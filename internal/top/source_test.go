@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,7 +145,7 @@ func TestOnce(t *testing.T) {
 	srv := newStatsServer(t, a, b)
 	rep, err := Once(context.Background(), OnceOptions{
 		Target: srv.URL, Interval: 10 * time.Millisecond, Stats: newSource(t, srv.URL),
-		Goroutines: &fakeGoroutines{sum: sampleGoroutines()},
+		Goroutines: &fakeGoroutines{sum: sampleGoroutines()}, Now: stepClock(time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +197,54 @@ func TestOnce(t *testing.T) {
 			t.Errorf("rep=%+v err=%v", rep, err)
 		}
 	})
+}
+
+// stepClock is a clock that moves step on at every reading, so that polls
+// taken a few milliseconds apart look as far apart as the snapshots' uptimes
+// say (Once reads it before and after each poll).
+func stepClock(step time.Duration) func() time.Time {
+	var mu sync.Mutex
+	now := t0
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(step)
+		return now
+	}
+}
+
+// TestOnceRates checks which pairs of polls give rates in the --once report.
+func TestOnceRates(t *testing.T) {
+	lateLoss := sampleSnap(12, 1)
+	lateLoss.PacketsLost = 3 // fell from 10: late packets counted as received
+	base := sampleSnap(10, 0)
+	base.PacketsLost = 10
+	tests := []struct {
+		name   string
+		a, b   stats.Snapshot
+		rates  bool
+		lossIs float64
+	}{
+		{"same process", sampleSnap(10, 0), sampleSnap(12, 1), true, 100 * 10 / 1000.0},
+		{"packets_lost fell", base, lateLoss, true, 0},
+		{"uptime went back", sampleSnap(10, 0), sampleSnap(1, 1), false, 0},
+		{"uptime ran ahead of the clock", sampleSnap(10, 0), sampleSnap(60, 1), false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newStatsServer(t, tt.a, tt.b)
+			rep, err := Once(context.Background(), OnceOptions{
+				Target: srv.URL, Interval: time.Millisecond, Stats: newSource(t, srv.URL), Now: stepClock(time.Second),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rep.Rates != nil) != tt.rates {
+				t.Fatalf("rates = %+v, want present: %v", rep.Rates, tt.rates)
+			}
+			if rep.Rates != nil && math.Abs(rep.Rates.LossPct-tt.lossIs) > 1e-9 {
+				t.Errorf("loss = %v%%, want %v%%", rep.Rates.LossPct, tt.lossIs)
+			}
+		})
+	}
 }
