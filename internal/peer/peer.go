@@ -13,6 +13,9 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -38,8 +41,9 @@ type Options struct {
 	// every RTP packet as it comes out of SRTP and every RTCP packet the
 	// default interceptors write (NACKs, receiver reports).
 	Interceptors []interceptor.Factory
-	// LoggerFactory, if set, receives pion's own logs instead of stderr
-	// (bench media silences them: hundreds of peers tearing down at once
+	// LoggerFactory, if set, receives pion's own logs (the peer
+	// connection's and its interceptors') instead of stderr (bench media
+	// silences them: hundreds of peers tearing down at once
 	// log expected errors, such as a data channel closed mid-read).
 	LoggerFactory logging.LoggerFactory
 	// DetachDataChannels leaves data channels the remote side opens
@@ -117,22 +121,40 @@ func NewAPI(o Options) (*webrtc.API, error) {
 }
 
 // registerInterceptors adds pion's default interceptors, without the stats
-// interceptor when o says so.
+// interceptor when o says so, logging to o.LoggerFactory when set.
 func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, o Options) error {
 	if !o.NoStatsInterceptor {
-		return webrtc.RegisterDefaultInterceptors(m, ir)
+		var opts []webrtc.InterceptorOption
+		if o.LoggerFactory != nil {
+			opts = append(opts, webrtc.WithInterceptorLoggerFactory(o.LoggerFactory))
+		}
+		return webrtc.RegisterDefaultInterceptorsWithOptions(m, ir, opts...)
 	}
 	// The defaults as webrtc.RegisterDefaultInterceptors lists them, stats aside.
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
+	var (
+		gen  []nack.GeneratorOption
+		resp []nack.ResponderOption
+		recv []report.ReceiverOption
+		send []report.SenderOption
+		tw   []twcc.Option
+	)
+	if lf := o.LoggerFactory; lf != nil {
+		gen = append(gen, nack.WithGeneratorLoggerFactory(lf))
+		resp = append(resp, nack.WithResponderLoggerFactory(lf))
+		recv = append(recv, report.WithReceiverLoggerFactory(lf))
+		send = append(send, report.WithSenderLoggerFactory(lf))
+		tw = append(tw, twcc.WithLoggerFactory(lf))
+	}
+	if err := webrtc.ConfigureNackWithOptions(m, ir, gen, resp...); err != nil {
 		return err
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, recv, send...); err != nil {
 		return err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return err
 	}
-	return webrtc.ConfigureTWCCSender(m, ir)
+	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, tw...)
 }
 
 // NewPeerConnection returns a peer connection of api with o's ICE servers.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
+	"time"
 )
 
 // HTTPError is a WHIP/WHEP request the server refused.
@@ -54,26 +54,47 @@ func Exchange(ctx context.Context, client *http.Client, endpoint, token, offer s
 		return nil, fmt.Errorf("posting offer to %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading answer from %s: %w", endpoint, err)
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return nil, &HTTPError{Method: "POST", URL: endpoint, Status: resp.StatusCode, Body: strings.TrimSpace(string(bytes.ToValidUTF8(body[:min(len(body), 512)], nil)))}
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("v=0")) {
-		return nil, fmt.Errorf("posting offer to %s: HTTP %d but the body is not an SDP answer", endpoint, resp.StatusCode)
-	}
-	s := &Session{Answer: string(body), client: client, token: token}
+	s := &Session{client: client, token: token}
 	if loc := resp.Header.Get("Location"); loc != "" {
-		base, err := url.Parse(endpoint)
-		if err == nil {
-			if u, err := base.Parse(loc); err == nil {
-				s.Location = u.String()
-			}
+		// Relative to where the answer came from: the endpoint may have
+		// redirected the POST (RFC 9725 §4.5, load balancing).
+		if u, err := resp.Request.URL.Parse(loc); err == nil {
+			s.Location = u.String()
 		}
 	}
+	// An answer the client cannot use still created a session: end it
+	// rather than leave it to the server's ICE timeout.
+	switch {
+	case len(body) > maxAnswer:
+		s.abandon(ctx)
+		return nil, fmt.Errorf("posting offer to %s: the answer is larger than %d KiB", endpoint, maxAnswer>>10)
+	case !bytes.HasPrefix(bytes.TrimSpace(body), []byte("v=0")):
+		s.abandon(ctx)
+		return nil, fmt.Errorf("posting offer to %s: HTTP %d but the body is not an SDP answer", endpoint, resp.StatusCode)
+	}
+	s.Answer = string(body)
 	return s, nil
+}
+
+// maxAnswer bounds an SDP answer read from a server.
+const maxAnswer = 256 << 10
+
+// abandon DELETEs a session whose answer was unusable, best effort (and
+// within 2 s even if ctx has ended).
+func (s *Session) abandon(ctx context.Context) {
+	if s.Location == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
 }
 
 // Close DELETEs the resource, ending the session on the server. A session

@@ -146,7 +146,11 @@ func (s *Server) whip(w http.ResponseWriter, r *http.Request) {
 		rm.tracks[t.Kind()] = local
 		rm.ssrc[t.Kind()] = uint32(t.SSRC())
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			close(rm.ready)
+			select {
+			case <-rm.ready: // a second publisher's video replaces the first's
+			default:
+				close(rm.ready)
+			}
 		}
 		s.mu.Unlock()
 		for {
@@ -171,8 +175,11 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.mu.Lock()
+	ready := rm.ready // replaced when the publisher leaves
+	s.mu.Unlock()
 	select {
-	case <-rm.ready:
+	case <-ready:
 	case <-time.After(2 * time.Second):
 		http.Error(w, "no publisher in this room", http.StatusNotFound)
 		return
@@ -227,8 +234,8 @@ func (s *Server) relayRTCP(rm *room, kind webrtc.RTPCodecType, sender *webrtc.RT
 	}
 }
 
-// SendRTCP sends RTCP to the publisher of room (tests use it for PLI and NACK);
-// mediaSSRC of each packet is set by the caller via the returned SSRC.
+// SendRTCP sends RTCP to the publisher of room (tests use it for PLI and
+// NACK); build gets the publisher's video SSRC to put in each packet.
 func (s *Server) SendRTCP(roomName string, build func(videoSSRC uint32) []rtcp.Packet) error {
 	s.mu.Lock()
 	rm := s.rooms[roomName]
@@ -254,6 +261,16 @@ func (s *Server) del(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pc.Close()
+	s.mu.Lock()
+	for _, rm := range s.rooms {
+		if rm.pub == pc { // the room has no publisher until the next one
+			rm.pub = nil
+			clear(rm.tracks)
+			clear(rm.ssrc)
+			rm.ready = make(chan struct{})
+		}
+	}
+	s.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 }
 
