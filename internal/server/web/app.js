@@ -37,97 +37,167 @@ function fail(what, err) {
   log("ERROR " + msg);
 }
 
+// authHeaders carries the page's token, if any, on every WHIP/WHEP request
+// (POST, PATCH and DELETE alike: the server lets only the creating token
+// change or end a session).
+function authHeaders(extra) {
+  const h = Object.assign({}, extra);
+  const token = $("token").value.trim();
+  if (token) h["Authorization"] = "Bearer " + token;
+  return h;
+}
+
+// trickleFragment is an RFC 8840 SDP fragment: the ICE credentials, then
+// per media section its mid and candidates (lines: "candidate:…" or
+// "end-of-candidates").
+function trickleFragment(sdp, byMid) {
+  const cred = (name) => (sdp.match(new RegExp("^a=" + name + ":(.*)$", "m")) || [, ""])[1].trim();
+  let frag = "a=ice-ufrag:" + cred("ice-ufrag") + "\r\na=ice-pwd:" + cred("ice-pwd") + "\r\n";
+  for (const [mid, lines] of byMid) {
+    frag += "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:" + mid + "\r\n" + lines.map((l) => "a=" + l + "\r\n").join("");
+  }
+  return frag;
+}
+
 // POSTs the offer to a WHIP/WHEP endpoint at once, without waiting for ICE
 // gathering: the relay's answer carries its candidates, and the browser's
-// own follow by trickle (PATCH with an SDP fragment, RFC 9725 §4.3.1) — or
-// are learnt by the relay from the browser's connectivity checks.
-async function exchange(kind, pc) {
-  const headers = { "Content-Type": "application/sdp" };
-  const token = $("token").value.trim();
-  if (token) headers["Authorization"] = "Bearer " + token;
+// own follow by trickle (PATCH with an SDP fragment and If-Match, RFC 9725
+// §4.3.1) — or are learnt by the relay from the browser's connectivity
+// checks. alive() says whether the caller still wants the session: one
+// stopped or superseded while the POST was in flight is deleted at once.
+// Returns the session's Location, or null when it was not wanted.
+async function exchange(kind, pc, alive) {
   const pending = [];
-  let location = null;
-  const trickle = async (cands) => {
-    if (!cands.length) return;
-    const frag = cands.map((c) => (c.sdpMid != null ? "a=mid:" + c.sdpMid + "\r\n" : "") + "a=" + c.candidate + "\r\n").join("");
+  let location = null, etag = null;
+  const trickle = async (items) => {
+    if (!items.length || !alive()) return;
+    const byMid = new Map();
+    for (const it of items) {
+      const mid = it.mid != null ? it.mid : "0";
+      if (!byMid.has(mid)) byMid.set(mid, []);
+      byMid.get(mid).push(it.line);
+    }
+    const headers = authHeaders({ "Content-Type": "application/trickle-ice-sdpfrag" });
+    if (etag) headers["If-Match"] = etag;
     try {
-      await fetch(location, { method: "PATCH", headers: Object.assign({}, headers, { "Content-Type": "application/trickle-ice-sdpfrag" }), body: frag });
+      const r = await fetch(location, { method: "PATCH", headers, body: trickleFragment(pc.localDescription.sdp, byMid) });
+      if (!r.ok) log(kind + ": trickle refused (" + r.status + ")");
     } catch (e) { log(kind + ": trickle failed: " + e); }
   };
   pc.addEventListener("icecandidate", (ev) => {
-    if (!ev.candidate || !ev.candidate.candidate) return;
-    if (location) trickle([ev.candidate]); else pending.push(ev.candidate);
+    // A null candidate (or an empty one) ends gathering: end-of-candidates.
+    const it = ev.candidate && ev.candidate.candidate
+      ? { mid: ev.candidate.sdpMid, line: ev.candidate.candidate }
+      : { mid: null, line: "end-of-candidates" };
+    if (location) trickle([it]); else pending.push(it);
   });
   // setLocalDescription() creates the offer itself: one round trip into
   // the browser's WebRTC thread instead of two (createOffer, then set).
   await pc.setLocalDescription();
   log(kind + ": offer ready");
   const room = encodeURIComponent($("room").value.trim());
-  const resp = await fetch("/" + kind + "/" + room, { method: "POST", headers, body: pc.localDescription.sdp });
+  const resp = await fetch("/" + kind + "/" + room, { method: "POST", headers: authHeaders({ "Content-Type": "application/sdp" }), body: pc.localDescription.sdp });
   if (resp.status !== 201) {
     let detail = resp.statusText;
     try { detail = (await resp.json()).detail || detail; } catch (e) {}
     throw new Error(kind.toUpperCase() + " refused (" + resp.status + "): " + detail);
   }
   location = resp.headers.get("Location");
+  etag = resp.headers.get("ETag");
   const answer = await resp.text();
+  if (!alive()) {
+    deleteSession(location);
+    return null;
+  }
   log(kind + ": answer received");
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
   trickle(pending.splice(0));
-  return { location };
+  return location;
+}
+
+// deleteSession ends a WHIP/WHEP session on the server; keepalive lets the
+// request outlive the page (stop on pagehide).
+function deleteSession(location) {
+  return fetch(location, { method: "DELETE", keepalive: true, headers: authHeaders() }).catch(() => {});
 }
 
 const sessions = {};
+// gens counts the starts and stops of each session ("pub", "sub"): a
+// publish() or watch() whose generation has moved on was stopped or
+// superseded while it waited (camera prompt, POST) and gives up.
+const gens = { pub: 0, sub: 0 };
 
 // max-bundle: one transport for audio and video from the start, so the
 // browser gathers (and trickles) one set of candidates, not one per section.
 const newPeerConnection = () => new RTCPeerConnection({ bundlePolicy: "max-bundle" });
 
 async function stopSession(name) {
+  gens[name]++;
+  if (name === "pub") state.publishing = false; else state.watching = false;
   const s = sessions[name];
   if (!s) return;
   delete sessions[name];
   s.pc.close();
   if (s.stream) s.stream.getTracks().forEach((t) => t.stop());
-  if (s.location) {
-    try { await fetch(s.location, { method: "DELETE" }); } catch (e) {}
-  }
+  if (s.location) await deleteSession(s.location);
+}
+
+// watchConnection reports a peer connection that fails (ICE or DTLS) as an
+// error, so that a test waiting for frames learns why at once.
+function watchConnection(what, pc, alive, onFailed) {
+  pc.addEventListener("connectionstatechange", () => {
+    if (!alive()) return;
+    log(what + ": " + pc.connectionState);
+    if (pc.connectionState === "failed") {
+      const err = new Error("connection failed (ICE or DTLS): is UDP to the server's --udp-port blocked?");
+      fail(what, err);
+      if (onFailed) onFailed(err);
+    }
+  });
 }
 
 async function publish() {
   await stopSession("pub");
+  const gen = gens.pub;
+  const alive = () => gen === gens.pub;
+  let stream = null, pc = null;
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+    if (!alive()) { stream.getTracks().forEach((t) => t.stop()); return; }
     $("local").srcObject = stream;
-    const pc = newPeerConnection();
+    pc = newPeerConnection();
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     sessions.pub = { pc, stream };
-    pc.onconnectionstatechange = () => {
+    watchConnection("publish", pc, alive);
+    pc.addEventListener("connectionstatechange", () => {
+      if (!alive()) return;
       $("localcap").textContent = "camera: " + pc.connectionState;
       state.publishing = pc.connectionState === "connected";
-      log("publish: " + pc.connectionState);
-    };
-    const { location } = await exchange("whip", pc);
+    });
+    const location = await exchange("whip", pc, alive);
+    if (!location) return;
     sessions.pub.location = location;
     log("publishing to room " + $("room").value + " (" + location + ")");
   } catch (e) {
+    if (!alive()) return; // stopped meanwhile: not an error
     fail("publish", e);
+    stopSession("pub"); // no camera or peer connection left running
+    if (stream && !pc) stream.getTracks().forEach((t) => t.stop());
   }
 }
 
-// watchAttempt numbers watch() calls: a frame callback chain left over from
-// an earlier call must neither count frames nor set firstFrameMs for a newer
-// one (the video element outlives the peer connection).
-let watchAttempt = 0;
-
 async function watch() {
-  const attempt = ++watchAttempt;
   // state.firstFrame settles with this attempt: firstFrameMs, or its error.
   // Tests await it instead of polling the page while it works.
   let settle;
   state.firstFrame = new Promise((resolve, reject) => { settle = { resolve, reject }; });
   state.firstFrame.catch(() => {}); // nobody may be waiting
   await stopSession("sub");
+  const gen = gens.sub;
+  // A frame callback chain or event of an earlier watch() must neither
+  // count frames nor set firstFrameMs for this one (the video element
+  // outlives the peer connection).
+  const alive = () => gen === gens.sub;
   state.framesRendered = 0;
   state.firstFrameMs = null;
   const started = performance.now();
@@ -145,7 +215,7 @@ async function watch() {
       log("watch: got " + ev.track.kind + " track");
     };
     const onFrame = (_now, md) => {
-      if (attempt !== watchAttempt) return; // superseded: end this chain
+      if (!alive()) return; // superseded: end this chain
       state.framesRendered++;
       if (state.firstFrameMs === null) {
         // presentationTime: when the frame went to the compositor. The
@@ -161,17 +231,20 @@ async function watch() {
     };
     video.requestVideoFrameCallback(onFrame);
     sessions.sub = { pc };
-    pc.onconnectionstatechange = () => {
-      state.watching = pc.connectionState === "connected";
-      log("watch: " + pc.connectionState);
-    };
-    const { location } = await exchange("whep", pc);
+    watchConnection("watch", pc, alive, (err) => settle.reject(err));
+    pc.addEventListener("connectionstatechange", () => {
+      if (alive()) state.watching = pc.connectionState === "connected";
+    });
+    const location = await exchange("whep", pc, alive);
+    if (!location) return;
     sessions.sub.location = location;
     video.play().catch(() => {});
     log("watching room " + $("room").value + " (" + location + ")");
   } catch (e) {
+    if (!alive()) return; // stopped or superseded meanwhile: not an error
     fail("watch", e);
     settle.reject(e);
+    stopSession("sub");
   }
 }
 
