@@ -28,6 +28,10 @@ PROCS_1000=${PROCS_1000:-2}
 # shellcheck source=lib.sh
 . scripts/lib.sh
 mkdir -p "$OUT"
+# The medians are taken over this invocation's reports only: earlier runs'
+# files (more RUNS, or a run that failed before writing its report) would
+# otherwise be counted as current.
+rm -f "$OUT"/media-*.json
 bench_setup bench-media
 start() {
 	start_server "$OUT/serve-media.log" --udp-port "$(free_udp_port)" --max-participants 5000 --log-level warn

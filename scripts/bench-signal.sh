@@ -29,6 +29,10 @@ if [ -n "${NICE:-}" ]; then PRIO=(nice -n "$NICE"); fi
 # shellcheck source=lib.sh
 . scripts/lib.sh
 mkdir -p "$OUT"
+# The medians are taken over this invocation's reports only: earlier runs'
+# files (more RUNS, or a run that failed before writing its report) would
+# otherwise be counted as current.
+rm -f "$OUT"/signal-*.json
 bench_setup bench-signal
 start() { start_server "$OUT/serve.log" --max-conns 25000 --max-rooms 25000 --log-level warn; }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,27 @@ func FreePort(t testing.TB, network string) string {
 type Proc struct {
 	Addr, Admin string // host:port of the public and admin listeners
 	cmd         *exec.Cmd
-	log         *bytes.Buffer
+	log         *syncBuffer
+	exited      chan struct{} // closed when the process has ended
+}
+
+// syncBuffer is the process's output, written by exec's copying
+// goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // HTTP is the public base URL; WS the signaling URL; AdminURL the pprof listener.
@@ -85,7 +106,7 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 // Kill ends the server abruptly, as a crash or a lost host would.
 func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+	<-p.exited
 }
 
 // StartProcess runs bin as `serve --dev` on free loopback ports and waits
@@ -101,32 +122,47 @@ func StartProcess(t testing.TB, ctx context.Context, bin string) *Proc {
 func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string) *Proc {
 	t.Helper()
 	_, udp, _ := net.SplitHostPort(FreePort(t, "udp"))
-	p := &Proc{Addr: addr, Admin: admin, log: &bytes.Buffer{}}
+	p := &Proc{Addr: addr, Admin: admin, log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", addr, "--admin-listen", admin,
 		"--udp-port", udp, "--drain-timeout", "1s")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s serve: %v", bin, err)
 	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
 			t.Logf("serve log (%s):\n%s", addr, p.log.String())
 		}
 	})
+	// Ready when this process says it is serving (it prints that once its
+	// listeners are bound: a port taken meanwhile by another test's server
+	// makes it exit instead) and /readyz answers.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(p.HTTP() + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+		select {
+		case <-p.exited:
+			t.Fatalf("serve on %s exited before it was ready: %v\n%s", addr, p.cmd.ProcessState, p.log.String())
+		default:
+		}
+		var err error
+		if strings.Contains(p.log.String(), " serving\n") {
+			var resp *http.Response
+			if resp, err = http.Get(p.HTTP() + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
 			}
 		}
 		if time.Now().After(deadline) {
 			p.Kill() // before reading its output
 			t.Fatalf("serve on %s not ready after 15s: %v\n%s", addr, err, p.log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
