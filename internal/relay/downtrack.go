@@ -79,14 +79,16 @@ type seqMap struct {
 	seqOff uint16
 	tsOff  uint32
 
-	// floor is the oldest source sequence number this map forwards
-	// (uint16; atomic because NACKs are checked on the RTCP goroutine):
-	// the keyframe it started on, later newest-floorLag. Sequence numbers
+	// floor is the oldest source sequence number this map forwards: the
+	// keyframe it started on, later about newest-floorLag. Sequence numbers
 	// are compared in 16-bit arithmetic, which only orders numbers less
 	// than 32,768 apart; a floor left at the start would put every packet
 	// "before" it once the stream is 32,768 packets on (a few minutes of
 	// video), and the track would stop until the numbers wrapped around.
-	floor atomic.Uint32
+	// The writer goroutine owns floor; nackFloor is its copy for the RTCP
+	// goroutine, which checks NACKs against it.
+	floor     uint16
+	nackFloor atomic.Uint32
 
 	// Written and read by the writer goroutine only: the last source
 	// packet startFromCache sent, so that its queued copy is not sent
@@ -95,19 +97,34 @@ type seqMap struct {
 	replayEnd uint16
 }
 
-// floorLag is how far the floor trails the newest packet: more than any
-// packet cache holds (maxCacheSize), so that every cached packet can still
-// be resent, and well under 32,768.
-const floorLag = 1 << 14
+// floorLag is how far the floor trails the newest packet, at least: more
+// than any packet cache holds (maxCacheSize), so that every cached packet
+// can still be resent. It moves in floorStep jumps, so that the forwarding
+// path stores it once per floorStep packets, not per packet; the lag stays
+// under floorLag+floorStep, well within the 32,768 that 16-bit comparisons
+// can order.
+const (
+	floorLag  = 1 << 14
+	floorStep = 1 << 12
+)
 
 // forwards reports whether source sequence number seq is at or after the
-// map's floor.
-func (m *seqMap) forwards(seq uint16) bool { return int16(seq-uint16(m.floor.Load())) >= 0 }
+// map's floor (writer goroutine).
+func (m *seqMap) forwards(seq uint16) bool { return int16(seq-m.floor) >= 0 }
+
+// nackable is forwards for the RTCP goroutine.
+func (m *seqMap) nackable(seq uint16) bool { return int16(seq-uint16(m.nackFloor.Load())) >= 0 }
+
+// setFloor sets the floor (writer goroutine).
+func (m *seqMap) setFloor(seq uint16) {
+	m.floor = seq
+	m.nackFloor.Store(uint32(seq))
+}
 
 // advance moves the floor up behind seq, the newest packet delivered.
 func (m *seqMap) advance(seq uint16) {
-	if f := uint16(m.floor.Load()); int16(seq-f) > floorLag {
-		m.floor.Store(uint32(seq - floorLag))
+	if int16(seq-m.floor) >= floorLag+floorStep {
+		m.setFloor(seq - floorLag)
 	}
 }
 
@@ -382,7 +399,7 @@ func (d *downTrack) startFromCache(src *upTrack) {
 // sequence numbers and the timeline this receiver has seen so far.
 func (d *downTrack) rebase(src *upTrack, p *packet, prev *seqMap) *seqMap {
 	m := &seqMap{src: src}
-	m.floor.Store(uint32(p.seq))
+	m.setFloor(p.seq)
 	if d.haveOut {
 		m.seqOff = d.lastOutSeq + 1 - p.seq
 		ticks := uint32(uint64(max(nanotime()-d.lastOutAt, 0)) * uint64(d.clockRate) / 1e9)
@@ -457,7 +474,7 @@ func (d *downTrack) nack(outSeq uint16) {
 	}
 	mark.at = now
 	m := d.mapping.Load()
-	if m == nil || !m.forwards(outSeq-m.seqOff) {
+	if m == nil || !m.nackable(outSeq-m.seqOff) {
 		return // before this source's first packet: nothing to resend
 	}
 	p := m.src.cache.get(outSeq - m.seqOff)

@@ -286,10 +286,12 @@ func BenchmarkForward(b *testing.B) {
 	h := newHarness(Config{})
 	a := h.upTrack(webrtc.MimeTypeVP8)
 	var ds []*downTrack
+	var ws []*recordWriter
 	for range subs {
-		d := h.downTrack(&recordWriter{})
+		w := &recordWriter{}
+		d := h.downTrack(w)
 		d.attach(a)
-		ds = append(ds, d)
+		ds, ws = append(ds, d), append(ws, w)
 	}
 	src := vp8Packet(0, 0, true, true)
 	b.ReportAllocs()
@@ -306,6 +308,13 @@ func BenchmarkForward(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/pkt/sub")
+	// Every packet must have gone to every subscriber: a path that drops
+	// some (as one did past 32,768 packets) would look cheaper.
+	for i, w := range ws {
+		if n := w.count.Load(); n != int64(b.N) {
+			b.Fatalf("subscriber %d was sent %d of %d packets", i, n, b.N)
+		}
+	}
 	for _, d := range ds {
 		d.detach()
 	}

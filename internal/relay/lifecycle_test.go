@@ -160,3 +160,42 @@ func TestTotalsNeverGoBackwards(t *testing.T) {
 		t.Errorf("a total that went down gives a bitrate")
 	}
 }
+
+// TestLossCountsDuplicatesOnce: packets still missing after repair. A late
+// packet fills its gap; a duplicate (a retransmission that raced the
+// original) must not, or it hides a packet that never came.
+func TestLossCountsDuplicatesOnce(t *testing.T) {
+	h := newHarness(Config{})
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	for _, tc := range []struct {
+		seq  uint16
+		lost uint64
+	}{
+		{100, 0},
+		{102, 1}, // 101 missing
+		{101, 0}, // repaired
+		{102, 0}, // duplicate
+		{104, 1}, // 103 missing
+		{104, 1}, // duplicate: 103 still missing
+		{102, 1},
+	} {
+		a.countSeq(tc.seq)
+		if got := a.lost(); got != tc.lost {
+			t.Fatalf("after %d: %d lost, want %d", tc.seq, got, tc.lost)
+		}
+	}
+	// Across the wrap, in jumps longer than the window: 100..65539
+	// (65,440 numbers), 8 distinct received.
+	for _, seq := range []uint16{30000, 60000, 65535, 3} {
+		a.countSeq(seq)
+	}
+	if got := a.lost(); got != 65432 {
+		t.Fatalf("after the wrap: %d lost, want 65432", got)
+	}
+	a.countSeq(3)     // duplicate
+	a.countSeq(2)     // late, within the window: fills its gap
+	a.countSeq(40000) // later than the window: cannot be told from a duplicate
+	if got := a.lost(); got != 65431 {
+		t.Fatalf("after a duplicate, a late and a very late packet: %d lost, want 65431", got)
+	}
+}

@@ -5,16 +5,18 @@ import (
 	"time"
 )
 
-// Counters are the relay's monotonic figures. Live tracks keep them in
-// atomics; a room adds a track's figures to its own when the track ends, and
-// the relay adds a room's when the room ends, so totals never go backwards.
+// Counters are the relay's figures. Live tracks keep them in atomics; a
+// room adds a track's figures to its own when the track ends, and the
+// relay adds a room's when the room ends, so totals never go backwards —
+// except the two loss figures, which are "still missing" counts: they fall
+// when a late or retransmitted packet fills a gap (export them as gauges).
 type Counters struct {
 	PacketsIn   uint64 // RTP packets received from publishers
 	BytesIn     uint64
 	PacketsOut  uint64 // RTP packets sent to subscribers (retransmissions included)
 	BytesOut    uint64
-	PacketsLost uint64 // publisher packets never received (after NACK recovery)
-	LostOut     uint64 // subscribers' reported cumulative loss (receiver reports)
+	PacketsLost uint64 // publisher packets not received (after NACK recovery); may fall
+	LostOut     uint64 // subscribers' reported cumulative loss (receiver reports); may fall
 	NACKs       uint64 // NACKed packets from subscribers
 	Retransmits uint64 // packets resent from the cache
 	PLIs        uint64 // keyframe requests sent to publishers

@@ -47,7 +47,8 @@ type upTrack struct {
 	haveSeq        bool
 	baseSeq        uint64 // extended sequence number of the first packet
 	maxSeq         uint64 // highest extended sequence number
-	received       uint64
+	received       uint64 // distinct packets
+	seen           seenSet
 }
 
 var clockStart = time.Now()
@@ -120,31 +121,63 @@ func (t *upTrack) forward(p *packet) {
 
 // countSeq tracks the extended sequence range to count packets that never
 // arrived. Late and retransmitted packets count as received, so NACK
-// recovery shows as no loss.
+// recovery shows as no loss; a duplicate (a retransmission that raced its
+// original) counts once, so it cannot hide a packet that is missing.
 func (t *upTrack) countSeq(seq uint16) {
 	t.lossMu.Lock()
+	defer t.lossMu.Unlock()
 	if !t.haveSeq {
 		t.haveSeq = true
 		t.baseSeq = uint64(seq) + 1<<16 // room to go below the first packet
 		t.maxSeq = t.baseSeq
-	} else {
-		// Extend seq to 64 bits near maxSeq.
-		ext := t.maxSeq&^0xffff | uint64(seq)
-		switch diff := int16(seq - uint16(t.maxSeq)); {
-		case diff > 0 && ext < t.maxSeq:
-			ext += 1 << 16
-		case diff < 0 && ext > t.maxSeq:
-			ext -= 1 << 16
-		}
-		if ext > t.maxSeq {
-			t.maxSeq = ext
-		}
-		if ext < t.baseSeq {
-			t.baseSeq = ext
-		}
+		t.seen.mark(t.maxSeq)
+		t.received++
+		return
 	}
+	// Extend seq to 64 bits near maxSeq.
+	ext := t.maxSeq&^0xffff | uint64(seq)
+	switch diff := int16(seq - uint16(t.maxSeq)); {
+	case diff > 0 && ext < t.maxSeq:
+		ext += 1 << 16
+	case diff < 0 && ext > t.maxSeq:
+		ext -= 1 << 16
+	}
+	switch {
+	case ext > t.maxSeq:
+		t.seen.advance(t.maxSeq, ext)
+		t.maxSeq = ext
+	case t.maxSeq-ext >= seenWindow:
+		return // too late to tell from a duplicate: it stays counted lost
+	case t.seen.has(ext):
+		return // a duplicate
+	}
+	if ext < t.baseSeq {
+		t.baseSeq = ext
+	}
+	t.seen.mark(ext)
 	t.received++
-	t.lossMu.Unlock()
+}
+
+// seenWindow is how many of the newest sequence numbers seenSet remembers.
+const seenWindow = 1024
+
+// seenSet marks which of the newest seenWindow extended sequence numbers
+// have arrived.
+type seenSet [seenWindow / 64]uint64
+
+func (s *seenSet) has(ext uint64) bool { return s[ext/64%uint64(len(s))]&(1<<(ext%64)) != 0 }
+func (s *seenSet) mark(ext uint64)     { s[ext/64%uint64(len(s))] |= 1 << (ext % 64) }
+
+// advance forgets the numbers after old up to and including new, whose
+// slots now stand for them.
+func (s *seenSet) advance(old, new uint64) {
+	if new-old >= seenWindow {
+		*s = seenSet{}
+		return
+	}
+	for e := old + 1; e <= new; e++ {
+		s[e/64%uint64(len(s))] &^= 1 << (e % 64)
+	}
 }
 
 func (t *upTrack) lost() uint64 {

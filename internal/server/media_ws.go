@@ -285,7 +285,7 @@ var (
 	descRoomPacketsOut = prometheus.NewDesc("livectl_room_packets_out_total", "RTP packets sent in the room.", []string{"room"}, nil)
 	descRoomBytesIn    = prometheus.NewDesc("livectl_room_bytes_in_total", "Media bytes received in the room.", []string{"room"}, nil)
 	descRoomBytesOut   = prometheus.NewDesc("livectl_room_bytes_out_total", "Media bytes sent in the room.", []string{"room"}, nil)
-	descRoomLost       = prometheus.NewDesc("livectl_room_packets_lost_total", "Publisher packets never received (after NACK repair).", []string{"room"}, nil)
+	descRoomLost       = prometheus.NewDesc("livectl_room_packets_lost", "Publisher packets still missing after NACK repair (falls when a late packet fills a gap).", []string{"room"}, nil)
 	descRoomNACKs      = prometheus.NewDesc("livectl_room_nacks_total", "Packets NACKed by the room's subscribers.", []string{"room"}, nil)
 	descRoomPLIs       = prometheus.NewDesc("livectl_room_plis_total", "Keyframe requests sent to the room's publishers.", []string{"room"}, nil)
 	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
@@ -311,7 +311,7 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descRoomPacketsOut, prometheus.CounterValue, float64(r.PacketsOut), r.Name)
 		g(descRoomBytesIn, prometheus.CounterValue, float64(r.BytesIn), r.Name)
 		g(descRoomBytesOut, prometheus.CounterValue, float64(r.BytesOut), r.Name)
-		g(descRoomLost, prometheus.CounterValue, float64(r.PacketsLost), r.Name)
+		g(descRoomLost, prometheus.GaugeValue, float64(r.PacketsLost), r.Name)
 		g(descRoomNACKs, prometheus.CounterValue, float64(r.NACKs), r.Name)
 		g(descRoomPLIs, prometheus.CounterValue, float64(r.PLIs), r.Name)
 	}
