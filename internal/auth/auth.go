@@ -15,6 +15,18 @@ import (
 // Issuer is the "iss" claim of tokens minted by livectl.
 const Issuer = "livectl"
 
+// MinSecretLen is the shortest HMAC secret accepted: RFC 7518 §3.2 requires
+// an HS256 key at least as long as the hash output, 256 bits.
+const MinSecretLen = 32
+
+// CheckSecret reports a secret too short to sign tokens with.
+func CheckSecret(secret string) error {
+	if len(secret) < MinSecretLen {
+		return fmt.Errorf("the secret is %d bytes; HS256 needs at least %d (RFC 7518 §3.2): generate one with 'openssl rand -hex 32'", len(secret), MinSecretLen)
+	}
+	return nil
+}
+
 // Leeway tolerates clock skew between the minting host and the server.
 const Leeway = 30 * time.Second
 

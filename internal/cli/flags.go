@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -34,11 +35,14 @@ func ParseByteSize(s string) (ByteSize, error) {
 			break
 		}
 	}
+	// Plain decimals only: ParseFloat would also take "nan", "inf", "1e3"
+	// and hex; and a size is a whole number of bytes.
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<53 {
-		return 0, fmt.Errorf("invalid size %q: want bytes or a number with KiB, MiB, GiB", s)
+	v := n * float64(mult)
+	if err != nil || !plainDecimal(t) || v > 1<<53 || v != math.Trunc(v) {
+		return 0, fmt.Errorf("invalid size %q: want whole bytes or a number with KiB, MiB, GiB", s)
 	}
-	return ByteSize(n * float64(mult)), nil
+	return ByteSize(v), nil
 }
 
 // String renders the size with the largest binary unit that divides it.
@@ -67,3 +71,19 @@ func (b *ByteSize) Set(s string) error {
 
 // Type implements pflag.Value.
 func (b *ByteSize) Type() string { return "size" }
+
+// plainDecimal reports whether t is digits with at most one decimal point.
+func plainDecimal(t string) bool {
+	digits, dot := 0, false
+	for _, c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}

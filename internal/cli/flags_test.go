@@ -22,6 +22,11 @@ func TestParseByteSize(t *testing.T) {
 		{"-1KiB", 0, true},
 		{"ten", 0, true},
 		{"1TiB", 0, true},
+		{"nan", 0, true},
+		{"inf", 0, true},
+		{"1e3", 0, true},
+		{"1.5", 0, true}, // a fraction of a byte
+		{"0x10", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -238,6 +239,9 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		if err := v.ReadInConfig(); err != nil {
 			return &UsageError{Err: configError{fmt.Errorf("reading config file %s: %w", path, err)}}
 		}
+		if err := checkConfigKeys(cmd.Root(), v.AllKeys(), path); err != nil {
+			return &UsageError{Err: configError{err}}
+		}
 	}
 
 	var errs []string
@@ -277,6 +281,38 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		return &UsageError{Err: configError{fmt.Errorf("%s: %v", f.FlagRef(err.flag), err.msg)}}
 	}
 	f.Logger = logger
+	return nil
+}
+
+// checkConfigKeys refuses config keys that are no flag of any command (a
+// file may be shared by several commands, so a key of another command is
+// fine): a typo such as max_conns would otherwise be ignored in silence.
+func checkConfigKeys(root *cobra.Command, keys []string, path string) error {
+	known := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		add := func(fl *pflag.Flag) { known[fl.Name] = true }
+		c.Flags().VisitAll(add)
+		c.PersistentFlags().VisitAll(add)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	var bad []string
+	for _, k := range keys {
+		if !known[k] {
+			msg := fmt.Sprintf("config key %q in %s is not a flag of any livectl command", k, path)
+			if h := strings.ReplaceAll(k, "_", "-"); known[h] {
+				msg += fmt.Sprintf(" (did you mean %q? keys are flag names)", h)
+			}
+			bad = append(bad, msg)
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "\n"))
+	}
 	return nil
 }
 

@@ -137,6 +137,7 @@ func TestUsageErrorsExit2AndNameTheSource(t *testing.T) {
 		{name: "bad config value", file: "rate: fast\n", contains: []string{`config key "rate"`, "livectl.yaml", "fast"}},
 		{name: "bad duration in config", file: "drain-timeout: soon\n", contains: []string{"drain-timeout", "soon"}},
 		{name: "config not YAML", file: "rate: [\n", contains: []string{"reading config file"}},
+		{name: "config key that is no flag", file: "drain_timeout: 5s\n", contains: []string{`config key "drain_timeout"`, `did you mean "drain-timeout"`}},
 		{name: "missing explicit config", args: []string{"--config", "/nonexistent/x.yaml"}, contains: []string{"/nonexistent/x.yaml"}},
 		{name: "bad output format", args: []string{"-o", "xml"}, contains: []string{"--output", "xml"}},
 		{name: "bad output format from env", env: map[string]string{"LIVECTL_OUTPUT": "xml"}, contains: []string{"LIVECTL_OUTPUT", "xml"}},

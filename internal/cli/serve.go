@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
 )
@@ -131,6 +133,21 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
 		return UsageErrorf("%s: %q is not an IP address", f.FlagRef("public-ip"), o.PublicIP)
+	}
+	if !o.Dev {
+		if err := auth.CheckSecret(o.AuthSecret); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)
+		}
+	}
+	// A bad STUN URL would make every peer connection fail at run time.
+	for _, u := range o.STUN {
+		full := u
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") {
+			full = "stun:" + u
+		}
+		if _, err := stun.ParseURI(full); err != nil {
+			return UsageErrorf("%s: %q is not a STUN server: %v (want host:port or stun:host:port)", f.FlagRef("stun"), u, err)
+		}
 	}
 	return nil
 }

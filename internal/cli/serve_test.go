@@ -40,6 +40,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"bad public ip", []string{"serve", "--dev", "--public-ip", "nowhere"}, "--public-ip"},
 		{"bad port", []string{"serve", "--dev", "--udp-port", "70000"}, "--udp-port"},
 		{"bad origin", []string{"serve", "--dev", "--allowed-origins", "example.com"}, "scheme://host"},
+		{"short auth secret", []string{"serve", "--auth-secret", "hunter2"}, "needs at least 32"},
+		{"bad STUN URL", []string{"serve", "--dev", "--stun", "http://stun.example.com:3478"}, "--stun"},
+		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

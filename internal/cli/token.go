@@ -8,6 +8,7 @@ import (
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/signal"
 )
 
 // TokenOptions are the resolved flags of `livectl token`.
@@ -41,7 +42,12 @@ publish and/or subscribe to media. The token is printed on stdout.`,
   TOKEN=$(livectl token --auth-secret "$SECRET" --room demo --identity probe --subscribe --ttl 10m)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.AuthSecret == "" {
+			// --secret given on the command line wins over --auth-secret
+			// from the environment or the config file, as any flag does.
+			if fl := cmd.Flags(); fl.Changed("secret") {
+				if fl.Changed("auth-secret") && opts.AuthSecret != secretAlias {
+					return UsageErrorf("--secret and --auth-secret disagree: give one")
+				}
 				opts.AuthSecret = secretAlias
 			}
 			return runToken(f, opts)
@@ -68,6 +74,11 @@ func runToken(f *Factory, o *TokenOptions) error {
 		return UsageErrorf("%s is required", f.FlagRef("identity"))
 	case o.TTL <= 0:
 		return UsageErrorf("%s must be positive, got %s", f.FlagRef("ttl"), o.TTL)
+	case len(o.Room) > signal.MaxNameLen || len(o.Identity) > signal.MaxNameLen:
+		return UsageErrorf("%s and %s are at most %d bytes (the server refuses longer ones)", f.FlagRef("room"), f.FlagRef("identity"), signal.MaxNameLen)
+	}
+	if err := auth.CheckSecret(o.AuthSecret); err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)
 	}
 	now := o.Now()
 	g := auth.Grant{Room: o.Room, Identity: o.Identity, Publish: o.Publish, Subscribe: o.Subscribe}

@@ -11,14 +11,17 @@ import (
 	"github.com/livectl/livectl/internal/auth"
 )
 
+// testSecret is a secret of the shortest length HS256 allows.
+const testSecret = "0123456789abcdef0123456789abcdef"
+
 func TestToken(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := Run(context.Background(), testFactory(&out, &errOut),
-		[]string{"token", "--auth-secret", "s3", "--room", "r", "--identity", "alice", "--publish", "--ttl", "10m"})
+		[]string{"token", "--auth-secret", testSecret, "--room", "r", "--identity", "alice", "--publish", "--ttl", "10m"})
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	g, err := auth.Verify([]byte("s3"), strings.TrimSpace(out.String()))
+	g, err := auth.Verify([]byte(testSecret), strings.TrimSpace(out.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +33,7 @@ func TestToken(t *testing.T) {
 func TestTokenJSONAndAlias(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := Run(context.Background(), testFactory(&out, &errOut),
-		[]string{"token", "--secret", "s3", "--room", "r", "--identity", "bob", "--subscribe", "-o", "json"})
+		[]string{"token", "--secret", testSecret, "--room", "r", "--identity", "bob", "--subscribe", "-o", "json"})
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
@@ -48,7 +51,7 @@ func TestTokenJSONAndAlias(t *testing.T) {
 	if got.Room != "r" || got.Identity != "bob" || got.Publish || !got.Subscribe || got.ExpiresAt.IsZero() {
 		t.Fatalf("json = %+v", got)
 	}
-	if _, err := auth.Verify([]byte("s3"), got.Token); err != nil {
+	if _, err := auth.Verify([]byte(testSecret), got.Token); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -60,9 +63,12 @@ func TestTokenUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no secret", []string{"token", "--room", "r", "--identity", "i"}, "--auth-secret is required"},
-		{"no room", []string{"token", "--auth-secret", "s", "--identity", "i"}, "--room is required"},
-		{"no identity", []string{"token", "--auth-secret", "s", "--room", "r"}, "--identity is required"},
-		{"bad ttl", []string{"token", "--auth-secret", "s", "--room", "r", "--identity", "i", "--ttl", "-1h"}, "--ttl must be positive"},
+		{"no room", []string{"token", "--auth-secret", testSecret, "--identity", "i"}, "--room is required"},
+		{"no identity", []string{"token", "--auth-secret", testSecret, "--room", "r"}, "--identity is required"},
+		{"bad ttl", []string{"token", "--auth-secret", testSecret, "--room", "r", "--identity", "i", "--ttl", "-1h"}, "--ttl must be positive"},
+		{"short secret", []string{"token", "--auth-secret", "s3cret", "--room", "r", "--identity", "i"}, "needs at least 32"},
+		{"room longer than the server takes", []string{"token", "--auth-secret", testSecret, "--room", strings.Repeat("r", 129), "--identity", "i"}, "at most 128 bytes"},
+		{"--secret and --auth-secret disagree", []string{"token", "--auth-secret", testSecret, "--secret", testSecret + "x", "--room", "r", "--identity", "i"}, "disagree"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -71,5 +77,18 @@ func TestTokenUsageErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut.String(), out.String())
 			}
 		})
+	}
+}
+
+// TestTokenSecretFlagWins: --secret on the command line wins over the
+// secret in the environment (or config file), as every flag does.
+func TestTokenSecretFlagWins(t *testing.T) {
+	env := map[string]string{"LIVECTL_AUTH_SECRET": strings.Repeat("e", 32)}
+	code, out, errOut := runCLI(t, env, "token", "--secret", testSecret, "--room", "r", "--identity", "a")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := auth.Verify([]byte(testSecret), strings.TrimSpace(out)); err != nil {
+		t.Fatalf("token not signed with --secret: %v", err)
 	}
 }
