@@ -316,6 +316,10 @@ func TestPerRoomMetrics(t *testing.T) {
 	}
 	defer pub.Close()
 	probeAll(t, []probe.Options{{URL: ts.http.URL + "/whep/metered"}})
+	c := dial(t, ts.wsURL, nil) // a signaling-only room has its series too
+	if _, err := c.Join(ctxT(t), "lobby", "a", ""); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Get(ts.http.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -328,6 +332,9 @@ func TestPerRoomMetrics(t *testing.T) {
 		`livectl_room_bitrate_out_bps{room="metered"}`,
 		`livectl_room_plis_total{room="metered"}`,
 		`livectl_media_queue_drops_total`,
+		`livectl_room_packets_lost{room="metered"}`,
+		`livectl_room_participants{room="lobby"} 1`,
+		"# TYPE livectl_media_packets_lost gauge",
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

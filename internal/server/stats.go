@@ -178,8 +178,10 @@ func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
 	_ = enc.Encode(s.Stats())
 }
 
-// metrics exposes the server's figures to Prometheus. One collector reads a
-// Stats snapshot per scrape, so the media plane is asked once.
+// metrics exposes the server's figures to Prometheus. This collector reads
+// one Stats snapshot per scrape (totals, and each room's /ws participants);
+// the media plane's per-room collector (media_ws.go) reads the relay's own,
+// so per-room media series and the totals are a moment apart.
 type promMetrics struct {
 	reg *prometheus.Registry
 	h   http.Handler
@@ -198,26 +200,27 @@ func newMetrics(s *Server) *promMetrics {
 func (m *promMetrics) handler() http.Handler { return m.h }
 
 var (
-	descConnections     = prometheus.NewDesc("livectl_connections", "Open /ws signaling connections.", nil, nil)
-	descConnsTotal      = prometheus.NewDesc("livectl_connections_total", "Accepted /ws connections since start.", nil, nil)
-	descDropped         = prometheus.NewDesc("livectl_connections_dropped_total", "Connections cut off because the client was slow or dead.", []string{"reason"}, nil)
-	descRejected        = prometheus.NewDesc("livectl_rejected_total", "Connections or frames refused with an error.", []string{"reason"}, nil)
-	descRooms           = prometheus.NewDesc("livectl_rooms", "Rooms (signaling and media).", nil, nil)
-	descParticipants    = prometheus.NewDesc("livectl_participants", "Participants joined over /ws.", nil, nil)
-	descMsgsIn          = prometheus.NewDesc("livectl_messages_in_total", "Signaling frames received.", nil, nil)
-	descMsgsOut         = prometheus.NewDesc("livectl_messages_out_total", "Signaling frames sent.", nil, nil)
-	descBadMsgs         = prometheus.NewDesc("livectl_messages_bad_total", "Malformed or invalid signaling frames received.", nil, nil)
-	descDraining        = prometheus.NewDesc("livectl_draining", "1 while the server drains.", nil, nil)
-	descTracksPublished = prometheus.NewDesc("livectl_tracks_published", "Media tracks being published.", nil, nil)
-	descTracksSubbed    = prometheus.NewDesc("livectl_tracks_subscribed", "Media tracks being forwarded to subscribers.", nil, nil)
-	descBytesIn         = prometheus.NewDesc("livectl_media_bytes_in_total", "Media bytes received.", nil, nil)
-	descBytesOut        = prometheus.NewDesc("livectl_media_bytes_out_total", "Media bytes sent.", nil, nil)
-	descPacketsIn       = prometheus.NewDesc("livectl_media_packets_in_total", "RTP packets received.", nil, nil)
-	descPacketsOut      = prometheus.NewDesc("livectl_media_packets_out_total", "RTP packets sent.", nil, nil)
-	descPacketsLost     = prometheus.NewDesc("livectl_media_packets_lost", "RTP packets from publishers still missing after NACK repair (falls when a late packet fills a gap).", nil, nil)
-	descNACKs           = prometheus.NewDesc("livectl_media_nacks_total", "NACKs received from subscribers.", nil, nil)
-	descPLIs            = prometheus.NewDesc("livectl_media_plis_total", "PLIs sent to publishers.", nil, nil)
-	descGCPauseP99      = prometheus.NewDesc("livectl_gc_pause_p99_seconds", "99th percentile GC stop-the-world pause.", nil, nil)
+	descConnections      = prometheus.NewDesc("livectl_connections", "Open /ws signaling connections.", nil, nil)
+	descConnsTotal       = prometheus.NewDesc("livectl_connections_total", "Accepted /ws connections since start.", nil, nil)
+	descDropped          = prometheus.NewDesc("livectl_connections_dropped_total", "Connections cut off because the client was slow or dead.", []string{"reason"}, nil)
+	descRejected         = prometheus.NewDesc("livectl_rejected_total", "Connections or frames refused with an error.", []string{"reason"}, nil)
+	descRooms            = prometheus.NewDesc("livectl_rooms", "Rooms (signaling and media).", nil, nil)
+	descParticipants     = prometheus.NewDesc("livectl_participants", "Participants joined over /ws.", nil, nil)
+	descRoomParticipants = prometheus.NewDesc("livectl_room_participants", "Participants joined over /ws, per room.", []string{"room"}, nil)
+	descMsgsIn           = prometheus.NewDesc("livectl_messages_in_total", "Signaling frames received.", nil, nil)
+	descMsgsOut          = prometheus.NewDesc("livectl_messages_out_total", "Signaling frames sent.", nil, nil)
+	descBadMsgs          = prometheus.NewDesc("livectl_messages_bad_total", "Malformed or invalid signaling frames received.", nil, nil)
+	descDraining         = prometheus.NewDesc("livectl_draining", "1 while the server drains.", nil, nil)
+	descTracksPublished  = prometheus.NewDesc("livectl_tracks_published", "Media tracks being published.", nil, nil)
+	descTracksSubbed     = prometheus.NewDesc("livectl_tracks_subscribed", "Media tracks being forwarded to subscribers.", nil, nil)
+	descBytesIn          = prometheus.NewDesc("livectl_media_bytes_in_total", "Media bytes received.", nil, nil)
+	descBytesOut         = prometheus.NewDesc("livectl_media_bytes_out_total", "Media bytes sent.", nil, nil)
+	descPacketsIn        = prometheus.NewDesc("livectl_media_packets_in_total", "RTP packets received.", nil, nil)
+	descPacketsOut       = prometheus.NewDesc("livectl_media_packets_out_total", "RTP packets sent.", nil, nil)
+	descPacketsLost      = prometheus.NewDesc("livectl_media_packets_lost", "RTP packets from publishers still missing after NACK repair (falls when a late packet fills a gap).", nil, nil)
+	descNACKs            = prometheus.NewDesc("livectl_media_nacks_total", "NACKs received from subscribers.", nil, nil)
+	descPLIs             = prometheus.NewDesc("livectl_media_plis_total", "PLIs sent to publishers.", nil, nil)
+	descGCPauseP99       = prometheus.NewDesc("livectl_gc_pause_p99_seconds", "99th percentile GC stop-the-world pause.", nil, nil)
 )
 
 type collector struct{ s *Server }
@@ -242,6 +245,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descRooms, float64(st.RoomCount))
 	gauge(descParticipants, float64(st.Participants))
+	for _, r := range st.Rooms { // every room, signaling-only ones included
+		gauge(descRoomParticipants, float64(r.Participants), r.Name)
+	}
 	counter(descMsgsIn, float64(st.MessagesIn))
 	counter(descMsgsOut, float64(st.MessagesOut))
 	counter(descBadMsgs, float64(c.s.counters.badMessages.Load()))
