@@ -277,3 +277,12 @@ func TestOggSkipsOrphanContinuation(t *testing.T) {
 		t.Fatalf("after the last packet: %v, want EOF", err)
 	}
 }
+
+// TestParseH264SPSTruncated: an SPS cut after frame_mbs_only_flag is an
+// error, not a picture size without its cropping (here 1920x1088 for a
+// 1920x1080 stream).
+func TestParseH264SPSTruncated(t *testing.T) {
+	if w, h, err := ParseH264SPS([]byte{0x67, 0x4d, 0x40, 0x28, 0xec, 0xa0, 0x3c, 0x01, 0x13}); err == nil {
+		t.Fatalf("truncated SPS parsed as %dx%d", w, h)
+	}
+}

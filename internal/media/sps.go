@@ -168,7 +168,13 @@ func ParseH264SPS(nal []byte) (width, height int, err error) {
 	}
 	r.bits(1) // direct_8x8_inference_flag
 	var cl, cr, ct, cb uint
-	if crop, _ := r.bits(1); crop == 1 {
+	// The reader's error sticks: this one also covers the flags above,
+	// whose values are not needed.
+	crop, err := r.bits(1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if crop == 1 {
 		cl, _ = r.ue()
 		cr, _ = r.ue()
 		ct, _ = r.ue()

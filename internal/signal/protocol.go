@@ -174,7 +174,7 @@ func Decode(b []byte) (*Message, error) {
 // DecodeInto is Decode into a caller-owned Message, which it resets first.
 func DecodeInto(b []byte, m *Message) error {
 	*m = Message{}
-	b = bytes.TrimSpace(b)
+	b = bytes.Trim(b, " \t\r\n") // JSON's whitespace only
 	if len(b) == 0 || b[0] != '{' {
 		return fmt.Errorf("decoding message: not a JSON object")
 	}

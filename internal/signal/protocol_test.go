@@ -29,6 +29,7 @@ func TestDecode(t *testing.T) {
 		{"type not a string", `{"type":1}`, false, Message{}},
 		{"truncated", `{"type":"ping"`, false, Message{}},
 		{"trailing garbage", `{"type":"ping"} x`, false, Message{}},
+		{"whitespace JSON does not allow", "\v\u00a0{\"type\":\"ping\"}", false, Message{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Decode([]byte(tc.in))
