@@ -58,7 +58,7 @@ echo '{"report":{"kind":"signal","protocol":"livectl","connections":{"attempted"
 	var stdout, stderr bytes.Buffer
 	f := NewFactory()
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr}
-	f.Getenv = func(string) string { return "" }
+	f.LookupEnv = func(string) (string, bool) { return "", false }
 	f.Executable = func() (string, error) { return exe, nil }
 	code := Run(context.Background(), f, []string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "4",
 		"--procs", "2", "--assert", "connections.established>=1", "--out", out, "-o", "json", "--quiet"})

@@ -15,7 +15,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdo
 	var out, errOut bytes.Buffer
 	f := NewFactory()
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(k string) string { return env[k] }
+	f.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code = Run(context.Background(), f, args)
 	return code, out.String(), errOut.String()
 }

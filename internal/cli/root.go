@@ -74,8 +74,10 @@ type Factory struct {
 	Logger  *slog.Logger
 	// Executable is the path used to re-exec livectl (bench --procs).
 	Executable func() (string, error)
-	// Getenv reads the environment; tests replace it.
-	Getenv func(string) string
+	// LookupEnv reads the environment (os.LookupEnv); tests replace it. A
+	// variable set to "" is set: LIVECTL_ADMIN_LISTEN= turns the admin
+	// listener off, as --admin-listen '' does.
+	LookupEnv func(string) (string, bool)
 
 	// sources records, for each flag set from the environment or a config
 	// file, where the value came from, so later validation can say so.
@@ -98,7 +100,7 @@ func NewFactory() *Factory {
 		Globals:    &Globals{},
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Executable: os.Executable,
-		Getenv:     os.Getenv,
+		LookupEnv:  os.LookupEnv,
 	}
 }
 
@@ -227,7 +229,7 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 	v := viper.New()
 	path, explicit := f.Globals.ConfigFile, true
 	if path == "" {
-		if env := f.Getenv(EnvPrefix + "_CONFIG"); env != "" {
+		if env, _ := f.LookupEnv(EnvPrefix + "_CONFIG"); env != "" {
 			path = env
 		} else {
 			path, explicit = DefaultConfigFile, false
@@ -251,7 +253,7 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		}
 		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
 		source, raw, ok := "", "", false
-		if val := f.Getenv(env); val != "" {
+		if val, set := f.LookupEnv(env); set {
 			source, raw, ok = "environment variable "+env, val, true
 		} else if v.IsSet(fl.Name) {
 			source, raw, ok = fmt.Sprintf("config key %q in %s", fl.Name, path), configString(v.Get(fl.Name)), true

@@ -30,7 +30,7 @@ func resolveFlags(t *testing.T, dir string, env map[string]string, args ...strin
 	var out, errOut bytes.Buffer
 	f := NewFactory()
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.Getenv = func(k string) string { return env[k] }
+	f.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	root := NewRootCmd(f)
 	cmd := &cobra.Command{Use: "config-probe", RunE: func(*cobra.Command, []string) error { return nil }}
 	cmd.Flags().StringVar(&got.Listen, "listen", "127.0.0.1:7880", "")
@@ -70,6 +70,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{
 			name: "defaults",
 			want: resolvedOpts{Listen: "127.0.0.1:7880", Rate: 100, Timeout: 5 * time.Second, Names: []string{"a"}},
+		},
+		{
+			name:      "an empty environment variable is set, and beats the file",
+			configDir: true,
+			env:       map[string]string{"LIVECTL_LISTEN": ""},
+			want:      resolvedOpts{Listen: "", Rate: 7, Timeout: 9 * time.Second, Names: []string{"x", "y"}, Verbose: true},
 		},
 		{
 			name:      "config file beats default",

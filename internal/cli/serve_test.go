@@ -22,7 +22,7 @@ import (
 func testFactory(out, errOut *bytes.Buffer) *Factory {
 	f := NewFactory()
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
-	f.Getenv = func(string) string { return "" }
+	f.LookupEnv = func(string) (string, bool) { return "", false }
 	f.Logger = slog.New(slog.NewTextHandler(errOut, nil))
 	return f
 }
