@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/livectl/livectl/internal/syncio"
 )
 
 // RunnerOf is a run of a generator, in this process or spread over child
@@ -179,7 +181,7 @@ func NewChildren[O, L, R any](exe string, args []string, procs int, stderr io.Wr
 	if _, isFile := stderr.(*os.File); !isFile && stderr != nil {
 		// exec copies each child's stderr into a writer that is not a
 		// file on a goroutine of its own: P children write at once.
-		stderr = &lockedWriter{w: stderr}
+		stderr = &syncio.Writer{W: stderr}
 	}
 	return &Children[O, L, R]{exe: exe, args: args, stderr: stderr, finished: finished, maxLine: maxChildLine, lives: make([]L, procs)}
 }
@@ -320,16 +322,4 @@ func Shares(n int, rate float64, offset, procs int) []Share {
 		offset += c
 	}
 	return out
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }

@@ -1,34 +1,15 @@
 package progress
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/syncio"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is written by the reporter goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestModeFor(t *testing.T) {
 	tests := []struct {
@@ -74,7 +55,7 @@ func TestLine(t *testing.T) {
 func TestReporterModes(t *testing.T) {
 	status := func() Status { return Status{Phase: "ramp", Done: 1, Total: 2} }
 	t.Run("plain prints lines", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncio.Buffer
 		r := Start(&buf, Plain, 10*time.Millisecond, status)
 		time.Sleep(35 * time.Millisecond)
 		r.Stop()
@@ -88,7 +69,7 @@ func TestReporterModes(t *testing.T) {
 		}
 	})
 	t.Run("bar redraws in place", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncio.Buffer
 		r := Start(&buf, Bar, 10*time.Millisecond, status)
 		time.Sleep(35 * time.Millisecond)
 		r.Stop()
@@ -98,7 +79,7 @@ func TestReporterModes(t *testing.T) {
 		}
 	})
 	t.Run("off prints nothing", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncio.Buffer
 		r := Start(&buf, Off, time.Millisecond, func() Status { t.Error("status called"); return Status{} })
 		time.Sleep(5 * time.Millisecond)
 		r.Stop()

@@ -1,7 +1,6 @@
 package servertest
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livectl/livectl/internal/syncio"
 )
 
 var build struct {
@@ -72,27 +73,8 @@ func FreePort(t testing.TB, network string) string {
 type Proc struct {
 	Addr, Admin string // host:port of the public and admin listeners
 	cmd         *exec.Cmd
-	log         *syncBuffer
-	exited      chan struct{} // closed when the process has ended
-}
-
-// syncBuffer is the process's output, written by exec's copying
-// goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log         *syncio.Buffer // written by exec's copying goroutine, read by the test
+	exited      chan struct{}  // closed when the process has ended
 }
 
 // HTTP is the public base URL; WS the signaling URL; AdminURL the pprof listener.
@@ -122,7 +104,7 @@ func StartProcess(t testing.TB, ctx context.Context, bin string) *Proc {
 func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string) *Proc {
 	t.Helper()
 	_, udp, _ := net.SplitHostPort(FreePort(t, "udp"))
-	p := &Proc{Addr: addr, Admin: admin, log: &syncBuffer{}, exited: make(chan struct{})}
+	p := &Proc{Addr: addr, Admin: admin, log: &syncio.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", addr, "--admin-listen", admin,
 		"--udp-port", udp, "--drain-timeout", "1s")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
