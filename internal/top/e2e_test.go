@@ -28,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/signal"
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/syncio"
 )
 
 // e2eRooms are opened by the test itself, so the screen can be checked for
@@ -282,23 +283,12 @@ func startBench(t *testing.T, ctx context.Context, bin string, srv *servertest.P
 
 // publishProc is a running `livectl publish`.
 type publishProc struct {
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  syncio.Buffer // its output, written by exec's copying goroutine
 	done chan struct{}
 	err  error
 }
 
-func (p *publishProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *publishProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *publishProc) output() string { return p.out.String() }
 
 // exited is nil while the publisher runs, else why it stopped.
 func (p *publishProc) exited() error {
@@ -326,7 +316,7 @@ func startPublish(t *testing.T, ctx context.Context, bin string, srv *servertest
 	pctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(pctx, bin, "publish", "--url", srv.WS(), "--room", "e2e-media",
 		"--identity", "e2e-publisher", "--duration", "2m")
-	cmd.Stdout, cmd.Stderr = p, p
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting publish: %v", err)
 	}
