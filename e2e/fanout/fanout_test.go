@@ -42,24 +42,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // procCPU returns a process's user+system CPU time in clock ticks (100/s).
 func procCPU(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -260,11 +242,12 @@ func getStats(base string) (stats.Snapshot, error) {
 }
 
 func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResult {
-	httpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	addr := servertest.FreePort(t, "tcp")
+	_, udpPort, _ := net.SplitHostPort(servertest.FreePort(t, "udp"))
+	base := "http://" + addr
 	// FANOUT_ADMIN=127.0.0.1:6061 exposes the server's pprof during the run.
-	srv := exec.Command(bin, "serve", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--admin-listen", os.Getenv("FANOUT_ADMIN"), "--udp-port", strconv.Itoa(udpPort), "--max-participants", "1000")
+	srv := exec.Command(bin, "serve", "--dev", "--listen", addr,
+		"--admin-listen", os.Getenv("FANOUT_ADMIN"), "--udp-port", udpPort, "--max-participants", "1000")
 	var srvErr bytes.Buffer
 	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {

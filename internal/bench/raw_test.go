@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -83,16 +82,9 @@ func TestRawModeAgainstEchoServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			run, err := NewRun(SignalOptions{URL: url, Conns: 30, Rate: 1000, Duration: 300 * time.Millisecond,
+			rep := runSignal(t, SignalOptions{URL: url, Conns: 30, Rate: 1000, Duration: 300 * time.Millisecond,
 				PingInterval: 50 * time.Millisecond, RequestTimeout: 200 * time.Millisecond,
 				Protocol: ProtocolRaw, Send: tt.send, Expect: m})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := run.Execute(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
 			if rep.Connections.Established != 30 || rep.Latency[LatConnect].Count != 30 {
 				t.Fatalf("connections %+v", rep.Connections)
 			}
@@ -164,15 +156,8 @@ func TestSourceIPsSpreadDials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := NewRun(SignalOptions{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 30, Rate: 1000,
+	rep := runSignal(t, SignalOptions{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 30, Rate: 1000,
 		Protocol: ProtocolRaw, SourceIPs: ips})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run.Execute(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	if rep.Connections.Established != 30 || rep.Settings.SourceIPs != 3 {
 		t.Fatalf("connections %+v settings %+v", rep.Connections, rep.Settings)
 	}

@@ -2,13 +2,13 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"github.com/livectl/livectl/internal/bench/hist"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/livectl/livectl/internal/bench/hist"
 
 	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/report"
@@ -17,15 +17,8 @@ import (
 
 func runOnce(t *testing.T, wsURL string, conns int, offset int) *Report {
 	t.Helper()
-	run, err := NewRun(SignalOptions{URL: wsURL, Conns: conns, Rate: 2000, Duration: 200 * time.Millisecond,
+	rep := runSignal(t, SignalOptions{URL: wsURL, Conns: conns, Rate: 2000, Duration: 200 * time.Millisecond,
 		PingInterval: 50 * time.Millisecond, Offset: offset, RunID: "merge"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run.Execute(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	return rep
 }
 

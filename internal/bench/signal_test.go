@@ -40,17 +40,10 @@ func startServer(t *testing.T, cfg server.Config) (wsURL, statsURL string, s *se
 
 func TestSignalAgainstServer(t *testing.T) {
 	wsURL, statsURL, _ := startServer(t, server.Config{})
-	run, err := NewRun(SignalOptions{
+	rep := runSignal(t, SignalOptions{
 		URL: wsURL, Conns: 200, Rate: 2000, Duration: 500 * time.Millisecond,
 		PingInterval: 100 * time.Millisecond, Rooms: 7, StatsURL: statsURL,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run.Execute(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := rep.Connections
 	if c.Attempted != 200 || c.Established != 200 || c.Failed != 0 || c.PeakOpen != 200 || c.Dropped != 0 {
 		t.Errorf("connections %+v, want 200 established", c)
@@ -121,14 +114,7 @@ func TestSignalCountsErrorsByKind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			run, err := NewRun(SignalOptions{URL: tt.url, Conns: 20, Rate: 1000, ConnectTimeout: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := run.Execute(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := runSignal(t, SignalOptions{URL: tt.url, Conns: 20, Rate: 1000, ConnectTimeout: 2 * time.Second})
 			if rep.Connections.Failed != 20 || rep.Errors[tt.kind] != 20 {
 				t.Errorf("failed %d, errors %v; want 20 %s", rep.Connections.Failed, rep.Errors, tt.kind)
 			}
@@ -141,14 +127,7 @@ func TestSignalCountsErrorsByKind(t *testing.T) {
 
 func TestSignalRoomFullIsProtocolError(t *testing.T) {
 	wsURL, _, _ := startServer(t, server.Config{Limits: server.Limits{MaxParticipants: 5}})
-	run, err := NewRun(SignalOptions{URL: wsURL, Conns: 12, Rate: 1000, Rooms: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run.Execute(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSignal(t, SignalOptions{URL: wsURL, Conns: 12, Rate: 1000, Rooms: 1})
 	if rep.Connections.Established != 5 || rep.Errors[KindProtocol] != 7 || rep.ErrorDetail["protocol_error:room_full"] != 7 {
 		t.Errorf("established %d errors %v detail %v; want 5 in, 7 room_full", rep.Connections.Established, rep.Errors, rep.ErrorDetail)
 	}
@@ -276,15 +255,8 @@ func TestLeaveFailureIsNotADrop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := fakeServer(t, tt.onJoined, tt.answerLeave)
-			run, err := NewRun(SignalOptions{URL: url, Conns: 5, Rate: 1000, Duration: 100 * time.Millisecond,
+			rep := runSignal(t, SignalOptions{URL: url, Conns: 5, Rate: 1000, Duration: 100 * time.Millisecond,
 				PingInterval: 20 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := run.Execute(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
 			c := rep.Connections
 			if c.Established != 5 || c.Dropped != tt.dropped || c.LeaveFailed != tt.leaveFailed {
 				t.Errorf("connections %+v, want 5 established, %d dropped, %d leave failed (errors %v)",
@@ -356,4 +328,18 @@ func TestOnTick(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runSignal runs a signaling load with o and returns its report.
+func runSignal(t *testing.T, o SignalOptions) *Report {
+	t.Helper()
+	run, err := NewRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

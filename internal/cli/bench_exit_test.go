@@ -65,7 +65,11 @@ echo '{"report":{"kind":"signal","protocol":"livectl","connections":{"attempted"
 	if code != ExitFailure || !strings.Contains(stderr.String(), "child process 2 (exit status 3): dialing: boom") {
 		t.Errorf("exit %d, stderr %q; want 1 naming child 2, its exit status and why", code, stderr.String())
 	}
-	for name, b := range map[string][]byte{"stdout": stdout.Bytes(), "--out": mustRead(t, out)} {
+	saved, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("--out: %v", err)
+	}
+	for name, b := range map[string][]byte{"stdout": stdout.Bytes(), "--out": saved} {
 		var rep bench.Report
 		if err := json.Unmarshal(b, &rep); err != nil {
 			t.Fatalf("%s: %v: %s", name, err, b)
@@ -74,13 +78,4 @@ echo '{"report":{"kind":"signal","protocol":"livectl","connections":{"attempted"
 			t.Errorf("%s: connections %+v errors %v; want the survivor's 2 and one failed child", name, rep.Connections, rep.Errors)
 		}
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

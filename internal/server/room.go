@@ -30,9 +30,8 @@ type registry struct {
 func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var outside *resources
-	if sf, ok := c.srv.media.(*sfu); ok {
-		outside = &sf.res
+	outside := c.srv.outside()
+	if outside != nil {
 		outside.mu.Lock()
 	}
 	err := r.admitLocked(c.srv.cfg.Limits, outside, m.Room)

@@ -381,11 +381,20 @@ func (s *Server) Connections() int {
 	return s.admitted
 }
 
-// outsideSessions is the number of WHIP/WHEP sessions, live or being
-// created (0 without the media plane).
-func (s *Server) outsideSessions() int {
+// outside is the media plane's WHIP/WHEP sessions, which count towards
+// the limits with /ws ones; nil without the relay-backed media plane.
+func (s *Server) outside() *resources {
 	if sf, ok := s.media.(*sfu); ok {
-		return sf.res.count()
+		return &sf.res
+	}
+	return nil
+}
+
+// outsideSessions is the number of WHIP/WHEP sessions, live or being
+// created.
+func (s *Server) outsideSessions() int {
+	if rs := s.outside(); rs != nil {
+		return rs.count()
 	}
 	return 0
 }
