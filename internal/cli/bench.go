@@ -238,7 +238,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 		}
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == bench.ProtocolLivectl)
-	exprs, err := parseBenchAsserts(f, o.Asserts, (&bench.Report{}).Metrics())
+	exprs, err := parseAsserts(f, o.Asserts, (&bench.Report{}).Metrics())
 	if err != nil {
 		return nil, nil, err
 	}

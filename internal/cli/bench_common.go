@@ -126,7 +126,7 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	if err := c.fruitless(rep); err != nil {
 		return err
 	}
-	return checkBenchAsserts(f, exprs, c.reports.metrics(rep))
+	return checkAsserts(f, exprs, c.reports.metrics(rep))
 }
 
 // benchHidden are the hidden flags of every generator command.
@@ -235,34 +235,6 @@ func benchStatsURL(flag, wsURL string, derive bool) string {
 	return ""
 }
 
-// parseBenchAsserts reads --assert values and checks that every name is a
-// metric of the report kind (empty is an empty report's metrics).
-func parseBenchAsserts(f *Factory, asserts []string, empty assert.Metrics) ([]assert.Expr, error) {
-	exprs, err := assert.Parse(strings.Join(asserts, ","))
-	if err == nil {
-		err = assert.Check(exprs, empty)
-	}
-	if err != nil {
-		return nil, UsageErrorf("%s: %v", f.FlagRef("assert"), err)
-	}
-	return exprs, nil
-}
-
-// checkBenchAsserts evaluates the assertions, prints each result on stderr
-// (unless --quiet) and fails with exit 3 when one does not hold.
-func checkBenchAsserts(f *Factory, exprs []assert.Expr, m assert.Metrics) error {
-	results := assert.Evaluate(exprs, m)
-	if !f.Globals.Quiet {
-		for _, r := range results {
-			fmt.Fprintln(f.IO.ErrOut, "assert", r)
-		}
-	}
-	if failed := assert.Failed(results); len(failed) > 0 {
-		return &AssertionError{Failed: failed}
-	}
-	return nil
-}
-
 // writeBenchReport writes rep whole to out (when set) and without its bulk
 // to stdout, as JSON or a table per -o.
 func writeBenchReport[R, C any](f *Factory, k reportKind[R, C], rep *R, out string) error {
@@ -295,7 +267,7 @@ func fileReportKind(path string) string {
 // compare two, merge more (or two with --merge), and check --assert on the
 // merged report or the second of two compared.
 func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, C]) error {
-	exprs, err := parseBenchAsserts(f, o.Asserts, k.metrics(new(R)))
+	exprs, err := parseAsserts(f, o.Asserts, k.metrics(new(R)))
 	if err != nil {
 		return err
 	}
@@ -323,7 +295,7 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 		if err != nil {
 			return err
 		}
-		return checkBenchAsserts(f, exprs, k.metrics(reps[1]))
+		return checkAsserts(f, exprs, k.metrics(reps[1]))
 	}
 	merged := reps[0]
 	if len(reps) > 1 {
@@ -334,5 +306,5 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 	if err := writeBenchReport(f, k, merged, o.Out); err != nil {
 		return err
 	}
-	return checkBenchAsserts(f, exprs, k.metrics(merged))
+	return checkAsserts(f, exprs, k.metrics(merged))
 }

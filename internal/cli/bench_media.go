@@ -204,7 +204,7 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
 		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
 	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
-	exprs, err := parseBenchAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())
+	exprs, err := parseAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -66,7 +66,7 @@ type goroutinesOptions struct {
 	Diff    bool
 	Watch   time.Duration
 	Samples int
-	Assert  string
+	Asserts []string
 }
 
 func newInspectGoroutinesCmd(f *Factory, common *inspectOptions) *cobra.Command {
@@ -92,7 +92,7 @@ func newInspectGoroutinesCmd(f *Factory, common *inspectOptions) *cobra.Command 
 	fl.BoolVar(&o.Diff, "diff", false, "compare saved profiles given as arguments (A B) instead of fetching")
 	fl.DurationVar(&o.Watch, "watch", 0, "sample the target every INTERVAL and rank groups by growth")
 	fl.IntVar(&o.Samples, "samples", 5, "number of samples with --watch")
-	fl.StringVar(&o.Assert, "assert", "", "fail with exit 3 unless these hold, e.g. 'growth<100,total<5000' (metrics: growth, total_growth, total, suspects, groups)")
+	fl.StringArrayVar(&o.Asserts, "assert", nil, "fail with exit 3 unless these hold, e.g. 'growth<100,total<5000' (metrics: growth, total_growth, total, suspects, groups; may be repeated)")
 	return cmd
 }
 
@@ -124,12 +124,9 @@ func runInspectGoroutines(ctx context.Context, f *Factory, o *goroutinesOptions,
 		}
 		opts.Filter = re
 	}
-	var asserts []inspect.Assertion
-	if o.Assert != "" {
-		var err error
-		if asserts, err = inspect.ParseAssertions(o.Assert); err != nil {
-			return UsageErrorf("%s: %v", f.FlagRef("assert"), err)
-		}
+	asserts, err := parseAsserts(f, o.Asserts, (&inspect.Series{}).Metrics())
+	if err != nil {
+		return err
 	}
 
 	var series *inspect.Series
@@ -183,7 +180,7 @@ func runInspectGoroutines(ctx context.Context, f *Factory, o *goroutinesOptions,
 		} else if err := inspect.WriteGoroutineTable(f.IO.Out, rep, o.Stacks); err != nil {
 			return err
 		}
-		return checkAssertions(asserts, (&inspect.Series{Report: *rep}).Metrics())
+		return checkAsserts(f, asserts, (&inspect.Series{Report: *rep}).Metrics())
 	}
 
 	if f.Globals.JSON() {
@@ -201,7 +198,7 @@ func runInspectGoroutines(ctx context.Context, f *Factory, o *goroutinesOptions,
 			}
 		}
 	}
-	return checkAssertions(asserts, series.Metrics())
+	return checkAsserts(f, asserts, series.Metrics())
 }
 
 // watchGoroutines samples the target and ranks growth. Progress goes to
@@ -252,13 +249,6 @@ func watchGoroutines(ctx context.Context, f *Factory, c *inspect.Client, o *goro
 		}
 	}
 	return inspect.Compare(samples, opts)
-}
-
-func checkAssertions(asserts []inspect.Assertion, metrics map[string]int64) error {
-	if failed := inspect.Check(asserts, metrics); len(failed) > 0 {
-		return &AssertionError{Failed: failed}
-	}
-	return nil
 }
 
 // numberedPath turns goroutines.pb.gz into goroutines.3.pb.gz.

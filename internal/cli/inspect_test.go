@@ -89,7 +89,11 @@ func TestInspectErrors(t *testing.T) {
 		{"samples", []string{"goroutines", "--watch", "1s", "--samples", "1"}, ExitUsage, "--samples"},
 		{"heap sample", []string{"heap", "--sample", "bogus"}, ExitUsage, "--sample"},
 		{"cpu seconds", []string{"cpu", "--seconds", "0"}, ExitUsage, "--seconds"},
-		{"total assert fails", []string{"goroutines", "--target", target, "--assert", "total<1"}, ExitAssertion, "total<1 failed"},
+		{"total assert fails", []string{"goroutines", "--target", target, "--assert", "total<1"}, ExitAssertion, "total<1: FAILED"},
+		// A second --assert adds to the first (it once replaced it, and a
+		// CI leak gate passed).
+		{"repeated assert", []string{"goroutines", "--target", target, "--assert", "total<1", "--assert", "growth<100"}, ExitAssertion, "total<1: FAILED"},
+		{"percent of a count", []string{"goroutines", "--target", target, "--assert", "total<10%"}, ExitUsage, "plain number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +117,7 @@ func TestInspectDiffAndWatch(t *testing.T) {
 		t.Fatalf("save b: exit %d %s", code, stderr)
 	}
 	code, out, stderr := runCLI(t, nil, "inspect", "goroutines", "--diff", a, b, "-o", "json", "--assert", "growth<5")
-	if code != ExitAssertion || !strings.Contains(stderr, "growth<5 failed: growth is 9") {
+	if code != ExitAssertion || !strings.Contains(stderr, "growth<5: FAILED (9)") {
 		t.Fatalf("exit %d stderr %q", code, stderr)
 	}
 	var doc struct {

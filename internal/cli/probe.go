@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/bench/progress"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
@@ -97,12 +96,9 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
 		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
 	}
-	exprs, err := assert.Parse(strings.Join(o.Asserts, ","))
-	if err == nil {
-		err = assert.Check(exprs, probe.NewReport("", "").Metrics())
-	}
+	exprs, err := parseAsserts(f, o.Asserts, probe.NewReport("", "").Metrics())
 	if err != nil {
-		return UsageErrorf("%s: %v", f.FlagRef("assert"), err)
+		return err
 	}
 
 	var done, failed atomic.Int64
@@ -141,14 +137,8 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		}
 		return fmt.Errorf("probing %s: %s", o.URL, rep.Runs[0].Error)
 	}
-	results := assert.Evaluate(exprs, rep.Metrics())
-	if !f.Globals.Quiet {
-		for _, r := range results {
-			fmt.Fprintln(f.IO.ErrOut, "assert", r)
-		}
-	}
-	if failedAsserts := assert.Failed(results); len(failedAsserts) > 0 {
-		return &AssertionError{Failed: failedAsserts}
+	if err := checkAsserts(f, exprs, rep.Metrics()); err != nil {
+		return err
 	}
 	if n := rep.Attempts - rep.OK; n > 0 {
 		for _, r := range rep.Runs {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/livectl/livectl/internal/bench/assert"
 )
 
 func TestParseFileLine(t *testing.T) {
@@ -248,7 +250,7 @@ func TestAssertCountsAllSuspects(t *testing.T) {
 		synthGoroutines(t, t0.Add(10*time.Second), 3, 1, 1, 2),
 		synthGoroutines(t, t0.Add(20*time.Second), 3, 50, 1, 3),
 	}
-	asserts, err := ParseAssertions("suspects==0")
+	asserts, err := assert.Parse("suspects==0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,10 +268,10 @@ func TestAssertCountsAllSuspects(t *testing.T) {
 				t.Errorf("shown %d of %d suspects (%d steady), want %d of 2 (1 steady)", len(s.Suspects), s.SuspectCount, s.SteadyCount, tt.shown)
 			}
 			m := s.Metrics()
-			if m["suspects"] != 1 || m["growth"] != 49 {
+			if m["suspects"].V != 1 || m["growth"].V != 49 {
 				t.Errorf("metrics = %v, want suspects 1 and growth 49", m)
 			}
-			if failed := Check(asserts, m); len(failed) != 1 {
+			if failed := assert.Failed(assert.Evaluate(asserts, m)); len(failed) != 1 {
 				t.Errorf("suspects==0 passed with a steady leak ranked below --top %d", tt.top)
 			}
 			var buf bytes.Buffer

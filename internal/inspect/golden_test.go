@@ -135,7 +135,7 @@ func TestSeriesGolden(t *testing.T) {
 		}
 	}
 	m := s.Metrics()
-	if m["growth"] != 30 || m["suspects"] != 1 || m["total_growth"] != 31 || m["total"] != 49 || m["groups"] != 5 {
+	if m["growth"].V != 30 || m["suspects"].V != 1 || m["total_growth"].V != 31 || m["total"].V != 49 || m["groups"].V != 5 {
 		t.Errorf("metrics = %v", m)
 	}
 }

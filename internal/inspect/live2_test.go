@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/livectl/livectl/internal/bench/assert"
 )
 
 // retained keeps allocations alive so they show up as in-use heap.
@@ -237,7 +238,8 @@ func TestWatch(t *testing.T) {
 }
 
 func TestAssertions(t *testing.T) {
-	metrics := map[string]int64{"growth": 150, "total": 900, "suspects": 1, "total_growth": 160, "groups": 12}
+	plain := func(v float64) assert.Value { return assert.Value{Kind: assert.Plain, V: v} }
+	metrics := assert.Map{"growth": plain(150), "total": plain(900), "suspects": plain(1), "total_growth": plain(160), "groups": plain(12)}
 	tests := []struct {
 		in      string
 		failed  int
@@ -246,15 +248,18 @@ func TestAssertions(t *testing.T) {
 		{in: "growth<100", failed: 1},
 		{in: "growth<=150, total<1000", failed: 0},
 		{in: "suspects==0,groups>20,total_growth>=0", failed: 2},
-		{in: "growth<", wantErr: "whole number"},
+		{in: "growth<", wantErr: "missing value"},
 		{in: "leaks<1", wantErr: "unknown metric"},
 		{in: "growth=>1", wantErr: "unknown operator"},
-		{in: "growth 100", wantErr: "want METRIC OP NUMBER"},
-		{in: " , ", wantErr: "empty"},
+		{in: "growth 100", wantErr: "want metric<value"},
+		{in: "growth<10%", wantErr: "plain number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			as, err := ParseAssertions(tc.in)
+			as, err := assert.Parse(tc.in)
+			if err == nil {
+				err = assert.Check(as, metrics)
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -264,12 +269,12 @@ func TestAssertions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			failed := Check(as, metrics)
+			failed := assert.Failed(assert.Evaluate(as, metrics))
 			if len(failed) != tc.failed {
 				t.Errorf("failed = %q, want %d", failed, tc.failed)
 			}
 			for _, f := range failed {
-				if !strings.Contains(f, " is ") {
+				if !strings.Contains(f, "FAILED (") {
 					t.Errorf("message %q should give the measured value", f)
 				}
 			}

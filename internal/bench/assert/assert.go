@@ -1,7 +1,7 @@
-// Package assert parses and evaluates the --assert thresholds that bench and
-// probe share: comma-separated comparisons such as
+// Package assert parses and evaluates the --assert thresholds that bench,
+// probe and inspect share: comma-separated comparisons (< <= > >= ==) such as
 //
-//	join.p99<50ms, errors<0.1%, errors.timeout<=5, first_decoded.p50<150ms
+//	join.p99<50ms, errors<0.1%, errors.timeout<=5, first_decoded.p50<150ms, suspects==0
 //
 // A metric is looked up by name through the Metrics interface, so each
 // command decides what names it offers. A latency takes a duration (Go
@@ -32,6 +32,7 @@ const (
 	LessEqual    Op = "<="
 	Greater      Op = ">"
 	GreaterEqual Op = ">="
+	Equal        Op = "=="
 )
 
 func (o Op) holds(a, b float64) bool {
@@ -44,6 +45,8 @@ func (o Op) holds(a, b float64) bool {
 		return a > b
 	case GreaterEqual:
 		return a >= b
+	case Equal:
+		return a == b
 	}
 	return false
 }
@@ -163,13 +166,17 @@ func Parse(s string) ([]Expr, error) {
 }
 
 func parseOne(s string) (Expr, error) {
-	i := strings.IndexAny(s, "<>")
+	i := strings.IndexAny(s, "<>=")
 	if i < 0 {
 		return Expr{}, fmt.Errorf("%w %q: want metric<value, e.g. join.p99<50ms or errors<0.1%%", ErrSyntax, s)
 	}
 	e := Expr{Text: s, Metric: strings.TrimSpace(s[:i])}
 	rest := s[i:]
 	switch {
+	case strings.HasPrefix(rest, "=="):
+		e.Op, rest = Equal, rest[2:]
+	case rest[0] == '=':
+		return Expr{}, fmt.Errorf("%w %q: unknown operator; use <, <=, >, >= or ==", ErrSyntax, s)
 	case strings.HasPrefix(rest, "<="):
 		e.Op, rest = LessEqual, rest[2:]
 	case strings.HasPrefix(rest, ">="):

@@ -23,6 +23,7 @@ func TestParse(t *testing.T) {
 			{Text: "join.p99<50ms", Metric: "join.p99", Op: Less, Unit: Duration, Value: 50},
 			{Text: "errors<0.1%", Metric: "errors", Op: Less, Unit: Percent, Value: 0.1},
 		}},
+		{"suspects==0", []Expr{{Text: "suspects==0", Metric: "suspects", Op: Equal, Unit: Number, Value: 0}}},
 		{"join.p99<50ms,,", []Expr{{Text: "join.p99<50ms", Metric: "join.p99", Op: Less, Unit: Duration, Value: 50}}},
 		{"", nil},
 	}
@@ -56,7 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"1<errors<5", "one comparison"},
 		{"join.p99<-5ms", "negative"},
 		{"errors<NaN", "finite"},
-		{"join.p99=<5ms", "metric name"},
+		{"join.p99=<5ms", "unknown operator"},
+		{"errors=5", "unknown operator"},
+		{"errors==5==6", "one comparison"},
 		{"errors<-1", "negative"},
 	}
 	for _, tt := range tests {
@@ -99,6 +102,8 @@ func TestEvaluate(t *testing.T) {
 		{"errors<0.5%", true, "0.25%, 25 of 10000"},
 		{"errors<25", false, "25"},
 		{"errors.timeout<=3", true, "3"},
+		{"errors.timeout==3", true, "3"},
+		{"errors==24", false, "25"},
 		{"rtt.p99<1s", false, "no samples recorded"},
 		{"peak_open>=9000", true, "9000"},
 		// A percentage metric reads 1% and 1 alike, as the value itself.
