@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -84,6 +86,9 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	}
 	o, exprs, err := c.settings()
 	if err != nil {
+		return err
+	}
+	if err := checkWritable(f, "out", out); err != nil {
 		return err
 	}
 	if err := c.preflight(o); err != nil {
@@ -235,19 +240,27 @@ func benchStatsURL(flag, wsURL string, derive bool) string {
 	return ""
 }
 
-// writeBenchReport writes rep whole to out (when set) and without its bulk
-// to stdout, as JSON or a table per -o.
+// writeBenchReport writes rep without its bulk to stdout, as JSON or a
+// table per -o, and then whole to out (when set): stdout first, so that a
+// file that cannot be written (checked before the run, but disks fill up)
+// does not take the run's results with it.
 func writeBenchReport[R, C any](f *Factory, k reportKind[R, C], rep *R, out string) error {
+	shown := k.shown(rep)
+	var err error
+	if f.Globals.JSON() {
+		err = report.WriteJSON(f.IO.Out, shown)
+	} else {
+		err = k.table(f.IO.Out, shown)
+	}
+	if err != nil {
+		return err
+	}
 	if out != "" {
 		if err := report.WriteJSONFile(out, rep); err != nil {
-			return err
+			return fmt.Errorf("%s: %w (the report is on stdout above)", f.FlagRef("out"), err)
 		}
 	}
-	shown := k.shown(rep)
-	if f.Globals.JSON() {
-		return report.WriteJSON(f.IO.Out, shown)
-	}
-	return k.table(f.IO.Out, shown)
+	return nil
 }
 
 // fileReportKind is the "kind" of the report in path, or "" when it cannot
@@ -275,6 +288,9 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 	for i, path := range o.Files {
 		r := new(R)
 		if err := report.ReadJSONFile(path, r); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return err
+			}
 			return fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, k.command)
 		}
 		if got := k.kindOf(r); got != k.kind {

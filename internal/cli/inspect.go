@@ -128,6 +128,9 @@ func runInspectGoroutines(ctx context.Context, f *Factory, o *goroutinesOptions,
 	if err != nil {
 		return err
 	}
+	if err := checkWritable(f, "save", o.Save); err != nil {
+		return err
+	}
 
 	var series *inspect.Series
 	switch {
@@ -294,6 +297,18 @@ func (o *topOptions) addFlags(cmd *cobra.Command) {
 	fl.BoolVar(&o.NoSave, "no-save", false, "do not keep the raw profile")
 }
 
+// validate checks the flags heap and cpu share, before the profile is
+// fetched (a CPU profile takes --seconds).
+func (o *topOptions) validate(f *Factory) error {
+	switch {
+	case o.Top < 0:
+		return UsageErrorf("%s must be 0 or more, got %d", f.FlagRef("top"), o.Top)
+	case o.Save != "" && o.NoSave:
+		return UsageErrorf("%s and %s cannot be combined", f.FlagRef("save"), f.FlagRef("no-save"))
+	}
+	return checkWritable(f, "save", o.Save)
+}
+
 func newInspectHeapCmd(f *Factory, common *inspectOptions) *cobra.Command {
 	o := &topOptions{inspectOptions: common}
 	cmd := &cobra.Command{
@@ -307,8 +322,8 @@ func newInspectHeapCmd(f *Factory, common *inspectOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.Top < 0 {
-				return UsageErrorf("%s must be 0 or more, got %d", f.FlagRef("top"), o.Top)
+			if err := o.validate(f); err != nil {
+				return err
 			}
 			switch o.Sample {
 			case "inuse_space", "inuse_objects", "alloc_space", "alloc_objects":
@@ -341,8 +356,8 @@ func newInspectCPUCmd(f *Factory, common *inspectOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.Top < 0 {
-				return UsageErrorf("%s must be 0 or more, got %d", f.FlagRef("top"), o.Top)
+			if err := o.validate(f); err != nil {
+				return err
 			}
 			if o.Seconds < 1 {
 				return UsageErrorf("%s must be at least 1, got %d", f.FlagRef("seconds"), o.Seconds)
@@ -371,20 +386,30 @@ func reportTop(f *Factory, o *topOptions, fp *inspect.Fetched, kind string) erro
 	if r.At.IsZero() {
 		r.At = fp.Raw.FetchedAt.UTC()
 	}
+	// The raw profile is kept by default; where the default place (the
+	// working directory) takes no file, that is a warning, not a reason
+	// to drop the report of a profile that took --seconds to record.
+	var saveErr error
 	if !o.NoSave {
 		path := o.Save
 		if path == "" {
-			path = fmt.Sprintf("livectl-%s-%s.pb.gz", kind, fp.Raw.FetchedAt.UTC().Format("20060102T150405Z"))
+			path = fmt.Sprintf("livectl-%s-%s.pb.gz", kind, fp.Raw.FetchedAt.UTC().Format("20060102T150405.000Z"))
 		}
-		if err := saveFile(f, path, fp.Raw.Body); err != nil {
-			return err
+		switch err := saveFile(f, path, fp.Raw.Body); {
+		case err == nil:
+			r.Saved = path
+		case o.Save != "":
+			saveErr = fmt.Errorf("%s: %w", f.FlagRef("save"), err)
+		default:
+			fmt.Fprintf(f.IO.ErrOut, "warning: %v (keep it elsewhere with --save FILE, or pass --no-save)\n", err)
 		}
-		r.Saved = path
 	}
 	if f.Globals.JSON() {
-		return report.WriteJSON(f.IO.Out, r)
+		err = report.WriteJSON(f.IO.Out, r)
+	} else {
+		err = inspect.WriteTopTable(f.IO.Out, r)
 	}
-	return inspect.WriteTopTable(f.IO.Out, r)
+	return errors.Join(err, saveErr)
 }
 
 type bundleOptions struct {
@@ -410,6 +435,9 @@ func newInspectBundleCmd(f *Factory, common *inspectOptions) *cobra.Command {
 			}
 			if o.Seconds < 0 {
 				return UsageErrorf("%s must be 0 (no CPU profile) or more, got %d", f.FlagRef("seconds"), o.Seconds)
+			}
+			if err := checkWritable(f, "out", o.Out); err != nil {
+				return err
 			}
 			out := o.Out
 			if out == "" {

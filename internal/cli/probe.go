@@ -100,6 +100,9 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkWritable(f, "snapshot", o.Snapshot); err != nil {
+		return err
+	}
 
 	var done, failed atomic.Int64
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
@@ -128,7 +131,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	}
 	if o.Snapshot != "" {
 		if err := saveSnapshot(o.Snapshot, rep); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", f.FlagRef("snapshot"), err)
 		}
 	}
 	if rep.OK == 0 {
