@@ -258,6 +258,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, ", %d runs merged", r.Runs)
 	}
 	fmt.Fprintln(tw)
+	if r.Interrupted {
+		fmt.Fprintln(tw, "interrupted	yes: the figures cover the run until it was stopped")
+	}
 	c := r.Connections
 	fmt.Fprintf(tw, "sessions\t%d attempted, %d established, %d failed, %d dropped, peak %d open",
 		c.Attempted, c.Established, c.Failed, c.Dropped, c.PeakOpen)

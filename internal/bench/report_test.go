@@ -107,6 +107,18 @@ func TestCompareAndTables(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
+	if strings.Contains(buf.String(), "interrupted") {
+		t.Errorf("a whole run's table says interrupted:\n%s", buf.String())
+	}
+	// A run stopped early says so in the table too, not only in its JSON.
+	a.Interrupted = true
+	buf.Reset()
+	if err := WriteTable(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "interrupted  yes") {
+		t.Errorf("an interrupted run's table does not say so:\n%s", buf.String())
+	}
 }
 
 func TestReportMetricsForAssertions(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -342,4 +343,50 @@ func runSignal(t *testing.T, o SignalOptions) *Report {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// TestSignalInterruptedAttemptsCountAsInterrupted: attempts in flight when
+// the run is stopped, against a server that accepts and never answers, end
+// by their connect timeout after the stop; they count as interrupted, not
+// as the server's timeouts.
+func TestSignalInterruptedAttemptsCountAsInterrupted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	run, err := NewRun(SignalOptions{URL: "ws://" + ln.Addr().String() + "/ws", Conns: 3, Rate: 1000,
+		ConnectTimeout: 700 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	rep, err := run.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || rep.Errors[KindInterrupted] != 3 || rep.Errors[KindTimeout] != 0 {
+		t.Errorf("interrupted %v errors %v: want 3 interrupted, no timeout", rep.Interrupted, rep.Errors)
+	}
 }

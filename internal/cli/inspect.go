@@ -236,8 +236,12 @@ func watchGoroutines(ctx context.Context, f *Factory, c *inspect.Client, o *goro
 		}
 	}
 	samples, err := c.Watch(ctx, inspect.WatchOptions{Interval: o.Watch, Samples: o.Samples, OnSample: progress})
+	interrupted := err != nil && ctx.Err() != nil
 	if err != nil {
-		if ctx.Err() == nil || len(samples) < 2 {
+		if interrupted && len(samples) < 2 {
+			return nil, fmt.Errorf("interrupted after %d sample(s) of %s: growth needs two", len(samples), c.Target())
+		}
+		if !interrupted {
 			return nil, err
 		}
 		if f.IO.ErrTTY && !f.Globals.Quiet {
@@ -251,7 +255,11 @@ func watchGoroutines(ctx context.Context, f *Factory, c *inspect.Client, o *goro
 			return nil, err
 		}
 	}
-	return inspect.Compare(samples, opts)
+	s, err := inspect.Compare(samples, opts)
+	if s != nil {
+		s.Interrupted = interrupted
+	}
+	return s, err
 }
 
 // numberedPath turns goroutines.pb.gz into goroutines.3.pb.gz.

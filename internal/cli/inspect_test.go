@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -161,5 +163,35 @@ func TestInspectHeapSaves(t *testing.T) {
 	}
 	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 		t.Errorf("saved profile: %v", err)
+	}
+}
+
+// TestInspectWatchInterrupted: a --watch stopped after two samples reports
+// them, marked interrupted; stopped after one it says why it has nothing
+// (it once printed "context canceled").
+func TestInspectWatchInterrupted(t *testing.T) {
+	target := inspectTarget(t)
+	run := func(after time.Duration) (int, string, string) {
+		var out, errOut bytes.Buffer
+		f := NewFactory()
+		f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+		f.LookupEnv = func(string) (string, bool) { return "", false }
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(after, cancel)
+		code := Run(ctx, f, []string{"inspect", "goroutines", "--target", target, "--watch", "300ms", "--samples", "10", "-o", "json"})
+		return code, out.String(), errOut.String()
+	}
+	code, out, stderr := run(450 * time.Millisecond)
+	var doc struct {
+		Interrupted bool              `json:"interrupted"`
+		Samples     []json.RawMessage `json:"samples"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || !doc.Interrupted || len(doc.Samples) != 2 {
+		t.Errorf("after two samples: exit %d, %d samples, interrupted %v, err %v\nstderr %s", code, len(doc.Samples), doc.Interrupted, err, stderr)
+	}
+	code, out, stderr = run(100 * time.Millisecond)
+	if code != ExitFailure || out != "" || !strings.Contains(stderr, "interrupted after 1 sample") {
+		t.Errorf("after one sample: exit %d\nstdout %q\nstderr %q", code, out, stderr)
 	}
 }

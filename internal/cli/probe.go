@@ -212,6 +212,9 @@ func writeProbeTable(w io.Writer, rep *probe.Report) error {
 			fmt.Fprintf(w, "attempt %d failed: %s\n", i+1, r.Error)
 		}
 	}
+	if rep.Interrupted {
+		fmt.Fprintf(w, "interrupted after %d attempts: the figures cover those\n", rep.Attempts)
+	}
 	if rep.OK > 0 {
 		s := rep.FirstFrameMS
 		fmt.Fprintf(w, "%d/%d ok  first frame p50 %.1fms  p95 %.1fms  max %.1fms", rep.OK, rep.Attempts, s.P50, s.P95, s.Max)

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -107,9 +108,38 @@ func NewFactory() *Factory {
 // Main runs livectl with the process's arguments and returns the exit code.
 func Main() int {
 	f := NewFactory()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go interruptTwice(f, sigc, cancel, os.Exit)
 	return Run(ctx, f, os.Args[1:])
+}
+
+// ownSignals is set by a command that handles a second signal itself
+// (serve: the first drains, the second cuts the drain short).
+var ownSignals atomic.Bool
+
+// interruptTwice turns the first SIGINT/SIGTERM into the command's context
+// ending (reports cover what was done: bench and probe print a partial
+// report, inspect --watch the samples taken) and a second into an exit at
+// once: attempts in flight may take their whole timeout to finish, and a
+// user pressing Ctrl-C again wants out, not to wait.
+func interruptTwice(f *Factory, sigc <-chan os.Signal, cancel func(), exit func(int)) {
+	sig := <-sigc
+	cancel()
+	if !ownSignals.Load() && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "livectl: %s: finishing what is in flight and reporting (again to exit at once)\n", sig)
+	}
+	for sig := range sigc {
+		if ownSignals.Load() {
+			continue
+		}
+		fmt.Fprintf(f.IO.ErrOut, "livectl: %s again: exiting at once, without a report\n", sig)
+		exit(ExitFailure)
+		return
+	}
 }
 
 // Run executes the command line args and maps the outcome to an exit code.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/syncio"
 	"github.com/spf13/cobra"
 )
 
@@ -220,5 +223,46 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, nil, "completion", "tcsh"); code != ExitUsage {
 		t.Errorf("completion tcsh: exit %d, want %d (%s)", code, ExitUsage, errOut)
+	}
+}
+
+// TestInterruptTwice: the first signal ends the command's context (it
+// reports what it did), a second exits at once, unless the command
+// handles signals itself (serve drains, then cuts the drain short).
+func TestInterruptTwice(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("own signals %v", own), func(t *testing.T) {
+			ownSignals.Store(own)
+			defer ownSignals.Store(false)
+			var errOut syncio.Buffer
+			f := NewFactory()
+			f.IO = &IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: &errOut}
+			sigc := make(chan os.Signal, 2)
+			cancelled := make(chan struct{})
+			exited := make(chan int, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				interruptTwice(f, sigc, func() { close(cancelled) }, func(code int) { exited <- code })
+			}()
+			sigc <- os.Interrupt
+			<-cancelled
+			sigc <- os.Interrupt
+			if own {
+				close(sigc) // serve's own handler has the second one
+				<-done
+				if len(exited) != 0 {
+					t.Fatal("exited although the command handles its signals")
+				}
+				return
+			}
+			if code := <-exited; code != ExitFailure {
+				t.Errorf("exit %d, want %d", code, ExitFailure)
+			}
+			<-done
+			if !strings.Contains(errOut.String(), "again to exit at once") || !strings.Contains(errOut.String(), "without a report") {
+				t.Errorf("stderr %q", errOut.String())
+			}
+		})
 	}
 }

@@ -237,6 +237,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	// a second one cuts it short.
 	sigc := o.Signals
 	if sigc == nil {
+		ownSignals.Store(true)
 		c := make(chan os.Signal, 2)
 		ossignal.Notify(c, os.Interrupt, syscall.SIGTERM)
 		defer ossignal.Stop(c)

@@ -47,6 +47,9 @@ type Series struct {
 	// what is shown, never what --assert sees.
 	SuspectCount int `json:"suspect_count"`
 	SteadyCount  int `json:"steady_count"`
+	// Interrupted says a --watch was stopped before its --samples: the
+	// series covers the samples taken.
+	Interrupted bool `json:"interrupted,omitempty"`
 
 	// all holds every suspect, uncut, for Metrics.
 	all []Suspect

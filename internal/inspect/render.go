@@ -130,7 +130,11 @@ func WriteSeriesTable(w io.Writer, s *Series) error {
 	if span > 0 {
 		fmt.Fprintf(w, " over %s", span)
 	}
-	fmt.Fprintf(w, ": %d → %d goroutines (%+d)\n", first.Total, last.Total, last.Total-first.Total)
+	fmt.Fprintf(w, ": %d → %d goroutines (%+d)", first.Total, last.Total, last.Total-first.Total)
+	if s.Interrupted {
+		fmt.Fprint(w, " (interrupted: the samples taken)")
+	}
+	fmt.Fprintln(w)
 	if len(s.Suspects) == 0 {
 		fmt.Fprintln(w, "no stack group grew: no leak suspect")
 		return nil

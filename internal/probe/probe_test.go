@@ -176,3 +176,26 @@ func TestSlowSignalingFailsInSignal(t *testing.T) {
 		t.Errorf("the attempt took %v with --timeout 300ms: signaling waited for --observe too", d)
 	}
 }
+
+// TestRunInterrupted: a run stopped during its third attempt reports the
+// two that finished, marked interrupted, and does not count the one cut
+// short as failed (it once read "2 of 3 attempts failed" or "2/2 ok").
+func TestRunInterrupted(t *testing.T) {
+	url, _, _ := whepRoom(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep := Run(ctx, RunOptions{Options: Options{URL: url, Timeout: 5 * time.Second}, Count: 5,
+		OnAttempt: func(i int, _ Result) {
+			if i == 1 {
+				// Stop as the third attempt starts (no interval: at once).
+				time.AfterFunc(2*time.Millisecond, cancel)
+			}
+		}})
+	if !rep.Interrupted || rep.Attempts != 2 || rep.OK != 2 {
+		t.Fatalf("interrupted %v attempts %d ok %d: %+v", rep.Interrupted, rep.Attempts, rep.OK, rep.Runs)
+	}
+	whole := Run(context.Background(), RunOptions{Options: Options{URL: url, Timeout: 5 * time.Second}, Count: 1})
+	if whole.Interrupted {
+		t.Error("a whole run is marked interrupted")
+	}
+}

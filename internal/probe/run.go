@@ -22,7 +22,11 @@ type Report struct {
 	PhasesMS map[string]hist.Summary `json:"phases_ms"`
 	Black    int                     `json:"black"`
 	Frozen   int                     `json:"frozen"`
-	Runs     []Result                `json:"runs"`
+	// Interrupted says the run was stopped before its --count attempts:
+	// the figures cover the attempts that finished (one cut short by the
+	// stop is left out, not counted as failed).
+	Interrupted bool     `json:"interrupted,omitempty"`
+	Runs        []Result `json:"runs"`
 
 	firstFrame *hist.Histogram
 	phases     map[string]*hist.Histogram
@@ -113,6 +117,9 @@ func Run(ctx context.Context, o RunOptions) *Report {
 			break
 		}
 		res := Attempt(ctx, o.Options)
+		if !res.OK() && ctx.Err() != nil {
+			break // cut short by the stop: not the target's failure
+		}
 		rep.Add(res)
 		if o.OnAttempt != nil {
 			o.OnAttempt(i, res)
@@ -124,6 +131,7 @@ func Run(ctx context.Context, o RunOptions) *Report {
 			}
 		}
 	}
+	rep.Interrupted = ctx.Err() != nil && rep.Attempts < o.Count
 	return rep
 }
 
