@@ -94,6 +94,23 @@ func (f *Factory) FlagRef(name string) string {
 	return "--" + name
 }
 
+// flagLevel says where a flag's value came from, by precedence: 3 the
+// command line, 2 the environment, 1 the config file, 0 its default. Two
+// flags that set one thing (token's --secret and --auth-secret) compare
+// levels, so an alias keeps the precedence every flag has.
+func (f *Factory) flagLevel(fs *pflag.FlagSet, name string) int {
+	src, fromSource := f.sources[name]
+	switch {
+	case fs.Changed(name) && !fromSource:
+		return 3
+	case strings.HasPrefix(src, "environment"):
+		return 2
+	case fromSource:
+		return 1
+	}
+	return 0
+}
+
 // NewFactory returns a Factory on the process's streams and environment.
 func NewFactory() *Factory {
 	return &Factory{

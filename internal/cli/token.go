@@ -42,13 +42,15 @@ publish and/or subscribe to media. The token is printed on stdout.`,
   TOKEN=$(livectl token --auth-secret "$SECRET" --room demo --identity probe --subscribe --ttl 10m)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// --secret given on the command line wins over --auth-secret
-			// from the environment or the config file, as any flag does.
-			if fl := cmd.Flags(); fl.Changed("secret") {
-				if fl.Changed("auth-secret") && opts.AuthSecret != secretAlias {
-					return UsageErrorf("--secret and --auth-secret disagree: give one")
-				}
+			// --secret is --auth-secret by another name: whichever comes
+			// from the higher source wins (command line > environment >
+			// config file), and two from one source must agree.
+			fl := cmd.Flags()
+			switch ls, la := f.flagLevel(fl, "secret"), f.flagLevel(fl, "auth-secret"); {
+			case ls > la:
 				opts.AuthSecret = secretAlias
+			case ls == la && ls > 0 && opts.AuthSecret != secretAlias:
+				return UsageErrorf("%s and %s disagree: give one", f.FlagRef("secret"), f.FlagRef("auth-secret"))
 			}
 			return runToken(f, opts)
 		},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,15 +82,41 @@ func TestTokenUsageErrors(t *testing.T) {
 	}
 }
 
-// TestTokenSecretFlagWins: --secret on the command line wins over the
-// secret in the environment (or config file), as every flag does.
-func TestTokenSecretFlagWins(t *testing.T) {
-	env := map[string]string{"LIVECTL_AUTH_SECRET": strings.Repeat("e", 32)}
-	code, out, errOut := runCLI(t, env, "token", "--secret", testSecret, "--room", "r", "--identity", "a")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+// TestTokenSecretPrecedence: --secret is --auth-secret by another name and
+// keeps the precedence of flags (command line > environment > config file)
+// against it. LIVECTL_SECRET was once ignored ("--auth-secret is required").
+func TestTokenSecretPrecedence(t *testing.T) {
+	other := strings.Repeat("e", 32)
+	cfg := filepath.Join(t.TempDir(), "livectl.yaml")
+	if err := os.WriteFile(cfg, []byte("secret: "+testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := auth.Verify([]byte(testSecret), strings.TrimSpace(out)); err != nil {
-		t.Fatalf("token not signed with --secret: %v", err)
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // the secret the token is signed with
+	}{
+		{"--secret over env auth-secret", map[string]string{"LIVECTL_AUTH_SECRET": other}, []string{"--secret", testSecret}, testSecret},
+		{"LIVECTL_SECRET alone", map[string]string{"LIVECTL_SECRET": testSecret}, nil, testSecret},
+		{"config secret alone", nil, []string{"--config", cfg}, testSecret},
+		{"env secret over config", map[string]string{"LIVECTL_SECRET": other}, []string{"--config", cfg}, other},
+		{"--auth-secret over env secret", map[string]string{"LIVECTL_SECRET": other}, []string{"--auth-secret", testSecret}, testSecret},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"token", "--room", "r", "--identity", "a"}, tc.args...)
+			code, out, errOut := runCLI(t, tc.env, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if _, err := auth.Verify([]byte(tc.want), strings.TrimSpace(out)); err != nil {
+				t.Fatalf("token not signed with the winning secret: %v", err)
+			}
+		})
+	}
+	code, _, errOut := runCLI(t, map[string]string{"LIVECTL_SECRET": other, "LIVECTL_AUTH_SECRET": testSecret}, "token", "--room", "r", "--identity", "a")
+	if code != ExitUsage || !strings.Contains(errOut, "disagree") {
+		t.Errorf("two secrets from the environment: exit %d, %q", code, errOut)
 	}
 }
