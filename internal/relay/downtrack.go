@@ -198,7 +198,11 @@ func (d *downTrack) StreamID() string          { return d.streamID }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
 // attach makes src this track's source, unless it already has one; video
-// then waits for a keyframe.
+// then waits for a keyframe. The room announces tracks from a snapshot of
+// its subscribers, so the track may have been unpublished, or the
+// subscriber closed (its Close detaching everything), while this ran:
+// attach then undoes itself whole, also when a concurrent detach has
+// already cleared d.src but came before src.addDown.
 func (d *downTrack) attach(src *upTrack) bool {
 	if !d.src.CompareAndSwap(nil, src) {
 		return false
@@ -207,8 +211,10 @@ func (d *downTrack) attach(src *upTrack) bool {
 		d.startWaiting(src)
 	}
 	src.addDown(d)
-	if src.removed.Load() { // unpublished while we attached
-		d.detach()
+	if src.removed.Load() || d.sub.isClosed() {
+		d.src.CompareAndSwap(src, nil)
+		src.removeDown(d)
+		d.stopWaiting(src)
 		return false
 	}
 	return true
