@@ -169,10 +169,20 @@ func (p *Publisher) connect(ctx context.Context) error {
 				close(p.connected)
 			}
 		case webrtc.PeerConnectionStateFailed:
-			select {
-			case p.failed <- errors.New("peer connection failed (ICE or DTLS): the server is unreachable over UDP or stopped answering"):
-			default:
+			p.fail(errors.New("peer connection failed (ICE or DTLS): the server is unreachable over UDP or stopped answering"))
+		case webrtc.PeerConnectionStateClosed:
+			// Closed by the publisher itself (shutdown cancels p.ctx before
+			// closing the peer connection), or by pion on the server's DTLS
+			// close_notify: the server ended the session (WHIP DELETE on its
+			// side, drain, shutdown, unpublish).
+			if p.ctx.Err() != nil {
+				return
 			}
+			what := "the session"
+			if !peer.IsWebSocketURL(p.opts.URL) {
+				what = "the WHIP session"
+			}
+			p.fail(fmt.Errorf("%s was ended by the server (peer connection closed)", what))
 		}
 	})
 	tracks := map[*loop]*webrtc.TrackLocalStaticSample{}
@@ -224,6 +234,15 @@ func (p *Publisher) connect(ctx context.Context) error {
 		go p.send(l, t)
 	}
 	return nil
+}
+
+// fail reports why the peer connection ended, once; watch (or connect,
+// before it returns) ends the session with it.
+func (p *Publisher) fail(err error) {
+	select {
+	case p.failed <- err:
+	default:
+	}
 }
 
 func (p *Publisher) signalWS(ctx context.Context) error {
@@ -384,7 +403,8 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 	}
 }
 
-// watch ends the session when the peer connection or signaling fails.
+// watch ends the session when the peer connection fails or the server
+// closes it, or when signaling is lost.
 func (p *Publisher) watch() {
 	var sigDone <-chan struct{}
 	if p.sig != nil {

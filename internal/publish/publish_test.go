@@ -17,6 +17,8 @@ import (
 
 	"github.com/livectl/livectl/internal/media"
 	"github.com/livectl/livectl/internal/peer/peertest"
+	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -245,4 +247,84 @@ func TestPublishErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPublishWHIPServerEndsSession: a server that ends a WHIP session
+// cleanly (its peer connection closed, DTLS close_notify sent: shutdown,
+// drain, DELETE on its side) ends the publisher, with an error that says so;
+// before, the publisher went on pacing frames into nothing and Wait never
+// returned.
+func TestPublishWHIPServerEndsSession(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start func(t *testing.T) (url string, closeServer func())
+	}{
+		{"pion test server closes", func(t *testing.T) (string, func()) {
+			srv := peertest.Start(t)
+			return srv.URL + "/whip/r", srv.Close
+		}},
+		{"livectl server closes", func(t *testing.T) (string, func()) {
+			srv := servertest.Start(t, server.Config{})
+			return srv.HTTP + "/whip/r", func() { srv.Close() }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url, closeServer := tt.start(t)
+			p, err := Start(context.Background(), Options{URL: url, NoAudio: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			waitFor(t, 3*time.Second, "frames sent", func() bool { return p.Stats().FramesSent >= 5 })
+
+			closeServer()
+			ended := time.Now()
+			errc := make(chan error, 1)
+			go func() { errc <- p.Wait(context.Background(), 0) }()
+			select {
+			case err := <-errc:
+				if err == nil || !strings.Contains(err.Error(), "ended by the server") || !strings.Contains(err.Error(), url) {
+					t.Fatalf("Wait = %v, want an error saying the server ended the session at %s", err, url)
+				}
+				t.Logf("publisher ended %v after the server: %v", time.Since(ended).Round(time.Millisecond), err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the publisher still runs 5 s after the server ended its session")
+			}
+		})
+	}
+}
+
+// TestPublishCloseIsNotAnError: the publisher's own ending (Close, the
+// context, the duration) closes its peer connection too; that is not the
+// server ending the session.
+func TestPublishCloseIsNotAnError(t *testing.T) {
+	srv := peertest.Start(t)
+	start := func() *Publisher {
+		t.Helper()
+		p, err := Start(context.Background(), Options{URL: srv.URL + "/whip/r", NoAudio: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 3*time.Second, "frames sent", func() bool { return p.Stats().FramesSent >= 3 })
+		return p
+	}
+	check := func(what string, p *Publisher, err error) {
+		t.Helper()
+		time.Sleep(100 * time.Millisecond) // let a late state change land
+		if err != nil || p.Err() != nil {
+			t.Fatalf("%s: Wait = %v, Err = %v; want nil", what, err, p.Err())
+		}
+	}
+
+	p := start()
+	check("Close", p, p.Close())
+
+	p = start()
+	check("duration", p, p.Wait(context.Background(), 100*time.Millisecond))
+
+	p = start()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	check("context", p, p.Wait(ctx, 0))
+	cancel()
 }
