@@ -198,12 +198,28 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		if w.sub != nil {
 			w.sub.Close() // a new subscribe restarts the subscription
 		}
+		var self atomic.Pointer[relay.Subscriber]
 		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
+			if err := offerFits(sdp); err != nil {
+				// The client's answer would be refused, and the
+				// subscription would wait for it for ever: end it
+				// now and say why.
+				w.send(&signal.Message{Type: signal.TypeError, Code: err.Code, Reason: "subscription ended: " + err.Reason})
+				if s := self.Load(); s != nil {
+					go s.Close() // not from inside its own negotiation
+				}
+				return
+			}
 			w.send(&signal.Message{Type: signal.TypeOffer, SDP: sdp, Target: signal.TargetSubscriber})
 		})
 		if err != nil {
 			return nil, mediaError("subscribing", err)
 		}
+		if err := offerFits(offer); err != nil {
+			sub.Close()
+			return nil, err
+		}
+		self.Store(sub)
 		w.sub = sub
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
@@ -247,6 +263,27 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
 }
+
+// offerFits checks that a client can answer a subscriber offer: an answer
+// is about as long as its offer, and the protocol refuses SDP over
+// signal.MaxSDPLen. A subscription keeps a media section for every track
+// published while it lasts (pion clients do not take a section back once
+// its track has gone), so one that outlives ~60 tracks, or a room with
+// more than that, reaches the limit.
+func offerFits(sdp string) *signal.Error {
+	limit := int(maxOfferLen.Load())
+	if len(sdp) <= limit {
+		return nil
+	}
+	return &signal.Error{Code: signal.CodeBadSDP, Reason: fmt.Sprintf(
+		"the server's offer is %d bytes and an answer over %d bytes would be refused (a media section per track published while subscribed); subscribe again",
+		len(sdp), limit)}
+}
+
+// maxOfferLen is signal.MaxSDPLen; tests lower it to reach it quickly.
+var maxOfferLen atomic.Int64
+
+func init() { maxOfferLen.Store(signal.MaxSDPLen) }
 
 func (w *wsMedia) Close() {
 	if w.closed.Swap(true) {

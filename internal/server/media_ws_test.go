@@ -341,3 +341,69 @@ func TestPerRoomMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionEndsWhenOfferOutgrowsLimit: a /ws subscription whose next
+// offer the client could not answer within the protocol's SDP limit ends
+// with an error saying so. It once sent the offer, the answer was refused
+// ("sdp longer than 49152 bytes"), and the subscription waited for an
+// answer for ever: no more offers, no media, no word why.
+func TestSubscriptionEndsWhenOfferOutgrowsLimit(t *testing.T) {
+	ts := newMediaServer(t, Config{})
+	ctx := ctxT(t)
+	api, err := peer.NewAPI(peer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *signal.Message, 16)
+	sc := dial(t, ts.wsURL, &signal.DialOptions{OnEvent: func(m *signal.Message) {
+		if m.Type == signal.TypeOffer || m.Type == signal.TypeError {
+			events <- m
+		}
+	}})
+	if _, err := sc.Join(ctx, "big", "viewer", ""); err != nil {
+		t.Fatal(err)
+	}
+	spc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spc.Close()
+	first, err := sc.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the first offer, not for one with a track's section more.
+	old := maxOfferLen.Swap(int64(len(first) + 100))
+	defer maxOfferLen.Store(old)
+	ans, err := peer.Answer(ctx, spc, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Answer(ans); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publish.Start(ctx, publish.Options{URL: ts.wsURL, Room: "big", Identity: "alice", NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	select {
+	case m := <-events:
+		if m.Type != signal.TypeError || m.Code != signal.CodeBadSDP || !strings.Contains(m.Reason, "subscription ended") {
+			t.Fatalf("got %s %s %q, want an error ending the subscription", m.Type, m.Code, m.Reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no word to the viewer after its offer outgrew the limit")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := getStats(t, ts)
+		if len(st.Rooms) == 1 && st.Rooms[0].Subscribers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended subscription is still in the room: %+v", st.Rooms)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
