@@ -483,7 +483,7 @@ func newInspectBundleCmd(f *Factory, common *inspectOptions) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Out, "out", "", "archive to write (default livectl-bundle-<time>.tar.gz here)")
 	fl.IntVar(&o.Seconds, "seconds", 5, "CPU profile length (0: no CPU profile)")
-	fl.StringVar(&o.Stats, "stats", "", "also fetch this /v1/stats URL, e.g. http://127.0.0.1:7880/v1/stats (skipped with a note when unreachable)")
+	fl.StringVar(&o.Stats, "stats", "", "the /v1/stats URL to include (default: the target's, which livectl serve's admin listener serves; none: skip; noted when unreachable)")
 	fl.IntVar(&o.Top, "top", 15, "rows per table in summary.txt")
 	return cmd
 }

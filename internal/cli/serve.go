@@ -57,8 +57,8 @@ func newServeCmd(f *Factory) *cobra.Command {
 
 Routes on --listen: GET /ws (signaling, docs/protocol.md), /healthz, /readyz,
 /v1/stats, /metrics, and the media routes (/whip/{room}, /whep/{room}, / demo
-page) when the media plane is built in. --admin-listen serves /debug/pprof/*
-and /metrics only; keep it private.
+page) when the media plane is built in. --admin-listen serves /debug/pprof/*,
+/metrics and /v1/stats only; keep it private.
 
 Joins need a token minted by 'livectl token' with the same --auth-secret.
 --dev turns auth and origin checks off for local work.
@@ -73,7 +73,7 @@ A second signal exits at once.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:7880", "public HTTP address: /ws, health, stats, metrics, media routes")
-	fl.StringVar(&opts.AdminListen, "admin-listen", "127.0.0.1:6060", "admin HTTP address for /debug/pprof/* and /metrics (empty: off)")
+	fl.StringVar(&opts.AdminListen, "admin-listen", "127.0.0.1:6060", "admin HTTP address for /debug/pprof/*, /metrics and /v1/stats (empty: off)")
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: no auth, all origins allowed")
 	fl.StringVar(&opts.AuthSecret, "auth-secret", "", "HMAC secret that join tokens are signed with (required unless --dev)")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")

@@ -20,7 +20,8 @@ import (
 type BundleOptions struct {
 	// CPU is the CPU profile duration; 0 skips the CPU profile.
 	CPU time.Duration
-	// StatsURL is a /v1/stats URL (serve's public listener); "" skips it.
+	// StatsURL is a /v1/stats URL; "" is the target's own (livectl
+	// serve's admin listener serves it next to pprof), "none" skips it.
 	StatsURL string
 	// Top is the number of rows per table in summary.txt.
 	Top int
@@ -108,17 +109,24 @@ func (c *Client) Bundle(ctx context.Context, out string, opts BundleOptions) (*B
 		entries = append(entries, bundleEntry{"heap.pb.gz", heap.Raw.Body})
 	}
 
-	if opts.StatsURL != "" {
-		progress("fetching " + opts.StatsURL)
-		body, err := c.fetchStats(ctx, opts.StatsURL)
+	statsURL := opts.StatsURL
+	if statsURL == "" {
+		statsURL = strings.TrimSuffix(c.Target(), "/") + "/v1/stats"
+	}
+	if statsURL != "none" {
+		progress("fetching " + statsURL)
+		body, err := c.fetchStats(ctx, statsURL)
 		if err != nil {
+			if opts.StatsURL == "" {
+				err = fmt.Errorf("%w (not a livectl server's admin listener? give --stats with its /v1/stats URL)", err)
+			}
 			res.Missing = append(res.Missing, "stats.json: "+err.Error())
 			notes = append(notes, "stats.json skipped: "+err.Error())
 		} else {
 			entries = append(entries, bundleEntry{"stats.json", body})
 		}
 	} else {
-		notes = append(notes, "stats.json skipped: no --stats URL given (serve's is http://127.0.0.1:7880/v1/stats)")
+		notes = append(notes, "stats.json skipped: --stats none")
 	}
 
 	var cpu *Fetched

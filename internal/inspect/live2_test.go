@@ -149,6 +149,22 @@ func TestLiveBundle(t *testing.T) {
 			t.Errorf("summary / missing = %v", res.Missing)
 		}
 	})
+	t.Run("stats from the target by default", func(t *testing.T) {
+		// The target (a pprof-only process) has no /v1/stats: the
+		// bundle is written, and says what is missing and what to do.
+		out := filepath.Join(dir, "e.tar.gz")
+		res, err := c.Bundle(context.Background(), out, BundleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Missing) != 1 || !strings.Contains(res.Missing[0], srv.URL+"/v1/stats") || !strings.Contains(res.Missing[0], "--stats") {
+			t.Errorf("missing = %v, want the target's /v1/stats named, with a hint", res.Missing)
+		}
+		out = filepath.Join(dir, "f.tar.gz")
+		if res, err = c.Bundle(context.Background(), out, BundleOptions{StatsURL: "none"}); err != nil || len(res.Missing) != 0 {
+			t.Errorf("--stats none: err %v, missing %v", err, res.Missing)
+		}
+	})
 	t.Run("unreachable target writes nothing", func(t *testing.T) {
 		bad, _ := NewClient("http://127.0.0.1:1", nil)
 		out := filepath.Join(dir, "d.tar.gz")

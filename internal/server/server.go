@@ -210,6 +210,9 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s.admin.Handle("GET /metrics", s.metrics.handler())
+	// /v1/stats here too, so that one --target (livectl inspect bundle)
+	// gets an incident's profiles and the server's figures together.
+	s.admin.HandleFunc("GET /v1/stats", s.serveStats)
 	s.admin.HandleFunc("/debug/pprof/", pprof.Index)
 	s.admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	s.admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -229,8 +232,8 @@ func New(cfg Config) (*Server, error) {
 // /metrics and any mounted with Handle.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// AdminHandler serves /debug/pprof/* and /metrics; mount it only on a
-// private listener.
+// AdminHandler serves /debug/pprof/*, /metrics and /v1/stats; mount it
+// only on a private listener.
 func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Handle mounts h on the public listener (ServeMux patterns, e.g.

@@ -178,6 +178,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"admin pprof", admin.URL, "/debug/pprof/", 200, "goroutine"},
 		{"admin goroutine", admin.URL, "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
 		{"admin metrics", admin.URL, "/metrics", 200, "livectl_connections_dropped_total"},
+		{"admin stats", admin.URL, "/v1/stats", 200, `"gc_pause_ns_p99"`},
 		{"admin no ws", admin.URL, "/ws", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
