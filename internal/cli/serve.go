@@ -131,6 +131,21 @@ func (o *ServeOptions) validate(f *Factory) error {
 				f.FlagRef("allowed-origins"), origin)
 		}
 	}
+	// Malformed addresses are usage errors; one already taken is found
+	// when listening (exit 1, with what to do about it).
+	for _, a := range []struct{ name, v string }{{"listen", o.Listen}, {"admin-listen", o.AdminListen}} {
+		if a.v == "" && a.name == "admin-listen" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.v); err != nil {
+			return UsageErrorf("%s: %v (want host:port, e.g. 127.0.0.1:7880 or :7880)", f.FlagRef(a.name), err)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			return UsageErrorf("%s: %q: the port must be a number 0-65535", f.FlagRef(a.name), a.v)
+		}
+	}
+	if o.AdminListen != "" && o.AdminListen == o.Listen && !strings.HasSuffix(o.Listen, ":0") {
+		return UsageErrorf("%s and %s are both %s: pprof must not be on the public listener; give the admin listener its own address", f.FlagRef("listen"), f.FlagRef("admin-listen"), o.Listen)
+	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
 		return UsageErrorf("%s: %q is not an IP address", f.FlagRef("public-ip"), o.PublicIP)
 	}
@@ -179,14 +194,14 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("listening on %s (--listen): %w: stop the other process or pick another address", o.Listen, err)
+		return fmt.Errorf("listening on %s (--listen): %w: %s", o.Listen, err, listenHint(err))
 	}
 	var adminLn net.Listener
 	if o.AdminListen != "" {
 		adminLn, err = net.Listen("tcp", o.AdminListen)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("listening on %s (--admin-listen): %w: pick another address, or --admin-listen '' to turn it off", o.AdminListen, err)
+			return fmt.Errorf("listening on %s (--admin-listen): %w: %s, or --admin-listen '' to turn it off", o.AdminListen, err, listenHint(err))
 		}
 	}
 	srv, err := server.New(cfg)
@@ -284,4 +299,17 @@ func hostPort(a net.Addr) string {
 		return "localhost:" + port
 	}
 	return s
+}
+
+// listenHint says what to do about a listen error.
+func listenHint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another process holds it; stop it or pick another address"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no interface of this machine has that IP; use one it has, or 0.0.0.0"
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need privileges; pick a higher one"
+	}
+	return "pick another address"
 }

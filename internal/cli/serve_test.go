@@ -43,10 +43,18 @@ func TestServeUsageErrors(t *testing.T) {
 		{"short auth secret", []string{"serve", "--auth-secret", "hunter2"}, "needs at least 32"},
 		{"bad STUN URL", []string{"serve", "--dev", "--stun", "http://stun.example.com:3478"}, "--stun"},
 		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
+		// A malformed address is a usage error (it was exit 1 with a hint
+		// about another process holding the port).
+		{"listen without port", []string{"serve", "--dev", "--listen", "nonsense"}, "--listen: address nonsense: missing port"},
+		{"listen port out of range", []string{"serve", "--dev", "--listen", "127.0.0.1:99999"}, "the port must be a number"},
+		{"admin-listen malformed", []string{"serve", "--dev", "--admin-listen", "localhost"}, "--admin-listen"},
+		{"admin on the public listener", []string{"serve", "--dev", "--listen", "127.0.0.1:7999", "--admin-listen", "127.0.0.1:7999"}, "pprof must not be on the public listener"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := Run(context.Background(), testFactory(&out, &errOut), append(tc.args, "--listen", "127.0.0.1:0", "--admin-listen", ""))
+			// Defaults first, so a case's own --listen/--admin-listen wins.
+			args := append([]string{tc.args[0], "--listen", "127.0.0.1:0", "--admin-listen", ""}, tc.args[1:]...)
+			code := Run(context.Background(), testFactory(&out, &errOut), args)
 			if code != ExitUsage || !strings.Contains(errOut.String(), tc.want) {
 				t.Fatalf("exit %d, stderr %q; want exit 2 mentioning %q", code, errOut.String(), tc.want)
 			}
