@@ -106,7 +106,7 @@ Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.URL, "url", "", "signaling WebSocket URL (ws://host:port/ws)")
 	fl.IntVar(&opts.Conns, "conns", 100, "sessions to open")
-	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s)")
+	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s; 600/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every session after the ramp")
 	fl.DurationVar(&opts.PingInterval, "ping-interval", time.Second, "how often each session measures a round trip (0: never)")
 	fl.IntVar(&opts.Rooms, "rooms", 0, "spread sessions round-robin over this many rooms")
@@ -191,6 +191,9 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 	}
 	if o.PingInterval < 0 {
 		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("ping-interval"))
+	}
+	if err := requirePositive(f, map[string]time.Duration{"connect-timeout": o.ConnectTimeout, "request-timeout": o.RequestTimeout}); err != nil {
+		return nil, nil, err
 	}
 	if o.Rooms < 0 || o.RoomSize < 0 {
 		return nil, nil, UsageErrorf("%s and %s must not be negative", f.FlagRef("rooms"), f.FlagRef("room-size"))

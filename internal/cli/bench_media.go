@@ -96,7 +96,7 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringVar(&opts.WHIP, "whip", "", "WHIP endpoint for the built-in publishers (default: --url with --room)")
 	fl.IntVar(&opts.Subscribers, "subscribers", 10, "subscribers to start")
 	fl.IntVar(&opts.Publishers, "publishers", 0, "built-in publishers (looping VP8+Opus clip) to start first; 0 expects media in the room")
-	fl.StringVar(&opts.Rate, "rate", "20/s", "subscriber starts per second (20 or 20/s)")
+	fl.StringVar(&opts.Rate, "rate", "20/s", "subscriber starts per second (20 or 20/s; 60/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every subscriber after the last first frame")
 	fl.DurationVar(&opts.Timeout, "timeout", 15*time.Second, "limit on each subscriber's way to its first frame")
 	fl.StringVar(&opts.Token, "token", "", "join token (ws) or bearer token (WHIP/WHEP) for servers with auth")
@@ -191,8 +191,11 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	if err != nil {
 		return nil, nil, UsageErrorf("%s: %v", f.FlagRef("rate"), err)
 	}
-	if o.Duration < 0 || o.Timeout < 0 {
-		return nil, nil, UsageErrorf("%s and %s must not be negative", f.FlagRef("duration"), f.FlagRef("timeout"))
+	if o.Duration < 0 {
+		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("duration"))
+	}
+	if err := requirePositive(f, map[string]time.Duration{"timeout": o.Timeout}); err != nil {
+		return nil, nil, err
 	}
 	if o.Procs < 1 || o.Procs > o.Subscribers {
 		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("subscribers"), o.Subscribers, o.Procs)

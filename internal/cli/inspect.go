@@ -67,6 +67,9 @@ type goroutinesOptions struct {
 	Watch   time.Duration
 	Samples int
 	Asserts []string
+	// samplesGiven: --samples was on the command line (it means nothing
+	// without --watch).
+	samplesGiven bool
 }
 
 func newInspectGoroutinesCmd(f *Factory, common *inspectOptions) *cobra.Command {
@@ -80,7 +83,10 @@ func newInspectGoroutinesCmd(f *Factory, common *inspectOptions) *cobra.Command 
   livectl inspect goroutines --diff before.pb.gz after.pb.gz
   livectl inspect goroutines --watch 10s --samples 6 --assert 'growth<100'`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runInspectGoroutines(cmd.Context(), f, o, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.samplesGiven = f.flagLevel(cmd.Flags(), "samples") == 3
+			return runInspectGoroutines(cmd.Context(), f, o, args)
+		},
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.States, "states", false, "also fetch the debug=2 dump: states, wait times and creators per group")
@@ -114,6 +120,8 @@ func runInspectGoroutines(ctx context.Context, f *Factory, o *goroutinesOptions,
 		return UsageErrorf("%s needs a live target; saved profiles carry no states", f.FlagRef("states"))
 	case o.Watch < 0:
 		return UsageErrorf("%s must be positive, got %s", f.FlagRef("watch"), o.Watch)
+	case o.Watch == 0 && o.samplesGiven:
+		return UsageErrorf("%s needs %s INTERVAL (one fetch takes one sample)", f.FlagRef("samples"), f.FlagRef("watch"))
 	case o.Watch > 0 && o.Samples < 2:
 		return UsageErrorf("%s must be at least 2 with --watch, got %d", f.FlagRef("samples"), o.Samples)
 	}

@@ -89,6 +89,7 @@ func TestInspectErrors(t *testing.T) {
 		{"diff needs two", []string{"goroutines", "--diff", "a.pb.gz"}, ExitUsage, "--diff"},
 		{"diff and watch", []string{"goroutines", "--diff", "--watch", "1s", "a", "b"}, ExitUsage, "cannot be combined"},
 		{"samples", []string{"goroutines", "--watch", "1s", "--samples", "1"}, ExitUsage, "--samples"},
+		{"samples without watch", []string{"goroutines", "--target", target, "--samples", "3"}, ExitUsage, "needs --watch"},
 		{"heap sample", []string{"heap", "--sample", "bogus"}, ExitUsage, "--sample"},
 		{"cpu seconds", []string{"cpu", "--seconds", "0"}, ExitUsage, "--seconds"},
 		{"total assert fails", []string{"goroutines", "--target", target, "--assert", "total<1"}, ExitAssertion, "total<1: FAILED"},

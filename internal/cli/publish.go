@@ -67,6 +67,9 @@ func checkMediaURL(f *Factory, u, room string, roomNeeded bool) error {
 			return UsageErrorf("%s is required with a ws:// %s", f.FlagRef("room"), f.FlagRef("url"))
 		}
 	case strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://"):
+		if room != "" && !f.Globals.Quiet {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s %q is not used: a WHIP/WHEP %s names its room in its path\n", f.FlagRef("room"), room, f.FlagRef("url"))
+		}
 	default:
 		return UsageErrorf("%s %q: want ws://, wss://, http:// or https://", f.FlagRef("url"), u)
 	}
@@ -82,6 +85,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
+	}
+	if err := requirePositive(f, map[string]time.Duration{"connect-timeout": o.ConnectTimeout}); err != nil {
+		return err
 	}
 	opts := o.Options
 	opts.Logger = f.Logger

@@ -27,6 +27,29 @@ func testFactory(out, errOut *bytes.Buffer) *Factory {
 	return f
 }
 
+// TestTimeoutsMustBePositive: a zero or negative timeout given on purpose
+// is reported; it was quietly replaced by the default.
+func TestTimeoutsMustBePositive(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--connect-timeout", "0s"},
+		{"bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--request-timeout", "-1s"},
+		{"bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--timeout", "0s"},
+		{"publish", "--url", "http://127.0.0.1:1/whip/r", "--connect-timeout", "-1s"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, args...)
+			if code != ExitUsage || !strings.Contains(stderr, "must be positive") || !strings.Contains(stderr, args[len(args)-2]) {
+				t.Errorf("exit %d, stderr %q; want exit 2 naming %s", code, stderr, args[len(args)-2])
+			}
+		})
+	}
+	// --room next to a WHIP URL is not used: said, not silently dropped.
+	code, _, stderr := runCLI(t, nil, "publish", "--url", "http://127.0.0.1:1/whip/r", "--room", "other", "--connect-timeout", "1s")
+	if code != ExitFailure || !strings.Contains(stderr, "warning: --room \"other\" is not used") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestServeUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
