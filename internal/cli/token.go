@@ -76,8 +76,13 @@ func runToken(f *Factory, o *TokenOptions) error {
 		return UsageErrorf("%s is required", f.FlagRef("identity"))
 	case o.TTL <= 0:
 		return UsageErrorf("%s must be positive, got %s", f.FlagRef("ttl"), o.TTL)
-	case len(o.Room) > signal.MaxNameLen || len(o.Identity) > signal.MaxNameLen:
-		return UsageErrorf("%s and %s are at most %d bytes (the server refuses longer ones)", f.FlagRef("room"), f.FlagRef("identity"), signal.MaxNameLen)
+	}
+	// The server refuses these names: a token for one is of no use.
+	if err := signal.CheckName("room", o.Room); err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("room"), err)
+	}
+	if err := signal.CheckName("identity", o.Identity); err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("identity"), err)
 	}
 	if err := auth.CheckSecret(o.AuthSecret); err != nil {
 		return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)

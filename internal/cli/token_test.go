@@ -69,7 +69,8 @@ func TestTokenUsageErrors(t *testing.T) {
 		{"no identity", []string{"token", "--auth-secret", testSecret, "--room", "r"}, "--identity is required"},
 		{"bad ttl", []string{"token", "--auth-secret", testSecret, "--room", "r", "--identity", "i", "--ttl", "-1h"}, "--ttl must be positive"},
 		{"short secret", []string{"token", "--auth-secret", "s3cret", "--room", "r", "--identity", "i"}, "needs at least 32"},
-		{"room longer than the server takes", []string{"token", "--auth-secret", testSecret, "--room", strings.Repeat("r", 129), "--identity", "i"}, "at most 128 bytes"},
+		{"room longer than the server takes", []string{"token", "--auth-secret", testSecret, "--room", strings.Repeat("r", 129), "--identity", "i"}, "at most 128"},
+		{"room with a control character", []string{"token", "--auth-secret", testSecret, "--room", "a\nb", "--identity", "i"}, "control character"},
 		{"--secret and --auth-secret disagree", []string{"token", "--auth-secret", testSecret, "--secret", testSecret + "x", "--room", "r", "--identity", "i"}, "disagree"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

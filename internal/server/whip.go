@@ -188,8 +188,6 @@ func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room str
 	return true, g.Identity, g.Publish, g.Subscribe
 }
 
-func validRoom(room string) bool { return room != "" && len(room) <= signal.MaxNameLen }
-
 func (h *whipHandler) options(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
@@ -222,8 +220,8 @@ func (h *whipHandler) cors(next http.Handler) http.Handler {
 func (h *whipHandler) create(kind string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		room := r.PathValue("room")
-		if !validRoom(room) {
-			problem(w, http.StatusBadRequest, signal.CodeBadMessage, fmt.Sprintf("room name must be 1 to %d bytes", signal.MaxNameLen))
+		if err := signal.CheckName("room name", room); err != nil {
+			problem(w, http.StatusBadRequest, signal.CodeBadMessage, err.Error())
 			return
 		}
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {

@@ -106,6 +106,13 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 		{"WHEP no content type", "POST", "/whep/r", "", nil, offer, 415, "bad_message"},
 		{"WHIP body too large", "POST", "/whip/r", "application/sdp", nil, strings.Repeat("a", maxSDPBody+1), 413, "message_too_large"},
 		{"room name too long", "POST", "/whip/" + strings.Repeat("r", 200), "application/sdp", nil, offer, 400, "bad_message"},
+		// Not UTF-8: it was accepted and, as a metric label, made /metrics
+		// fail (500) on both listeners while the session lived.
+		{"room name not UTF-8", "POST", "/whip/%FF", "application/sdp", nil, offer, 400, "bad_message"},
+		// ".." was accepted and its Location (/whip/../PU_…) was resolved
+		// away by clients: the session could not be deleted.
+		{"room name ..", "POST", "/whip/%2e%2e", "application/sdp", nil, offer, 400, "bad_message"},
+		{"room name with a control character", "POST", "/whep/a%0Ab", "application/sdp", nil, offer, 400, "bad_message"},
 		{"DELETE unknown session", "DELETE", "/whip/r/PU_nope", "", nil, "", 404, "bad_message"},
 		{"PATCH unknown session", "PATCH", "/whep/r/SU_nope", "application/trickle-ice-sdpfrag", nil, frag, 404, "bad_message"},
 		{"PATCH wrong content type", "PATCH", "{loc}", "application/sdp", nil, frag, 415, "bad_message"},

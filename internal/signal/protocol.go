@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Version is the protocol version. It is offered as the WebSocket subprotocol
@@ -187,6 +189,30 @@ func DecodeInto(b []byte, m *Message) error {
 	return nil
 }
 
+// CheckName says what is wrong with a room or identity name, or nil: 1 to
+// MaxNameLen bytes of UTF-8 without control characters, and not "." or
+// "..". Names become metric labels (which must be UTF-8), URL path
+// segments (a WHIP session's Location, where "." and ".." would be
+// resolved away) and log fields, over /ws and WHIP/WHEP alike.
+func CheckName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", what)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%s is %d bytes, at most %d", what, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	case name == "." || name == "..":
+		return fmt.Errorf("%s %q is reserved (a URL path step)", what, name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return fmt.Errorf("%s contains a control character (%U)", what, r)
+		}
+	}
+	return nil
+}
+
 // Encode serialises m as one frame.
 func Encode(m *Message) ([]byte, error) { return json.Marshal(m) }
 
@@ -201,8 +227,10 @@ func (m *Message) Validate() error {
 		if m.Room == "" || m.Identity == "" {
 			return &Error{Code: CodeBadMessage, Reason: "join needs room and identity"}
 		}
-		if len(m.Room) > MaxNameLen || len(m.Identity) > MaxNameLen {
-			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("room and identity are at most %d bytes", MaxNameLen)}
+		for _, n := range []struct{ what, name string }{{"room", m.Room}, {"identity", m.Identity}} {
+			if err := CheckName(n.what, n.name); err != nil {
+				return &Error{Code: CodeBadMessage, Reason: err.Error()}
+			}
 		}
 	case TypeLeave, TypePing, TypeSubscribe, TypeUnpublish:
 	case TypePublish, TypeAnswer:

@@ -199,3 +199,29 @@ func FuzzDecode(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name, problem string // "" problem: valid
+	}{
+		{"lobby", ""},
+		{"Раздевалка 1", ""},
+		{"a/b", ""}, // escaped in URLs, not a path step
+		{strings.Repeat("r", MaxNameLen), ""},
+		{"", "empty"},
+		{strings.Repeat("r", MaxNameLen+1), "at most"},
+		{"\xff", "UTF-8"},
+		{".", "reserved"},
+		{"..", "reserved"},
+		{"a\nb", "control character"},
+		{"a\x00b", "control character"},
+		{"a\u0085b", "control character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckName("room", tc.name)
+			if (err == nil) != (tc.problem == "") || err != nil && !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("CheckName(%q) = %v, want %q", tc.name, err, tc.problem)
+			}
+		})
+	}
+}
