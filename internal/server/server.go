@@ -471,11 +471,14 @@ func (s *Server) StartDrain(deadline time.Time) {
 func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-chan struct{}) error {
 	errc := make(chan error, 2)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	pub := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	// IdleTimeout: a keep-alive connection with no request for a minute is
+	// closed (it held a file descriptor for ever). WebSockets are hijacked
+	// and unaffected; bodies have their own deadline (readBody).
+	pub := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
 	servers := []*http.Server{pub}
 	go func() { errc <- serveHTTP(pub, ln, "public") }()
 	if adminLn != nil {
-		adm := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		adm := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
 		servers = append(servers, adm)
 		go func() { errc <- serveHTTP(adm, adminLn, "admin") }()
 	}
@@ -531,6 +534,9 @@ wait:
 
 // ErrForced is returned by Serve when the drain was cut short by force.
 var ErrForced = errors.New("drain interrupted by a second signal")
+
+// idleTimeout closes keep-alive connections that send no request.
+var idleTimeout = 60 * time.Second
 
 func serveHTTP(hs *http.Server, ln net.Listener, name string) error {
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

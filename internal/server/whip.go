@@ -12,8 +12,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/signal"
@@ -249,7 +251,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe: mint one with `livectl token --subscribe`")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
+		body, err := readBody(w, r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP offer: "+err.Error())
 			return
@@ -386,7 +388,7 @@ func (h *whipHandler) patch(kind string) http.Handler {
 			problem(w, http.StatusPreconditionFailed, signal.CodeBadMessage, "If-Match does not match this session's ETag")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
+		body, err := readBody(w, r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP fragment: "+err.Error())
 			return
@@ -455,4 +457,20 @@ func truncateLine(s string) string {
 		return s[:60] + "…"
 	}
 	return s
+}
+
+// bodyReadTimeout bounds reading a WHIP/WHEP body: an SDP is a few KiB, and
+// a client trickling one byte every few seconds would otherwise hold its
+// connection (and a file descriptor) for as long as it likes.
+var bodyReadTimeout = 10 * time.Second
+
+// readBody reads up to maxSDPBody+1 bytes of r's body within
+// bodyReadTimeout.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("not sent within %s", bodyReadTimeout)
+	}
+	return body, err
 }
