@@ -17,6 +17,7 @@ type Publisher struct {
 	identity string
 	id       string
 	pc       *webrtc.PeerConnection
+	cands    candidateBudget
 
 	negMu sync.Mutex // one offer/answer at a time
 
@@ -84,6 +85,9 @@ func (p *Publisher) Renegotiate(offer string) (string, error) {
 
 // AddICECandidate adds a candidate trickled by the publisher.
 func (p *Publisher) AddICECandidate(c Candidate) error {
+	if err := p.cands.take(); err != nil {
+		return err
+	}
 	if err := p.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("adding publisher ICE candidate: %w", err)
 	}

@@ -19,6 +19,24 @@ type Candidate = webrtc.ICECandidateInit
 // are known at once; the bound only matters if something is badly wrong.
 const gatherTimeout = 10 * time.Second
 
+// maxRemoteCandidates bounds the ICE candidates a client may trickle into
+// one peer connection. A browser gathers a handful (one per interface and
+// protocol, a few more with STUN or TURN); 17,000 from one WHIP session
+// once cost ~10,000 goroutines, a core, and STUN checks sent to every
+// address the client named.
+const maxRemoteCandidates = 64
+
+// candidateBudget counts the candidates added to one peer connection.
+type candidateBudget struct{ n atomic.Int32 }
+
+// take accounts for one more candidate, or says it is one too many.
+func (b *candidateBudget) take() error {
+	if b.n.Add(1) > maxRemoteCandidates {
+		return fmt.Errorf("%w: more than %d remote ICE candidates for one peer connection", ErrBadSDP, maxRemoteCandidates)
+	}
+	return nil
+}
+
 // newID returns a short random identifier with a prefix.
 func newID(prefix string) string {
 	var b [6]byte

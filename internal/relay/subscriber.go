@@ -23,6 +23,7 @@ type Subscriber struct {
 	id       string
 	pc       *webrtc.PeerConnection
 	onOffer  func(sdp string) // nil for client-offered sessions
+	cands    candidateBudget
 
 	queue        chan qentry // bounded; full means drop and count
 	connected    atomic.Bool
@@ -167,6 +168,9 @@ func (s *Subscriber) Done() <-chan struct{} { return s.done }
 
 // AddICECandidate adds a candidate trickled by the subscriber.
 func (s *Subscriber) AddICECandidate(c Candidate) error {
+	if err := s.cands.take(); err != nil {
+		return err
+	}
 	if err := s.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("adding subscriber ICE candidate: %w", err)
 	}
