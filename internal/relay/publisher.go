@@ -39,6 +39,9 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if _, err := parseSDP(offer); err != nil {
 		return nil, "", err
 	}
+	if !sendsMedia(offer) {
+		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
+	}
 	pc, err := r.newPeer()
 	if err != nil {
 		return nil, "", err

@@ -61,6 +61,35 @@ func parseSDP(s string) ([]string, error) {
 	return kinds, nil
 }
 
+// sendsMedia says whether an offer has an audio or video section its
+// client sends on: sendrecv or sendonly (sendrecv when the section, and the
+// session, name no direction), and not rejected (port 0).
+func sendsMedia(s string) bool {
+	var d sdp.SessionDescription
+	if d.UnmarshalString(s) != nil {
+		return false
+	}
+	direction := func(attrs []sdp.Attribute, dir string) string {
+		for _, a := range attrs {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				dir = a.Key
+			}
+		}
+		return dir
+	}
+	sessionDir := direction(d.Attributes, "sendrecv")
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		if dir := direction(m.Attributes, sessionDir); dir == "sendrecv" || dir == "sendonly" {
+			return true
+		}
+	}
+	return false
+}
+
 // setLocalAndGather sets desc and waits for every local candidate, so the
 // SDP handed back carries them all (the relay does not trickle its own).
 func setLocalAndGather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {

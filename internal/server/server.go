@@ -317,6 +317,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			r.Header.Get("Origin")), http.StatusForbidden)
 		return
 	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "this is livectl's WebSocket signaling endpoint: connect with a WebSocket client (protocol "+signal.Subprotocol+", docs/protocol.md); plain HTTP gets nothing here", http.StatusBadRequest)
+		return
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.

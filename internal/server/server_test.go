@@ -179,6 +179,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"admin goroutine", admin.URL, "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
 		{"admin metrics", admin.URL, "/metrics", 200, "livectl_connections_dropped_total"},
 		{"admin stats", admin.URL, "/v1/stats", 200, `"gc_pause_ns_p99"`},
+		{"plain GET on /ws says what it is", ts.http.URL, "/ws", 400, "WebSocket signaling endpoint"},
 		{"admin no ws", admin.URL, "/ws", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
