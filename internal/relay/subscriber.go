@@ -279,13 +279,21 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 	}
 	d := &downTrack{sub: s, id: t.info.ID, streamID: t.info.StreamID, wantMime: t.mime,
 		kind: webrtc.NewRTPCodecType(t.info.Kind), video: t.video}
-	tr, err := s.pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	// AddTrack takes back the transceiver of a track that has gone, or
+	// adds a sendrecv one: a section per track ever published would grow
+	// every later offer past the SDP limit (see wsMedia's offerFits). The
+	// section is sendrecv, not sendonly, so that removing its track makes
+	// it recvonly rather than inactive: pion, as the viewer, stops a
+	// transceiver at every offer that has it inactive, and the receiver it
+	// then hands a reused section is dead (no OnTrack, no packets). The
+	// viewer answers recvonly and sends nothing back.
+	sender, err := s.pc.AddTrack(d)
 	if err != nil {
 		s.mu.Unlock()
 		s.relay.log.Warn("adding track to subscriber", "session", s.id, "track", t.info.ID, "err", err)
 		return false
 	}
-	d.sender = tr.Sender()
+	d.sender = sender
 	s.downs = append(s.downs, d)
 	s.mu.Unlock()
 	d.attach(t)

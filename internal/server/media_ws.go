@@ -266,17 +266,15 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 
 // offerFits checks that a client can answer a subscriber offer: an answer
 // is about as long as its offer, and the protocol refuses SDP over
-// signal.MaxSDPLen. A subscription keeps a media section for every track
-// published while it lasts (pion clients do not take a section back once
-// its track has gone), so one that outlives ~60 tracks, or a room with
-// more than that, reaches the limit.
+// signal.MaxSDPLen: a room with more than ~60 tracks at once reaches it
+// (sections of tracks that have gone are reused, see relay's addTrack).
 func offerFits(sdp string) *signal.Error {
 	limit := int(maxOfferLen.Load())
 	if len(sdp) <= limit {
 		return nil
 	}
 	return &signal.Error{Code: signal.CodeBadSDP, Reason: fmt.Sprintf(
-		"the server's offer is %d bytes and an answer over %d bytes would be refused (a media section per track published while subscribed); subscribe again",
+		"the server's offer is %d bytes and an answer over %d bytes would be refused (a media section per track in the room)",
 		len(sdp), limit)}
 }
 
