@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,9 +55,13 @@ type downTrack struct {
 	lastOutTS  uint32
 	lastOutAt  int64
 
-	// Owned by the RTCP goroutine: when each recent sequence number was
-	// last retransmitted, to ignore repeated NACKs.
-	nackSeen [256]nackMark
+	// Owned by the RTCP goroutine: when each cached packet was last
+	// retransmitted to this receiver and how often, to ignore repeated
+	// NACKs and cap the resends. One slot per packet cache slot (made on
+	// the first NACK), indexed by the receiver's sequence number: under
+	// one mapping no two cached packets share a slot, so however wide the
+	// NACKs, a packet's mark lasts as long as the packet is in the cache.
+	nackSeen []nackMark
 
 	packets, bytes, drops, nacks, rtx, lostOut atomic.Uint64
 }
@@ -69,7 +74,8 @@ type nackMark struct {
 
 // maxRetransmits bounds the resends of one packet to one subscriber: a
 // receiver that keeps losing it is overloaded, and more copies would only
-// add to its load (a NACK storm).
+// add to its load (a NACK storm). Whatever it NACKs, a subscriber gets at
+// most this many copies of the stream on top of the stream itself.
 const maxRetransmits = 3
 
 // seqMap turns a source's sequence numbers and timestamps into this
@@ -440,13 +446,25 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 }
 
 // handleRTCP acts on a subscriber's feedback: NACKs from the cache, PLI/FIR
-// to the publisher through the throttle.
+// to the publisher through the throttle. One RTCP packet (a compound
+// datagram) is answered for at most as many sequence numbers as the cache
+// holds, the first it lists; the rest are counted as NACKed but not
+// looked at. A receiver has no use for more (a NACK pair asks for up to 17
+// packets, so a datagram can ask for thousands).
 func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
+	left := d.sub.relay.cfg.CacheSize
 	for _, pkt := range pkts {
 		switch pk := pkt.(type) {
 		case *rtcp.TransportLayerNack:
 			for _, pair := range pk.Nacks {
+				if n := 1 + bits.OnesCount16(uint16(pair.LostPackets)); n > left {
+					d.nacks.Add(uint64(n - left))
+				}
 				pair.Range(func(seq uint16) bool {
+					if left <= 0 {
+						return false
+					}
+					left--
 					d.nack(seq)
 					return true
 				})
@@ -465,20 +483,10 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 	}
 }
 
-// nack resends one packet, identified by this receiver's sequence number.
+// nack resends one packet, identified by this receiver's sequence number,
+// unless it was resent within the repeat window or maxRetransmits times.
 func (d *downTrack) nack(outSeq uint16) {
 	d.nacks.Add(1)
-	now := nanotime()
-	mark := &d.nackSeen[outSeq&0xff]
-	if mark.seq == outSeq && mark.at != 0 {
-		if now-mark.at < int64(d.sub.relay.cfg.NACKRepeatWindow) || mark.count >= maxRetransmits {
-			return
-		}
-		mark.count++
-	} else {
-		mark.seq, mark.count = outSeq, 1
-	}
-	mark.at = now
 	m := d.mapping.Load()
 	if m == nil || !m.nackable(outSeq-m.seqOff) {
 		return // before this source's first packet: nothing to resend
@@ -487,6 +495,23 @@ func (d *downTrack) nack(outSeq uint16) {
 	if p == nil {
 		return
 	}
+	if len(d.nackSeen) < len(m.src.cache.slots) {
+		d.nackSeen = make([]nackMark, len(m.src.cache.slots))
+	}
+	now := nanotime()
+	mark := &d.nackSeen[int(outSeq)&(len(d.nackSeen)-1)]
+	// A mark from before p arrived is for an earlier packet with this
+	// sequence number (65,536 packets ago).
+	if mark.seq == outSeq && mark.at != 0 && mark.at >= p.arrival {
+		if now-mark.at < int64(d.sub.relay.cfg.NACKRepeatWindow) || mark.count >= maxRetransmits {
+			p.release()
+			return
+		}
+		mark.count++
+	} else {
+		mark.seq, mark.count = outSeq, 1
+	}
+	mark.at = now
 	d.enqueue(m.src, p, true)
 }
 
