@@ -241,6 +241,9 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 		}
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == bench.ProtocolLivectl)
+	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
+		return nil, nil, err
+	}
 	exprs, err := parseAsserts(f, o.Asserts, (&bench.Report{}).Metrics())
 	if err != nil {
 		return nil, nil, err

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,4 +325,30 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 		return err
 	}
 	return checkAsserts(f, exprs, k.metrics(merged))
+}
+
+// checkServerSampling checks the server-side sampling flags before a run:
+// a malformed /v1/stats URL or a pid with no process is a usage error; a
+// URL that does not answer now is a warning, and the run goes on without
+// the server's figures (they were once shown as zeros).
+func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
+	if pid < 0 {
+		return UsageErrorf("%s must be a process id, got %d", f.FlagRef("server-pid"), pid)
+	}
+	if pid > 0 {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+			return UsageErrorf("%s %d: no such process on this machine (its CPU and RSS are read from /proc)", f.FlagRef("server-pid"), pid)
+		}
+	}
+	if statsURL == "" {
+		return nil
+	}
+	u, err := url.Parse(statsURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return UsageErrorf("%s %q: want an http(s) URL such as http://127.0.0.1:7880/v1/stats, or none", f.FlagRef(urlFlag), statsURL)
+	}
+	if err := bench.CheckStats(statsURL, 2*time.Second); err != nil && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip)\n", err, f.FlagRef(urlFlag))
+	}
+	return nil
 }

@@ -207,6 +207,9 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
 		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
 	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
+	if err := checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerPID); err != nil {
+		return nil, nil, err
+	}
 	exprs, err := parseAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())
 	if err != nil {
 		return nil, nil, err

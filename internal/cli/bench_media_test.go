@@ -159,3 +159,34 @@ func TestBenchMediaSubprocessWithProcs(t *testing.T) {
 		t.Fatalf("procs %d, %d ok, %d distinct subscribers, %d publishers; want 2, 4, 4, 1", rep.Settings.Procs, rep.Subscribers.OK, len(ids), len(rep.Publishers))
 	}
 }
+
+// TestServerSamplingChecked: server-side sampling flags are checked before
+// the run; a stats URL that does not answer is a warning. They were taken
+// as given and the server section showed zeros ("rss peak 0B; heap peak
+// 0B"), as if the server had been idle.
+func TestServerSamplingChecked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--server-stats", "notaurl"}, "--server-stats"},
+		{[]string{"bench", "media", "--whep", "http://127.0.0.1:1/whep/r", "--server-pid", "999999999"}, "no such process"},
+		{[]string{"bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--stats-url", "ftp://x/v1/stats"}, "--stats-url"},
+	} {
+		code, _, stderr := runCLI(t, nil, tc.args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	_, _, stderr := runCLI(t, nil, "bench", "signal", "--url", "ws://127.0.0.1:1/ws", "--conns", "1", "--duration", "0s")
+	if !strings.Contains(stderr, "warning:") || !strings.Contains(stderr, "server's figures will be missing") {
+		t.Errorf("unreachable stats URL: no warning in %q", stderr)
+	}
+	var buf bytes.Buffer
+	if err := mediabench.WriteTable(&buf, &mediabench.Report{Server: &mediabench.Server{}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "heap peak 0B") || !strings.Contains(buf.String(), "no sample could be read") {
+		t.Errorf("no samples shown as zeros:\n%s", buf.String())
+	}
+}

@@ -66,13 +66,22 @@ func WriteTable(w io.Writer, r *Report) error {
 			i+1, pb.Codec, pb.Width, pb.Height, pb.FramesSent, pb.KeyframesSent, pb.KeyframesOnPLI, pb.NACKs, pb.PLIs)
 	}
 	if sv := r.Server; sv != nil {
-		cpu := "cpu n/a (give --server-pid for a server on this machine)"
+		cpu := "cpu n/a (--server-pid of a server on this machine gives it)"
 		if sv.CPUCoresHold > 0 || sv.CPUCoresMax > 0 {
 			cpu = fmt.Sprintf("cpu %.2f cores in hold (max %.2f), %.2f millicores/subscriber", sv.CPUCoresHold, sv.CPUCoresMax, sv.MillicoresPerSubscriber)
 		}
-		p("server\t%s; rss peak %s; heap peak %s; goroutines peak %d (%.1f/subscriber); out %.0f kbps; lost %d, NACKs %d, PLIs %d (%d samples)\n",
-			cpu, bytesStr(float64(sv.RSSPeakBytes)), bytesStr(float64(sv.HeapPeakBytes)), sv.GoroutinesPeak, sv.GoroutinesPerSubscriber,
-			sv.BitrateOutKbps, sv.PacketsLost, sv.NACKs, sv.PLIs, sv.Samples)
+		rss := "rss n/a"
+		if sv.RSSPeakBytes > 0 {
+			rss = "rss peak " + bytesStr(float64(sv.RSSPeakBytes))
+		}
+		if sv.Samples == 0 {
+			// Zeros here would read as an idle server.
+			p("server\t%s; %s; /v1/stats: no sample could be read\n", cpu, rss)
+		} else {
+			p("server\t%s; %s; heap peak %s; goroutines peak %d (%.1f/subscriber); out %.0f kbps; lost %d, NACKs %d, PLIs %d (%d samples)\n",
+				cpu, rss, bytesStr(float64(sv.HeapPeakBytes)), sv.GoroutinesPeak, sv.GoroutinesPerSubscriber,
+				sv.BitrateOutKbps, sv.PacketsLost, sv.NACKs, sv.PLIs, sv.Samples)
+		}
 	}
 	c := r.Client
 	p("generator\tcpu %.2fs, %.2f cores in hold, %.2f millicores/subscriber; rss peak %s (%s/subscriber); gc pause max %.1fms; schedule lag max %.0fms; UDP receive-buffer drops (machine) %d\n",
