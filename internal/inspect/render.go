@@ -12,7 +12,10 @@ import (
 
 // ShortFunc trims the import path of a function name to its last element:
 // github.com/livectl/livectl/internal/inspect.(*Client).Fetch becomes
-// inspect.(*Client).Fetch. Tables use it; JSON keeps full names.
+// inspect.(*Client).Fetch. A major-version element keeps the one before it
+// (github.com/pion/ice/v4.(*Agent).run is ice/v4.(*Agent).run, not
+// v4.(*Agent).run, which names no package). Tables use it; JSON keeps full
+// names.
 func ShortFunc(fn string) string {
 	// The package path ends at the last slash before the first dot after it;
 	// generic type arguments may hold slashes, so cut at '[' first.
@@ -20,10 +23,28 @@ func ShortFunc(fn string) string {
 	if i := strings.IndexByte(head, '['); i >= 0 {
 		head = head[:i]
 	}
-	if i := strings.LastIndexByte(head, '/'); i >= 0 {
-		return fn[i+1:]
+	i := strings.LastIndexByte(head, '/')
+	if i < 0 {
+		return fn
 	}
-	return fn
+	if isMajorVersion(head[i+1:]) {
+		if j := strings.LastIndexByte(head[:i], '/'); j >= 0 {
+			return fn[j+1:]
+		}
+		return fn
+	}
+	return fn[i+1:]
+}
+
+// isMajorVersion says whether rest (a package's last path element and what
+// follows it) starts with a module major version such as "v4.".
+func isMajorVersion(rest string) bool {
+	pkg, _, _ := strings.Cut(rest, ".")
+	if len(pkg) < 2 || pkg[0] != 'v' {
+		return false
+	}
+	_, err := strconv.Atoi(pkg[1:])
+	return err == nil
 }
 
 // WaitRange renders a group's wait as people read it: "-" when unknown,
