@@ -329,7 +329,8 @@ func newBenchReportCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report A.json [B.json…]",
 		Short: "Merge bench reports, or compare two side by side",
-		Long: `Read reports written by 'bench signal --out'. Given one file, print it; given
+		Long: `Read reports written by 'bench signal --out' or 'bench media --out' (one
+kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
 (--merge merges them instead); given more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.

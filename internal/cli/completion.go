@@ -10,7 +10,7 @@ func newCompletionCmd(f *Factory) *cobra.Command {
 		Short: "Print a shell completion script",
 		Long: `Print a shell completion script for livectl.
 
-  bash:        source <(livectl completion bash)
+  bash:        source <(livectl completion bash)   (needs the bash-completion package)
   zsh:         livectl completion zsh > "${fpath[1]}/_livectl"
   fish:        livectl completion fish > ~/.config/fish/completions/livectl.fish
   powershell:  livectl completion powershell | Out-String | Invoke-Expression

@@ -77,7 +77,7 @@ A second signal exits at once.`,
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: no auth, all origins allowed")
 	fl.StringVar(&opts.AuthSecret, "auth-secret", "", "HMAC secret that join tokens are signed with (required unless --dev)")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
-	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections")
+	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
 	fl.IntVar(&opts.MaxRooms, "max-rooms", server.DefaultMaxRooms, "maximum rooms")
 	fl.IntVar(&opts.MaxParticipants, "max-participants", server.DefaultMaxParticipants, "maximum participants per room")
 	fl.Var(&opts.MaxMessageSize, "max-message-size", "largest inbound signaling frame (e.g. 64KiB)")
@@ -219,7 +219,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
 	}
 	base := "http://" + hostPort(ln.Addr())
-	fmt.Fprintf(w, "livectl %s serving\n", cfg.Version)
+	auth := "auth on"
+	if o.Dev {
+		auth = "auth OFF (--dev)"
+	}
+	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", cfg.Version, auth)
 	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
