@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -89,10 +90,20 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if err := requirePositive(f, map[string]time.Duration{"connect-timeout": o.ConnectTimeout}); err != nil {
 		return err
 	}
+	if o.File != "" {
+		if fh, err := os.Open(o.File); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("file"), err)
+		} else {
+			fh.Close()
+		}
+	}
 	opts := o.Options
 	opts.Logger = f.Logger
 	p, err := publish.Start(ctx, opts)
 	if err != nil {
+		if h := peer.Hint(err); h != "" {
+			err = fmt.Errorf("%w (%s)", err, h)
+		}
 		return err
 	}
 	st := p.Stats()

@@ -157,8 +157,8 @@ func (a *attempt) fail(phase string, err error) Result {
 	defer a.mu.Unlock()
 	a.res.FailedPhase = phase
 	a.res.Error = phase + ": " + err.Error()
-	if strings.Contains(a.res.Error, "connection refused") {
-		a.res.Error += " (is the server running and listening at that address?)"
+	if h := peer.Hint(err); h != "" {
+		a.res.Error += " (" + h + ")"
 	}
 	return a.res
 }
