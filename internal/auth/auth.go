@@ -116,6 +116,21 @@ func Verify(secret []byte, token string) (*Grant, error) {
 	}, nil
 }
 
+// Peek reads a token's grant without checking its signature or expiry: a
+// client holding a token learns from it the room and identity it must join
+// as. Never use it to authorize anything; the server verifies.
+func Peek(token string) (*Grant, error) {
+	var c claims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	g := &Grant{Room: c.Room, Identity: c.Subject, Publish: c.Publish, Subscribe: c.Subscribe}
+	if c.ExpiresAt != nil {
+		g.ExpiresAt = c.ExpiresAt.Time
+	}
+	return g, nil
+}
+
 // Allows reports whether g permits joining room as identity. An empty
 // identity matches any (WHIP/WHEP requests carry no identity of their own).
 func (g *Grant) Allows(room, identity string) bool {

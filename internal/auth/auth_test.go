@@ -89,3 +89,18 @@ func TestMintErrors(t *testing.T) {
 		t.Fatalf("Verify with no secret = %v", err)
 	}
 }
+
+func TestPeek(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	tok, err := Mint(secret, Grant{Room: "r", Identity: "probe", Subscribe: true}, time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Peek(tok)
+	if err != nil || g.Room != "r" || g.Identity != "probe" || !g.Subscribe || g.Publish {
+		t.Fatalf("Peek = %+v, %v", g, err)
+	}
+	if _, err := Peek("not.a.token"); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("Peek(garbage) err = %v", err)
+	}
+}

@@ -107,7 +107,7 @@ func TestProbeCommandErrors(t *testing.T) {
 		{"ws without room", []string{"probe", "--url", "ws://127.0.0.1:1/ws"}, ExitUsage, "--room is required"},
 		{"bad assert", []string{"probe", "--url", "http://x/whep/r", "--assert", "nonsense.p50<1ms"}, ExitUsage, "--assert"},
 		{"publish unreachable", []string{"publish", "--url", "http://127.0.0.1:1/whip/x", "--duration", "1s"}, ExitFailure, "connection refused"},
-		{"publish bad file", []string{"publish", "--url", "http://127.0.0.1:1/whip/x", "--file", "/nonexistent.ivf"}, ExitFailure, "opening media file"},
+		{"publish bad file", []string{"publish", "--url", "http://127.0.0.1:1/whip/x", "--file", "/nonexistent.ivf"}, ExitUsage, "--file: open /nonexistent.ivf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/report"
@@ -49,7 +50,7 @@ Runs until interrupted or for --duration, then prints what it sent.`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws) or a WHIP endpoint (http://host/whip/ROOM)")
 	fl.StringVar(&o.Room, "room", "", "room to publish into (with a ws:// URL)")
-	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default publish-<random>)")
+	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else publish-<random>)")
 	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHIP bearer token")
 	fl.StringVar(&o.File, "file", "", "media file: .ivf (VP8), .h264 (Annex-B) or .ogg (Opus); default the built-in clip")
 	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
@@ -77,7 +78,27 @@ func checkMediaURL(f *Factory, u, room string, roomNeeded bool) error {
 	return nil
 }
 
+// fromToken fills the room and identity a /ws client must join as from its
+// --token when they are not given: the server refuses any other (a token
+// minted for identity "probe" failed as "forbidden … as probe-943431466").
+func fromToken(token, u string, room, identity *string) {
+	if token == "" {
+		return
+	}
+	g, err := auth.Peek(token)
+	if err != nil {
+		return // the server will say what is wrong with it
+	}
+	if *identity == "" {
+		*identity = g.Identity
+	}
+	if *room == "" && peer.IsWebSocketURL(u) {
+		*room = g.Room
+	}
+}
+
 func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error {
+	fromToken(o.Token, o.URL, &o.Room, &o.Identity)
 	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
 		return err
 	}

@@ -3,6 +3,11 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 // TestPublishErrorsSayWhatToTry: a missing --file is a usage error naming
@@ -16,5 +21,21 @@ func TestPublishErrorsSayWhatToTry(t *testing.T) {
 	code, _, stderr = runCLI(t, nil, "publish", "--url", "ws://127.0.0.1:1/ws", "--room", "x", "--connect-timeout", "2s")
 	if code != ExitFailure || !strings.Contains(stderr, "is the server running") {
 		t.Errorf("refused: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPublishTakesRoomAndIdentityFromToken: with --token and no --room or
+// --identity, a /ws publisher joins as the token says; it joined as
+// publish-<random> and the server refused it.
+func TestPublishTakesRoomAndIdentityFromToken(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	hs := servertest.Start(t, server.Config{AuthSecret: []byte(secret)})
+	tok, err := auth.Mint([]byte(secret), auth.Grant{Room: "tok", Identity: "cam1", Publish: true}, time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, nil, "publish", "--url", hs.WS, "--token", tok, "--duration", "300ms", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
