@@ -150,7 +150,15 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 		},
 		fruitless: func(rep *bench.Report) error {
 			if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
-				return fmt.Errorf("no session could be established on %s (%s): check that the server is up and the URL is right", rep.Target, topError(rep))
+				top := topError(rep)
+				hint := "check that the server is up and the URL is right"
+				switch {
+				case strings.Contains(top, "unauthorized"):
+					hint = "the server wants a token: --token (mint one with 'livectl token')"
+				case strings.Contains(top, "forbidden"):
+					hint = "the token does not allow these rooms or identities"
+				}
+				return fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
 			}
 			return nil
 		},

@@ -39,3 +39,13 @@ func TestPublishTakesRoomAndIdentityFromToken(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+// TestBenchSignalUnauthorizedHint: a run refused for want of a token says
+// to give one (it said to check that the server is up).
+func TestBenchSignalUnauthorizedHint(t *testing.T) {
+	hs := servertest.Start(t, server.Config{AuthSecret: []byte(strings.Repeat("k", 32))})
+	code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", hs.WS, "--conns", "2", "--duration", "0s", "-q")
+	if code != ExitFailure || !strings.Contains(stderr, "--token") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and a --token hint", code, stderr)
+	}
+}
