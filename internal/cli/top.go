@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -83,8 +85,14 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		rep, err := top.Once(ctx, top.OnceOptions{
 			Target: o.Target, Interval: o.Interval, Stats: src, Goroutines: grs, TopGroups: 10,
 		})
-		if err != nil {
-			return errors.Join(err, errors.New("is 'livectl serve' running there? check --target"))
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return fmt.Errorf("interrupted before the snapshot was taken")
+		case strings.Contains(err.Error(), "(is --target"):
+			return err // says what to check already
+		default:
+			return fmt.Errorf("%w (is 'livectl serve' running there? check --target)", err)
 		}
 		if f.Globals.JSON() {
 			return report.WriteJSON(f.IO.Out, rep)
