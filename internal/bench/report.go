@@ -283,7 +283,13 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(tw, "client\t%.1f CPU s (ramp %.0fµs/session), peak RSS %s, %s/session (Go heap+stacks %s/session)\n",
 		r.Client.CPUS, r.Client.RampCPUUSPerSession, bytesStr(float64(r.Client.RSSPeakBytes)), bytesStr(r.Client.BytesPerSession), bytesStr(r.Client.GoBytesPerSession))
 	if s := r.Server; s != nil {
-		fmt.Fprintf(tw, "server\theap %s/session, %.2f goroutines/session", bytesStr(s.HeapBytesPerSession), s.GoroutinesPerSess)
+		// The heap is read before and after the ramp: a collection in
+		// between can make the difference negative, which is no cost.
+		heap := bytesStr(s.HeapBytesPerSession) + "/session"
+		if s.HeapBytesPerSession < 0 {
+			heap = "n/a (a GC ran during the ramp)"
+		}
+		fmt.Fprintf(tw, "server\theap %s, %.2f goroutines/session", heap, s.GoroutinesPerSess)
 		if s.RSSBytesPerSession > 0 {
 			fmt.Fprintf(tw, ", RSS %s/session", bytesStr(s.RSSBytesPerSession))
 		}

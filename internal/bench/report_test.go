@@ -110,6 +110,16 @@ func TestCompareAndTables(t *testing.T) {
 	if strings.Contains(buf.String(), "interrupted") {
 		t.Errorf("a whole run's table says interrupted:\n%s", buf.String())
 	}
+	// A heap that shrank over the ramp (a GC) is not a negative cost.
+	a.Server = &ServerCost{Sessions: 20, HeapBytesPerSession: -20325}
+	buf.Reset()
+	if err := WriteTable(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "heap n/a") || strings.Contains(buf.String(), "-20") {
+		t.Errorf("negative heap per session shown:\n%s", buf.String())
+	}
+	a.Server = nil
 	// A run stopped early says so in the table too, not only in its JSON.
 	a.Interrupted = true
 	buf.Reset()
