@@ -49,6 +49,7 @@ func TestClosedViewerNotReattached(t *testing.T) {
 		}
 	}
 }
+
 // TestRepublishReusesTransceivers: a /ws viewer that stays while its
 // publisher reconnects again and again must not collect an m-section per
 // track ever published. Each reconnect once added two transceivers for

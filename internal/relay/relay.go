@@ -52,6 +52,10 @@ const (
 	DefaultConnectTimeout = 30 * time.Second
 )
 
+// ConnectTimeout is how long a session may take to connect before it is
+// closed.
+func (r *Relay) ConnectTimeout() time.Duration { return r.cfg.ConnectTimeout }
+
 // Config configures a Relay. Zero values take the defaults above.
 type Config struct {
 	// ListenIP is the address the UDP (and TCP) ICE sockets bind to. Empty

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
@@ -98,6 +99,9 @@ type MediaConfig struct {
 	PublicIP string
 	// STUN lists STUN server URLs (--stun).
 	STUN []string
+	// ConnectTimeout ends a session whose peer connection has not
+	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
+	ConnectTimeout time.Duration
 }
 
 // MediaFactory builds a media plane from its config. The SFU's glue in this

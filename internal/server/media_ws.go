@@ -44,7 +44,7 @@ func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
 	s.res.m = map[string]*resource{}
 	s.res.inRoom = map[string]int{}
 	rc := relay.Config{
-		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort,
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
@@ -192,6 +192,7 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			return nil, mediaError("publishing", err)
 		}
 		w.pub = pub
+		w.reportEnd(signal.TargetPublisher, pub.Done(), func() bool { return w.pub == pub })
 		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 
 	case signal.TypeSubscribe:
@@ -199,11 +200,13 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.sub.Close() // a new subscribe restarts the subscription
 		}
 		var self atomic.Pointer[relay.Subscriber]
+		var told atomic.Bool // the end was explained already
 		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
 			if err := offerFits(sdp); err != nil {
 				// The client's answer would be refused, and the
 				// subscription would wait for it for ever: end it
 				// now and say why.
+				told.Store(true)
 				w.send(&signal.Message{Type: signal.TypeError, Code: err.Code, Reason: "subscription ended: " + err.Reason})
 				if s := self.Load(); s != nil {
 					go s.Close() // not from inside its own negotiation
@@ -221,6 +224,7 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		}
 		self.Store(sub)
 		w.sub = sub
+		w.reportEnd(signal.TargetSubscriber, sub.Done(), func() bool { return w.sub == sub && !told.Load() })
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
 	case signal.TypeAnswer:
@@ -262,6 +266,31 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
+}
+
+// reportEnd tells the client when the relay ends its publisher or
+// subscriber peer connection on its own (not connected within the connect
+// timeout, ICE or DTLS failed); the client
+// would otherwise learn it only from the silence. current says, under w.mu
+// (held by Handle for a whole request), whether the session is still the
+// client's: one it replaced (subscribe again) or ended (unpublish) is not
+// reported, nor are sessions of a participant that left.
+func (w *wsMedia) reportEnd(target string, done <-chan struct{}, current func() bool) {
+	go func() {
+		<-done
+		w.mu.Lock()
+		ours := current()
+		w.mu.Unlock()
+		if !ours || w.closed.Load() {
+			return
+		}
+		again := "subscribe"
+		if target == signal.TargetPublisher {
+			again = "publish"
+		}
+		w.send(&signal.Message{Type: signal.TypeError, Code: signal.CodeMediaFailed, Target: target,
+			Reason: fmt.Sprintf("the server ended the %s peer connection: it did not connect within %s, or ICE/DTLS failed; %s again", target, w.sfu.relay.ConnectTimeout(), again)})
+	}()
 }
 
 // offerFits checks that a client can answer a subscriber offer: an answer

@@ -407,3 +407,41 @@ func TestSubscriptionEndsWhenOfferOutgrowsLimit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestMediaEndIsReported: a /ws subscription the server ends on its own
+// (here: never answered, so never connected) is reported to the client as
+// media_failed with its target; it ended in silence. One the client
+// replaces by subscribing again is not reported.
+func TestMediaEndIsReported(t *testing.T) {
+	ts := newMediaServer(t, Config{Media: MediaConfig{ConnectTimeout: 300 * time.Millisecond}})
+	ctx := ctxT(t)
+	errs := make(chan *signal.Message, 4)
+	sc := dial(t, ts.wsURL, &signal.DialOptions{OnEvent: func(m *signal.Message) {
+		if m.Type == signal.TypeError {
+			errs <- m
+		}
+	}})
+	if _, err := sc.Join(ctx, "quiet", "viewer", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Replaced at once: its end is the client's doing.
+	if _, err := sc.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-errs:
+		if m.Code != signal.CodeMediaFailed || m.Target != signal.TargetSubscriber || !strings.Contains(m.Reason, "subscribe again") {
+			t.Fatalf("got %+v, want media_failed for the subscriber", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server ended the subscription without a word")
+	}
+	select {
+	case m := <-errs:
+		t.Errorf("a second error %+v: the replaced subscription was reported too", m)
+	case <-time.After(500 * time.Millisecond):
+	}
+}

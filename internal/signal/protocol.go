@@ -84,6 +84,7 @@ const (
 	CodeBadSDP          = "bad_sdp"           // SDP could not be parsed or negotiated
 	CodeUnsupported     = "unsupported"       // a valid request this server does not offer
 	CodeSlowConsumer    = "slow_consumer"     // send queue overflowed (connection closes)
+	CodeMediaFailed     = "media_failed"      // the server ended a peer connection on its own (Target says which)
 	CodeInternal        = "internal"
 )
 
