@@ -33,6 +33,8 @@ type ServeOptions struct {
 	MaxParticipants int
 	MaxMessageSize  ByteSize
 	SendQueue       int
+	RequestRate     float64
+	RequestBurst    int
 	WriteTimeout    time.Duration
 	PingInterval    time.Duration
 	DrainTimeout    time.Duration
@@ -82,6 +84,8 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.MaxParticipants, "max-participants", server.DefaultMaxParticipants, "maximum participants per room")
 	fl.Var(&opts.MaxMessageSize, "max-message-size", "largest inbound signaling frame (e.g. 64KiB)")
 	fl.IntVar(&opts.SendQueue, "send-queue", server.DefaultSendQueue, "frames queued per connection before a slow client is dropped")
+	fl.Float64Var(&opts.RequestRate, "request-rate", server.DefaultRequestRate, "requests per second one connection may send, sustained (join/leave count 5); inf: no limit")
+	fl.IntVar(&opts.RequestBurst, "request-burst", server.DefaultRequestBurst, "requests one connection may send at once")
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a client that does not take a frame within this time")
 	fl.DurationVar(&opts.PingInterval, "ping-interval", server.DefaultPingInterval, "ping each connection this often; drop it after two silent intervals")
 	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long to wait for clients to leave")
@@ -100,11 +104,14 @@ func (o *ServeOptions) validate(f *Factory) error {
 	checks := []struct {
 		name string
 		v    int
-	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}}
+	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}, {"request-burst", o.RequestBurst}}
 	for _, c := range checks {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
+	}
+	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
+		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -176,6 +183,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		Limits: server.Limits{
 			MaxConns: o.MaxConns, MaxRooms: o.MaxRooms, MaxParticipants: o.MaxParticipants,
 			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
+			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst,
 		},
 		AllowedOrigins:  o.AllowedOrigins,
 		AllowAllOrigins: o.Dev,

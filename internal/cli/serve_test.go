@@ -66,6 +66,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"short auth secret", []string{"serve", "--auth-secret", "hunter2"}, "needs at least 32"},
 		{"bad STUN URL", []string{"serve", "--dev", "--stun", "http://stun.example.com:3478"}, "--stun"},
 		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
+		{"zero request rate", []string{"serve", "--dev", "--request-rate", "0"}, "--request-rate must be positive"},
+		{"NaN request rate", []string{"serve", "--dev", "--request-rate", "nan"}, "--request-rate must be positive"},
+		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).
 		{"listen without port", []string{"serve", "--dev", "--listen", "nonsense"}, "--listen: address nonsense: missing port"},
@@ -106,13 +109,19 @@ func TestServeDrain(t *testing.T) {
 			ready := make(chan net.Addr, 1)
 			opts := &ServeOptions{
 				Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Dev: true,
-				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10,
+				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
 				WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: tc.timeout, UDPPort: 0,
 				Signals: sigs, Ready: func(pub, _ net.Addr) { ready <- pub },
 			}
 			done := make(chan error, 1)
 			go func() { done <- runServe(context.Background(), f, opts) }()
-			addr := (<-ready).String()
+			var addr string
+			select {
+			case a := <-ready:
+				addr = a.String()
+			case err := <-done: // it would otherwise wait for ready for ever
+				t.Fatalf("serve returned before serving: %v\n%s", err, errOut.String())
+			}
 
 			drained := make(chan struct{})
 			c, err := signal.Dial(context.Background(), "ws://"+addr+"/ws", &signal.DialOptions{OnEvent: func(m *signal.Message) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // participant_joined to the room's 20 members) with 1,000 sessions held by
 // another process; it reports p50/p99 besides ns/op (a join plus a leave).
 func BenchmarkJoinRoundTrip(b *testing.B) {
-	_, url := listenServer(b, Config{})
+	// Back-to-back joins and leaves on one connection: no rate limit.
+	_, url := listenServer(b, Config{Limits: Limits{RequestRate: math.Inf(1)}})
 	holdSessions(b, url, 1000, 50)
 	c, err := signal.Dial(context.Background(), url, nil)
 	if err != nil {

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -121,7 +122,8 @@ func envInt(name string, def int) int {
 // another process, join round trips on loopback have p99 under 5 ms. Each
 // join also fans participant_joined out to the room's 20 members.
 func TestJoinLatency(t *testing.T) {
-	_, url := listenServer(t, Config{})
+	// Back-to-back joins and leaves on one connection: no rate limit.
+	_, url := listenServer(t, Config{Limits: Limits{RequestRate: math.Inf(1)}})
 	holdSessions(t, url, 1000, 50)
 	lat := joinLatencies(t, url, envInt("LIVECTL_TEST_JOINS", 3000), 50)
 	p := percentiles(lat)

@@ -40,6 +40,13 @@ type Limits struct {
 	MaxParticipants int   // participants per room
 	MaxMessageSize  int64 // bytes per inbound frame
 	SendQueue       int   // frames queued per connection before it is dropped
+	// RequestRate is how many requests (frames) per second a connection
+	// may send, sustained, and RequestBurst how many at once; join and
+	// leave count as 5 each (each sends an event to every member of the
+	// room). A request over the limit gets rate_limited and is not
+	// executed. math.Inf(1) turns the limit off.
+	RequestRate  float64
+	RequestBurst int
 }
 
 // Default limits.

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
@@ -47,6 +52,8 @@ type session struct {
 	mediaReady bool   // media sends go straight to the queue
 	mediaGen   uint32 // bumped on every join and leave: stale Send funcs fail
 	pending    []*signal.Message
+	written    uint64        // frames the write loop has written
+	drained    chan struct{} // closed by the write loop when the queue is low again (awaitQueue)
 
 	// Read-loop state; room and joinedAs are written under registry.mu
 	// (other sessions read joinedAs when they join).
@@ -54,9 +61,53 @@ type session struct {
 	joinedAs string
 	grant    auth.Grant
 	media    MediaSession
-	bad      int  // malformed frames in a row
-	ended    bool // a fatal error was queued: ignore further frames
+	bad      int           // malformed frames in a row
+	ended    bool          // a fatal error was queued: ignore further frames
+	limited  bool          // a request has been refused (logged once)
+	stalled  bool          // the writer took no frame for stallTimeout ...
+	stallAt  uint64        // ... and written was this then
+	limiter  *rate.Limiter // made on the first request
+	flooding int64         // unix nanoseconds when the current run of refused requests began (0: none)
 }
+
+// Request rate limit: a connection may send RequestBurst requests at once
+// and RequestRate per second after that. Every frame counts (pings too);
+// a request over the limit is answered with rate_limited and not executed.
+// Each join and leave queues one event to every member of the room, so an
+// unlimited client could overflow the send queues of all of them; they
+// count as fanOutCost requests each.
+const (
+	DefaultRequestRate  = 50 // requests per second
+	DefaultRequestBurst = 50
+	fanOutCost          = 5 // requests a join or leave counts as
+)
+
+// floodLimit: a connection whose requests have been refused for this long
+// without it slowing down (to earn back half its burst) is closed with
+// rate_limited and signal.CloseRateLimited. A variable for tests.
+var floodLimit = 10 * time.Second
+
+// requestLimit is the per-connection request rate and burst, defaults
+// filled in. A RequestRate of +Inf (math.Inf(1)) turns the limit off.
+func (l Limits) requestLimit() (rate.Limit, int) {
+	r, b := rate.Limit(l.RequestRate), l.RequestBurst
+	switch {
+	case math.IsInf(l.RequestRate, 1):
+		r = rate.Inf
+	case !(l.RequestRate > 0): // zero, negative or NaN
+		r = DefaultRequestRate
+	}
+	if b <= 0 {
+		b = DefaultRequestBurst
+	}
+	return r, b
+}
+
+// stallTimeout is how long the read loop waits for the write loop to take
+// a frame before it concludes that the client does not read (a full socket
+// buffer) and stops holding back: the queue may then overflow and the
+// client is dropped as a slow consumer.
+const stallTimeout = 100 * time.Millisecond
 
 // bufPool holds read buffers between messages, so an idle session holds none.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -73,6 +124,7 @@ func (c *session) readLoop() {
 	})
 	limit := c.srv.cfg.Limits.MaxMessageSize
 	for {
+		c.awaitQueue()
 		op, r, err := c.conn.NextReader()
 		if err != nil {
 			return
@@ -83,7 +135,11 @@ func (c *session) readLoop() {
 		}
 		c.srv.counters.msgsIn.Add(1)
 		if op != websocket.TextMessage {
-			c.badFrame("", signal.CodeBadMessage, "binary frames are not part of the protocol: send JSON text frames")
+			if c.allowRequest(1) {
+				c.badFrame("", signal.CodeBadMessage, "binary frames are not part of the protocol: send JSON text frames")
+			} else {
+				c.refuse("")
+			}
 			continue
 		}
 		buf := bufPool.Get().(*bytes.Buffer)
@@ -120,7 +176,16 @@ func readLimited(buf *bytes.Buffer, r io.Reader, limit int64) error {
 // handle serves one decoded-to-be frame.
 func (c *session) handle(b []byte) {
 	var m signal.Message
-	if err := signal.DecodeInto(b, &m); err != nil {
+	err := signal.DecodeInto(b, &m)
+	cost := 1
+	if err == nil && (m.Type == signal.TypeJoin || m.Type == signal.TypeLeave) {
+		cost = fanOutCost
+	}
+	if !c.allowRequest(cost) {
+		c.refuse(truncateID(m.ID))
+		return
+	}
+	if err != nil {
 		// A frame that is JSON but mistyped may still carry its id.
 		c.badFrame(truncateID(m.ID), signal.CodeBadMessage, err.Error())
 		return
@@ -148,6 +213,52 @@ func (c *session) handle(b []byte) {
 	default: // media types; Validate rejected everything else
 		c.handleMedia(&m)
 	}
+}
+
+// allowRequest takes cost tokens (at most the burst) for one inbound frame
+// from the connection's bucket. A request allowed with at least half the
+// burst left ends a run of refusals: the client has slowed down.
+func (c *session) allowRequest(cost int) bool {
+	if c.limiter == nil {
+		// Made here, not in readLoop: a larger readLoop frame would keep
+		// every idle session's stack at 8 KiB instead of 4.
+		c.limiter = rate.NewLimiter(c.srv.cfg.Limits.requestLimit())
+	}
+	now := time.Now()
+	if !c.limiter.AllowN(now, min(cost, c.limiter.Burst())) {
+		return false
+	}
+	if c.flooding != 0 && c.limiter.TokensAt(now) >= float64(c.limiter.Burst())/2 {
+		c.flooding = 0
+	}
+	return true
+}
+
+// refuse answers a request over the rate limit with rate_limited; the
+// request is not executed. A connection refused for floodLimit without
+// slowing down is closed.
+func (c *session) refuse(id string) {
+	c.srv.counters.rejected[rejectRateLimited].Add(1)
+	perSecond, burst := c.srv.cfg.Limits.requestLimit()
+	now := time.Now().UnixNano()
+	switch flooded := time.Duration(now - c.flooding); {
+	case c.flooding == 0:
+		c.flooding = now
+		if !c.limited {
+			c.limited = true
+			c.srv.log.Info("rate limiting connection", "session", c.id, "remote", c.conn.RemoteAddr().String(),
+				"requests_per_s", float64(perSecond), "burst", burst)
+		}
+	case flooded >= floodLimit:
+		c.srv.log.Info("closing connection: over its request rate limit", "session", c.id,
+			"remote", c.conn.RemoteAddr().String(), "for", flooded.Round(time.Millisecond).String())
+		c.fail(id, signal.CodeRateLimited, fmt.Sprintf("over the limit of %g requests/s (burst %d) for %s: closing",
+			perSecond, burst, floodLimit), signal.CloseRateLimited)
+		return
+	}
+	c.replyError(id, signal.CodeRateLimited, fmt.Sprintf(
+		"too many requests: a connection may send %g requests/s, bursts of %d, join and leave counting as %d (--request-rate, --request-burst); request not executed, slow down and retry",
+		perSecond, burst, fanOutCost))
 }
 
 // badFrame answers a malformed frame and ends the connection (4002) after
@@ -341,6 +452,53 @@ func (c *session) closeWith(code int, reason string) {
 	c.push(frame{op: opClose, data: websocket.FormatCloseMessage(code, reason)}, true)
 }
 
+// awaitQueue holds the read loop back while more than half of the send
+// queue is taken, until the write loop has brought it down to a quarter:
+// a client that sends requests faster than the server can write the
+// replies is slowed down (TCP pushes back on it) instead of overflowing
+// its own queue. If the write loop takes no frame for stallTimeout, the
+// client is not reading: stop holding back (until the writer moves again),
+// so that the queue overflows and the client is dropped as a slow
+// consumer, as it would be without this wait.
+func (c *session) awaitQueue() {
+	high := c.srv.cfg.Limits.SendQueue / 2
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.queue) > high && !c.closing {
+		if c.stalled && c.written == c.stallAt {
+			return
+		}
+		c.stalled = false
+		seen := c.written
+		ch := make(chan struct{})
+		c.drained = ch
+		c.mu.Unlock()
+		t := time.NewTimer(stallTimeout)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		c.mu.Lock()
+		if c.drained == ch {
+			c.drained = nil
+		}
+		if c.written == seen {
+			c.stalled, c.stallAt = true, seen
+			return
+		}
+	}
+}
+
+// wakeReader ends awaitQueue's wait if the queue is down to low frames.
+// c.mu is held.
+func (c *session) wakeReader(low int) {
+	if c.drained != nil && len(c.queue) <= low {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
 // push queues f and starts the write loop if none is running. It never
 // blocks. When the queue is full the session is dropped as a slow consumer:
 // its queue is replaced by an error and a 4008 close frame.
@@ -352,7 +510,8 @@ func (c *session) push(f frame, last bool) bool {
 	}
 	if len(c.queue) >= c.srv.cfg.Limits.SendQueue {
 		c.closing = true
-		b, _ := signal.Encode(signal.ErrorMessage("", signal.CodeSlowConsumer, "send queue overflowed: read faster"))
+		b, _ := signal.Encode(signal.ErrorMessage("", signal.CodeSlowConsumer, fmt.Sprintf(
+			"send queue overflowed: %d frames were waiting for this connection to take them (--send-queue)", c.srv.cfg.Limits.SendQueue)))
 		c.queue = append(c.queue[:0],
 			frame{op: opText, data: b},
 			frame{op: opClose, data: websocket.FormatCloseMessage(signal.CloseSlowConsumer, "send queue overflowed")})
@@ -398,8 +557,14 @@ func (c *session) markClosing() bool {
 // has no write goroutine.
 func (c *session) writeLoop() {
 	defer c.srv.wg.Done()
+	low := c.srv.cfg.Limits.SendQueue / 4
+	wrote := false
 	for {
 		c.mu.Lock()
+		if wrote {
+			c.written++
+		}
+		c.wakeReader(low)
 		if len(c.queue) == 0 {
 			c.writing = false
 			c.queue = nil // an idle session holds no queue array
@@ -415,17 +580,40 @@ func (c *session) writeLoop() {
 		if err := c.write(f); err != nil {
 			c.mu.Lock()
 			c.queue, c.writing = nil, false
+			c.wakeReader(0)
 			wasClosing := c.closing
 			c.closing = true
 			c.mu.Unlock()
-			if !wasClosing && !closing {
+			switch {
+			case wasClosing || closing:
+				// Dropped or closed already, and counted if need be.
+			case peerGone(err):
+				// The client went away (closed or reset the connection)
+				// before the read loop saw it: not a drop.
+				c.srv.log.Debug("connection gone while writing", "session", c.id, "err", err)
+			default:
 				c.srv.counters.dropped[dropWrite].Add(1)
 				c.srv.log.Info("dropping connection: write failed", "session", c.id, "err", err)
 			}
 			c.conn.NetConn().Close()
 			return
 		}
+		wrote = true
 	}
+}
+
+// peerGone reports whether a write failed because the client had closed or
+// reset the connection (or, with a close frame, begun to close it), as
+// opposed to timing out (a client that does not read) or failing otherwise.
+func peerGone(err error) bool {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, websocket.ErrCloseSent)
 }
 
 func (c *session) write(f frame) error {

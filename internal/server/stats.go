@@ -37,10 +37,11 @@ const (
 	rejectDraining
 	rejectTooLarge
 	rejectProtocol
+	rejectRateLimited
 	numRejectReasons
 )
 
-var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error"}
+var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error", "rate_limited"}
 
 // counters are the server's running totals.
 type counters struct {

@@ -85,6 +85,7 @@ const (
 	CodeUnsupported     = "unsupported"       // a valid request this server does not offer
 	CodeSlowConsumer    = "slow_consumer"     // send queue overflowed (connection closes)
 	CodeMediaFailed     = "media_failed"      // the server ended a peer connection on its own (Target says which)
+	CodeRateLimited     = "rate_limited"      // request over the connection's rate limit: not executed
 	CodeInternal        = "internal"
 )
 
@@ -97,6 +98,7 @@ const (
 	CloseTryAgainLater   = 1013 // server full or draining
 	CloseSlowConsumer    = 4008 // send queue overflowed
 	CloseProtocolError   = 4002 // repeated malformed frames
+	CloseRateLimited     = 4029 // kept sending over its rate limit (4000 + HTTP 429)
 )
 
 // Participant is a member of a room as others see it.
