@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -56,29 +54,8 @@ func (s *serverSampler) fetch(ctx context.Context) *stats.Snapshot {
 	if s.url == "" {
 		return nil
 	}
-	snap, _ := fetchStats(ctx, s.client, s.url)
+	snap, _ := stats.Fetch(ctx, s.client, s.url)
 	return snap
-}
-
-// fetchStats reads one /v1/stats document, or says why it could not.
-func fetchStats(ctx context.Context, client *http.Client, statsURL string) (*stats.Snapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", statsURL, resp.Status)
-	}
-	var snap stats.Snapshot
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&snap); err != nil {
-		return nil, fmt.Errorf("GET %s: not a /v1/stats document: %w", statsURL, err)
-	}
-	return &snap, nil
 }
 
 // CheckStats reads statsURL once within timeout: nil when it answers with a
@@ -86,7 +63,7 @@ func fetchStats(ctx context.Context, client *http.Client, statsURL string) (*sta
 func CheckStats(statsURL string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_, err := fetchStats(ctx, &http.Client{Timeout: timeout}, statsURL)
+	_, err := stats.Fetch(ctx, &http.Client{Timeout: timeout}, statsURL)
 	return err
 }
 

@@ -2,10 +2,8 @@ package top
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,10 +37,6 @@ type GoroutineSummary struct {
 type GoroutineSource interface {
 	TopGoroutines(ctx context.Context, n int) (*GoroutineSummary, error)
 }
-
-// maxStatsBody bounds what we read from /v1/stats: a server with thousands
-// of rooms stays far below it, and a wrong target cannot exhaust memory.
-const maxStatsBody = 32 << 20
 
 // HTTPStats reads /v1/stats from a livectl server over HTTP.
 type HTTPStats struct {
@@ -98,41 +92,13 @@ func StatsURL(target string) (string, error) {
 
 // FetchStats implements StatsSource.
 func (h *HTTPStats) FetchStats(ctx context.Context) (*stats.Snapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetching stats from %s: %w", h.URL, err)
+	s, err := stats.Fetch(ctx, h.Client, h.URL)
+	var se *stats.StatusError
+	if errors.As(err, &se) {
+		return nil, fmt.Errorf("%w (is --target a livectl server?)", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := h.Client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching stats from %s: %w", h.URL, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		msg := strings.TrimSpace(string(b))
-		if msg != "" {
-			msg = ": " + msg
-		}
-		return nil, fmt.Errorf("fetching stats from %s: HTTP %d%s (is --target a livectl server?)", h.URL, resp.StatusCode, msg)
-	}
-	var s stats.Snapshot
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxStatsBody))
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("fetching stats from %s: response is not a stats document: %w", h.URL, err)
-	}
-	return &s, nil
+	return s, err
 }
 
 // Close drops idle connections.
 func (h *HTTPStats) Close() { h.Client.CloseIdleConnections() }
-
-// unwrapURLError strips net/http's `Get "url": ` prefix, which would repeat
-// the URL our own message already names.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
