@@ -1,14 +1,10 @@
 package bench
 
 import (
-	"context"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/livectl/livectl/internal/stats"
 )
 
 // This file exports the generator's self-watch and the server sampling to
@@ -60,14 +56,4 @@ func PIDCPU(pid int) (time.Duration, bool) {
 	}
 	const clkTck = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clkTck, true
-}
-
-// FetchStats reads a server's /v1/stats document; nil when the target does
-// not answer with one (sampling is best effort).
-func FetchStats(ctx context.Context, client *http.Client, url string) *stats.Snapshot {
-	s := newServerSampler(url, 0)
-	if client != nil {
-		s.client = client
-	}
-	return s.fetch(ctx)
 }

@@ -200,7 +200,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 	if o.PingInterval < 0 {
 		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("ping-interval"))
 	}
-	if err := requirePositive(f, map[string]time.Duration{"connect-timeout": o.ConnectTimeout, "request-timeout": o.RequestTimeout}); err != nil {
+	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
+		return nil, nil, err
+	}
+	if err := requirePositive(f, "request-timeout", o.RequestTimeout); err != nil {
 		return nil, nil, err
 	}
 	if o.Rooms < 0 || o.RoomSize < 0 {

@@ -194,7 +194,7 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	if o.Duration < 0 {
 		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("duration"))
 	}
-	if err := requirePositive(f, map[string]time.Duration{"timeout": o.Timeout}); err != nil {
+	if err := requirePositive(f, "timeout", o.Timeout); err != nil {
 		return nil, nil, err
 	}
 	if o.Procs < 1 || o.Procs > o.Subscribers {

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -90,19 +89,12 @@ func plainDecimal(t string) bool {
 	return digits > 0
 }
 
-// requirePositive is a usage error naming the first of the given duration
-// flags that is zero or negative. Timeouts have defaults; a 0 or -1s given
-// on purpose is a mistake to report, not a cue to use the default quietly.
-func requirePositive(f *Factory, durations map[string]time.Duration) error {
-	names := make([]string, 0, len(durations))
-	for name := range durations {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if d := durations[name]; d <= 0 {
-			return UsageErrorf("%s must be positive, got %s", f.FlagRef(name), d)
-		}
+// requirePositive is a usage error when the duration flag name is zero or
+// negative. Timeouts have defaults; a 0 or -1s given on purpose is a
+// mistake to report, not a cue to use the default quietly.
+func requirePositive(f *Factory, name string, d time.Duration) error {
+	if d <= 0 {
+		return UsageErrorf("%s must be positive, got %s", f.FlagRef(name), d)
 	}
 	return nil
 }

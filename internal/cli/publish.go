@@ -108,7 +108,7 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
 	}
-	if err := requirePositive(f, map[string]time.Duration{"connect-timeout": o.ConnectTimeout}); err != nil {
+	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
 		return err
 	}
 	if o.File != "" {

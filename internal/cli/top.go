@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/stats"
 	"github.com/livectl/livectl/internal/top"
 )
 
@@ -89,8 +89,8 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		case err == nil:
 		case ctx.Err() != nil:
 			return fmt.Errorf("interrupted before the snapshot was taken")
-		case strings.Contains(err.Error(), "(is --target"):
-			return err // says what to check already
+		case errors.As(err, new(*stats.StatusError)):
+			return err // answered, not a stats document: top's source says what to check
 		default:
 			return fmt.Errorf("%w (is 'livectl serve' running there? check --target)", err)
 		}

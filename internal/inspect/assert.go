@@ -2,21 +2,14 @@ package inspect
 
 import "github.com/livectl/livectl/internal/bench/assert"
 
-// AssertMetrics names what --assert can check on goroutines, with what each
-// means (the grammar is bench/assert's, shared with bench and probe).
-var AssertMetrics = map[string]string{
-	"growth":       "largest growth of one stack group from the first sample to the last",
-	"total_growth": "growth of the total goroutine count from the first sample to the last",
-	"total":        "goroutines in the last sample",
-	"suspects":     "groups that grew at every sample (steady growers)",
-	"groups":       "stack groups in the last sample",
-}
-
-// Metrics computes the assertable figures of a series (or, with one
-// sample, of a single report: growth figures are then 0). They count every
-// suspect, not only the ones --top lets through to the output: a leak
-// ranked below the top N is still a leak. All are plain counts: a
-// percentage of them means nothing.
+// Metrics computes the figures --assert checks on goroutines (the grammar
+// bench and probe share): growth, the largest growth of one stack group from
+// the first sample to the last; total_growth; total and groups in the last
+// sample; suspects, the groups that grew at every sample. With one sample
+// (a single report) the growth figures are 0. They count every suspect, not
+// only the ones --top lets through to the output: a leak ranked below the
+// top N is still a leak. All are plain counts: a percentage of them means
+// nothing.
 func (s *Series) Metrics() assert.Map {
 	var growth, suspects, totalGrowth int64
 	for _, sp := range s.allSuspects() {

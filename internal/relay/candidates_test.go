@@ -56,7 +56,11 @@ func TestPublishNeedsMediaToSend(t *testing.T) {
 		{"rejected section", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n", false},
 		{"data only", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", false},
 	} {
-		if got := sendsMedia(tc.sdp); got != tc.want {
+		d, err := parseSDP(tc.sdp)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := sendsMedia(d); got != tc.want {
 			t.Errorf("%s: sendsMedia = %v, want %v", tc.name, got, tc.want)
 		}
 	}

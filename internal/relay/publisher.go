@@ -36,10 +36,11 @@ type Publisher struct {
 // Publish accepts a publisher's offer into room and returns the answer. The
 // publisher's tracks join the room when their first packets arrive.
 func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error) {
-	if _, err := parseSDP(offer); err != nil {
+	d, err := parseSDP(offer)
+	if err != nil {
 		return nil, "", err
 	}
-	if !sendsMedia(offer) {
+	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
 	pc, err := r.newPeer()

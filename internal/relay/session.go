@@ -44,31 +44,31 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// parseSDP checks that s is SDP with at least one media section and
-// returns the media kinds in order.
-func parseSDP(s string) ([]string, error) {
+// parseSDP checks that s is SDP with at least one media section.
+func parseSDP(s string) (*sdp.SessionDescription, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	var kinds []string
+	if len(d.MediaDescriptions) == 0 {
+		return nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
+	}
+	return &d, nil
+}
+
+// mediaKinds lists d's media sections' kinds in order.
+func mediaKinds(d *sdp.SessionDescription) []string {
+	kinds := make([]string, 0, len(d.MediaDescriptions))
 	for _, m := range d.MediaDescriptions {
 		kinds = append(kinds, m.MediaName.Media)
 	}
-	if len(kinds) == 0 {
-		return nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
-	}
-	return kinds, nil
+	return kinds
 }
 
 // sendsMedia says whether an offer has an audio or video section its
 // client sends on: sendrecv or sendonly (sendrecv when the section, and the
 // session, name no direction), and not rejected (port 0).
-func sendsMedia(s string) bool {
-	var d sdp.SessionDescription
-	if d.UnmarshalString(s) != nil {
-		return false
-	}
+func sendsMedia(d *sdp.SessionDescription) bool {
 	direction := func(attrs []sdp.Attribute, dir string) string {
 		for _, a := range attrs {
 			switch a.Key {

@@ -111,10 +111,11 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 // or video section the client offers to receive gets the room's oldest
 // track of that kind, now or when one is published.
 func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, string, error) {
-	kinds, err := parseSDP(offer)
+	d, err := parseSDP(offer)
 	if err != nil {
 		return nil, "", err
 	}
+	kinds := mediaKinds(d)
 	s, err := r.newSubscriber(identity, nil)
 	if err != nil {
 		return nil, "", err
