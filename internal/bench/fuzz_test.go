@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
 )
 
 // FuzzReportFile feeds `bench report` input: any file must either fail to

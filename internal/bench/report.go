@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/assert"
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 )
 
 // KindSignal is the "kind" of a bench signal report.
@@ -131,23 +131,23 @@ func (r *Report) ErrorCount() int64 {
 // errors.<kind> and connections.<established|failed|dropped|leave_failed> (as counts or a
 // percentage of attempts), and connections.attempted, connections.peak_open
 // and rate.connects_per_s (plain numbers: they have no base).
-func (r *Report) Metrics() assert.Metrics {
-	m := assert.Map{}
+func (r *Report) Metrics() threshold.Metrics {
+	m := threshold.Map{}
 	for _, name := range LatencyNames {
 		m.AddSummary(name, r.Latency[name])
 	}
 	total := float64(r.Connections.Attempted)
-	m["errors"] = assert.Value{Kind: assert.Count, V: float64(r.ErrorCount()), Total: total}
+	m["errors"] = threshold.Value{Kind: threshold.Count, V: float64(r.ErrorCount()), Total: total}
 	for _, k := range ErrorKinds {
-		m["errors."+k] = assert.Value{Kind: assert.Count, V: float64(r.Errors[k]), Total: total}
+		m["errors."+k] = threshold.Value{Kind: threshold.Count, V: float64(r.Errors[k]), Total: total}
 	}
-	m["connections.attempted"] = assert.Value{Kind: assert.Plain, V: total}
-	m["connections.established"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Established), Total: total}
-	m["connections.failed"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Failed), Total: total}
-	m["connections.dropped"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.Dropped), Total: total}
-	m["connections.leave_failed"] = assert.Value{Kind: assert.Count, V: float64(r.Connections.LeaveFailed), Total: total}
-	m["connections.peak_open"] = assert.Value{Kind: assert.Plain, V: float64(r.Connections.PeakOpen)}
-	m["rate.connects_per_s"] = assert.Value{Kind: assert.Plain, V: r.Rate.ConnectsPerS}
+	m["connections.attempted"] = threshold.Value{Kind: threshold.Plain, V: total}
+	m["connections.established"] = threshold.Value{Kind: threshold.Count, V: float64(r.Connections.Established), Total: total}
+	m["connections.failed"] = threshold.Value{Kind: threshold.Count, V: float64(r.Connections.Failed), Total: total}
+	m["connections.dropped"] = threshold.Value{Kind: threshold.Count, V: float64(r.Connections.Dropped), Total: total}
+	m["connections.leave_failed"] = threshold.Value{Kind: threshold.Count, V: float64(r.Connections.LeaveFailed), Total: total}
+	m["connections.peak_open"] = threshold.Value{Kind: threshold.Plain, V: float64(r.Connections.PeakOpen)}
+	m["rate.connects_per_s"] = threshold.Value{Kind: threshold.Plain, V: r.Rate.ConnectsPerS}
 	return m
 }
 

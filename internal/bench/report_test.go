@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
 
-	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/server"
 )
@@ -137,14 +137,14 @@ func TestReportMetricsForAssertions(t *testing.T) {
 		Errors:      map[string]int64{KindTimeout: 7, KindRefused: 3},
 		Latency:     map[string]hist0{LatJoin: {Count: 990, P99: 42}},
 	}
-	exprs, err := assert.Parse("join.p99<50ms,errors<1.5%,errors.timeout<=7,connections.established>=990,errors<10")
+	exprs, err := threshold.Parse("join.p99<50ms,errors<1.5%,errors.timeout<=7,connections.established>=990,errors<10")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := assert.Check(exprs, r.Metrics()); err != nil {
+	if err := threshold.Check(exprs, r.Metrics()); err != nil {
 		t.Fatal(err)
 	}
-	failed := assert.Failed(assert.Evaluate(exprs, r.Metrics()))
+	failed := threshold.Failed(threshold.Evaluate(exprs, r.Metrics()))
 	if len(failed) != 1 || !strings.HasPrefix(failed[0], "errors<10: FAILED (10)") {
 		t.Errorf("failed = %q", failed)
 	}
@@ -172,11 +172,11 @@ func TestAssertPercentNeedsBase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			exprs, err := assert.Parse(tt.expr)
+			exprs, err := threshold.Parse(tt.expr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = assert.Check(exprs, (&Report{}).Metrics())
+			err = threshold.Check(exprs, (&Report{}).Metrics())
 			metric := exprs[0].Metric
 			switch {
 			case tt.refused && (err == nil || !strings.Contains(err.Error(), metric+" is a plain number")):

@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
-	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/term/progress"
 )
 
 // benchSubcommands are the members of the `bench` group. A sibling such as
@@ -133,7 +133,7 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 	return runBenchCommand(ctx, f, benchCommand[bench.SignalOptions, bench.Live, bench.Report, *bench.Comparison]{
 		reports:   signalReports,
 		child:     bench.RunChild,
-		settings:  func() (*bench.SignalOptions, []assert.Expr, error) { return benchSignalSettings(f, o) },
+		settings:  func() (*bench.SignalOptions, []threshold.Expr, error) { return benchSignalSettings(f, o) },
 		preflight: func(so *bench.SignalOptions) error { return benchPreflight(f, o, so) },
 		newRun:    func(so bench.SignalOptions) (bench.Runner, error) { return bench.NewRun(so) },
 		runErr:    func(_ *bench.SignalOptions, err error) error { return UsageErrorf("%v", err) },
@@ -179,7 +179,7 @@ func benchStatus(l bench.Live) progress.Status {
 }
 
 // benchSignalSettings validates the flags into generator options.
-func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOptions, []assert.Expr, error) {
+func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOptions, []threshold.Expr, error) {
 	if o.URL == "" {
 		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
 	}
@@ -297,7 +297,7 @@ var signalReports = reportKind[bench.Report, *bench.Comparison]{
 	command: "signal",
 	kind:    bench.KindSignal,
 	kindOf:  func(r *bench.Report) string { return r.Kind },
-	metrics: func(r *bench.Report) assert.Metrics { return r.Metrics() },
+	metrics: func(r *bench.Report) threshold.Metrics { return r.Metrics() },
 	shown: func(r *bench.Report) *bench.Report {
 		shown := *r
 		shown.Histograms = nil // --out keeps them

@@ -19,10 +19,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/bench/preflight"
-	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/term/progress"
 )
 
 // The plumbing every bench generator shares: the --procs child side,
@@ -36,7 +36,7 @@ type reportKind[R, C any] struct {
 	command string
 	kind    string
 	kindOf  func(*R) string
-	metrics func(*R) assert.Metrics
+	metrics func(*R) threshold.Metrics
 	// shown is a copy of a report for stdout, without the bulk (histograms,
 	// every subscriber) that only --out keeps.
 	shown   func(*R) *R
@@ -55,7 +55,7 @@ type benchCommand[O, L, R, C any] struct {
 	child func(context.Context, io.Reader, io.Writer) error
 	// settings validates the flags into options and assertions;
 	// preflight refuses a run that cannot fit this machine.
-	settings  func() (*O, []assert.Expr, error)
+	settings  func() (*O, []threshold.Expr, error)
 	preflight func(*O) error
 	// newRun prepares a run in this process (runErr says what failed),
 	// newProcs one over child processes of exe.

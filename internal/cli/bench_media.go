@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/bench/assert"
 	"github.com/livectl/livectl/internal/bench/mediabench"
-	"github.com/livectl/livectl/internal/bench/progress"
+	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/term/progress"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchMediaCmd) }
@@ -114,7 +114,7 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 	return runBenchCommand(ctx, f, benchCommand[mediabench.Options, mediabench.Live, mediabench.Report, *mediabench.Comparison]{
 		reports:   mediaReports,
 		child:     mediabench.RunChild,
-		settings:  func() (*mediabench.Options, []assert.Expr, error) { return benchMediaSettings(f, o) },
+		settings:  func() (*mediabench.Options, []threshold.Expr, error) { return benchMediaSettings(f, o) },
 		preflight: func(mo *mediabench.Options) error { return benchMediaPreflight(f, o, mo) },
 		newRun:    func(mo mediabench.Options) (mediabench.Runner, error) { return mediabench.NewRun(mo) },
 		runErr: func(mo *mediabench.Options, err error) error {
@@ -155,7 +155,7 @@ func benchMediaStatus(l mediabench.Live) progress.Status {
 }
 
 // benchMediaSettings validates the flags into generator options.
-func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, []assert.Expr, error) {
+func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, []threshold.Expr, error) {
 	if o.URL == "" && o.WHEP == "" {
 		return nil, nil, UsageErrorf("%s (with %s) or %s is required: e.g. --url ws://127.0.0.1:7880/ws --room demo", f.FlagRef("url"), f.FlagRef("room"), f.FlagRef("whep"))
 	}
@@ -233,7 +233,7 @@ var mediaReports = reportKind[mediabench.Report, *mediabench.Comparison]{
 	command: "media",
 	kind:    mediabench.KindMedia,
 	kindOf:  func(r *mediabench.Report) string { return r.Kind },
-	metrics: func(r *mediabench.Report) assert.Metrics { return r.Metrics() },
+	metrics: func(r *mediabench.Report) threshold.Metrics { return r.Metrics() },
 	shown: func(r *mediabench.Report) *mediabench.Report {
 		shown := *r
 		shown.Results = nil // --out keeps every subscriber

@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/livectl/livectl/internal/bench/progress"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/term/progress"
 )
 
 // ProbeOptions are the resolved flags of `livectl probe`.

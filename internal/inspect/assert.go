@@ -1,6 +1,6 @@
 package inspect
 
-import "github.com/livectl/livectl/internal/bench/assert"
+import assert "github.com/livectl/livectl/internal/metrics/threshold"
 
 // Metrics computes the figures --assert checks on goroutines (the grammar
 // bench and probe share): growth, the largest growth of one stack group from

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/assert"
+	assert "github.com/livectl/livectl/internal/metrics/threshold"
 )
 
 func TestParseFileLine(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
-	"github.com/livectl/livectl/internal/bench/assert"
+	assert "github.com/livectl/livectl/internal/metrics/threshold"
 )
 
 // retained keeps allocations alive so they show up as in-use heap.

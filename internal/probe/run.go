@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/assert"
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
+	assert "github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/peer"
 )
 

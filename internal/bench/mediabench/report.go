@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/bench/assert"
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 )
@@ -349,8 +349,8 @@ func b2f(b bool) float64 {
 //     ok, dropped, and the totals: packets_lost (a count, or a percentage of
 //     the packets expected), loss_pct (a percentage), nacks, plis, freezes
 //     (plain numbers).
-func (r *Report) Metrics() assert.Metrics {
-	m := assert.Map{}
+func (r *Report) Metrics() threshold.Metrics {
+	m := threshold.Map{}
 	m.AddSummary("first_frame", r.FirstFrameMS)
 	for _, p := range probe.Phases {
 		m.AddSummary(p, r.PhasesMS[p])
@@ -358,27 +358,27 @@ func (r *Report) Metrics() assert.Metrics {
 	for _, f := range Figures {
 		d := r.PerSubscriber[f]
 		for stat, v := range map[string]float64{"p50": d.P50, "p90": d.P90, "p95": d.P95, "p99": d.P99, "max": d.Max, "min": d.Min, "mean": d.Mean} {
-			v := assert.Value{Kind: assert.Plain, V: v}
+			v := threshold.Value{Kind: threshold.Plain, V: v}
 			if f == "loss_pct" {
 				// Over the subscribers that received media: with none
 				// the figure is undefined, not 0%.
-				v.Kind, v.Total = assert.Percentage, float64(d.Count)
+				v.Kind, v.Total = threshold.Percentage, float64(d.Count)
 			}
 			m[f+"."+stat] = v
 		}
 	}
 	total := float64(r.Subscribers.Attempted)
-	m["errors"] = assert.Value{Kind: assert.Count, V: float64(r.Subscribers.Failed), Total: total}
+	m["errors"] = threshold.Value{Kind: threshold.Count, V: float64(r.Subscribers.Failed), Total: total}
 	for _, p := range probe.Phases {
-		m["errors."+p] = assert.Value{Kind: assert.Count, V: float64(r.Errors[p]), Total: total}
+		m["errors."+p] = threshold.Value{Kind: threshold.Count, V: float64(r.Errors[p]), Total: total}
 	}
-	m["ok"] = assert.Value{Kind: assert.Count, V: float64(r.Subscribers.OK), Total: total}
-	m["dropped"] = assert.Value{Kind: assert.Count, V: float64(r.Subscribers.Dropped), Total: total}
-	m["packets_lost"] = assert.Value{Kind: assert.Count, V: float64(r.Totals.PacketsLost), Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
-	m["loss_pct"] = assert.Value{Kind: assert.Percentage, V: r.Totals.LossPct, Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
-	m["nacks"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.NACKs)}
-	m["plis"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.PLIs)}
-	m["freezes"] = assert.Value{Kind: assert.Plain, V: float64(r.Totals.Freezes)}
+	m["ok"] = threshold.Value{Kind: threshold.Count, V: float64(r.Subscribers.OK), Total: total}
+	m["dropped"] = threshold.Value{Kind: threshold.Count, V: float64(r.Subscribers.Dropped), Total: total}
+	m["packets_lost"] = threshold.Value{Kind: threshold.Count, V: float64(r.Totals.PacketsLost), Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
+	m["loss_pct"] = threshold.Value{Kind: threshold.Percentage, V: r.Totals.LossPct, Total: float64(r.Totals.Packets + r.Totals.PacketsLost)}
+	m["nacks"] = threshold.Value{Kind: threshold.Plain, V: float64(r.Totals.NACKs)}
+	m["plis"] = threshold.Value{Kind: threshold.Plain, V: float64(r.Totals.PLIs)}
+	m["freezes"] = threshold.Value{Kind: threshold.Plain, V: float64(r.Totals.Freezes)}
 	return m
 }
 

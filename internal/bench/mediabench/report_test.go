@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/bench/assert"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 )
 
 // TestAssertLossPct checks the media metrics' units: loss_pct is a
@@ -46,11 +46,11 @@ func TestAssertLossPct(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			exprs, err := assert.Parse(tt.expr)
+			exprs, err := threshold.Parse(tt.expr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = assert.Check(exprs, (&Report{}).Metrics())
+			err = threshold.Check(exprs, (&Report{}).Metrics())
 			if tt.refused != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.refused) {
 					t.Fatalf("Check: err = %v, want mention of %q", err, tt.refused)
@@ -60,7 +60,7 @@ func TestAssertLossPct(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := assert.Evaluate(exprs, tt.rep.Metrics())[0]; r.Pass != tt.pass {
+			if r := threshold.Evaluate(exprs, tt.rep.Metrics())[0]; r.Pass != tt.pass {
 				t.Errorf("%v: pass = %v, want %v", r, r.Pass, tt.pass)
 			}
 		})

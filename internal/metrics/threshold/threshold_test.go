@@ -1,11 +1,11 @@
-package assert
+package threshold
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
 )
 
 func TestParse(t *testing.T) {

@@ -1,5 +1,7 @@
-// Package assert parses and evaluates the --assert thresholds that bench,
-// probe and inspect share: comma-separated comparisons (< <= > >= ==) such as
+// Package threshold parses and evaluates pass/fail thresholds on a run's
+// metrics (k6 calls them thresholds; the commands take them with --assert),
+// shared by bench, probe and inspect: comma-separated comparisons
+// (< <= > >= ==) such as
 //
 //	join.p99<50ms, errors<0.1%, errors.timeout<=5, first_decoded.p50<150ms, suspects==0
 //
@@ -9,7 +11,7 @@
 // a percentage of that total; a plain number (a rate, a peak) takes a
 // number only; a metric that is already a percentage (loss_pct) takes a
 // number, with or without %, read as that percentage.
-package assert
+package threshold
 
 import (
 	"errors"
@@ -20,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench/hist"
+	"github.com/livectl/livectl/internal/metrics/hist"
 )
 
 // Op is a comparison operator.
@@ -61,7 +63,7 @@ const (
 	Percent              // a percentage: of the metric's total, or the value of a Percentage metric
 )
 
-// Expr is one parsed assertion.
+// Expr is one parsed threshold.
 type Expr struct {
 	Text   string  // as the user wrote it, trimmed
 	Metric string  // "join.p99", "errors", "errors.timeout"
@@ -105,7 +107,7 @@ type Value struct {
 	Samples int64
 }
 
-// Metrics is what a command offers to assertions.
+// Metrics is what a command offers to thresholds.
 type Metrics interface {
 	// Metric returns the named metric.
 	Metric(name string) (Value, bool)
@@ -147,7 +149,7 @@ var _ Metrics = Map(nil)
 // ErrSyntax is wrapped by every parse error.
 var ErrSyntax = errors.New("invalid assertion")
 
-// Parse reads a comma-separated list of assertions. Several --assert flags
+// Parse reads a comma-separated list of thresholds. Several --assert flags
 // can be joined first; empty items are ignored.
 func Parse(s string) ([]Expr, error) {
 	var out []Expr
@@ -272,7 +274,7 @@ func fits(e Expr, v Value) error {
 	return nil
 }
 
-// Result is the outcome of one assertion.
+// Result is the outcome of one threshold.
 type Result struct {
 	Expr   Expr
 	Pass   bool
