@@ -126,6 +126,26 @@ func (e *ChildError) Detail() string {
 	return fmt.Sprintf("child %d, %s: %s", e.Child, e.Exit, why)
 }
 
+// KindChildFailed is the error kind, in every generator's report, of a
+// --procs child process that ended without a report; its detail says which
+// child, how it ended and why (ChildError.Detail). The other children's
+// results are kept.
+const KindChildFailed = "child_failed"
+
+// CountChildErrors counts every failed child in err (ChildErrors) into a
+// report's errors and error details, and returns the details (made when
+// nil).
+func CountChildErrors(err error, errs, detail map[string]int64) map[string]int64 {
+	for _, ce := range ChildErrors(err) {
+		errs[KindChildFailed]++
+		if detail == nil {
+			detail = map[string]int64{}
+		}
+		detail[KindChildFailed+":"+ce.Detail()]++
+	}
+	return detail
+}
+
 // ChildErrors returns every ChildError in err's tree (Children.Run joins
 // one per failed child; errors.As would find only the first).
 func ChildErrors(err error) []*ChildError {

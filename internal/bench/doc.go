@@ -1,13 +1,16 @@
-// Package bench holds livectl's load generators and what they share: the
-// signaling session generator behind `livectl bench signal` (open-model ramp,
-// hold with pings, leave), its JSON report with histogram snapshots, the
-// merge and comparison of reports, child processes for --procs, and the
-// generator's watch on itself. Machine headroom checks live in
-// bench/preflight; the measurement pieces other tools share live outside
-// bench: histograms in metrics/hist, thresholds in metrics/threshold and the
-// progress display in term/progress.
+// Package bench is the core of livectl's load generators: what every
+// generator needs around its own traffic. It runs a generator spread over
+// child processes (--procs: Children on the parent side, ServeChild on the
+// child side, Shares to split the work), watches the generator itself
+// (Monitor: is the generator the bottleneck?), reads the target server
+// (Sampler: /v1/stats and /proc, one reader for every generator), and holds
+// the report plumbing the generators share (merging generator figures and
+// targets, comparisons, rates, table numbers). bench/preflight checks a
+// run fits this machine before it starts.
 //
-// The generator reaches a server only through internal/signal's client, the
-// same one a user's program would use, so it works against any server that
-// speaks the protocol; --protocol raw drives any WebSocket server.
+// The generators sit beside each other on this core: bench/signalbench
+// (`livectl bench signal`) and bench/mediabench (`livectl bench media`).
+// The measurement pieces other tools share live outside bench:
+// histograms in metrics/hist, thresholds in metrics/threshold and the
+// progress display in term/progress.
 package bench

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// This file exports the generator's self-watch and the server sampling to
-// sibling generators (bench/mediabench), so that every load generator judges
-// itself and reads the target the same way.
+// This file exports the generator's self-watch and the /proc readings to
+// the generators (bench/signalbench, bench/mediabench) and the server
+// sampler, so that every load generator judges itself and reads the target
+// the same way.
 
 // Monitor is the generator's watch on itself: CPU, GC pauses, memory, open
 // files and goroutines, sampled once a second.
@@ -19,8 +20,12 @@ type Monitor struct{ m *monitor }
 func StartMonitor() *Monitor { return &Monitor{m: startMonitor()} }
 
 // Finish stops the watch and judges whether the generator was the
-// bottleneck; scheduleLag is how far the generator's own schedule slipped.
-func (m *Monitor) Finish(scheduleLag time.Duration) Generator { return m.m.finish(scheduleLag, 0) }
+// bottleneck; scheduleLag is how far the generator's own schedule slipped,
+// pingLag how late its periodic messages went out at worst (0 if it sends
+// none).
+func (m *Monitor) Finish(scheduleLag, pingLag time.Duration) Generator {
+	return m.m.finish(scheduleLag, pingLag)
+}
 
 // ProcessCPU is this process's user+system CPU time so far.
 func ProcessCPU() time.Duration { return cpuTime() }

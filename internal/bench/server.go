@@ -3,10 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
+	"sync"
 	"time"
 
 	"github.com/livectl/livectl/internal/stats"
@@ -30,34 +29,6 @@ func StatsURLFor(wsURL string) (string, error) {
 	return u.String(), nil
 }
 
-// serverSampler reads the target's /v1/stats (and, for a local server, its
-// RSS) before and after the ramp. Every step is best effort: a target that
-// is not a livectl server simply gets no server section.
-type serverSampler struct {
-	url      string
-	pid      int
-	client   *http.Client
-	b, p     *stats.Snapshot
-	rssB     uint64
-	rssP     uint64
-	cpuB     time.Duration
-	cpuP     time.Duration
-	cpuOK    bool
-	sessions int64
-}
-
-func newServerSampler(statsURL string, pid int) *serverSampler {
-	return &serverSampler{url: statsURL, pid: pid, client: &http.Client{Timeout: 3 * time.Second}}
-}
-
-func (s *serverSampler) fetch(ctx context.Context) *stats.Snapshot {
-	if s.url == "" {
-		return nil
-	}
-	snap, _ := stats.Fetch(ctx, s.client, s.url)
-	return snap
-}
-
 // CheckStats reads statsURL once within timeout: nil when it answers with a
 // /v1/stats document, else why not (for a warning before a run).
 func CheckStats(statsURL string, timeout time.Duration) error {
@@ -67,53 +38,156 @@ func CheckStats(statsURL string, timeout time.Duration) error {
 	return err
 }
 
-func (s *serverSampler) rss() uint64 {
-	if s.pid <= 0 {
-		return 0
-	}
-	return procStatusRSS("/proc/" + strconv.Itoa(s.pid) + "/status")
+// fetchTimeout bounds one read of /v1/stats, so that a stalled server costs
+// a sample, not the run.
+const fetchTimeout = 2 * time.Second
+
+// Mark is the server's cumulative figures at one moment (before a ramp, at
+// its peak, at the start and end of a hold). Each generator turns two marks
+// into its own figures: cost per session, CPU per subscriber.
+type Mark struct {
+	At    time.Time
+	Snap  *stats.Snapshot // nil when /v1/stats was not read or did not answer
+	CPU   time.Duration   // the server process's user+system CPU so far
+	CPUOK bool            // CPU was read (the server runs on this machine)
+	RSS   uint64          // its resident set size; 0 when unknown
 }
 
-func (s *serverSampler) cpu() (time.Duration, bool) {
-	if s.pid <= 0 {
-		return 0, false
-	}
-	return PIDCPU(s.pid)
+// Peaks is what periodic sampling and marks saw of the server over a run.
+type Peaks struct {
+	Samples int // /v1/stats documents read
+	// CPUCoresMax is the busiest interval between two periodic samples.
+	CPUCoresMax         float64
+	RSSMax              uint64
+	HeapMax             uint64
+	GoroutinesMax       int
+	TracksSubscribedMax int64
+	// First and Last are the first and last /v1/stats documents read.
+	First, Last *stats.Snapshot
 }
 
-func (s *serverSampler) before(ctx context.Context) {
-	s.b, s.rssB = s.fetch(ctx), s.rss()
-	s.cpuB, s.cpuOK = s.cpu()
+// Sampler is every generator's one reader of the target server: its
+// /v1/stats (statsURL) and, when it runs on this machine (pid), its CPU and
+// RSS from /proc. Marks are taken when the generator asks; Start adds a
+// sample at a fixed interval for peaks. Every read is best effort: a target
+// that is not a livectl server simply has no server figures.
+type Sampler struct {
+	url    string
+	pid    int
+	client *http.Client
+
+	mu      sync.Mutex
+	peaks   Peaks
+	lastCPU time.Duration
+	lastAt  time.Time
+
+	started  bool
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	done     chan struct{}
 }
 
-func (s *serverSampler) peak(ctx context.Context, sessions int64) {
-	var ok bool
-	s.cpuP, ok = s.cpu()
-	s.cpuOK = s.cpuOK && ok
-	s.p, s.rssP, s.sessions = s.fetch(ctx), s.rss(), sessions
+// NewSampler reads statsURL ("" for none) and the process pid (0 for none).
+func NewSampler(statsURL string, pid int) *Sampler {
+	return &Sampler{url: statsURL, pid: pid, client: &http.Client{Timeout: fetchTimeout},
+		stopCh: make(chan struct{}), done: make(chan struct{})}
 }
 
-// cost is the server's cost per session, or nil when it was not measured.
-func (s *serverSampler) cost() *ServerCost {
-	if s.b == nil || s.p == nil {
-		return nil
+// Active reports whether there is anything to read.
+func (s *Sampler) Active() bool { return s.url != "" || s.pid > 0 }
+
+// Start samples now and then every interval on a goroutine of its own until
+// Stop. It does nothing when the sampler is not active.
+func (s *Sampler) Start(every time.Duration) {
+	if !s.Active() {
+		return
 	}
-	n := s.p.Connections - s.b.Connections
-	if n <= 0 {
-		return nil
+	s.started = true
+	s.sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopCh:
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
+}
+
+// Stop ends periodic sampling (it may be called more than once, and without
+// Start) and returns the peaks seen.
+func (s *Sampler) Stop() Peaks {
+	s.stopOnce.Do(func() {
+		close(s.stopCh)
+		if s.started {
+			<-s.done
+		}
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peaks
+}
+
+// Mark reads the server's cumulative figures now (within ctx) and counts
+// them towards the peaks.
+func (s *Sampler) Mark(ctx context.Context) Mark {
+	m := s.read(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.record(m)
+	return m
+}
+
+func (s *Sampler) read(ctx context.Context) Mark {
+	m := Mark{At: time.Now()}
+	if s.url != "" {
+		ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+		m.Snap, _ = stats.Fetch(ctx, s.client, s.url) // best effort: a miss is a sample less
+		cancel()
 	}
-	c := &ServerCost{
-		Sessions:            n,
-		HeapBytesPerSession: math.Round(float64(int64(s.p.HeapBytes)-int64(s.b.HeapBytes)) / float64(n)),
-		GoroutinesPerSess:   round2(float64(s.p.Goroutines-s.b.Goroutines) / float64(n)),
-		ConnectionsPeak:     s.p.Connections,
-		RSSPeakBytes:        s.rssP,
+	if s.pid > 0 {
+		m.CPU, m.CPUOK = PIDCPU(s.pid)
+		m.RSS = PIDRSS(s.pid)
 	}
-	if s.rssB > 0 && s.rssP > 0 {
-		c.RSSBytesPerSession = math.Round(float64(int64(s.rssP)-int64(s.rssB)) / float64(n))
+	return m
+}
+
+// sample is one periodic reading: a mark that also times the server's CPU
+// since the previous one (marks do not, as they may fall just after a
+// sample and make a busy instant look like a busy second).
+func (s *Sampler) sample() {
+	m := s.read(context.Background())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.CPUOK {
+		if !s.lastAt.IsZero() {
+			if dt := m.At.Sub(s.lastAt); dt > 0 {
+				s.peaks.CPUCoresMax = max(s.peaks.CPUCoresMax, float64(m.CPU-s.lastCPU)/float64(dt))
+			}
+		}
+		s.lastCPU, s.lastAt = m.CPU, m.At
 	}
-	if s.cpuOK {
-		c.RampCPUUSPerSession = math.Round(float64((s.cpuP-s.cpuB)/time.Microsecond) / float64(n))
+	s.record(m)
+}
+
+// record counts m towards the peaks; s.mu is held.
+func (s *Sampler) record(m Mark) {
+	p := &s.peaks
+	p.RSSMax = max(p.RSSMax, m.RSS)
+	if m.Snap == nil {
+		return
 	}
-	return c
+	p.Samples++
+	if p.First == nil {
+		p.First = m.Snap
+	}
+	p.Last = m.Snap
+	p.HeapMax = max(p.HeapMax, m.Snap.HeapBytes)
+	p.GoroutinesMax = max(p.GoroutinesMax, m.Snap.Goroutines)
+	p.TracksSubscribedMax = max(p.TracksSubscribedMax, m.Snap.TracksSubscribed)
 }

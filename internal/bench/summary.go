@@ -69,3 +69,19 @@ func Num(v float64) string {
 	}
 	return fmt.Sprintf("%.2f", v)
 }
+
+// Bytes renders a size for tables in binary units: "512 B", "1.5 MiB",
+// "2.25 GiB" (one format for every generator's tables).
+func Bytes(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -14,6 +14,7 @@ import (
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
+	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/term/progress"
 )
@@ -96,7 +97,7 @@ for a frame matching --expect (a substring, or json:field.path=value).
 Assertions (comma-separated or repeated): <latency>.<p50|p90|p95|p99|max>
 with a duration, errors / errors.<kind> / connections.<field> with a count or
 a percentage of attempts: --assert 'join.p99<50ms,errors<0.1%'.
-Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
+Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
   livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
@@ -121,34 +122,34 @@ Error kinds: ` + strings.Join(bench.ErrorKinds, ", ") + `.`,
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
 	fl.StringVar(&opts.StatsURL, "stats-url", "", "server /v1/stats to measure its cost per session (default derived from --url for livectl; 'none' to skip)")
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its RSS per session")
-	fl.StringVar(&opts.Protocol, "protocol", bench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
+	fl.StringVar(&opts.Protocol, "protocol", signalbench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
 	fl.StringVar(&opts.Expect, "expect", "", "raw mode: reply that ends the round trip: text (substring) or json:field.path=value")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
-	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(bench.ProtocolLivectl, bench.ProtocolRaw))
+	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(signalbench.ProtocolLivectl, signalbench.ProtocolRaw))
 	return cmd
 }
 
 func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) error {
-	return runBenchCommand(ctx, f, benchCommand[bench.SignalOptions, bench.Live, bench.Report, *bench.Comparison]{
+	return runBenchCommand(ctx, f, benchCommand[signalbench.Options, signalbench.Live, signalbench.Report, *signalbench.Comparison]{
 		reports:   signalReports,
-		child:     bench.RunChild,
-		settings:  func() (*bench.SignalOptions, []threshold.Expr, error) { return benchSignalSettings(f, o) },
-		preflight: func(so *bench.SignalOptions) error { return benchPreflight(f, o, so) },
-		newRun:    func(so bench.SignalOptions) (bench.Runner, error) { return bench.NewRun(so) },
-		runErr:    func(_ *bench.SignalOptions, err error) error { return UsageErrorf("%v", err) },
-		newProcs: func(exe string, so bench.SignalOptions) (bench.Runner, error) {
-			return bench.NewProcs(exe, so, o.Procs, f.IO.ErrOut)
+		child:     signalbench.RunChild,
+		settings:  func() (*signalbench.Options, []threshold.Expr, error) { return benchSignalSettings(f, o) },
+		preflight: func(so *signalbench.Options) error { return benchPreflight(f, o, so) },
+		newRun:    func(so signalbench.Options) (signalbench.Runner, error) { return signalbench.NewRun(so) },
+		runErr:    func(_ *signalbench.Options, err error) error { return UsageErrorf("%v", err) },
+		newProcs: func(exe string, so signalbench.Options) (signalbench.Runner, error) {
+			return signalbench.NewProcs(exe, so, o.Procs, f.IO.ErrOut)
 		},
 		status: benchStatus,
-		what:   func(so *bench.SignalOptions) string { return "bench against " + so.URL },
-		warning: func(rep *bench.Report) string {
+		what:   func(so *signalbench.Options) string { return "bench against " + so.URL },
+		warning: func(rep *signalbench.Report) string {
 			if !rep.Generator.Bottleneck {
 				return ""
 			}
 			return fmt.Sprintf("the generator may have been the bottleneck (%s); results may understate the server", strings.Join(rep.Generator.Reasons, "; "))
 		},
-		fruitless: func(rep *bench.Report) error {
+		fruitless: func(rep *signalbench.Report) error {
 			if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
 				top := topError(rep)
 				hint := "check that the server is up and the URL is right"
@@ -166,20 +167,20 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 }
 
 // benchStatus renders a progress line.
-func benchStatus(l bench.Live) progress.Status {
+func benchStatus(l signalbench.Live) progress.Status {
 	text := fmt.Sprintf("open %d  est %d  failed %d  %.0f/s", l.Open, l.Established, l.Failed, l.RatePerS)
 	if l.P99Of != "" {
 		text += fmt.Sprintf("  %s p99 %.1fms", l.P99Of, l.P99MS)
 	}
 	s := progress.Status{Phase: l.Phase, Text: text}
-	if l.Phase == bench.PhaseRamp {
+	if l.Phase == signalbench.PhaseRamp {
 		s.Done, s.Total = l.Attempted, l.Target
 	}
 	return s
 }
 
 // benchSignalSettings validates the flags into generator options.
-func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOptions, []threshold.Expr, error) {
+func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Options, []threshold.Expr, error) {
 	if o.URL == "" {
 		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
 	}
@@ -215,19 +216,19 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 	if o.Procs < 1 || o.Procs > o.Conns {
 		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("conns"), o.Conns, o.Procs)
 	}
-	so := &bench.SignalOptions{
+	so := &signalbench.Options{
 		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
 		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID,
 	}
 	switch o.Protocol {
-	case bench.ProtocolLivectl:
+	case signalbench.ProtocolLivectl:
 		if o.Send != "" || o.Expect != "" {
 			return nil, nil, UsageErrorf("%s and %s are for --protocol raw; the livectl protocol pings on its own", f.FlagRef("send"), f.FlagRef("expect"))
 		}
-	case bench.ProtocolRaw:
-		if so.Expect, err = bench.ParseMatcher(o.Expect); err != nil {
+	case signalbench.ProtocolRaw:
+		if so.Expect, err = signalbench.ParseMatcher(o.Expect); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("expect"), err)
 		}
 	default:
@@ -244,18 +245,18 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 		so.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	if o.SourceIPs != "" {
-		if so.SourceIPs, err = bench.ParseSourceIPs(o.SourceIPs); err != nil {
+		if so.SourceIPs, err = signalbench.ParseSourceIPs(o.SourceIPs); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
-		if err := bench.CheckLocal(so.SourceIPs); err != nil {
+		if err := signalbench.CheckLocal(so.SourceIPs); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
 	}
-	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == bench.ProtocolLivectl)
+	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
 	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
 		return nil, nil, err
 	}
-	exprs, err := parseAsserts(f, o.Asserts, (&bench.Report{}).Metrics())
+	exprs, err := parseAsserts(f, o.Asserts, (&signalbench.Report{}).Metrics())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,7 +265,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*bench.SignalOption
 
 // benchPreflight refuses runs that cannot fit in this machine's descriptor
 // and ephemeral-port budgets, naming the flag that fixes it.
-func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) error {
+func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) error {
 	if err := checkBenchFDs(f, (o.Conns+o.Procs-1)/o.Procs, o.Conns, "", "sessions"); err != nil {
 		return err
 	}
@@ -293,23 +294,23 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *bench.SignalOptions) 
 }
 
 // signalReports is bench signal's report for the shared bench plumbing.
-var signalReports = reportKind[bench.Report, *bench.Comparison]{
+var signalReports = reportKind[signalbench.Report, *signalbench.Comparison]{
 	command: "signal",
-	kind:    bench.KindSignal,
-	kindOf:  func(r *bench.Report) string { return r.Kind },
-	metrics: func(r *bench.Report) threshold.Metrics { return r.Metrics() },
-	shown: func(r *bench.Report) *bench.Report {
+	kind:    signalbench.KindSignal,
+	kindOf:  func(r *signalbench.Report) string { return r.Kind },
+	metrics: func(r *signalbench.Report) threshold.Metrics { return r.Metrics() },
+	shown: func(r *signalbench.Report) *signalbench.Report {
 		shown := *r
 		shown.Histograms = nil // --out keeps them
 		return &shown
 	},
-	table:        bench.WriteTable,
-	merge:        bench.Merge,
-	compare:      bench.Compare,
-	compareTable: bench.WriteComparisonTable,
+	table:        signalbench.WriteTable,
+	merge:        signalbench.Merge,
+	compare:      signalbench.Compare,
+	compareTable: signalbench.WriteComparisonTable,
 }
 
-func topError(rep *bench.Report) string {
+func topError(rep *signalbench.Report) string {
 	best, n := "", int64(0)
 	for k, v := range rep.Errors {
 		if v > n || v == n && k < best {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/signalbench"
 )
 
 // TestBenchFailedRunExits1WhateverAssert checks that a run that could not
@@ -70,7 +71,7 @@ echo '{"report":{"kind":"signal","protocol":"livectl","connections":{"attempted"
 		t.Fatalf("--out: %v", err)
 	}
 	for name, b := range map[string][]byte{"stdout": stdout.Bytes(), "--out": saved} {
-		var rep bench.Report
+		var rep signalbench.Report
 		if err := json.Unmarshal(b, &rep); err != nil {
 			t.Fatalf("%s: %v: %s", name, err, b)
 		}

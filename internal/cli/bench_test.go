@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/server/servertest"
 
@@ -55,9 +55,9 @@ func TestBenchSignalInProcessServer(t *testing.T) {
 	if conns["established"].(float64) != 50 {
 		t.Errorf("connections %v", conns)
 	}
-	var file bench.Report
+	var file signalbench.Report
 	b, _ := os.ReadFile(out)
-	if err := json.Unmarshal(b, &file); err != nil || file.Histograms[bench.LatJoin] == nil {
+	if err := json.Unmarshal(b, &file); err != nil || file.Histograms[signalbench.LatJoin] == nil {
 		t.Errorf("--out file lacks histograms: %v", err)
 	}
 	if !strings.Contains(stderr, "assert join.p99<5s: ok") {
@@ -172,12 +172,12 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("merge: exit %d: %s", code, stderr)
 	}
-	var m bench.Report
+	var m signalbench.Report
 	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Connections.Attempted != 50 || m.Latency[bench.LatJoin].Count != 50 || m.Runs != 2 {
-		t.Errorf("merged %+v join %+v runs %d", m.Connections, m.Latency[bench.LatJoin], m.Runs)
+	if m.Connections.Attempted != 50 || m.Latency[signalbench.LatJoin].Count != 50 || m.Runs != 2 {
+		t.Errorf("merged %+v join %+v runs %d", m.Connections, m.Latency[signalbench.LatJoin], m.Runs)
 	}
 	code, stdout, stderr = runCLI(t, nil, "bench", "report", a, b)
 	if code != 0 || !strings.Contains(stdout, "delta") || !strings.Contains(stdout, "+50.0%") {
@@ -194,7 +194,7 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 func TestBenchSignalSubprocessWithProcs(t *testing.T) {
 	bin := servertest.Binary(t)
 	url := servertest.StartProcess(t, context.Background(), bin).WS()
-	run := func(procs string) bench.Report {
+	run := func(procs string) signalbench.Report {
 		cmd := exec.Command(bin, "bench", "signal", "--url", url, "--conns", "300", "--rate", "1500",
 			"--duration", "300ms", "--ping-interval", "100ms", "--procs", procs, "-o", "json", "--quiet")
 		var stderr bytes.Buffer
@@ -203,7 +203,7 @@ func TestBenchSignalSubprocessWithProcs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("--procs %s: %v\n%s", procs, err, stderr.String())
 		}
-		var rep bench.Report
+		var rep signalbench.Report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("--procs %s: %v\n%s", procs, err, out)
 		}
@@ -213,11 +213,11 @@ func TestBenchSignalSubprocessWithProcs(t *testing.T) {
 	if two.Settings.Procs != 2 || one.Settings.Procs != 1 {
 		t.Errorf("procs settings %d / %d", one.Settings.Procs, two.Settings.Procs)
 	}
-	for _, r := range []bench.Report{one, two} {
+	for _, r := range []signalbench.Report{one, two} {
 		if r.Connections.Established != 300 || r.ErrorCount() != 0 || r.Connections.PeakOpen != 300 {
 			t.Errorf("procs %d: connections %+v errors %v", r.Settings.Procs, r.Connections, r.Errors)
 		}
-		for _, name := range []string{bench.LatConnect, bench.LatJoin, bench.LatSetup} {
+		for _, name := range []string{signalbench.LatConnect, signalbench.LatJoin, signalbench.LatSetup} {
 			if r.Latency[name].Count != 300 {
 				t.Errorf("procs %d: %s count %d", r.Settings.Procs, name, r.Latency[name].Count)
 			}

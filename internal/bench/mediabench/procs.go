@@ -137,16 +137,16 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		}
 		pubs = append(pubs, pb)
 	}
-	srv := newSampler(o.StatsURL, o.ServerPID)
-	srv.start()
-	defer srv.stop()
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	srv.Start(time.Second)
+	defer srv.Stop()
 	p.mu.Lock()
 	p.phase = PhaseRamp
 	p.mu.Unlock()
 
 	// Mark the server when every child holds, and again when the first
 	// leaves the hold: the window in which all subscribers receive.
-	var hold []mark
+	var hold []bench.Mark
 	marked := make(chan struct{})
 	stop := make(chan struct{})
 	go func() {
@@ -154,6 +154,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		step, last := 0, false
+		var start bench.Mark
 		for step < 2 && !last {
 			select {
 			case <-ctx.Done():
@@ -163,11 +164,11 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 			case <-t.C:
 			}
 			if step == 0 && p.all(PhaseHold) {
-				srv.mark()
+				start = srv.Mark(context.Background())
 				step = 1
 			}
 			if step == 1 && p.any(PhaseDrain) {
-				hold = srv.mark()
+				hold = []bench.Mark{start, srv.Mark(context.Background())}
 				step = 2
 			}
 		}
@@ -183,13 +184,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ce := range bench.ChildErrors(childErr) {
-		rep.Errors[bench.KindChildFailed]++
-		if rep.ErrorDetail == nil {
-			rep.ErrorDetail = map[string]int64{}
-		}
-		rep.ErrorDetail[bench.KindChildFailed+":"+ce.Detail()]++
-	}
+	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
 	rep.Target, rep.Runs = o.Target(), 1
 	rep.Settings = Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 		HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: p.procs}
@@ -197,7 +192,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	for _, pb := range pubs {
 		rep.Publishers = append(rep.Publishers, pb.Stats())
 	}
-	rep.Server = srv.report(hold, rep.Subscribers.OK-rep.Subscribers.Dropped)
+	rep.Server = serverReport(srv, hold, rep.Subscribers.OK-rep.Subscribers.Dropped)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	// Children judged themselves; judge the whole against the server.
 	gen := rep.Generator

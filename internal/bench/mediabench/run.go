@@ -174,13 +174,13 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		}
 	}()
 	if err != nil {
-		mon.Finish(0)
+		mon.Finish(0, 0)
 		return nil, err
 	}
 
-	srv := newSampler(o.StatsURL, o.ServerPID)
-	srv.start()
-	defer srv.stop()
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	srv.Start(time.Second)
+	defer srv.Stop()
 
 	r.setPhase(PhaseRamp)
 	sctx, stopSubs := context.WithCancel(ctx)
@@ -199,7 +199,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.setPhase(PhaseHold)
 	holdStart := time.Now()
 	cpuH0 := bench.ProcessCPU()
-	srv.mark()
+	holdMark := srv.Mark(context.Background())
 	rssHold := bench.ProcessRSS()
 	if ctx.Err() == nil && o.Duration > 0 {
 		t := time.NewTimer(o.Duration)
@@ -211,7 +211,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	}
 	holdEnd := time.Now()
 	cpuH1 := bench.ProcessCPU()
-	srvHold := srv.mark()
+	srvHold := []bench.Mark{holdMark, srv.Mark(context.Background())}
 	holdS := holdEnd.Sub(holdStart).Seconds()
 
 	// Close every subscriber's counting window at the same moment, give
@@ -252,9 +252,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		rep.Client.MillicoresPerSubscriber = round2(rep.Client.CPUCoresHold * 1000 / float64(receiving))
 		rep.Client.RSSBytesPerSubscriber = math.Round(float64(int64(rssHold)-int64(rss0)) / float64(receiving))
 	}
-	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()))
+	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()), 0)
 	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
-	rep.Server = srv.report(srvHold, receiving)
+	rep.Server = serverReport(srv, srvHold, receiving)
 	if drops1, ok := udpRcvbufErrors(); ok && dropsOK {
 		rep.Client.UDPRcvbufDrops = drops1 - min(drops0, drops1)
 	}

@@ -60,7 +60,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	t := r.Totals
 	p = func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("totals\treceived %d packets (%s), %.0f kbps; lost %d (%.2f%%) after %d recovered; %d NACKs for %d packets; %d PLIs; %d frames; %d freezes (%.1fs)\n",
-		t.Packets, bytesStr(float64(t.Bytes)), t.BitrateKbps, t.PacketsLost, t.LossPct, t.Late, t.NACKs, t.NACKedPackets, t.PLIs, t.Frames, t.Freezes, t.FreezeS)
+		t.Packets, bench.Bytes(float64(t.Bytes)), t.BitrateKbps, t.PacketsLost, t.LossPct, t.Late, t.NACKs, t.NACKedPackets, t.PLIs, t.Frames, t.Freezes, t.FreezeS)
 	for i, pb := range r.Publishers {
 		p("publisher %d\t%s %dx%d, %d frames, %d keyframes (%d on request), %d NACKs, %d PLIs\n",
 			i+1, pb.Codec, pb.Width, pb.Height, pb.FramesSent, pb.KeyframesSent, pb.KeyframesOnPLI, pb.NACKs, pb.PLIs)
@@ -72,20 +72,20 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		rss := "rss n/a"
 		if sv.RSSPeakBytes > 0 {
-			rss = "rss peak " + bytesStr(float64(sv.RSSPeakBytes))
+			rss = "rss peak " + bench.Bytes(float64(sv.RSSPeakBytes))
 		}
 		if sv.Samples == 0 {
 			// Zeros here would read as an idle server.
 			p("server\t%s; %s; /v1/stats: no sample could be read\n", cpu, rss)
 		} else {
 			p("server\t%s; %s; heap peak %s; goroutines peak %d (%.1f/subscriber); out %.0f kbps; lost %d, NACKs %d, PLIs %d (%d samples)\n",
-				cpu, rss, bytesStr(float64(sv.HeapPeakBytes)), sv.GoroutinesPeak, sv.GoroutinesPerSubscriber,
+				cpu, rss, bench.Bytes(float64(sv.HeapPeakBytes)), sv.GoroutinesPeak, sv.GoroutinesPerSubscriber,
 				sv.BitrateOutKbps, sv.PacketsLost, sv.NACKs, sv.PLIs, sv.Samples)
 		}
 	}
 	c := r.Client
 	p("generator\tcpu %.2fs, %.2f cores in hold, %.2f millicores/subscriber; rss peak %s (%s/subscriber); gc pause max %.1fms; schedule lag max %.0fms; UDP receive-buffer drops (machine) %d\n",
-		c.CPUS, c.CPUCoresHold, c.MillicoresPerSubscriber, bytesStr(float64(c.RSSPeakBytes)), bytesStr(c.RSSBytesPerSubscriber),
+		c.CPUS, c.CPUCoresHold, c.MillicoresPerSubscriber, bench.Bytes(float64(c.RSSPeakBytes)), bench.Bytes(c.RSSBytesPerSubscriber),
 		r.Generator.GCPauseMaxMS, r.Generator.ScheduleLagMaxMS, c.UDPRcvbufDrops)
 	if r.Saturated {
 		p("saturated\tyes: %s\n", strings.Join(r.Warnings, "; "))
@@ -125,18 +125,6 @@ func errorLine(r *Report) string {
 		parts[i] = fmt.Sprintf("%s %d", k, r.ErrorDetail[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-func bytesStr(b float64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1fGiB", b/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", b/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", b/(1<<10))
-	}
-	return fmt.Sprintf("%.0fB", b)
 }
 
 // Comparison is two media reports side by side.

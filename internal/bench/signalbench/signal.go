@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/hist"
 )
 
@@ -43,7 +44,7 @@ type Live struct {
 
 // Run is one execution of the signaling generator in this process.
 type Run struct {
-	opts  SignalOptions
+	opts  Options
 	epoch time.Time
 	hist  map[string]*hist.Histogram
 
@@ -69,7 +70,7 @@ type Run struct {
 }
 
 // NewRun validates opts and prepares a run.
-func NewRun(opts SignalOptions) (*Run, error) {
+func NewRun(opts Options) (*Run, error) {
 	opts.Defaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -157,15 +158,15 @@ func storeMax(a *atomic.Int64, v int64) {
 // what happened (Interrupted set).
 func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	o := &r.opts
-	mon := startMonitor()
-	cpu0 := cpuTime()
+	mon := bench.StartMonitor()
+	cpu0 := bench.ProcessCPU()
 	r.epoch = time.Now()
 	r.liveMu.Lock()
 	r.liveTime = r.epoch
 	r.liveMu.Unlock()
 	base := memBaseline()
-	srv := newServerSampler(o.StatsURL, o.ServerPID)
-	srv.before(ctx)
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	before := srv.Mark(ctx)
 
 	// Ping shards: a few goroutines walk all sessions instead of one
 	// goroutine per session, which keeps the generator's memory per
@@ -178,16 +179,16 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		r.shards[i] = &shard{r: r}
 	}
 
-	rampStart, rampCPU0 := time.Now(), cpuTime()
+	rampStart, rampCPU0 := time.Now(), bench.ProcessCPU()
 	r.ramp(ctx)
 	rampS := time.Since(rampStart).Seconds()
-	rampCPU := cpuTime() - rampCPU0
+	rampCPU := bench.ProcessCPU() - rampCPU0
 
 	// Cost per session, measured with every session open and nothing else
 	// in flight.
 	open := r.open.Load()
 	mem := memNow()
-	srv.peak(ctx, open)
+	peak := srv.Mark(ctx)
 
 	pctx, stopPings := context.WithCancel(context.Background())
 	var pwg sync.WaitGroup
@@ -211,7 +212,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.leaveAll()
 	r.setPhase(PhaseDone)
 	dur := time.Since(r.epoch).Seconds()
-	gen := mon.finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
+	gen := mon.Finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
 
 	rep := &Report{
 		Kind: KindSignal, Target: o.URL, Protocol: o.Protocol,
@@ -230,10 +231,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		Interrupted: ctx.Err() != nil,
 		Rate:        Rate{Messages: r.msgs.Load(), RampS: round2(rampS)},
 		Client: Client{
-			CPUS:         round2((cpuTime() - cpu0).Seconds()),
+			CPUS:         round2((bench.ProcessCPU() - cpu0).Seconds()),
 			RSSPeakBytes: gen.RSSPeakBytes,
 		},
-		Server:    srv.cost(),
+		Server:    serverCost(before, peak),
 		Generator: gen,
 	}
 	if est := rep.Connections.Established; est > 0 {
@@ -441,7 +442,7 @@ const livenessInterval = time.Second
 
 // pings says whether sessions ping during the hold: a raw session without
 // --send has nothing to send, so it only holds (no schedule, no timeouts).
-func (o *SignalOptions) pings() bool {
+func (o *Options) pings() bool {
 	return o.PingInterval > 0 && !(o.Protocol == ProtocolRaw && o.Send == "")
 }
 
@@ -576,5 +577,5 @@ func memNow() memSample {
 			g += x.Value.Uint64()
 		}
 	}
-	return memSample{rss: rssBytes(), goBytes: g}
+	return memSample{rss: bench.ProcessRSS(), goBytes: g}
 }

@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"context"
@@ -216,7 +216,7 @@ func (rc *rawConn) readLoop() {
 }
 
 func (rc *rawConn) ping(sched int64) error {
-	// Without --send the shards schedule no pings (SignalOptions.pings).
+	// Without --send the shards schedule no pings (Options.pings).
 	rc.s.r.msgs.Add(1)
 	rc.wmu.Lock()
 	defer rc.wmu.Unlock()

@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"net"
@@ -82,7 +82,7 @@ func TestRawModeAgainstEchoServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep := runSignal(t, SignalOptions{URL: url, Conns: 30, Rate: 1000, Duration: 300 * time.Millisecond,
+			rep := runSignal(t, Options{URL: url, Conns: 30, Rate: 1000, Duration: 300 * time.Millisecond,
 				PingInterval: 50 * time.Millisecond, RequestTimeout: 200 * time.Millisecond,
 				Protocol: ProtocolRaw, Send: tt.send, Expect: m})
 			if rep.Connections.Established != 30 || rep.Latency[LatConnect].Count != 30 {
@@ -156,7 +156,7 @@ func TestSourceIPsSpreadDials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := runSignal(t, SignalOptions{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 30, Rate: 1000,
+	rep := runSignal(t, Options{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 30, Rate: 1000,
 		Protocol: ProtocolRaw, SourceIPs: ips})
 	if rep.Connections.Established != 30 || rep.Settings.SourceIPs != 3 {
 		t.Fatalf("connections %+v settings %+v", rep.Connections, rep.Settings)

@@ -1,15 +1,17 @@
-package bench
+package signalbench
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/livectl/livectl/internal/bench"
 )
 
 // Runner is a run of the signal generator, in this process (Run) or
 // spread over child processes (Procs).
-type Runner = RunnerOf[Live, Report]
+type Runner = bench.RunnerOf[Live, Report]
 
 var (
 	_ Runner = (*Run)(nil)
@@ -17,21 +19,21 @@ var (
 )
 
 // ChildArgs are the arguments that make livectl a child of --procs: it
-// reads SignalOptions as JSON on stdin and writes JSON lines on stdout.
+// reads Options as JSON on stdin and writes JSON lines on stdout.
 var ChildArgs = []string{"bench", "signal", "--child"}
 
 // RunChild is the child side of --procs.
 func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
-	return ServeChild[SignalOptions, Live, Report](ctx, in, out, NewRun)
+	return bench.ServeChild[Options, Live, Report](ctx, in, out, NewRun)
 }
 
 // SplitOptions divides o among procs children: sessions and rate evenly,
 // session numbers in consecutive blocks (so rooms fill as in one process),
 // source addresses dealt out when there are enough of them.
-func SplitOptions(o SignalOptions, procs int) []SignalOptions {
+func SplitOptions(o Options, procs int) []Options {
 	o.Defaults()
-	out := make([]SignalOptions, procs)
-	for i, sh := range Shares(o.Conns, o.Rate, o.Offset, procs) {
+	out := make([]Options, procs)
+	for i, sh := range bench.Shares(o.Conns, o.Rate, o.Offset, procs) {
 		c := o
 		c.Conns, c.Offset, c.Rate = sh.N, sh.Offset, sh.Rate
 		c.StatsURL, c.ServerPID = "", 0 // the parent samples the server once
@@ -49,14 +51,14 @@ func SplitOptions(o SignalOptions, procs int) []SignalOptions {
 // Procs runs the generator in child processes (livectl re-executed with
 // ChildArgs) and merges their reports exactly.
 type Procs struct {
-	opts     SignalOptions
+	opts     Options
 	procs    int
-	children *Children[SignalOptions, Live, Report]
+	children *bench.Children[Options, Live, Report]
 }
 
 // NewProcs prepares a run over procs children of exe; stderr receives the
 // children's stderr (their logs and errors).
-func NewProcs(exe string, opts SignalOptions, procs int, stderr io.Writer) (*Procs, error) {
+func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, error) {
 	opts.Defaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -66,7 +68,7 @@ func NewProcs(exe string, opts SignalOptions, procs int, stderr io.Writer) (*Pro
 	}
 	done := func(l *Live) { l.Phase = PhaseDone }
 	return &Procs{opts: opts, procs: procs,
-		children: NewChildren[SignalOptions, Live, Report](exe, ChildArgs, procs, stderr, done)}, nil
+		children: bench.NewChildren[Options, Live, Report](exe, ChildArgs, procs, stderr, done)}, nil
 }
 
 // Live sums the children's progress; p99 is the worst child's.
@@ -106,14 +108,15 @@ func (p *Procs) allPast(phase string) bool {
 //
 // When some children fail, the others' results are kept: Execute returns
 // their merged report, each failed child counted in its errors
-// (KindChildFailed, with which child, how it ended and why in
+// (bench.KindChildFailed, with which child, how it ended and why in
 // error_detail), together with the error, so the run still fails.
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	srv := newServerSampler(p.opts.StatsURL, p.opts.ServerPID)
-	srv.before(ctx)
+	srv := bench.NewSampler(p.opts.StatsURL, p.opts.ServerPID)
+	before := srv.Mark(ctx)
 
 	// Sample the server once every child has finished its ramp.
+	var peak bench.Mark
 	sampled := make(chan struct{})
 	stop := make(chan struct{})
 	go func() {
@@ -131,13 +134,12 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 			case <-t.C:
 			}
 		}
-		l := p.Live()
-		srv.peak(ctx, l.Open)
+		peak = srv.Mark(ctx)
 	}()
 	reports, childErr := p.children.Run(ctx, SplitOptions(p.opts, p.procs))
 	close(stop)
 	<-sampled
-	done := Finished(reports)
+	done := bench.Finished(reports)
 	if len(done) == 0 {
 		return nil, childErr
 	}
@@ -145,13 +147,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ce := range ChildErrors(childErr) {
-		rep.Errors[KindChildFailed]++
-		if rep.ErrorDetail == nil {
-			rep.ErrorDetail = map[string]int64{}
-		}
-		rep.ErrorDetail[KindChildFailed+":"+ce.Detail()]++
-	}
+	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
 	rep.Target = p.opts.URL
 	rep.Runs = 1
 	rep.Settings = Settings{Conns: p.opts.Conns, Rate: p.opts.Rate, HoldS: p.opts.Duration.Seconds(),
@@ -161,7 +157,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	if rep.DurationS > 0 {
 		rep.Rate.MessagesPerS = round2(float64(rep.Rate.Messages) / rep.DurationS)
 	}
-	rep.Server = srv.cost()
+	rep.Server = serverCost(before, peak)
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	return rep, childErr
 }

@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func startServer(t *testing.T, cfg server.Config) (wsURL, statsURL string, s *se
 
 func TestSignalAgainstServer(t *testing.T) {
 	wsURL, statsURL, _ := startServer(t, server.Config{})
-	rep := runSignal(t, SignalOptions{
+	rep := runSignal(t, Options{
 		URL: wsURL, Conns: 200, Rate: 2000, Duration: 500 * time.Millisecond,
 		PingInterval: 100 * time.Millisecond, Rooms: 7, StatsURL: statsURL,
 	})
@@ -115,7 +115,7 @@ func TestSignalCountsErrorsByKind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := runSignal(t, SignalOptions{URL: tt.url, Conns: 20, Rate: 1000, ConnectTimeout: 2 * time.Second})
+			rep := runSignal(t, Options{URL: tt.url, Conns: 20, Rate: 1000, ConnectTimeout: 2 * time.Second})
 			if rep.Connections.Failed != 20 || rep.Errors[tt.kind] != 20 {
 				t.Errorf("failed %d, errors %v; want 20 %s", rep.Connections.Failed, rep.Errors, tt.kind)
 			}
@@ -128,7 +128,7 @@ func TestSignalCountsErrorsByKind(t *testing.T) {
 
 func TestSignalRoomFullIsProtocolError(t *testing.T) {
 	wsURL, _, _ := startServer(t, server.Config{Limits: server.Limits{MaxParticipants: 5}})
-	rep := runSignal(t, SignalOptions{URL: wsURL, Conns: 12, Rate: 1000, Rooms: 1})
+	rep := runSignal(t, Options{URL: wsURL, Conns: 12, Rate: 1000, Rooms: 1})
 	if rep.Connections.Established != 5 || rep.Errors[KindProtocol] != 7 || rep.ErrorDetail["protocol_error:room_full"] != 7 {
 		t.Errorf("established %d errors %v detail %v; want 5 in, 7 room_full", rep.Connections.Established, rep.Errors, rep.ErrorDetail)
 	}
@@ -139,7 +139,7 @@ func TestSignalOpenModelKeepsSchedule(t *testing.T) {
 	// need 20×200ms; the open model starts all 20 within 100ms at 200/s and
 	// charges the waiting to connect latency.
 	slow := sinkServer(t, func(*http.Request) { time.Sleep(200 * time.Millisecond) })
-	run, err := NewRun(SignalOptions{URL: "ws" + strings.TrimPrefix(slow.URL, "http"), Conns: 20, Rate: 200, Protocol: ProtocolRaw})
+	run, err := NewRun(Options{URL: "ws" + strings.TrimPrefix(slow.URL, "http"), Conns: 20, Rate: 200, Protocol: ProtocolRaw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestSignalOpenModelKeepsSchedule(t *testing.T) {
 
 func TestSignalInterruptEndsEarlyWithReport(t *testing.T) {
 	wsURL, _, _ := startServer(t, server.Config{})
-	run, err := NewRun(SignalOptions{URL: wsURL, Conns: 50, Rate: 1000, Duration: time.Minute, PingInterval: 50 * time.Millisecond})
+	run, err := NewRun(Options{URL: wsURL, Conns: 50, Rate: 1000, Duration: time.Minute, PingInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestLeaveFailureIsNotADrop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := fakeServer(t, tt.onJoined, tt.answerLeave)
-			rep := runSignal(t, SignalOptions{URL: url, Conns: 5, Rate: 1000, Duration: 100 * time.Millisecond,
+			rep := runSignal(t, Options{URL: url, Conns: 5, Rate: 1000, Duration: 100 * time.Millisecond,
 				PingInterval: 20 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
 			c := rep.Connections
 			if c.Established != 5 || c.Dropped != tt.dropped || c.LeaveFailed != tt.leaveFailed {
@@ -283,7 +283,7 @@ func (c *echoConn) leave(ctx context.Context) error { return nil }
 // them from their due time added up to a tick (2.5 ms on average) to every
 // round trip, even against a server that answers at once.
 func TestRTTExcludesTickQuantization(t *testing.T) {
-	run, err := NewRun(SignalOptions{URL: "ws://127.0.0.1:1/ws", Conns: 1, Rate: 1,
+	run, err := NewRun(Options{URL: "ws://127.0.0.1:1/ws", Conns: 1, Rate: 1,
 		PingInterval: 20 * time.Millisecond, RequestTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestOnTick(t *testing.T) {
 }
 
 // runSignal runs a signaling load with o and returns its report.
-func runSignal(t *testing.T, o SignalOptions) *Report {
+func runSignal(t *testing.T, o Options) *Report {
 	t.Helper()
 	run, err := NewRun(o)
 	if err != nil {
@@ -375,7 +375,7 @@ func TestSignalInterruptedAttemptsCountAsInterrupted(t *testing.T) {
 			c.Close()
 		}
 	}()
-	run, err := NewRun(SignalOptions{URL: "ws://" + ln.Addr().String() + "/ws", Conns: 3, Rate: 1000,
+	run, err := NewRun(Options{URL: "ws://" + ln.Addr().String() + "/ws", Conns: 3, Rate: 1000,
 		ConnectTimeout: 700 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 )
@@ -50,7 +51,7 @@ type Report struct {
 	Rate        Rate                    `json:"rate"`
 	Client      Client                  `json:"client"`
 	Server      *ServerCost             `json:"server,omitempty"`
-	Generator   Generator               `json:"generator"`
+	Generator   bench.Generator         `json:"generator"`
 	// Histograms are the full distributions behind Latency, written by
 	// --out so that `bench report` can merge runs exactly.
 	Histograms map[string]*hist.Histogram `json:"histograms,omitempty"`
@@ -173,7 +174,7 @@ func Merge(reports ...*Report) (*Report, error) {
 				return nil, fmt.Errorf("report %d (%s): %w for %s; write reports with --out to merge them", i+1, r.Target, ErrNoHistograms, name)
 			}
 		}
-		out.Target = AddTarget(out.Target, r.Target)
+		out.Target = bench.AddTarget(out.Target, r.Target)
 		out.Protocol = r.Protocol
 		out.Interrupted = out.Interrupted || r.Interrupted
 		out.Runs += max(r.Runs, 1)
@@ -281,17 +282,17 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "client\t%.1f CPU s (ramp %.0fµs/session), peak RSS %s, %s/session (Go heap+stacks %s/session)\n",
-		r.Client.CPUS, r.Client.RampCPUUSPerSession, bytesStr(float64(r.Client.RSSPeakBytes)), bytesStr(r.Client.BytesPerSession), bytesStr(r.Client.GoBytesPerSession))
+		r.Client.CPUS, r.Client.RampCPUUSPerSession, bench.Bytes(float64(r.Client.RSSPeakBytes)), bench.Bytes(r.Client.BytesPerSession), bench.Bytes(r.Client.GoBytesPerSession))
 	if s := r.Server; s != nil {
 		// The heap is read before and after the ramp: a collection in
 		// between can make the difference negative, which is no cost.
-		heap := bytesStr(s.HeapBytesPerSession) + "/session"
+		heap := bench.Bytes(s.HeapBytesPerSession) + "/session"
 		if s.HeapBytesPerSession < 0 {
 			heap = "n/a (a GC ran during the ramp)"
 		}
 		fmt.Fprintf(tw, "server\theap %s, %.2f goroutines/session", heap, s.GoroutinesPerSess)
 		if s.RSSBytesPerSession > 0 {
-			fmt.Fprintf(tw, ", RSS %s/session", bytesStr(s.RSSBytesPerSession))
+			fmt.Fprintf(tw, ", RSS %s/session", bench.Bytes(s.RSSBytesPerSession))
 		}
 		if s.RampCPUUSPerSession > 0 {
 			fmt.Fprintf(tw, ", ramp %.0fµs CPU/session", s.RampCPUUSPerSession)
@@ -340,20 +341,8 @@ func secs(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(10 * time.Millisecond).String()
 }
 
-func bytesStr(b float64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", b/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", b/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", b/(1<<10))
-	}
-	return fmt.Sprintf("%.0f B", b)
-}
-
 // Comparison is two reports side by side.
-type Comparison = ComparisonOf[Report, Row]
+type Comparison = bench.ComparisonOf[Report, Row]
 
 // Row is one compared figure: Delta is B−A, DeltaPct relative to A.
 type Row struct {
@@ -368,7 +357,7 @@ type Row struct {
 func Compare(a, b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, va, vb float64) {
-		d, p, ok := Change(va, vb)
+		d, p, ok := bench.Change(va, vb)
 		r := Row{Metric: name, A: va, B: vb, Delta: round3(d)}
 		if ok {
 			r.DeltaPct = &p
@@ -408,13 +397,13 @@ func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error
 		if r.DeltaPct != nil {
 			pct = fmt.Sprintf("%+.1f%%", *r.DeltaPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, Num(r.A), Num(r.B), signed(r.Delta), pct)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, bench.Num(r.A), bench.Num(r.B), signed(r.Delta), pct)
 	}
 	return tw.Flush()
 }
 
 func signed(v float64) string {
-	s := Num(v)
+	s := bench.Num(v)
 	if v > 0 {
 		s = "+" + s
 	}

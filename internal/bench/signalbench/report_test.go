@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 
 func runOnce(t *testing.T, wsURL string, conns int, offset int) *Report {
 	t.Helper()
-	rep := runSignal(t, SignalOptions{URL: wsURL, Conns: conns, Rate: 2000, Duration: 200 * time.Millisecond,
+	rep := runSignal(t, Options{URL: wsURL, Conns: conns, Rate: 2000, Duration: 200 * time.Millisecond,
 		PingInterval: 50 * time.Millisecond, Offset: offset, RunID: "merge"})
 	return rep
 }

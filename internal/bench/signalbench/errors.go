@@ -1,4 +1,4 @@
-package bench
+package signalbench
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -24,15 +25,11 @@ const (
 	KindFDLimit        = "fd_limit"         // this process ran out of descriptors
 	KindInterrupted    = "interrupted"      // the run was stopped (Ctrl-C) while this was in flight
 	KindOther          = "other"
-	// KindChildFailed is a --procs child process that ended without a
-	// report; its detail says which child, how it ended and why
-	// (ChildError.Detail). The other children's results are kept.
-	KindChildFailed = "child_failed"
 )
 
 // ErrorKinds lists every kind, for assertions and tables.
 var ErrorKinds = []string{KindRefused, KindTimeout, KindUpgradeStatus, KindProtocol,
-	KindClosedByServer, KindReset, KindLocalPorts, KindFDLimit, KindInterrupted, KindOther, KindChildFailed}
+	KindClosedByServer, KindReset, KindLocalPorts, KindFDLimit, KindInterrupted, KindOther, bench.KindChildFailed}
 
 // classify sorts an error into a kind and a detail that distinguishes
 // within it (HTTP status, protocol error code, close code).
