@@ -131,39 +131,43 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 }
 
 func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) error {
-	return runBenchCommand(ctx, f, benchCommand[signalbench.Options, signalbench.Live, signalbench.Report, *signalbench.Comparison]{
-		reports:   signalReports,
-		child:     signalbench.RunChild,
-		settings:  func() (*signalbench.Options, []threshold.Expr, error) { return benchSignalSettings(f, o) },
-		preflight: func(so *signalbench.Options) error { return benchPreflight(f, o, so) },
-		newRun:    func(so signalbench.Options) (signalbench.Runner, error) { return signalbench.NewRun(so) },
-		runErr:    func(_ *signalbench.Options, err error) error { return UsageErrorf("%v", err) },
-		newProcs: func(exe string, so signalbench.Options) (signalbench.Runner, error) {
-			return signalbench.NewProcs(exe, so, o.Procs, f.IO.ErrOut)
+	if o.Child {
+		return serveBenchChild(ctx, f, "signal", signalbench.RunChild)
+	}
+	so, exprs, err := benchSignalSettings(f, o)
+	if err != nil {
+		return err
+	}
+	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
+		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
+		preflight:  func() error { return benchPreflight(f, o, so) },
+		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
+		unprepared: func(err error) error { return UsageErrorf("%v", err) },
+		spread: func(exe string) (signalbench.Runner, error) {
+			return signalbench.NewProcs(exe, *so, o.Procs, f.IO.ErrOut)
 		},
 		status: benchStatus,
-		what:   func(so *signalbench.Options) string { return "bench against " + so.URL },
-		warning: func(rep *signalbench.Report) string {
-			if !rep.Generator.Bottleneck {
-				return ""
-			}
-			return fmt.Sprintf("the generator may have been the bottleneck (%s); results may understate the server", strings.Join(rep.Generator.Reasons, "; "))
-		},
-		fruitless: func(rep *signalbench.Report) error {
-			if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
-				top := topError(rep)
-				hint := "check that the server is up and the URL is right"
-				switch {
-				case strings.Contains(top, "unauthorized"):
-					hint = "the server wants a token: --token (mint one with 'livectl token')"
-				case strings.Contains(top, "forbidden"):
-					hint = "the token does not allow these rooms or identities"
-				}
-				return fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
-			}
-			return nil
-		},
-	}, o.benchHidden, o.Procs, o.Out)
+		judge:  judgeBenchSignal,
+	})
+}
+
+// judgeBenchSignal reads a finished bench signal run (benchJob.judge).
+func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error) {
+	if rep.Generator.Bottleneck {
+		warning = fmt.Sprintf("the generator may have been the bottleneck (%s); results may understate the server", strings.Join(rep.Generator.Reasons, "; "))
+	}
+	if rep.Connections.Established == 0 && rep.Connections.Attempted > 0 && !rep.Interrupted {
+		top := topError(rep)
+		hint := "check that the server is up and the URL is right"
+		switch {
+		case strings.Contains(top, "unauthorized"):
+			hint = "the server wants a token: --token (mint one with 'livectl token')"
+		case strings.Contains(top, "forbidden"):
+			hint = "the token does not allow these rooms or identities"
+		}
+		fruitless = fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
+	}
+	return warning, fruitless
 }
 
 // benchStatus renders a progress line.
@@ -293,23 +297,6 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	return nil
 }
 
-// signalReports is bench signal's report for the shared bench plumbing.
-var signalReports = reportKind[signalbench.Report, *signalbench.Comparison]{
-	command: "signal",
-	kind:    signalbench.KindSignal,
-	kindOf:  func(r *signalbench.Report) string { return r.Kind },
-	metrics: func(r *signalbench.Report) threshold.Metrics { return r.Metrics() },
-	shown: func(r *signalbench.Report) *signalbench.Report {
-		shown := *r
-		shown.Histograms = nil // --out keeps them
-		return &shown
-	},
-	table:        signalbench.WriteTable,
-	merge:        signalbench.Merge,
-	compare:      signalbench.Compare,
-	compareTable: signalbench.WriteComparisonTable,
-}
-
 func topError(rep *signalbench.Report) string {
 	best, n := "", int64(0)
 	for k, v := range rep.Errors {
@@ -364,7 +351,7 @@ merges the histograms exactly, as if one generator had done all the work.
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
 	if fileReportKind(o.Files[0]) == mediabench.KindMedia {
-		return benchReportOf(f, o, mediaReports)
+		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia)
 	}
-	return benchReportOf(f, o, signalReports)
+	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal)
 }

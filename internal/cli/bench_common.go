@@ -29,71 +29,75 @@ import (
 // choosing a runner, the progress line, writing the report (--out, -o) and
 // checking --assert; and `bench report` for every kind of report.
 
-// reportKind tells the shared plumbing about one generator's report R and
-// its comparison C.
-type reportKind[R, C any] struct {
-	// command is the subcommand that writes such reports ("signal").
-	command string
-	kind    string
-	kindOf  func(*R) string
-	metrics func(*R) threshold.Metrics
-	// shown is a copy of a report for stdout, without the bulk (histograms,
-	// every subscriber) that only --out keeps.
-	shown   func(*R) *R
-	table   func(io.Writer, *R) error
-	merge   func(...*R) (*R, error)
-	compare func(a, b *R) C
-	// compareTable prints a comparison of files named a and b.
-	compareTable func(w io.Writer, c C, a, b string) error
+// benchReport is a generator's report as the shared plumbing uses it: R is
+// the report type, and *R has the methods.
+type benchReport[R any] interface {
+	*R
+	// Metrics names the report's figures for --assert.
+	Metrics() threshold.Metrics
+	// Brief is a copy for stdout, without the bulk (histograms, every
+	// subscriber) that only --out keeps.
+	Brief() *R
+	WriteTable(io.Writer) error
 }
 
-// benchCommand is one generator command (options O, progress L, report R,
-// comparison C) for the shared run flow, runBenchCommand.
-type benchCommand[O, L, R, C any] struct {
-	reports reportKind[R, C]
-	// child is the generator's side of --procs (bench.ServeChild).
-	child func(context.Context, io.Reader, io.Writer) error
-	// settings validates the flags into options and assertions;
-	// preflight refuses a run that cannot fit this machine.
-	settings  func() (*O, []threshold.Expr, error)
-	preflight func(*O) error
-	// newRun prepares a run in this process (runErr says what failed),
-	// newProcs one over child processes of exe.
-	newRun   func(O) (bench.RunnerOf[L, R], error)
-	runErr   func(*O, error) error
-	newProcs func(exe string, o O) (bench.RunnerOf[L, R], error)
-	status   func(L) progress.Status
+// benchComparison is two reports side by side; -o json prints it as it is.
+type benchComparison interface {
+	WriteTable(w io.Writer, nameA, nameB string) error
+}
+
+// storedReport is a report that `bench report` reads from files, merges and
+// compares (C is its comparison).
+type storedReport[R any, C benchComparison] interface {
+	benchReport[R]
+	ReportKind() string
+	Merge(more ...*R) (*R, error)
+	Compare(b *R) C
+}
+
+// benchJob is one run of a generator command (progress L, report R),
+// prepared from its flags, for the shared run flow runBenchJob.
+type benchJob[L, R any] struct {
 	// what names the run in an error: "bench against ws://…".
-	what func(*O) string
-	// warning is a line for stderr when the generator may have limited the
-	// results ("" when not).
-	warning func(*R) string
-	// fruitless is an error when the run achieved nothing (no session, no
-	// subscriber) and nothing stopped it: the target is down or wrong.
-	fruitless func(*R) error
+	what  string
+	exprs []threshold.Expr
+	procs int
+	out   string
+	// preflight refuses a run that cannot fit this machine.
+	preflight func() error
+	// run prepares the run in this process (unprepared says what its
+	// error means), spread one over --procs child processes of exe.
+	run        func() (bench.RunnerOf[L, R], error)
+	unprepared func(error) error
+	spread     func(exe string) (bench.RunnerOf[L, R], error)
+	status     func(L) progress.Status
+	// judge reads a finished run: a warning line for stderr when the
+	// generator may have limited the results (or ""), and an error when the
+	// run achieved nothing (no session, no subscriber) and nothing stopped
+	// it: the target is down or wrong.
+	judge func(*R) (warning string, fruitless error)
 }
 
-// runBenchCommand is the flow of every generator command: the --child mode, or
-// settings, a runner (--procs), the run with its progress line, the report
-// (stdout and --out), a warning if the generator may have limited the
-// results, an error (exit 1) for a run that could not be done, and only
-// then --assert (exit 3).
-func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCommand[O, L, R, C], h benchHidden, procs int, out string) error {
-	if h.Child {
-		if err := c.child(ctx, f.IO.In, f.IO.Out); err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "livectl bench %s (child): %v\n", c.reports.command, err)
-			return ErrSilent
-		}
-		return nil
+// serveBenchChild is the --child mode of a generator command: the child
+// side of --procs (bench.ServeChild) on stdin and stdout.
+func serveBenchChild(ctx context.Context, f *Factory, command string, child func(context.Context, io.Reader, io.Writer) error) error {
+	if err := child(ctx, f.IO.In, f.IO.Out); err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "livectl bench %s (child): %v\n", command, err)
+		return ErrSilent
 	}
-	o, exprs, err := c.settings()
-	if err != nil {
+	return nil
+}
+
+// runBenchJob is the flow of every generator command once its flags are
+// settled: the preflight, a runner (--procs), the run with its progress
+// line, the report (stdout and --out), a warning if the generator may have
+// limited the results, an error (exit 1) for a run that could not be done,
+// and only then --assert (exit 3).
+func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h benchHidden, j benchJob[L, R]) error {
+	if err := checkWritable(f, "out", j.out); err != nil {
 		return err
 	}
-	if err := checkWritable(f, "out", out); err != nil {
-		return err
-	}
-	if err := c.preflight(o); err != nil {
+	if err := j.preflight(); err != nil {
 		return err
 	}
 	stopPprof, err := serveBenchPprof(f, h.PprofListen)
@@ -101,28 +105,28 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 		return err
 	}
 	defer stopPprof()
-	run, err := benchRunner(f, procs, func(exe string) (bench.RunnerOf[L, R], error) { return c.newProcs(exe, *o) },
-		func() (bench.RunnerOf[L, R], error) {
-			run, err := c.newRun(*o)
-			if err != nil {
-				return nil, c.runErr(o, err)
-			}
-			return run, nil
-		})
+	run, err := benchRunner(f, j)
 	if err != nil {
 		return err
 	}
-	rep, runErr := executeBench(ctx, f, run, c.status, c.what(o))
-	if rep == nil {
-		return runErr
+	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
+		func() progress.Status { return j.status(run.Live()) })
+	rep, runErr := run.Execute(ctx)
+	bar.Stop()
+	switch {
+	case runErr != nil && rep == nil:
+		return fmt.Errorf("running %s: %w", j.what, runErr)
+	case runErr != nil:
+		// A run partly lost (a --procs child failed) still reports what
+		// the other children measured.
+		runErr = fmt.Errorf("running %s: %w (the report covers the children that finished)", j.what, runErr)
 	}
-	// A run partly lost (a --procs child failed) still reports what the
-	// other children measured.
-	if err := writeBenchReport(f, c.reports, rep, out); err != nil {
+	if err := writeBenchReport[R, P](f, rep, j.out); err != nil {
 		return err
 	}
-	if w := c.warning(rep); w != "" && !f.Globals.Quiet {
-		fmt.Fprintln(f.IO.ErrOut, "warning:", w)
+	warning, fruitless := j.judge(rep)
+	if warning != "" && !f.Globals.Quiet {
+		fmt.Fprintln(f.IO.ErrOut, "warning:", warning)
 	}
 	// A job that could not be done exits 1 whatever --assert says: a
 	// threshold checked against a partial run, or one that reached nothing,
@@ -130,10 +134,10 @@ func runBenchCommand[O, L, R, C any](ctx context.Context, f *Factory, c benchCom
 	if runErr != nil {
 		return runErr
 	}
-	if err := c.fruitless(rep); err != nil {
-		return err
+	if fruitless != nil {
+		return fruitless
 	}
-	return checkAsserts(f, exprs, c.reports.metrics(rep))
+	return checkAsserts(f, j.exprs, P(rep).Metrics())
 }
 
 // benchHidden are the hidden flags of every generator command.
@@ -176,38 +180,25 @@ func serveBenchPprof(f *Factory, addr string) (stop func(), err error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// benchRunner is newRun's runner, or with --procs above one newProcs's
-// over child processes of this executable.
-func benchRunner[L, R any](f *Factory, procs int, newProcs func(exe string) (bench.RunnerOf[L, R], error), newRun func() (bench.RunnerOf[L, R], error)) (bench.RunnerOf[L, R], error) {
-	if procs <= 1 {
-		return newRun()
+// benchRunner is j's run in this process, or with --procs above one its
+// run spread over child processes of this executable.
+func benchRunner[L, R any](f *Factory, j benchJob[L, R]) (bench.RunnerOf[L, R], error) {
+	if j.procs <= 1 {
+		run, err := j.run()
+		if err != nil {
+			return nil, j.unprepared(err)
+		}
+		return run, nil
 	}
 	exe, err := f.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the livectl executable to start --procs children: %w", err)
 	}
-	run, err := newProcs(exe)
+	run, err := j.spread(exe)
 	if err != nil {
 		return nil, UsageErrorf("%s: %v", f.FlagRef("procs"), err)
 	}
 	return run, nil
-}
-
-// executeBench runs run with a progress line on stderr (per --quiet and
-// whether stderr is a terminal); what names the run in an error. A run
-// partly lost returns its report and the error together.
-func executeBench[L, R any](ctx context.Context, f *Factory, run bench.RunnerOf[L, R], status func(L) progress.Status, what string) (*R, error) {
-	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
-		func() progress.Status { return status(run.Live()) })
-	rep, err := run.Execute(ctx)
-	bar.Stop()
-	switch {
-	case err == nil:
-		return rep, nil
-	case rep == nil:
-		return nil, fmt.Errorf("running %s: %w", what, err)
-	}
-	return rep, fmt.Errorf("running %s: %w (the report covers the children that finished)", what, err)
 }
 
 // checkBenchFDs refuses a run when one process would need more descriptors
@@ -246,13 +237,13 @@ func benchStatsURL(flag, wsURL string, derive bool) string {
 // table per -o, and then whole to out (when set): stdout first, so that a
 // file that cannot be written (checked before the run, but disks fill up)
 // does not take the run's results with it.
-func writeBenchReport[R, C any](f *Factory, k reportKind[R, C], rep *R, out string) error {
-	shown := k.shown(rep)
+func writeBenchReport[R any, P benchReport[R]](f *Factory, rep *R, out string) error {
+	brief := P(rep).Brief()
 	var err error
 	if f.Globals.JSON() {
-		err = report.WriteJSON(f.IO.Out, shown)
+		err = report.WriteJSON(f.IO.Out, brief)
 	} else {
-		err = k.table(f.IO.Out, shown)
+		err = P(brief).WriteTable(f.IO.Out)
 	}
 	if err != nil {
 		return err
@@ -278,11 +269,12 @@ func fileReportKind(path string) string {
 	return head.Kind
 }
 
-// benchReportOf is `bench report` for reports of kind k: print one file,
-// compare two, merge more (or two with --merge), and check --assert on the
-// merged report or the second of two compared.
-func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, C]) error {
-	exprs, err := parseAsserts(f, o.Asserts, k.metrics(new(R)))
+// benchReportOf is `bench report` for reports of one kind, written by
+// `bench <command>`: print one file, compare two, merge more (or two with
+// --merge), and check --assert on the merged report or the second of two
+// compared.
+func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string) error {
+	exprs, err := parseAsserts(f, o.Asserts, P(new(R)).Metrics())
 	if err != nil {
 		return err
 	}
@@ -293,10 +285,10 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 			if errors.Is(err, fs.ErrPermission) {
 				return err
 			}
-			return fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, k.command)
+			return fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, command)
 		}
-		if got := k.kindOf(r); got != k.kind {
-			return fmt.Errorf("reading report %s: kind %q is not a bench %s report (reports of different kinds do not mix)", path, got, k.command)
+		if got := P(r).ReportKind(); got != kind {
+			return fmt.Errorf("reading report %s: kind %q is not a bench %s report (reports of different kinds do not mix)", path, got, command)
 		}
 		reps[i] = r
 	}
@@ -304,27 +296,27 @@ func benchReportOf[R, C any](f *Factory, o *BenchReportOptions, k reportKind[R, 
 		if o.Out != "" {
 			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
 		}
-		c := k.compare(k.shown(reps[0]), k.shown(reps[1]))
+		c := P(P(reps[0]).Brief()).Compare(P(reps[1]).Brief())
 		if f.Globals.JSON() {
 			err = report.WriteJSON(f.IO.Out, c)
 		} else {
-			err = k.compareTable(f.IO.Out, c, o.Files[0], o.Files[1])
+			err = c.WriteTable(f.IO.Out, o.Files[0], o.Files[1])
 		}
 		if err != nil {
 			return err
 		}
-		return checkAsserts(f, exprs, k.metrics(reps[1]))
+		return checkAsserts(f, exprs, P(reps[1]).Metrics())
 	}
 	merged := reps[0]
 	if len(reps) > 1 {
-		if merged, err = k.merge(reps...); err != nil {
+		if merged, err = P(reps[0]).Merge(reps[1:]...); err != nil {
 			return fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
 		}
 	}
-	if err := writeBenchReport(f, k, merged, o.Out); err != nil {
+	if err := writeBenchReport[R, P](f, merged, o.Out); err != nil {
 		return err
 	}
-	return checkAsserts(f, exprs, k.metrics(merged))
+	return checkAsserts(f, exprs, P(merged).Metrics())
 }
 
 // checkServerSampling checks the server-side sampling flags before a run:

@@ -111,37 +111,41 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 }
 
 func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error {
-	return runBenchCommand(ctx, f, benchCommand[mediabench.Options, mediabench.Live, mediabench.Report, *mediabench.Comparison]{
-		reports:   mediaReports,
-		child:     mediabench.RunChild,
-		settings:  func() (*mediabench.Options, []threshold.Expr, error) { return benchMediaSettings(f, o) },
-		preflight: func(mo *mediabench.Options) error { return benchMediaPreflight(f, o, mo) },
-		newRun:    func(mo mediabench.Options) (mediabench.Runner, error) { return mediabench.NewRun(mo) },
-		runErr: func(mo *mediabench.Options, err error) error {
+	if o.Child {
+		return serveBenchChild(ctx, f, "media", mediabench.RunChild)
+	}
+	mo, exprs, err := benchMediaSettings(f, o)
+	if err != nil {
+		return err
+	}
+	return runBenchJob(ctx, f, o.benchHidden, benchJob[mediabench.Live, mediabench.Report]{
+		what: "bench media against " + mo.Target(), exprs: exprs, procs: o.Procs, out: o.Out,
+		preflight: func() error { return benchMediaPreflight(f, o, mo) },
+		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(*mo) },
+		unprepared: func(err error) error {
 			return fmt.Errorf("preparing bench media against %s: %w", mo.Target(), err)
 		},
-		newProcs: func(exe string, mo mediabench.Options) (mediabench.Runner, error) {
-			return mediabench.NewProcs(exe, mo, o.Procs, f.IO.ErrOut)
+		spread: func(exe string) (mediabench.Runner, error) {
+			return mediabench.NewProcs(exe, *mo, o.Procs, f.IO.ErrOut)
 		},
 		status: benchMediaStatus,
-		what:   func(mo *mediabench.Options) string { return "bench media against " + mo.Target() },
-		warning: func(rep *mediabench.Report) string {
-			if !rep.Saturated {
-				return ""
-			}
-			return fmt.Sprintf("the generator saturated (%s); the figures may understate the server", strings.Join(rep.Warnings, "; "))
-		},
-		fruitless: func(rep *mediabench.Report) error {
-			if rep.Subscribers.OK > 0 || rep.Subscribers.Attempted == 0 || rep.Interrupted {
-				return nil
-			}
-			top := "no errors recorded"
-			if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
-				top = rep.Worst[0].Error
-			}
-			return fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
-		},
-	}, o.benchHidden, o.Procs, o.Out)
+		judge:  judgeBenchMedia,
+	})
+}
+
+// judgeBenchMedia reads a finished bench media run (benchJob.judge).
+func judgeBenchMedia(rep *mediabench.Report) (warning string, fruitless error) {
+	if rep.Saturated {
+		warning = fmt.Sprintf("the generator saturated (%s); the figures may understate the server", strings.Join(rep.Warnings, "; "))
+	}
+	if rep.Subscribers.OK > 0 || rep.Subscribers.Attempted == 0 || rep.Interrupted {
+		return warning, nil
+	}
+	top := "no errors recorded"
+	if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
+		top = rep.Worst[0].Error
+	}
+	return warning, fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
 }
 
 func benchMediaStatus(l mediabench.Live) progress.Status {
@@ -226,21 +230,4 @@ func benchMediaPreflight(f *Factory, o *BenchMediaOptions, mo *mediabench.Option
 	need := (o.Subscribers+o.Procs-1)/o.Procs*per + o.Publishers*8
 	why := fmt.Sprintf("each subscriber holds %d descriptors (its UDP socket%s); ", per, map[bool]string{true: " and its /ws connection", false: ""}[per == 2])
 	return checkBenchFDs(f, need, o.Subscribers*per, why, "subscribers")
-}
-
-// mediaReports is bench media's report for the shared bench plumbing.
-var mediaReports = reportKind[mediabench.Report, *mediabench.Comparison]{
-	command: "media",
-	kind:    mediabench.KindMedia,
-	kindOf:  func(r *mediabench.Report) string { return r.Kind },
-	metrics: func(r *mediabench.Report) threshold.Metrics { return r.Metrics() },
-	shown: func(r *mediabench.Report) *mediabench.Report {
-		shown := *r
-		shown.Results = nil // --out keeps every subscriber
-		return &shown
-	},
-	table:        mediabench.WriteTable,
-	merge:        mediabench.Merge,
-	compare:      mediabench.Compare,
-	compareTable: mediabench.WriteComparisonTable,
 }

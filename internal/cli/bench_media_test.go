@@ -183,7 +183,7 @@ func TestServerSamplingChecked(t *testing.T) {
 		t.Errorf("unreachable stats URL: no warning in %q", stderr)
 	}
 	var buf bytes.Buffer
-	if err := mediabench.WriteTable(&buf, &mediabench.Report{Server: &mediabench.Server{}}); err != nil {
+	if err := (&mediabench.Report{Server: &mediabench.Server{}}).WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "heap peak 0B") || !strings.Contains(buf.String(), "no sample could be read") {

@@ -386,13 +386,11 @@ func (r *Report) Metrics() threshold.Metrics {
 // per-subscriber results.
 var ErrNoResults = errors.New("report has no per-subscriber results")
 
-// Merge combines reports of runs that happened side by side (child
+// Merge combines r with the reports of runs that happened side by side (child
 // processes, or several machines against one target): the per-subscriber
 // results are pooled and every aggregate recomputed, so the merge is exact.
-func Merge(reports ...*Report) (*Report, error) {
-	if len(reports) == 0 {
-		return nil, errors.New("no reports to merge")
-	}
+func (r *Report) Merge(more ...*Report) (*Report, error) {
+	reports := append([]*Report{r}, more...)
 	out := &Report{Kind: KindMedia, Results: []Result{}}
 	var rssW, rss float64
 	// Failed --procs children have no results to recompute from: carry

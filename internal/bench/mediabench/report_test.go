@@ -96,7 +96,7 @@ echo '{"report":{"kind":"media","subscribers":{"attempted":1,"ok":1},"errors":{}
 	if len(ces) != 1 || ces[0].Child != 2 || ces[0].Exit != "exit status 4" || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("err = %v, want child 2's failure (exit status 4, boom)", err)
 	}
-	again, merr := Merge(rep)
+	again, merr := rep.Merge()
 	if merr != nil {
 		t.Fatal(merr)
 	}

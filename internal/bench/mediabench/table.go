@@ -11,8 +11,19 @@ import (
 	"github.com/livectl/livectl/internal/probe"
 )
 
+// Brief is a copy of r for stdout, without every subscriber's figures that
+// only --out keeps.
+func (r *Report) Brief() *Report {
+	b := *r
+	b.Results = nil
+	return &b
+}
+
+// ReportKind is the kind of report r says it is (KindMedia for this one).
+func (r *Report) ReportKind() string { return r.Kind }
+
 // WriteTable prints r for people.
-func WriteTable(w io.Writer, r *Report) error {
+func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("target\t%s (%s)\n", r.Target, r.Protocol)
@@ -128,7 +139,7 @@ func errorLine(r *Report) string {
 }
 
 // Comparison is two media reports side by side.
-type Comparison = bench.ComparisonOf[Report, Row]
+type Comparison bench.ComparisonOf[Report, Row]
 
 // Row is one compared figure: Delta is B−A, DeltaPct relative to A.
 type Row struct {
@@ -140,7 +151,7 @@ type Row struct {
 }
 
 // Compare lines up the headline figures of a and b.
-func Compare(a, b *Report) *Comparison {
+func (a *Report) Compare(b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, x, y float64) {
 		d, p, _ := bench.Change(x, y)
@@ -163,8 +174,9 @@ func Compare(a, b *Report) *Comparison {
 	return c
 }
 
-// WriteComparisonTable prints c for people.
-func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error {
+// WriteTable prints c, a comparison of files named nameA and nameB, for
+// people.
+func (c *Comparison) WriteTable(w io.Writer, nameA, nameB string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\t%s\t%s\tchange\t\n", nameA, nameB)
 	for _, r := range c.Rows {

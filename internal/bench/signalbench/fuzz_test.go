@@ -28,12 +28,12 @@ func FuzzReportFile(f *testing.F) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return
 		}
-		m, err := Merge(&r, &r)
+		m, err := r.Merge(&r)
 		if err != nil {
 			return
 		}
-		_ = WriteTable(io.Discard, m)
-		_ = WriteComparisonTable(io.Discard, Compare(&r, m), "a", "b")
+		_ = m.WriteTable(io.Discard)
+		_ = r.Compare(m).WriteTable(io.Discard, "a", "b")
 		_ = r.Metrics()
 	})
 }

@@ -143,7 +143,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	if len(done) == 0 {
 		return nil, childErr
 	}
-	rep, err := Merge(done...)
+	rep, err := done[0].Merge(done[1:]...)
 	if err != nil {
 		return nil, err
 	}

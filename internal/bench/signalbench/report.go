@@ -155,14 +155,12 @@ func (r *Report) Metrics() threshold.Metrics {
 // ErrNoHistograms is returned when merging a report written without them.
 var ErrNoHistograms = errors.New("report has no histogram snapshots")
 
-// Merge combines reports of runs that happened side by side (child
+// Merge combines r with the reports of runs that happened side by side (child
 // processes, or separate machines against one target) into one: counts add,
 // histograms merge exactly, duration is the longest. Peak open sessions
 // add, which is exact when the runs' hold phases overlapped.
-func Merge(reports ...*Report) (*Report, error) {
-	if len(reports) == 0 {
-		return nil, errors.New("no reports to merge")
-	}
+func (r *Report) Merge(more ...*Report) (*Report, error) {
+	reports := append([]*Report{r}, more...)
 	out := &Report{Kind: KindSignal, Errors: map[string]int64{}, ErrorDetail: map[string]int64{},
 		Latency: map[string]hist.Summary{}, Histograms: map[string]*hist.Histogram{}}
 	for i, r := range reports {
@@ -250,8 +248,19 @@ func Merge(reports ...*Report) (*Report, error) {
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
+// Brief is a copy of r for stdout, without the histogram snapshots that
+// only --out keeps.
+func (r *Report) Brief() *Report {
+	b := *r
+	b.Histograms = nil
+	return &b
+}
+
+// ReportKind is the kind of report r says it is (KindSignal for this one).
+func (r *Report) ReportKind() string { return r.Kind }
+
 // WriteTable prints r for people.
-func WriteTable(w io.Writer, r *Report) error {
+func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "target\t%s (%s)\n", r.Target, r.Protocol)
 	fmt.Fprintf(tw, "duration\t%s (ramp %s)", secs(r.DurationS), secs(r.Rate.RampS))
@@ -342,7 +351,7 @@ func secs(s float64) string {
 }
 
 // Comparison is two reports side by side.
-type Comparison = bench.ComparisonOf[Report, Row]
+type Comparison bench.ComparisonOf[Report, Row]
 
 // Row is one compared figure: Delta is B−A, DeltaPct relative to A.
 type Row struct {
@@ -354,7 +363,7 @@ type Row struct {
 }
 
 // Compare lines up the headline figures of a and b.
-func Compare(a, b *Report) *Comparison {
+func (a *Report) Compare(b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, va, vb float64) {
 		d, p, ok := bench.Change(va, vb)
@@ -388,8 +397,9 @@ func Compare(a, b *Report) *Comparison {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-// WriteComparisonTable prints c for people.
-func WriteComparisonTable(w io.Writer, c *Comparison, nameA, nameB string) error {
+// WriteTable prints c, a comparison of files named nameA and nameB, for
+// people.
+func (c *Comparison) WriteTable(w io.Writer, nameA, nameB string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\t%s\t%s\tdelta\tdelta %%\t\n", nameA, nameB)
 	for _, r := range c.Rows {

@@ -41,7 +41,7 @@ func TestMergeOfFilesEqualsOneRun(t *testing.T) {
 		}
 		files = append(files, &back)
 	}
-	m, err := Merge(files...)
+	m, err := files[0].Merge(files[1:]...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +67,10 @@ func TestMergeOfFilesEqualsOneRun(t *testing.T) {
 
 func TestMergeRefusesReportsWithoutHistograms(t *testing.T) {
 	r := &Report{Kind: KindSignal, Latency: map[string]hist0{LatJoin: {Count: 3}}}
-	if _, err := Merge(r); !errors.Is(err, ErrNoHistograms) {
+	if _, err := r.Merge(); !errors.Is(err, ErrNoHistograms) {
 		t.Errorf("err = %v, want ErrNoHistograms", err)
 	}
-	if _, err := Merge(&Report{Kind: "media"}); err == nil {
+	if _, err := (&Report{Kind: "media"}).Merge(); err == nil {
 		t.Error("merged a report of another kind")
 	}
 }
@@ -78,7 +78,7 @@ func TestMergeRefusesReportsWithoutHistograms(t *testing.T) {
 func TestCompareAndTables(t *testing.T) {
 	wsURL, _, _ := startServer(t, server.Config{})
 	a, b := runOnce(t, wsURL, 20, 0), runOnce(t, wsURL, 30, 20)
-	c := Compare(a, b)
+	c := a.Compare(b)
 	found := false
 	for _, r := range c.Rows {
 		if r.Metric == "connections.established" {
@@ -92,14 +92,14 @@ func TestCompareAndTables(t *testing.T) {
 		t.Fatal("no connections.established row")
 	}
 	var buf bytes.Buffer
-	if err := WriteComparisonTable(&buf, c, "a.json", "b.json"); err != nil {
+	if err := c.WriteTable(&buf, "a.json", "b.json"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "+50.0%") || !strings.Contains(buf.String(), "join.p99_ms") {
 		t.Errorf("comparison table:\n%s", buf.String())
 	}
 	buf.Reset()
-	if err := WriteTable(&buf, a); err != nil {
+	if err := a.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"20 established", "join", "rtt", "errors    none"} {
@@ -113,7 +113,7 @@ func TestCompareAndTables(t *testing.T) {
 	// A heap that shrank over the ramp (a GC) is not a negative cost.
 	a.Server = &ServerCost{Sessions: 20, HeapBytesPerSession: -20325}
 	buf.Reset()
-	if err := WriteTable(&buf, a); err != nil {
+	if err := a.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "heap n/a") || strings.Contains(buf.String(), "-20") {
@@ -123,7 +123,7 @@ func TestCompareAndTables(t *testing.T) {
 	// A run stopped early says so in the table too, not only in its JSON.
 	a.Interrupted = true
 	buf.Reset()
-	if err := WriteTable(&buf, a); err != nil {
+	if err := a.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "interrupted  yes") {
