@@ -89,7 +89,10 @@ func TestSampler(t *testing.T) {
 			if !tt.start && p.Samples != 2 {
 				t.Errorf("%d samples from two marks alone", p.Samples)
 			}
-			if p.First.Connections != 1 || p.Last.Connections != int64(p.Samples) ||
+			// Last is the last document recorded: a periodic sample may
+			// be read before the final mark and recorded after it, so it
+			// is the newest or the one before.
+			if p.First.Connections != 1 || p.Last.Connections < int64(p.Samples)-1 ||
 				p.HeapMax != uint64(1000*p.Samples) || p.GoroutinesMax != 10*p.Samples || p.TracksSubscribedMax != int64(p.Samples) {
 				t.Errorf("peaks %+v (first %+v, last %+v) over %d samples", p, p.First, p.Last, p.Samples)
 			}
