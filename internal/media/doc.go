@@ -27,8 +27,8 @@
 //     44-byte file declaring a 4 GiB frame allocates 4 GiB, and then reports
 //     the cut file as a clean io.EOF. IVFReader refuses frames over
 //     MaxFrameSize and reports a cut frame as io.ErrUnexpectedEOF. ivfreader
-//     also refuses a zero time base and a header longer than 32 bytes is
-//     read as frames; IVFReader accepts both.
+//     also refuses a zero time base and reads a header longer than 32 bytes
+//     as frames; IVFReader accepts the one and skips the rest of the other.
 //   - h264reader buffers a NAL unit until the next start code with no bound
 //     (a start code followed by 64 MiB without another made it allocate
 //     439 MiB), turns a read error into a truncated NAL and then io.EOF,
