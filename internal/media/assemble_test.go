@@ -31,7 +31,7 @@ func packetize(pay rtp.Payloader, frames [][]byte, seq uint16, ts uint32) [][]*r
 	return out
 }
 
-func clipFrames(t *testing.T) [][]byte {
+func clipFrames(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, f := range readAllIVF(t, ClipVP8()) {
 		out = append(out, f.Data)
@@ -39,7 +39,7 @@ func clipFrames(t *testing.T) [][]byte {
 	return out
 }
 
-func h264Units(t *testing.T) ([][]byte, []H264AccessUnit) {
+func h264Units(t testing.TB) ([][]byte, []H264AccessUnit) {
 	b, err := os.ReadFile("testdata/clip.h264")
 	if err != nil {
 		t.Fatal(err)
@@ -286,5 +286,35 @@ func TestH264KeyframeNeedsParameterSets(t *testing.T) {
 	}
 	if !slices.Equal(fromAsm, fromCounter) {
 		t.Errorf("FrameCounter's keyframes %v differ from Assembler's %v", fromCounter, fromAsm)
+	}
+}
+
+// TestBuildH264RejectsBrokenRuns: a run of packets whose FU-A fragments or
+// STAP-A entries do not add up is no frame (pion's H264Packet would glue
+// most of these into one; doc.go).
+func TestBuildH264RejectsBrokenRuns(t *testing.T) {
+	tests := []struct {
+		name     string
+		payloads [][]byte
+	}{
+		{"fu-a without its start", [][]byte{{0x7c, 0x05, 1, 2}, {0x7c, 0x45, 3, 4}}},
+		{"fu-a restarted", [][]byte{{0x7c, 0x85, 1}, {0x7c, 0x85, 2}, {0x7c, 0x45, 3}}},
+		{"single nal inside fu-a", [][]byte{{0x7c, 0x85, 1}, {0x41, 0x9a}, {0x7c, 0x45, 3}}},
+		{"fu-a not finished", [][]byte{{0x7c, 0x85, 1}, {0x7c, 0x05, 2}}},
+		{"stap-a zero-length entry", [][]byte{{0x78, 0, 0, 0, 1, 0x67}}},
+		{"stap-a trailing byte", [][]byte{{0x78, 0, 1, 0x67, 0}}},
+		{"stap-a entry past the end", [][]byte{{0x78, 0, 9, 0x67}}},
+		{"fu-b", [][]byte{{0x7d, 0x85, 0, 0, 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var run []pkt
+			for i, p := range tt.payloads {
+				run = append(run, pkt{seq: uint16(i), payload: p, marker: i == len(tt.payloads)-1})
+			}
+			if f, err := buildH264(run); err == nil {
+				t.Fatalf("built a %d-byte frame % x", len(f.Data), f.Data)
+			}
+		})
 	}
 }

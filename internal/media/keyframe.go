@@ -1,6 +1,10 @@
 package media
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/pion/rtp/codecs"
+)
 
 // MIME types of the codecs this package understands, as pion spells them.
 const (
@@ -106,43 +110,17 @@ func IsDecoderStart(mimeType string, payload []byte) bool {
 	return false
 }
 
-// vp8Descriptor parses the VP8 RTP payload descriptor (RFC 7741 §4.2) and
-// returns the offset of the VP8 payload, whether the packet starts a
-// partition (S bit), and the partition index (PID).
+// vp8Descriptor parses the VP8 RTP payload descriptor (RFC 7741 §4.2) with
+// pion's depacketizer and returns the offset of the VP8 payload, whether the
+// packet starts a partition (S bit), and the partition index (PID). The
+// VP8Packet lives on the stack: the relay calls this per packet.
 func vp8Descriptor(p []byte) (off int, start bool, pid byte, ok bool) {
-	if len(p) < 1 {
+	var d codecs.VP8Packet
+	payload, err := d.Unmarshal(p)
+	if err != nil {
 		return 0, false, 0, false
 	}
-	start = p[0]&0x10 != 0
-	pid = p[0] & 0x07
-	off = 1
-	if p[0]&0x80 != 0 { // X: extension byte follows
-		if len(p) < 2 {
-			return 0, false, 0, false
-		}
-		x := p[1]
-		off = 2
-		if x&0x80 != 0 { // I: picture id, 7 or 15 bits
-			if len(p) < off+1 {
-				return 0, false, 0, false
-			}
-			if p[off]&0x80 != 0 {
-				off += 2
-			} else {
-				off++
-			}
-		}
-		if x&0x40 != 0 { // L: TL0PICIDX
-			off++
-		}
-		if x&0x30 != 0 { // T or K: TID/Y/KEYIDX
-			off++
-		}
-	}
-	if off > len(p) {
-		return 0, false, 0, false
-	}
-	return off, start, pid, true
+	return len(p) - len(payload), d.S == 1, d.PID, true
 }
 
 // IsVP8Keyframe reports whether a VP8 RTP payload is the first packet of a

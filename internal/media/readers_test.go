@@ -5,13 +5,15 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/pion/rtp/codecs"
 )
 
-func readAllIVF(t *testing.T, r *IVFReader) []IVFFrame {
+func readAllIVF(t testing.TB, r *IVFReader) []IVFFrame {
 	t.Helper()
 	var out []IVFFrame
 	for {
@@ -124,6 +126,25 @@ func TestH264Reader(t *testing.T) {
 }
 
 func TestReadersRejectGarbage(t *testing.T) {
+	// Each opens the input and reads its first frame, NAL or packet; a
+	// header the reader refuses is not what these cases test.
+	ivfFrame := func(b []byte) error {
+		r, err := NewIVFReader(bytes.NewReader(b))
+		if err != nil {
+			return nil
+		}
+		_, err = r.Next()
+		return err
+	}
+	oggPacket := func(b []byte) error {
+		r, err := NewOggReader(bytes.NewReader(b))
+		if err != nil {
+			return nil
+		}
+		_, err = r.Next()
+		return err
+	}
+	h264Unit := func(b []byte) error { _, err := NewH264Reader(bytes.NewReader(b)).NextAccessUnit(); return err }
 	tests := []struct {
 		name string
 		open func([]byte) error
@@ -131,17 +152,20 @@ func TestReadersRejectGarbage(t *testing.T) {
 	}{
 		{"ivf empty", func(b []byte) error { _, err := NewIVFReader(bytes.NewReader(b)); return err }, nil},
 		{"ivf wrong magic", func(b []byte) error { _, err := NewIVFReader(bytes.NewReader(b)); return err }, bytes.Repeat([]byte{'x'}, 40)},
-		{"ivf huge frame", func(b []byte) error {
-			r, err := NewIVFReader(bytes.NewReader(b))
-			if err != nil {
-				return nil
-			}
-			_, err = r.Next()
-			return err
-		}, append(append([]byte("DKIF"), make([]byte, 28)...), 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0)},
+		{"ivf huge frame", ivfFrame, append(append([]byte("DKIF"), make([]byte, 28)...), 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0)},
 		{"ogg not ogg", func(b []byte) error { _, err := NewOggReader(bytes.NewReader(b)); return err }, []byte("hello world, this is not an ogg file")},
 		{"ogg vorbis", func(b []byte) error { _, err := NewOggReader(bytes.NewReader(b)); return err }, oggPage([]byte("\x01vorbis-not-opus-header-xxxx"))},
-		{"h264 no start code", func(b []byte) error { _, err := NewH264Reader(bytes.NewReader(b)).NextAccessUnit(); return err }, []byte{1, 2, 3, 4, 5}},
+		{"h264 no start code", h264Unit, []byte{1, 2, 3, 4, 5}},
+		// The cases below are where pion's readers differ (doc.go): each
+		// would come back as a clean end, or after an allocation the size
+		// of the declared length.
+		{"ivf frame cut short", ivfFrame, append(append([]byte("DKIF"), make([]byte, 28)...), 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3)},
+		{"h264 NAL unit over the bound", h264Unit, append([]byte{0, 0, 0, 1, 0x65}, bytes.Repeat([]byte{0xff}, maxNALSize)...)},
+		{"h264 read error", func(b []byte) error {
+			_, err := NewH264Reader(io.MultiReader(bytes.NewReader(b), iotest.ErrReader(errors.New("disk error")))).NextAccessUnit()
+			return err
+		}, []byte{0, 0, 0, 1, 0x65, 0x88, 1, 2}},
+		{"ogg packet over the bound", oggPacket, slices.Concat(oggHeaders(), oggFullPage(0), oggFullPage(1))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,12 +177,65 @@ func TestReadersRejectGarbage(t *testing.T) {
 }
 
 // oggPage builds a single-segment Ogg page around body (CRC not checked by the reader).
-func oggPage(body []byte) []byte {
+func oggPage(body []byte) []byte { return oggRawPage(0x02, []byte{byte(len(body))}, body) }
+
+// oggRawPage builds an Ogg page with the given header type flags and
+// lacing values around body.
+func oggRawPage(flags byte, lacing, body []byte) []byte {
 	h := make([]byte, 27)
 	copy(h, "OggS")
-	h[5] = 0x02
-	h[26] = 1
-	return append(append(h, byte(len(body))), body...)
+	h[5] = flags
+	h[26] = byte(len(lacing))
+	return slices.Concat(h, lacing, body)
+}
+
+// oggHeaders is the OpusHead and OpusTags pages of a stereo stream.
+func oggHeaders() []byte {
+	return slices.Concat(oggPage([]byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")),
+		oggPage([]byte("OpusTags\x00\x00\x00\x00\x00\x00\x00\x00")))
+}
+
+// oggFullPage is a page of 255 segments of 255 bytes: all of it one packet
+// that goes on into the next page. flags 1 marks it a continuation.
+func oggFullPage(flags byte) []byte {
+	return oggRawPage(flags, bytes.Repeat([]byte{255}, 255), make([]byte, 255*255))
+}
+
+// TestOggPackets: the reader returns Opus packets, not pages (pion's
+// oggreader returns a page's payload whole): several packets share a page
+// in files from opusenc and libopus, and one packet may span pages.
+func TestOggPackets(t *testing.T) {
+	spanning := slices.Concat(make([]byte, 255), []byte{0xfc, 7, 7})
+	tests := []struct {
+		name  string
+		pages []byte
+		want  [][]byte
+	}{
+		{"three packets on a page", oggRawPage(0, []byte{2, 3, 1}, []byte{0xfc, 1, 0xfc, 2, 2, 0xfc}),
+			[][]byte{{0xfc, 1}, {0xfc, 2, 2}, {0xfc}}},
+		{"a packet across two pages", slices.Concat(oggRawPage(0, []byte{255}, spanning[:255]), oggRawPage(1, []byte{3, 1}, []byte{0xfc, 7, 7, 0xf8})),
+			[][]byte{spanning, {0xf8}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewOggReader(bytes.NewReader(slices.Concat(oggHeaders(), tt.pages)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				p, err := r.Next()
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				if !bytes.Equal(p, want) {
+					t.Fatalf("packet %d = %x, want %x", i, p, want)
+				}
+			}
+			if _, err := r.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the last packet: %v, want EOF", err)
+			}
+		})
+	}
 }
 
 func TestKeyframeDetection(t *testing.T) {
