@@ -47,7 +47,6 @@ type Config struct {
 type SFU struct {
 	relay *relay.Relay
 	log   *slog.Logger
-	srv   *server.Server // set by Mount; WHIP/WHEP ask it for auth and limits
 
 	mu    sync.Mutex
 	parts map[string]map[*wsMedia]struct{} // room → /ws participants, for track events

@@ -437,3 +437,22 @@ func TestMediaEndIsReported(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// TestMountNeedsItsServer: Mount on a server whose media plane is not this
+// SFU is refused; its routes would serve sessions the server does not
+// count, close or report.
+func TestMountNeedsItsServer(t *testing.T) {
+	plane, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plane.Close()
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := plane.Mount(srv); err == nil {
+		t.Fatal("Mount on a server without this SFU as its MediaPlane succeeded")
+	}
+}

@@ -47,7 +47,6 @@ func (s *SFU) Mount(srv *server.Server) error {
 	if err := srv.RegisterCollector(&roomCollector{sfu: s}); err != nil {
 		return fmt.Errorf("registering the per-room metrics: %w", err)
 	}
-	s.srv = srv
 	h := &whipHandler{srv: srv, sfu: s}
 	for _, kind := range []string{"whip", "whep"} {
 		srv.Handle("POST /"+kind+"/{room}", h.cors(h.create(kind)))
