@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	ossignal "os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,7 +19,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/sfu"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -178,7 +183,61 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if err := o.validate(f); err != nil {
 		return err
 	}
+	ln, adminLn, err := o.listen()
+	if err != nil {
+		return err
+	}
+	srv, err := buildServer(f, o)
+	if err != nil {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	printBanner(f.IO.ErrOut, o, srv, ln, adminLn)
+	if o.Ready != nil {
+		var aa net.Addr
+		if adminLn != nil {
+			aa = adminLn.Addr()
+		}
+		o.Ready(ln.Addr(), aa)
+	}
+	drainCtx, force, stop := o.drainSignals(ctx, f.Logger)
+	defer stop()
+	err = srv.Serve(drainCtx, ln, adminLn, force)
+	if errors.Is(err, server.ErrForced) {
+		return fmt.Errorf("exited before clients had left: %w", err)
+	}
+	return err
+}
+
+// listen opens the public and (unless --admin-listen is empty) the admin
+// listener.
+func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
+	ln, err = net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on %s (--listen): %w: %s", o.Listen, err, listenHint(err))
+	}
+	if o.AdminListen != "" {
+		adminLn, err = net.Listen("tcp", o.AdminListen)
+		if err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("listening on %s (--admin-listen): %w: %s, or --admin-listen '' to turn it off", o.AdminListen, err, listenHint(err))
+		}
+	}
+	return ln, adminLn, nil
+}
+
+// buildServer wires serve: the SFU as the signaling server's media plane,
+// and its WHIP/WHEP routes, demo page and per-room metrics on the server.
+// Refused clients are logged with the flag that would have let them in.
+func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
+	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
+	}
 	cfg := server.Config{
 		Limits: server.Limits{
 			MaxConns: o.MaxConns, MaxRooms: o.MaxRooms, MaxParticipants: o.MaxParticipants,
@@ -192,36 +251,26 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		DrainTimeout:    o.DrainTimeout,
 		Version:         Build().Version,
 		Logger:          log,
-		Media: server.MediaConfig{
-			Enabled: true, UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
-		},
+		MediaPlane:      plane,
+		OnRefused:       newRefusalLog(log, time.Minute).refused,
 	}
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
-
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s (--listen): %w: %s", o.Listen, err, listenHint(err))
-	}
-	var adminLn net.Listener
-	if o.AdminListen != "" {
-		adminLn, err = net.Listen("tcp", o.AdminListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening on %s (--admin-listen): %w: %s, or --admin-listen '' to turn it off", o.AdminListen, err, listenHint(err))
-		}
-	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		ln.Close()
-		if adminLn != nil {
-			adminLn.Close()
-		}
-		return err
+		plane.Close()
+		return nil, err
 	}
+	if err := plane.Mount(srv); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
 
-	w := f.IO.ErrOut
+// printBanner tells the operator what is served where.
+func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
 	if o.Dev {
 		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
 		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
@@ -231,7 +280,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if o.Dev {
 		auth = "auth OFF (--dev)"
 	}
-	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", cfg.Version, auth)
+	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", Build().Version, auth)
 	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
@@ -252,55 +301,50 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		ab := "http://" + hostPort(adminLn.Addr())
 		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/metrics\n", ab, ab)
 	}
-	if o.Ready != nil {
-		var aa net.Addr
-		if adminLn != nil {
-			aa = adminLn.Addr()
-		}
-		o.Ready(ln.Addr(), aa)
-	}
+}
 
-	// The first signal (or the command's context ending) starts the drain;
-	// a second one cuts it short.
+// drainSignals turns the first signal (or ctx ending) into the end of
+// drainCtx, which starts the drain, and a second signal into a close of
+// force, which cuts it short. stop ends the watch.
+func (o *ServeOptions) drainSignals(ctx context.Context, log *slog.Logger) (drainCtx context.Context, force <-chan struct{}, stop func()) {
 	sigc := o.Signals
+	unnotify := func() {}
 	if sigc == nil {
 		ownSignals.Store(true)
 		c := make(chan os.Signal, 2)
 		ossignal.Notify(c, os.Interrupt, syscall.SIGTERM)
-		defer ossignal.Stop(c)
+		unnotify = func() { ossignal.Stop(c) }
 		sigc = c
 	}
 	drainCtx, startDrain := context.WithCancel(context.Background())
-	defer startDrain()
-	force := make(chan struct{})
-	stop := make(chan struct{})
-	defer close(stop)
+	forced := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		n, done := 0, ctx.Done()
+		n, ctxDone := 0, ctx.Done()
 		for {
 			select {
-			case <-stop:
-				return
 			case <-done:
+				return
+			case <-ctxDone:
 				startDrain()
-				done = nil // seen once
+				ctxDone = nil // seen once
 			case sig := <-sigc:
 				n++
 				if n == 1 {
 					log.Info("signal received: draining (send it again to exit at once)", "signal", sig.String())
 					startDrain()
 				} else {
-					close(force)
+					close(forced)
 					return
 				}
 			}
 		}
 	}()
-	err = srv.Serve(drainCtx, ln, adminLn, force)
-	if errors.Is(err, server.ErrForced) {
-		return fmt.Errorf("exited before clients had left: %w", err)
+	return drainCtx, forced, func() {
+		close(done)
+		startDrain()
+		unnotify()
 	}
-	return err
 }
 
 // hostPort renders a listener address for a URL, bracketing IPv6.
@@ -324,4 +368,67 @@ func listenHint(err error) string {
 		return "ports below 1024 need privileges; pick a higher one"
 	}
 	return "pick another address"
+}
+
+// portHint says which flag picks another ICE port when the SFU could not
+// open one.
+func portHint(err error) string {
+	var pe *relay.PortError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	if pe.Network == "tcp" {
+		return " (pick another with --tcp-port)"
+	}
+	return " (pick another with --udp-port)"
+}
+
+// refusalHint names what the operator could change to let in a client the
+// server refused: clients are told the reason, never serve's flags.
+func refusalHint(err error) string {
+	var le *server.LimitError
+	if errors.As(err, &le) {
+		switch le.Limit {
+		case server.LimitConns:
+			return "raise --max-conns if the machine has room"
+		case server.LimitRooms:
+			return "raise --max-rooms if the machine has room"
+		case server.LimitParticipants:
+			return "raise --max-participants if the machine has room"
+		}
+	}
+	var oe *server.OriginError
+	if errors.As(err, &oe) {
+		return "add it to --allowed-origins if that page should connect"
+	}
+	return ""
+}
+
+// refusalLog logs the server's refusals with their hint, each kind at most
+// once per interval: a full server refuses every client, and one line says
+// it as well as a thousand.
+type refusalLog struct {
+	log      *slog.Logger
+	interval time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time // by hint
+}
+
+func newRefusalLog(log *slog.Logger, interval time.Duration) *refusalLog {
+	return &refusalLog{log: log, interval: interval, last: map[string]time.Time{}}
+}
+
+// refused is server.Config.OnRefused: quick, and it does not call the server.
+func (r *refusalLog) refused(err error) {
+	hint := refusalHint(err)
+	now := time.Now()
+	r.mu.Lock()
+	if now.Sub(r.last[hint]) < r.interval {
+		r.mu.Unlock()
+		return
+	}
+	r.last[hint] = now
+	r.mu.Unlock()
+	r.log.Warn("client refused", "reason", err.Error(), "hint", hint)
 }

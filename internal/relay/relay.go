@@ -183,7 +183,7 @@ func New(cfg Config) (*Relay, error) {
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			r.udpMux.Close()
-			return nil, fmt.Errorf("opening the ICE-TCP port %s: %w (pick another with --tcp-port)", tcpAddr, err)
+			return nil, &PortError{Network: "tcp", Addr: tcpAddr, Err: err}
 		}
 		r.tcpLn = ln
 		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
@@ -259,7 +259,7 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 		addr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort))
 		conn, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("opening the ICE UDP port %s: %w (pick another with --udp-port)", addr, err)
+			return nil, &PortError{Network: "udp", Addr: addr, Err: err}
 		}
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetWriteBuffer(udpWriteBuffer)
@@ -286,7 +286,7 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	if cfg.UDPPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("opening the ICE UDP port %d on every local address: %w (pick another with --udp-port)", cfg.UDPPort, err)
+			return nil, &PortError{Network: "udp", Addr: strconv.Itoa(cfg.UDPPort) + " on every local address", Err: err}
 		}
 		return mux, nil
 	}

@@ -265,6 +265,8 @@ func TestOrigins(t *testing.T) {
 		{"dev", Config{AllowAllOrigins: true}, "https://evil.example", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			refusals := make(chan error, 1)
+			tc.cfg.OnRefused = func(err error) { refusals <- err }
 			ts := newTestServer(t, tc.cfg)
 			h := http.Header{}
 			if tc.origin != "" {
@@ -278,9 +280,15 @@ func TestOrigins(t *testing.T) {
 				c.Close()
 				return
 			}
+			// The browser is told why; the operator (OnRefused: serve
+			// logs it with the flag to change) which origin it was.
 			var de *signal.DialError
-			if !errors.As(err, &de) || de.Status != http.StatusForbidden || !strings.Contains(de.Body, "--allowed-origins") {
-				t.Fatalf("dial = %v, want 403 naming --allowed-origins", err)
+			if !errors.As(err, &de) || de.Status != http.StatusForbidden || !strings.Contains(de.Body, "is not allowed") || strings.Contains(de.Body, "--") {
+				t.Fatalf("dial = %v, want 403 saying the origin is not allowed, naming no flag", err)
+			}
+			var oe *OriginError
+			if err := <-refusals; !errors.As(err, &oe) || oe.Origin != tc.origin {
+				t.Fatalf("OnRefused got %v, want an OriginError for %s", err, tc.origin)
 			}
 		})
 	}

@@ -149,7 +149,7 @@ func (c *session) readLoop() {
 		case errors.Is(err, errTooLarge):
 			c.srv.counters.rejected[rejectTooLarge].Add(1)
 			c.fail("", signal.CodeMessageTooLarge,
-				fmt.Sprintf("message is over the %d-byte limit (--max-message-size)", limit), signal.CloseMessageTooBig)
+				fmt.Sprintf("message is over the %d-byte limit", limit), signal.CloseMessageTooBig)
 		case err != nil:
 			bufPool.Put(buf)
 			return
@@ -257,7 +257,7 @@ func (c *session) refuse(id string) {
 		return
 	}
 	c.replyError(id, signal.CodeRateLimited, fmt.Sprintf(
-		"too many requests: a connection may send %g requests/s, bursts of %d, join and leave counting as %d (--request-rate, --request-burst); request not executed, slow down and retry",
+		"too many requests: a connection may send %g requests/s, bursts of %d, join and leave counting as %d; request not executed, slow down and retry",
 		perSecond, burst, fanOutCost))
 }
 
@@ -367,10 +367,10 @@ func (c *session) handleMedia(m *signal.Message) {
 		c.replyError(m.ID, signal.CodeUnsupported, "media is unavailable for this session (the media plane refused it)")
 		return
 	case m.Type == signal.TypePublish && !c.grant.Publish:
-		c.replyError(m.ID, signal.CodeForbidden, "token does not grant publish: mint one with `livectl token --publish`")
+		c.replyError(m.ID, signal.CodeForbidden, "token does not grant publish")
 		return
 	case m.Type == signal.TypeSubscribe && !c.grant.Subscribe:
-		c.replyError(m.ID, signal.CodeForbidden, "token does not grant subscribe: mint one with `livectl token --subscribe`")
+		c.replyError(m.ID, signal.CodeForbidden, "token does not grant subscribe")
 		return
 	}
 	reply, err := c.media.Handle(c.srv.ctx, m)
@@ -511,7 +511,7 @@ func (c *session) push(f frame, last bool) bool {
 	if len(c.queue) >= c.srv.cfg.Limits.SendQueue {
 		c.closing = true
 		b, _ := signal.Encode(signal.ErrorMessage("", signal.CodeSlowConsumer, fmt.Sprintf(
-			"send queue overflowed: %d frames were waiting for this connection to take them (--send-queue)", c.srv.cfg.Limits.SendQueue)))
+			"send queue overflowed: %d frames were waiting for this connection to take them", c.srv.cfg.Limits.SendQueue)))
 		c.queue = append(c.queue[:0],
 			frame{op: opText, data: b},
 			frame{op: opClose, data: websocket.FormatCloseMessage(signal.CloseSlowConsumer, "send queue overflowed")})

@@ -1,8 +1,10 @@
-package server
+package sfu
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/server"
 )
 
 // recvOffer is a real browser-like WHEP offer (recvonly audio and video).
@@ -86,7 +89,7 @@ func doCase(t *testing.T, base string, tc httpCase, loc string) *http.Response {
 }
 
 func TestWHIPWHEPHTTP(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	offer := recvOffer(t)
 	// A live WHEP session for the PATCH/DELETE cases.
 	resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/live", contentType: "application/sdp", body: offer, status: 201}, "")
@@ -137,7 +140,7 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 
 func TestWHIPAuthAndDrain(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	ts := newMediaServer(t, Config{AuthSecret: secret})
+	ts := newMediaServer(t, server.Config{AuthSecret: secret}, Config{})
 	mint := func(g auth.Grant) string {
 		tok, err := auth.Mint(secret, g, time.Hour, time.Now())
 		if err != nil {
@@ -204,7 +207,7 @@ func FuzzParseSDPFrag(f *testing.F) {
 }
 
 func TestWHIPCORS(t *testing.T) {
-	ts := newMediaServer(t, Config{AllowedOrigins: []string{"https://app.example"}})
+	ts := newMediaServer(t, server.Config{AllowedOrigins: []string{"https://app.example"}}, Config{})
 	req, _ := http.NewRequest("OPTIONS", ts.http.URL+"/whip/r", nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
@@ -222,5 +225,30 @@ func TestWHIPCORS(t *testing.T) {
 		header: map[string]string{"Origin": "https://app.example"}, body: recvOffer(t), status: 201}, "")
 	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
 		t.Errorf("Location not exposed to the page: %v", resp.Header)
+	}
+}
+
+// TestSlowWHIPBodyIsCut: a WHIP body sent a byte at a time held a
+// connection (and a file descriptor) for ever; it is now cut after
+// bodyReadTimeout with a 400 that says why.
+func TestSlowWHIPBodyIsCut(t *testing.T) {
+	oldBody := bodyReadTimeout
+	t.Cleanup(func() { bodyReadTimeout = oldBody }) // after the server's own cleanup
+	bodyReadTimeout = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, addr, _ := serving(t, server.Config{}, ctx, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /whip/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: 1000\r\n\r\nv=0\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(c)
+	if !strings.Contains(string(resp), "400") || !strings.Contains(string(resp), "not sent within") {
+		t.Errorf("slow body: %q (err %v), want a 400 saying the body was not sent in time", resp, err)
 	}
 }
