@@ -122,6 +122,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		},
 	})
 	bar.Stop()
+	hintProbeRuns(rep)
 
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, rep); err != nil {

@@ -106,6 +106,9 @@ type Result struct {
 	// FailedPhase is the phase that was not reached, with Error saying why.
 	FailedPhase string `json:"failed_phase,omitempty"`
 	Error       string `json:"error"`
+	// Err is the cause behind Error, for callers that tell failures apart
+	// by type (errors.Is, errors.As) rather than by text.
+	Err error `json:"-"`
 
 	// Image is the first decoded picture (VP8 only).
 	Image *image.YCbCr `json:"-"`
@@ -157,9 +160,7 @@ func (a *attempt) fail(phase string, err error) Result {
 	defer a.mu.Unlock()
 	a.res.FailedPhase = phase
 	a.res.Error = phase + ": " + err.Error()
-	if h := peer.Hint(err); h != "" {
-		a.res.Error += " (" + h + ")"
-	}
+	a.res.Err = err
 	return a.res
 }
 
@@ -223,7 +224,7 @@ func (a *attempt) run(ctx context.Context) Result {
 			a.mark(PhaseICEConnected)
 			once.Do(func() { close(a.iceUp) })
 		case webrtc.ICEConnectionStateFailed:
-			a.event(errICEFailed)
+			a.event(ErrICEFailed)
 		}
 	})
 	var dtlsOnce sync.Once
@@ -236,9 +237,9 @@ func (a *attempt) run(ctx context.Context) Result {
 		case webrtc.PeerConnectionStateFailed:
 			select {
 			case <-a.iceUp:
-				a.event(errDTLSFailed)
+				a.event(ErrDTLSFailed)
 			default:
-				a.event(errICEFailed)
+				a.event(ErrICEFailed)
 			}
 		}
 	})
@@ -273,11 +274,6 @@ func (a *attempt) run(ctx context.Context) Result {
 	}
 	return a.media(ctx)
 }
-
-var (
-	errICEFailed  = errors.New("ICE failed: no candidate pair worked (is UDP to the server blocked? check the server's --public-ip and --udp-port)")
-	errDTLSFailed = errors.New("DTLS handshake failed after ICE connected")
-)
 
 // event reports a terminal failure from a pion callback without blocking it.
 func (a *attempt) event(err error) {
@@ -330,7 +326,7 @@ func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 // and the first offer.
 func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	if a.o.Room == "" {
-		return nil, errors.New("a room is needed to probe over /ws (--room)")
+		return nil, ErrNoRoom
 	}
 	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
@@ -449,7 +445,7 @@ func (a *attempt) media(ctx context.Context) Result {
 	case <-a.dtlsUp:
 	case err := <-a.events:
 		phase := PhaseICEConnected
-		if errors.Is(err, errDTLSFailed) {
+		if errors.Is(err, ErrDTLSFailed) {
 			phase = PhaseDTLSConnected
 		}
 		return a.fail(phase, err)

@@ -97,9 +97,6 @@ type Publisher struct {
 	err    error
 }
 
-// ErrNoRoom is returned for a ws:// URL without a room.
-var ErrNoRoom = errors.New("a room is needed to publish over /ws")
-
 // Start loads the media, negotiates with the server and waits until the
 // peer connection is up (ICE and DTLS); media flows when it returns.
 func Start(ctx context.Context, o Options) (*Publisher, error) {
@@ -227,7 +224,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 	case err := <-p.failed:
 		return fmt.Errorf("publishing to %s: %w", p.opts.URL, err)
 	case <-ctx.Done():
-		return fmt.Errorf("publishing to %s: ICE/DTLS did not connect within %v (is UDP to the server blocked? try --stun or check the server's --public-ip)", p.opts.URL, p.opts.ConnectTimeout)
+		return fmt.Errorf("publishing to %s: %w within %v", p.opts.URL, ErrNotConnected, p.opts.ConnectTimeout)
 	}
 	for l, t := range tracks {
 		p.wg.Add(1)

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/probe"
+	"github.com/livectl/livectl/internal/publish"
+)
+
+// hintFor says what to try about a failed publish or probe, naming the
+// flags to look at, or "" when there is nothing better to say than the
+// error itself. The packages that fail return typed errors and leave the
+// advice to the command line, the one place that knows its flags.
+func hintFor(err error) string {
+	var he *peer.HTTPError
+	var dns *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "is the server running and listening at that address?"
+	case errors.As(err, &dns):
+		return "check the host name in --url"
+	case errors.As(err, &he):
+		switch he.Status {
+		case http.StatusNotFound, http.StatusMethodNotAllowed:
+			return "no WHIP/WHEP endpoint at that path: livectl serve's are /whip/ROOM and /whep/ROOM"
+		case http.StatusUnauthorized:
+			return "the server wants a token: --token (mint one with 'livectl token')"
+		case http.StatusForbidden:
+			return "the token is for another room or identity, or lacks the publish/subscribe grant"
+		case http.StatusServiceUnavailable:
+			return "the server is full or draining: try again later"
+		}
+	case errors.Is(err, probe.ErrICEFailed):
+		return "is UDP to the server blocked? check the server's --public-ip and --udp-port"
+	case errors.Is(err, publish.ErrNotConnected):
+		return "is UDP to the server blocked? try --stun or check the server's --public-ip"
+	case errors.Is(err, probe.ErrNoRoom), errors.Is(err, publish.ErrNoRoom):
+		return "--room"
+	}
+	return ""
+}
+
+// withHint returns err with hintFor's advice in parentheses after it.
+func withHint(err error) error {
+	if h := hintFor(err); h != "" {
+		return fmt.Errorf("%w (%s)", err, h)
+	}
+	return err
+}
+
+// hintProbeRuns adds hintFor's advice to the error text of each failed
+// attempt, so the table, the JSON report and the exit message all carry it.
+func hintProbeRuns(rep *probe.Report) {
+	for i := range rep.Runs {
+		if h := hintFor(rep.Runs[i].Err); h != "" {
+			rep.Runs[i].Error += " (" + h + ")"
+		}
+	}
+}
