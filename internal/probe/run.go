@@ -10,8 +10,8 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 )
 
-// Report is the JSON document of `livectl probe` (SPEC: target, attempts,
-// ok, first_frame_ms, runs; the rest is additional).
+// Report is the JSON document of `livectl probe` (docs/probe.md; target,
+// attempts, ok, first_frame_ms and runs are stable, the rest is additional).
 type Report struct {
 	Target       string       `json:"target"`
 	Room         string       `json:"room,omitempty"`
