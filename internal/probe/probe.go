@@ -8,6 +8,7 @@ package probe
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"image"
@@ -45,7 +46,7 @@ type Options struct {
 	// endpoint (http://host/whep/room).
 	URL      string
 	Room     string
-	Identity string // default "probe-<n>"
+	Identity string // default "probe-<random>"
 	Token    string // join token (ws) or bearer token (WHEP)
 	// Timeout bounds one attempt up to its first frame. Default 10s.
 	Timeout time.Duration
@@ -195,7 +196,7 @@ func withDefaults(o Options) Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Identity == "" {
-		o.Identity = fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
+		o.Identity = "probe-" + rand.Text() // random: probes started at once must not share an identity
 	}
 	return o
 }

@@ -8,7 +8,6 @@ package publish
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +106,7 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 		o.ConnectTimeout = 15 * time.Second
 	}
 	if o.Identity == "" {
-		o.Identity = "publish-" + randomID()
+		o.Identity = "publish-" + rand.Text()
 	}
 	if peer.IsWebSocketURL(o.URL) && o.Room == "" {
 		return nil, ErrNoRoom
@@ -141,12 +140,6 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 	}
 	go p.watch()
 	return p, nil
-}
-
-func randomID() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func (p *Publisher) connect(ctx context.Context) error {

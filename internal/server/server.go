@@ -13,7 +13,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -581,8 +580,4 @@ func (s *Server) Close() error {
 	return err
 }
 
-func newSessionID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newSessionID() string { return rand.Text() }
