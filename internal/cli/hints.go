@@ -10,6 +10,15 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+// Refusals over WHIP/WHEP (an HTTP status) and /ws (an error code) get the
+// same advice.
+const (
+	hintToken = "the server wants a token: --token (mint one with 'livectl token')"
+	hintGrant = "the token is for another room or identity, or lacks the publish/subscribe grant"
+	hintFull  = "the server is full or draining: try again later"
 )
 
 // hintFor says what to try about a failed publish or probe, naming the
@@ -18,6 +27,7 @@ import (
 // advice to the command line, the one place that knows its flags.
 func hintFor(err error) string {
 	var he *peer.HTTPError
+	var se *signal.Error
 	var dns *net.DNSError
 	switch {
 	case err == nil:
@@ -31,11 +41,20 @@ func hintFor(err error) string {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
 			return "no WHIP/WHEP endpoint at that path: livectl serve's are /whip/ROOM and /whep/ROOM"
 		case http.StatusUnauthorized:
-			return "the server wants a token: --token (mint one with 'livectl token')"
+			return hintToken
 		case http.StatusForbidden:
-			return "the token is for another room or identity, or lacks the publish/subscribe grant"
+			return hintGrant
 		case http.StatusServiceUnavailable:
-			return "the server is full or draining: try again later"
+			return hintFull
+		}
+	case errors.As(err, &se):
+		switch se.Code {
+		case signal.CodeUnauthorized:
+			return "pass it with --token" // the server's reason already says to mint one
+		case signal.CodeForbidden:
+			return hintGrant
+		case signal.CodeServerFull, signal.CodeRoomFull, signal.CodeDraining:
+			return hintFull
 		}
 	case errors.Is(err, probe.ErrICEFailed):
 		return "is UDP to the server blocked? check the server's --public-ip and --udp-port"

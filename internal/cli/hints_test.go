@@ -10,6 +10,7 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/signal"
 )
 
 func TestHintFor(t *testing.T) {
@@ -26,6 +27,10 @@ func TestHintFor(t *testing.T) {
 		{"403", &peer.HTTPError{Status: 403}, "grant"},
 		{"503", &peer.HTTPError{Status: 503}, "full or draining"},
 		{"500", &peer.HTTPError{Status: 500}, ""},
+		{"ws unauthorized", fmt.Errorf("joining: %w", &signal.Error{Code: signal.CodeUnauthorized, Reason: "no token"}), "--token"},
+		{"ws forbidden", &signal.Error{Code: signal.CodeForbidden}, "grant"},
+		{"ws room full", &signal.Error{Code: signal.CodeRoomFull}, "full or draining"},
+		{"ws bad SDP", &signal.Error{Code: signal.CodeBadSDP}, ""},
 		{"probe ICE failed", probe.ErrICEFailed, "--public-ip and --udp-port"},
 		{"publish not connected", fmt.Errorf("publishing to x: %w within 1s", publish.ErrNotConnected), "try --stun"},
 		{"probe without room", fmt.Errorf("signal: %w", probe.ErrNoRoom), "--room"},
