@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
+	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
@@ -80,6 +83,36 @@ func hintProbeRuns(rep *probe.Report) {
 	for i := range rep.Runs {
 		if h := hintFor(rep.Runs[i].Err); h != "" {
 			rep.Runs[i].Error += " (" + h + ")"
+		}
+	}
+}
+
+// inspectHint says what to try about a failed fetch from a pprof target.
+func inspectHint(err error) string {
+	var na *inspect.NoAnswerError
+	switch {
+	case errors.As(err, &na):
+		return "raise --timeout if the process is busy or huge"
+	case errors.Is(err, inspect.ErrUnreachable):
+		return fmt.Sprintf("is the process running and is --target its pprof listener (serve's is --admin-listen, default %s)?", inspect.DefaultTarget)
+	case errors.Is(err, inspect.ErrNotExposed):
+		return fmt.Sprintf("for livectl serve use the --admin-listen address (default %s), not the public one", inspect.DefaultTarget)
+	}
+	return ""
+}
+
+// withInspectHints makes every subcommand of inspect end its error with
+// inspectHint's advice, after a "; ".
+func withInspectHints(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		if run := sub.RunE; run != nil {
+			sub.RunE = func(c *cobra.Command, args []string) error {
+				err := run(c, args)
+				if h := inspectHint(err); h != "" {
+					return fmt.Errorf("%w; %s", err, h)
+				}
+				return err
+			}
 		}
 	}
 }

@@ -6,40 +6,48 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/signal"
 )
 
-func TestHintFor(t *testing.T) {
+func TestHints(t *testing.T) {
 	for _, tc := range []struct {
+		hint func(error) string
 		name string
 		err  error
 		want string
 	}{
-		{"nil", nil, ""},
-		{"refused", fmt.Errorf("connecting: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), "is the server running"},
-		{"dns", &net.DNSError{Err: "no such host", Name: "nowhere"}, "host name in --url"},
-		{"404", fmt.Errorf("WHIP: %w", &peer.HTTPError{Method: "POST", URL: "http://x/nowhere", Status: 404}), "/whip/ROOM"},
-		{"401", &peer.HTTPError{Status: 401}, "--token"},
-		{"403", &peer.HTTPError{Status: 403}, "grant"},
-		{"503", &peer.HTTPError{Status: 503}, "full or draining"},
-		{"500", &peer.HTTPError{Status: 500}, ""},
-		{"ws unauthorized", fmt.Errorf("joining: %w", &signal.Error{Code: signal.CodeUnauthorized, Reason: "no token"}), "--token"},
-		{"ws forbidden", &signal.Error{Code: signal.CodeForbidden}, "grant"},
-		{"ws room full", &signal.Error{Code: signal.CodeRoomFull}, "full or draining"},
-		{"ws bad SDP", &signal.Error{Code: signal.CodeBadSDP}, ""},
-		{"probe ICE failed", probe.ErrICEFailed, "--public-ip and --udp-port"},
-		{"publish not connected", fmt.Errorf("publishing to x: %w within 1s", publish.ErrNotConnected), "try --stun"},
-		{"probe without room", fmt.Errorf("signal: %w", probe.ErrNoRoom), "--room"},
-		{"publish without room", publish.ErrNoRoom, "--room"},
-		{"DTLS failed", probe.ErrDTLSFailed, ""},
-		{"other", fmt.Errorf("something else"), ""},
+		{hintFor, "nil", nil, ""},
+		{hintFor, "refused", fmt.Errorf("connecting: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), "is the server running"},
+		{hintFor, "dns", &net.DNSError{Err: "no such host", Name: "nowhere"}, "host name in --url"},
+		{hintFor, "404", fmt.Errorf("WHIP: %w", &peer.HTTPError{Method: "POST", URL: "http://x/nowhere", Status: 404}), "/whip/ROOM"},
+		{hintFor, "401", &peer.HTTPError{Status: 401}, "--token"},
+		{hintFor, "403", &peer.HTTPError{Status: 403}, "grant"},
+		{hintFor, "503", &peer.HTTPError{Status: 503}, "full or draining"},
+		{hintFor, "500", &peer.HTTPError{Status: 500}, ""},
+		{hintFor, "ws unauthorized", fmt.Errorf("joining: %w", &signal.Error{Code: signal.CodeUnauthorized, Reason: "no token"}), "--token"},
+		{hintFor, "ws forbidden", &signal.Error{Code: signal.CodeForbidden}, "grant"},
+		{hintFor, "ws room full", &signal.Error{Code: signal.CodeRoomFull}, "full or draining"},
+		{hintFor, "ws bad SDP", &signal.Error{Code: signal.CodeBadSDP}, ""},
+		{hintFor, "probe ICE failed", probe.ErrICEFailed, "--public-ip and --udp-port"},
+		{hintFor, "publish not connected", fmt.Errorf("publishing to x: %w within 1s", publish.ErrNotConnected), "try --stun"},
+		{hintFor, "probe without room", fmt.Errorf("signal: %w", probe.ErrNoRoom), "--room"},
+		{hintFor, "publish without room", publish.ErrNoRoom, "--room"},
+		{hintFor, "DTLS failed", probe.ErrDTLSFailed, ""},
+		{hintFor, "other", fmt.Errorf("something else"), ""},
+		{inspectHint, "inspect nil", nil, ""},
+		{inspectHint, "no answer", fmt.Errorf("fetching x: %w: %w", inspect.ErrUnreachable, &inspect.NoAnswerError{After: time.Second}), "raise --timeout"},
+		{inspectHint, "unreachable", fmt.Errorf("fetching x: %w: refused", inspect.ErrUnreachable), "is --target its pprof listener"},
+		{inspectHint, "not exposed", fmt.Errorf("fetching x: %w (HTTP 404)", inspect.ErrNotExposed), "--admin-listen address"},
+		{inspectHint, "not a profile", fmt.Errorf("fetching x: %w", inspect.ErrNotProfile), ""},
 	} {
-		if got := hintFor(tc.err); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-			t.Errorf("%s: hintFor = %q, want %q", tc.name, got, tc.want)
+		if got := tc.hint(tc.err); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: hint = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
