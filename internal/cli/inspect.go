@@ -52,6 +52,7 @@ saved and stay readable by 'go tool pprof'.`,
 		newInspectCPUCmd(f, o),
 		newInspectBundleCmd(f, o),
 	)
+	withInspectHints(cmd)
 	return cmd
 }
 

@@ -82,6 +82,8 @@ func TestInspectErrors(t *testing.T) {
 	}{
 		{"unreachable", []string{"goroutines", "--target", "http://127.0.0.1:1"}, ExitFailure, "target unreachable"},
 		{"404", []string{"heap", "--target", notFound.URL, "--no-save"}, ExitFailure, "pprof not exposed"},
+		{"unreachable names --target", []string{"goroutines", "--target", "http://127.0.0.1:1"}, ExitFailure, "; is the process running and is --target its pprof listener"},
+		{"404 names --admin-listen", []string{"heap", "--target", notFound.URL, "--no-save"}, ExitFailure, "on this listener; for livectl serve use the --admin-listen address"},
 		{"not a profile", []string{"goroutines", "--target", html.URL}, ExitFailure, "not a pprof profile"},
 		{"bad depth", []string{"goroutines", "--target", target, "--depth", "-1"}, ExitUsage, "--depth"},
 		{"bad filter", []string{"goroutines", "--target", target, "--filter", "("}, ExitUsage, "--filter"},

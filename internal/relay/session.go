@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -37,12 +36,8 @@ func (b *candidateBudget) take() error {
 	return nil
 }
 
-// newID returns a short random identifier with a prefix.
-func newID(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
+// newID returns a random identifier with a prefix.
+func newID(prefix string) string { return prefix + rand.Text() }
 
 // parseSDP checks that s is SDP with at least one media section.
 func parseSDP(s string) (*sdp.SessionDescription, error) {

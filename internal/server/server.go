@@ -16,7 +16,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -564,8 +563,4 @@ func (s *Server) Close() error {
 	return err
 }
 
-func newSessionID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newSessionID() string { return rand.Text() }

@@ -3,7 +3,6 @@ package sfu
 import (
 	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,11 +402,9 @@ func parseSDPFrag(frag string) ([]relay.Candidate, error) {
 	return out, nil
 }
 
-func randomSuffix() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// randomSuffix tells apart WHIP/WHEP clients that gave no identity; its
+// alphabet (A-Z, 2-7) is valid in a name.
+func randomSuffix() string { return rand.Text() }
 
 func truncateLine(s string) string {
 	if len(s) > 60 {
