@@ -108,6 +108,8 @@ func TestBadInput(t *testing.T) {
 		{name: "server type from client", send: text(`{"type":"welcome","id":"10"}`), code: signal.CodeUnknownType, id: "10"},
 		{name: "join without room", send: text(`{"type":"join","id":"1","identity":"a"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "join name too long", send: text(`{"type":"join","id":"1","identity":"a","room":"` + strings.Repeat("r", 200) + `"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name with bidi override", send: text(`{"type":"join","id":"1","identity":"a","room":"evil\u202etxt"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name only spaces", send: text(`{"type":"join","id":"1","identity":"   ","room":"r"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "id too long", send: text(`{"type":"ping","id":"` + strings.Repeat("i", 100) + `"}`), code: signal.CodeBadMessage, id: strings.Repeat("i", signal.MaxIDLen)},
 		{name: "binary frame", send: func(rc *rawConn) { rc.write(websocket.BinaryMessage, []byte(`{"type":"ping"}`)) }, code: signal.CodeBadMessage},
 		{name: "leave before join", send: text(`{"type":"leave","id":"2"}`), code: signal.CodeNotJoined, id: "2"},
