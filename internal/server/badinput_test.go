@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -116,6 +117,13 @@ func TestBadInput(t *testing.T) {
 		{name: "trickle bad target", send: text(`{"type":"trickle","id":"3","target":"x","candidate":{"candidate":""}}`), code: signal.CodeBadMessage, id: "3"},
 		{name: "publish without sdp", send: text(`{"type":"publish","id":"4"}`), code: signal.CodeBadMessage, id: "4"},
 		{name: "media without media plane", send: text(`{"type":"unpublish","id":"5"}`), code: signal.CodeUnsupported, id: "5"},
+		// /ws publish accepted 520 media sections within 48 KiB (issue 15).
+		{name: "publish with too many media sections", cfg: Config{Media: MediaConfig{Enabled: true}},
+			send: func(rc *rawConn) {
+				joinThen(`{"type":"publish","id":"p","sdp":` + jsonString(manySectionsOffer(sendOffer(rc.t), 300)) + `}`)(rc)
+			}, code: signal.CodeBadSDP, id: "p"},
+		{name: "publish with no common codec", cfg: Config{Media: MediaConfig{Enabled: true}},
+			send: joinThen(`{"type":"publish","id":"p","sdp":` + jsonString(noCommonCodecOffer) + `}`), code: signal.CodeBadSDP, id: "p"},
 		{
 			name: "message too large", cfg: Config{Limits: Limits{MaxMessageSize: maxSize}},
 			send: text(`{"type":"ping","id":"x","sdp":"` + strings.Repeat("a", maxSize) + `"}`),
@@ -219,6 +227,22 @@ func TestBadInput(t *testing.T) {
 
 func text(s string) func(*rawConn) {
 	return func(rc *rawConn) { rc.write(websocket.TextMessage, []byte(s)) }
+}
+
+// joinThen joins room "r" as "a" and then sends s.
+func joinThen(s string) func(*rawConn) {
+	return func(rc *rawConn) {
+		rc.write(websocket.TextMessage, []byte(`{"type":"join","id":"j","room":"r","identity":"a"}`))
+		if m := rc.read(); m.Type != signal.TypeJoined {
+			rc.t.Fatalf("join answered with %+v", m)
+		}
+		rc.write(websocket.TextMessage, []byte(s))
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 func TestConnectionLimit(t *testing.T) {
