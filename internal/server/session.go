@@ -452,6 +452,11 @@ func (c *session) handleMedia(m *signal.Message) {
 	case m.Type == signal.TypeSubscribe && !c.grant.Subscribe:
 		c.replyError(m.ID, signal.CodeForbidden, "token does not grant subscribe: mint one with `livectl token --subscribe`")
 		return
+	case (m.Type == signal.TypePublish || m.Type == signal.TypeSubscribe) && c.grant.Expired(time.Now()):
+		// A token admits a session; starting media is re-checked, so a
+		// short-lived token does not grant publishing for ever.
+		c.replyError(m.ID, signal.CodeUnauthorized, "the token this session joined with has expired: leave and join again with a fresh one")
+		return
 	}
 	reply, err := c.media.Handle(c.srv.ctx, m)
 	if err != nil {
