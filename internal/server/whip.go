@@ -15,7 +15,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/signal"
@@ -459,15 +458,9 @@ func truncateLine(s string) string {
 	return s
 }
 
-// bodyReadTimeout bounds reading a WHIP/WHEP body: an SDP is a few KiB, and
-// a client trickling one byte every few seconds would otherwise hold its
-// connection (and a file descriptor) for as long as it likes.
-var bodyReadTimeout = 10 * time.Second
-
-// readBody reads up to maxSDPBody+1 bytes of r's body within
-// bodyReadTimeout.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+// readBody reads up to maxSDPBody+1 bytes of r's body (within the
+// server's bodyReadTimeout, see limitBody).
+func readBody(_ http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("not sent within %s", bodyReadTimeout)
