@@ -40,6 +40,7 @@ type ServeOptions struct {
 	AllowedHosts      []string
 	AdminAllowedHosts []string
 	MaxHTTPConns      int
+	MaxPendingMedia   int
 
 	MaxConns        int
 	MaxRooms        int
@@ -99,6 +100,7 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.AuthSecretFile, "auth-secret-file", "", "read the auth secret from this file (surrounding white space ignored) instead of --auth-secret")
 	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, "names (host or host:port) the public listener answers to besides localhost, loopback IPs, its own IPs and the --listen host; * for any")
 	fl.StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-hosts", nil, "names the admin listener answers to besides localhost, loopback IPs, its own IPs and the --admin-listen host; * for any")
+	fl.IntVar(&opts.MaxPendingMedia, "max-pending-media", relay.DefaultMaxPending, "media sessions (WebRTC peer connections) setting up at once; more are refused as busy until one connects or times out")
 	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "plain HTTP connections per listener (WebSockets not counted); at the limit a new one closes the longest idle")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
 	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
@@ -134,6 +136,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
+	}
+	if o.MaxPendingMedia < 0 { // 0: the relay's default
+		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-pending-media"), o.MaxPendingMedia)
 	}
 	if o.MaxHTTPConns < 0 { // 0: the server's default
 		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-http-conns"), o.MaxHTTPConns)
@@ -257,7 +262,8 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
+	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
+		MaxPending: o.MaxPendingMedia, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}
