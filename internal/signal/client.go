@@ -436,6 +436,25 @@ func (c *Client) Ping(ctx context.Context) (rtt time.Duration, server time.Time,
 	return time.Since(start), time.UnixMilli(r.ServerTime), nil
 }
 
+// Chat sends text to the room's chat and returns its seq. clientTime (Unix
+// milliseconds, 0: none) travels with the message to every member, so a
+// receiver can measure delivery latency against its own clock. Over a
+// limit the error is *Error with CodeRateLimited.
+func (c *Client) Chat(ctx context.Context, text string, clientTime int64) (uint64, error) {
+	r, err := c.Call(ctx, &Message{Type: TypeChat, Text: text, ClientTime: clientTime})
+	if err != nil {
+		return 0, err
+	}
+	return r.Seq, nil
+}
+
+// SendChat sends text without waiting for chat_ok: load generators send
+// on a schedule (open model). The chat_ok (or error), having no request
+// id, arrives at OnEvent.
+func (c *Client) SendChat(text string, clientTime int64) error {
+	return c.Send(&Message{Type: TypeChat, Text: text, ClientTime: clientTime})
+}
+
 // Close ends the session with a normal close frame and waits for the read
 // loop to stop (bounded by the write timeout).
 func (c *Client) Close() error {
