@@ -96,7 +96,7 @@ func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 // wantEvent counts every event frame and lets only pongs be decoded: a
 // session receives several membership events per join and leave in its
 // room, and decoding them would be most of the generator's work.
-func (lc *livectlConn) wantEvent(typ string) bool {
+func (lc *livectlConn) wantEvent(typ string, _ []byte) bool {
 	if typ == signal.TypePong {
 		return true
 	}
