@@ -39,6 +39,10 @@ type ServeOptions struct {
 	PingInterval    time.Duration
 	DrainTimeout    time.Duration
 
+	// Rooms holds the live-room flags as given: a 0 --chat-batch or
+	// --chat-history means none here, default in server.RoomsConfig.
+	Rooms server.RoomsConfig
+
 	UDPPort  int
 	TCPPort  int
 	PublicIP string
@@ -89,6 +93,15 @@ A second signal exits at once.`,
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a client that does not take a frame within this time")
 	fl.DurationVar(&opts.PingInterval, "ping-interval", server.DefaultPingInterval, "ping each connection this often; drop it after two silent intervals")
 	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long to wait for clients to leave")
+	fl.IntVar(&opts.Rooms.ListLimit, "room-list-limit", server.DefaultRoomListLimit, "most participants a joined reply lists (publishers first); the counts are always given")
+	fl.IntVar(&opts.Rooms.EventThreshold, "room-event-threshold", server.DefaultRoomEventThreshold, "above this many members, viewers' joins and leaves become a coalesced room_update")
+	fl.DurationVar(&opts.Rooms.UpdateInterval, "room-update-interval", server.DefaultRoomUpdateInterval, "least time between two room_update messages of a room")
+	fl.IntVar(&opts.Rooms.ChatMaxBytes, "chat-max-bytes", server.DefaultChatMaxBytes, "longest chat message text, in bytes")
+	fl.Float64Var(&opts.Rooms.ChatRate, "chat-rate", server.DefaultChatRate, "chat messages per second one member may send, sustained; inf: no limit")
+	fl.IntVar(&opts.Rooms.ChatBurst, "chat-burst", server.DefaultChatBurst, "chat messages one member may send at once")
+	fl.Float64Var(&opts.Rooms.RoomChatRate, "room-chat-rate", server.DefaultRoomChatRate, "chat messages per second a room takes from all its members; inf: no limit")
+	fl.DurationVar(&opts.Rooms.ChatBatch, "chat-batch", server.DefaultChatBatch, "how long accepted chat messages wait to share one frame per member (0: none)")
+	fl.IntVar(&opts.Rooms.ChatHistory, "chat-history", server.DefaultChatHistory, "last chat messages a joined reply carries (0: none)")
 	fl.IntVar(&opts.UDPPort, "udp-port", 7882, "the one UDP port for all ICE/media traffic")
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
@@ -104,14 +117,26 @@ func (o *ServeOptions) validate(f *Factory) error {
 	checks := []struct {
 		name string
 		v    int
-	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}, {"request-burst", o.RequestBurst}}
+	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}, {"request-burst", o.RequestBurst},
+		{"room-list-limit", o.Rooms.ListLimit}, {"room-event-threshold", o.Rooms.EventThreshold}, {"chat-burst", o.Rooms.ChatBurst}}
 	for _, c := range checks {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
 	}
-	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
-		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"request-rate", o.RequestRate}, {"chat-rate", o.Rooms.ChatRate}, {"room-chat-rate", o.Rooms.RoomChatRate}} {
+		if !(r.v > 0) { // NaN too; +Inf turns the limit off
+			return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef(r.name), r.v)
+		}
+	}
+	if o.Rooms.ChatMaxBytes < 1 || o.Rooms.ChatMaxBytes > signal.MaxChatLen {
+		return UsageErrorf("%s must be 1 to %d, got %d", f.FlagRef("chat-max-bytes"), signal.MaxChatLen, o.Rooms.ChatMaxBytes)
+	}
+	if o.Rooms.ChatBatch < 0 || o.Rooms.ChatHistory < 0 {
+		return UsageErrorf("%s and %s must not be negative (0: none)", f.FlagRef("chat-batch"), f.FlagRef("chat-history"))
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -119,7 +144,7 @@ func (o *ServeOptions) validate(f *Factory) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}} {
+	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}, {"room-update-interval", o.Rooms.UpdateInterval}} {
 		if d.v <= 0 {
 			return UsageErrorf("%s must be positive, got %s", f.FlagRef(d.name), d.v)
 		}
@@ -185,6 +210,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
 			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst,
 		},
+		Rooms:           o.Rooms,
 		AllowedOrigins:  o.AllowedOrigins,
 		AllowAllOrigins: o.Dev,
 		WriteTimeout:    o.WriteTimeout,
@@ -196,6 +222,8 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			Enabled: true, UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
 		},
 	}
+	// 0 on the command line is "none"; in the config it is "default".
+	cfg.Rooms.ChatBatch, cfg.Rooms.ChatHistory = noneIfZero(o.Rooms.ChatBatch), noneIfZero(o.Rooms.ChatHistory)
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
@@ -324,4 +352,12 @@ func listenHint(err error) string {
 		return "ports below 1024 need privileges; pick a higher one"
 	}
 	return "pick another address"
+}
+
+// noneIfZero maps a flag's 0 ("none") to the server config's -1.
+func noneIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

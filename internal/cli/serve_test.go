@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/signal"
 )
@@ -68,6 +69,12 @@ func TestServeUsageErrors(t *testing.T) {
 		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
 		{"zero request rate", []string{"serve", "--dev", "--request-rate", "0"}, "--request-rate must be positive"},
 		{"NaN request rate", []string{"serve", "--dev", "--request-rate", "nan"}, "--request-rate must be positive"},
+		{"zero chat rate", []string{"serve", "--dev", "--chat-rate", "0"}, "--chat-rate must be positive"},
+		{"negative room chat rate", []string{"serve", "--dev", "--room-chat-rate", "-1"}, "--room-chat-rate must be positive"},
+		{"zero chat max bytes", []string{"serve", "--dev", "--chat-max-bytes", "0"}, "--chat-max-bytes must be 1 to 16384"},
+		{"negative chat history", []string{"serve", "--dev", "--chat-history", "-1"}, "must not be negative"},
+		{"zero room list limit", []string{"serve", "--dev", "--room-list-limit", "0"}, "--room-list-limit must be positive"},
+		{"zero room update interval", []string{"serve", "--dev", "--room-update-interval", "0s"}, "--room-update-interval must be positive"},
 		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).
@@ -111,6 +118,8 @@ func TestServeDrain(t *testing.T) {
 				Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Dev: true,
 				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
 				WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: tc.timeout, UDPPort: 0,
+				Rooms: server.RoomsConfig{ListLimit: 100, EventThreshold: 100, UpdateInterval: time.Second,
+					ChatMaxBytes: 512, ChatRate: 5, ChatBurst: 10, RoomChatRate: 100},
 				Signals: sigs, Ready: func(pub, _ net.Addr) { ready <- pub },
 			}
 			done := make(chan error, 1)

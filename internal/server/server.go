@@ -53,7 +53,7 @@ type Limits struct {
 const (
 	DefaultMaxConns        = 10000
 	DefaultMaxRooms        = 10000
-	DefaultMaxParticipants = 1000
+	DefaultMaxParticipants = 100000
 	DefaultSendQueue       = 256
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultPingInterval    = 30 * time.Second
@@ -95,6 +95,8 @@ type Config struct {
 	MediaPlane MediaPlane
 	// Media configures the media plane built by the factory.
 	Media MediaConfig
+	// Rooms shapes large rooms and their chat (room.go).
+	Rooms RoomsConfig
 	// Handlers are extra routes on the public listener ("/" for the demo
 	// page, for example), mounted by New.
 	Handlers map[string]http.Handler
@@ -151,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 	if l.SendQueue <= 0 {
 		l.SendQueue = DefaultSendQueue
 	}
+	cfg.Rooms.fillDefaults()
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
@@ -184,6 +187,7 @@ func New(cfg Config) (*Server, error) {
 		pingStop: make(chan struct{}),
 	}
 	s.reg.rooms = make(map[string]*room)
+	s.reg.cfg = cfg.Rooms
 	if s.media == nil && cfg.Media.Enabled && mediaFactory != nil {
 		mp, err := mediaFactory(cfg.Media, log)
 		if err != nil {
@@ -266,7 +270,7 @@ func (s *Server) AuthEnabled() bool { return len(s.cfg.AuthSecret) > 0 }
 // another room or identity); WHIP/WHEP map them to 401 and 403.
 func (s *Server) Authorize(token, room, identity string) (auth.Grant, error) {
 	if !s.AuthEnabled() {
-		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true}, nil
+		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true, Chat: true}, nil
 	}
 	if token == "" {
 		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token: mint one with `livectl token`"}
@@ -328,7 +332,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is livectl's WebSocket signaling endpoint: connect with a WebSocket client (protocol "+signal.Subprotocol+", docs/protocol.md); plain HTTP gets nothing here", http.StatusBadRequest)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	conn, err := s.upgrader.Upgrade(batchingWriter{w}, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)

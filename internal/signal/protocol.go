@@ -296,6 +296,9 @@ func CheckChatText(text string, maxBytes int) error {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("chat text contains a control character (%U)", r)
 		}
+		if r == utf8.RuneError { // what the JSON decoder made of invalid UTF-8
+			return errors.New("chat text is not valid UTF-8")
+		}
 	}
 	return nil
 }
