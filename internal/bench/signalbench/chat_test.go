@@ -12,6 +12,7 @@ import (
 
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -289,5 +290,38 @@ func TestRawHelloFramesInOrder(t *testing.T) {
 		if want := append(append([]string{}, hello...), "ping"); !reflect.DeepEqual(got, want) {
 			t.Errorf("server read %q, want %q", got, want)
 		}
+	}
+}
+
+// In-process run against livectl's server: two rooms of 30, 40 messages a
+// second into each for a second; every member gets every message once,
+// in order, and the figures agree with the server's.
+func TestChatAgainstServer(t *testing.T) {
+	wsURL, statsURL, _ := startServer(t, server.Config{})
+	rep := runSignal(t, Options{URL: wsURL, Conns: 60, Rate: 1000, Duration: time.Second,
+		PingInterval: 200 * time.Millisecond, RoomSize: 30, ChatRate: 40, StatsURL: statsURL})
+	if rep.Connections.Established != 60 || rep.ErrorCount() != 0 {
+		t.Fatalf("connections %+v errors %v %v", rep.Connections, rep.Errors, rep.ErrorDetail)
+	}
+	c := rep.Chat
+	if c == nil {
+		t.Fatal("no chat in the report")
+	}
+	// 1 s at 40/s into 2 rooms: about 80 messages, from 10 senders a room
+	// (each under the server's 5/s).
+	if c.Sent < 60 || c.Sent > 90 || rep.Settings.ChatSenders != 10 {
+		t.Errorf("sent %d by %d senders a room, want about 80 by 10", c.Sent, rep.Settings.ChatSenders)
+	}
+	if c.Accepted != c.Sent || c.Refused != 0 {
+		t.Errorf("accepted %d refused %d of %d sent", c.Accepted, c.Refused, c.Sent)
+	}
+	if c.ExpectedDeliveries != c.Accepted*30 || c.Delivered != c.ExpectedDeliveries || c.Gaps != 0 {
+		t.Errorf("chat %+v, want every accepted message delivered to all 30 members", *c)
+	}
+	if l := rep.Latency[LatChat]; l.Count != c.Delivered || l.P50 <= 0 || l.Max > 1000 {
+		t.Errorf("chat latency %+v over %d deliveries", l, c.Delivered)
+	}
+	if rep.Rate.ChatDeliveriesPerS <= 0 {
+		t.Errorf("deliveries/s %v", rep.Rate.ChatDeliveriesPerS)
 	}
 }
