@@ -31,6 +31,14 @@ type Chat struct {
 	Delivered          int64   `json:"delivered"`
 	Gaps               int64   `json:"gaps"`
 	DurationS          float64 `json:"duration_s"` // how long messages were sent
+	// ClientCPUS is this generator's CPU time from the first message sent
+	// to the end of the deliveries; ServerCPUS the server's over the same
+	// time, when it runs on this machine (--server-pid) and the run is
+	// one process. Each also per million deliveries.
+	ClientCPUS             float64 `json:"client_cpu_s"`
+	ClientCPUSPerMDelivery float64 `json:"client_cpu_s_per_million_deliveries,omitempty"`
+	ServerCPUS             float64 `json:"server_cpu_s,omitempty"`
+	ServerCPUSPerMDelivery float64 `json:"server_cpu_s_per_million_deliveries,omitempty"`
 	// Rooms are the per-room accepted messages and members behind
 	// ExpectedDeliveries, keyed by room number, so that runs merged from
 	// child processes sharing a room give the exact product. Only --out
@@ -52,6 +60,8 @@ func (c *Chat) merge(o *Chat) {
 	c.Delivered += o.Delivered
 	c.Gaps += o.Gaps
 	c.DurationS = max(c.DurationS, o.DurationS)
+	c.ClientCPUS += o.ClientCPUS
+	c.ServerCPUS = max(c.ServerCPUS, o.ServerCPUS) // one server, sampled by one process
 	if c.Rooms == nil {
 		c.Rooms = map[string]*ChatRoom{}
 	}
@@ -68,11 +78,18 @@ func (c *Chat) merge(o *Chat) {
 	c.expect()
 }
 
-// expect figures ExpectedDeliveries from Rooms.
+// expect figures ExpectedDeliveries from Rooms, and the costs per
+// million deliveries.
 func (c *Chat) expect() {
 	c.ExpectedDeliveries = 0
 	for _, r := range c.Rooms {
 		c.ExpectedDeliveries += r.Accepted * r.Members
+	}
+	c.ClientCPUSPerMDelivery, c.ServerCPUSPerMDelivery = 0, 0
+	if c.Delivered > 0 {
+		m := float64(c.Delivered) / 1e6
+		c.ClientCPUSPerMDelivery = round2(c.ClientCPUS / m)
+		c.ServerCPUSPerMDelivery = round2(c.ServerCPUS / m)
 	}
 }
 
@@ -271,10 +288,12 @@ func (r *Run) drainChat() {
 	}
 }
 
-// chatReport sums the chat figures over the sessions still open.
-func (r *Run) chatReport(open []*session) *Chat {
+// chatReport sums the chat figures over the sessions still open; cpu and
+// serverCPU are the generator's and the server's CPU over the chat.
+func (r *Run) chatReport(open []*session, cpu, serverCPU time.Duration) *Chat {
 	c := &Chat{Sent: r.chat.sent.Load(), Refused: r.chat.refused.Load(),
-		DurationS: round2(r.chat.durS), Rooms: map[string]*ChatRoom{}}
+		DurationS: round2(r.chat.durS), Rooms: map[string]*ChatRoom{},
+		ClientCPUS: round2(cpu.Seconds()), ServerCPUS: round2(serverCPU.Seconds())}
 	room := func(n int) *ChatRoom {
 		key := strconv.Itoa(n)
 		if c.Rooms[key] == nil {

@@ -140,7 +140,7 @@ func chatRun(t *testing.T, o Options, accepted map[int]int64, recv map[int][2]in
 	}
 	r.chat.stripes[0].Record(10 * time.Millisecond)
 	r.chat.stripes[3].Record(300 * time.Millisecond)
-	c := r.chatReport(open)
+	c := r.chatReport(open, time.Second, 0)
 	h := r.chatHist()
 	return &Report{Kind: KindSignal, Runs: 1, Chat: c,
 		Latency:    map[string]hist.Summary{LatChat: h.Summary()},
@@ -154,7 +154,8 @@ func TestChatReportFigures(t *testing.T) {
 	rep := chatRun(t, Options{Conns: 6, RoomSize: 4}, map[int]int64{0: 5, 1: 3},
 		map[int][2]int64{0: {5, 0}, 1: {5, 0}, 2: {4, 1}, 3: {5, 0}, 4: {3, 0}, 5: {3, 0}})
 	c := rep.Chat
-	want := Chat{Sent: 30, Accepted: 8, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2}
+	want := Chat{Sent: 30, Accepted: 8, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
+		ClientCPUS: 1, ClientCPUSPerMDelivery: 40000}
 	got := *c
 	got.Rooms = nil
 	if !reflect.DeepEqual(got, want) {

@@ -322,6 +322,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "chat\t%d sent, %d accepted, %d refused in %s; %d of %d expected deliveries (%s), %d gaps, %.0f deliveries/s\n",
 			c.Sent, c.Accepted, c.Refused, secs(c.DurationS), c.Delivered, c.ExpectedDeliveries,
 			pctOf(c.Delivered, c.ExpectedDeliveries), c.Gaps, r.Rate.ChatDeliveriesPerS)
+		fmt.Fprintf(tw, "chat CPU\tgenerator %.2fs (%.2fs per million deliveries)", c.ClientCPUS, c.ClientCPUSPerMDelivery)
+		if c.ServerCPUS > 0 {
+			fmt.Fprintf(tw, ", server %.2fs (%.2fs per million deliveries)", c.ServerCPUS, c.ServerCPUSPerMDelivery)
+		}
+		fmt.Fprintln(tw)
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "latency (ms)\tcount\tp50\tp90\tp99\tmax")

@@ -232,6 +232,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		go func() { defer pwg.Done(); sh.loop(pctx) }()
 	}
 	r.setPhase(PhaseHold)
+	chatCPU0 := bench.ProcessCPU()
 	hctx, endHold := context.WithCancel(ctx)
 	chatDone := make(chan struct{})
 	go func() {
@@ -259,7 +260,12 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	pwg.Wait()
 	var chat *Chat
 	if o.ChatRate > 0 {
-		chat = r.chatReport(r.sessions(func(s *session) bool { return !s.dead && s.c.err() == nil }))
+		var serverCPU time.Duration
+		if end := srv.Mark(ctx); end.CPUOK && peak.CPUOK {
+			serverCPU = end.CPU - peak.CPU
+		}
+		chat = r.chatReport(r.sessions(func(s *session) bool { return !s.dead && s.c.err() == nil }),
+			bench.ProcessCPU()-chatCPU0, serverCPU)
 		r.hist[LatChat] = r.chatHist() // recorded in stripes
 	}
 	r.leaveAll()
