@@ -326,3 +326,27 @@ func TestChatAgainstServer(t *testing.T) {
 		t.Errorf("deliveries/s %v", rep.Rate.ChatDeliveriesPerS)
 	}
 }
+
+// BenchmarkChatFrame compares reading a chat frame of 3 messages by scan
+// (what receivers do) with decoding it.
+func BenchmarkChatFrame(b *testing.B) {
+	frame, _ := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: "bench-x-0", Messages: []signal.ChatMessage{
+		{Seq: 41, From: "bench-x-17", Text: "bench chat from 17", ClientTime: 1700000000100, ServerTime: 1700000000104},
+		{Seq: 42, From: "bench-x-9", Text: "bench chat from 9", ClientTime: 1700000000120, ServerTime: 1700000000121},
+		{Seq: 43, From: "bench-x-3", Text: "bench chat from 3", ClientTime: 1700000000140, ServerTime: 1700000000141}}})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		var n uint64
+		for b.Loop() {
+			forEachChat(frame, func(seq uint64, _ int64) { n += seq })
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := signal.Decode(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
