@@ -3,6 +3,7 @@ package signalbench
 import (
 	"bytes"
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,9 @@ import (
 const LatChat = "chat"
 
 // Chat is what the chat load did. Expected deliveries are the messages
-// accepted into a room times the run's members of that room still open
-// when the chat ended: every member present gets every message once.
+// accepted into a room (its highest seq: the run's rooms are its own, and
+// seq has no holes) times the run's members of that room still open when
+// the chat ended: every member present gets every message once.
 // Delivered counts each message a member got (in a chat event, or in the
 // history of its joined reply) once, for the same members; Gaps the holes
 // members saw in a room's seq (messages the server dropped for them).
@@ -39,16 +41,19 @@ type Chat struct {
 	ClientCPUSPerMDelivery float64 `json:"client_cpu_s_per_million_deliveries,omitempty"`
 	ServerCPUS             float64 `json:"server_cpu_s,omitempty"`
 	ServerCPUSPerMDelivery float64 `json:"server_cpu_s_per_million_deliveries,omitempty"`
-	// Rooms are the per-room accepted messages and members behind
+	// Rooms are the per-room messages and members behind
 	// ExpectedDeliveries, keyed by room number, so that runs merged from
 	// child processes sharing a room give the exact product. Only --out
 	// keeps them.
 	Rooms map[string]*ChatRoom `json:"rooms,omitempty"`
 }
 
-// ChatRoom is one room's share of Chat.
+// ChatRoom is one room's share of Chat. Messages is the highest seq
+// anyone of the run saw in the room (in a chat_ok or a delivery): the
+// messages accepted into it, also those whose chat_ok a sender dropped by
+// the server never read. It merges as a maximum, Members as a sum.
 type ChatRoom struct {
-	Accepted int64 `json:"accepted"`
+	Messages int64 `json:"messages"`
 	Members  int64 `json:"members"`
 }
 
@@ -72,7 +77,7 @@ func (c *Chat) merge(o *Chat) {
 		if c.Rooms[k] == nil {
 			c.Rooms[k] = &ChatRoom{}
 		}
-		c.Rooms[k].Accepted += r.Accepted
+		c.Rooms[k].Messages = max(c.Rooms[k].Messages, r.Messages)
 		c.Rooms[k].Members += r.Members
 	}
 	c.expect()
@@ -83,7 +88,7 @@ func (c *Chat) merge(o *Chat) {
 func (c *Chat) expect() {
 	c.ExpectedDeliveries = 0
 	for _, r := range c.Rooms {
-		c.ExpectedDeliveries += r.Accepted * r.Members
+		c.ExpectedDeliveries += r.Messages * r.Members
 	}
 	c.ClientCPUSPerMDelivery, c.ServerCPUSPerMDelivery = 0, 0
 	if c.Delivered > 0 {
@@ -120,10 +125,11 @@ type chatState struct {
 	sent     atomic.Int64
 	refused  atomic.Int64
 	lastRecv atomic.Int64 // Run.now() of the latest chat frame
-	// accepted counts chat_ok per room number (a room every local session
-	// can be in: Run.roomsSpan).
+	// accepted counts chat_ok; lastSeq is the highest seq of a chat_ok per
+	// room number (a room a local session can be in: Run.roomsSpan).
+	accepted atomic.Int64
 	roomLo   int
-	accepted []atomic.Int64
+	lastSeq  []atomic.Int64
 	start    time.Time
 	durS     float64
 }
@@ -288,10 +294,11 @@ func (r *Run) drainChat() {
 	}
 }
 
-// chatReport sums the chat figures over the sessions still open; cpu and
-// serverCPU are the generator's and the server's CPU over the chat.
-func (r *Run) chatReport(open []*session, cpu, serverCPU time.Duration) *Chat {
-	c := &Chat{Sent: r.chat.sent.Load(), Refused: r.chat.refused.Load(),
+// chatReport sums the chat figures over the sessions (all established)
+// that open says are still there; cpu and serverCPU are the generator's and
+// the server's CPU over the chat.
+func (r *Run) chatReport(all []*session, open func(*session) bool, cpu, serverCPU time.Duration) *Chat {
+	c := &Chat{Sent: r.chat.sent.Load(), Accepted: r.chat.accepted.Load(), Refused: r.chat.refused.Load(),
 		DurationS: round2(r.chat.durS), Rooms: map[string]*ChatRoom{},
 		ClientCPUS: round2(cpu.Seconds()), ServerCPUS: round2(serverCPU.Seconds())}
 	room := func(n int) *ChatRoom {
@@ -301,14 +308,18 @@ func (r *Run) chatReport(open []*session, cpu, serverCPU time.Duration) *Chat {
 		}
 		return c.Rooms[key]
 	}
-	for i := range r.chat.accepted {
-		if a := r.chat.accepted[i].Load(); a > 0 {
-			room(r.chat.roomLo + i).Accepted = a
-			c.Accepted += a
+	for i := range r.chat.lastSeq {
+		if n := r.chat.lastSeq[i].Load(); n > 0 {
+			room(r.chat.roomLo + i).Messages = n
 		}
 	}
-	for _, s := range open {
-		room(r.opts.roomIndex(s.idx)).Members++
+	for _, s := range all {
+		rm := room(r.opts.roomIndex(s.idx))
+		rm.Messages = max(rm.Messages, int64(min(s.recv.last.Load(), math.MaxInt64)))
+		if !open(s) {
+			continue // not present: neither expected nor delivered
+		}
+		rm.Members++
 		c.Delivered += s.recv.got.Load()
 		c.Gaps += s.recv.gaps.Load()
 	}

@@ -116,31 +116,42 @@ func TestReceiverCountsGapsAndRepeats(t *testing.T) {
 	}
 }
 
-// chatRun is a finished run's state as chatReport reads it: accepted
-// messages per local room and its open sessions' receivers.
-func chatRun(t *testing.T, o Options, accepted map[int]int64, recv map[int][2]int64) *Report {
+// recvState is one session's receiver at the end of a run: highest seq,
+// messages got, gaps, and whether it is still open.
+type recvState struct {
+	last      uint64
+	got, gaps int64
+	dropped   bool
+}
+
+// chatRun is a finished run's state as chatReport reads it: chat_ok
+// counts and highest seq per local room, and its sessions' receivers.
+func chatRun(t *testing.T, o Options, okSeqs map[int][]uint64, recv map[int]recvState) *Report {
 	t.Helper()
 	o.URL, o.Rate, o.ChatRate, o.RunID = "ws://x/ws", 100, 10, "t"
 	r, err := NewRun(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for room, n := range accepted {
-		r.chat.accepted[room-r.chat.roomLo].Store(n)
+	for room, seqs := range okSeqs {
+		for _, seq := range seqs {
+			r.acceptChat(room*o.RoomSize, seq) // session room*size is in room
+		}
 	}
 	r.chat.sent.Store(30)
 	r.chat.refused.Store(2)
 	r.chat.durS = 2
-	var open []*session
+	var all []*session
 	for i := o.Offset; i < o.Offset+o.Conns; i++ {
 		s := &session{r: r, idx: i}
-		s.recv.got.Store(recv[i][0])
-		s.recv.gaps.Store(recv[i][1])
-		open = append(open, s)
+		s.recv.last.Store(recv[i].last)
+		s.recv.got.Store(recv[i].got)
+		s.recv.gaps.Store(recv[i].gaps)
+		all = append(all, s)
 	}
 	r.chat.stripes[0].Record(10 * time.Millisecond)
 	r.chat.stripes[3].Record(300 * time.Millisecond)
-	c := r.chatReport(open, time.Second, 0)
+	c := r.chatReport(all, func(s *session) bool { return !recv[s.idx].dropped }, time.Second, 0)
 	h := r.chatHist()
 	return &Report{Kind: KindSignal, Runs: 1, Chat: c,
 		Latency:    map[string]hist.Summary{LatChat: h.Summary()},
@@ -148,13 +159,23 @@ func chatRun(t *testing.T, o Options, accepted map[int]int64, recv map[int][2]in
 		Rate:       Rate{ChatDeliveriesPerS: c.deliveriesPerS()}}
 }
 
+func seqs(from, to uint64) []uint64 {
+	var out []uint64
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
 func TestChatReportFigures(t *testing.T) {
-	// Rooms of 4: sessions 0-3 in room 0, 4-5 in room 1. Room 0 accepted
-	// 5 messages, room 1 accepted 3.
-	rep := chatRun(t, Options{Conns: 6, RoomSize: 4}, map[int]int64{0: 5, 1: 3},
-		map[int][2]int64{0: {5, 0}, 1: {5, 0}, 2: {4, 1}, 3: {5, 0}, 4: {3, 0}, 5: {3, 0}})
+	// Rooms of 4: sessions 0-3 in room 0, 4-6 in room 1 (6 dropped).
+	// Room 0 accepted 5 messages, room 1 three, of which the sender read
+	// only the first two chat_ok: a member's seq 3 counts the third.
+	rep := chatRun(t, Options{Conns: 7, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5), 1: seqs(1, 2)},
+		map[int]recvState{0: {5, 5, 0, false}, 1: {5, 5, 0, false}, 2: {5, 4, 1, false}, 3: {5, 5, 0, false},
+			4: {3, 3, 0, false}, 5: {3, 3, 0, false}, 6: {1, 1, 0, true}})
 	c := rep.Chat
-	want := Chat{Sent: 30, Accepted: 8, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
+	want := Chat{Sent: 30, Accepted: 7, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
 		ClientCPUS: 1, ClientCPUSPerMDelivery: 40000}
 	got := *c
 	got.Rooms = nil
@@ -177,13 +198,15 @@ func TestChatReportFigures(t *testing.T) {
 }
 
 // One room of 8 split over two processes (as --procs splits it): the
-// merged expected deliveries are the room's accepted messages times all of
-// its members, not the sum of each half's own product; histograms and
-// counts merge exactly, also through files.
+// merged expected deliveries are the room's messages times all of its
+// members, not the sum of each half's own product; histograms and counts
+// merge exactly, also through files.
 func TestChatMergesExactlyOverProcs(t *testing.T) {
 	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
-	a := chatRun(t, parts[0], map[int]int64{0: 4}, map[int][2]int64{0: {10, 0}, 1: {10, 0}, 2: {10, 0}, 3: {10, 0}})
-	b := chatRun(t, parts[1], map[int]int64{0: 6}, map[int][2]int64{4: {10, 0}, 5: {9, 1}, 6: {10, 0}, 7: {10, 0}})
+	// 10 messages: the first half's senders read 4 chat_ok, the second's 6.
+	full := recvState{10, 10, 0, false}
+	a := chatRun(t, parts[0], map[int][]uint64{0: {1, 3, 5, 7}}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false}, 6: full, 7: full})
 	back := throughFiles(t, a, b)
 	m, err := back[0].Merge(back[1])
 	if err != nil {
@@ -206,8 +229,9 @@ func TestChatMergesExactlyOverProcs(t *testing.T) {
 }
 
 func TestChatThresholds(t *testing.T) {
-	rep := chatRun(t, Options{Conns: 4, RoomSize: 4}, map[int]int64{0: 5},
-		map[int][2]int64{0: {5, 0}, 1: {5, 0}, 2: {5, 0}, 3: {5, 0}})
+	full := recvState{5, 5, 0, false}
+	rep := chatRun(t, Options{Conns: 4, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5)},
+		map[int]recvState{0: full, 1: full, 2: full, 3: full})
 	tests := []struct {
 		expr string
 		pass bool

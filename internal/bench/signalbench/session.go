@@ -121,7 +121,7 @@ func (lc *livectlConn) onEvent(m *signal.Message) {
 	case signal.TypePong:
 		lc.s.pong(m.ClientTime)
 	case signal.TypeChatOK:
-		r.acceptChat(lc.s.idx)
+		r.acceptChat(lc.s.idx, m.Seq)
 	case signal.TypeError:
 		// Only a chat sender's requests go unanswered by id: an error
 		// event is the refusal of one of its messages.

@@ -90,7 +90,7 @@ func NewRun(opts Options) (*Run, error) {
 			r.chat.stripes[i] = hist.New()
 		}
 		lo, hi := opts.roomsSpan()
-		r.chat.roomLo, r.chat.accepted = lo, make([]atomic.Int64, hi-lo+1)
+		r.chat.roomLo, r.chat.lastSeq = lo, make([]atomic.Int64, hi-lo+1)
 	}
 	r.phase.Store(PhaseRamp)
 	return r, nil
@@ -116,10 +116,11 @@ func (o *Options) roomsSpan() (lo, hi int) {
 	return o.Offset / o.RoomSize, (o.Offset + o.Conns - 1) / o.RoomSize
 }
 
-// acceptChat counts a chat_ok received by session i.
-func (r *Run) acceptChat(i int) {
-	if n := r.opts.roomIndex(i) - r.chat.roomLo; n >= 0 && n < len(r.chat.accepted) {
-		r.chat.accepted[n].Add(1)
+// acceptChat counts a chat_ok for seq received by session i.
+func (r *Run) acceptChat(i int, seq uint64) {
+	r.chat.accepted.Add(1)
+	if n := r.opts.roomIndex(i) - r.chat.roomLo; n >= 0 && n < len(r.chat.lastSeq) {
+		storeMax(&r.chat.lastSeq[n], int64(min(seq, math.MaxInt64)))
 	}
 }
 
@@ -264,8 +265,8 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		if end := srv.Mark(ctx); end.CPUOK && peak.CPUOK {
 			serverCPU = end.CPU - peak.CPU
 		}
-		chat = r.chatReport(r.sessions(func(s *session) bool { return !s.dead && s.c.err() == nil }),
-			bench.ProcessCPU()-chatCPU0, serverCPU)
+		chat = r.chatReport(r.sessions(func(*session) bool { return true }),
+			func(s *session) bool { return !s.dead && s.c.err() == nil }, bench.ProcessCPU()-chatCPU0, serverCPU)
 		r.hist[LatChat] = r.chatHist() // recorded in stripes
 	}
 	r.leaveAll()
