@@ -113,11 +113,8 @@ const chatStripes = 16
 
 // chatDrainQuiet ends the wait for deliveries after the last message was
 // sent: once no chat frame arrived for this long, the stream has ended.
-// chatDrainMax bounds the wait.
-const (
-	chatDrainQuiet = 500 * time.Millisecond
-	chatDrainMax   = 5 * time.Second
-)
+// --request-timeout bounds the wait, as it bounds the wait for any reply.
+const chatDrainQuiet = 500 * time.Millisecond
 
 // chatState is a run's chat bookkeeping.
 type chatState struct {
@@ -282,9 +279,9 @@ func (r *Run) chatPhase(ctx context.Context, senders []*session) {
 }
 
 // drainChat waits for the deliveries of messages already sent: until no
-// chat frame arrived for chatDrainQuiet, at most chatDrainMax.
+// chat frame arrived for chatDrainQuiet, at most the request timeout.
 func (r *Run) drainChat() {
-	deadline := time.Now().Add(chatDrainMax)
+	deadline := time.Now().Add(r.opts.RequestTimeout)
 	for time.Now().Before(deadline) {
 		quiet := time.Duration(r.now() - r.chat.lastRecv.Load())
 		if quiet >= chatDrainQuiet {
