@@ -16,6 +16,7 @@ import (
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/testkit"
 )
 
 // directory is the cluster's room directory over a map, as the control
@@ -231,5 +232,95 @@ func TestPublishOnAnotherNode(t *testing.T) {
 	var se *signal.Error
 	if !errors.As(err, &se) || se.Code != signal.CodeNotOrigin || !strings.Contains(se.Reason, "localhost") {
 		t.Fatalf("/ws publish on an edge: %v; want not_origin naming the origin", err)
+	}
+}
+
+// TestFailover: the origin goes away; the publisher (publish.Keep, through
+// a node that redirected it to the origin) publishes again and its node
+// becomes the origin; the edge's WHEP viewers get frames again without
+// re-joining. (A /ws viewer gets the new tracks by renegotiation, as when a
+// publisher re-publishes; the probe follows only its first track, so it
+// cannot watch that here.)
+func TestFailover(t *testing.T) {
+	d, nodes := newCluster(t, 3, server.Config{})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	d.claim(0)("live") // A is the origin; the publisher reaches C, which redirects
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	retries := make(chan error, 10)
+	kept := make(chan error, 1)
+	go func() {
+		_, err := publish.Keep(ctx, publish.Options{URL: c.http.URL + "/whip/live"}, 0,
+			publish.Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond},
+			func(err error, _ time.Duration) { retries <- err })
+		kept <- err
+	}()
+	waitFor(t, func() bool { return a.sfu.Publishes("live") })
+
+	var mu sync.Mutex
+	var killed time.Time
+	var after []time.Time // frames each viewer saw after the kill
+	seen := make([]bool, 2)
+	var wg sync.WaitGroup
+	for i, o := range []probe.Options{{URL: b.http.URL + "/whep/live"}, {URL: b.http.URL + "/whep/live"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.Timeout, o.Observe, o.NoImage = 10*time.Second, time.Hour, true
+			o.OnFrame = func(at time.Time, _ media.Frame) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !killed.IsZero() && !seen[i] {
+					seen[i] = true
+					after = append(after, at)
+				}
+			}
+			r := probe.Attempt(ctx, o)
+			if !r.OK() {
+				t.Errorf("viewer %d (%s): %s", i, o.URL, r.Error)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return b.sfu.Cascade().Tracks == 2 && roomSubscribers(b, "live") == 2 })
+	time.Sleep(300 * time.Millisecond)
+
+	// The origin goes: its lease is dropped and it shuts down.
+	mu.Lock()
+	killed = time.Now()
+	mu.Unlock()
+	d.forget("live")
+	a.Close()
+	if err := testkit.Next(t, retries); err == nil {
+		t.Error("the publisher's session ended without a reason")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(after)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 edge viewers (%v) got frames again within 10 s of the origin's end; edge: %+v", n, seen, b.sfu.Cascade())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	for i, at := range after {
+		t.Logf("viewer %d: frames again %v after the origin went", i, at.Sub(killed).Round(time.Millisecond))
+	}
+	mu.Unlock()
+	if !c.sfu.Publishes("live") {
+		t.Error("the publisher is not on C, the new origin")
+	}
+	if st := b.sfu.Cascade(); st.Started != 2 || st.Upstreams != 1 || st.Rooms[0].Origin != c.http.URL {
+		t.Errorf("edge B after failover: %+v; want a second upstream, from C", st)
+	}
+	stop()
+	wg.Wait()
+	if err := <-kept; err != nil {
+		t.Errorf("publish.Keep: %v", err)
 	}
 }
