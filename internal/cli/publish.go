@@ -20,6 +20,9 @@ import (
 type PublishOptions struct {
 	publish.Options
 	Duration time.Duration
+	// Retry starts a new session, with backoff, whenever one ends or
+	// cannot start (publish.Keep).
+	Retry bool
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -40,7 +43,11 @@ PLI or FIR gets a keyframe at the next frame. A file cannot be re-encoded, so
 "a keyframe" means jumping to the next keyframe in the file; the same jump
 guarantees a keyframe at least every 2 s whatever the file's GOP.
 
-Runs until interrupted or for --duration, then prints what it sent.`,
+Runs until interrupted or for --duration, then prints what it sent. With
+--retry, a session that ends (the server went away, the room's origin node
+died) or cannot start is started again after 0.5 s, doubling up to 5 s: in a
+cluster, point --url at the load balancer and the publisher reaches the new
+origin.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
@@ -57,6 +64,7 @@ Runs until interrupted or for --duration, then prints what it sent.`,
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
+	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.5 s doubling to 5 s), when the session ends or cannot start")
 	return cmd
 }
 
@@ -120,6 +128,20 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	opts := o.Options
 	opts.Logger = f.Logger
+	if o.Retry {
+		if !f.Globals.Quiet {
+			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", o.URL, roomSuffix(o.Room, o.URL))
+		}
+		st, err := publish.Keep(ctx, opts, o.Duration, publish.DefaultBackoff, func(err error, wait time.Duration) {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "session ended: %v; publishing again in %s\n", err, wait)
+			}
+		})
+		if err != nil {
+			return withHint(err)
+		}
+		return printPublishStats(f, st)
+	}
 	p, err := publish.Start(ctx, opts)
 	if err != nil {
 		return withHint(err)
@@ -133,17 +155,20 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
 	}
 	runErr := p.Wait(ctx, o.Duration)
-	st = p.Stats()
-	if f.Globals.JSON() {
-		if err := report.WriteJSON(f.IO.Out, st); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(f.IO.Out, "codec %s  frames %d  keyframes %d (%d on request)  audio packets %d  bytes %d  loops %d\n",
-			st.Codec, st.FramesSent, st.KeyframesSent, st.KeyframesOnPLI, st.AudioPacketsSent, st.BytesSent, st.Loops)
-		fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
+	if err := printPublishStats(f, p.Stats()); err != nil {
+		return err
 	}
 	return runErr
+}
+
+func printPublishStats(f *Factory, st publish.Stats) error {
+	if f.Globals.JSON() {
+		return report.WriteJSON(f.IO.Out, st)
+	}
+	fmt.Fprintf(f.IO.Out, "codec %s  frames %d  keyframes %d (%d on request)  audio packets %d  bytes %d  loops %d\n",
+		st.Codec, st.FramesSent, st.KeyframesSent, st.KeyframesOnPLI, st.AudioPacketsSent, st.BytesSent, st.Loops)
+	fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
+	return nil
 }
 
 func roomSuffix(room, u string) string {

@@ -9,3 +9,13 @@ var (
 	// connection (ICE and DTLS) did not come up within ConnectTimeout.
 	ErrNotConnected = errors.New("ICE/DTLS did not connect")
 )
+
+// FileError is a media file that cannot be published (missing, unreadable,
+// an unknown format or codec); its text is the cause's.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }

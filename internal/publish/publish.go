@@ -118,8 +118,8 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 		if err == nil && o.NoAudio {
 			src.audio = nil
 		}
-	} else {
-		src, err = fileSource(o.File, o.FPS)
+	} else if src, err = fileSource(o.File, o.FPS); err != nil {
+		err = &FileError{Path: o.File, Err: err}
 	}
 	if err != nil {
 		return nil, err

@@ -48,17 +48,10 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	p := &Publisher{relay: r, identity: identity, id: newID("PU_"), pc: pc, release: release,
-		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
-	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
-		pc.Close()
-		release()
+	p, err := r.addPublisher(room, identity, "publisher", pc, release)
+	if err != nil {
 		return nil, "", err
 	}
-	pc.OnTrack(p.onTrack)
-	p.mu.Lock() // the timer's Close reads connectTimer
-	p.connectTimer = r.superviseConnection(pc, "publisher", p.id, &p.up, release, nil, p.Close)
-	p.mu.Unlock()
 	p.negMu.Lock()
 	answer, err := answerOffer(pc, offer)
 	p.negMu.Unlock()
@@ -67,6 +60,28 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 		return nil, "", err
 	}
 	return p, answer, nil
+}
+
+// addPublisher makes pc, built within the pending budget (release), a
+// publisher of room: its tracks join the room as they arrive, and the
+// session ends with its peer connection. what names it in logs and its id.
+func (r *Relay) addPublisher(room, identity, what string, pc *webrtc.PeerConnection, release func()) (*Publisher, error) {
+	prefix := "PU_"
+	if what == "upstream" {
+		prefix = "UP_"
+	}
+	p := &Publisher{relay: r, identity: identity, id: newID(prefix), pc: pc, release: release,
+		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
+	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
+		pc.Close()
+		release()
+		return nil, err
+	}
+	pc.OnTrack(p.onTrack)
+	p.mu.Lock() // the timer's Close reads connectTimer
+	p.connectTimer = r.superviseConnection(pc, what, p.id, &p.up, release, nil, p.Close)
+	p.mu.Unlock()
+	return p, nil
 }
 
 // ID identifies the session (unique in the process).

@@ -77,6 +77,9 @@ func (b *batchConn) end() error {
 	return err
 }
 
+// batchWrites turns batchConn on; a variable for benchmarks to compare.
+var batchWrites = true
+
 // batchingWriter hands the WebSocket upgrader a batchConn when it hijacks
 // the connection.
 type batchingWriter struct {

@@ -357,7 +357,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is livectl's WebSocket signaling endpoint: connect with a WebSocket client (protocol "+signal.Subprotocol+", docs/protocol.md); plain HTTP gets nothing here", http.StatusBadRequest)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(batchingWriter{w}, r, nil)
+	uw := w
+	if batchWrites {
+		uw = batchingWriter{w}
+	}
+	conn, err := s.upgrader.Upgrade(uw, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)

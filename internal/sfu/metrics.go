@@ -19,6 +19,13 @@ var (
 	descRoomPLIs       = prometheus.NewDesc("livectl_room_plis_total", "Keyframe requests sent to the room's publishers.", []string{"room"}, nil)
 	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
 	descQueueDrops     = prometheus.NewDesc("livectl_media_queue_drops_total", "Packets dropped because a subscriber's send queue was full.", nil, nil)
+
+	// The cascade's node links (cluster nodes only): one upstream per room
+	// with local viewers whose origin is another node.
+	descUpstreams       = prometheus.NewDesc("livectl_cascade_upstreams", "Upstream peer connections pulling a room from its origin node.", nil, nil)
+	descUpstreamTracks  = prometheus.NewDesc("livectl_cascade_upstream_tracks", "Tracks received over upstreams: one per origin track per node, whatever the viewers.", nil, nil)
+	descUpstreamBytes   = prometheus.NewDesc("livectl_cascade_upstream_bytes_total", "Media bytes received over upstreams.", nil, nil)
+	descUpstreamsOpened = prometheus.NewDesc("livectl_cascade_upstreams_started_total", "Upstreams set up (a failover sets up another).", nil, nil)
 )
 
 // roomCollector serves the relay's per-room figures; Mount registers it.
@@ -47,4 +54,11 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(descRetransmits, prometheus.CounterValue, float64(st.Retransmits))
 	g(descQueueDrops, prometheus.CounterValue, float64(st.Drops))
+	if c.sfu.cascade != nil {
+		cs := c.sfu.Cascade()
+		g(descUpstreams, prometheus.GaugeValue, float64(cs.Upstreams))
+		g(descUpstreamTracks, prometheus.GaugeValue, float64(cs.Tracks))
+		g(descUpstreamBytes, prometheus.CounterValue, float64(cs.BytesIn))
+		g(descUpstreamsOpened, prometheus.CounterValue, float64(cs.Started))
+	}
 }

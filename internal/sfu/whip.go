@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
@@ -214,17 +215,44 @@ func (h *whipHandler) create(kind string) http.Handler {
 			return
 		}
 		s := h.sfu
-		ok, identity, canPub, canSub := h.authorize(w, r, room)
-		if !ok {
-			return
+		var identity string
+		ng, node := (*auth.Grant)(nil), false
+		if kind == "whep" {
+			ng, node = s.nodeGrant(r, room)
 		}
-		if kind == "whip" && !canPub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish")
-			return
+		if node {
+			identity = ng.Identity
+		} else {
+			ok, id, canPub, canSub := h.authorize(w, r, room)
+			if !ok {
+				return
+			}
+			if kind == "whip" && !canPub {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish")
+				return
+			}
+			if kind == "whep" && !canSub {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
+				return
+			}
+			identity = id
 		}
-		if kind == "whep" && !canSub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
-			return
+		if kind == "whip" {
+			// RFC 9725 §4.5 lets a WHIP endpoint redirect the POST: the
+			// publisher goes to the room's origin, no media detour.
+			info, err := s.admitPublisher(r.Context(), room)
+			var oe *OriginError
+			switch {
+			case errors.As(err, &oe):
+				// 307, not 301/302: the client must POST the same offer.
+				w.Header().Set("Location", info.WHIPURL)
+				w.WriteHeader(http.StatusTemporaryRedirect)
+				return
+			case err != nil:
+				w.Header().Set("Retry-After", "2")
+				problem(w, http.StatusServiceUnavailable, signal.CodeInternal, err.Error())
+				return
+			}
 		}
 		body, err := h.readBody(r)
 		if err != nil {
@@ -235,7 +263,10 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusRequestEntityTooLarge, signal.CodeMessageTooLarge, fmt.Sprintf("SDP offer larger than %d bytes", maxSDPBody))
 			return
 		}
-		release, err := h.srv.ReserveSession(room)
+		release := func() {}
+		if !node {
+			release, err = h.srv.ReserveSession(room)
+		}
 		if err != nil {
 			code := signal.CodeServerFull
 			var le *server.LimitError
@@ -251,6 +282,17 @@ func (h *whipHandler) create(kind string) http.Handler {
 		if identity == "" {
 			identity = kind + "-" + randomSuffix()
 		}
+		// The session's end releases its place in the limits and what it
+		// holds in the cluster: a publisher's claim to be the origin, a
+		// viewer's share of the room's upstream (held before the
+		// subscription, so the upstream comes up beside the viewer's ICE).
+		held := func() {}
+		if kind == "whip" {
+			held = s.published(room)
+		} else if !node {
+			held = s.cascade.hold(room)
+		}
+		res.release = func() { release(); held() }
 		if kind == "whip" {
 			res.pub, answer, err = s.relay.Publish(room, identity, string(body))
 			if err == nil {
@@ -263,7 +305,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			}
 		}
 		if err != nil {
-			release()
+			res.release()
 			switch {
 			case errors.Is(err, relay.ErrBadSDP):
 				problem(w, http.StatusBadRequest, signal.CodeBadSDP, err.Error())
@@ -297,6 +339,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 func (h *whipHandler) lookup(kind string, w http.ResponseWriter, r *http.Request) *resource {
 	s := h.sfu
 	room := r.PathValue("room")
+	if kind == "whep" {
+		if g, node := s.nodeGrant(r, room); node {
+			if res := s.res.get(kind, room, r.PathValue("id")); res != nil && res.owner == g.Identity {
+				return res
+			}
+		}
+	}
 	ok, identity, canPub, canSub := h.authorize(w, r, room)
 	if !ok {
 		return nil

@@ -39,10 +39,12 @@ type DialOptions struct {
 	// WantEvent, when set, is asked for the type of each frame that looks
 	// like an event (no request id) before it is decoded; frames it rejects
 	// are dropped undecoded. Load generators holding thousands of sessions
-	// use it to skip membership events they do not read. The look is cheap
-	// and conservative: a frame whose leading type field cannot be read
-	// that way is decoded as usual, and replies are always decoded.
-	WantEvent func(typ string) bool
+	// use it to skip membership events they do not read, or to read the
+	// few fields they need from frame (valid only during the call) instead
+	// of decoding a stream of chat frames. The look is cheap and
+	// conservative: a frame whose leading type field cannot be read that
+	// way is decoded as usual, and replies are always decoded.
+	WantEvent func(typ string, frame []byte) bool
 }
 
 // writeBufferPool shares write buffers between all clients of a process:
@@ -90,7 +92,7 @@ type Client struct {
 	conn         *websocket.Conn
 	writeTimeout time.Duration
 	onEvent      func(*Message)
-	wantEvent    func(string) bool
+	wantEvent    func(typ string, frame []byte) bool
 	welcome      Message
 
 	wmu sync.Mutex // serialises frame writes
@@ -197,7 +199,7 @@ func (c *Client) readLoop() {
 			return
 		}
 		if c.wantEvent != nil {
-			if typ, ok := eventType(b); ok && !c.wantEvent(typ) {
+			if typ, ok := eventType(b); ok && !c.wantEvent(typ, b) {
 				continue
 			}
 		}

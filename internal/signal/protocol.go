@@ -92,6 +92,7 @@ const (
 	CodeSlowConsumer    = "slow_consumer"     // send queue overflowed (connection closes)
 	CodeMediaFailed     = "media_failed"      // the server ended a peer connection on its own (Target says which)
 	CodeRateLimited     = "rate_limited"      // request over the connection's rate limit: not executed
+	CodeNotOrigin       = "not_origin"        // publish on a cluster node that is not the room's origin (Reason names it)
 	CodeInternal        = "internal"
 )
 
