@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -44,19 +45,19 @@ var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// Claim makes this node the origin of room unless another live node holds
-// its lease, and returns the origin. A claim this node wins is held (and
-// renewed at each heartbeat) until as many Releases; a draining node
-// claims nothing (ErrDraining) but still learns who the origin is.
+// Claim makes this node the origin of room unless another node holds its
+// lease, and returns the origin. A lease this node wins is renewed at
+// each heartbeat until Release, or until Config.Publishes says the room
+// has no local publisher; a draining node claims nothing (ErrDraining)
+// but still learns who the origin is.
 func (n *Node) Claim(ctx context.Context, room string) (Origin, error) {
 	n.mu.Lock()
 	draining := n.state == StateDraining
-	if l := n.leases[room]; l != nil {
-		l.holds++
-		n.mu.Unlock()
+	_, held := n.leases[room]
+	n.mu.Unlock()
+	if held {
 		return n.self(room), nil
 	}
-	n.mu.Unlock()
 	if draining {
 		o, err := n.Lookup(ctx, room)
 		if err == nil {
@@ -67,39 +68,21 @@ func (n *Node) Claim(ctx context.Context, room string) (Origin, error) {
 	o, err := n.claim(ctx, room)
 	if err == nil && o.Self {
 		n.mu.Lock()
-		n.holdLocked(room).holds++
+		n.leases[room] = time.Now()
 		n.mu.Unlock()
 	}
 	return o, err
 }
 
-// Release gives back one Claim of room; the lease ends with the last one
-// (and no local /ws publisher).
+// Release ends this node's lease on room, if it holds it.
 func (n *Node) Release(room string) {
 	n.mu.Lock()
-	l := n.leases[room]
-	if l == nil {
-		n.mu.Unlock()
-		return
-	}
-	l.holds = max(l.holds-1, 0)
-	end := l.holds == 0 && !l.wsPubs
-	if end {
-		delete(n.leases, room)
-	}
+	_, held := n.leases[room]
+	delete(n.leases, room)
 	n.mu.Unlock()
-	if end {
+	if held {
 		n.release(room)
 	}
-}
-
-func (n *Node) holdLocked(room string) *lease {
-	l := n.leases[room]
-	if l == nil {
-		l = &lease{}
-		n.leases[room] = l
-	}
-	return l
 }
 
 func (n *Node) self(room string) Origin {
@@ -167,43 +150,6 @@ func (n *Node) resolve(_ context.Context, room, holder string) (Origin, error) {
 		return Origin{}, &StoreError{Op: "reading origin node record", Err: err}
 	}
 	return Origin{Room: room, NodeID: holder, URL: rec.URL}, nil
-}
-
-// syncLeases claims the rooms that have local /ws publishers and no
-// lease, and ends the leases kept only for /ws publishers that are gone.
-// It runs on the writer, after a counts change.
-func (n *Node) syncLeases() {
-	var claim, release []string
-	n.mu.Lock()
-	if n.state == StateServing {
-		for name, rs := range n.rooms {
-			if l := n.leases[name]; rs.pubs > 0 && (l == nil || !l.wsPubs) {
-				claim = append(claim, name)
-			}
-		}
-	}
-	for name, l := range n.leases {
-		if rs := n.rooms[name]; l.wsPubs && (rs == nil || rs.pubs == 0) {
-			l.wsPubs = false
-			if l.holds == 0 {
-				delete(n.leases, name)
-				release = append(release, name)
-			}
-		}
-	}
-	n.mu.Unlock()
-	for _, room := range claim {
-		o, err := n.claim(n.ctx, room)
-		if err != nil || !o.Self {
-			continue // another node is the origin, or the store is away: tried again next change
-		}
-		n.mu.Lock()
-		n.holdLocked(room).wsPubs = true
-		n.mu.Unlock()
-	}
-	for _, room := range release {
-		n.release(room)
-	}
 }
 
 // RoomOrigin is one room of the directory.

@@ -92,6 +92,11 @@ type Config struct {
 	Prefix string
 	// Load, when set, is read at each heartbeat for the node's record.
 	Load func() Load
+	// Publishes, when set, says whether room still has a publisher on
+	// this node: a lease whose room has none is let go at the next
+	// heartbeat (after a grace of one Expiry from the claim, while the
+	// publisher sets up). Nil: leases are held until Release.
+	Publishes func(room string) bool
 	// Links, when set, gives the media plane's node links for /v1/cluster.
 	Links  func() any
 	Logger *slog.Logger
@@ -130,15 +135,12 @@ type Node struct {
 	kick chan struct{}         // subscriptions or counts changed
 	lost atomic.Pointer[error] // the last store failure; nil: healthy
 
-	mu     sync.Mutex
-	state  State
-	rooms  map[string]*roomState // rooms with local members
-	leases map[string]*lease     // rooms whose origin lease this node holds
-	subbed map[string]bool       // channels subscribed on ps
-	// leasesStale: a room closed, so a lease kept for its /ws
-	// publishers may have to end.
-	leasesStale bool
-	closing     bool
+	mu      sync.Mutex
+	state   State
+	rooms   map[string]*roomState // rooms with local members
+	leases  map[string]time.Time  // rooms whose origin lease this node holds: when claimed
+	subbed  map[string]bool       // channels subscribed on ps
+	closing bool
 }
 
 type localBox struct{ Local }
@@ -156,13 +158,6 @@ type roomState struct {
 type remoteCounts struct {
 	pubs, view int
 	at         time.Time
-}
-
-// lease is an origin lease this node holds: while Holds > 0 (explicit
-// Claims) or local /ws publishers are in the room.
-type lease struct {
-	holds  int
-	wsPubs bool
 }
 
 // keys names the node's Redis keys and channels.
@@ -217,7 +212,7 @@ func New(cfg Config) (*Node, error) {
 	redisLogOnce.Do(func() { redis.SetLogger(debugLog{log}) })
 	n := &Node{cfg: cfg, log: log, keys: keys{cfg.Prefix}, state: StateServing,
 		pubq: make(chan outMsg, 4096), kick: make(chan struct{}, 1),
-		rooms: map[string]*roomState{}, leases: map[string]*lease{}, subbed: map[string]bool{}}
+		rooms: map[string]*roomState{}, leases: map[string]time.Time{}, subbed: map[string]bool{}}
 	n.rdb = redis.NewClient(opt)
 	n.rdb.AddHook(countingHook{&n.stats})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -281,7 +276,7 @@ func (n *Node) Close() error {
 	for r := range n.leases {
 		owned = append(owned, r)
 	}
-	n.leases = map[string]*lease{}
+	n.leases = map[string]time.Time{}
 	n.mu.Unlock()
 	n.cancel()
 	n.ps.Close()
@@ -334,11 +329,11 @@ func (n *Node) heartbeat() error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	owned := make([]string, 0, len(n.leases))
-	for r := range n.leases {
-		owned = append(owned, r)
+	owned, gone := n.leasesToRenew()
+	for _, r := range gone {
+		n.release(r)
 	}
+	n.mu.Lock()
 	for _, rs := range n.rooms {
 		rs.sent = false
 	}
@@ -361,6 +356,23 @@ func (n *Node) heartbeat() error {
 	n.expireRemote()
 	n.flushCounts()
 	return err
+}
+
+// leasesToRenew splits the leases into those to renew and those whose
+// room no longer has a local publisher (Config.Publishes), which it drops.
+func (n *Node) leasesToRenew() (renew, gone []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	grace := time.Now().Add(-n.cfg.Expiry)
+	for r, at := range n.leases {
+		if n.cfg.Publishes != nil && at.Before(grace) && !n.cfg.Publishes(r) {
+			delete(n.leases, r)
+			gone = append(gone, r)
+			continue
+		}
+		renew = append(renew, r)
+	}
+	return renew, gone
 }
 
 func (n *Node) record() Record {

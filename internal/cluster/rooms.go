@@ -69,7 +69,6 @@ func (n *Node) RoomOpened(room string) {
 func (n *Node) RoomClosed(room string) {
 	n.mu.Lock()
 	delete(n.rooms, room)
-	n.leasesStale = true
 	n.mu.Unlock()
 	n.poke()
 	// The others drop this node's share now, not at expiry.
@@ -78,8 +77,7 @@ func (n *Node) RoomClosed(room string) {
 
 // CountsChanged tells the node room's local publishers and viewers. They
 // reach the other nodes coalesced: at most one message per room per
-// countsWindow. A room with local publishers gets this node as its origin
-// if it has none. It never blocks.
+// countsWindow. It never blocks.
 func (n *Node) CountsChanged(room string, publishers, viewers int) {
 	n.mu.Lock()
 	rs := n.rooms[room]
@@ -238,8 +236,6 @@ func (n *Node) flushCounts() {
 	}
 	var out []c
 	n.mu.Lock()
-	stale := n.leasesStale
-	n.leasesStale = false
 	for _, rs := range n.rooms {
 		if !rs.sent {
 			rs.sent = true
@@ -248,9 +244,6 @@ func (n *Node) flushCounts() {
 	}
 	n.mu.Unlock()
 	if len(out) == 0 {
-		if stale {
-			n.syncLeases()
-		}
 		return
 	}
 	_ = n.store("publishing room counts", func(ctx context.Context) error {
@@ -263,7 +256,6 @@ func (n *Node) flushCounts() {
 		return err
 	})
 	n.stats.published.Add(uint64(len(out)))
-	n.syncLeases()
 }
 
 // expireRemote forgets counts of nodes not heard from within Expiry (a
