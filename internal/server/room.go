@@ -108,6 +108,8 @@ type room struct {
 	members map[*session]struct{}
 	pubs    map[*session]struct{} // members that are publishers
 	closed  bool                  // deleted from the registry: timers do nothing
+	// The room's members on other nodes of a cluster (Config.Cluster).
+	remotePubs, remoteViewers int
 
 	// Coalesced counts (room_update).
 	announced   bool // a room_update has been sent
@@ -126,6 +128,14 @@ type room struct {
 	chatLimiter *rate.Limiter
 	chatIn      perSecond
 	chatOut     perSecond
+}
+
+// total is the room's members on every node.
+func (rm *room) total() int { return len(rm.members) + rm.remotePubs + rm.remoteViewers }
+
+// counts are the room's publishers and viewers on every node.
+func (rm *room) counts() (pubs, viewers int) {
+	return len(rm.pubs) + rm.remotePubs, len(rm.members) - len(rm.pubs) + rm.remoteViewers
 }
 
 // perSecond counts events in whole seconds: rate is the count of the last
@@ -159,6 +169,7 @@ type registry struct {
 	rooms        map[string]*room
 	participants atomic.Int64
 	cfg          RoomsConfig
+	cluster      Cluster // nil: one node
 }
 
 // join adds c to the room m.Room (creating it), queues the joined reply to c
@@ -178,6 +189,9 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 			rm = &room{name: m.Room, members: make(map[*session]struct{}), pubs: make(map[*session]struct{}),
 				chatLimiter: limiter(r.cfg.RoomChatRate, max(1, int(min(r.cfg.RoomChatRate, 1e6))))}
 			r.rooms[m.Room] = rm
+			if r.cluster != nil {
+				r.cluster.RoomOpened(m.Room)
+			}
 		}
 		rm.n.Add(1)
 	}
@@ -195,11 +209,12 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 	rm.members[c] = struct{}{}
 	r.participants.Add(1)
 	c.room, c.joinedAs, c.publisher = rm, m.Identity, false
+	pubs, viewers := rm.counts()
 	c.send(&signal.Message{Type: signal.TypeJoined, ID: m.ID, Room: m.Room, Identity: m.Identity,
 		SessionID: c.id, Participants: r.listLocked(rm, c), Tracks: tracks,
-		Publishers: len(rm.pubs), Viewers: len(rm.members) - len(rm.pubs), Messages: r.historyLocked(rm)})
-	if len(rm.members) <= r.cfg.EventThreshold {
-		r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
+		Publishers: pubs, Viewers: viewers, Messages: r.historyLocked(rm)})
+	if rm.total() <= r.cfg.EventThreshold {
+		r.announce(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
 			Room: m.Room, Participant: &signal.Participant{Identity: m.Identity, SessionID: c.id}})
 	}
 	r.countsChangedLocked(rm)
@@ -291,7 +306,7 @@ func (r *registry) leave(c *session, id string) {
 	}
 	rm.mu.Lock()
 	wasPub := c.publisher
-	small := len(rm.members) <= r.cfg.EventThreshold
+	small := rm.total() <= r.cfg.EventThreshold
 	delete(rm.members, c)
 	delete(rm.pubs, c)
 	r.participants.Add(-1)
@@ -300,7 +315,7 @@ func (r *registry) leave(c *session, id string) {
 		c.send(&signal.Message{Type: signal.TypeLeft, ID: id, Room: rm.name})
 	}
 	if wasPub || small {
-		r.broadcast(rm, nil, &signal.Message{Type: signal.TypeParticipantLeft, Room: rm.name,
+		r.announce(rm, nil, &signal.Message{Type: signal.TypeParticipantLeft, Room: rm.name,
 			Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id, Publisher: wasPub}})
 	}
 	r.countsChangedLocked(rm)
@@ -313,6 +328,9 @@ func (r *registry) leave(c *session, id string) {
 	r.mu.Lock()
 	if rm.n.Load() == 0 && r.rooms[rm.name] == rm {
 		delete(r.rooms, rm.name)
+		if r.cluster != nil {
+			r.cluster.RoomClosed(rm.name)
+		}
 		rm.mu.Lock()
 		rm.closed = true
 		for _, t := range []*time.Timer{rm.updateTimer, rm.batchTimer} {
@@ -339,7 +357,7 @@ func (r *registry) markPublisher(c *session) {
 	}
 	c.publisher = true
 	rm.pubs[c] = struct{}{}
-	r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantUpdated, Room: rm.name,
+	r.announce(rm, c, &signal.Message{Type: signal.TypeParticipantUpdated, Room: rm.name,
 		Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id, Publisher: true}})
 	r.countsChangedLocked(rm)
 }
@@ -349,7 +367,10 @@ func (r *registry) markPublisher(c *session) {
 // from room_update, which must then stay true). Updates are at least
 // UpdateInterval apart; one that would repeat the last counts is not sent.
 func (r *registry) countsChangedLocked(rm *room) {
-	if rm.updateArmed || (!rm.announced && len(rm.members) <= r.cfg.EventThreshold) {
+	if r.cluster != nil {
+		r.cluster.CountsChanged(rm.name, len(rm.pubs), len(rm.members)-len(rm.pubs))
+	}
+	if rm.updateArmed || (!rm.announced && rm.total() <= r.cfg.EventThreshold) {
 		return
 	}
 	rm.updateArmed = true
@@ -364,7 +385,7 @@ func (r *registry) sendUpdate(rm *room) {
 	if rm.closed {
 		return
 	}
-	p, v := len(rm.pubs), len(rm.members)-len(rm.pubs)
+	p, v := rm.counts()
 	if rm.announced && p == rm.sentPubs && v == rm.sentViewers {
 		return
 	}
@@ -385,29 +406,41 @@ var chatRefusalNames = [numChatRefusals]string{"sender_rate", "room_rate"}
 
 // chat accepts a message from c (a member) into its room's chat, queues
 // chat_ok with its seq to c, and sends it to every member with the next
-// batch. It reports false when the room's rate refused it.
-func (r *registry) chat(c *session, m *signal.Message) bool {
+// batch. It reports false when the room's rate refused it. In a cluster
+// the cluster numbers the message and brings it back to every node's
+// members (RemoteChat); err is then its failure to do so.
+func (r *registry) chat(c *session, m *signal.Message) (ok bool, err error) {
 	rm := c.room
+	now := time.Now()
+	msg := signal.ChatMessage{From: c.joinedAs, Text: m.Text, ClientTime: m.ClientTime, ServerTime: now.UnixMilli()}
+	if r.cluster != nil {
+		return r.clusterChat(c, rm, m.ID, msg)
+	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	now := time.Now()
 	if !rm.chatLimiter.AllowN(now, 1) {
-		return false
+		return false, nil
 	}
 	rm.seq++
-	rm.batch = append(rm.batch, signal.ChatMessage{Seq: rm.seq, From: c.joinedAs, Text: m.Text,
-		ClientTime: m.ClientTime, ServerTime: now.UnixMilli()})
-	rm.chatIn.add(now.Unix(), 1)
+	msg.Seq = rm.seq
 	c.srv.counters.chatIn.Add(1)
 	// Queued under the room's lock: the sender gets chat_ok before the
 	// batch that carries its message.
 	c.send(&signal.Message{Type: signal.TypeChatOK, ID: m.ID, Seq: rm.seq})
+	r.queueChatLocked(rm, c.srv, msg, now)
+	return true, nil
+}
+
+// queueChatLocked adds msg to rm's next batch and sends the batch when it
+// is full or unbatched, else arms its timer.
+func (r *registry) queueChatLocked(rm *room, srv *Server, msg signal.ChatMessage, now time.Time) {
+	rm.batch = append(rm.batch, msg)
+	rm.chatIn.add(now.Unix(), 1)
 	switch {
 	case r.cfg.ChatBatch < 0 || len(rm.batch) >= maxChatBatch:
-		r.flushLocked(rm, c.srv)
+		r.flushLocked(rm, srv)
 	case !rm.batchArmed:
 		rm.batchArmed = true
-		srv := c.srv
 		rm.batchTimer = time.AfterFunc(r.cfg.ChatBatch, func() {
 			rm.mu.Lock()
 			defer rm.mu.Unlock()
@@ -417,7 +450,6 @@ func (r *registry) chat(c *session, m *signal.Message) bool {
 			}
 		})
 	}
-	return true
 }
 
 // flushLocked sends the waiting chat messages as one frame, encoded once,
@@ -462,6 +494,27 @@ func (r *registry) broadcast(rm *room, except *session, m *signal.Message) {
 	if err != nil {
 		return
 	}
+	r.broadcastFrame(rm, except, b)
+}
+
+// announce broadcasts a membership event and, in a cluster, passes it to
+// the room's members on the other nodes.
+func (r *registry) announce(rm *room, except *session, m *signal.Message) {
+	if r.cluster == nil {
+		r.broadcast(rm, except, m)
+		return
+	}
+	b, err := signal.Encode(m)
+	if err != nil {
+		return
+	}
+	r.broadcastFrame(rm, except, b)
+	r.cluster.Event(rm.name, b)
+}
+
+// broadcastFrame queues the encoded message b to every member of rm but
+// except.
+func (r *registry) broadcastFrame(rm *room, except *session, b []byte) {
 	f := frame{op: opText, data: b}
 	for o := range rm.members {
 		if o != except {

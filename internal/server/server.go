@@ -121,6 +121,9 @@ type Config struct {
 	OnRefused func(error)
 	// Rooms shapes large rooms and their chat (room.go).
 	Rooms RoomsConfig
+	// Cluster, when set, links rooms across nodes (cluster.go); nil: one
+	// node.
+	Cluster Cluster
 	// Handlers are extra routes on the public listener ("/" for the demo
 	// page, for example), mounted by New.
 	Handlers map[string]http.Handler
@@ -219,6 +222,7 @@ func New(cfg Config) (*Server, error) {
 	s.reg.rooms = make(map[string]*room)
 	s.slots.inRoom = make(map[string]int)
 	s.reg.cfg = cfg.Rooms
+	s.reg.cluster = cfg.Cluster
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -322,6 +326,9 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	if s.Draining() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "draining")
+		return
+	}
+	if s.clusterNotReady(w) {
 		return
 	}
 	fmt.Fprintln(w, "ready")

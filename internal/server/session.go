@@ -511,7 +511,13 @@ func (c *session) chat(m *signal.Message) {
 			"chat message not sent: a member may send %g messages/s, bursts of %d; slow down", rc.ChatRate, rc.ChatBurst))
 		return
 	}
-	if !c.srv.reg.chat(c, m) {
+	ok, err := c.srv.reg.chat(c, m)
+	if err != nil {
+		c.srv.log.Warn("chat message not sent: the cluster could not take it", "room", c.room.name, "err", err)
+		c.replyError(m.ID, signal.CodeInternal, "chat message not sent: this server cannot reach the rest of its cluster now; retry later")
+		return
+	}
+	if !ok {
 		c.srv.counters.chatRefused[chatRefusedRoom].Add(1)
 		c.replyError(m.ID, signal.CodeRateLimited, fmt.Sprintf(
 			"chat message not sent: room %q takes at most %g messages/s from all its members; retry later", c.room.name, rc.RoomChatRate))
