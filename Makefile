@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build run test test-race bench completions check-completions lint fuzz fuzz-long e2e bench-sessions bench-signal bench-live bench-media fanout clean
+.PHONY: all build run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-sessions bench-signal bench-live bench-media fanout clean
 
 all: build
 
@@ -69,6 +69,13 @@ fuzz-long:
 # chromium or tmux is missing; .ci/run installs both.
 e2e: build
 	LIVECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags 'browser e2e' -count=1 -timeout 15m -run 'Browser|Chromium|E2E' ./...
+
+# The cluster with a real redis-server (docs/cluster.md): the cluster
+# package in process and three serve processes (e2e tag). Without
+# redis-server they skip, saying so; LIVECTL_REQUIRE_REDIS=1 makes that a
+# failure (CI).
+test-cluster: build
+	LIVECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -timeout 10m ./internal/cluster/...
 
 # Server cost per idle session (10,000 held by a child process) and join
 # latency with 1,000 sessions connected; see docs/server.md.

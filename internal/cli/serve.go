@@ -62,6 +62,8 @@ type ServeOptions struct {
 	PublicIP string
 	STUN     []string
 
+	Cluster ClusterOptions
+
 	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
 	Signals <-chan os.Signal
 	// Ready, when set, is called with the bound addresses once serving (tests).
@@ -130,6 +132,7 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	opts.Cluster.addFlags(fl)
 	return cmd
 }
 
@@ -211,6 +214,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 	if o.AdminListen != "" && o.AdminListen == o.Listen && !strings.HasSuffix(o.Listen, ":0") {
 		return UsageErrorf("%s and %s are both %s: pprof must not be on the public listener; give the admin listener its own address", f.FlagRef("listen"), f.FlagRef("admin-listen"), o.Listen)
 	}
+	if err := o.Cluster.resolve(f, o.Listen); err != nil {
+		return err
+	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
 		return UsageErrorf("%s: %q is not an IP address", f.FlagRef("public-ip"), o.PublicIP)
 	}
@@ -259,6 +265,9 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	drainCtx, force, stop := o.drainSignals(ctx, f.Logger)
 	defer stop()
 	err = srv.Serve(drainCtx, ln, adminLn, force)
+	if cl, ok := srv.Cluster().(io.Closer); ok {
+		cl.Close() // after the drain: its record goes at once, not at expiry
+	}
 	if errors.Is(err, server.ErrForced) {
 		return fmt.Errorf("exited before clients had left: %w", err)
 	}
@@ -287,10 +296,22 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
-		MaxPending: o.MaxPendingMedia, Logger: log})
+	sfuCfg := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
+		MaxPending: o.MaxPendingMedia, Logger: log}
+	var wire *clusterWiring
+	if o.Cluster.Redis != "" {
+		wire = &clusterWiring{}
+		wire.sfuConfig(&sfuCfg, &o.Cluster)
+	}
+	plane, err := sfu.New(sfuCfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
+	}
+	if wire != nil {
+		if err := wire.newNode(f, &o.Cluster, plane, o.UDPPort); err != nil {
+			plane.Close()
+			return nil, err
+		}
 	}
 	cfg := server.Config{
 		Limits: server.Limits{
@@ -316,13 +337,25 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	}
 	cfg.AllowedHosts = withListenName(o.AllowedHosts, o.Listen)
 	cfg.AdminAllowedHosts = withListenName(o.AdminAllowedHosts, o.AdminListen)
+	if wire != nil {
+		cfg.Cluster = wire.node
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		plane.Close()
+		if wire != nil {
+			wire.node.Close()
+		}
 		return nil, err
 	}
-	if err := plane.Mount(srv); err != nil {
+	if err := plane.Mount(srv); err == nil && wire != nil {
+		err = wire.attach(srv)
+	}
+	if err != nil {
 		srv.Close()
+		if wire != nil {
+			wire.node.Close()
+		}
 		return nil, err
 	}
 	return srv, nil
@@ -353,6 +386,9 @@ func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn n
 			fmt.Fprintf(w, ", tcp %d", o.TCPPort)
 		}
 		fmt.Fprintln(w)
+	}
+	if o.Cluster.Redis != "" {
+		fmt.Fprintf(w, "  cluster     node %s, advertised as %s  %s/v1/cluster\n", o.Cluster.NodeID, o.Cluster.AdvertiseURL, base)
 	}
 	fmt.Fprintf(w, "  health      %s/healthz  %s/readyz\n", base, base)
 	fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)

@@ -97,6 +97,9 @@ type Config struct {
 	// heartbeat (after a grace of one Expiry from the claim, while the
 	// publisher sets up). Nil: leases are held until Release.
 	Publishes func(room string) bool
+	// Draining, when set, is read at each heartbeat: true marks the node
+	// draining (as SetState does).
+	Draining func() bool
 	// Links, when set, gives the media plane's node links for /v1/cluster.
 	Links  func() any
 	Logger *slog.Logger
@@ -379,6 +382,9 @@ func (n *Node) record() Record {
 	var load Load
 	if n.cfg.Load != nil {
 		load = n.cfg.Load()
+	}
+	if n.cfg.Draining != nil && n.cfg.Draining() {
+		n.SetState(StateDraining)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -99,14 +99,16 @@ func StartProcess(t testing.TB, ctx context.Context, bin string) *Proc {
 }
 
 // StartProcessOn is StartProcess on given listener addresses, so a test can
-// restart a server where its clients expect it. The process is killed when
-// the test ends; its output is logged if the test failed.
-func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string) *Proc {
+// restart a server where its clients expect it; extra are more serve
+// flags. The process is killed when the test ends; its output is logged
+// if the test failed.
+func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string, extra ...string) *Proc {
 	t.Helper()
 	_, udp, _ := net.SplitHostPort(FreePort(t, "udp"))
 	p := &Proc{Addr: addr, Admin: admin, log: &syncio.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", addr, "--admin-listen", admin,
-		"--udp-port", udp, "--drain-timeout", "1s")
+	args := append([]string{"serve", "--dev", "--listen", addr, "--admin-listen", admin,
+		"--udp-port", udp, "--drain-timeout", "1s"}, extra...)
+	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s serve: %v", bin, err)
