@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,36 @@ func TestClusterE2E(t *testing.T) {
 				t.Fatalf("on %s message %d: %+v", id, i, cm)
 			}
 		}
+	}
+
+	// Media: a WHIP publisher on A makes A the room's origin; probes on
+	// B and C (edges) decode frames pulled from A.
+	pub := exec.CommandContext(ctx, bin, "publish", "--url", procs["a"].HTTP()+"/whip/media", "--duration", "60s", "-q")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+	eventually(t, "A is the origin of the media room", func() bool {
+		v, _ := view("c")
+		for _, r := range v.Rooms {
+			if r.Room == "media" {
+				return r.Origin == "a"
+			}
+		}
+		return false
+	})
+	for _, id := range []string{"b", "c"} {
+		out, err := exec.CommandContext(ctx, bin, "probe", "--url", procs[id].HTTP()+"/whep/media", "--count", "1", "-o", "json", "-q").Output()
+		var rep struct {
+			OK         int `json:"ok"`
+			FirstFrame struct {
+				P50 float64 `json:"p50"`
+			} `json:"first_frame_ms"`
+		}
+		if jerr := json.Unmarshal(out, &rep); err != nil || jerr != nil || rep.OK != 1 {
+			t.Fatalf("probe through edge %s: %v %v: %s", id, err, jerr, out)
+		}
+		t.Logf("probe through edge %s: first frame %.1f ms", id, rep.FirstFrame.P50)
 	}
 
 	// Redis down: /readyz says why; back: ready again.
