@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-sessions bench-signal bench-live bench-media fanout clean
+.PHONY: all build run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-sessions bench-signal bench-live bench-media fanout clean
 
 all: build
 
@@ -76,6 +76,11 @@ e2e: build
 # failure (CI).
 test-cluster: build
 	LIVECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -timeout 10m ./internal/cluster/...
+
+# Redis commands per join and per chat message on one node of a 3-node
+# cluster (scripts/bench-cluster.sh; needs redis-server).
+bench-cluster: build
+	BIN=$(CURDIR)/$(BIN) ./scripts/bench-cluster.sh
 
 # Server cost per idle session (10,000 held by a child process) and join
 # latency with 1,000 sessions connected; see docs/server.md.
