@@ -109,7 +109,7 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 	}
 	m := top.New(top.Options{
 		Target: o.Target, Admin: o.Admin, Interval: o.Interval, History: o.History,
-		Stats: src, Goroutines: grs,
+		Stats: src, Goroutines: grs, Cluster: src,
 	})
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(f.IO.Out)}
 	if in, ok := f.IO.In.(*os.File); ok && !isatty.IsTerminal(in.Fd()) {

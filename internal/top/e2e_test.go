@@ -150,6 +150,8 @@ func TestTopE2E(t *testing.T) {
 	screen = tm.waitFor(t, "goroutine view", 10*time.Second, "goroutines, largest", "COUNT", "TOP FUNCTION")
 	t.Logf("goroutine view:\n%s", screen)
 	tm.keys("Tab")
+	tm.waitFor(t, "nodes view of a server without --cluster", 5*time.Second, "runs alone")
+	tm.keys("Tab")
 	tm.waitFor(t, "back to rooms", 5*time.Second, "e2e-alpha")
 
 	tm.keys("p")

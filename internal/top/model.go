@@ -51,6 +51,8 @@ type Options struct {
 	Stats StatsSource
 	// Goroutines is where goroutine groups come from; nil disables the view's data.
 	Goroutines GoroutineSource
+	// Cluster is where the nodes view's data comes from; nil: none.
+	Cluster ClusterSource
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -94,6 +96,7 @@ type View int
 const (
 	ViewRooms View = iota
 	ViewGoroutines
+	ViewNodes // the cluster's nodes and rooms (/v1/cluster)
 	numViews
 )
 
@@ -179,6 +182,13 @@ type Model struct {
 	grAt       time.Time
 	grInflight bool
 	grNext     time.Time
+
+	// Nodes view data.
+	cl         *ClusterView
+	clErr      error
+	clAt       time.Time
+	clInflight bool
+	clNext     time.Time
 
 	// Presentation.
 	view        View
@@ -283,6 +293,7 @@ func (m *Model) maybeFetch() tea.Cmd {
 			return goroutinesMsg{sum: sum, err: err, end: now()}
 		})
 	}
+	cmds = append(cmds, m.fetchCluster())
 	return tea.Batch(cmds...)
 }
 
@@ -313,6 +324,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.maybeFetch()
 	case goroutinesMsg:
 		m.onGoroutines(msg)
+		return m, nil
+	case clusterMsg:
+		m.onCluster(msg)
 		return m, nil
 	case tea.KeyMsg:
 		return m.onKey(msg)
@@ -455,9 +469,10 @@ func (m *Model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.maybeFetch()
 	default:
 		var cmd tea.Cmd
-		if m.view == ViewRooms {
+		switch m.view {
+		case ViewRooms:
 			m.rooms, cmd = m.rooms.Update(msg)
-		} else {
+		case ViewGoroutines:
 			m.groups, cmd = m.groups.Update(msg)
 		}
 		return m, cmd

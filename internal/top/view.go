@@ -209,6 +209,8 @@ func (m *Model) View() string {
 		lines = append(lines, m.helpView(w, m.height-3))
 	case m.view == ViewGoroutines:
 		lines = append(lines, m.goroutineSummary(), "", m.groups.View())
+	case m.view == ViewNodes:
+		lines = append(lines, m.nodesView())
 	default:
 		lines = append(lines, m.totals(w)...)
 		lines = append(lines, "", m.roomsView())
@@ -375,6 +377,8 @@ func (m *Model) footer(w int) string {
 		if m.snap != nil {
 			parts = append(parts, fmt.Sprintf("%d/%d rooms", m.roomsShown, len(m.snap.Rooms)))
 		}
+	} else if m.view == ViewNodes {
+		parts = append(parts, "nodes view")
 	} else {
 		parts = append(parts, "goroutines view")
 	}
