@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
@@ -45,18 +46,18 @@ compares such files.`,
 
 // BenchSignalOptions are the resolved flags of `livectl bench signal`.
 type BenchSignalOptions struct {
-	URL            string
-	Conns          int
-	Rate           string
-	Duration       time.Duration
-	PingInterval   time.Duration
-	Rooms          int
-	RoomSize       int
-	SourceIPs      string
-	Procs          int
-	Asserts        []string
-	Out            string
-	Token          string
+	URL          string
+	Conns        int
+	Rate         string
+	Duration     time.Duration
+	PingInterval time.Duration
+	Rooms        int
+	RoomSize     int
+	SourceIPs    string
+	Procs        int
+	Asserts      []string
+	Out          string
+	sessionAuth
 	Headers        []string
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
@@ -135,7 +136,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread sessions over (past one process's file-descriptor limit)")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'join.p99<50ms,errors<0.1%' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with histogram snapshots to this JSON file")
-	fl.StringVar(&opts.Token, "token", "", "join token for servers with auth (livectl token)")
+	addSessionAuthFlags(fl, &opts.sessionAuth, "join token for a run of one session (--conns 1; it joins the token's room as its identity)")
 	fl.StringArrayVar(&opts.Headers, "header", nil, "extra upgrade request header 'Name: value' (repeatable)")
 	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
@@ -183,9 +184,9 @@ func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error)
 		hint := "check that the server is up and the URL is right"
 		switch {
 		case strings.Contains(top, "unauthorized"):
-			hint = "the server wants a token: --token (mint one with 'livectl token')"
+			hint = "the server wants a token: give its secret with --auth-secret to mint one per session"
 		case strings.Contains(top, "forbidden"):
-			hint = "the token does not allow these rooms or identities"
+			hint = "the token does not allow these rooms or identities: --auth-secret mints one per session"
 		}
 		fruitless = fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
 	}
@@ -244,7 +245,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 	}
 	so := &signalbench.Options{
 		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
-		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
+		Rooms: o.Rooms, RoomSize: o.RoomSize,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
 		ChatSenders: o.ChatSenders,
@@ -295,6 +296,15 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		if err := signalbench.CheckLocal(so.SourceIPs); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
+	}
+	if so.Auth, err = o.credentials(f, func(c auth.Credentials) error {
+		if o.Protocol == signalbench.ProtocolRaw && c != (auth.Credentials{}) {
+			return UsageErrorf("%s and %s are for the livectl protocol: give a raw-mode server its credentials with %s or %s", f.FlagRef("token"), f.FlagRef("auth-secret"), f.FlagRef("header"), f.FlagRef("hello"))
+		}
+		_, err := c.Fixed(o.Conns)
+		return err
+	}); err != nil {
+		return nil, nil, err
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
 	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {

@@ -134,6 +134,10 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 		{"chat in raw mode", append(base, "--protocol", "raw", "--chat-rate", "5"), "--chat-rate is for the livectl protocol"},
 		{"hello without raw", append(base, "--hello", "{}"), "--protocol raw"},
 		{"unknown chat metric", append(base, "--assert", "chat.lost<1"), "unknown metric"},
+		{"one token, many sessions", append(base, "--conns", "2", "--token", "x.y.z"), "give --auth-secret"},
+		{"token and secret", append(base, "--token", "x", "--auth-secret", strings.Repeat("s", 32)), "not both"},
+		{"short secret", append(base, "--auth-secret", "short"), "--auth-secret: the secret is 5 bytes"},
+		{"secret in raw mode", append(base, "--protocol", "raw", "--auth-secret", strings.Repeat("s", 32)), "--header or --hello"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +146,23 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
 			}
 		})
+	}
+}
+
+// TestBenchSignalAuthSecretFromEnv: against a server with auth on, the
+// secret from the environment (like every flag) mints each session its
+// token; without it the run fails with a hint naming --auth-secret.
+func TestBenchSignalAuthSecretFromEnv(t *testing.T) {
+	secret := strings.Repeat("e", 32)
+	ws := servertest.Start(t, server.Config{AuthSecret: []byte(secret)}).WS
+	args := []string{"bench", "signal", "--url", ws, "--conns", "20", "--rate", "1000/s", "--duration", "100ms", "-o", "json", "--stats-url", "none"}
+	code, stdout, stderr := runCLI(t, map[string]string{"LIVECTL_AUTH_SECRET": secret}, args...)
+	if code != ExitOK || !strings.Contains(stdout, `"established": 20`) {
+		t.Fatalf("exit %d, stdout %s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, args...)
+	if code != ExitFailure || !strings.Contains(stderr, "--auth-secret") {
+		t.Fatalf("without the secret: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
@@ -20,10 +21,10 @@ import (
 
 // ProbeOptions are the resolved flags of `livectl probe`.
 type ProbeOptions struct {
-	URL             string
-	Room            string
-	Identity        string
-	Token           string
+	URL      string
+	Room     string
+	Identity string
+	sessionAuth
 	Count           int
 	Interval        time.Duration
 	Timeout         time.Duration
@@ -73,7 +74,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
 	fl.StringVar(&o.Room, "room", "", "room to subscribe to (with a ws:// URL)")
 	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else probe-<random>)")
-	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHEP bearer token")
+	addSessionAuthFlags(fl, &o.sessionAuth, "join token (ws) or WHEP bearer token")
 	fl.IntVar(&o.Count, "count", 1, "attempts, one after another")
 	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts (plus up to 10 %, at most 50 ms, of random jitter so attempts do not lock to the stream's frame clock)")
 	fl.DurationVar(&o.Timeout, "timeout", 10*time.Second, "limit on each attempt up to its first frame")
@@ -97,6 +98,10 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
 		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
 	}
+	// Probe attempts join one after another as one identity: a token fits.
+	if _, err := o.credentials(f, func(auth.Credentials) error { return nil }); err != nil {
+		return err
+	}
 	exprs, err := parseAsserts(f, o.Asserts, probe.NewReport("", "").Metrics())
 	if err != nil {
 		return err
@@ -113,7 +118,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	rep := probe.Run(ctx, probe.RunOptions{
 		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
 			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger},
-		Count: o.Count, Interval: o.Interval,
+		Count: o.Count, Interval: o.Interval, Secret: o.AuthSecret,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)
 			if !r.OK() {
