@@ -163,6 +163,7 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
 		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
+		target: so.URL, settings: so.Redacted(),
 		preflight:  func() error { return benchPreflight(f, o, so) },
 		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
@@ -184,7 +185,7 @@ func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error)
 		hint := "check that the server is up and the URL is right"
 		switch {
 		case strings.Contains(top, "unauthorized"):
-			hint = "the server wants a token: give its secret with --auth-secret to mint one per session"
+			hint = "the server wants a token: give its secret with --auth-secret to mint one per session (--token fits a run of one session)"
 		case strings.Contains(top, "forbidden"):
 			hint = "the token does not allow these rooms or identities: --auth-secret mints one per session"
 		}
@@ -367,10 +368,11 @@ func topError(rep *signalbench.Report) string {
 
 // BenchReportOptions are the resolved flags of `livectl bench report`.
 type BenchReportOptions struct {
-	Files   []string
-	Merge   bool
-	Out     string
-	Asserts []string
+	Files    []string
+	Merge    bool
+	Out      string
+	Asserts  []string
+	Baseline string
 }
 
 func newBenchReportCmd(f *Factory) *cobra.Command {
@@ -383,8 +385,15 @@ kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
 (--merge merges them instead); given more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.
---assert checks the merged report, or the second file of a comparison.`,
+A comparison marks each change better or worse. Reports record their run's
+settings; runs read together that differ in them are named in a warning.
+
+--assert checks the merged report, or the second file of a comparison; with
+--baseline FILE a threshold written with + is relative to the same figure of
+that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
+(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.`,
 		Example: `  livectl bench report before.json after.json
+  livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
   livectl bench report --merge host1.json host2.json --out all.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -396,6 +405,7 @@ merges the histograms exactly, as if one generator had done all the work.
 	fl.BoolVar(&opts.Merge, "merge", false, "merge two files instead of comparing them")
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
+	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
 	return cmd
 }
 

@@ -42,3 +42,9 @@ func (a sessionAuth) credentials(f *Factory, fits func(auth.Credentials) error) 
 	}
 	return c, nil
 }
+
+// redacted says whether a token or secret was given, never its value.
+func (a sessionAuth) redacted() sessionAuth {
+	r := auth.Credentials{Token: a.Token, Secret: a.AuthSecret}.Redacted()
+	return sessionAuth{Token: r.Token, AuthSecret: r.Secret}
+}

@@ -121,6 +121,7 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[mediabench.Live, mediabench.Report]{
 		what: "bench media against " + mo.Target(), exprs: exprs, procs: o.Procs, out: o.Out,
+		target: mo.Target(), settings: mo.Redacted(),
 		preflight: func() error { return benchMediaPreflight(f, o, mo) },
 		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(*mo) },
 		unprepared: func(err error) error {

@@ -238,6 +238,80 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	}
 }
 
+// TestBenchReportContextBaseline: run files record their context (no
+// secret); reading runs with different settings warns; --baseline makes
+// relative thresholds pass or fail (each failure printed once), their
+// outcomes in the JSON; a relative threshold without a baseline is a usage
+// error.
+func TestBenchReportContextBaseline(t *testing.T) {
+	url := benchServer(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	secret := strings.Repeat("z", 32) // the server has auth off and ignores the tokens
+	for _, p := range []struct {
+		file, conns string
+	}{{a, "20"}, {b, "30"}} {
+		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", p.conns, "--rate", "2000",
+			"--duration", "100ms", "--quiet", "--out", p.file, "--auth-secret", secret); code != 0 {
+			t.Fatalf("run: exit %d: %s", code, stderr)
+		}
+	}
+	raw, _ := os.ReadFile(b)
+	if strings.Contains(string(raw), secret) {
+		t.Fatal("the report file holds the secret")
+	}
+	var rb signalbench.Report
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		t.Fatal(err)
+	}
+	c := rb.Context
+	if c == nil || c.Version == "" || c.Host == "" || c.CPUs < 1 || c.Target != url || !c.End.After(c.Start) ||
+		c.Settings["conns"] != float64(30) || c.Settings["url"] != url {
+		t.Fatalf("context %+v", c)
+	}
+
+	code, stdout, stderr := runCLI(t, nil, "bench", "report", a, b)
+	if code != 0 || !strings.Contains(stderr, "different settings: conns: 20 vs 30") || strings.Contains(stderr, "run_id") {
+		t.Errorf("compare: exit %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "better") {
+		t.Errorf("no change marked better (more sessions established):\n%s", stdout)
+	}
+	code, _, stderr = runCLI(t, nil, "bench", "report", a, a)
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("a run compared with itself: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// b against a as its baseline: established grew by 10 (50 %).
+	for _, tc := range []struct {
+		expr string
+		pass bool
+	}{
+		{"connections.established<=+50%", true},
+		{"connections.established<=+5", false},
+		{"errors<=+0", true},
+	} {
+		code, stdout, stderr := runCLI(t, nil, "bench", "report", "--baseline", a, b, "-o", "json", "--assert", tc.expr)
+		if want := map[bool]int{true: ExitOK, false: ExitAssertion}[tc.pass]; code != want {
+			t.Errorf("%s: exit %d, want %d; stderr:\n%s", tc.expr, code, want, stderr)
+		}
+		var rep signalbench.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Assertions) != 1 || rep.Assertions[0].Expression != tc.expr || rep.Assertions[0].Pass != tc.pass || rep.Assertions[0].Value == "" {
+			t.Errorf("%s: assertions in the JSON %+v", tc.expr, rep.Assertions)
+		}
+		if !tc.pass && strings.Count(stderr, tc.expr) != 1 {
+			t.Errorf("%s: the failure is printed %d times:\n%s", tc.expr, strings.Count(stderr, tc.expr), stderr)
+		}
+	}
+	code, _, stderr = runCLI(t, nil, "bench", "report", b, "--assert", "errors<=+0")
+	if code != ExitUsage || !strings.Contains(stderr, "--baseline") {
+		t.Errorf("relative without a baseline: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 // Server and bench as separate processes; --procs 2 re-executes the binary
 // and merges the children's histograms: the counts equal a one-process run.
 func TestBenchSignalSubprocessWithProcs(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
@@ -110,6 +111,9 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		return err
 	}
 
+	settings := *o // for the report's context
+	settings.sessionAuth = o.redacted()
+	start := time.Now()
 	var done, failed atomic.Int64
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
 		return progress.Status{Phase: "probe", Done: done.Load(), Total: int64(o.Count),
@@ -128,6 +132,13 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	bar.Stop()
 	hintProbeRuns(rep)
+	rep.Context = runContext(o.URL, settings, start)
+	// A probe that reached no frame exits 1 whatever --assert says.
+	var results []threshold.Result
+	if rep.OK > 0 {
+		results = threshold.Evaluate(exprs, rep.Metrics())
+		rep.Assertions = assertOutcomes(results)
+	}
 
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, rep); err != nil {
@@ -147,7 +158,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		}
 		return fmt.Errorf("probing %s: %s", o.URL, rep.Runs[0].Error)
 	}
-	if err := checkAsserts(f, exprs, rep.Metrics()); err != nil {
+	if err := judgeAsserts(f, results); err != nil {
 		return err
 	}
 	if n := rep.Attempts - rep.OK; n > 0 {

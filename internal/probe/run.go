@@ -9,6 +9,7 @@ import (
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // Report is the JSON document of `livectl probe` (docs/probe.md; target,
@@ -28,6 +29,9 @@ type Report struct {
 	// stop is left out, not counted as failed).
 	Interrupted bool     `json:"interrupted,omitempty"`
 	Runs        []Result `json:"runs"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 
 	firstFrame *hist.Histogram
 	phases     map[string]*hist.Histogram

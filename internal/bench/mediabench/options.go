@@ -160,6 +160,13 @@ func (o *Options) session(i int, publisher bool) (room, identity, token string, 
 	return room, identity, token, err
 }
 
+// Redacted is o for a report's settings: its credentials are only said
+// to be there.
+func (o Options) Redacted() Options {
+	o.Auth = o.Auth.Redacted()
+	return o
+}
+
 // Validate checks options that a CLI would otherwise catch; it is used for
 // options arriving as JSON in a child process as well.
 func (o *Options) Validate() error {
