@@ -62,6 +62,34 @@ func Change(a, b float64) (delta, pct float64, hasPct bool) {
 	return b - a, round2((b - a) / a * 100), true
 }
 
+// Verdicts of a compared figure's change.
+const (
+	Better = "better"
+	Worse  = "worse"
+)
+
+// Verdict says whether a change of delta in the named figure of a
+// comparison is Better or Worse, or "" when it did not move or has no
+// good direction (attempts asked for). Throughput and success counts are
+// better higher; latencies, errors, losses and costs lower. One rule for
+// every generator's figures, by name.
+func Verdict(metric string, delta float64) string {
+	higher := false
+	switch {
+	case delta == 0 || strings.Contains(metric, "attempted"):
+		return ""
+	case strings.HasSuffix(metric, "_per_s"), strings.Contains(metric, "bitrate"), strings.Contains(metric, "fps"),
+		strings.HasPrefix(metric, "frames"),
+		strings.HasSuffix(metric, ".established"), strings.HasSuffix(metric, ".ok"),
+		strings.HasSuffix(metric, ".accepted"), strings.HasSuffix(metric, ".delivered"):
+		higher = true
+	}
+	if (delta > 0) == higher {
+		return Better
+	}
+	return Worse
+}
+
 // Num renders a table figure: whole numbers without decimals, others with two.
 func Num(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e12 {

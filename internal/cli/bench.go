@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
@@ -45,18 +46,18 @@ compares such files.`,
 
 // BenchSignalOptions are the resolved flags of `livectl bench signal`.
 type BenchSignalOptions struct {
-	URL            string
-	Conns          int
-	Rate           string
-	Duration       time.Duration
-	PingInterval   time.Duration
-	Rooms          int
-	RoomSize       int
-	SourceIPs      string
-	Procs          int
-	Asserts        []string
-	Out            string
-	Token          string
+	URL          string
+	Conns        int
+	Rate         string
+	Duration     time.Duration
+	PingInterval time.Duration
+	Rooms        int
+	RoomSize     int
+	SourceIPs    string
+	Procs        int
+	Asserts      []string
+	Out          string
+	sessionAuth
 	Headers        []string
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
@@ -135,7 +136,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread sessions over (past one process's file-descriptor limit)")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'join.p99<50ms,errors<0.1%' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with histogram snapshots to this JSON file")
-	fl.StringVar(&opts.Token, "token", "", "join token for servers with auth (livectl token)")
+	addSessionAuthFlags(fl, &opts.sessionAuth, "join token for a run of one session (--conns 1; it joins the token's room as its identity)")
 	fl.StringArrayVar(&opts.Headers, "header", nil, "extra upgrade request header 'Name: value' (repeatable)")
 	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
@@ -162,6 +163,7 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
 		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
+		target: so.URL, settings: so.Redacted(),
 		preflight:  func() error { return benchPreflight(f, o, so) },
 		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
@@ -183,9 +185,9 @@ func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error)
 		hint := "check that the server is up and the URL is right"
 		switch {
 		case strings.Contains(top, "unauthorized"):
-			hint = "the server wants a token: --token (mint one with 'livectl token')"
+			hint = "the server wants a token: give its secret with --auth-secret to mint one per session (--token fits a run of one session)"
 		case strings.Contains(top, "forbidden"):
-			hint = "the token does not allow these rooms or identities"
+			hint = "the token does not allow these rooms or identities: --auth-secret mints one per session"
 		}
 		fruitless = fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
 	}
@@ -244,7 +246,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 	}
 	so := &signalbench.Options{
 		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
-		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
+		Rooms: o.Rooms, RoomSize: o.RoomSize,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
 		ChatSenders: o.ChatSenders,
@@ -295,6 +297,15 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		if err := signalbench.CheckLocal(so.SourceIPs); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
+	}
+	if so.Auth, err = o.credentials(f, func(c auth.Credentials) error {
+		if o.Protocol == signalbench.ProtocolRaw && c != (auth.Credentials{}) {
+			return UsageErrorf("%s and %s are for the livectl protocol: give a raw-mode server its credentials with %s or %s", f.FlagRef("token"), f.FlagRef("auth-secret"), f.FlagRef("header"), f.FlagRef("hello"))
+		}
+		_, err := c.Fixed(o.Conns)
+		return err
+	}); err != nil {
+		return nil, nil, err
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
 	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
@@ -357,10 +368,11 @@ func topError(rep *signalbench.Report) string {
 
 // BenchReportOptions are the resolved flags of `livectl bench report`.
 type BenchReportOptions struct {
-	Files   []string
-	Merge   bool
-	Out     string
-	Asserts []string
+	Files    []string
+	Merge    bool
+	Out      string
+	Asserts  []string
+	Baseline string
 }
 
 func newBenchReportCmd(f *Factory) *cobra.Command {
@@ -373,8 +385,15 @@ kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
 (--merge merges them instead); given more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.
---assert checks the merged report, or the second file of a comparison.`,
+A comparison marks each change better or worse. Reports record their run's
+settings; runs read together that differ in them are named in a warning.
+
+--assert checks the merged report, or the second file of a comparison; with
+--baseline FILE a threshold written with + is relative to the same figure of
+that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
+(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.`,
 		Example: `  livectl bench report before.json after.json
+  livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
   livectl bench report --merge host1.json host2.json --out all.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -386,6 +405,7 @@ merges the histograms exactly, as if one generator had done all the work.
 	fl.BoolVar(&opts.Merge, "merge", false, "merge two files instead of comparing them")
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
+	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
@@ -29,7 +30,7 @@ type BenchMediaOptions struct {
 	Rate        string
 	Duration    time.Duration
 	Timeout     time.Duration
-	Token       string
+	sessionAuth
 	Procs       int
 	Asserts     []string
 	Out         string
@@ -99,7 +100,7 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringVar(&opts.Rate, "rate", "20/s", "subscriber starts per second (20 or 20/s; 60/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every subscriber after the last first frame")
 	fl.DurationVar(&opts.Timeout, "timeout", 15*time.Second, "limit on each subscriber's way to its first frame")
-	fl.StringVar(&opts.Token, "token", "", "join token (ws) or bearer token (WHIP/WHEP) for servers with auth")
+	addSessionAuthFlags(fl, &opts.sessionAuth, "bearer token for WHIP/WHEP sessions, or join token for a run of one /ws session")
 	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread subscribers over (past one process's file-descriptor limit or cores)")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'first_frame.p95<1500ms,loss_pct.max<1' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with every subscriber's figures to this JSON file")
@@ -120,6 +121,7 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[mediabench.Live, mediabench.Report]{
 		what: "bench media against " + mo.Target(), exprs: exprs, procs: o.Procs, out: o.Out,
+		target: mo.Target(), settings: mo.Redacted(),
 		preflight: func() error { return benchMediaPreflight(f, o, mo) },
 		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(*mo) },
 		unprepared: func(err error) error {
@@ -209,7 +211,13 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	}
 	mo := &mediabench.Options{URL: o.URL, Room: o.Room, WHEP: o.WHEP, WHIP: o.WHIP,
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
-		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
+		Timeout: o.Timeout, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
+	if mo.Auth, err = o.credentials(f, func(c auth.Credentials) error {
+		_, err := c.Fixed(mo.WSSessions())
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
 	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
 	if err := checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerPID); err != nil {
 		return nil, nil, err

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
@@ -20,10 +22,10 @@ import (
 
 // ProbeOptions are the resolved flags of `livectl probe`.
 type ProbeOptions struct {
-	URL             string
-	Room            string
-	Identity        string
-	Token           string
+	URL      string
+	Room     string
+	Identity string
+	sessionAuth
 	Count           int
 	Interval        time.Duration
 	Timeout         time.Duration
@@ -73,7 +75,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
 	fl.StringVar(&o.Room, "room", "", "room to subscribe to (with a ws:// URL)")
 	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else probe-<random>)")
-	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHEP bearer token")
+	addSessionAuthFlags(fl, &o.sessionAuth, "join token (ws) or WHEP bearer token")
 	fl.IntVar(&o.Count, "count", 1, "attempts, one after another")
 	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts (plus up to 10 %, at most 50 ms, of random jitter so attempts do not lock to the stream's frame clock)")
 	fl.DurationVar(&o.Timeout, "timeout", 10*time.Second, "limit on each attempt up to its first frame")
@@ -97,6 +99,10 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
 		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
 	}
+	// Probe attempts join one after another as one identity: a token fits.
+	if _, err := o.credentials(f, func(auth.Credentials) error { return nil }); err != nil {
+		return err
+	}
 	exprs, err := parseAsserts(f, o.Asserts, probe.NewReport("", "").Metrics())
 	if err != nil {
 		return err
@@ -105,6 +111,9 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		return err
 	}
 
+	settings := *o // for the report's context
+	settings.sessionAuth = o.redacted()
+	start := time.Now()
 	var done, failed atomic.Int64
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
 		return progress.Status{Phase: "probe", Done: done.Load(), Total: int64(o.Count),
@@ -113,7 +122,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	rep := probe.Run(ctx, probe.RunOptions{
 		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
 			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger},
-		Count: o.Count, Interval: o.Interval,
+		Count: o.Count, Interval: o.Interval, Secret: o.AuthSecret,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)
 			if !r.OK() {
@@ -123,6 +132,13 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	bar.Stop()
 	hintProbeRuns(rep)
+	rep.Context = runContext(o.URL, settings, start)
+	// A probe that reached no frame exits 1 whatever --assert says.
+	var results []threshold.Result
+	if rep.OK > 0 {
+		results = threshold.Evaluate(exprs, rep.Metrics())
+		rep.Assertions = assertOutcomes(results)
+	}
 
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, rep); err != nil {
@@ -142,7 +158,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		}
 		return fmt.Errorf("probing %s: %s", o.URL, rep.Runs[0].Error)
 	}
-	if err := checkAsserts(f, exprs, rep.Metrics()); err != nil {
+	if err := judgeAsserts(f, results); err != nil {
 		return err
 	}
 	if n := rep.Attempts - rep.OK; n > 0 {

@@ -196,10 +196,14 @@ func withDefaults(o Options) Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Identity == "" {
-		o.Identity = "probe-" + rand.Text() // random: probes started at once must not share an identity
+		o.Identity = newIdentity()
 	}
 	return o
 }
+
+// newIdentity is a probe's default identity: random, because probes
+// started at once must not share one.
+func newIdentity() string { return "probe-" + rand.Text() }
 
 func (a *attempt) run(ctx context.Context) Result {
 	api := a.o.api

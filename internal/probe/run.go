@@ -5,9 +5,11 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // Report is the JSON document of `livectl probe` (docs/probe.md; target,
@@ -27,6 +29,9 @@ type Report struct {
 	// stop is left out, not counted as failed).
 	Interrupted bool     `json:"interrupted,omitempty"`
 	Runs        []Result `json:"runs"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 
 	firstFrame *hist.Histogram
 	phases     map[string]*hist.Histogram
@@ -96,6 +101,10 @@ type RunOptions struct {
 	Options
 	Count    int           // attempts; default 1
 	Interval time.Duration // pause between the end of one attempt and the start of the next (plus intervalJitter)
+	// Secret, if set, mints each attempt a token of its own for the room
+	// and identity (subscribe grant) in place of Options.Token: a --count
+	// run outlives no token.
+	Secret string
 	// OnAttempt, if set, is called after each attempt (for progress).
 	OnAttempt func(i int, r Result)
 }
@@ -116,7 +125,25 @@ func Run(ctx context.Context, o RunOptions) *Report {
 		if ctx.Err() != nil {
 			break
 		}
-		res := Attempt(ctx, o.Options)
+		ao := o.Options
+		if o.Secret != "" {
+			if ao.Identity == "" {
+				ao.Identity = newIdentity()
+				o.Identity = ao.Identity // the same one for every attempt, as without a secret
+			}
+			room := ao.Room
+			if !peer.IsWebSocketURL(ao.URL) {
+				room = peer.EndpointRoom(ao.URL)
+			}
+			var err error
+			ao.Token, err = auth.Mint([]byte(o.Secret), auth.Grant{Room: room, Identity: ao.Identity, Subscribe: true}, ao.Timeout+ao.Observe+time.Hour, time.Now())
+			if err != nil {
+				res := Result{PhasesMS: map[string]float64{}, FailedPhase: PhaseSignal, Error: err.Error()}
+				rep.Add(res)
+				break
+			}
+		}
+		res := Attempt(ctx, ao)
 		if !res.OK() && ctx.Err() != nil {
 			break // cut short by the stop: not the target's failure
 		}

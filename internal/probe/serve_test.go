@@ -2,9 +2,11 @@ package probe_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
@@ -73,4 +75,33 @@ func TestProbeServeWHEP(t *testing.T) {
 	rep := probe.Run(ctx, probe.RunOptions{Options: probe.Options{URL: base + "/whep/w", Timeout: 5 * time.Second}, Count: 5, Interval: 600 * time.Millisecond})
 	logPhases(t, rep)
 	checkRuns(t, rep, 5)
+}
+
+// TestProbeServeAuth probes a server with auth on over /ws and WHEP with
+// only its secret: each attempt mints its own token (subscribe grant).
+func TestProbeServeAuth(t *testing.T) {
+	secret := strings.Repeat("p", auth.MinSecretLen)
+	srv := servertest.Start(t, server.Config{AuthSecret: []byte(secret)})
+	ctx := context.Background()
+	pubTok, err := auth.Mint([]byte(secret), auth.Grant{Room: "a", Identity: "pub", Publish: true}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := publish.Start(ctx, publish.Options{URL: srv.WS, Room: "a", Identity: "pub", Token: pubTok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, o := range []probe.Options{{URL: srv.WS, Room: "a"}, {URL: srv.HTTP + "/whep/a"}} {
+		t.Run(o.URL, func(t *testing.T) {
+			o.Timeout = 5 * time.Second
+			rep := probe.Run(ctx, probe.RunOptions{Options: o, Count: 2, Interval: 100 * time.Millisecond, Secret: secret})
+			checkRuns(t, rep, 2)
+			// Without the secret the same probe is refused.
+			rep = probe.Run(ctx, probe.RunOptions{Options: o, Count: 1})
+			if rep.OK != 0 {
+				t.Fatalf("probe without a token got in: %+v", rep.Runs)
+			}
+		})
+	}
 }

@@ -21,9 +21,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/peer"
 )
 
 // Protocols of the subscribers.
@@ -57,7 +60,12 @@ type Options struct {
 	// Grace is the wait, after the counting window closes, for
 	// retransmissions of packets lost just before it.
 	Grace time.Duration `json:"grace"`
-	Token string        `json:"token,omitempty"`
+	// Auth is how subscribers and publishers authenticate: a token minted
+	// for each (its room, identity and the one grant it needs), or one
+	// given token, which fits WHIP/WHEP sessions (they carry no identity
+	// of their own) and at most one session over /ws (it then joins as the
+	// token's identity).
+	Auth auth.Credentials `json:"auth,omitzero"`
 	// BindIP is the local address of the subscribers' UDP sockets; empty
 	// picks the address this machine uses toward the target.
 	BindIP string `json:"bind_ip,omitempty"`
@@ -76,6 +84,10 @@ type Options struct {
 	// lossy network in the path with it).
 	WrapConn func(net.PacketConn) net.PacketConn `json:"-"`
 	Logger   *slog.Logger                        `json:"-"`
+
+	// fixed is the grant of the given token the run's one /ws session
+	// joins with (Auth.Fixed).
+	fixed *auth.Grant
 }
 
 // Defaults fills unset fields.
@@ -118,6 +130,43 @@ func (o *Options) PublishURL() string {
 	return o.URL
 }
 
+// wsSessions is how many identities of the run's own naming join over /ws.
+func (o *Options) WSSessions() int {
+	n := 0
+	if o.WHEP == "" {
+		n += o.Subscribers
+	}
+	if o.WHIP == "" {
+		n += o.Publishers
+	}
+	return n
+}
+
+// session is the room, identity and token of a subscriber (or, with
+// publisher set, a built-in publisher) numbered i.
+func (o *Options) session(i int, publisher bool) (room, identity, token string, err error) {
+	u, role := o.Target(), "-sub-"
+	if publisher {
+		u, role = o.PublishURL(), "-pub-"
+	}
+	room, identity = o.Room, "bench-"+o.RunID+role+strconv.Itoa(i)
+	if !peer.IsWebSocketURL(u) {
+		room = peer.EndpointRoom(u)
+	} else if o.fixed != nil {
+		identity = o.fixed.Identity
+	}
+	ttl := time.Duration(float64(o.Subscribers)/o.Rate*float64(time.Second)) + o.Duration + o.Timeout + time.Hour
+	token, err = o.Auth.For(auth.Grant{Room: room, Identity: identity, Publish: publisher, Subscribe: !publisher}, ttl)
+	return room, identity, token, err
+}
+
+// Redacted is o for a report's settings: its credentials are only said
+// to be there.
+func (o Options) Redacted() Options {
+	o.Auth = o.Auth.Redacted()
+	return o
+}
+
 // Validate checks options that a CLI would otherwise catch; it is used for
 // options arriving as JSON in a child process as well.
 func (o *Options) Validate() error {
@@ -139,6 +188,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
 		errs = append(errs, errors.New("built-in publishers need a WHIP endpoint or a livectl ws:// URL"))
+	}
+	if _, err := o.Auth.Fixed(o.WSSessions()); err != nil {
+		errs = append(errs, err)
 	}
 	for _, u := range []string{o.URL, o.WHEP, o.WHIP} {
 		if u == "" {

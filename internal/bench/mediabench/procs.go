@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/publish"
 )
 
 // ChildArgs are the arguments that make livectl a child of --procs: it
@@ -59,6 +58,7 @@ func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, er
 	if procs < 1 || procs > opts.Subscribers {
 		return nil, fmt.Errorf("procs must be between 1 and the number of subscribers (%d), got %d", opts.Subscribers, procs)
 	}
+	opts.fixed, _ = opts.Auth.Fixed(opts.WSSessions()) // Validate saw no error
 	done := func(l *Live) { l.Phase = PhaseDone }
 	return &Procs{opts: opts, procs: procs, phase: PhasePublish,
 		children: bench.NewChildren[Options, Live, Report](exe, ChildArgs, procs, stderr, done)}, nil
@@ -123,19 +123,10 @@ func (p *Procs) any(phase string) bool {
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	o := p.opts
-	var pubs []*publish.Publisher
-	defer func() {
-		for _, pb := range pubs {
-			pb.Close()
-		}
-	}()
-	for i := range o.Publishers {
-		pb, err := publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: o.Room, Token: o.Token,
-			Identity: "bench-" + o.RunID + "-pub-" + fmt.Sprint(i)})
-		if err != nil {
-			return nil, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
-		}
-		pubs = append(pubs, pb)
+	pubs, err := startPublishers(ctx, &o, nil)
+	defer closePublishers(pubs)
+	if err != nil {
+		return nil, err
 	}
 	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
 	srv.Start(time.Second)

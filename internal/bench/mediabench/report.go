@@ -13,6 +13,7 @@ import (
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // KindMedia is the "kind" of a bench media report.
@@ -54,6 +55,9 @@ type Report struct {
 	// judgement, or it cost more CPU per subscriber than the server).
 	Saturated bool     `json:"saturated"`
 	Warnings  []string `json:"warnings,omitempty"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 	// Results are every subscriber's figures; written by --out.
 	Results []Result `json:"results,omitempty"`
 }

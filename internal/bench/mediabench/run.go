@@ -93,6 +93,7 @@ func NewRun(opts Options) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{opts: opts, log: opts.Logger}
+	r.opts.fixed, _ = opts.Auth.Fixed(opts.WSSessions()) // Validate saw no error
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,12 +168,8 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	rss0 := bench.ProcessRSS()
 	drops0, dropsOK := udpRcvbufErrors()
 
-	pubs, err := r.startPublishers(ctx)
-	defer func() {
-		for _, p := range pubs {
-			p.Close()
-		}
-	}()
+	pubs, err := startPublishers(ctx, o, r.log)
+	defer closePublishers(pubs)
 	if err != nil {
 		mon.Finish(0, 0)
 		return nil, err
@@ -282,18 +279,27 @@ func (r *Run) started() []*subscriber {
 	return r.subs
 }
 
-func (r *Run) startPublishers(ctx context.Context) ([]*publish.Publisher, error) {
-	o := &r.opts
+func closePublishers(pubs []*publish.Publisher) {
+	for _, p := range pubs {
+		p.Close()
+	}
+}
+
+// startPublishers starts o's built-in publishers (in the parent process
+// when the subscribers are spread over --procs).
+func startPublishers(ctx context.Context, o *Options, log *slog.Logger) ([]*publish.Publisher, error) {
 	var pubs []*publish.Publisher
 	for i := range o.Publishers {
-		p, err := publish.Start(ctx, publish.Options{
-			URL: o.PublishURL(), Room: o.Room, Token: o.Token, Logger: r.log,
-			Identity: "bench-" + o.RunID + "-pub-" + strconv.Itoa(i),
-		})
-		if err != nil {
-			return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
+		room, identity, token, err := o.session(i, true)
+		if err == nil {
+			var p *publish.Publisher
+			p, err = publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: room, Token: token, Logger: log, Identity: identity})
+			if err == nil {
+				pubs = append(pubs, p)
+				continue
+			}
 		}
-		pubs = append(pubs, p)
+		return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
 	}
 	return pubs, nil
 }
@@ -341,11 +347,19 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	r.attempted.Add(1)
 	settle := func() { s.settle.Do(func() { settled <- struct{}{} }) }
 	defer settle()
+	// failEarly records a subscriber that failed before its first request.
+	failEarly := func(msg string) {
+		r.failed.Add(1)
+		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+	}
+	room, identity, token, err := o.session(s.id, false)
+	if err != nil {
+		failEarly(err.Error())
+		return
+	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: r.bindIP})
 	if err != nil {
-		r.failed.Add(1)
-		msg := fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err)
-		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+		failEarly(fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err))
 		return
 	}
 	// A larger receive buffer rides out a keyframe burst while this process
@@ -360,9 +374,8 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 
 	var receiving atomic.Bool
 	po := probe.Options{
-		URL: o.Target(), Room: o.Room, Token: o.Token, Logger: r.log,
-		Identity: "bench-" + o.RunID + "-sub-" + strconv.Itoa(s.id),
-		Timeout:  o.Timeout,
+		URL: o.Target(), Room: room, Token: token, Logger: r.log, Identity: identity,
+		Timeout: o.Timeout,
 		// Observation lasts until ctx ends (the end of the run).
 		Observe:         365 * 24 * time.Hour,
 		FreezeThreshold: MinFreeze,

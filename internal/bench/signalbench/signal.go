@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +74,9 @@ func NewRun(opts Options) (*Run, error) {
 	opts.Defaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Protocol == ProtocolLivectl {
+		opts.fixed, _ = opts.Auth.Fixed(opts.RunConns) // Validate saw no error
 	}
 	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{}}
 	for _, name := range LatencyNames {
@@ -430,8 +432,11 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	r.hist[LatConnect].Record(connected.Sub(due))
 	r.hist[LatConnectRaw].Record(connected.Sub(start))
 	if lc, ok := c.(*livectlConn); ok {
-		id := strconv.Itoa(s.idx)
-		if err := lc.join(context.Background(), o.room(s.idx), "bench-"+o.RunID+"-"+id, o.Token); err != nil {
+		tok, err := o.token(s.idx)
+		if err == nil {
+			err = lc.join(context.Background(), o.room(s.idx), o.identity(s.idx), tok)
+		}
+		if err != nil {
 			fail(err)
 			lc.c.Close()
 			return
