@@ -102,6 +102,11 @@ type MediaConfig struct {
 	// ConnectTimeout ends a session whose peer connection has not
 	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
 	ConnectTimeout time.Duration
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (--gop-cache-max-duration, --gop-cache-max-bytes; 0: the
+	// relay's defaults); a negative duration turns it off (--gop-cache=false).
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
 }
 
 // MediaFactory builds a media plane from its config. The SFU's glue in this

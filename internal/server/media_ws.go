@@ -45,6 +45,7 @@ func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
 	s.res.inRoom = map[string]int{}
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
