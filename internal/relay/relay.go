@@ -96,6 +96,10 @@ type Config struct {
 
 	Logger *slog.Logger
 
+	// NoBatchWrite sends each datagram with its own system call instead of
+	// batching them with sendmmsg (batch.go); for comparisons.
+	NoBatchWrite bool
+
 	// wrapConn lets tests put a lossy layer over the shared UDP socket.
 	wrapConn func(net.PacketConn) net.PacketConn
 }
@@ -278,6 +282,9 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetWriteBuffer(udpWriteBuffer)
 			_ = uc.SetReadBuffer(udpReadBuffer)
+			if !cfg.NoBatchWrite {
+				conn = newBatchConn(uc)
+			}
 		}
 		if cfg.wrapConn != nil {
 			conn = cfg.wrapConn(conn)
@@ -293,6 +300,13 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	}
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	if !cfg.NoBatchWrite {
+		n, err := newFrozenNet()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ice.UDPMuxFromPortWithNet(batchNet{n}))
 	}
 	if ip != nil && ip.To4() != nil { // 0.0.0.0: every IPv4 address only
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
