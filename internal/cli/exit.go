@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Exit codes, as SPEC.md defines them.
+// Exit codes, as docs/cli.md (Exit codes) defines them.
 const (
 	ExitOK        = 0 // success
 	ExitFailure   = 1 // the job could not be done

@@ -82,6 +82,8 @@ func TestInspectErrors(t *testing.T) {
 	}{
 		{"unreachable", []string{"goroutines", "--target", "http://127.0.0.1:1"}, ExitFailure, "target unreachable"},
 		{"404", []string{"heap", "--target", notFound.URL, "--no-save"}, ExitFailure, "pprof not exposed"},
+		{"unreachable names --target", []string{"goroutines", "--target", "http://127.0.0.1:1"}, ExitFailure, "; is the process running and is --target its pprof listener"},
+		{"404 names --admin-listen", []string{"heap", "--target", notFound.URL, "--no-save"}, ExitFailure, "on this listener; for livectl serve use the --admin-listen address"},
 		{"not a profile", []string{"goroutines", "--target", html.URL}, ExitFailure, "not a pprof profile"},
 		{"bad depth", []string{"goroutines", "--target", target, "--depth", "-1"}, ExitUsage, "--depth"},
 		{"bad filter", []string{"goroutines", "--target", target, "--filter", "("}, ExitUsage, "--filter"},
@@ -194,5 +196,19 @@ func TestInspectWatchInterrupted(t *testing.T) {
 	code, out, stderr = run(100 * time.Millisecond)
 	if code != ExitFailure || out != "" || !strings.Contains(stderr, "interrupted after 1 sample") {
 		t.Errorf("after one sample: exit %d\nstdout %q\nstderr %q", code, out, stderr)
+	}
+}
+
+// TestInspectBundleStatsHint: a target without /v1/stats (a plain pprof
+// process) still gets its bundle, and the CLI says which flag to give.
+func TestInspectBundleStatsHint(t *testing.T) {
+	target := inspectTarget(t)
+	out := filepath.Join(t.TempDir(), "b.tar.gz")
+	code, stdout, stderr := runCLI(t, nil, "inspect", "bundle", "--target", target, "--seconds", "0", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "missing: stats.json") || !strings.Contains(stdout, "give --stats") {
+		t.Errorf("stdout = %q, want the missing stats.json and a --stats hint", stdout)
 	}
 }

@@ -72,7 +72,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl := cmd.Flags()
 	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
 	fl.StringVar(&o.Room, "room", "", "room to subscribe to (with a ws:// URL)")
-	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else probe-<n>)")
+	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else probe-<random>)")
 	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHEP bearer token")
 	fl.IntVar(&o.Count, "count", 1, "attempts, one after another")
 	fl.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between attempts (plus up to 10 %, at most 50 ms, of random jitter so attempts do not lock to the stream's frame clock)")
@@ -122,6 +122,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		},
 	})
 	bar.Stop()
+	hintProbeRuns(rep)
 
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, rep); err != nil {

@@ -103,6 +103,7 @@ func TestProbeCommandErrors(t *testing.T) {
 	}{
 		{"unreachable WHEP", []string{"probe", "--url", "http://127.0.0.1:1/whep/x"}, ExitFailure, "signal: WHEP: posting offer to http://127.0.0.1:1/whep/x"},
 		{"unreachable ws", []string{"probe", "--url", "ws://127.0.0.1:1/ws", "--room", "r"}, ExitFailure, "signal: connecting to ws://127.0.0.1:1/ws"},
+		{"unreachable WHEP hint", []string{"probe", "--url", "http://127.0.0.1:1/whep/x"}, ExitFailure, "(is the server running and listening at that address?)"},
 		{"no url", []string{"probe"}, ExitUsage, "--url is required"},
 		{"ws without room", []string{"probe", "--url", "ws://127.0.0.1:1/ws"}, ExitUsage, "--room is required"},
 		{"bad assert", []string{"probe", "--url", "http://x/whep/r", "--assert", "nonsense.p50<1ms"}, ExitUsage, "--assert"},

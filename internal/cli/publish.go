@@ -134,10 +134,7 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	opts.Logger = f.Logger
 	p, err := publish.Start(ctx, opts)
 	if err != nil {
-		if h := peer.Hint(err); h != "" {
-			err = fmt.Errorf("%w (%s)", err, h)
-		}
-		return err
+		return withHint(err)
 	}
 	st := p.Stats()
 	if !f.Globals.Quiet {

@@ -51,6 +51,16 @@ func TestPublishTakesRoomAndIdentityFromToken(t *testing.T) {
 	}
 }
 
+// TestPublishUnauthorizedHint: a /ws join refused for want of a token says
+// to give one, as a WHIP 401 does.
+func TestPublishUnauthorizedHint(t *testing.T) {
+	hs := servertest.Start(t, server.Config{AuthSecret: []byte(strings.Repeat("k", 32))})
+	code, _, stderr := runCLI(t, nil, "publish", "--url", hs.WS, "--room", "r", "--duration", "300ms", "-q")
+	if code != ExitFailure || !strings.Contains(stderr, "unauthorized") || !strings.Contains(stderr, "--token") {
+		t.Errorf("exit %d, stderr %q; want exit 1, the server's reason and a --token hint", code, stderr)
+	}
+}
+
 // TestBenchSignalUnauthorizedHint: a run refused for want of a token says
 // to give one (it said to check that the server is up).
 func TestBenchSignalUnauthorizedHint(t *testing.T) {

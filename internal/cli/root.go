@@ -197,9 +197,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 infrastructure: signaling and media load, first-frame latency, pprof goroutine
 dumps and a live terminal dashboard.
 
-Every flag can also be set as LIVECTL_<FLAG_NAME> in the environment or as
-<flag-name> in a YAML config file (--config, default ./livectl.yaml);
-a flag on the command line wins over the environment, which wins over the file.`,
+Every flag can also be set as LIVECTL_<FLAG_NAME> in the environment or in a
+YAML config file (--config, default ./livectl.yaml) under its command:
+bench.signal.rate, probe.count, serve.listen (the global flags, such as
+output and quiet, are flat keys); a flag on the command line wins over the
+environment, which wins over the file.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return resolve(cmd, f) },
@@ -293,7 +295,7 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		}
 	}
 
-	var errs []string
+	var errs, flatKeys []string
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
 		if fl.Changed || fl.Name == "config" || fl.Name == "help" {
 			return
@@ -302,8 +304,11 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		source, raw, ok := "", "", false
 		if val, set := f.LookupEnv(env); set {
 			source, raw, ok = "environment variable "+env, val, true
-		} else if v.IsSet(fl.Name) {
-			source, raw, ok = fmt.Sprintf("config key %q in %s", fl.Name, path), configString(v.Get(fl.Name)), true
+		} else if key, flat := configKey(v, cmd, fl.Name); key != "" {
+			source, raw, ok = fmt.Sprintf("config key %q in %s", key, path), configString(v.Get(key)), true
+			if flat {
+				flatKeys = append(flatKeys, fl.Name)
+			}
 		}
 		if !ok {
 			return
@@ -330,19 +335,92 @@ func resolve(cmd *cobra.Command, f *Factory) error {
 		return &UsageError{Err: configError{fmt.Errorf("%s: %v", f.FlagRef(err.flag), err.msg)}}
 	}
 	f.Logger = logger
+	// A --procs child reads the same file as its parent, which has warned.
+	if child := cmd.Flags().Lookup("child"); !g.Quiet && (child == nil || !child.Changed) {
+		for _, name := range flatKeys {
+			fmt.Fprintf(f.IO.ErrOut, "warning: config key %q in %s is flat: name it %q (flat keys are kept for the global flags; for a command's flag a flat key still works, for now)\n",
+				name, path, scopedKey(cmd, name))
+		}
+	}
 	return nil
 }
 
-// checkConfigKeys refuses config keys that are no flag of any command (a
-// file may be shared by several commands, so a key of another command is
-// fine): a typo such as max_conns would otherwise be ignored in silence.
+// Config keys are scoped by command, because one flag name means different
+// things in different commands (rate, out, timeout, target, assert): the
+// key of `bench signal --rate` is bench.signal.rate, in YAML
+//
+//	bench:
+//	  signal:
+//	    rate: 500
+//
+// A flag an enclosing command declares for all its subcommands (inspect's
+// --target) may also be set at that command's level: inspect.target. The
+// global flags of the root command (output, quiet, log-level, ...) keep
+// flat keys. A flat key for a command's flag, the only form before keys
+// were scoped, still sets it, with a warning naming the scoped key.
+
+// commandScope is the dotted key prefix of a command: "bench.signal".
+func commandScope(c *cobra.Command) string {
+	return strings.ReplaceAll(strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" "), " ", ".")
+}
+
+// isGlobalFlag reports whether name is a flag of the root command, set by a
+// flat key.
+func isGlobalFlag(c *cobra.Command, name string) bool {
+	return c.Root().PersistentFlags().Lookup(name) != nil
+}
+
+// scopedKeys lists the keys that set flag name of cmd, most specific first:
+// the command's own, then each enclosing command's that declares the flag
+// for its subcommands. A global flag has its flat key only.
+func scopedKeys(cmd *cobra.Command, name string) []string {
+	if isGlobalFlag(cmd, name) {
+		return []string{name}
+	}
+	keys := []string{commandScope(cmd) + "." + name}
+	for c := cmd.Parent(); c != nil && c.HasParent(); c = c.Parent() {
+		if c.PersistentFlags().Lookup(name) != nil {
+			keys = append(keys, commandScope(c)+"."+name)
+		}
+	}
+	return keys
+}
+
+// scopedKey is the key to write for flag name of cmd.
+func scopedKey(cmd *cobra.Command, name string) string { return scopedKeys(cmd, name)[0] }
+
+// configKey returns the key of the file that sets flag name of cmd, or ""
+// if none does; flat says it is a command flag's flat key, kept working
+// from before keys were scoped.
+func configKey(v *viper.Viper, cmd *cobra.Command, name string) (key string, flat bool) {
+	for _, k := range scopedKeys(cmd, name) {
+		if v.IsSet(k) {
+			return k, false
+		}
+	}
+	if !isGlobalFlag(cmd, name) && v.IsSet(name) {
+		return name, true
+	}
+	return "", false
+}
+
+// checkConfigKeys refuses config keys that set no flag (a file may be
+// shared by several commands, so a key of another command is fine): a typo
+// such as max_conns, or probe.rate, would otherwise be ignored in silence.
 func checkConfigKeys(root *cobra.Command, keys []string, path string) error {
 	known := map[string]bool{}
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
-		add := func(fl *pflag.Flag) { known[fl.Name] = true }
-		c.Flags().VisitAll(add)
-		c.PersistentFlags().VisitAll(add)
+		add := func(fl *pflag.Flag) {
+			known[fl.Name] = true // global, or a command flag's flat key
+			if c.HasParent() {
+				for _, k := range scopedKeys(c, fl.Name) {
+					known[k] = true
+				}
+			}
+		}
+		c.LocalFlags().VisitAll(add)
+		c.InheritedFlags().VisitAll(add)
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
@@ -353,7 +431,7 @@ func checkConfigKeys(root *cobra.Command, keys []string, path string) error {
 		if !known[k] {
 			msg := fmt.Sprintf("config key %q in %s is not a flag of any livectl command", k, path)
 			if h := strings.ReplaceAll(k, "_", "-"); known[h] {
-				msg += fmt.Sprintf(" (did you mean %q? keys are flag names)", h)
+				msg += fmt.Sprintf(" (did you mean %q? keys are flag names, scoped by command)", h)
 			}
 			bad = append(bad, msg)
 		}

@@ -25,31 +25,39 @@ type resolvedOpts struct {
 	Verbose bool
 }
 
-// runProbe runs `livectl config-probe [args]` with the given environment and
+// resolveFlags runs `livectl config-probe [args]` with the given environment and
 // working directory and returns the resolved options, exit code and stderr.
 func resolveFlags(t *testing.T, dir string, env map[string]string, args ...string) (resolvedOpts, int, string) {
 	t.Helper()
 	var got resolvedOpts
-	var out, errOut bytes.Buffer
-	f := NewFactory()
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	f.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	root := NewRootCmd(f)
 	cmd := &cobra.Command{Use: "config-probe", RunE: func(*cobra.Command, []string) error { return nil }}
 	cmd.Flags().StringVar(&got.Listen, "listen", "127.0.0.1:7880", "")
 	cmd.Flags().IntVar(&got.Rate, "rate", 100, "")
 	cmd.Flags().DurationVar(&got.Timeout, "drain-timeout", 5*time.Second, "")
 	cmd.Flags().StringSliceVar(&got.Names, "allowed-origins", []string{"a"}, "")
 	cmd.Flags().BoolVar(&got.Verbose, "verbose", false, "")
-	root.AddCommand(cmd)
+	_, code, stderr := executeIn(t, dir, env, []*cobra.Command{cmd}, append([]string{"config-probe"}, args...))
+	return got, code, stderr
+}
 
+// executeIn runs livectl, with cmds added to its tree, in the working
+// directory dir with only env in the environment, and returns its factory
+// (for the resolved globals), exit code and stderr.
+func executeIn(t *testing.T, dir string, env map[string]string, cmds []*cobra.Command, args []string) (*Factory, int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := NewFactory()
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	f.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	root := NewRootCmd(f)
+	root.AddCommand(cmds...)
 	wd, _ := os.Getwd()
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	code := execute(context.Background(), f, root, append([]string{"config-probe"}, args...))
-	return got, code, errOut.String()
+	code := execute(context.Background(), f, root, args)
+	return f, code, errOut.String()
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {

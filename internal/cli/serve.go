@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	ossignal "os/signal"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/sfu"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -28,6 +33,13 @@ type ServeOptions struct {
 	Dev            bool
 	AuthSecret     string
 	AllowedOrigins []string
+
+	// AuthSecretFile holds the secret (--auth-secret-file): a secret on
+	// the command line can be read by anyone who can list processes.
+	AuthSecretFile    string
+	AllowedHosts      []string
+	AdminAllowedHosts []string
+	MaxHTTPConns      int
 
 	MaxConns        int
 	MaxRooms        int
@@ -69,8 +81,13 @@ Routes on --listen: GET /ws (signaling, docs/protocol.md), /healthz, /readyz,
 page) when the media plane is built in. --admin-listen serves /debug/pprof/*,
 /metrics and /v1/stats only; keep it private.
 
-Joins need a token minted by 'livectl token' with the same --auth-secret.
---dev turns auth and origin checks off for local work.
+Joins need a token minted by 'livectl token' with the same --auth-secret
+(or --auth-secret-file, which keeps it off the command line). --dev turns
+auth and origin checks off for local work.
+
+Both listeners answer only Host values that name them (localhost, loopback
+and their own IPs, the --listen/--admin-listen host): a DNS name clients use
+must be listed in --allowed-hosts (--admin-allowed-hosts), --dev included.
 
 On SIGINT/SIGTERM the server drains: /readyz turns 503, new joins are refused,
 clients are told, and it exits 0 when they are gone or at --drain-timeout.
@@ -85,6 +102,10 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.AdminListen, "admin-listen", "127.0.0.1:6060", "admin HTTP address for /debug/pprof/*, /metrics and /v1/stats (empty: off)")
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: no auth, all origins allowed")
 	fl.StringVar(&opts.AuthSecret, "auth-secret", "", "HMAC secret that join tokens are signed with (required unless --dev)")
+	fl.StringVar(&opts.AuthSecretFile, "auth-secret-file", "", "read the auth secret from this file (surrounding white space ignored) instead of --auth-secret")
+	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, "names (host or host:port) the public listener answers to besides localhost, loopback IPs, its own IPs and the --listen host; * for any")
+	fl.StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-hosts", nil, "names the admin listener answers to besides localhost, loopback IPs, its own IPs and the --admin-listen host; * for any")
+	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "plain HTTP connections per listener (WebSockets not counted); at the limit a new one closes the longest idle")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
 	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
 	fl.IntVar(&opts.MaxRooms, "max-rooms", server.DefaultMaxRooms, "maximum rooms")
@@ -107,6 +128,9 @@ A second signal exits at once.`,
 }
 
 func (o *ServeOptions) validate(f *Factory) error {
+	if err := o.readSecretFile(f); err != nil {
+		return err
+	}
 	if !o.Dev && o.AuthSecret == "" {
 		return UsageErrorf("%s is required (or run with --dev for local work without auth): mint tokens with 'livectl token --auth-secret ...'",
 			f.FlagRef("auth-secret"))
@@ -119,6 +143,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
+	}
+	if o.MaxHTTPConns < 0 { // 0: the server's default
+		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-http-conns"), o.MaxHTTPConns)
 	}
 	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
 		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
@@ -196,12 +223,71 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if err := o.validate(f); err != nil {
 		return err
 	}
+	ln, adminLn, err := o.listen()
+	if err != nil {
+		return err
+	}
+	srv, err := buildServer(f, o)
+	if err != nil {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	printBanner(f.IO.ErrOut, o, srv, ln, adminLn)
+	if o.Ready != nil {
+		var aa net.Addr
+		if adminLn != nil {
+			aa = adminLn.Addr()
+		}
+		o.Ready(ln.Addr(), aa)
+	}
+	drainCtx, force, stop := o.drainSignals(ctx, f.Logger)
+	defer stop()
+	err = srv.Serve(drainCtx, ln, adminLn, force)
+	if errors.Is(err, server.ErrForced) {
+		return fmt.Errorf("exited before clients had left: %w", err)
+	}
+	return err
+}
+
+// listen opens the public and (unless --admin-listen is empty) the admin
+// listener.
+func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
+	ln, err = net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on %s (--listen): %w: %s", o.Listen, err, listenHint(err))
+	}
+	if o.AdminListen != "" {
+		adminLn, err = net.Listen("tcp", o.AdminListen)
+		if err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("listening on %s (--admin-listen): %w: %s, or --admin-listen '' to turn it off", o.AdminListen, err, listenHint(err))
+		}
+	}
+	return ln, adminLn, nil
+}
+
+// buildServer wires serve: the SFU as the signaling server's media plane,
+// and its WHIP/WHEP routes, demo page and per-room metrics on the server.
+// Refused clients are logged with the flag that would have let them in.
+func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
+	gop := o.GOPCacheDuration
+	if !o.GOPCache {
+		gop = -1
+	}
+	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
+		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes)})
+	if err != nil {
+		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
+	}
 	cfg := server.Config{
 		Limits: server.Limits{
 			MaxConns: o.MaxConns, MaxRooms: o.MaxRooms, MaxParticipants: o.MaxParticipants,
 			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
-			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst,
+			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst, MaxHTTPConns: o.MaxHTTPConns,
 		},
 		AllowedOrigins:  o.AllowedOrigins,
 		AllowAllOrigins: o.Dev,
@@ -210,40 +296,28 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		DrainTimeout:    o.DrainTimeout,
 		Version:         Build().Version,
 		Logger:          log,
-		Media: server.MediaConfig{
-			Enabled: true, UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
-			GOPCacheDuration: o.GOPCacheDuration, GOPCacheBytes: int(o.GOPCacheBytes),
-		},
-	}
-	if !o.GOPCache {
-		cfg.Media.GOPCacheDuration = -1
+		MediaPlane:      plane,
+		OnRefused:       newRefusalLog(log, time.Minute).refused,
 	}
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
-
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s (--listen): %w: %s", o.Listen, err, listenHint(err))
-	}
-	var adminLn net.Listener
-	if o.AdminListen != "" {
-		adminLn, err = net.Listen("tcp", o.AdminListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening on %s (--admin-listen): %w: %s, or --admin-listen '' to turn it off", o.AdminListen, err, listenHint(err))
-		}
-	}
+	cfg.AllowedHosts = withListenName(o.AllowedHosts, o.Listen)
+	cfg.AdminAllowedHosts = withListenName(o.AdminAllowedHosts, o.AdminListen)
 	srv, err := server.New(cfg)
 	if err != nil {
-		ln.Close()
-		if adminLn != nil {
-			adminLn.Close()
-		}
-		return err
+		plane.Close()
+		return nil, err
 	}
+	if err := plane.Mount(srv); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
 
-	w := f.IO.ErrOut
+// printBanner tells the operator what is served where.
+func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
 	if o.Dev {
 		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
 		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
@@ -253,7 +327,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if o.Dev {
 		auth = "auth OFF (--dev)"
 	}
-	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", cfg.Version, auth)
+	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", Build().Version, auth)
 	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
@@ -274,55 +348,79 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		ab := "http://" + hostPort(adminLn.Addr())
 		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/metrics\n", ab, ab)
 	}
-	if o.Ready != nil {
-		var aa net.Addr
-		if adminLn != nil {
-			aa = adminLn.Addr()
-		}
-		o.Ready(ln.Addr(), aa)
-	}
+}
 
-	// The first signal (or the command's context ending) starts the drain;
-	// a second one cuts it short.
+// drainSignals turns the first signal (or ctx ending) into the end of
+// drainCtx, which starts the drain, and a second signal into a close of
+// force, which cuts it short. stop ends the watch.
+func (o *ServeOptions) drainSignals(ctx context.Context, log *slog.Logger) (drainCtx context.Context, force <-chan struct{}, stop func()) {
 	sigc := o.Signals
+	unnotify := func() {}
 	if sigc == nil {
 		ownSignals.Store(true)
 		c := make(chan os.Signal, 2)
 		ossignal.Notify(c, os.Interrupt, syscall.SIGTERM)
-		defer ossignal.Stop(c)
+		unnotify = func() { ossignal.Stop(c) }
 		sigc = c
 	}
 	drainCtx, startDrain := context.WithCancel(context.Background())
-	defer startDrain()
-	force := make(chan struct{})
-	stop := make(chan struct{})
-	defer close(stop)
+	forced := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		n, done := 0, ctx.Done()
+		n, ctxDone := 0, ctx.Done()
 		for {
 			select {
-			case <-stop:
-				return
 			case <-done:
+				return
+			case <-ctxDone:
 				startDrain()
-				done = nil // seen once
+				ctxDone = nil // seen once
 			case sig := <-sigc:
 				n++
 				if n == 1 {
 					log.Info("signal received: draining (send it again to exit at once)", "signal", sig.String())
 					startDrain()
 				} else {
-					close(force)
+					close(forced)
 					return
 				}
 			}
 		}
 	}()
-	err = srv.Serve(drainCtx, ln, adminLn, force)
-	if errors.Is(err, server.ErrForced) {
-		return fmt.Errorf("exited before clients had left: %w", err)
+	return drainCtx, forced, func() {
+		close(done)
+		startDrain()
+		unnotify()
 	}
-	return err
+}
+
+// readSecretFile sets AuthSecret from --auth-secret-file, if given.
+func (o *ServeOptions) readSecretFile(f *Factory) error {
+	if o.AuthSecretFile == "" {
+		return nil
+	}
+	if o.AuthSecret != "" {
+		return UsageErrorf("%s and %s both given: use one", f.FlagRef("auth-secret"), f.FlagRef("auth-secret-file"))
+	}
+	b, err := os.ReadFile(o.AuthSecretFile)
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("auth-secret-file"), err)
+	}
+	o.AuthSecret = strings.TrimSpace(string(b))
+	if o.AuthSecret == "" {
+		return UsageErrorf("%s: %s is empty", f.FlagRef("auth-secret-file"), o.AuthSecretFile)
+	}
+	return nil
+}
+
+// withListenName adds the host of a listen address to the names its
+// listener answers to, when it is a name (an IP is always answered).
+func withListenName(hosts []string, listen string) []string {
+	h, _, err := net.SplitHostPort(listen)
+	if err != nil || h == "" || net.ParseIP(h) != nil {
+		return hosts
+	}
+	return append(slices.Clip(hosts), h)
 }
 
 // hostPort renders a listener address for a URL, bracketing IPv6.
@@ -346,4 +444,67 @@ func listenHint(err error) string {
 		return "ports below 1024 need privileges; pick a higher one"
 	}
 	return "pick another address"
+}
+
+// portHint says which flag picks another ICE port when the SFU could not
+// open one.
+func portHint(err error) string {
+	var pe *relay.PortError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	if pe.Network == "tcp" {
+		return " (pick another with --tcp-port)"
+	}
+	return " (pick another with --udp-port)"
+}
+
+// refusalHint names what the operator could change to let in a client the
+// server refused: clients are told the reason, never serve's flags.
+func refusalHint(err error) string {
+	var le *server.LimitError
+	if errors.As(err, &le) {
+		switch le.Limit {
+		case server.LimitConns:
+			return "raise --max-conns if the machine has room"
+		case server.LimitRooms:
+			return "raise --max-rooms if the machine has room"
+		case server.LimitParticipants:
+			return "raise --max-participants if the machine has room"
+		}
+	}
+	var oe *server.OriginError
+	if errors.As(err, &oe) {
+		return "add it to --allowed-origins if that page should connect"
+	}
+	return ""
+}
+
+// refusalLog logs the server's refusals with their hint, each kind at most
+// once per interval: a full server refuses every client, and one line says
+// it as well as a thousand.
+type refusalLog struct {
+	log      *slog.Logger
+	interval time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time // by hint
+}
+
+func newRefusalLog(log *slog.Logger, interval time.Duration) *refusalLog {
+	return &refusalLog{log: log, interval: interval, last: map[string]time.Time{}}
+}
+
+// refused is server.Config.OnRefused: quick, and it does not call the server.
+func (r *refusalLog) refused(err error) {
+	hint := refusalHint(err)
+	now := time.Now()
+	r.mu.Lock()
+	if now.Sub(r.last[hint]) < r.interval {
+		r.mu.Unlock()
+		return
+	}
+	r.last[hint] = now
+	r.mu.Unlock()
+	r.log.Warn("client refused", "reason", err.Error(), "hint", hint)
 }

@@ -1,6 +1,6 @@
 package inspect
 
-import assert "github.com/livectl/livectl/internal/metrics/threshold"
+import "github.com/livectl/livectl/internal/metrics/threshold"
 
 // Metrics computes the figures --assert checks on goroutines (the grammar
 // bench and probe share): growth, the largest growth of one stack group from
@@ -10,7 +10,7 @@ import assert "github.com/livectl/livectl/internal/metrics/threshold"
 // only the ones --top lets through to the output: a leak ranked below the
 // top N is still a leak. All are plain counts: a percentage of them means
 // nothing.
-func (s *Series) Metrics() assert.Map {
+func (s *Series) Metrics() threshold.Map {
 	var growth, suspects, totalGrowth int64
 	for _, sp := range s.allSuspects() {
 		growth = max(growth, sp.Growth)
@@ -21,8 +21,8 @@ func (s *Series) Metrics() assert.Map {
 	if n := len(s.Samples); n >= 2 {
 		totalGrowth = s.Samples[n-1].Total - s.Samples[0].Total
 	}
-	plain := func(v int64) assert.Value { return assert.Value{Kind: assert.Plain, V: float64(v)} }
-	return assert.Map{
+	plain := func(v int64) threshold.Value { return threshold.Value{Kind: threshold.Plain, V: float64(v)} }
+	return threshold.Map{
 		"total":        plain(s.Total),
 		"groups":       plain(int64(s.GroupCount)),
 		"growth":       plain(growth),

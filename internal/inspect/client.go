@@ -46,6 +46,12 @@ var (
 	ErrNotProfile = errors.New("not a pprof profile")
 )
 
+// NoAnswerError is wrapped, with ErrUnreachable, by a request that got no
+// answer within its timeout (After, the profile's duration included).
+type NoAnswerError struct{ After time.Duration }
+
+func (e *NoAnswerError) Error() string { return fmt.Sprintf("no answer within %s", e.After) }
+
 // Client fetches profiles from one target. It is safe for concurrent use.
 type Client struct {
 	base *url.URL
@@ -112,17 +118,14 @@ func (c *Client) Fetch(ctx context.Context, path string, query url.Values, extra
 			return nil, fmt.Errorf("fetching %s: %w", full, ctxErr)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("fetching %s: %w: no answer within %s; raise --timeout if the process is busy or huge",
-				full, ErrUnreachable, c.Timeout+extra)
+			return nil, fmt.Errorf("fetching %s: %w: %w", full, ErrUnreachable, &NoAnswerError{After: c.Timeout + extra})
 		}
-		return nil, fmt.Errorf("fetching %s: %w: %v; is the process running and is --target its pprof listener (serve's is --admin-listen, default %s)?",
-			full, ErrUnreachable, unwrapNetError(err), DefaultTarget)
+		return nil, fmt.Errorf("fetching %s: %w: %v", full, ErrUnreachable, unwrapNetError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("fetching %s: %w (HTTP 404): the process must import net/http/pprof on this listener; for livectl serve use the --admin-listen address (default %s), not the public one",
-			full, ErrNotExposed, DefaultTarget)
+		return nil, fmt.Errorf("fetching %s: %w (HTTP 404): the process must import net/http/pprof on this listener", full, ErrNotExposed)
 	}
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -231,7 +231,7 @@ func TestTopGolden(t *testing.T) {
 	})
 }
 
-// TestJSONShape pins the stable fields SPEC.md promises.
+// TestJSONShape pins the stable fields docs/inspect.md promises.
 func TestJSONShape(t *testing.T) {
 	gp := synthGoroutines(t, t0, 3, 2, 1, 40)
 	decode := func(v any) map[string]any {

@@ -211,7 +211,7 @@ func TestFetchErrors(t *testing.T) {
 		want   error
 		msg    string
 	}{
-		{"unreachable", closedURL, ErrUnreachable, "is the process running"},
+		{"unreachable", closedURL, ErrUnreachable, "connection refused"},
 		{"404", notFound.URL, ErrNotExposed, "net/http/pprof"},
 		{"not a profile", html.URL, ErrNotProfile, "not with a pprof profile"},
 	} {
@@ -244,7 +244,8 @@ func TestFetchTimeout(t *testing.T) {
 	c, _ := NewClient(slow.URL, slow.Client())
 	c.Timeout = 50 * time.Millisecond
 	_, err := c.FetchGoroutines(context.Background())
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "--timeout") {
-		t.Errorf("err = %v, want a timeout that names --timeout", err)
+	var na *NoAnswerError
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &na) || !strings.Contains(err.Error(), "no answer within") {
+		t.Errorf("err = %v, want ErrUnreachable with a NoAnswerError", err)
 	}
 }

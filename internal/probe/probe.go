@@ -8,6 +8,7 @@ package probe
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"image"
@@ -45,7 +46,7 @@ type Options struct {
 	// endpoint (http://host/whep/room).
 	URL      string
 	Room     string
-	Identity string // default "probe-<n>"
+	Identity string // default "probe-<random>"
 	Token    string // join token (ws) or bearer token (WHEP)
 	// Timeout bounds one attempt up to its first frame. Default 10s.
 	Timeout time.Duration
@@ -106,6 +107,9 @@ type Result struct {
 	// FailedPhase is the phase that was not reached, with Error saying why.
 	FailedPhase string `json:"failed_phase,omitempty"`
 	Error       string `json:"error"`
+	// Err is the cause behind Error, for callers that tell failures apart
+	// by type (errors.Is, errors.As) rather than by text.
+	Err error `json:"-"`
 
 	// Image is the first decoded picture (VP8 only).
 	Image *image.YCbCr `json:"-"`
@@ -157,9 +161,7 @@ func (a *attempt) fail(phase string, err error) Result {
 	defer a.mu.Unlock()
 	a.res.FailedPhase = phase
 	a.res.Error = phase + ": " + err.Error()
-	if h := peer.Hint(err); h != "" {
-		a.res.Error += " (" + h + ")"
-	}
+	a.res.Err = err
 	return a.res
 }
 
@@ -194,7 +196,7 @@ func withDefaults(o Options) Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Identity == "" {
-		o.Identity = fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
+		o.Identity = "probe-" + rand.Text() // random: probes started at once must not share an identity
 	}
 	return o
 }
@@ -223,7 +225,7 @@ func (a *attempt) run(ctx context.Context) Result {
 			a.mark(PhaseICEConnected)
 			once.Do(func() { close(a.iceUp) })
 		case webrtc.ICEConnectionStateFailed:
-			a.event(errICEFailed)
+			a.event(ErrICEFailed)
 		}
 	})
 	var dtlsOnce sync.Once
@@ -236,9 +238,9 @@ func (a *attempt) run(ctx context.Context) Result {
 		case webrtc.PeerConnectionStateFailed:
 			select {
 			case <-a.iceUp:
-				a.event(errDTLSFailed)
+				a.event(ErrDTLSFailed)
 			default:
-				a.event(errICEFailed)
+				a.event(ErrICEFailed)
 			}
 		}
 	})
@@ -273,11 +275,6 @@ func (a *attempt) run(ctx context.Context) Result {
 	}
 	return a.media(ctx)
 }
-
-var (
-	errICEFailed  = errors.New("ICE failed: no candidate pair worked (is UDP to the server blocked? check the server's --public-ip and --udp-port)")
-	errDTLSFailed = errors.New("DTLS handshake failed after ICE connected")
-)
 
 // event reports a terminal failure from a pion callback without blocking it.
 func (a *attempt) event(err error) {
@@ -330,7 +327,7 @@ func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 // and the first offer.
 func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	if a.o.Room == "" {
-		return nil, errors.New("a room is needed to probe over /ws (--room)")
+		return nil, ErrNoRoom
 	}
 	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
@@ -449,7 +446,7 @@ func (a *attempt) media(ctx context.Context) Result {
 	case <-a.dtlsUp:
 	case err := <-a.events:
 		phase := PhaseICEConnected
-		if errors.Is(err, errDTLSFailed) {
+		if errors.Is(err, ErrDTLSFailed) {
 			phase = PhaseDTLSConnected
 		}
 		return a.fail(phase, err)

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,17 +115,21 @@ func TestProbeFailures(t *testing.T) {
 		o         Options
 		wantPhase string
 		wantText  string
+		wantErr   error // the cause in Result.Err, when the test names one
 	}{
-		{"unreachable", Options{URL: "http://127.0.0.1:1/whep/x"}, PhaseSignal, "connection refused"},
-		{"WHEP 404 with body", Options{URL: srv.URL + "/whep/empty", Timeout: 6 * time.Second}, PhaseSignal, "HTTP 404: no publisher"},
-		{"ws unreachable", Options{URL: "ws://127.0.0.1:1/ws", Room: "r"}, PhaseSignal, "connecting to ws://127.0.0.1:1/ws"},
-		{"ws without room", Options{URL: "ws://127.0.0.1:1/ws"}, PhaseSignal, "--room"},
+		{"unreachable", Options{URL: "http://127.0.0.1:1/whep/x"}, PhaseSignal, "connection refused", nil},
+		{"WHEP 404 with body", Options{URL: srv.URL + "/whep/empty", Timeout: 6 * time.Second}, PhaseSignal, "HTTP 404: no publisher", nil},
+		{"ws unreachable", Options{URL: "ws://127.0.0.1:1/ws", Room: "r"}, PhaseSignal, "connecting to ws://127.0.0.1:1/ws", nil},
+		{"ws without room", Options{URL: "ws://127.0.0.1:1/ws"}, PhaseSignal, "a room is needed", ErrNoRoom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Attempt(context.Background(), tt.o)
 			if r.OK() || r.FailedPhase != tt.wantPhase || !strings.Contains(r.Error, tt.wantText) {
 				t.Fatalf("result %+v, want failure in %s mentioning %q", r, tt.wantPhase, tt.wantText)
+			}
+			if tt.wantErr != nil && !errors.Is(r.Err, tt.wantErr) {
+				t.Fatalf("Err = %v, want %v", r.Err, tt.wantErr)
 			}
 		})
 	}

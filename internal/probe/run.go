@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/metrics/hist"
-	assert "github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/peer"
 )
 
-// Report is the JSON document of `livectl probe` (SPEC: target, attempts,
-// ok, first_frame_ms, runs; the rest is additional).
+// Report is the JSON document of `livectl probe` (docs/probe.md; target,
+// attempts, ok, first_frame_ms and runs are stable, the rest is additional).
 type Report struct {
 	Target       string       `json:"target"`
 	Room         string       `json:"room,omitempty"`
@@ -77,17 +77,17 @@ func (r *Report) Add(res Result) {
 // Metrics exposes the report to --assert: first_frame.<stat> and
 // <phase>.<stat> (p50, p90, p95, p99, max, count), errors (failed attempts,
 // as a count or a percentage of attempts), ok, black, frozen.
-func (r *Report) Metrics() assert.Map {
-	m := assert.Map{}
+func (r *Report) Metrics() threshold.Map {
+	m := threshold.Map{}
 	m.AddSummary("first_frame", r.firstFrame.Summary())
 	for _, p := range Phases {
 		m.AddSummary(p, r.phases[p].Summary())
 	}
 	total := float64(r.Attempts)
-	m["errors"] = assert.Value{Kind: assert.Count, V: float64(r.Attempts - r.OK), Total: total}
-	m["ok"] = assert.Value{Kind: assert.Count, V: float64(r.OK), Total: total}
-	m["black"] = assert.Value{Kind: assert.Count, V: float64(r.Black), Total: total}
-	m["frozen"] = assert.Value{Kind: assert.Count, V: float64(r.Frozen), Total: total}
+	m["errors"] = threshold.Value{Kind: threshold.Count, V: float64(r.Attempts - r.OK), Total: total}
+	m["ok"] = threshold.Value{Kind: threshold.Count, V: float64(r.OK), Total: total}
+	m["black"] = threshold.Value{Kind: threshold.Count, V: float64(r.Black), Total: total}
+	m["frozen"] = threshold.Value{Kind: threshold.Count, V: float64(r.Frozen), Total: total}
 	return m
 }
 

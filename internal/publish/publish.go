@@ -9,7 +9,6 @@ package publish
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -110,9 +109,6 @@ type Publisher struct {
 	err    error
 }
 
-// ErrNoRoom is returned for a ws:// URL without a room.
-var ErrNoRoom = errors.New("a room is needed to publish over /ws")
-
 // Start loads the media, negotiates with the server and waits until the
 // peer connection is up (ICE and DTLS); media flows when it returns.
 func Start(ctx context.Context, o Options) (*Publisher, error) {
@@ -123,7 +119,7 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 		o.ConnectTimeout = 15 * time.Second
 	}
 	if o.Identity == "" {
-		o.Identity = "publish-" + randomID()
+		o.Identity = "publish-" + rand.Text()
 	}
 	if peer.IsWebSocketURL(o.URL) && o.Room == "" {
 		return nil, ErrNoRoom
@@ -157,12 +153,6 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 	}
 	go p.watch()
 	return p, nil
-}
-
-func randomID() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func (p *Publisher) connect(ctx context.Context) error {
@@ -240,7 +230,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 	case err := <-p.failed:
 		return fmt.Errorf("publishing to %s: %w", p.opts.URL, err)
 	case <-ctx.Done():
-		return fmt.Errorf("publishing to %s: ICE/DTLS did not connect within %v (is UDP to the server blocked? try --stun or check the server's --public-ip)", p.opts.URL, p.opts.ConnectTimeout)
+		return fmt.Errorf("publishing to %s: %w within %v", p.opts.URL, ErrNotConnected, p.opts.ConnectTimeout)
 	}
 	for l, t := range tracks {
 		p.wg.Add(1)

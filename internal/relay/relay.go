@@ -201,7 +201,7 @@ func New(cfg Config) (*Relay, error) {
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			r.udpMux.Close()
-			return nil, fmt.Errorf("opening the ICE-TCP port %s: %w (pick another with --tcp-port)", tcpAddr, err)
+			return nil, &PortError{Network: "tcp", Addr: tcpAddr, Err: err}
 		}
 		r.tcpLn = ln
 		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
@@ -277,7 +277,7 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 		addr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort))
 		conn, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("opening the ICE UDP port %s: %w (pick another with --udp-port)", addr, err)
+			return nil, &PortError{Network: "udp", Addr: addr, Err: err}
 		}
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetWriteBuffer(udpWriteBuffer)
@@ -314,7 +314,7 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	if cfg.UDPPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("opening the ICE UDP port %d on every local address: %w (pick another with --udp-port)", cfg.UDPPort, err)
+			return nil, &PortError{Network: "udp", Addr: strconv.Itoa(cfg.UDPPort) + " on every local address", Err: err}
 		}
 		return mux, nil
 	}
@@ -341,11 +341,25 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 // (constrained baseline and baseline, packetization mode 1). No RTX: the
 // relay retransmits on the media SSRC, which every receiver accepts.
 func registerCodecs(m *webrtc.MediaEngine) error {
+	for _, c := range relayCodecs {
+		if err := m.RegisterCodec(c.c, c.t); err != nil {
+			return fmt.Errorf("registering codec %s: %w", c.c.MimeType, err)
+		}
+	}
+	return nil
+}
+
+// relayCodecs are the codecs registerCodecs offers; checkOffer refuses an
+// offer that names none of them.
+var relayCodecs = func() []struct {
+	c webrtc.RTPCodecParameters
+	t webrtc.RTPCodecType
+} {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: webrtc.TypeRTCPFBTransportCC},
 		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
 	}
-	codecs := []struct {
+	return []struct {
 		c webrtc.RTPCodecParameters
 		t webrtc.RTPCodecType
 	}{
@@ -361,13 +375,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFB,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}}, webrtc.RTPCodecTypeVideo},
 	}
-	for _, c := range codecs {
-		if err := m.RegisterCodec(c.c, c.t); err != nil {
-			return fmt.Errorf("registering codec %s: %w", c.c.MimeType, err)
-		}
-	}
-	return nil
-}
+}()
 
 // registerInterceptors sets up RTCP for the relay's role: a NACK generator
 // towards publishers (the relay's own cache answers subscribers' NACKs, so no

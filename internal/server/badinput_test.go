@@ -108,12 +108,16 @@ func TestBadInput(t *testing.T) {
 		{name: "server type from client", send: text(`{"type":"welcome","id":"10"}`), code: signal.CodeUnknownType, id: "10"},
 		{name: "join without room", send: text(`{"type":"join","id":"1","identity":"a"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "join name too long", send: text(`{"type":"join","id":"1","identity":"a","room":"` + strings.Repeat("r", 200) + `"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name with bidi override", send: text(`{"type":"join","id":"1","identity":"a","room":"evil\u202etxt"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name only spaces", send: text(`{"type":"join","id":"1","identity":"   ","room":"r"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "id too long", send: text(`{"type":"ping","id":"` + strings.Repeat("i", 100) + `"}`), code: signal.CodeBadMessage, id: strings.Repeat("i", signal.MaxIDLen)},
 		{name: "binary frame", send: func(rc *rawConn) { rc.write(websocket.BinaryMessage, []byte(`{"type":"ping"}`)) }, code: signal.CodeBadMessage},
 		{name: "leave before join", send: text(`{"type":"leave","id":"2"}`), code: signal.CodeNotJoined, id: "2"},
 		{name: "trickle bad target", send: text(`{"type":"trickle","id":"3","target":"x","candidate":{"candidate":""}}`), code: signal.CodeBadMessage, id: "3"},
 		{name: "publish without sdp", send: text(`{"type":"publish","id":"4"}`), code: signal.CodeBadMessage, id: "4"},
 		{name: "media without media plane", send: text(`{"type":"unpublish","id":"5"}`), code: signal.CodeUnsupported, id: "5"},
+		// Publish offers with too many media sections or no common codec:
+		// internal/sfu's TestMediaRequestErrors (they need the media plane).
 		{
 			name: "message too large", cfg: Config{Limits: Limits{MaxMessageSize: maxSize}},
 			send: text(`{"type":"ping","id":"x","sdp":"` + strings.Repeat("a", maxSize) + `"}`),
@@ -265,6 +269,8 @@ func TestOrigins(t *testing.T) {
 		{"dev", Config{AllowAllOrigins: true}, "https://evil.example", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			refusals := make(chan error, 1)
+			tc.cfg.OnRefused = func(err error) { refusals <- err }
 			ts := newTestServer(t, tc.cfg)
 			h := http.Header{}
 			if tc.origin != "" {
@@ -278,9 +284,15 @@ func TestOrigins(t *testing.T) {
 				c.Close()
 				return
 			}
+			// The browser is told why; the operator (OnRefused: serve
+			// logs it with the flag to change) which origin it was.
 			var de *signal.DialError
-			if !errors.As(err, &de) || de.Status != http.StatusForbidden || !strings.Contains(de.Body, "--allowed-origins") {
-				t.Fatalf("dial = %v, want 403 naming --allowed-origins", err)
+			if !errors.As(err, &de) || de.Status != http.StatusForbidden || !strings.Contains(de.Body, "is not allowed") || strings.Contains(de.Body, "--") {
+				t.Fatalf("dial = %v, want 403 saying the origin is not allowed, naming no flag", err)
+			}
+			var oe *OriginError
+			if err := <-refusals; !errors.As(err, &oe) || oe.Origin != tc.origin {
+				t.Fatalf("OnRefused got %v, want an OriginError for %s", err, tc.origin)
 			}
 		})
 	}

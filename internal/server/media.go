@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
-	"time"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
@@ -84,48 +82,6 @@ type MediaRoomStats struct {
 	BitrateInBps  uint64
 	BitrateOutBps uint64
 }
-
-// MediaConfig holds the serve flags of the media plane. The server does not
-// read it; it hands it to the MediaFactory.
-type MediaConfig struct {
-	// Enabled asks New to build the media plane with the registered
-	// factory when Config.MediaPlane is nil. Tests leave it off.
-	Enabled bool
-	// UDPPort is the one UDP port for all ICE traffic (--udp-port).
-	UDPPort int
-	// TCPPort is the ICE-TCP port; 0 disables ICE-TCP (--tcp-port).
-	TCPPort int
-	// PublicIP is announced in candidates for 1:1 NAT (--public-ip).
-	PublicIP string
-	// STUN lists STUN server URLs (--stun).
-	STUN []string
-	// ConnectTimeout ends a session whose peer connection has not
-	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
-	ConnectTimeout time.Duration
-	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
-	// cache (--gop-cache-max-duration, --gop-cache-max-bytes; 0: the
-	// relay's defaults); a negative duration turns it off (--gop-cache=false).
-	GOPCacheDuration time.Duration
-	GOPCacheBytes    int
-}
-
-// MediaFactory builds a media plane from its config. The SFU's glue in this
-// package (media_ws.go) registers one at init with RegisterMediaFactory.
-type MediaFactory func(cfg MediaConfig, log *slog.Logger) (MediaPlane, error)
-
-var mediaFactory MediaFactory
-
-// RegisterMediaFactory sets the factory New uses when Config.Media.Enabled
-// and Config.MediaPlane is nil. Call it from an init function.
-func RegisterMediaFactory(f MediaFactory) { mediaFactory = f }
-
-// routeHooks mount extra handlers (WHIP/WHEP) on every new server; files of
-// this package append to it at init with registerRoutes.
-var routeHooks []func(*Server)
-
-// registerRoutes adds a hook run by New after the built-in routes are
-// mounted; it typically calls s.Handle.
-func registerRoutes(hook func(*Server)) { routeHooks = append(routeHooks, hook) }
 
 // isMediaType reports whether t is served by the media plane.
 func isMediaType(t string) bool {

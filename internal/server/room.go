@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"sort"
 	"sync"
 
@@ -39,6 +38,7 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 		outside.mu.Unlock()
 	}
 	if err != nil {
+		c.srv.refused(err)
 		return err
 	}
 	rm := r.rooms[m.Room]
@@ -66,7 +66,7 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 // sessions (outside, nil without a media plane) count as participants of
 // their room, and their rooms as rooms, as /ws ones do. The caller holds
 // r.mu and outside.mu, in that order.
-func (r *registry) admitLocked(lim Limits, outside *resources, room string) *signal.Error {
+func (r *registry) admitLocked(lim Limits, outside *outsideSlots, room string) *LimitError {
 	members := 0
 	if rm := r.rooms[room]; rm != nil {
 		members = len(rm.members)
@@ -84,13 +84,11 @@ func (r *registry) admitLocked(lim Limits, outside *resources, room string) *sig
 			}
 		}
 		if rooms >= lim.MaxRooms {
-			return &signal.Error{Code: signal.CodeServerFull,
-				Reason: fmt.Sprintf("server is at its room limit (%d): join an existing room or raise --max-rooms", lim.MaxRooms)}
+			return &LimitError{Limit: LimitRooms, Max: lim.MaxRooms}
 		}
 	}
 	if members >= lim.MaxParticipants {
-		return &signal.Error{Code: signal.CodeRoomFull,
-			Reason: fmt.Sprintf("room %q has %d participants, the limit (--max-participants)", room, lim.MaxParticipants)}
+		return &LimitError{Limit: LimitParticipants, Max: lim.MaxParticipants, Room: room}
 	}
 	return nil
 }

@@ -1,7 +1,10 @@
 // Package server is the HTTP side of `livectl serve`: WebSocket signaling on
 // GET /ws (rooms, membership events, ping), health and readiness, the
 // /v1/stats document, Prometheus metrics, the admin listener (pprof) and the
-// drain on shutdown. The media plane plugs in through MediaPlane (media.go).
+// drain on shutdown. The media plane plugs in through MediaPlane (media.go);
+// whoever builds the server passes it in Config and mounts its routes with
+// Handle (internal/sfu does both for the SFU; this package does not import
+// it).
 //
 // Data path: socket → read loop (one goroutine per connection) → decode
 // (internal/signal) → room registry → per-connection bounded send queue →
@@ -13,7 +16,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
@@ -40,6 +43,10 @@ type Limits struct {
 	MaxParticipants int   // participants per room
 	MaxMessageSize  int64 // bytes per inbound frame
 	SendQueue       int   // frames queued per connection before it is dropped
+	// MaxHTTPConns caps each listener's plain HTTP connections (requests
+	// in progress and idle keep-alives; WebSockets not counted): at the
+	// cap a new one closes the longest idle, else the oldest (Serve only).
+	MaxHTTPConns int
 	// RequestRate is how many requests (frames) per second a connection
 	// may send, sustained, and RequestBurst how many at once; join and
 	// leave count as 5 each (each sends an event to every member of the
@@ -47,6 +54,9 @@ type Limits struct {
 	// executed. math.Inf(1) turns the limit off.
 	RequestRate  float64
 	RequestBurst int
+	// BodyReadTimeout bounds reading a request's body, on every route of
+	// both listeners (0: DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
 }
 
 // Default limits.
@@ -58,6 +68,10 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultPingInterval    = 30 * time.Second
 	DefaultDrainTimeout    = 30 * time.Second
+	// DefaultBodyReadTimeout: a client that sent headers announcing a body
+	// and then nothing held its connection (and a file descriptor) for
+	// ever; 220 such held a server at its descriptor limit.
+	DefaultBodyReadTimeout = 10 * time.Second
 )
 
 // closeGrace bounds the close handshake: how long a close frame may take to
@@ -78,6 +92,12 @@ type Config struct {
 	AllowedOrigins []string
 	// AllowAllOrigins turns origin checking off (--dev).
 	AllowAllOrigins bool
+	// AllowedHosts lists the names (host or host:port, "*" for any) the
+	// public listener answers to besides localhost, loopback IPs and the
+	// IP a request arrived on; other Host values get 421 (DNS rebinding).
+	AllowedHosts []string
+	// AdminAllowedHosts is the same for the admin listener.
+	AdminAllowedHosts []string
 	// WriteTimeout bounds each frame write; a client that does not take a
 	// frame in time is dropped.
 	WriteTimeout time.Duration
@@ -90,11 +110,15 @@ type Config struct {
 	Version string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
-	// MediaPlane serves publish/subscribe/answer/trickle/unpublish. When nil
-	// and Media.Enabled, New builds one with the registered MediaFactory.
+	// MediaPlane serves publish/subscribe/answer/trickle/unpublish; nil:
+	// signaling only. The server closes it when it closes.
 	MediaPlane MediaPlane
-	// Media configures the media plane built by the factory.
-	Media MediaConfig
+	// OnRefused is told of each client refused because of the server's
+	// configuration: a *LimitError or an *OriginError. It runs on the
+	// refusing goroutine, at times with the room registry locked: it must
+	// return quickly and must not call the Server. serve logs these with
+	// the flag that would change the outcome; clients get only the reason.
+	OnRefused func(error)
 	// Handlers are extra routes on the public listener ("/" for the demo
 	// page, for example), mounted by New.
 	Handlers map[string]http.Handler
@@ -110,6 +134,8 @@ type Server struct {
 
 	mux      *http.ServeMux
 	admin    *http.ServeMux
+	public   http.Handler // mux behind guard
+	private  http.Handler // admin behind guard
 	upgrader websocket.Upgrader
 
 	ctx    context.Context // cancelled by Close; passed to media Handle
@@ -120,7 +146,8 @@ type Server struct {
 	admitted int // sessions with admitted set
 	closed   bool
 
-	reg registry
+	reg   registry
+	slots outsideSlots // WHIP/WHEP sessions (outside.go)
 
 	draining      atomic.Bool
 	drainDeadline atomic.Int64 // unix nanoseconds
@@ -150,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = DefaultSendQueue
+	}
+	if l.MaxHTTPConns <= 0 {
+		l.MaxHTTPConns = DefaultMaxHTTPConns
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -184,13 +214,7 @@ func New(cfg Config) (*Server, error) {
 		pingStop: make(chan struct{}),
 	}
 	s.reg.rooms = make(map[string]*room)
-	if s.media == nil && cfg.Media.Enabled && mediaFactory != nil {
-		mp, err := mediaFactory(cfg.Media, log)
-		if err != nil {
-			return nil, fmt.Errorf("starting media plane: %w", err)
-		}
-		s.media = mp
-	}
+	s.slots.inRoom = make(map[string]int)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -201,8 +225,7 @@ func New(cfg Config) (*Server, error) {
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{signal.Subprotocol},
-		// Origins are checked in serveWS, with a message that says which
-		// flag to change.
+		// Origins are checked in serveWS, which tells OnRefused.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	s.metrics = newMetrics(s)
@@ -221,14 +244,13 @@ func New(cfg Config) (*Server, error) {
 	// gets an incident's profiles and the server's figures together.
 	s.admin.HandleFunc("GET /v1/stats", s.serveStats)
 	s.admin.HandleFunc("/debug/pprof/", pprof.Index)
-	s.admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// No /debug/pprof/cmdline: the command line may hold --auth-secret.
 	s.admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	s.admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	s.admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
 
-	for _, hook := range routeHooks {
-		hook(s)
-	}
+	s.public = s.guard(s.mux, cfg.AllowedHosts)
+	s.private = s.guard(s.admin, cfg.AdminAllowedHosts)
 
 	s.wg.Add(1)
 	go s.pinger()
@@ -237,15 +259,19 @@ func New(cfg Config) (*Server, error) {
 
 // Handler serves the public routes: /ws, /healthz, /readyz, /v1/stats,
 // /metrics and any mounted with Handle.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.public }
 
-// AdminHandler serves /debug/pprof/*, /metrics and /v1/stats; mount it
-// only on a private listener.
-func (s *Server) AdminHandler() http.Handler { return s.admin }
+// AdminHandler serves /debug/pprof/* (not cmdline), /metrics and
+// /v1/stats; mount it only on a private listener.
+func (s *Server) AdminHandler() http.Handler { return s.private }
 
 // Handle mounts h on the public listener (ServeMux patterns, e.g.
 // "POST /whip/{room}"). It may be called while serving.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// RegisterCollector adds c to what /metrics serves, on both listeners (the
+// media plane's per-room series, for example).
+func (s *Server) RegisterCollector(c prometheus.Collector) error { return s.metrics.reg.Register(c) }
 
 // Media returns the media plane, or nil when there is none.
 func (s *Server) Media() MediaPlane { return s.media }
@@ -269,7 +295,7 @@ func (s *Server) Authorize(token, room, identity string) (auth.Grant, error) {
 		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true}, nil
 	}
 	if token == "" {
-		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token: mint one with `livectl token`"}
+		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token"}
 	}
 	g, err := auth.Verify(s.cfg.AuthSecret, token)
 	if err != nil {
@@ -318,10 +344,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+	if err := s.CheckOrigin(r); err != nil {
 		s.counters.rejected[rejectOrigin].Add(1)
-		http.Error(w, fmt.Sprintf("origin %q is not allowed: add it to --allowed-origins (or run with --dev)",
-			r.Header.Get("Origin")), http.StatusForbidden)
+		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -334,6 +359,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	// A body deadline (limitBody) must not end the session.
+	conn.NetConn().SetReadDeadline(time.Time{})
 	sess := &session{srv: s, conn: conn, id: newSessionID()}
 	sess.lastSeen.Store(time.Now().UnixNano())
 
@@ -341,7 +368,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// handshake runs, but only admitted ones count towards --max-conns (with
 	// WHIP/WHEP sessions) and as connections, so a storm of refused
 	// reconnects cannot lock out real clients or hold a drain.
-	outside := s.outsideSessions()
+	outside := s.OutsideSessions()
 	s.mu.Lock()
 	full := s.admitted+outside >= s.cfg.Limits.MaxConns
 	closed := s.closed
@@ -365,9 +392,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sess.fail("", signal.CodeDraining, "server is shutting down: connect to another instance", signal.CloseTryAgainLater)
 	case full:
 		s.counters.rejected[rejectServerFull].Add(1)
-		sess.fail("", signal.CodeServerFull,
-			fmt.Sprintf("server is at its connection limit (%d): retry later or raise --max-conns", s.cfg.Limits.MaxConns),
-			signal.CloseTryAgainLater)
+		err := &LimitError{Limit: LimitConns, Max: s.cfg.Limits.MaxConns}
+		s.refused(err)
+		sess.fail("", err.Code(), err.Error(), signal.CloseTryAgainLater)
 	default:
 		sess.send(&signal.Message{Type: signal.TypeWelcome, Protocol: signal.Version,
 			SessionID: sess.id, ServerTime: time.Now().UnixMilli()})
@@ -393,24 +420,6 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.admitted
-}
-
-// outside is the media plane's WHIP/WHEP sessions, which count towards
-// the limits with /ws ones; nil without the relay-backed media plane.
-func (s *Server) outside() *resources {
-	if sf, ok := s.media.(*sfu); ok {
-		return &sf.res
-	}
-	return nil
-}
-
-// outsideSessions is the number of WHIP/WHEP sessions, live or being
-// created.
-func (s *Server) outsideSessions() int {
-	if rs := s.outside(); rs != nil {
-		return rs.count()
-	}
-	return 0
 }
 
 func (s *Server) snapshotSessions() []*session {
@@ -484,12 +493,14 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-ch
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// IdleTimeout: a keep-alive connection with no request for a minute is
 	// closed (it held a file descriptor for ever). WebSockets are hijacked
-	// and unaffected; bodies have their own deadline (readBody).
-	pub := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
+	// and unaffected; bodies have their own deadline (limitBody).
+	pub := &http.Server{Handler: s.public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog,
+		ConnState: newConnGate(s.cfg.Limits.MaxHTTPConns).track}
 	servers := []*http.Server{pub}
 	go func() { errc <- serveHTTP(pub, ln, "public") }()
 	if adminLn != nil {
-		adm := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
+		adm := &http.Server{Handler: s.private, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog,
+			ConnState: newConnGate(s.cfg.Limits.MaxHTTPConns).track}
 		servers = append(servers, adm)
 		go func() { errc <- serveHTTP(adm, adminLn, "admin") }()
 	}
@@ -512,7 +523,7 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-ch
 
 	deadline := time.Now().Add(s.cfg.DrainTimeout)
 	s.log.Info("draining: refusing new joins, waiting for clients to leave",
-		"connections", s.Connections(), "whip_whep_sessions", s.outsideSessions(), "drain_timeout", s.cfg.DrainTimeout.String())
+		"connections", s.Connections(), "whip_whep_sessions", s.OutsideSessions(), "drain_timeout", s.cfg.DrainTimeout.String())
 	s.StartDrain(deadline)
 	timer := time.NewTimer(s.cfg.DrainTimeout)
 	defer timer.Stop()
@@ -521,14 +532,14 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-ch
 wait:
 	// WHIP and WHEP sessions have no channel to be told on; they get the
 	// same time to end as /ws clients.
-	for s.Connections()+s.outsideSessions() > 0 {
+	for s.Connections()+s.OutsideSessions() > 0 {
 		select {
 		case <-poll.C:
 		case <-timer.C:
-			s.log.Warn("drain timeout: closing remaining connections", "connections", s.Connections(), "whip_whep_sessions", s.outsideSessions())
+			s.log.Warn("drain timeout: closing remaining connections", "connections", s.Connections(), "whip_whep_sessions", s.OutsideSessions())
 			break wait
 		case <-force:
-			s.log.Warn("second signal: exiting without waiting", "connections", s.Connections(), "whip_whep_sessions", s.outsideSessions())
+			s.log.Warn("second signal: exiting without waiting", "connections", s.Connections(), "whip_whep_sessions", s.OutsideSessions())
 			err = ErrForced
 			break wait
 		case err = <-errc:
@@ -581,8 +592,4 @@ func (s *Server) Close() error {
 	return err
 }
 
-func newSessionID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newSessionID() string { return rand.Text() }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,10 +14,11 @@ import (
 
 	"github.com/livectl/livectl/internal/signal"
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
-	if holdSessionsChild() {
+	if holdSessionsChild() || nofileServerChild() {
 		return
 	}
 	goleak.VerifyTestMain(m)
@@ -30,6 +30,14 @@ type testServer struct {
 	http  *httptest.Server
 	wsURL string
 }
+
+// The helpers the tests of this package share with internal/sfu's.
+var (
+	dial    = testkit.Dial
+	ctxT    = testkit.Ctx
+	next    = testkit.Next[*signal.Message]
+	waitFor = testkit.WaitFor
+)
 
 func newTestServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
@@ -44,22 +52,6 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 		hs.Close()
 	})
 	return ts
-}
-
-func dial(t testing.TB, url string, opts *signal.DialOptions) *signal.Client {
-	t.Helper()
-	c, err := signal.Dial(context.Background(), url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -136,28 +128,6 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { s := ts.Stats(); return s.RoomCount == 0 && s.Connections == 1 })
-}
-
-func next(t testing.TB, ch <-chan *signal.Message) *signal.Message {
-	t.Helper()
-	select {
-	case m := <-ch:
-		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-		return nil
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestHTTPRoutes(t *testing.T) {

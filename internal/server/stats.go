@@ -181,7 +181,7 @@ func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
 
 // metrics exposes the server's figures to Prometheus. This collector reads
 // one Stats snapshot per scrape (totals, and each room's /ws participants);
-// the media plane's per-room collector (media_ws.go) reads the relay's own,
+// the media plane's per-room collector (internal/sfu) reads the relay's own,
 // so per-room media series and the totals are a moment apart.
 type promMetrics struct {
 	reg *prometheus.Registry

@@ -4,14 +4,15 @@
 package stats
 
 // Snapshot is the JSON body of GET /v1/stats. Field names are part of the
-// public contract in SPEC.md: add fields, never rename them.
+// public contract docs/server.md (/v1/stats) records: add fields, never
+// rename them.
 type Snapshot struct {
 	Version     string  `json:"version,omitempty"`
 	State       string  `json:"state,omitempty"` // "serving" or "draining"
 	UptimeS     float64 `json:"uptime_s"`
 	Connections int64   `json:"connections"`
-	// RoomCount is the number of rooms. SPEC names "rooms" both as a figure
-	// and as the per-room list; one key cannot be both, so "rooms" holds the
+	// RoomCount is the number of rooms. The contract names "rooms" both as a
+	// figure and as the per-room list; one key cannot be both, so "rooms" holds the
 	// list (its length is the count) and the count also stands here.
 	RoomCount        int64  `json:"room_count"`
 	Participants     int64  `json:"participants"`
@@ -28,7 +29,7 @@ type Snapshot struct {
 	HeapBytes        uint64 `json:"heap_bytes"`
 	GCPauseNsP99     uint64 `json:"gc_pause_ns_p99"`
 
-	// Signaling counters beyond the SPEC minimum.
+	// Signaling counters beyond the contract's minimum.
 	ConnectionsTotal   uint64 `json:"connections_total"`
 	ConnectionsDropped uint64 `json:"connections_dropped"` // slow or dead clients cut off
 	MessagesIn         uint64 `json:"messages_in"`

@@ -2,8 +2,9 @@ package top
 
 import "github.com/charmbracelet/bubbles/key"
 
-// KeyMap is the dashboard's key bindings (SPEC: q quit, ? help, / filter,
-// s sort, p pause, tab switch view; the rest are conveniences).
+// KeyMap is the dashboard's key bindings, as docs/top.md (Keys) lists them:
+// q quit, ? help, / filter, s sort, p pause and tab switch view are the
+// promised ones; the rest are conveniences.
 type KeyMap struct {
 	Quit, Help, Filter, Sort, Reverse, Pause, View, Refresh key.Binding
 	Up, Down, PageUp, PageDown, Top, Bottom                 key.Binding
@@ -11,7 +12,7 @@ type KeyMap struct {
 	Accept, Clear key.Binding
 }
 
-// DefaultKeyMap returns the bindings SPEC.md names.
+// DefaultKeyMap returns the bindings docs/top.md lists.
 func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),

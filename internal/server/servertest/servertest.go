@@ -8,31 +8,43 @@ import (
 	"testing"
 
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/sfu"
 )
 
 // Server is a running in-process server.
 type Server struct {
 	*server.Server
+	// SFU is its media plane.
+	SFU *sfu.SFU
 	// HTTP is the base URL (http://127.0.0.1:PORT) for WHIP, WHEP and the demo page.
 	HTTP string
 	// WS is the signaling URL (ws://127.0.0.1:PORT/ws).
 	WS string
 }
 
-// Start runs a server with media enabled on free loopback ports and stops
-// it when the test ends. cfg may set limits, auth and so on; media is
-// always on.
+// Start runs a server with the SFU as its media plane (ICE on a free
+// loopback-reachable UDP port) and stops it when the test ends. cfg may set
+// limits, auth and so on; its MediaPlane is replaced.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
-	cfg.Media.Enabled = true
+	plane, err := sfu.New(sfu.Config{Logger: cfg.Logger})
+	if err != nil {
+		t.Fatalf("starting the SFU: %v", err)
+	}
+	cfg.MediaPlane = plane
 	s, err := server.New(cfg)
 	if err != nil {
+		plane.Close()
 		t.Fatalf("starting the in-process server: %v", err)
+	}
+	if err := plane.Mount(s); err != nil {
+		s.Close()
+		t.Fatalf("mounting the SFU: %v", err)
 	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		s.Close()
 	})
-	return &Server{Server: s, HTTP: hs.URL, WS: "ws" + hs.URL[len("http"):] + "/ws"}
+	return &Server{Server: s, SFU: plane, HTTP: hs.URL, WS: "ws" + hs.URL[len("http"):] + "/ws"}
 }

@@ -1,4 +1,15 @@
-package server
+// Package sfu is the media plane of `livectl serve`: it puts the SFU
+// (internal/relay) behind the signaling server's MediaPlane seam for /ws
+// participants, serves WHIP and WHEP on it, with the demo page that uses
+// them, and exports its per-room figures to /metrics.
+//
+// It imports internal/server and internal/relay; neither imports it. The
+// command that builds the server wires them (internal/cli/serve.go):
+//
+//	plane, err := sfu.New(sfu.Config{...})
+//	srv, err := server.New(server.Config{..., MediaPlane: plane})
+//	err = plane.Mount(srv) // WHIP/WHEP, demo page, per-room metrics
+package sfu
 
 import (
 	"context"
@@ -8,23 +19,36 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"time"
 
 	"github.com/livectl/livectl/internal/relay"
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
 )
 
-// The SFU (internal/relay) is the media plane of serve: this file adapts it
-// to the MediaPlane seam for /ws, and whip.go serves WHIP/WHEP on it.
-func init() {
-	RegisterMediaFactory(func(cfg MediaConfig, log *slog.Logger) (MediaPlane, error) {
-		return newSFU(cfg, log)
-	})
+// Config configures the SFU.
+type Config struct {
+	// UDPPort is the one UDP port for all ICE traffic; 0 picks a free one.
+	UDPPort int
+	// TCPPort is the ICE-TCP port; 0 disables ICE-TCP.
+	TCPPort int
+	// PublicIP is announced in candidates for 1:1 NAT.
+	PublicIP string
+	// STUN lists STUN server URLs ("stun:" may be left out).
+	STUN []string
+	// ConnectTimeout ends a session whose peer connection has not
+	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
+	ConnectTimeout time.Duration
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (0: the relay's defaults); a negative duration turns it off.
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
+	// Logger receives the SFU's logs; nil discards them.
+	Logger *slog.Logger
 }
 
-// sfu is the relay seen from the signaling side.
-type sfu struct {
+// SFU is the relay seen from the signaling side: a server.MediaPlane.
+type SFU struct {
 	relay *relay.Relay
 	log   *slog.Logger
 
@@ -32,17 +56,23 @@ type sfu struct {
 	parts map[string]map[*wsMedia]struct{} // room → /ws participants, for track events
 
 	res resources // WHIP/WHEP sessions (whip.go)
+
+	// maxOfferLen is signal.MaxSDPLen; tests lower it to reach it quickly.
+	maxOfferLen atomic.Int64
 }
 
-var _ MediaPlane = (*sfu)(nil)
+var _ server.MediaPlane = (*SFU)(nil)
 
-func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
+// New starts the relay on its ports. Errors opening them are
+// *relay.PortError.
+func New(cfg Config) (*SFU, error) {
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &sfu{log: log, parts: map[string]map[*wsMedia]struct{}{}}
+	s := &SFU{log: log, parts: map[string]map[*wsMedia]struct{}{}}
 	s.res.m = map[string]*resource{}
-	s.res.inRoom = map[string]int{}
+	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
 		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
@@ -65,10 +95,11 @@ func newSFU(cfg MediaConfig, log *slog.Logger) (*sfu, error) {
 	return s, nil
 }
 
-// Relay exposes the SFU for tests and the serve banner (ICE address).
-func (s *sfu) Relay() *relay.Relay { return s.relay }
+// Relay exposes the relay for tests and the serve banner (ICE address).
+func (s *SFU) Relay() *relay.Relay { return s.relay }
 
-func (s *sfu) Join(p MediaParticipant) (MediaSession, error) {
+// Join implements server.MediaPlane.
+func (s *SFU) Join(p server.MediaParticipant) (server.MediaSession, error) {
 	w := &wsMedia{sfu: s, p: p}
 	s.mu.Lock()
 	set := s.parts[p.Room]
@@ -82,7 +113,7 @@ func (s *sfu) Join(p MediaParticipant) (MediaSession, error) {
 }
 
 // onTrack tells every /ws participant of the room about a track.
-func (s *sfu) onTrack(room string, ev relay.TrackEvent) {
+func (s *SFU) onTrack(room string, ev relay.TrackEvent) {
 	m := &signal.Message{Type: signal.TypeTrackUnpublished, Track: signalTrack(ev.Track)}
 	if ev.Published {
 		m.Type = signal.TypeTrackPublished
@@ -98,15 +129,16 @@ func (s *sfu) onTrack(room string, ev relay.TrackEvent) {
 	}
 }
 
-func (s *sfu) Stats() MediaStats {
+// Stats implements server.MediaPlane.
+func (s *SFU) Stats() server.MediaStats {
 	st := s.relay.Stats()
-	ms := MediaStats{
+	ms := server.MediaStats{
 		TracksPublished: int64(st.TracksPublished), TracksSubscribed: int64(st.TracksSubscribed),
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut,
 		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
 	}
 	for _, r := range st.Rooms {
-		ms.Rooms = append(ms.Rooms, MediaRoomStats{
+		ms.Rooms = append(ms.Rooms, server.MediaRoomStats{
 			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
 			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
 		})
@@ -114,7 +146,8 @@ func (s *sfu) Stats() MediaStats {
 	return ms
 }
 
-func (s *sfu) Close() error {
+// Close implements server.MediaPlane: it ends every peer connection.
+func (s *SFU) Close() error {
 	err := s.relay.Close()
 	s.res.wg.Wait()
 	return err
@@ -140,8 +173,8 @@ func mediaError(what string, err error) error {
 // wsMedia is one /ws participant's media: at most one publisher and one
 // subscriber peer connection.
 type wsMedia struct {
-	sfu    *sfu
-	p      MediaParticipant
+	sfu    *SFU
+	p      server.MediaParticipant
 	closed atomic.Bool
 
 	mu  sync.Mutex // requests are sequential; this guards against Close
@@ -203,7 +236,7 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		var self atomic.Pointer[relay.Subscriber]
 		var told atomic.Bool // the end was explained already
 		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
-			if err := offerFits(sdp); err != nil {
+			if err := w.sfu.offerFits(sdp); err != nil {
 				// The client's answer would be refused, and the
 				// subscription would wait for it for ever: end it
 				// now and say why.
@@ -219,7 +252,7 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		if err != nil {
 			return nil, mediaError("subscribing", err)
 		}
-		if err := offerFits(offer); err != nil {
+		if err := w.sfu.offerFits(offer); err != nil {
 			sub.Close()
 			return nil, err
 		}
@@ -298,8 +331,8 @@ func (w *wsMedia) reportEnd(target string, done <-chan struct{}, current func() 
 // is about as long as its offer, and the protocol refuses SDP over
 // signal.MaxSDPLen: a room with more than ~60 tracks at once reaches it
 // (sections of tracks that have gone are reused, see relay's addTrack).
-func offerFits(sdp string) *signal.Error {
-	limit := int(maxOfferLen.Load())
+func (s *SFU) offerFits(sdp string) *signal.Error {
+	limit := int(s.maxOfferLen.Load())
 	if len(sdp) <= limit {
 		return nil
 	}
@@ -307,11 +340,6 @@ func offerFits(sdp string) *signal.Error {
 		"the server's offer is %d bytes and an answer over %d bytes would be refused (a media section per track in the room)",
 		len(sdp), limit)}
 }
-
-// maxOfferLen is signal.MaxSDPLen; tests lower it to reach it quickly.
-var maxOfferLen atomic.Int64
-
-func init() { maxOfferLen.Store(signal.MaxSDPLen) }
 
 func (w *wsMedia) Close() {
 	if w.closed.Swap(true) {
@@ -336,58 +364,4 @@ func (w *wsMedia) Close() {
 	if pub != nil {
 		pub.Close()
 	}
-}
-
-// Per-room media series for /metrics, beside the server's totals: rooms
-// come and go, so each scrape reports the rooms that exist then.
-var (
-	descRoomTracks     = prometheus.NewDesc("livectl_room_tracks", "Tracks published in the room.", []string{"room"}, nil)
-	descRoomPubs       = prometheus.NewDesc("livectl_room_media_publishers", "Publisher peer connections in the room.", []string{"room"}, nil)
-	descRoomSubs       = prometheus.NewDesc("livectl_room_media_subscribers", "Subscriber peer connections in the room.", []string{"room"}, nil)
-	descRoomBitrateIn  = prometheus.NewDesc("livectl_room_bitrate_in_bps", "Media bitrate received from the room's publishers.", []string{"room"}, nil)
-	descRoomBitrateOut = prometheus.NewDesc("livectl_room_bitrate_out_bps", "Media bitrate sent to the room's subscribers.", []string{"room"}, nil)
-	descRoomPacketsIn  = prometheus.NewDesc("livectl_room_packets_in_total", "RTP packets received in the room.", []string{"room"}, nil)
-	descRoomPacketsOut = prometheus.NewDesc("livectl_room_packets_out_total", "RTP packets sent in the room.", []string{"room"}, nil)
-	descRoomBytesIn    = prometheus.NewDesc("livectl_room_bytes_in_total", "Media bytes received in the room.", []string{"room"}, nil)
-	descRoomBytesOut   = prometheus.NewDesc("livectl_room_bytes_out_total", "Media bytes sent in the room.", []string{"room"}, nil)
-	descRoomLost       = prometheus.NewDesc("livectl_room_packets_lost", "Publisher packets still missing after NACK repair (falls when a late packet fills a gap).", []string{"room"}, nil)
-	descRoomNACKs      = prometheus.NewDesc("livectl_room_nacks_total", "Packets NACKed by the room's subscribers.", []string{"room"}, nil)
-	descRoomPLIs       = prometheus.NewDesc("livectl_room_plis_total", "Keyframe requests sent to the room's publishers.", []string{"room"}, nil)
-	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
-	descQueueDrops     = prometheus.NewDesc("livectl_media_queue_drops_total", "Packets dropped because a subscriber's send queue was full.", nil, nil)
-)
-
-type roomCollector struct{ sfu *sfu }
-
-func (c *roomCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
-
-func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.sfu.relay.Stats()
-	g := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
-	}
-	for _, r := range st.Rooms {
-		g(descRoomTracks, prometheus.GaugeValue, float64(r.Tracks), r.Name)
-		g(descRoomPubs, prometheus.GaugeValue, float64(r.Publishers), r.Name)
-		g(descRoomSubs, prometheus.GaugeValue, float64(r.Subscribers), r.Name)
-		g(descRoomBitrateIn, prometheus.GaugeValue, float64(r.BitrateInBps), r.Name)
-		g(descRoomBitrateOut, prometheus.GaugeValue, float64(r.BitrateOutBps), r.Name)
-		g(descRoomPacketsIn, prometheus.CounterValue, float64(r.PacketsIn), r.Name)
-		g(descRoomPacketsOut, prometheus.CounterValue, float64(r.PacketsOut), r.Name)
-		g(descRoomBytesIn, prometheus.CounterValue, float64(r.BytesIn), r.Name)
-		g(descRoomBytesOut, prometheus.CounterValue, float64(r.BytesOut), r.Name)
-		g(descRoomLost, prometheus.GaugeValue, float64(r.PacketsLost), r.Name)
-		g(descRoomNACKs, prometheus.CounterValue, float64(r.NACKs), r.Name)
-		g(descRoomPLIs, prometheus.CounterValue, float64(r.PLIs), r.Name)
-	}
-	g(descRetransmits, prometheus.CounterValue, float64(st.Retransmits))
-	g(descQueueDrops, prometheus.CounterValue, float64(st.Drops))
-}
-
-func init() {
-	registerRoutes(func(s *Server) {
-		if sf, ok := s.Media().(*sfu); ok && s.metrics != nil {
-			s.metrics.reg.MustRegister(&roomCollector{sfu: sf})
-		}
-	})
 }

@@ -1,9 +1,8 @@
-package server
+package sfu
 
 import (
 	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +14,9 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/livectl/livectl/internal/relay"
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
 )
 
@@ -30,24 +29,35 @@ import (
 // and the same under /whep/. Errors are application/problem+json
 // (RFC 9457) with the protocol's error code in "code".
 
+// The demo page publishes with WHIP and watches with WHEP, so it is served
+// with them.
+//
 //go:embed web
 var webFS embed.FS
 
-func init() {
-	registerRoutes(func(s *Server) {
-		h := &whipHandler{srv: s}
-		for _, kind := range []string{"whip", "whep"} {
-			s.Handle("POST /"+kind+"/{room}", h.cors(h.create(kind)))
-			s.Handle("PATCH /"+kind+"/{room}/{id}", h.cors(h.patch(kind)))
-			s.Handle("DELETE /"+kind+"/{room}/{id}", h.cors(h.remove(kind)))
-			s.Handle("OPTIONS /"+kind+"/{room}", h.cors(h.options("OPTIONS, POST")))
-			s.Handle("OPTIONS /"+kind+"/{room}/{id}", h.cors(h.options("OPTIONS, PATCH, DELETE")))
-		}
-		web, _ := fs.Sub(webFS, "web")
-		files := http.FileServerFS(web)
-		s.Handle("GET /{$}", files)
-		s.Handle("GET /web/", http.StripPrefix("/web", files))
-	})
+// Mount wires the SFU into srv, whose MediaPlane it must be: WHIP and
+// WHEP, the demo page at GET / and /web/, and the per-room series on
+// /metrics. Call it once, before serving.
+func (s *SFU) Mount(srv *server.Server) error {
+	if srv.Media() != server.MediaPlane(s) {
+		return errors.New("sfu: Mount on a server built without this SFU as its MediaPlane")
+	}
+	if err := srv.RegisterCollector(&roomCollector{sfu: s}); err != nil {
+		return fmt.Errorf("registering the per-room metrics: %w", err)
+	}
+	h := &whipHandler{srv: srv, sfu: s}
+	for _, kind := range []string{"whip", "whep"} {
+		srv.Handle("POST /"+kind+"/{room}", h.cors(h.create(kind)))
+		srv.Handle("PATCH /"+kind+"/{room}/{id}", h.cors(h.patch(kind)))
+		srv.Handle("DELETE /"+kind+"/{room}/{id}", h.cors(h.remove(kind)))
+		srv.Handle("OPTIONS /"+kind+"/{room}", h.cors(h.options("OPTIONS, POST")))
+		srv.Handle("OPTIONS /"+kind+"/{room}/{id}", h.cors(h.options("OPTIONS, PATCH, DELETE")))
+	}
+	web, _ := fs.Sub(webFS, "web")
+	files := http.FileServerFS(web)
+	srv.Handle("GET /{$}", files)
+	srv.Handle("GET /web/", http.StripPrefix("/web", files))
+	return nil
 }
 
 // maxSDPBody bounds a WHIP/WHEP request body.
@@ -55,10 +65,12 @@ const maxSDPBody = 64 << 10
 
 // resource is one WHIP or WHEP session. owner is the identity of the
 // token that created it ("" with auth off or an identity-less token).
+// release frees its place in the server's limits.
 type resource struct {
 	id, kind, room, owner string
 	pub                   *relay.Publisher
 	sub                   *relay.Subscriber
+	release               func()
 }
 
 func (r *resource) close() {
@@ -77,43 +89,16 @@ func (r *resource) done() <-chan struct{} {
 	return r.sub.Done()
 }
 
-// resources indexes live WHIP/WHEP sessions by id; each is forgotten when
-// its peer connection ends, however it ends. It also counts them, and the
-// ones being created, per room: they count towards the server's limits
-// (connections, rooms, participants per room) as /ws participants do.
+// resources indexes live WHIP/WHEP sessions by id; each is forgotten, and
+// its place in the server's limits (server.ReserveSession) freed, when its
+// peer connection ends, however it ends.
 type resources struct {
-	mu     sync.Mutex
-	m      map[string]*resource
-	inRoom map[string]int // live and reserved sessions per room
-	total  int            // live and reserved sessions
-	wg     sync.WaitGroup
+	mu sync.Mutex
+	m  map[string]*resource
+	wg sync.WaitGroup
 }
 
-// reserveLocked counts a session about to be created in room; the caller
-// holds rs.mu. The slot is freed by release, or when the session added
-// with it ends.
-func (rs *resources) reserveLocked(room string) {
-	rs.inRoom[room]++
-	rs.total++
-}
-
-func (rs *resources) release(room string) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.inRoom[room]--; rs.inRoom[room] <= 0 {
-		delete(rs.inRoom, room)
-	}
-	rs.total--
-}
-
-// count returns the sessions live or being created.
-func (rs *resources) count() int {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.total
-}
-
-// add indexes r, whose slot was reserved.
+// add indexes r, whose place was reserved.
 func (rs *resources) add(r *resource) {
 	rs.mu.Lock()
 	rs.m[r.id] = r
@@ -125,7 +110,7 @@ func (rs *resources) add(r *resource) {
 		rs.mu.Lock()
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
-		rs.release(r.room)
+		r.release()
 	}()
 }
 
@@ -139,7 +124,10 @@ func (rs *resources) get(kind, room, id string) *resource {
 	return r
 }
 
-type whipHandler struct{ srv *Server }
+type whipHandler struct {
+	srv *server.Server
+	sfu *SFU
+}
 
 // problem writes an RFC 9457 problem document.
 func problem(w http.ResponseWriter, status int, code, detail string) {
@@ -150,23 +138,13 @@ func problem(w http.ResponseWriter, status int, code, detail string) {
 	})
 }
 
-// sfu returns the relay-backed media plane, or writes 503.
-func (h *whipHandler) sfu(w http.ResponseWriter) *sfu {
-	s, ok := h.srv.Media().(*sfu)
-	if !ok || s == nil {
-		problem(w, http.StatusServiceUnavailable, signal.CodeUnsupported, "this server runs without the media plane: start serve with media enabled")
-		return nil
-	}
-	return s
-}
-
 // authorize checks the bearer token for room; with auth off it allows all.
 func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room string) (grantOK bool, identity string, publish, subscribe bool) {
 	tok := ""
 	if a := r.Header.Get("Authorization"); a != "" {
 		scheme, rest, _ := strings.Cut(a, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			problem(w, http.StatusUnauthorized, signal.CodeUnauthorized, "Authorization must be a Bearer token minted by `livectl token`")
+			problem(w, http.StatusUnauthorized, signal.CodeUnauthorized, "Authorization must be a Bearer token")
 			return false, "", false, false
 		}
 		tok = strings.TrimSpace(rest)
@@ -201,14 +179,14 @@ func (h *whipHandler) options(allow string) http.Handler {
 	})
 }
 
-// cors lets browser pages on allowed origins (--allowed-origins, or any
-// with --dev) use WHIP/WHEP, and refuses other origins with 403.
+// cors lets browser pages on allowed origins (the server's origin policy)
+// use WHIP/WHEP, and refuses other origins with 403.
 func (h *whipHandler) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin != "" {
-			if !h.srv.originAllowed(r) {
-				problem(w, http.StatusForbidden, signal.CodeForbidden, fmt.Sprintf("origin %s is not allowed: add it to --allowed-origins", origin))
+			if err := h.srv.CheckOrigin(r); err != nil {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, err.Error())
 				return
 			}
 			w.Header().Set("Access-Control-Allow-Origin", origin)
@@ -235,23 +213,20 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusServiceUnavailable, signal.CodeDraining, "the server is draining: retry on another instance")
 			return
 		}
-		s := h.sfu(w)
-		if s == nil {
-			return
-		}
+		s := h.sfu
 		ok, identity, canPub, canSub := h.authorize(w, r, room)
 		if !ok {
 			return
 		}
 		if kind == "whip" && !canPub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish: mint one with `livectl token --publish`")
+			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish")
 			return
 		}
 		if kind == "whep" && !canSub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe: mint one with `livectl token --subscribe`")
+			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
 			return
 		}
-		body, err := readBody(w, r)
+		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP offer: "+err.Error())
 			return
@@ -260,12 +235,18 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusRequestEntityTooLarge, signal.CodeMessageTooLarge, fmt.Sprintf("SDP offer larger than %d bytes", maxSDPBody))
 			return
 		}
-		if err := h.srv.reserveOutside(s, room); err != nil {
+		release, err := h.srv.ReserveSession(room)
+		if err != nil {
+			code := signal.CodeServerFull
+			var le *server.LimitError
+			if errors.As(err, &le) {
+				code = le.Code()
+			}
 			w.Header().Set("Retry-After", "5")
-			problem(w, http.StatusServiceUnavailable, err.Code, err.Reason)
+			problem(w, http.StatusServiceUnavailable, code, err.Error())
 			return
 		}
-		res := &resource{kind: kind, room: room, owner: identity}
+		res := &resource{kind: kind, room: room, owner: identity, release: release}
 		var answer string
 		if identity == "" {
 			identity = kind + "-" + randomSuffix()
@@ -282,7 +263,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			}
 		}
 		if err != nil {
-			s.res.release(room)
+			release()
 			switch {
 			case errors.Is(err, relay.ErrBadSDP):
 				problem(w, http.StatusBadRequest, signal.CodeBadSDP, err.Error())
@@ -305,39 +286,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 	})
 }
 
-// reserveOutside claims a place for a WHIP/WHEP session in room within the
-// server's limits, or returns the refusal (server_full, room_full). WHIP
-// and WHEP sessions count as connections, participants of their room and
-// their rooms as rooms, with the /ws ones. The caller releases the slot
-// if the session is not created.
-func (s *Server) reserveOutside(sf *sfu, room string) *signal.Error {
-	conns := s.Connections()
-	s.reg.mu.Lock()
-	defer s.reg.mu.Unlock()
-	sf.res.mu.Lock()
-	defer sf.res.mu.Unlock()
-	lim := s.cfg.Limits
-	if conns+sf.res.total >= lim.MaxConns {
-		return &signal.Error{Code: signal.CodeServerFull,
-			Reason: fmt.Sprintf("server is at its connection limit (%d /ws connections and WHIP/WHEP sessions): retry later or raise --max-conns", lim.MaxConns)}
-	}
-	if err := s.reg.admitLocked(lim, &sf.res, room); err != nil {
-		return err
-	}
-	sf.res.reserveLocked(room)
-	return nil
-}
-
 // lookup finds the session named by the URL, checking auth, or writes the
 // error. With auth on, only a token that could have created the session
 // may change or end it: the grant for its kind (publish for WHIP,
 // subscribe for WHEP) and, when it was created with an identity, that
 // identity.
 func (h *whipHandler) lookup(kind string, w http.ResponseWriter, r *http.Request) *resource {
-	s := h.sfu(w)
-	if s == nil {
-		return nil
-	}
+	s := h.sfu
 	room := r.PathValue("room")
 	ok, identity, canPub, canSub := h.authorize(w, r, room)
 	if !ok {
@@ -388,7 +343,7 @@ func (h *whipHandler) patch(kind string) http.Handler {
 			problem(w, http.StatusPreconditionFailed, signal.CodeBadMessage, "If-Match does not match this session's ETag")
 			return
 		}
-		body, err := readBody(w, r)
+		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP fragment: "+err.Error())
 			return
@@ -446,11 +401,9 @@ func parseSDPFrag(frag string) ([]relay.Candidate, error) {
 	return out, nil
 }
 
-func randomSuffix() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// randomSuffix tells apart WHIP/WHEP clients that gave no identity; its
+// alphabet (A-Z, 2-7) is valid in a name.
+func randomSuffix() string { return rand.Text() }
 
 func truncateLine(s string) string {
 	if len(s) > 60 {
@@ -459,18 +412,12 @@ func truncateLine(s string) string {
 	return s
 }
 
-// bodyReadTimeout bounds reading a WHIP/WHEP body: an SDP is a few KiB, and
-// a client trickling one byte every few seconds would otherwise hold its
-// connection (and a file descriptor) for as long as it likes.
-var bodyReadTimeout = 10 * time.Second
-
-// readBody reads up to maxSDPBody+1 bytes of r's body within
-// bodyReadTimeout.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+// readBody reads up to maxSDPBody+1 bytes of r's body (within the
+// server's BodyReadTimeout, which the server's guard sets).
+func (h *whipHandler) readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("not sent within %s", bodyReadTimeout)
+		err = fmt.Errorf("not sent within %s", h.srv.BodyReadTimeout())
 	}
 	return body, err
 }

@@ -1,8 +1,11 @@
-package server
+package sfu
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,10 +14,20 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/server"
 )
 
 // recvOffer is a real browser-like WHEP offer (recvonly audio and video).
-func recvOffer(t *testing.T) string {
+func recvOffer(t testing.TB) string {
+	return offerOf(t, webrtc.RTPTransceiverDirectionRecvonly)
+}
+
+// sendOffer is a real publisher-like offer (sendonly audio and video).
+func sendOffer(t testing.TB) string {
+	return offerOf(t, webrtc.RTPTransceiverDirectionSendonly)
+}
+
+func offerOf(t testing.TB, dir webrtc.RTPTransceiverDirection) string {
 	t.Helper()
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -22,7 +35,7 @@ func recvOffer(t *testing.T) string {
 	}
 	defer pc.Close()
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -31,6 +44,24 @@ func recvOffer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return o.SDP
+}
+
+// noCommonCodecOffer is a well-formed offer in codecs the relay does not
+// forward (VP9, PCMU).
+const noCommonCodecOffer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+	"a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef01234567\r\n" +
+	"a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n" +
+	"m=video 9 UDP/TLS/RTP/SAVPF 98\r\na=mid:0\r\na=setup:actpass\r\na=sendrecv\r\na=rtpmap:98 VP9/90000\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\na=setup:actpass\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
+
+// manySectionsOffer appends n recvonly Opus sections to offer.
+func manySectionsOffer(offer string, n int) string {
+	var b strings.Builder
+	b.WriteString(offer)
+	for i := range n {
+		fmt.Fprintf(&b, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:x%d\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\n", i)
+	}
+	return b.String()
 }
 
 type httpCase struct {
@@ -86,7 +117,7 @@ func doCase(t *testing.T, base string, tc httpCase, loc string) *http.Response {
 }
 
 func TestWHIPWHEPHTTP(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	offer := recvOffer(t)
 	// A live WHEP session for the PATCH/DELETE cases.
 	resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/live", contentType: "application/sdp", body: offer, status: 201}, "")
@@ -102,6 +133,11 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 	tests := []httpCase{
 		{"WHIP garbage SDP", "POST", "/whip/r", "application/sdp", nil, "hello", 400, "bad_sdp"},
 		{"WHEP garbage SDP", "POST", "/whep/r", "application/sdp", nil, "v=0\r\n", 400, "bad_sdp"},
+		// 700 media sections were accepted, each session holding ~3 MiB
+		// until it timed out (issue 15); no common codec got a 201 with
+		// every section rejected.
+		{"WHEP too many media sections", "POST", "/whep/r", "application/sdp", nil, manySectionsOffer(offer, 500), 400, "bad_sdp"},
+		{"WHEP no common codec", "POST", "/whep/r", "application/sdp", nil, noCommonCodecOffer, 400, "bad_sdp"},
 		{"WHIP wrong content type", "POST", "/whip/r", "application/json", nil, `{"sdp":"x"}`, 415, "bad_message"},
 		{"WHEP no content type", "POST", "/whep/r", "", nil, offer, 415, "bad_message"},
 		{"WHIP body too large", "POST", "/whip/r", "application/sdp", nil, strings.Repeat("a", maxSDPBody+1), 413, "message_too_large"},
@@ -137,7 +173,7 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 
 func TestWHIPAuthAndDrain(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	ts := newMediaServer(t, Config{AuthSecret: secret})
+	ts := newMediaServer(t, server.Config{AuthSecret: secret}, Config{})
 	mint := func(g auth.Grant) string {
 		tok, err := auth.Mint(secret, g, time.Hour, time.Now())
 		if err != nil {
@@ -204,7 +240,7 @@ func FuzzParseSDPFrag(f *testing.F) {
 }
 
 func TestWHIPCORS(t *testing.T) {
-	ts := newMediaServer(t, Config{AllowedOrigins: []string{"https://app.example"}})
+	ts := newMediaServer(t, server.Config{AllowedOrigins: []string{"https://app.example"}}, Config{})
 	req, _ := http.NewRequest("OPTIONS", ts.http.URL+"/whip/r", nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
@@ -222,5 +258,27 @@ func TestWHIPCORS(t *testing.T) {
 		header: map[string]string{"Origin": "https://app.example"}, body: recvOffer(t), status: 201}, "")
 	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
 		t.Errorf("Location not exposed to the page: %v", resp.Header)
+	}
+}
+
+// TestSlowWHIPBodyIsCut: a WHIP body sent a byte at a time held a
+// connection (and a file descriptor) for ever; it is now cut after
+// the server's BodyReadTimeout with a 400 that says why.
+func TestSlowWHIPBodyIsCut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, addr, _ := serving(t, server.Config{Limits: server.Limits{BodyReadTimeout: 300 * time.Millisecond}}, ctx, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /whip/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/sdp\r\nContent-Length: 1000\r\n\r\nv=0\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(c)
+	if !strings.Contains(string(resp), "400") || !strings.Contains(string(resp), "not sent within") {
+		t.Errorf("slow body: %q (err %v), want a 400 saying the body was not sent in time", resp, err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package sfu
 
 import (
 	"context"
@@ -15,17 +15,10 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
 	"github.com/livectl/livectl/internal/stats"
 )
-
-// newMediaServer is a server with the relay as its media plane, ICE on a
-// free UDP port.
-func newMediaServer(t testing.TB, cfg Config) *testServer {
-	t.Helper()
-	cfg.Media.Enabled = true
-	return newTestServer(t, cfg)
-}
 
 func getStats(t testing.TB, ts *testServer) stats.Snapshot {
 	t.Helper()
@@ -70,7 +63,7 @@ func probeAll(t *testing.T, opts []probe.Options) {
 // TestWSPublishSubscribe publishes the clip over /ws and watches it from
 // /ws and WHEP subscribers; a participant sees the track events.
 func TestWSPublishSubscribe(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	events := make(chan *signal.Message, 16)
 	w := dial(t, ts.wsURL, &signal.DialOptions{OnEvent: func(m *signal.Message) {
 		if m.Type == signal.TypeTrackPublished || m.Type == signal.TypeTrackUnpublished {
@@ -130,13 +123,13 @@ func TestWSPublishSubscribe(t *testing.T) {
 	// first), so wait for the room itself too.
 	waitFor(t, func() bool {
 		st := getStats(t, ts)
-		return st.TracksPublished == 0 && st.TracksSubscribed == 0 && len(ts.Media().(*sfu).relay.Stats().Rooms) == 0
+		return st.TracksPublished == 0 && st.TracksSubscribed == 0 && len(ts.sfu.relay.Stats().Rooms) == 0
 	})
 }
 
 // TestWHIPIntoRoom publishes with WHIP and watches over /ws and WHEP.
 func TestWHIPIntoRoom(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/studio"})
 	if err != nil {
 		t.Fatalf("publishing over WHIP: %v", err)
@@ -152,7 +145,7 @@ func TestWHIPIntoRoom(t *testing.T) {
 
 // TestMediaRequestErrors checks the /ws media requests' failure replies.
 func TestMediaRequestErrors(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	c := dial(t, ts.wsURL, nil)
 	if _, err := c.Join(ctxT(t), "r", "x", ""); err != nil {
 		t.Fatal(err)
@@ -164,6 +157,9 @@ func TestMediaRequestErrors(t *testing.T) {
 		code string
 	}{
 		{"publish garbage SDP", signal.Message{Type: signal.TypePublish, SDP: "not sdp"}, signal.CodeBadSDP},
+		// /ws publish accepted 520 media sections within 48 KiB (issue 15).
+		{"publish with too many media sections", signal.Message{Type: signal.TypePublish, SDP: manySectionsOffer(sendOffer(t), 300)}, signal.CodeBadSDP},
+		{"publish with no common codec", signal.Message{Type: signal.TypePublish, SDP: noCommonCodecOffer}, signal.CodeBadSDP},
 		{"answer without subscribe", signal.Message{Type: signal.TypeAnswer, SDP: "v=0"}, signal.CodeBadMessage},
 		{"trickle without publisher", signal.Message{Type: signal.TypeTrickle, Target: signal.TargetPublisher, Candidate: cand}, signal.CodeBadMessage},
 		{"unpublish with nothing published", signal.Message{Type: signal.TypeUnpublish}, signal.CodeBadMessage},
@@ -197,7 +193,7 @@ func errorsIsCode(err error, code string) bool {
 // then a publisher arrives (the subscriber is re-offered and receives its
 // video), then unpublishes.
 func TestGoClientRenegotiation(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	ctx := ctxT(t)
 	api, err := peer.NewAPI(peer.Options{})
 	if err != nil {
@@ -288,7 +284,7 @@ func TestGoClientRenegotiation(t *testing.T) {
 // TestH264Forwarded publishes an H.264 file over WHIP: /ws and WHEP
 // subscribers negotiate H.264 and reassemble a keyframe (SPS/PPS + IDR).
 func TestH264Forwarded(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/h264", File: "../media/testdata/clip.h264"})
 	if err != nil {
 		t.Fatalf("publishing H.264: %v", err)
@@ -309,7 +305,7 @@ func TestH264Forwarded(t *testing.T) {
 
 // TestPerRoomMetrics checks the per-room media series on /metrics.
 func TestPerRoomMetrics(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/metered"})
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +344,7 @@ func TestPerRoomMetrics(t *testing.T) {
 // ("sdp longer than 49152 bytes"), and the subscription waited for an
 // answer for ever: no more offers, no media, no word why.
 func TestSubscriptionEndsWhenOfferOutgrowsLimit(t *testing.T) {
-	ts := newMediaServer(t, Config{})
+	ts := newMediaServer(t, server.Config{}, Config{})
 	ctx := ctxT(t)
 	api, err := peer.NewAPI(peer.Options{})
 	if err != nil {
@@ -373,8 +369,7 @@ func TestSubscriptionEndsWhenOfferOutgrowsLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Room for the first offer, not for one with a track's section more.
-	old := maxOfferLen.Swap(int64(len(first) + 100))
-	defer maxOfferLen.Store(old)
+	ts.sfu.maxOfferLen.Store(int64(len(first) + 100))
 	ans, err := peer.Answer(ctx, spc, first)
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +408,7 @@ func TestSubscriptionEndsWhenOfferOutgrowsLimit(t *testing.T) {
 // media_failed with its target; it ended in silence. One the client
 // replaces by subscribing again is not reported.
 func TestMediaEndIsReported(t *testing.T) {
-	ts := newMediaServer(t, Config{Media: MediaConfig{ConnectTimeout: 300 * time.Millisecond}})
+	ts := newMediaServer(t, server.Config{}, Config{ConnectTimeout: 300 * time.Millisecond})
 	ctx := ctxT(t)
 	errs := make(chan *signal.Message, 4)
 	sc := dial(t, ts.wsURL, &signal.DialOptions{OnEvent: func(m *signal.Message) {
@@ -443,5 +438,24 @@ func TestMediaEndIsReported(t *testing.T) {
 	case m := <-errs:
 		t.Errorf("a second error %+v: the replaced subscription was reported too", m)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestMountNeedsItsServer: Mount on a server whose media plane is not this
+// SFU is refused; its routes would serve sessions the server does not
+// count, close or report.
+func TestMountNeedsItsServer(t *testing.T) {
+	plane, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plane.Close()
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := plane.Mount(srv); err == nil {
+		t.Fatal("Mount on a server without this SFU as its MediaPlane succeeded")
 	}
 }

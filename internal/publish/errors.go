@@ -1,0 +1,11 @@
+package publish
+
+import "errors"
+
+var (
+	// ErrNoRoom is returned for a ws:// URL without a room.
+	ErrNoRoom = errors.New("a room is needed to publish over /ws")
+	// ErrNotConnected is wrapped in the error of a Start whose peer
+	// connection (ICE and DTLS) did not come up within ConnectTimeout.
+	ErrNotConnected = errors.New("ICE/DTLS did not connect")
+)
