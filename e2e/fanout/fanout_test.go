@@ -238,6 +238,8 @@ type runResult struct {
 	serverCPUPct       float64
 	rss, hwm           int64
 	rssIdle            int64 // with the publisher and no viewer
+	cpuSec, elapsed    float64
+	pktsOut, bytesOut  uint64 // during the measurement
 	bitrateIn, bitOut  uint64
 	nacks, plis, drops uint64
 	clientCPUPct       float64
@@ -366,6 +368,8 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 		}
 	}
 	res.nacks, res.plis = st1.NACKs-st0.NACKs, st1.PLIs-st0.PLIs
+	res.cpuSec, res.elapsed = float64(cpu1-cpu0)/100, el
+	res.pktsOut, res.bytesOut = st1.PacketsOut-st0.PacketsOut, st1.BytesOut-st0.BytesOut
 	return res
 }
 
@@ -436,8 +440,9 @@ func TestFanOut(t *testing.T) {
 		}
 	}
 	t.Logf("load average at the end: %s", loadavg())
-	t.Logf("medians of %d runs, %ds each (CPU: %% of one core; per viewer: server CPU / N, (RSS − RSS without viewers) / N)", runs, secs)
-	t.Logf("%-8s %5s %8s %10s %12s %10s %14s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "RSS MiB", "RSS MB/viewer")
+	t.Logf("medians of %d runs, %ds each (CPU: %% of one core; per viewer: server CPU / N, (RSS − RSS without viewers) / N;"+
+		" per 1.5 Mbit/s viewer: server CPU / (bytes sent / 1.5 Mbit/s), which a starved publisher or server does not flatter)", runs, secs)
+	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer")
 	for _, n := range ns {
 		for _, b := range bins {
 			rs := results[key{b.name, n}]
@@ -450,9 +455,14 @@ func TestFanOut(t *testing.T) {
 				return v[len(v)/2]
 			}
 			loss := med(func(r runResult) float64 { return r.lossPct })
-			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %10.1f %14.3f", b.name, n, loss,
+			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f", b.name, n, loss,
 				med(func(r runResult) float64 { return r.serverCPUPct }),
 				med(func(r runResult) float64 { return r.serverCPUPct / float64(r.subs) }),
+				med(func(r runResult) float64 {
+					viewers := float64(r.bytesOut) * 8 / r.elapsed / 1.5e6
+					return r.serverCPUPct / max(viewers, 1e-9)
+				}),
+				med(func(r runResult) float64 { return r.cpuSec * 1e6 / max(float64(r.pktsOut), 1) }),
 				med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }),
 				med(func(r runResult) float64 { return float64(r.rss-r.rssIdle) / 1e6 / float64(r.subs) }))
 			if loss >= 0.5 {

@@ -43,7 +43,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, err := r.newPeer()
+	pc, err := r.newPeer(r.api)
 	if err != nil {
 		return nil, "", err
 	}

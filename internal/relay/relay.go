@@ -24,6 +24,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -124,8 +125,9 @@ type TrackInfo struct {
 type Relay struct {
 	cfg    Config
 	log    *slog.Logger
-	api    *webrtc.API
-	udpMux ice.UDPMux // one socket, or one per local address (listenUDP)
+	api    *webrtc.API // publishers'
+	subAPI *webrtc.API // subscribers' (registerSubscriberInterceptors)
+	udpMux ice.UDPMux  // one socket, or one per local address (listenUDP)
 	tcpLn  net.Listener
 	tcpMux *ice.TCPMuxDefault
 	iceSrv []webrtc.ICEServer
@@ -230,6 +232,17 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	sm := &webrtc.MediaEngine{}
+	if err := registerCodecs(sm); err != nil {
+		r.closeSockets()
+		return nil, err
+	}
+	sir := &interceptor.Registry{}
+	if err := registerSubscriberInterceptors(sir); err != nil {
+		r.closeSockets()
+		return nil, err
+	}
+	r.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(sm), webrtc.WithInterceptorRegistry(sir), webrtc.WithSettingEngine(se))
 	for _, s := range cfg.STUNServers {
 		r.iceSrv = append(r.iceSrv, webrtc.ICEServer{URLs: []string{s}})
 	}
@@ -397,6 +410,22 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return fmt.Errorf("configuring simulcast header extensions: %w", err)
 	}
+	return nil
+}
+
+// registerSubscriberInterceptors sets up RTCP for subscribers: sender
+// reports only, which receivers need to sync audio and video. A subscriber
+// sends the relay no media, so the publishers' NACK generator, receiver
+// reports and congestion feedback would only run idle loops: each is a
+// goroutine with a ticker per peer connection (the NACK generator's every
+// 50 ms), which at hundreds of viewers is CPU and memory for nothing.
+// NACKs from subscribers are answered from the relay's own cache.
+func registerSubscriberInterceptors(ir *interceptor.Registry) error {
+	sender, err := report.NewSenderInterceptor()
+	if err != nil {
+		return fmt.Errorf("creating sender reports: %w", err)
+	}
+	ir.Add(sender)
 	return nil
 }
 

@@ -43,7 +43,7 @@ type Subscriber struct {
 }
 
 func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	pc, err := r.newPeer()
+	pc, err := r.newPeer(r.subAPI)
 	if err != nil {
 		return nil, err
 	}
