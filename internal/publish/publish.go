@@ -350,11 +350,12 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 	video := l.codec != media.MimeOpus
 	interval := p.opts.KeyframeInterval
 	next := time.Now()
-	// Keyframe spacing goes by the schedule (next), not the clock, so that
-	// timer lateness cannot stretch it; lastDur stands in for the duration
-	// of the frame about to go.
-	var lastKey time.Time
-	var lastDur time.Duration
+	// Keyframe spacing goes by the RTP clock (the durations sent since
+	// the last keyframe), not the wall clock, so that neither timer
+	// lateness nor a resync after a stall can change it; lastDur stands in
+	// for the duration of the frame about to go.
+	var sinceKey, lastDur time.Duration
+	sentKey := false
 	// stretch, when set, is the clip duration of the GOP being sent, which
 	// is played over interval instead (KeyframeInterval).
 	var stretch time.Duration
@@ -373,11 +374,11 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 			// A keyframe now if the fixed interval is up (at the frame
 			// nearest to it), or if waiting for the next frame would
 			// leave more than MaxKeyframeInterval since the last one.
-			due := lastKey.IsZero()
+			due := !sentKey
 			if interval > 0 {
-				due = due || next.Sub(lastKey)+lastDur/2 > interval
+				due = due || sinceKey+lastDur/2 > interval
 			} else {
-				due = due || next.Sub(lastKey)+lastDur > MaxKeyframeInterval
+				due = due || sinceKey+lastDur > MaxKeyframeInterval
 			}
 			if requested || due {
 				l.seekKeyframe()
@@ -414,8 +415,9 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 			}
 		})
 		if f.key {
-			lastKey = next
+			sentKey, sinceKey = true, 0
 		}
+		sinceKey += dur
 		lastDur = dur
 		next = next.Add(dur)
 		d := time.Until(next)

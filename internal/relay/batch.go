@@ -150,16 +150,16 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return b.WriteToAddrPort(p, ua.AddrPort())
 }
 
-// sender sends what has queued until the queue is empty, then waits.
+// sender sends what has queued until the queue is empty, then waits. When
+// the conn is closed it sends what is still queued, then ends: the last
+// datagrams before a shutdown are often the DTLS close_notify that tells
+// each peer its session has ended.
 func (b *batchConn) sender() {
 	defer close(b.done)
-	for range b.wake {
+	for {
+		_, open := <-b.wake
 		for {
 			b.mu.Lock()
-			if b.closed {
-				b.mu.Unlock()
-				return
-			}
 			b.queue, b.sending = b.sending, b.queue
 			b.space.Broadcast()
 			b.mu.Unlock()
@@ -168,6 +168,9 @@ func (b *batchConn) sender() {
 			}
 			b.send(b.sending)
 			b.sending.n = 0
+		}
+		if !open {
+			return
 		}
 	}
 }
@@ -192,8 +195,8 @@ func (b *batchConn) send(q *batch) {
 	}
 }
 
-// Close stops the sender (datagrams still queued are dropped, as the
-// socket's would be) and closes the socket.
+// Close stops taking writes, lets the sender send what is queued, and
+// closes the socket.
 func (b *batchConn) Close() error {
 	b.mu.Lock()
 	if b.closed {

@@ -105,3 +105,28 @@ func batchPair(t *testing.T) (rx *net.UDPConn, bc *batchConn, to netip.AddrPort)
 	t.Cleanup(func() { bc.Close() })
 	return rx, bc, rx.LocalAddr().(*net.UDPAddr).AddrPort()
 }
+
+// TestBatchConnCloseSendsQueued: what was written before Close still goes
+// out (a session's last datagram is often its DTLS close_notify), and a
+// write after Close fails.
+func TestBatchConnCloseSendsQueued(t *testing.T) {
+	rx, bc, to := batchPair(t)
+	bc.mu.Lock() // hold the sender off so that the datagrams stay queued
+	for i := range 5 {
+		bc.queue.add([]byte{byte(i)}, to)
+	}
+	bc.mu.Unlock()
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for i := range 5 {
+		rx.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, _, err := rx.ReadFrom(buf); err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: n=%d %v (got %v)", i, n, err, buf[:n])
+		}
+	}
+	if _, err := bc.WriteToAddrPort([]byte{9}, to); err == nil {
+		t.Error("a write after Close succeeded")
+	}
+}
