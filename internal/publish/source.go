@@ -83,6 +83,20 @@ func (l *loop) seekKeyframe() {
 	}
 }
 
+// gopDuration is how long the clip plays from the keyframe at the cursor
+// to its next keyframe (wrapping around; the whole loop when it has one).
+func (l *loop) gopDuration() time.Duration {
+	d := l.frames[l.i].dur
+	for n := 1; n < len(l.frames); n++ {
+		f := l.frames[(l.i+n)%len(l.frames)]
+		if f.key {
+			break
+		}
+		d += f.dur
+	}
+	return d
+}
+
 // source is what a publisher sends: a video loop and optionally an audio loop.
 type source struct {
 	video, audio *loop

@@ -44,7 +44,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, release, err := r.newPeer()
+	pc, release, err := r.newPeer(r.api)
 	if err != nil {
 		return nil, "", err
 	}
@@ -192,7 +192,7 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		defer p.relay.wg.Done()
 		t.readLoop(remote)
 		p.room.removeTrack(t)
-		t.cache.clear()
+		t.clearCaches()
 	}()
 	if readRTCP {
 		// Reading the receiver's RTCP runs the interceptors (sender reports

@@ -44,7 +44,7 @@ type Subscriber struct {
 }
 
 func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	pc, release, err := r.newPeer()
+	pc, release, err := r.newPeer(r.subAPI)
 	if err != nil {
 		return nil, err
 	}

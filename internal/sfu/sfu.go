@@ -46,6 +46,10 @@ type Config struct {
 	// MaxPending bounds media sessions setting up at once (0:
 	// relay.DefaultMaxPending); one more is refused as busy.
 	MaxPending int
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (0: the relay's defaults); a negative duration turns it off.
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -112,6 +116,7 @@ func New(cfg Config) (*SFU, error) {
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
