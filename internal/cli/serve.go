@@ -57,6 +57,10 @@ type ServeOptions struct {
 	PublicIP string
 	STUN     []string
 
+	GOPCache         bool
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    ByteSize
+
 	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
 	Signals <-chan os.Signal
 	// Ready, when set, is called with the bound addresses once serving (tests).
@@ -64,7 +68,7 @@ type ServeOptions struct {
 }
 
 func newServeCmd(f *Factory) *cobra.Command {
-	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize}
+	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize, GOPCacheBytes: relay.DefaultGOPCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the signaling + SFU server",
@@ -115,6 +119,9 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	fl.BoolVar(&opts.GOPCache, "gop-cache", true, "start new viewers at once from each video track's current GOP (--gop-cache=false: wait for a keyframe)")
+	fl.DurationVar(&opts.GOPCacheDuration, "gop-cache-max-duration", relay.DefaultGOPCacheDuration, "longest GOP a video track keeps for new viewers; a longer one is not kept")
+	fl.Var(&opts.GOPCacheBytes, "gop-cache-max-bytes", "most memory one video track's GOP cache holds (e.g. 8MiB); a larger GOP is not kept")
 	return cmd
 }
 
@@ -141,13 +148,16 @@ func (o *ServeOptions) validate(f *Factory) error {
 	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
 		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
 	}
+	if o.GOPCacheBytes < 64<<10 {
+		return UsageErrorf("%s must be at least 64KiB, got %d bytes", f.FlagRef("gop-cache-max-bytes"), int64(o.GOPCacheBytes))
+	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}} {
+	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}, {"gop-cache-max-duration", o.GOPCacheDuration}} {
 		if d.v <= 0 {
 			return UsageErrorf("%s must be positive, got %s", f.FlagRef(d.name), d.v)
 		}
@@ -257,7 +267,12 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
+	sc := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
+		GOPCacheDuration: o.GOPCacheDuration, GOPCacheBytes: int(o.GOPCacheBytes)}
+	if !o.GOPCache {
+		sc.GOPCacheDuration = -1
+	}
+	plane, err := sfu.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}

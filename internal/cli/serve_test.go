@@ -69,6 +69,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
 		{"zero request rate", []string{"serve", "--dev", "--request-rate", "0"}, "--request-rate must be positive"},
 		{"NaN request rate", []string{"serve", "--dev", "--request-rate", "nan"}, "--request-rate must be positive"},
+		{"zero GOP cache duration", []string{"serve", "--dev", "--gop-cache-max-duration", "0s"}, "--gop-cache-max-duration must be positive"},
+		{"tiny GOP cache", []string{"serve", "--dev", "--gop-cache-max-bytes", "1KiB"}, "--gop-cache-max-bytes must be at least 64KiB"},
 		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).

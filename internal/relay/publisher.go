@@ -175,7 +175,7 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		defer p.relay.wg.Done()
 		t.readLoop(remote)
 		p.room.removeTrack(t)
-		t.cache.clear()
+		t.clearCaches()
 	}()
 	if readRTCP {
 		// Reading the receiver's RTCP runs the interceptors (sender reports

@@ -81,6 +81,14 @@ type Config struct {
 	CacheSize        int
 	ConnectTimeout   time.Duration
 
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (gop.go), from which a new subscriber starts at once however
+	// old the publisher's last keyframe is. Zero takes the defaults; a
+	// negative GOPCacheDuration turns the cache off (a subscriber then
+	// starts at a keyframe no older than PLIThrottle, or waits for one).
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
+
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
 	// is called from the relay's goroutines and must not block.
@@ -145,6 +153,12 @@ func New(cfg Config) (*Relay, error) {
 	cfg.CacheSize = min(cfg.CacheSize, maxCacheSize)
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.GOPCacheDuration == 0 {
+		cfg.GOPCacheDuration = DefaultGOPCacheDuration
+	}
+	if cfg.GOPCacheBytes <= 0 {
+		cfg.GOPCacheBytes = DefaultGOPCacheBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -39,6 +39,10 @@ type Config struct {
 	// ConnectTimeout ends a session whose peer connection has not
 	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
 	ConnectTimeout time.Duration
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (0: the relay's defaults); a negative duration turns it off.
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -71,6 +75,7 @@ func New(cfg Config) (*SFU, error) {
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
