@@ -28,33 +28,53 @@ func readAllIVF(t testing.TB, r *IVFReader) []IVFFrame {
 	}
 }
 
+// TestClipVP8 checks the built-in clip and its simulcast renditions: 4 s
+// at 30 fps, the size they claim, keyframes every second on the same frames
+// (a viewer switching layers finds one on each at the same moment).
 func TestClipVP8(t *testing.T) {
-	r := ClipVP8()
-	if r.Header.FourCC != "VP80" || r.Header.Width != ClipWidth || r.Header.Height != ClipHeight {
-		t.Fatalf("header = %+v", r.Header)
+	type clip struct {
+		name string
+		r    *IVFReader
+		w, h int
 	}
-	if d := r.Header.FrameDuration(); d < 33*time.Millisecond || d > 34*time.Millisecond {
-		t.Fatalf("frame duration = %v, want 1/30 s", d)
-	}
-	frames := readAllIVF(t, r)
-	if len(frames) != 120 {
-		t.Fatalf("frames = %d, want 120 (4 s at 30 fps)", len(frames))
-	}
-	var keys []int
-	for i, f := range frames {
-		info, err := ParseVP8Frame(f.Data)
+	clips := []clip{{"built-in", ClipVP8(), ClipWidth, ClipHeight}}
+	for _, l := range SimulcastClip() {
+		r, err := NewIVFReader(bytes.NewReader(l.IVF))
 		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
+			t.Fatalf("simulcast layer %s: %v", l.RID, err)
 		}
-		if info.Keyframe {
-			keys = append(keys, i)
-			if info.Width != ClipWidth || info.Height != ClipHeight {
-				t.Fatalf("frame %d: %dx%d", i, info.Width, info.Height)
-			}
-		}
+		clips = append(clips, clip{"simulcast " + l.RID, r, l.Width, l.Height})
 	}
-	if want := []int{0, 30, 60, 90}; !equalInts(keys, want) {
-		t.Fatalf("keyframes at %v, want %v", keys, want)
+	for _, c := range clips {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.r
+			if r.Header.FourCC != "VP80" || int(r.Header.Width) != c.w || int(r.Header.Height) != c.h {
+				t.Fatalf("header = %+v", r.Header)
+			}
+			if d := r.Header.FrameDuration(); d < 33*time.Millisecond || d > 34*time.Millisecond {
+				t.Fatalf("frame duration = %v, want 1/30 s", d)
+			}
+			frames := readAllIVF(t, r)
+			if len(frames) != 120 {
+				t.Fatalf("frames = %d, want 120 (4 s at 30 fps)", len(frames))
+			}
+			var keys []int
+			for i, f := range frames {
+				info, err := ParseVP8Frame(f.Data)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if info.Keyframe {
+					keys = append(keys, i)
+					if info.Width != c.w || info.Height != c.h {
+						t.Fatalf("frame %d: %dx%d", i, info.Width, info.Height)
+					}
+				}
+			}
+			if want := []int{0, 30, 60, 90}; !equalInts(keys, want) {
+				t.Fatalf("keyframes at %v, want %v", keys, want)
+			}
+		})
 	}
 }
 
