@@ -62,12 +62,12 @@ func newFrozenNet() (frozenNet, error) {
 	return frozenNet{n}, nil
 }
 
-func (r *Relay) newPeer() (*webrtc.PeerConnection, error) {
+func (r *Relay) newPeer(api *webrtc.API) (*webrtc.PeerConnection, error) {
 	cert, err := r.certs.current()
 	if err != nil {
 		return nil, err
 	}
-	pc, err := r.api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, fmt.Errorf("creating peer connection: %w", err)
 	}

@@ -43,7 +43,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, err := r.newPeer()
+	pc, err := r.newPeer(r.api)
 	if err != nil {
 		return nil, "", err
 	}
@@ -104,7 +104,7 @@ func (p *Publisher) Tracks() []TrackInfo {
 	defer p.mu.Unlock()
 	var out []TrackInfo
 	for _, t := range p.tracks {
-		if !t.removed.Load() {
+		if !t.removed.Load() && !t.layer {
 			out = append(out, t.info)
 		}
 	}
@@ -120,9 +120,14 @@ func (p *Publisher) Unpublish(trackID string) error {
 	}
 	p.mu.Lock()
 	var t *upTrack
+	var layers []*upTrack
 	for _, x := range p.tracks {
 		if x.info.ID == trackID {
-			t = x
+			if x.layer {
+				layers = append(layers, x)
+			} else {
+				t = x
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -130,6 +135,9 @@ func (p *Publisher) Unpublish(trackID string) error {
 		return fmt.Errorf("unpublishing %q: %w", trackID, ErrNoSuchTrack)
 	}
 	p.room.removeTrack(t)
+	for _, x := range layers {
+		p.room.removeTrack(x) // not listed: this stops their forwarding
+	}
 	return nil
 }
 
@@ -156,15 +164,9 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		p.mu.Unlock()
 		return
 	}
-	// Simulcast: each layer arrives as its own track with the same id. The
-	// relay forwards the first layer to arrive and drains the others;
-	// choosing layers per subscriber would plug in here.
-	layer := false
-	for _, x := range p.tracks {
-		if x.info.RID != "" && remote.RID() != "" && x.info.StreamID == info.StreamID && x.info.Kind == info.Kind {
-			layer = true
-		}
-	}
+	// Simulcast: each layer arrives as its own track; the first to
+	// arrive stands for the group in the room (simulcast.go).
+	primary := info.RID == "" || p.joinLayerGroup(t)
 	p.tracks = append(p.tracks, t)
 	readRTCP := !p.receivers[recv]
 	p.receivers[recv] = true
@@ -174,6 +176,9 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	go func() {
 		defer p.relay.wg.Done()
 		t.readLoop(remote)
+		if t.group != nil {
+			t.group.remove(t)
+		}
 		p.room.removeTrack(t)
 		t.clearCaches()
 	}()
@@ -191,9 +196,8 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 			}
 		}()
 	}
-	if layer {
-		t.removed.Store(true)
-		return
+	if !primary {
+		return // a layer: down-tracks switch to it (adapt.go)
 	}
 	p.room.addTrack(t)
 }

@@ -120,11 +120,15 @@ type TrackInfo struct {
 type Relay struct {
 	cfg    Config
 	log    *slog.Logger
-	api    *webrtc.API
-	udpMux ice.UDPMux // one socket, or one per local address (listenUDP)
-	tcpLn  net.Listener
-	tcpMux *ice.TCPMuxDefault
-	iceSrv []webrtc.ICEServer
+	api    *webrtc.API // publishers'
+	subAPI *webrtc.API // subscribers': with the send-side bandwidth estimator
+	bwe    bweFactory
+
+	stopAdapt chan struct{} // ends adaptLoop
+	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
+	tcpLn     net.Listener
+	tcpMux    *ice.TCPMuxDefault
+	iceSrv    []webrtc.ICEServer
 
 	certs certs
 
@@ -215,21 +219,39 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if r.api, err = newAPI(se, nil); err == nil {
+		r.subAPI, err = newAPI(se, &r.bwe)
+	}
+	if err != nil {
 		r.closeSockets()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := registerInterceptors(m, ir); err != nil {
-		r.closeSockets()
-		return nil, err
-	}
-	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	for _, s := range cfg.STUNServers {
 		r.iceSrv = append(r.iceSrv, webrtc.ICEServer{URLs: []string{s}})
 	}
+	r.stopAdapt = make(chan struct{})
+	r.wg.Add(1)
+	go r.adaptLoop()
 	return r, nil
+}
+
+// newAPI builds the pion API of one side: publishers' peer connections
+// (bwe nil), or subscribers', whose send bitrate bwe estimates.
+func newAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if bwe != nil {
+		if err := bwe.registerBWE(m, ir); err != nil {
+			return nil, err
+		}
+	}
+	if err := registerInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 // UDPAddr is the address of the (first) ICE UDP socket; with one socket
@@ -405,6 +427,7 @@ func (r *Relay) Close() error {
 	for _, rm := range rooms {
 		rm.closeAll()
 	}
+	close(r.stopAdapt)
 	r.wg.Wait()
 	r.closeSockets()
 	return nil

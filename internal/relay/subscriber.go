@@ -25,6 +25,8 @@ type Subscriber struct {
 	onOffer  func(sdp string) // nil for client-offered sessions
 	cands    candidateBudget
 
+	bwe subscriberBWE // the send bitrate estimate (bwe.go)
+
 	queue        chan qentry // bounded; full means drop and count
 	connected    atomic.Bool
 	connectTimer *time.Timer
@@ -43,14 +45,16 @@ type Subscriber struct {
 }
 
 func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	pc, err := r.newPeer()
+	pc, est, err := r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) { return r.newPeer(r.subAPI) })
 	if err != nil {
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer,
 		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	s.bwe.est = est
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, func() {
+		s.bwe.since.Store(nanotime())
 		// Each waiting track starts from the cached keyframe or asks
 		// for one; the read loop repeats the request (throttled).
 		for _, d := range s.downTracks() {
@@ -273,7 +277,7 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 		return false
 	}
 	for _, d := range s.downs {
-		if d.src.Load() == t {
+		if d.follows(t) {
 			s.mu.Unlock()
 			return false
 		}
@@ -334,7 +338,7 @@ func (s *Subscriber) trackAdded(t *upTrack) {
 // trackRemoved is the room telling the subscriber a track has gone.
 func (s *Subscriber) trackRemoved(t *upTrack) {
 	for _, d := range s.downTracks() {
-		if d.src.Load() != t {
+		if !d.follows(t) {
 			continue
 		}
 		d.detach()
