@@ -383,3 +383,35 @@ func TestParseH264SPSTruncated(t *testing.T) {
 		t.Fatalf("truncated SPS parsed as %dx%d", w, h)
 	}
 }
+
+func TestLayerTracker(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	key := func(w, h int) Frame { return Frame{Keyframe: true, Width: w, Height: h} }
+	var l LayerTracker
+	l.Frame(at(0), key(640, 360))
+	l.Frame(at(33), Frame{})
+	l.Frame(at(1000), key(1280, 720)) // a 967 ms freeze, then a switch
+	l.Frame(at(1033), Frame{})
+	l.Frame(at(1066), key(1280, 720)) // same size: no switch
+	l.Frame(at(3000), key(320, 180))
+	l.Finish(at(4000))
+	if l.Current() != "320x180" || l.Switches() != 2 || len(l.Spans()) != 3 {
+		t.Fatalf("current %s, %d switches, spans %v", l.Current(), l.Switches(), l.Spans())
+	}
+	want := map[string]time.Duration{"640x360": time.Second, "1280x720": 2 * time.Second, "320x180": time.Second}
+	for size, d := range want {
+		if got := l.TimeAt()[size]; got != d {
+			t.Errorf("time at %s = %v, want %v", size, got, d)
+		}
+	}
+	if g := l.MaxGapSince(at(0)); g != 1934*time.Millisecond {
+		t.Errorf("max gap since the start = %v, want 1.934s", g)
+	}
+	if g := l.MaxGapSince(at(1100)); g != 1934*time.Millisecond {
+		t.Errorf("max gap since 1.1 s = %v, want 1.934s (it ended at 3 s)", g)
+	}
+	if g := l.MaxGapSince(at(3000)); g != 0 {
+		t.Errorf("max gap since 3 s = %v, want 0", g)
+	}
+}

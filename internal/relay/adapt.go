@@ -20,9 +20,9 @@ import (
 // from minBackoff up to maxBackoff.
 const (
 	adaptInterval  = 200 * time.Millisecond
-	upHeadroom     = 1.25
+	upHeadroom     = 1.15
 	upHold         = 2 * time.Second
-	downHold       = 400 * time.Millisecond
+	downHold       = time.Second
 	failedUpWindow = 6 * time.Second
 	minBackoff     = 4 * time.Second
 	maxBackoff     = 12 * time.Second
@@ -163,6 +163,16 @@ func (d *downTrack) adapt(now int64, avail float64) {
 	top := d.maxIndex(layers)
 	requested := sel.requested.Swap(false)
 	gone := cur >= 0 && target.removed.Load()
+	for _, l := range layers[:top+1] {
+		if l.rate.Load() == 0 {
+			// Not measured yet (the publisher has just started): only
+			// the viewer's cap applies.
+			if requested || gone || cur > top {
+				d.chooseLayer(layers, min(max(cur, 0), top))
+			}
+			return
+		}
+	}
 
 	want := fitLayer(layers[:top+1], avail, 1)
 	if want < 0 {
@@ -202,6 +212,13 @@ func (d *downTrack) adapt(now int64, avail float64) {
 
 // chooseLayer moves d to layers[i], or pauses its video when i is -1.
 func (d *downTrack) chooseLayer(layers []*upTrack, i int) {
+	if log := d.sub.relay.log; log != nil {
+		to := "pause"
+		if i >= 0 {
+			to = layers[i].info.RID
+		}
+		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "gcc", d.sub.bweStats(), "rr_lost", d.sub.bwe.lostFrac.Load())
+	}
 	if i < 0 {
 		d.cancelSwitch()
 		d.layers.paused.Store(true)

@@ -90,14 +90,28 @@ type subscriberBWE struct {
 	lossAt   int64
 }
 
-// estimate is the subscriber's available send bitrate in bits/s.
+// estimate is the subscriber's available send bitrate in bits/s: the
+// delay-based part of gcc's estimate, capped by the loss the viewer's
+// receiver reports show. gcc's own loss-based part is not used: it counts
+// loss from the transport-wide feedback, and on viewers whose receiver
+// reports said 0 % lost it reported 40–60 % (seen with pion interceptor
+// v0.1.51 in TestSimulcastAdaptsPerViewer), which would hold every viewer
+// on the lowest layer.
 func (s *Subscriber) estimate() float64 {
 	b := &s.bwe
-	if b.est != nil && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
-		return float64(b.est.GetTargetBitrate())
+	lossCap := float64(b.lossBps.Load())
+	if lossCap == 0 {
+		lossCap = maxEstimate
 	}
-	if v := b.lossBps.Load(); v > 0 {
-		return float64(v)
+	if b.est != nil && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
+		delay := float64(initialEstimate)
+		if v, ok := b.est.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
+			delay = float64(v)
+		}
+		return min(delay, lossCap)
+	}
+	if lossCap < maxEstimate {
+		return lossCap
 	}
 	return initialEstimate
 }
@@ -110,10 +124,12 @@ func (s *Subscriber) estimateSource() string {
 	return "loss"
 }
 
-// updateLossEstimate moves the loss-based estimate, the way Galène and
-// early WebRTC did: down by half the loss when over 10 % is lost, up by 5 %
-// a second while under 2 %. sent is what the subscriber was sent over the
-// last second (bits/s). Adapt loop only.
+// updateLossEstimate moves the loss cap, the way Galène and early WebRTC
+// did with receiver reports: down to what was sent less half the loss when
+// over 10 % is lost, up by 15 % a second while under 2 % (quickly out of
+// the way once the loss has gone: the delay-based estimate leads), held in
+// between. sent is what the subscriber was sent over the last second
+// (bits/s). Adapt loop only.
 func (b *subscriberBWE) updateLossEstimate(now int64, sent float64) {
 	if now-b.lossAt < int64(time.Second) {
 		return
@@ -128,7 +144,15 @@ func (b *subscriberBWE) updateLossEstimate(now int64, sent float64) {
 	case loss > 0.10:
 		cur = math.Max(sent, minEstimate) * (1 - loss/2)
 	case loss < 0.02:
-		cur *= 1.05
+		cur *= 1.15
 	}
 	b.lossBps.Store(uint64(math.Min(math.Max(cur, minEstimate), maxEstimate)))
+}
+
+// bweStats is the estimator's own view, for debug logs.
+func (s *Subscriber) bweStats() map[string]any {
+	if s.bwe.est == nil {
+		return nil
+	}
+	return s.bwe.est.GetStats()
 }

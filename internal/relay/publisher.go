@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -23,7 +24,7 @@ type Publisher struct {
 
 	mu        sync.Mutex
 	tracks    []*upTrack
-	receivers map[*webrtc.RTPReceiver]bool
+	receivers map[rtcpSource]bool
 	closed    bool
 
 	up           atomic.Bool // the peer connection has connected once
@@ -48,7 +49,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 		return nil, "", err
 	}
 	p := &Publisher{relay: r, identity: identity, id: newID("PU_"), pc: pc,
-		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
+		receivers: map[rtcpSource]bool{}, done: make(chan struct{})}
 	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
 		pc.Close()
 		return nil, "", err
@@ -168,8 +169,9 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	// arrive stands for the group in the room (simulcast.go).
 	primary := info.RID == "" || p.joinLayerGroup(t)
 	p.tracks = append(p.tracks, t)
-	readRTCP := !p.receivers[recv]
-	p.receivers[recv] = true
+	src := rtcpSource{recv, remote.RID()}
+	readRTCP := !p.receivers[src]
+	p.receivers[src] = true
 	p.relay.wg.Add(1)
 	p.mu.Unlock()
 
@@ -190,7 +192,7 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 			defer p.relay.wg.Done()
 			buf := make([]byte, 1500)
 			for {
-				if _, _, err := recv.Read(buf); err != nil {
+				if _, _, err := src.read(buf); err != nil {
 					return
 				}
 			}
@@ -208,6 +210,21 @@ func (p *Publisher) addCounters(c *Counters) {
 	for _, t := range p.tracks {
 		t.addCounters(c)
 	}
+}
+
+// rtcpSource is what the publisher reads RTCP from: a receiver, or one
+// simulcast layer of it (pion keeps a layer's RTCP apart, and reading a
+// simulcast receiver as a whole logs an error per read).
+type rtcpSource struct {
+	recv *webrtc.RTPReceiver
+	rid  string
+}
+
+func (s rtcpSource) read(b []byte) (int, interceptor.Attributes, error) {
+	if s.rid != "" {
+		return s.recv.ReadSimulcast(b, s.rid)
+	}
+	return s.recv.Read(b)
 }
 
 // Close unpublishes every track and ends the session.

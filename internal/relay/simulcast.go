@@ -280,6 +280,3 @@ func (d *downTrack) setQuality(req LayerRequest) {
 	d.layers.maxWidth.Store(int32(max(req.MaxWidth, 0)))
 	d.layers.sel.requested.Store(true)
 }
-
-// ValidLayer reports whether rid names a layer SetQuality understands.
-func ValidLayer(rid string) bool { return ridRank(rid) < 3 }

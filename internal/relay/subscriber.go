@@ -115,6 +115,13 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 // or video section the client offers to receive gets the room's oldest
 // track of that kind, now or when one is published.
 func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, string, error) {
+	return r.SubscribeOfferLayers(room, identity, offer, LayerRequest{})
+}
+
+// SubscribeOfferLayers is SubscribeOffer for a viewer that caps the
+// simulcast layers it is sent (WHEP's ?layer= and ?max_width=) from the
+// start, as SetQuality would.
+func (r *Relay) SubscribeOfferLayers(room, identity, offer string, req LayerRequest) (*Subscriber, string, error) {
 	d, err := parseOffer(offer)
 	if err != nil {
 		return nil, "", err
@@ -138,6 +145,9 @@ func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, strin
 			kind: webrtc.NewRTPCodecType(k), video: k == "video"}
 		if t := s.room.trackOfKind(k, nil); t != nil {
 			d.wantMime = t.mime
+		}
+		if d.video && req != (LayerRequest{}) {
+			d.setQuality(req)
 		}
 		sender, err := s.pc.AddTrack(d)
 		if err != nil {

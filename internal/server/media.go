@@ -86,7 +86,7 @@ type MediaRoomStats struct {
 // isMediaType reports whether t is served by the media plane.
 func isMediaType(t string) bool {
 	switch t {
-	case signal.TypePublish, signal.TypeSubscribe, signal.TypeAnswer, signal.TypeTrickle, signal.TypeUnpublish:
+	case signal.TypePublish, signal.TypeSubscribe, signal.TypeAnswer, signal.TypeTrickle, signal.TypeUnpublish, signal.TypeSetQuality:
 		return true
 	}
 	return false

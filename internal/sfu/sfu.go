@@ -298,6 +298,15 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.pub = nil
 		}
 		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
+
+	case signal.TypeSetQuality:
+		if w.sub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "set_quality without a subscription: send subscribe first"}
+		}
+		if !w.sub.SetQuality(m.TrackID, relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}) && m.TrackID != "" {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("set_quality: this subscription has no video track %q", m.TrackID)}
+		}
+		return &signal.Message{Type: signal.TypeQualitySet, TrackID: m.TrackID, Layer: m.Layer, MaxWidth: m.MaxWidth}, nil
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
 }

@@ -45,6 +45,10 @@ const (
 	TypeAnswer    = "answer"    // SDP: client's answer to a server offer; server's answer to publish
 	TypeTrickle   = "trickle"   // Candidate, Target: an ICE candidate, either direction
 	TypeUnpublish = "unpublish" // TrackID (empty: all) → unpublished
+	// TypeSetQuality caps the simulcast layers the server sends this
+	// subscriber of TrackID (empty: every video track): Layer ("q", "h",
+	// "f") and/or MaxWidth in pixels; neither lifts the cap → quality_set.
+	TypeSetQuality = "set_quality"
 )
 
 // Message types sent by the server.
@@ -59,8 +63,9 @@ const (
 	TypeTrackPublished    = "track_published"    // Track
 	TypeTrackUnpublished  = "track_unpublished"  // Track
 	TypeUnpublished       = "unpublished"
-	TypeError             = "error"    // Code, Reason; ID of the failed request if any
-	TypeDraining          = "draining" // DeadlineMS: the server is shutting down
+	TypeQualitySet        = "quality_set" // TrackID, Layer, MaxWidth as applied
+	TypeError             = "error"       // Code, Reason; ID of the failed request if any
+	TypeDraining          = "draining"    // DeadlineMS: the server is shutting down
 )
 
 // Trickle targets: which of the session's two peer connections a candidate is for.
@@ -149,6 +154,8 @@ type Message struct {
 	Track     *Track        `json:"track,omitempty"`
 	Tracks    []Track       `json:"tracks,omitempty"`
 	TrackID   string        `json:"track_id,omitempty"`
+	Layer     string        `json:"layer,omitempty"`     // set_quality: a simulcast layer's RID
+	MaxWidth  int           `json:"max_width,omitempty"` // set_quality: widest layer wanted, pixels
 
 	Code       string `json:"code,omitempty"`
 	Reason     string `json:"reason,omitempty"`
@@ -160,6 +167,8 @@ const (
 	MaxNameLen = 128 // room and identity
 	MaxIDLen   = 64  // request id
 	MaxSDPLen  = 48 << 10
+	// MaxLayerWidth bounds set_quality's max_width (8K).
+	MaxLayerWidth = 7680
 )
 
 // ErrEmptyType is returned by Decode for a frame without a type.
@@ -257,6 +266,15 @@ func (m *Message) Validate() error {
 		}
 		if len(m.SDP) > MaxSDPLen {
 			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("sdp longer than %d bytes", MaxSDPLen)}
+		}
+	case TypeSetQuality:
+		switch m.Layer {
+		case "", "q", "h", "f":
+		default:
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf(`set_quality layer %q: want "q", "h" or "f"`, truncate(m.Layer, 16))}
+		}
+		if m.MaxWidth < 0 || m.MaxWidth > MaxLayerWidth {
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("set_quality max_width %d: want 0–%d", m.MaxWidth, MaxLayerWidth)}
 		}
 	case TypeTrickle:
 		if m.Candidate == nil {
