@@ -16,8 +16,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // last packet; the rest is dropped, not delivered late.
 func TestRate(t *testing.T) {
 	tests := []struct {
-		name    string
-		opts    Options
+		name  string
+		opts  Options
 		want  float64 // bits delivered: at the rate for the second plus the queue
 		lossy bool
 	}{

@@ -633,4 +633,5 @@ func (d *downTrack) addCounters(c *Counters) {
 	c.NACKs += d.nacks.Load()
 	c.Retransmits += d.rtx.Load()
 	c.LostOut += d.lostOut.Load()
+	c.LayerSwitches += d.layers.switches.Load()
 }

@@ -280,3 +280,50 @@ func (d *downTrack) setQuality(req LayerRequest) {
 	d.layers.maxWidth.Store(int32(max(req.MaxWidth, 0)))
 	d.layers.sel.requested.Store(true)
 }
+
+// simulcastStats counts the room's viewers per layer, its layers no one
+// takes and the median estimate of viewers of simulcast tracks; nil
+// without simulcast tracks. rm.mu is held.
+func (rm *Room) simulcastStats(switches uint64) *SimulcastStats {
+	var st *SimulcastStats
+	for _, t := range rm.tracks {
+		if t.group == nil {
+			continue
+		}
+		if st == nil {
+			st = &SimulcastStats{ViewersPerLayer: map[string]int{}, Switches: switches}
+		}
+		for _, l := range t.group.all() {
+			if len(*l.downs.Load()) == 0 {
+				st.UnusedLayers++
+			}
+		}
+	}
+	if st == nil {
+		return nil
+	}
+	var est []float64
+	for s := range rm.subs {
+		counted := false
+		for _, d := range s.downTracks() {
+			src := d.src.Load()
+			if src == nil || src.group == nil || !d.video {
+				continue
+			}
+			if d.layers.paused.Load() {
+				st.ViewersPerLayer["paused"]++
+			} else {
+				st.ViewersPerLayer[src.info.RID]++
+			}
+			if !counted {
+				est = append(est, s.estimate())
+				counted = true
+			}
+		}
+	}
+	if len(est) > 0 {
+		slices.Sort(est)
+		st.EstimateP50Bps = uint64(est[len(est)/2])
+	}
+	return st
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // MediaPlane is the seam between signaling and the SFU. The server calls it;
@@ -81,6 +82,7 @@ type MediaRoomStats struct {
 	Tracks        int
 	BitrateInBps  uint64
 	BitrateOutBps uint64
+	Simulcast     *stats.Simulcast // nil without simulcast tracks
 }
 
 // isMediaType reports whether t is served by the media plane.

@@ -24,6 +24,7 @@ import (
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // Config configures the SFU.
@@ -138,10 +139,15 @@ func (s *SFU) Stats() server.MediaStats {
 		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
 	}
 	for _, r := range st.Rooms {
-		ms.Rooms = append(ms.Rooms, server.MediaRoomStats{
+		mr := server.MediaRoomStats{
 			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
 			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
-		})
+		}
+		if sc := r.Simulcast; sc != nil {
+			mr.Simulcast = &stats.Simulcast{ViewersPerLayer: sc.ViewersPerLayer, Switches: sc.Switches,
+				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers}
+		}
+		ms.Rooms = append(ms.Rooms, mr)
 	}
 	return ms
 }

@@ -19,7 +19,7 @@ import (
 // top layer; the one that asks for q gets q. Every keyframe any of them
 // receives decodes, and their numbers run on across the switches.
 func TestSimulcastAdaptsPerViewer(t *testing.T) {
-	whep := startSimulcast(t)
+	_, whep := startSimulcast(t)
 	narrow := startLayerViewer(t, whep, 700_000)
 	wide := startLayerViewer(t, whep, 0)
 	low := startLayerViewer(t, whep+"?layer=q", 0)

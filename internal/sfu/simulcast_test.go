@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // layerViewer is a WHEP viewer behind a shaped path that records the size
@@ -175,9 +177,9 @@ func (v *layerViewer) close() {
 }
 
 // startSimulcast serves a room "sc" with a simulcast publisher in it and
-// returns the WHEP URL to watch it. LIVECTL_TEST_DEBUG=1 logs the relay's
-// layer choices.
-func startSimulcast(t *testing.T) string {
+// returns the server and the WHEP URL to watch it. LIVECTL_TEST_DEBUG=1
+// logs the relay's layer choices.
+func startSimulcast(t *testing.T) (*testServer, string) {
 	t.Helper()
 	var mc Config
 	if os.Getenv("LIVECTL_TEST_DEBUG") != "" {
@@ -189,14 +191,15 @@ func startSimulcast(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
-	return ts.http.URL + "/whep/sc"
+	return ts, ts.http.URL + "/whep/sc"
 }
 
 // TestSimulcastLayerRequest: WHEP viewers that cap the layers get them:
 // ?layer=q only the 320x180 layer, ?max_width=640 nothing wider than
-// 640; every keyframe decodes and the numbers run on.
+// 640; every keyframe decodes and the numbers run on. /v1/stats and
+// /metrics count them per layer, and the top layer as taken by no one.
 func TestSimulcastLayerRequest(t *testing.T) {
-	whep := startSimulcast(t)
+	ts, whep := startSimulcast(t)
 	low := startLayerViewer(t, whep+"?layer=q", 0)
 	mid := startLayerViewer(t, whep+"?max_width=640", 0)
 	low.waitLayer(t, 10*time.Second, "320x180", "viewer asking for q")
@@ -218,5 +221,20 @@ func TestSimulcastLayerRequest(t *testing.T) {
 		}
 		v.v.mu.Unlock()
 		v.v.check(t, v.who)
+	}
+	var sc *stats.Simulcast
+	for _, r := range getStats(t, ts).Rooms {
+		if r.Name == "sc" {
+			sc = r.Simulcast
+		}
+	}
+	if sc == nil || sc.ViewersPerLayer["q"] != 1 || sc.ViewersPerLayer["h"] != 1 || sc.UnusedLayers != 1 || sc.EstimateP50Bps == 0 {
+		t.Errorf("/v1/stats simulcast figures %+v, want a viewer on q and on h, f unused, an estimate", sc)
+	}
+	metrics := getText(t, ts.http.URL+"/metrics")
+	for _, want := range []string{`livectl_room_simulcast_viewers{layer="q",room="sc"} 1`, `livectl_room_simulcast_unused_layers{room="sc"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

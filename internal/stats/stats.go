@@ -47,4 +47,20 @@ type Room struct {
 	Tracks        int    `json:"tracks"`
 	BitrateInBps  uint64 `json:"bitrate_in_bps"`
 	BitrateOutBps uint64 `json:"bitrate_out_bps"`
+	// Simulcast is set in rooms with a simulcast track.
+	Simulcast *Simulcast `json:"simulcast,omitempty"`
+}
+
+// Simulcast is a room's simulcast figures: which layers its viewers get.
+type Simulcast struct {
+	// ViewersPerLayer counts video down-tracks by the layer (RID) they
+	// forward; "paused" those below the lowest layer.
+	ViewersPerLayer map[string]int `json:"viewers_per_layer"`
+	// Switches is layer switches done since the room was created.
+	Switches uint64 `json:"switches"`
+	// EstimateP50Bps is the median of the viewers' bandwidth estimates.
+	EstimateP50Bps uint64 `json:"estimate_p50_bps"`
+	// UnusedLayers counts layers no viewer takes: their bitrate is
+	// received and cached for nothing (a saving for a later change).
+	UnusedLayers int `json:"unused_layers"`
 }
