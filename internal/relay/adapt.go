@@ -12,23 +12,45 @@ import (
 // the forwarding path: a choice only ever starts a switch (beginSwitch),
 // which the subscriber's writer completes on the new layer's keyframe.
 //
-// Hysteresis keeps it from flapping: a layer must fit for downHold before
-// the viewer drops to it, and the next layer up must fit with upHeadroom
-// to spare for upHold before it climbs. An estimate only grows past the
-// bitrate actually sent by probing, so a climb is a probe: one that fails
-// (a drop within failedUpWindow) doubles the wait before the next climb,
-// from minBackoff up to maxBackoff.
+// Hysteresis keeps it from flapping. Down: the estimate must stay under
+// the layer's bitrate for downHold while the path confirms it is short
+// (loss in the receiver reports, or an estimate under half the bitrate).
+// Up: the next layer must fit with upHeadroom to spare for upHold, and not
+// within minBackoff of a drop.
+//
+// An estimate only grows so far past what is sent (pion's gcc caps it near
+// 1.5 times the received rate), so a viewer on a lower layer cannot see
+// room for a higher one: it probes, trying the next layer up after
+// probeHold at its layer on a clean path whose estimate sits well above
+// what it gets. A probe that fails (a drop within failedUpWindow) costs
+// the viewer a stall while the path drains, so each failure doubles the
+// wait before the next probe, up to maxProbeHold. Probing with padding
+// instead, which costs no stall, is left for later.
 const (
 	adaptInterval  = 200 * time.Millisecond
 	upHeadroom     = 1.15
 	upHold         = 2 * time.Second
-	downHold       = time.Second
+	downHold       = 1500 * time.Millisecond
 	failedUpWindow = 6 * time.Second
 	minBackoff     = 4 * time.Second
-	maxBackoff     = 12 * time.Second
+	probeHold      = 8 * time.Second
+	maxProbeHold   = 60 * time.Second
 	// pauseBelow: with less than this share of the lowest layer's bitrate
 	// available, video pauses (audio goes on).
 	pauseBelow = 0.8
+	// congestedLoss is the loss (receiver reports) that confirms a falling
+	// estimate; severeShortfall the share of the layer's bitrate below
+	// which the estimate alone does. Loss under it is what a path that
+	// carries the layer loses to its keyframes' bursts (the relay does not
+	// pace): a 700 kbit/s path with a 200 ms queue lost ~10 % of the
+	// 640x360 layer that way, repaired by NACKs, with no freeze.
+	congestedLoss   = 0.15
+	severeShortfall = 0.5
+	// probeRatio: an estimate this many times the current layer's
+	// bitrate, with under probeLoss lost, lets the viewer probe the next
+	// layer up.
+	probeRatio = 1.3
+	probeLoss  = 0.02
 	// rateWindow is the interval the layers' bitrates are measured over.
 	rateWindow = time.Second
 )
@@ -36,12 +58,15 @@ const (
 // selector is a down-track's layer choice state (adapt loop only, but for
 // requested, which SetQuality sets).
 type selector struct {
-	requested atomic.Bool // the viewer's cap changed: apply at once
-	want      int         // the layer index the estimate wants, -1 pause
-	wantSince int64
-	lastUp    int64
-	lastDown  int64
-	backoff   int64
+	requested  atomic.Bool // the viewer's cap changed: apply at once
+	want       int         // the layer index the estimate wants, -1 pause
+	wantSince  int64
+	shortSince int64 // since when the path has been confirmed short (0: it is not)
+	lastUp     int64
+	lastDown   int64
+	lastChange int64
+	probeHold  int64 // the wait before the next probe
+	probed     bool  // the last climb was a probe
 }
 
 func (r *Relay) adaptLoop() {
@@ -112,12 +137,13 @@ func (t *upTrack) measureRate(now int64) {
 // track.
 func (s *Subscriber) adapt(now int64) {
 	var layered []*downTrack
-	other, sent := 0.0, 0.0
+	other, sent, loss := 0.0, 0.0, 0.0
 	for _, d := range s.downTracks() {
 		src := d.src.Load()
 		if src == nil {
 			continue
 		}
+		loss = max(loss, float64(d.layers.fracLost.Load())/256)
 		rate := float64(src.rate.Load())
 		if d.video && src.group != nil {
 			layered = append(layered, d)
@@ -131,15 +157,19 @@ func (s *Subscriber) adapt(now int64) {
 	if len(layered) == 0 {
 		return
 	}
-	s.bwe.updateLossEstimate(now, sent+other)
+	s.bwe.updateLossEstimate(now, sent+other, loss)
 	avail := (s.estimate() - other) / float64(len(layered))
 	for _, d := range layered {
-		d.adapt(now, avail)
+		d.adapt(now, avail, loss)
 	}
 }
 
-// adapt chooses d's layer given avail bits/s for it.
-func (d *downTrack) adapt(now int64, avail float64) {
+// adapt chooses d's layer given avail bits/s for it and the fraction of
+// packets the viewer's receiver reports say it lost. A lower estimate
+// alone does not take a viewer down: delay-based estimates also fall when
+// the host's scheduling (not the path) delays packets; loss, or an
+// estimate under half the layer's bitrate, confirms the path is short.
+func (d *downTrack) adapt(now int64, avail, loss float64) {
 	src := d.src.Load()
 	if src == nil || src.group == nil || !d.bound.Load() {
 		return
@@ -149,8 +179,9 @@ func (d *downTrack) adapt(now int64, avail float64) {
 		return
 	}
 	sel := &d.layers.sel
-	if sel.backoff == 0 {
-		sel.backoff = int64(minBackoff)
+	if sel.probeHold == 0 {
+		sel.probeHold = int64(probeHold)
+		sel.lastChange = now
 	}
 	target := src
 	if n := d.layers.next.Load(); n != nil {
@@ -163,15 +194,12 @@ func (d *downTrack) adapt(now int64, avail float64) {
 	top := d.maxIndex(layers)
 	requested := sel.requested.Swap(false)
 	gone := cur >= 0 && target.removed.Load()
-	for _, l := range layers[:top+1] {
-		if l.rate.Load() == 0 {
-			// Not measured yet (the publisher has just started): only
-			// the viewer's cap applies.
-			if requested || gone || cur > top {
-				d.chooseLayer(layers, min(max(cur, 0), top))
-			}
-			return
+	if !measured(layers[:top+1]) {
+		// The publisher has just started: only the viewer's cap applies.
+		if requested || gone || cur > top {
+			d.chooseLayer(layers, min(max(cur, 0), top))
 		}
+		return
 	}
 
 	want := fitLayer(layers[:top+1], avail, 1)
@@ -193,18 +221,30 @@ func (d *downTrack) adapt(now int64, avail float64) {
 	}
 	held := now - sel.wantSince
 	immediate := requested || gone || cur > top
+	short := loss >= congestedLoss || (cur >= 0 && avail < float64(layers[cur].rate.Load())*severeShortfall)
+	if !short {
+		sel.shortSince = 0
+	} else if sel.shortSince == 0 {
+		sel.shortSince = now
+	}
 	switch {
-	case want < cur && (immediate || held >= int64(downHold)):
-		if now-sel.lastUp < int64(failedUpWindow) {
-			sel.backoff = min(2*sel.backoff, int64(maxBackoff))
-		} else if now-sel.lastDown > 5*int64(maxBackoff) {
-			sel.backoff = int64(minBackoff)
+	case want < cur && (immediate || (held >= int64(downHold) && sel.shortSince != 0 && now-sel.shortSince >= int64(downHold))):
+		if sel.probed && now-sel.lastUp < int64(failedUpWindow) {
+			sel.probeHold = min(2*sel.probeHold, int64(maxProbeHold))
 		}
-		sel.lastDown = now
+		sel.probed = false
+		sel.lastDown, sel.lastChange = now, now
 		d.chooseLayer(layers, want)
-	case want > cur && (immediate || (held >= int64(upHold) && now-sel.lastDown >= sel.backoff)):
-		sel.lastUp = now
+	case want > cur && (immediate || (held >= int64(upHold) && now-sel.lastDown >= int64(minBackoff))):
+		sel.lastUp, sel.lastChange, sel.probed = now, now, false
 		d.chooseLayer(layers, want)
+	case want == cur && cur >= 0 && cur < top && now-sel.lastChange >= sel.probeHold &&
+		loss < probeLoss && avail >= float64(layers[cur].rate.Load())*probeRatio:
+		if sel.probed && sel.lastDown < sel.lastUp {
+			sel.probeHold = int64(probeHold) // the last probe held
+		}
+		sel.lastUp, sel.lastChange, sel.probed = now, now, true
+		d.chooseLayer(layers, cur+1)
 	case gone:
 		d.chooseLayer(layers, max(want, 0))
 	}
@@ -217,7 +257,7 @@ func (d *downTrack) chooseLayer(layers []*upTrack, i int) {
 		if i >= 0 {
 			to = layers[i].info.RID
 		}
-		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "gcc", d.sub.bweStats(), "rr_lost", d.sub.bwe.lostFrac.Load())
+		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "gcc", d.sub.bweStats(), "rr_lost", d.layers.fracLost.Load())
 	}
 	if i < 0 {
 		d.cancelSwitch()

@@ -85,9 +85,8 @@ type subscriberBWE struct {
 	since    atomic.Int64          // nanotime the subscriber connected
 
 	// Loss-based fallback, updated by the adapt loop.
-	lossBps  atomic.Uint64
-	lostFrac atomic.Uint32 // newest receiver report's fraction lost (of 256)
-	lossAt   int64
+	lossBps atomic.Uint64
+	lossAt  int64
 }
 
 // estimate is the subscriber's available send bitrate in bits/s: the
@@ -129,8 +128,9 @@ func (s *Subscriber) estimateSource() string {
 // over 10 % is lost, up by 15 % a second while under 2 % (quickly out of
 // the way once the loss has gone: the delay-based estimate leads), held in
 // between. sent is what the subscriber was sent over the last second
-// (bits/s). Adapt loop only.
-func (b *subscriberBWE) updateLossEstimate(now int64, sent float64) {
+// (bits/s), loss the fraction its receiver reports say was lost. Adapt
+// loop only.
+func (b *subscriberBWE) updateLossEstimate(now int64, sent, loss float64) {
 	if now-b.lossAt < int64(time.Second) {
 		return
 	}
@@ -139,7 +139,6 @@ func (b *subscriberBWE) updateLossEstimate(now int64, sent float64) {
 	if cur == 0 {
 		cur = initialEstimate
 	}
-	loss := float64(b.lostFrac.Load()) / 256
 	switch {
 	case loss > 0.10:
 		cur = math.Max(sent, minEstimate) * (1 - loss/2)

@@ -585,7 +585,7 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 			for _, rr := range pk.Reports {
 				if rr.SSRC == d.ssrc {
 					d.lostOut.Store(uint64(rr.TotalLost))
-					d.sub.bwe.lostFrac.Store(uint32(rr.FractionLost))
+					d.layers.fracLost.Store(uint32(rr.FractionLost))
 				}
 			}
 		case *rtcp.TransportLayerCC:

@@ -117,6 +117,7 @@ type layerState struct {
 	maxWidth atomic.Int32
 
 	switches atomic.Uint64 // layer switches done (writer)
+	fracLost atomic.Uint32 // the newest receiver report's fraction lost (of 256)
 
 	// Owned by the writer goroutine: video was paused, so the next packet
 	// sent must be a keyframe.
@@ -201,8 +202,9 @@ func (d *downTrack) cancelSwitch() {
 // firstLayer picks the layer a down-track attaching to a simulcast track
 // starts on: the one the adapt loop would choose with the initial
 // estimate, within the viewer's requested maximum. Layer bitrates are not
-// known yet when the publisher has just started; then it is the middle
-// layer.
+// known yet when the publisher has just started (nor may all its layers
+// have arrived); then it is the middle layer by RID (h), or the highest
+// below it that has arrived.
 func (d *downTrack) firstLayer(t *upTrack) *upTrack {
 	if t.group == nil || !d.video {
 		return t
@@ -212,9 +214,12 @@ func (d *downTrack) firstLayer(t *upTrack) *upTrack {
 		return t
 	}
 	top := d.maxIndex(layers)
-	i := min(len(layers)/2, top)
-	if est := d.sub.estimate(); est > 0 {
-		if j := fitLayer(layers[:top+1], est, 1); j >= 0 {
+	i := 0
+	for i < top && ridRank(layers[i+1].info.RID) <= 1 {
+		i++
+	}
+	if measured(layers[:top+1]) {
+		if j := fitLayer(layers[:top+1], d.sub.estimate(), 1); j >= 0 {
 			i = j
 		}
 	}
@@ -235,6 +240,17 @@ func (d *downTrack) maxIndex(layers []*upTrack) int {
 		}
 	}
 	return top
+}
+
+// measured reports whether every layer's bitrate is known (the adapt loop
+// measures them over a second once a layer's packets flow).
+func measured(layers []*upTrack) bool {
+	for _, l := range layers {
+		if l.rate.Load() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // fitLayer is the highest layer whose bitrate times headroom fits in bps,

@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// The adaptation test runs 35 s of real-time media whose outcome hangs on
-// delay-based bandwidth estimation: on a host loaded far past its cores,
-// scheduling delays read as congestion. It runs with -tags heavy
-// (docs/media.md has its last results).
-
+// TestSimulcastAdaptsPerViewer needs -tags heavy: 20-35 s of real-time
+// media whose outcome hangs on timing. The viewer climbs past what its
+// estimate can show only by probing the next layer (adapt.go); a probe
+// that lands in the observed window on the narrow path stalls the picture,
+// and one that comes late misses the 15 s after the limit lifts. On the
+// loaded 2-core host it was written on it passed about half its runs
+// (docs/media.md).
 // TestSimulcastAdaptsPerViewer: a simulcast publisher and three viewers. The
 // one behind a 700 kbit/s path settles on the middle layer within 10 s and
 // does not freeze for more than 500 ms after that, and climbs to the top
@@ -27,7 +29,7 @@ func TestSimulcastAdaptsPerViewer(t *testing.T) {
 	settled := narrow.waitLayer(t, 10*time.Second, "640x360", "700 kbit/s viewer")
 	wide.waitLayer(t, 15*time.Second, "1280x720", "unconstrained viewer")
 	low.waitLayer(t, 5*time.Second, "320x180", "viewer asking for q")
-	time.Sleep(6 * time.Second)
+	time.Sleep(10 * time.Second)
 	narrow.mu.Lock()
 	cur, gap := narrow.lt.Current(), narrow.lt.MaxGapSince(settled)
 	narrow.mu.Unlock()

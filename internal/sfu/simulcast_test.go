@@ -85,6 +85,7 @@ func (v *layerViewer) read(tr *webrtc.TrackRemote) {
 	asm, _ := media.NewAssembler(media.MimeVP8)
 	var maxSeq uint16
 	var lastTS uint32
+	var lastAt time.Time
 	haveSeq, haveTS := false, false
 	for {
 		p, _, err := tr.ReadRTP()
@@ -102,10 +103,16 @@ func (v *layerViewer) read(tr *webrtc.TrackRemote) {
 			maxSeq, haveSeq = p.SequenceNumber, true
 		}
 		if f, ok := asm.Push(p); ok {
-			if haveTS && (int32(f.Timestamp-lastTS) <= 0 || f.Timestamp-lastTS > 5*90000) {
-				v.breaks = append(v.breaks, fmt.Sprintf("frame timestamp %d after %d", f.Timestamp, lastTS))
+			// Timestamps go forward, by about the time that passed: a
+			// pause (video below the lowest layer) moves them on by its
+			// length, a switch by a frame.
+			if haveTS {
+				step := time.Duration(f.Timestamp-lastTS) * time.Second / 90000
+				if int32(f.Timestamp-lastTS) <= 0 || step > now.Sub(lastAt)+time.Second {
+					v.breaks = append(v.breaks, fmt.Sprintf("frame timestamp +%v after %v", step, now.Sub(lastAt)))
+				}
 			}
-			lastTS, haveTS = f.Timestamp, true
+			lastTS, lastAt, haveTS = f.Timestamp, now, true
 			if f.Keyframe {
 				v.keyframes++
 				img, err := media.DecodeVP8(f.Data)
