@@ -42,11 +42,18 @@ PLI or FIR gets a keyframe at the next frame. A file cannot be re-encoded, so
 "a keyframe" means jumping to the next keyframe in the file; the same jump
 guarantees a keyframe at least every 2 s whatever the file's GOP.
 
+--keyframe-interval and --ignore-pli make it act as a fixed-GOP encoder (as
+hardware and broadcast encoders do): a keyframe exactly every interval and no
+other, and keyframe requests left unanswered. A clip GOP shorter than the
+interval is played slower to reach it (the built-in clip's 1 s GOP at
+--keyframe-interval 2s: 15 frames/s, half the bitrate); a longer one is cut.
+
 Runs until interrupted or for --duration, then prints what it sent.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --simulcast
-  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json
+  livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPublishCommand(cmd.Context(), f, o) },
 	}
@@ -59,6 +66,8 @@ Runs until interrupted or for --duration, then prints what it sent.`,
 	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
 	fl.BoolVar(&o.Simulcast, "simulcast", false, "send the built-in clip's video in three layers (rids q 320x180, h 640x360, f 1280x720)")
+	fl.DurationVar(&o.KeyframeInterval, "keyframe-interval", 0, "a keyframe exactly this often and no other, like a fixed-GOP encoder (0: the clip's, at least every 2s)")
+	fl.BoolVar(&o.IgnorePLI, "ignore-pli", false, "leave keyframe requests (PLI/FIR) unanswered, like a fixed-GOP encoder")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
 	return cmd
@@ -111,6 +120,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
+	}
+	if o.KeyframeInterval < 0 || o.KeyframeInterval > time.Minute {
+		return UsageErrorf("%s %s: want 0 (the clip's keyframes) up to 1m", f.FlagRef("keyframe-interval"), o.KeyframeInterval)
 	}
 	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
 		return err

@@ -28,6 +28,17 @@ func TestPublishErrorsSayWhatToTry(t *testing.T) {
 	}
 }
 
+// TestPublishKeyframeIntervalRange: a negative or huge --keyframe-interval
+// is a usage error naming the flag.
+func TestPublishKeyframeIntervalRange(t *testing.T) {
+	for _, v := range []string{"-1s", "2h"} {
+		code, _, stderr := runCLI(t, nil, "publish", "--url", "http://127.0.0.1:1/whip/x", "--keyframe-interval", v)
+		if code != ExitUsage || !strings.Contains(stderr, "--keyframe-interval") {
+			t.Errorf("--keyframe-interval %s: exit %d, stderr %q", v, code, stderr)
+		}
+	}
+}
+
 // TestPublishTakesRoomAndIdentityFromToken: with --token and no --room or
 // --identity, a /ws publisher joins as the token says; it joined as
 // publish-<random> and the server refused it.

@@ -57,6 +57,8 @@ type ServeOptions struct {
 	PublicIP string
 	STUN     []string
 
+	// GOPCache turns the relay's GOP cache on, bounded by the two after it
+	// (checked only when it is on).
 	GOPCache         bool
 	GOPCacheDuration time.Duration
 	GOPCacheBytes    ByteSize
@@ -148,8 +150,13 @@ func (o *ServeOptions) validate(f *Factory) error {
 	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
 		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
 	}
-	if o.GOPCacheBytes < 64<<10 {
-		return UsageErrorf("%s must be at least 64KiB, got %d bytes", f.FlagRef("gop-cache-max-bytes"), int64(o.GOPCacheBytes))
+	if o.GOPCache {
+		if err := requirePositive(f, "gop-cache-max-duration", o.GOPCacheDuration); err != nil {
+			return err
+		}
+		if o.GOPCacheBytes < 64<<10 {
+			return UsageErrorf("%s must be at least 64KiB, got %d bytes", f.FlagRef("gop-cache-max-bytes"), int64(o.GOPCacheBytes))
+		}
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -157,7 +164,7 @@ func (o *ServeOptions) validate(f *Factory) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}, {"gop-cache-max-duration", o.GOPCacheDuration}} {
+	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}} {
 		if d.v <= 0 {
 			return UsageErrorf("%s must be positive, got %s", f.FlagRef(d.name), d.v)
 		}
@@ -267,12 +274,12 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	sc := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
-		GOPCacheDuration: o.GOPCacheDuration, GOPCacheBytes: int(o.GOPCacheBytes)}
+	gop := o.GOPCacheDuration
 	if !o.GOPCache {
-		sc.GOPCacheDuration = -1
+		gop = -1
 	}
-	plane, err := sfu.New(sc)
+	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
+		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes)})
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}

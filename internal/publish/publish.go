@@ -2,7 +2,8 @@
 // looping clip (the built-in one or a file) to a livectl server over /ws or
 // to any WHIP endpoint, behaving like a real client — continuous
 // timestamps across loops, a keyframe at least every 2 s and at once on
-// PLI/FIR, NACKs answered from a send cache.
+// PLI/FIR, NACKs answered from a send cache — or like a fixed-GOP encoder
+// (Options.KeyframeInterval, Options.IgnorePLI).
 package publish
 
 import (
@@ -53,6 +54,18 @@ type Options struct {
 	// stream ids q (320x180), h (640x360) and f (1280x720), for a relay
 	// to choose from per viewer. Not with File.
 	Simulcast bool
+	// KeyframeInterval, when positive, makes the publisher a fixed-GOP
+	// encoder: a keyframe exactly this often on the send schedule and no
+	// other. A pre-encoded clip cannot turn its own keyframes into delta
+	// frames, so a clip GOP shorter than the interval is played slower
+	// (each frame lasts interval/GOP times longer: fewer frames per second
+	// and less bitrate, every frame still decodable); a longer one is cut
+	// at the interval by jumping to the next keyframe. Zero: the clip's
+	// keyframes, and at least one every MaxKeyframeInterval.
+	KeyframeInterval time.Duration
+	// IgnorePLI leaves keyframe requests (PLI, FIR) unanswered, as fixed-GOP
+	// hardware and broadcast encoders do; they are still counted.
+	IgnorePLI bool
 	// ConnectTimeout bounds signaling plus ICE/DTLS. Default 15s.
 	ConnectTimeout time.Duration
 	// Peer tunes the WebRTC side (ICE servers).
@@ -374,10 +387,10 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender, rid string) {
 			switch x := pk.(type) {
 			case *rtcp.PictureLossIndication:
 				p.count(func(s *Stats) { s.PLIs++ })
-				p.keyRequest.Store(true)
+				p.keyRequest.Store(!p.opts.IgnorePLI)
 			case *rtcp.FullIntraRequest:
 				p.count(func(s *Stats) { s.FIRs++ })
-				p.keyRequest.Store(true)
+				p.keyRequest.Store(!p.opts.IgnorePLI)
 			case *rtcp.TransportLayerNack:
 				n := 0
 				for _, pair := range x.Nacks {
@@ -404,12 +417,16 @@ func (p *Publisher) send(g sendGroup) {
 	defer p.wg.Done()
 	l := g.loops[0]
 	video := l.codec != media.MimeOpus
+	interval := p.opts.KeyframeInterval
 	next := time.Now()
 	// Keyframe spacing goes by the schedule (next), not the clock, so that
 	// timer lateness cannot stretch it; lastDur stands in for the duration
 	// of the frame about to go.
 	var lastKey time.Time
 	var lastDur time.Duration
+	// stretch, when set, is the clip duration of the GOP being sent, which
+	// is played over interval instead (KeyframeInterval).
+	var stretch time.Duration
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -422,21 +439,39 @@ func (p *Publisher) send(g sendGroup) {
 		onRequest := false
 		if video {
 			requested := p.keyRequest.Swap(false)
-			// A keyframe now if waiting for the next frame would leave
-			// more than MaxKeyframeInterval since the last one.
-			if requested || lastKey.IsZero() || next.Sub(lastKey)+lastDur > MaxKeyframeInterval {
+			// A keyframe now if the fixed interval is up (at the frame
+			// nearest to it), or if waiting for the next frame would
+			// leave more than MaxKeyframeInterval since the last one.
+			due := lastKey.IsZero()
+			if interval > 0 {
+				due = due || next.Sub(lastKey)+lastDur/2 > interval
+			} else {
+				due = due || next.Sub(lastKey)+lastDur > MaxKeyframeInterval
+			}
+			if requested || due {
 				for _, x := range g.loops {
 					x.seekKeyframe()
 				}
 				onRequest = requested
 			}
+			if interval > 0 && l.frames[l.i].key {
+				stretch = 0
+				if gop := l.gopDuration(); gop < interval {
+					stretch = gop
+				}
+			}
 		}
 		var f frame
+		var dur time.Duration
 		bytes := 0
 		for i, x := range g.loops {
 			f = x.next()
 			bytes += len(f.data)
-			if err := g.tracks[i].WriteSample(pionmedia.Sample{Data: f.data, Duration: f.dur}); err != nil {
+			dur = f.dur
+			if stretch > 0 {
+				dur = time.Duration(int64(f.dur) * int64(interval) / int64(stretch))
+			}
+			if err := g.tracks[i].WriteSample(pionmedia.Sample{Data: f.data, Duration: dur}); err != nil {
 				p.log.Debug("writing sample", "rid", g.rids[i], "err", err)
 			}
 		}
@@ -458,8 +493,8 @@ func (p *Publisher) send(g sendGroup) {
 		if f.key {
 			lastKey = next
 		}
-		lastDur = f.dur
-		next = next.Add(f.dur)
+		lastDur = dur
+		next = next.Add(dur)
 		d := time.Until(next)
 		if d < -time.Second {
 			next = time.Now() // far behind (process was stopped): resync rather than burst

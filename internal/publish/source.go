@@ -83,6 +83,20 @@ func (l *loop) seekKeyframe() {
 	}
 }
 
+// gopDuration is how long the clip plays from the keyframe at the cursor
+// to its next keyframe (wrapping around; the whole loop when it has one).
+func (l *loop) gopDuration() time.Duration {
+	d := l.frames[l.i].dur
+	for n := 1; n < len(l.frames); n++ {
+		f := l.frames[(l.i+n)%len(l.frames)]
+		if f.key {
+			break
+		}
+		d += f.dur
+	}
+	return d
+}
+
 // source is what a publisher sends: a video loop and optionally an audio
 // loop. A simulcast source has its video in layers, lowest first, each sent
 // with its RTP stream id (rids); video is then the top layer.

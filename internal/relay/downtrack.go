@@ -377,12 +377,13 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 	}
 	if rebased && d.video {
 		d.stopWaiting(src)
+		d.startAudioAt(src, p.arrival)
 	}
 	return true
 }
 
-// startFromCache starts a video track that is still waiting for a keyframe,
-// and its audio with it (startAudioAt). With the GOP cache on, it starts
+// startFromCache starts a video track that is still waiting for a keyframe
+// (and its audio with it: deliver calls startAudioAt). With the GOP cache on, it starts
 // from the track's current GOP whatever its age: the keyframe and every
 // packet since, all at once (docs/media.md says why not paced). Without
 // it, it starts from the newest keyframe in the packet cache only if that
@@ -397,16 +398,14 @@ func (d *downTrack) startFromCache(src *upTrack) {
 		return // started already
 	}
 	var pkts []*packet
-	var at int64
 	if src.gop != nil {
-		pkts, at = src.gop.snapshot()
+		pkts = src.gop.snapshot()
 	}
 	if pkts == nil {
-		seq, keyAt, ok := src.newestKeyframe()
-		if !ok || nanotime()-keyAt > src.throttle {
+		seq, at, ok := src.newestKeyframe()
+		if !ok || nanotime()-at > src.throttle {
 			return
 		}
-		at = keyAt
 		for range len(src.cache.slots) {
 			p := src.cache.get(seq)
 			if p == nil {
@@ -416,9 +415,7 @@ func (d *downTrack) startFromCache(src *upTrack) {
 			seq++
 		}
 	}
-	if d.replay(src, pkts) {
-		d.startAudioAt(src, at)
-	}
+	d.replay(src, pkts)
 }
 
 // replay sends cached packets of src in order to start the track, and
@@ -443,8 +440,8 @@ func (d *downTrack) replay(src *upTrack, pkts []*packet) bool {
 }
 
 // startAudioAt starts the subscriber's audio from the same publisher as
-// video (which has just started from a keyframe that arrived at at) from
-// the audio that arrived since then, so that picture and sound begin
+// video, which has just started (from the GOP cache, or live) on a
+// keyframe that arrived at at, from the audio that arrived since then, so that picture and sound begin
 // together instead of the sound running ahead by the keyframe's age.
 // The audio track has waited for this (waitsForVideo). It runs on the
 // subscriber's writer goroutine, which owns every down-track's sending.

@@ -88,19 +88,19 @@ func (g *gopCache) resetLocked() {
 }
 
 // snapshot returns the held GOP with a reference on each packet (the
-// caller releases them) and the keyframe's arrival, or nothing.
-func (g *gopCache) snapshot() ([]*packet, int64) {
+// caller releases them), or nil.
+func (g *gopCache) snapshot() []*packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.pkts) == 0 {
-		return nil, 0
+		return nil
 	}
 	out := make([]*packet, len(g.pkts))
 	for i, p := range g.pkts {
 		p.refs.Add(1)
 		out[i] = p
 	}
-	return out, g.keyAt
+	return out
 }
 
 // size is the number of packets and the memory held (for tests and stats).

@@ -62,6 +62,8 @@ func newFrozenNet() (frozenNet, error) {
 	return frozenNet{n}, nil
 }
 
+// newPeer makes a peer connection with api (r.api for publishers, r.subAPI
+// for subscribers).
 func (r *Relay) newPeer(api *webrtc.API) (*webrtc.PeerConnection, error) {
 	cert, err := r.certs.current()
 	if err != nil {

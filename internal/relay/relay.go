@@ -24,6 +24,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -95,6 +96,10 @@ type Config struct {
 	OnTrack func(room string, ev TrackEvent)
 
 	Logger *slog.Logger
+
+	// NoBatchWrite sends each datagram with its own system call instead of
+	// batching them with sendmmsg (batch.go); for comparisons.
+	NoBatchWrite bool
 
 	// wrapConn lets tests put a lossy layer over the shared UDP socket.
 	wrapConn func(net.PacketConn) net.PacketConn
@@ -236,20 +241,26 @@ func New(cfg Config) (*Relay, error) {
 }
 
 // newAPI builds the pion API of one side: publishers' peer connections
-// (bwe nil), or subscribers', whose send bitrate bwe estimates.
+// (bwe nil), or subscribers', whose send bitrate bwe estimates: the
+// congestion controller reads their transport-wide feedback, and sender
+// reports are the only other RTCP they need (registerSubscriberInterceptors).
 func newAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if bwe != nil {
+	if bwe == nil {
+		if err := registerInterceptors(m, ir); err != nil {
+			return nil, err
+		}
+	} else {
 		if err := bwe.registerBWE(m, ir); err != nil {
 			return nil, err
 		}
-	}
-	if err := registerInterceptors(m, ir); err != nil {
-		return nil, err
+		if err := registerSubscriberInterceptors(ir); err != nil {
+			return nil, err
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -300,6 +311,9 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetWriteBuffer(udpWriteBuffer)
 			_ = uc.SetReadBuffer(udpReadBuffer)
+			if !cfg.NoBatchWrite {
+				conn = newBatchConn(uc)
+			}
 		}
 		if cfg.wrapConn != nil {
 			conn = cfg.wrapConn(conn)
@@ -315,6 +329,13 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	}
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	if !cfg.NoBatchWrite {
+		n, err := newFrozenNet()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ice.UDPMuxFromPortWithNet(batchNet{n}))
 	}
 	if ip != nil && ip.To4() != nil { // 0.0.0.0: every IPv4 address only
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
@@ -405,6 +426,22 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return fmt.Errorf("configuring simulcast header extensions: %w", err)
 	}
+	return nil
+}
+
+// registerSubscriberInterceptors sets up RTCP for subscribers: sender
+// reports only, which receivers need to sync audio and video. A subscriber
+// sends the relay no media, so the publishers' NACK generator, receiver
+// reports and congestion feedback would only run idle loops: each is a
+// goroutine with a ticker per peer connection (the NACK generator's every
+// 50 ms), which at hundreds of viewers is CPU and memory for nothing.
+// NACKs from subscribers are answered from the relay's own cache.
+func registerSubscriberInterceptors(ir *interceptor.Registry) error {
+	sender, err := report.NewSenderInterceptor()
+	if err != nil {
+		return fmt.Errorf("creating sender reports: %w", err)
+	}
+	ir.Add(sender)
 	return nil
 }
 
