@@ -17,6 +17,7 @@ import (
 	"github.com/livectl/livectl/internal/media"
 	"github.com/livectl/livectl/internal/netshape"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/stats"
@@ -237,6 +238,21 @@ func TestSimulcastLayerRequest(t *testing.T) {
 	}
 	if sc == nil || sc.ViewersPerLayer["q"] != 1 || sc.ViewersPerLayer["h"] != 1 || sc.UnusedLayers != 1 || sc.EstimateP50Bps == 0 {
 		t.Errorf("/v1/stats simulcast figures %+v, want a viewer on q and on h, f unused, an estimate", sc)
+	}
+	// probe --layer q, over /ws (set_quality) and WHEP (?layer=q),
+	// reports the layer it received over its observation.
+	for _, o := range []probe.Options{{URL: ts.wsURL, Room: "sc"}, {URL: whep}} {
+		o.Layer, o.Observe, o.NoImage = "q", 2*time.Second, true
+		r := probe.Attempt(ctxT(t), o)
+		if !r.OK() || len(r.Layers) == 0 || r.TimeAtLayerMS["320x180"] < 1500 {
+			t.Errorf("probe %s --layer q: %s; layers %v, time at each %v", o.URL, r.Error, r.Layers, r.TimeAtLayerMS)
+		}
+		for i, sp := range r.Layers {
+			// Over /ws the first layer can come before set_quality.
+			if i > 0 && sp.Size != "320x180" {
+				t.Errorf("probe %s --layer q: switched to %s", o.URL, sp.Size)
+			}
+		}
 	}
 	metrics := getText(t, ts.http.URL+"/metrics")
 	for _, want := range []string{`livectl_room_simulcast_viewers{layer="q",room="sc"} 1`, `livectl_room_simulcast_unused_layers{room="sc"} 1`} {
