@@ -33,6 +33,7 @@ type ProbeOptions struct {
 	FreezeThreshold time.Duration
 	Snapshot        string
 	Asserts         []string
+	Layer           string
 }
 
 func newProbeCmd(f *Factory) *cobra.Command {
@@ -82,6 +83,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.DurationVar(&o.Observe, "observe", time.Second, "keep watching this long after the first frame to detect a frozen picture (0: off)")
 	fl.DurationVar(&o.FreezeThreshold, "freeze-threshold", 500*time.Millisecond, "a gap between frames longer than this is a freeze")
 	fl.StringVar(&o.Snapshot, "snapshot", "", "save the first decoded frame as a PNG file")
+	fl.StringVar(&o.Layer, "layer", "", "ask a simulcast server for at most this layer: q, h or f (WHEP ?layer=, /ws set_quality)")
 	fl.StringArrayVar(&o.Asserts, "assert", nil, "thresholds, e.g. 'first_decoded.p50<150ms,errors<1' (exit 3 if one fails)")
 	return cmd
 }
@@ -96,6 +98,8 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		return UsageErrorf("%s must be at least 1", f.FlagRef("count"))
 	case o.Timeout <= 0:
 		return UsageErrorf("%s must be positive", f.FlagRef("timeout"))
+	case o.Layer != "" && o.Layer != "q" && o.Layer != "h" && o.Layer != "f":
+		return UsageErrorf("%s %q: want q, h or f", f.FlagRef("layer"), o.Layer)
 	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
 		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
 	}
@@ -121,7 +125,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	rep := probe.Run(ctx, probe.RunOptions{
 		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
-			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger},
+			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Layer: o.Layer, Logger: f.Logger},
 		Count: o.Count, Interval: o.Interval, Secret: o.AuthSecret,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)
@@ -228,6 +232,13 @@ func writeProbeTable(w io.Writer, rep *probe.Report) error {
 	for i, r := range rep.Runs {
 		if !r.OK() {
 			fmt.Fprintf(w, "attempt %d failed: %s\n", i+1, r.Error)
+		}
+		if r.LayerSwitches > 0 {
+			fmt.Fprintf(w, "attempt %d layers:", i+1)
+			for _, sp := range r.Layers {
+				fmt.Fprintf(w, " %s at %.0fms (%.0fms)", sp.Size, sp.AtMS, r.TimeAtLayerMS[sp.Size])
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if rep.Interrupted {

@@ -34,7 +34,9 @@ func newPublishCmd(f *Factory) *cobra.Command {
 WHIP endpoint (--url http://host/whip/R).
 
 Without --file, the built-in clip is sent: VP8 640x360 at 30 fps with a
-keyframe every second, and an Opus tone. --file takes IVF (VP8), H.264 Annex-B
+keyframe every second, and an Opus tone. --simulcast sends its video in three
+layers instead, with RTP stream ids q (320x180, ~150 kbit/s), h (640x360,
+~500 kbit/s) and f (1280x720, ~1.5 Mbit/s), for the server to pick per viewer. --file takes IVF (VP8), H.264 Annex-B
 (.h264, --fps sets its frame rate) or Ogg Opus. The media loops with RTP
 timestamps continuing across loops.
 
@@ -56,6 +58,7 @@ cluster, point --url at the load balancer and the publisher reaches the new
 origin.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --simulcast
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json
   livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli`,
 		Args: cobra.NoArgs,
@@ -69,6 +72,7 @@ origin.`,
 	fl.StringVar(&o.File, "file", "", "media file: .ivf (VP8), .h264 (Annex-B) or .ogg (Opus); default the built-in clip")
 	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
+	fl.BoolVar(&o.Simulcast, "simulcast", false, "send the built-in clip's video in three layers (rids q 320x180, h 640x360, f 1280x720)")
 	fl.DurationVar(&o.KeyframeInterval, "keyframe-interval", 0, "a keyframe exactly this often and no other, like a fixed-GOP encoder (0: the clip's, at least every 2s)")
 	fl.BoolVar(&o.IgnorePLI, "ignore-pli", false, "leave keyframe requests (PLI/FIR) unanswered, like a fixed-GOP encoder")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
@@ -131,6 +135,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
 		return err
 	}
+	if o.Simulcast && o.File != "" {
+		return UsageErrorf("%s sends the built-in clip's three layers: leave out %s", f.FlagRef("simulcast"), f.FlagRef("file"))
+	}
 	if o.File != "" {
 		if fh, err := os.Open(o.File); err != nil {
 			return UsageErrorf("%s: %v", f.FlagRef("file"), err)
@@ -163,6 +170,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		dims := ""
 		if st.Width > 0 {
 			dims = fmt.Sprintf(" %dx%d", st.Width, st.Height)
+		}
+		if len(st.Layers) > 0 {
+			dims = ", simulcast " + strings.Join(st.Layers, ", ")
 		}
 		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
 	}

@@ -8,6 +8,9 @@ var (
 	// ErrNotConnected is wrapped in the error of a Start whose peer
 	// connection (ICE and DTLS) did not come up within ConnectTimeout.
 	ErrNotConnected = errors.New("ICE/DTLS did not connect")
+	// ErrSimulcastFile is returned for simulcast with a file: only the
+	// built-in clip comes in layers.
+	ErrSimulcastFile = errors.New("simulcast sends the built-in clip's three layers; it cannot be combined with a file")
 )
 
 // FileError is a media file that cannot be published (missing, unreadable,

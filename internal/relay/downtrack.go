@@ -48,6 +48,8 @@ type downTrack struct {
 
 	mapping atomic.Pointer[seqMap] // read by the RTCP goroutine for NACKs
 
+	layers layerState // simulcast: layer switching and pausing (simulcast.go)
+
 	// Owned by the subscriber's writer goroutine.
 	hdr        rtp.Header
 	haveOut    bool
@@ -210,6 +212,7 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 // attach then undoes itself whole, also when a concurrent detach has
 // already cleared d.src but came before src.addDown.
 func (d *downTrack) attach(src *upTrack) bool {
+	src = d.firstLayer(src)
 	if !d.src.CompareAndSwap(nil, src) {
 		return false
 	}
@@ -240,6 +243,7 @@ func (d *downTrack) detach() *upTrack {
 	if src == nil {
 		return nil
 	}
+	d.cancelSwitch()
 	src.removeDown(d)
 	d.stopWaiting(src)
 	return src
@@ -315,8 +319,8 @@ func (d *downTrack) enqueue(src *upTrack, p *packet, rtx bool) {
 
 // write sends one queued packet; it runs on the subscriber's writer goroutine.
 func (d *downTrack) write(e qentry) {
-	if !d.bound.Load() || !d.sub.connected.Load() || d.src.Load() != e.src {
-		return // not ready yet, or a packet of a source we left
+	if !d.bound.Load() || !d.sub.connected.Load() || !d.gate(e) {
+		return // not ready yet, a packet of a source we left, or video paused
 	}
 	p := e.p
 	if p == nil {
@@ -578,8 +582,11 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 			for _, rr := range pk.Reports {
 				if rr.SSRC == d.ssrc {
 					d.lostOut.Store(uint64(rr.TotalLost))
+					d.layers.fracLost.Store(uint32(rr.FractionLost))
 				}
 			}
+		case *rtcp.TransportLayerCC:
+			d.sub.bwe.twccSeen.Store(true)
 		}
 	}
 }
@@ -623,4 +630,5 @@ func (d *downTrack) addCounters(c *Counters) {
 	c.NACKs += d.nacks.Load()
 	c.Retransmits += d.rtx.Load()
 	c.LostOut += d.lostOut.Load()
+	c.LayerSwitches += d.layers.switches.Load()
 }

@@ -129,11 +129,14 @@ type Relay struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *webrtc.API // publishers'
-	subAPI *webrtc.API // subscribers' (registerSubscriberInterceptors)
-	udpMux ice.UDPMux  // one socket, or one per local address (listenUDP)
-	tcpLn  net.Listener
-	tcpMux *ice.TCPMuxDefault
-	iceSrv []webrtc.ICEServer
+	subAPI *webrtc.API // subscribers': with the send-side bandwidth estimator
+	bwe    bweFactory
+
+	stopAdapt chan struct{} // ends adaptLoop
+	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
+	tcpLn     net.Listener
+	tcpMux    *ice.TCPMuxDefault
+	iceSrv    []webrtc.ICEServer
 
 	certs   certs
 	pending pendingBudget // sessions setting up (MaxPending)
@@ -229,32 +232,45 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if r.api, err = newAPI(se, nil); err == nil {
+		r.subAPI, err = newAPI(se, &r.bwe)
+	}
+	if err != nil {
 		r.closeSockets()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := registerInterceptors(m, ir); err != nil {
-		r.closeSockets()
-		return nil, err
-	}
-	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	sm := &webrtc.MediaEngine{}
-	if err := registerCodecs(sm); err != nil {
-		r.closeSockets()
-		return nil, err
-	}
-	sir := &interceptor.Registry{}
-	if err := registerSubscriberInterceptors(sir); err != nil {
-		r.closeSockets()
-		return nil, err
-	}
-	r.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(sm), webrtc.WithInterceptorRegistry(sir), webrtc.WithSettingEngine(se))
 	for _, s := range cfg.STUNServers {
 		r.iceSrv = append(r.iceSrv, webrtc.ICEServer{URLs: []string{s}})
 	}
+	r.stopAdapt = make(chan struct{})
+	r.wg.Add(1)
+	go r.adaptLoop()
 	return r, nil
+}
+
+// newAPI builds the pion API of one side: publishers' peer connections
+// (bwe nil), or subscribers', whose send bitrate bwe estimates: the
+// congestion controller reads their transport-wide feedback, and sender
+// reports are the only other RTCP they need (registerSubscriberInterceptors).
+func newAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if bwe == nil {
+		if err := registerInterceptors(m, ir); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := bwe.registerBWE(m, ir); err != nil {
+			return nil, err
+		}
+		if err := registerSubscriberInterceptors(ir); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 // UDPAddr is the address of the (first) ICE UDP socket; with one socket
@@ -456,6 +472,7 @@ func (r *Relay) Close() error {
 	for _, rm := range rooms {
 		rm.closeAll()
 	}
+	close(r.stopAdapt)
 	r.wg.Wait()
 	r.closeSockets()
 	return nil

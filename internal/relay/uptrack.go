@@ -36,6 +36,15 @@ type upTrack struct {
 	// with its video (startAudioAt).
 	newestSeq atomic.Uint32
 
+	// Simulcast (simulcast.go): the layers of the same track, and whether
+	// this is one the room does not list (not the group's primary).
+	group         *layerGroup
+	layer         bool
+	width, height atomic.Int32  // from the newest keyframe (simulcast VP8)
+	rate          atomic.Uint64 // bits/s, measured by the adapt loop
+	rateBytes     uint64        // adapt loop: bytes at rateAt
+	rateAt        int64
+
 	removed   atomic.Bool  // unpublished: drain without forwarding
 	waitingKF atomic.Int32 // down-tracks waiting for a keyframe
 	lastPLI   atomic.Int64 // monotonic ns of the last PLI sent
@@ -105,6 +114,9 @@ func (t *upTrack) forward(p *packet) {
 	p.keyframe = t.video && media.IsDecoderStart(t.mime, p.payload())
 	if p.keyframe {
 		t.newestKey.Store(uint64(p.arrival/1e6+1)<<16 | uint64(p.seq))
+		if t.group != nil {
+			t.noteSize(p)
+		}
 	}
 	t.packets.Add(1)
 	t.bytes.Add(uint64(p.n))

@@ -28,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // Config configures the SFU.
@@ -179,10 +180,15 @@ func (s *SFU) Stats() server.MediaStats {
 		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
 	}
 	for _, r := range st.Rooms {
-		ms.Rooms = append(ms.Rooms, server.MediaRoomStats{
+		mr := server.MediaRoomStats{
 			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
 			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
-		})
+		}
+		if sc := r.Simulcast; sc != nil {
+			mr.Simulcast = &stats.Simulcast{ViewersPerLayer: sc.ViewersPerLayer, Switches: sc.Switches,
+				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers}
+		}
+		ms.Rooms = append(ms.Rooms, mr)
 	}
 	return ms
 }
@@ -360,6 +366,15 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.pub = nil
 		}
 		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
+
+	case signal.TypeSetQuality:
+		if w.sub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "set_quality without a subscription: send subscribe first"}
+		}
+		if !w.sub.SetQuality(m.TrackID, relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}) && m.TrackID != "" {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("set_quality: this subscription has no video track %q", m.TrackID)}
+		}
+		return &signal.Message{Type: signal.TypeQualitySet, TrackID: m.TrackID, Layer: m.Layer, MaxWidth: m.MaxWidth}, nil
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
 }

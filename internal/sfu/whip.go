@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -254,6 +255,11 @@ func (h *whipHandler) create(kind string) http.Handler {
 				return
 			}
 		}
+		layers, err := layerQuery(r.URL.Query())
+		if err != nil {
+			problem(w, http.StatusBadRequest, signal.CodeBadMessage, err.Error())
+			return
+		}
 		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP offer: "+err.Error())
@@ -299,7 +305,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 				res.id = res.pub.ID()
 			}
 		} else {
-			res.sub, answer, err = s.relay.SubscribeOffer(room, identity, string(body))
+			res.sub, answer, err = s.relay.SubscribeOfferLayers(room, identity, string(body), layers)
 			if err == nil {
 				res.id = res.sub.ID()
 			}
@@ -329,6 +335,27 @@ func (h *whipHandler) create(kind string) http.Handler {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, answer)
 	})
+}
+
+// layerQuery reads a WHEP viewer's cap on simulcast layers: ?layer=q|h|f
+// and/or ?max_width=<pixels>, as /ws set_quality takes them.
+func layerQuery(q url.Values) (relay.LayerRequest, error) {
+	m := signal.Message{Type: signal.TypeSetQuality, Layer: q.Get("layer")}
+	if v := q.Get("max_width"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return relay.LayerRequest{}, fmt.Errorf("max_width %q is not a number of pixels", v)
+		}
+		m.MaxWidth = n
+	}
+	if err := m.Validate(); err != nil {
+		var se *signal.Error
+		if errors.As(err, &se) {
+			return relay.LayerRequest{}, errors.New(se.Reason)
+		}
+		return relay.LayerRequest{}, err
+	}
+	return relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}, nil
 }
 
 // lookup finds the session named by the URL, checking auth, or writes the
