@@ -230,7 +230,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.setPhase(PhaseDone)
 
 	rep := &Report{
-		Kind: KindMedia, Target: o.Target(), Protocol: o.Protocol(), Room: o.Room,
+		Kind: KindMedia, Target: strings.Join(o.Targets(), ","), Protocol: o.Protocol(), Room: o.Room,
 		DurationS: round2(time.Since(start).Seconds()), Runs: 1, Interrupted: ctx.Err() != nil,
 		Settings: Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 			HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: o.Procs},
@@ -254,7 +254,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	}
 	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()), 0)
 	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
-	rep.Server = serverReport(srv, srvHold, receiving)
+	rep.Server = serverReport(srv, srvHold, o.serverSubscribers(receiving))
 	if drops1, ok := udpRcvbufErrors(); ok && dropsOK {
 		rep.Client.UDPRcvbufDrops = drops1 - min(drops0, drops1)
 	}
@@ -345,7 +345,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	if err != nil {
 		r.failed.Add(1)
 		msg := fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err)
-		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+		s.res = Result{ID: s.id, Target: o.resultTarget(s.id), PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
 		return
 	}
 	// A larger receive buffer rides out a keyframe burst while this process
@@ -360,7 +360,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 
 	var receiving atomic.Bool
 	po := probe.Options{
-		URL: o.Target(), Room: o.Room, Token: o.Token, Logger: r.log,
+		URL: o.subscriberTarget(s.id), Room: o.Room, Token: o.Token, Logger: r.log,
 		Identity: "bench-" + o.RunID + "-sub-" + strconv.Itoa(s.id),
 		Timeout:  o.Timeout,
 		// Observation lasts until ctx ends (the end of the run).
@@ -399,7 +399,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 // result turns a probe result and the counters into a subscriber's record.
 // early says the attempt ended before the run did.
 func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
-	res := Result{ID: s.id, PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
+	res := Result{ID: s.id, Target: r.opts.resultTarget(s.id), PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
 	if res.PhasesMS == nil {
 		res.PhasesMS = map[string]float64{}
 	}
