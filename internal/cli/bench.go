@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ compares such files.`,
 
 // BenchSignalOptions are the resolved flags of `livectl bench signal`.
 type BenchSignalOptions struct {
-	URL            string
+	URLs           []string
 	Conns          int
 	Rate           string
 	Duration       time.Duration
@@ -94,6 +93,10 @@ has its own ephemeral ports); --procs runs child processes (each has its own
 file-descriptor limit) and merges their histograms exactly. Before starting,
 both budgets are checked and a run that cannot fit is refused.
 
+Several --url (repeated, or a comma-separated list) spread sessions over
+them round-robin, the nodes of a cluster say; the report counts each one's
+share in "targets".
+
 --chat-rate R/s sends R chat messages a second into each room during the
 hold, on schedule (an open model: a late sender does not slow the stream),
 taken in turns by --chat-senders members of each room (default: enough that
@@ -118,13 +121,14 @@ or --assert 'chat.p99<250ms,chat.gaps<1'.
 Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
+  livectl bench signal --url ws://node-a:7880/ws,ws://node-b:7880/ws --conns 10000 --rate 2000/s --room-size 10000
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --room-size 10000 --chat-rate 50/s --assert 'chat.p99<250ms,chat.gaps<1'
   livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchSignal(cmd.Context(), f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.URL, "url", "", "signaling WebSocket URL (ws://host:port/ws)")
+	urlListFlag(fl, &opts.URLs, "url", "signaling WebSocket URL (ws://host:port/ws)")
 	fl.IntVar(&opts.Conns, "conns", 100, "sessions to open")
 	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s; 600/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every session after the ramp")
@@ -161,7 +165,7 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 		return err
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
-		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
+		what: "bench against " + strings.Join(bench.Targets(so.URL, so.URLs), ","), exprs: exprs, procs: o.Procs, out: o.Out,
 		preflight:  func() error { return benchPreflight(f, o, so) },
 		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
@@ -207,12 +211,12 @@ func benchStatus(l signalbench.Live) progress.Status {
 
 // benchSignalSettings validates the flags into generator options.
 func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Options, []threshold.Expr, error) {
-	if o.URL == "" {
-		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
+	urls, err := targetURLs(f, "url", o.URLs, "want ws://host:port/path or wss://…", wsSchemes)
+	if err != nil {
+		return nil, nil, err
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, nil, UsageErrorf("%s %q: want ws://host:port/path or wss://…", f.FlagRef("url"), o.URL)
+	if len(urls) == 0 {
+		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
 	}
 	if o.Conns <= 0 {
 		return nil, nil, UsageErrorf("%s must be at least 1, got %d", f.FlagRef("conns"), o.Conns)
@@ -243,7 +247,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("conns"), o.Conns, o.Procs)
 	}
 	so := &signalbench.Options{
-		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
+		URLs: urls, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
 		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
@@ -296,7 +300,8 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
 	}
-	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
+	so.URL, so.URLs = bench.FirstOf("", so.URLs)
+	so.StatsURL = benchStatsURL(o.StatsURL, so.URL, o.Protocol == signalbench.ProtocolLivectl)
 	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
 		return nil, nil, err
 	}
@@ -315,7 +320,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := bench.LocalIPToward(o.URL)
+		ip, err := bench.LocalIPToward(so.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}
