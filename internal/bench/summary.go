@@ -31,18 +31,21 @@ func (g *Generator) Add(i int, r Generator) {
 	}
 }
 
-// AddTarget appends target to the comma-separated targets of a merged
-// report unless it is already there.
+// AddTarget appends target (one URL, or a comma-separated list of a run
+// over several) to the comma-separated targets of a merged report, leaving
+// out those already there.
 func AddTarget(targets, target string) string {
-	if targets == "" {
-		return target
-	}
-	for _, t := range strings.Split(targets, ",") {
-		if t == target {
-			return targets
+	have := map[string]bool{}
+	var list []string
+	for _, l := range []string{targets, target} {
+		for _, t := range strings.Split(l, ",") {
+			if t != "" && !have[t] {
+				have[t] = true
+				list = append(list, t)
+			}
 		}
 	}
-	return targets + "," + target
+	return strings.Join(list, ",")
 }
 
 // ComparisonOf is two reports of type R side by side, with one row of type

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -46,7 +45,7 @@ compares such files.`,
 
 // BenchSignalOptions are the resolved flags of `livectl bench signal`.
 type BenchSignalOptions struct {
-	URL          string
+	URLs         []string
 	Conns        int
 	Rate         string
 	Duration     time.Duration
@@ -95,6 +94,10 @@ has its own ephemeral ports); --procs runs child processes (each has its own
 file-descriptor limit) and merges their histograms exactly. Before starting,
 both budgets are checked and a run that cannot fit is refused.
 
+Several --url (repeated, or a comma-separated list) spread sessions over
+them round-robin, the nodes of a cluster say; the report counts each one's
+share in "targets".
+
 --chat-rate R/s sends R chat messages a second into each room during the
 hold, on schedule (an open model: a late sender does not slow the stream),
 taken in turns by --chat-senders members of each room (default: enough that
@@ -119,13 +122,14 @@ or --assert 'chat.p99<250ms,chat.gaps<1'.
 Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
+  livectl bench signal --url ws://node-a:7880/ws,ws://node-b:7880/ws --conns 10000 --rate 2000/s --room-size 10000
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --room-size 10000 --chat-rate 50/s --assert 'chat.p99<250ms,chat.gaps<1'
   livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchSignal(cmd.Context(), f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.URL, "url", "", "signaling WebSocket URL (ws://host:port/ws)")
+	urlListFlag(fl, &opts.URLs, "url", "signaling WebSocket URL (ws://host:port/ws)")
 	fl.IntVar(&opts.Conns, "conns", 100, "sessions to open")
 	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s; 600/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every session after the ramp")
@@ -162,8 +166,8 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 		return err
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
-		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
-		target: so.URL, settings: so.Redacted(),
+		what: "bench against " + strings.Join(bench.Targets(so.URL, so.URLs), ","), exprs: exprs, procs: o.Procs, out: o.Out,
+		target: strings.Join(bench.Targets(so.URL, so.URLs), ","), settings: so.Redacted(),
 		preflight:  func() error { return benchPreflight(f, o, so) },
 		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
@@ -209,12 +213,12 @@ func benchStatus(l signalbench.Live) progress.Status {
 
 // benchSignalSettings validates the flags into generator options.
 func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Options, []threshold.Expr, error) {
-	if o.URL == "" {
-		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
+	urls, err := targetURLs(f, "url", o.URLs, "want ws://host:port/path or wss://…", wsSchemes)
+	if err != nil {
+		return nil, nil, err
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, nil, UsageErrorf("%s %q: want ws://host:port/path or wss://…", f.FlagRef("url"), o.URL)
+	if len(urls) == 0 {
+		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
 	}
 	if o.Conns <= 0 {
 		return nil, nil, UsageErrorf("%s must be at least 1, got %d", f.FlagRef("conns"), o.Conns)
@@ -245,7 +249,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("conns"), o.Conns, o.Procs)
 	}
 	so := &signalbench.Options{
-		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
+		URLs: urls, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
 		Rooms: o.Rooms, RoomSize: o.RoomSize,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
@@ -298,6 +302,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
 	}
+	so.URL, so.URLs = bench.FirstOf("", so.URLs)
 	if so.Auth, err = o.credentials(f, func(c auth.Credentials) error {
 		if o.Protocol == signalbench.ProtocolRaw && c != (auth.Credentials{}) {
 			return UsageErrorf("%s and %s are for the livectl protocol: give a raw-mode server its credentials with %s or %s", f.FlagRef("token"), f.FlagRef("auth-secret"), f.FlagRef("header"), f.FlagRef("hello"))
@@ -307,7 +312,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 	}); err != nil {
 		return nil, nil, err
 	}
-	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
+	so.StatsURL = benchStatsURL(o.StatsURL, so.URL, o.Protocol == signalbench.ProtocolLivectl)
 	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
 		return nil, nil, err
 	}
@@ -326,7 +331,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := bench.LocalIPToward(o.URL)
+		ip, err := bench.LocalIPToward(so.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}

@@ -51,6 +51,9 @@ func TestBenchSignalInProcessServer(t *testing.T) {
 	if _, ok := rep["histograms"]; ok {
 		t.Error("stdout JSON carries histograms; only --out should")
 	}
+	if _, ok := rep["targets"]; ok {
+		t.Error("a run of one --url counts sessions per target; only several should")
+	}
 	conns := rep["connections"].(map[string]any)
 	if conns["established"].(float64) != 50 {
 		t.Errorf("connections %v", conns)

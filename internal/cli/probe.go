@@ -22,7 +22,7 @@ import (
 
 // ProbeOptions are the resolved flags of `livectl probe`.
 type ProbeOptions struct {
-	URL      string
+	URLs     []string
 	Room     string
 	Identity string
 	sessionAuth
@@ -60,6 +60,10 @@ keyframe followed the probe's own PLI. After the first frame it watches for
 the first decoded picture is checked for black (luma mean <= 32 and
 variance <= 16) and can be saved with --snapshot.
 
+Several --url (repeated, or a comma-separated list; all /ws or all WHEP)
+take the attempts in turns, and the report sums them up per URL: an edge
+against the origin, say.
+
 --assert takes first_frame.<stat> and <phase>.<stat> (stat: p50, p90, p95,
 p99, max) with a duration, and errors, black, frozen with a count or a
 percentage of attempts: --assert 'first_decoded.p50<150ms,errors<1'.
@@ -68,12 +72,13 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 3 if an assertion failed.`,
 		Example: `  livectl probe --url ws://127.0.0.1:7880/ws --room demo
   livectl probe --url http://127.0.0.1:7880/whep/demo --count 10 --snapshot frame.png
+  livectl probe --url http://origin:7880/whep/demo,http://edge:7880/whep/demo --count 20
   livectl probe --url ws://127.0.0.1:7880/ws --room demo --count 20 --assert 'first_decoded.p95<300ms,black<1' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runProbeCommand(cmd.Context(), f, o) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
+	urlListFlag(fl, &o.URLs, "url", "livectl signaling URL (ws://host:7880/ws, with --room) or a WHEP endpoint (http://host/whep/ROOM)")
 	fl.StringVar(&o.Room, "room", "", "room to subscribe to (with a ws:// URL)")
 	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else probe-<random>)")
 	addSessionAuthFlags(fl, &o.sessionAuth, "join token (ws) or WHEP bearer token")
@@ -89,8 +94,24 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 }
 
 func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
-	fromToken(o.Token, o.URL, &o.Room, &o.Identity)
-	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
+	urls, err := targetURLs(f, "url", o.URLs, "want ws://, wss://, http:// or https://", wsSchemes, httpSchemes)
+	if err != nil {
+		return err
+	}
+	if len(urls) > 1 {
+		// One report compares its attempts: signal is the WHEP answer in
+		// one kind and the server's offer after join in the other.
+		if err := oneKind(f, "url", urls, "one probe run measures one kind (its phases differ): run a probe for each"); err != nil {
+			return err
+		}
+	}
+	target := strings.Join(urls, ",")
+	first := ""
+	if len(urls) > 0 {
+		first = urls[0]
+	}
+	fromToken(o.Token, first, &o.Room, &o.Identity)
+	if err := checkMediaURL(f, first, o.Room, true); err != nil {
 		return err
 	}
 	switch {
@@ -124,7 +145,8 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 			Text: fmt.Sprintf("ok %d  failed %d", done.Load()-failed.Load(), failed.Load())}
 	})
 	rep := probe.Run(ctx, probe.RunOptions{
-		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
+		URLs: urls,
+		Options: probe.Options{URL: first, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
 			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Layer: o.Layer, Logger: f.Logger},
 		Count: o.Count, Interval: o.Interval, Secret: o.AuthSecret,
 		OnAttempt: func(_ int, r probe.Result) {
@@ -136,7 +158,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	bar.Stop()
 	hintProbeRuns(rep)
-	rep.Context = runContext(o.URL, settings, start)
+	rep.Context = runContext(rep.Target, settings, start)
 	// A probe that reached no frame exits 1 whatever --assert says.
 	var results []threshold.Result
 	if rep.OK > 0 {
@@ -158,9 +180,9 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	}
 	if rep.OK == 0 {
 		if len(rep.Runs) == 0 {
-			return fmt.Errorf("probing %s: interrupted before the first attempt", o.URL)
+			return fmt.Errorf("probing %s: interrupted before the first attempt", target)
 		}
-		return fmt.Errorf("probing %s: %s", o.URL, rep.Runs[0].Error)
+		return fmt.Errorf("probing %s: %s", target, rep.Runs[0].Error)
 	}
 	if err := judgeAsserts(f, results); err != nil {
 		return err
@@ -168,7 +190,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if n := rep.Attempts - rep.OK; n > 0 {
 		for _, r := range rep.Runs {
 			if !r.OK() {
-				return fmt.Errorf("probing %s: %d of %d attempts failed; first: %s", o.URL, n, rep.Attempts, r.Error)
+				return fmt.Errorf("probing %s: %d of %d attempts failed; first: %s", target, n, rep.Attempts, r.Error)
 			}
 		}
 	}
@@ -251,6 +273,9 @@ func writeProbeTable(w io.Writer, rep *probe.Report) error {
 			fmt.Fprintf(w, "  black %d  frozen %d", rep.Black, rep.Frozen)
 		}
 		fmt.Fprintln(w)
+		for _, t := range rep.Targets {
+			fmt.Fprintf(w, "  %s: %d/%d ok  first frame p50 %.1fms  max %.1fms\n", t.URL, t.OK, t.Attempts, t.FirstFrameMS.P50, t.FirstFrameMS.Max)
+		}
 		if note := rep.Runs[0].Note; note != "" {
 			fmt.Fprintln(w, "note:", note)
 		}

@@ -86,6 +86,9 @@ type Options struct {
 
 // Result is one attempt.
 type Result struct {
+	// URL is the target the attempt used, recorded when a run spreads its
+	// attempts over several (RunOptions.URLs).
+	URL string `json:"url,omitempty"`
 	// PhasesMS holds each reached phase's time from the attempt's start in
 	// milliseconds; phases not reached are absent.
 	PhasesMS map[string]float64 `json:"phases_ms"`

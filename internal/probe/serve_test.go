@@ -105,3 +105,36 @@ func TestProbeServeAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeRoundRobin probes two servers, each with its own publisher:
+// attempts alternate between them, each run records the URL it used, and
+// the report sums the attempts up per URL.
+func TestProbeRoundRobin(t *testing.T) {
+	ctx := context.Background()
+	var urls []string
+	for range 2 {
+		base := servertest.Start(t, server.Config{}).HTTP
+		p, err := publish.Start(ctx, publish.Options{URL: base + "/whip/rr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		urls = append(urls, base+"/whep/rr")
+	}
+	rep := probe.Run(ctx, probe.RunOptions{URLs: urls, Options: probe.Options{Timeout: 5 * time.Second}, Count: 5, Interval: 100 * time.Millisecond})
+	logPhases(t, rep)
+	checkRuns(t, rep, 5)
+	for i, r := range rep.Runs {
+		if r.URL != urls[i%2] {
+			t.Errorf("run %d used %q, want %q", i, r.URL, urls[i%2])
+		}
+	}
+	if rep.Target != urls[0]+","+urls[1] || len(rep.Targets) != 2 {
+		t.Fatalf("target %q targets %+v, want both URLs", rep.Target, rep.Targets)
+	}
+	for i, want := range []int{3, 2} {
+		if tg := rep.Targets[i]; tg.URL != urls[i] || tg.Attempts != want || tg.OK != want || tg.FirstFrameMS.Count != int64(want) {
+			t.Errorf("target %d: %+v, want %d ok attempts at %s", i, tg, want, urls[i])
+		}
+	}
+}

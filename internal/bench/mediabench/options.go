@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,6 +45,13 @@ type Options struct {
 	Room string `json:"room,omitempty"`
 	// WHEP, if set, is the endpoint subscribers play from instead of URL.
 	WHEP string `json:"whep,omitempty"`
+	// URLs and WHEPs, when subscribers spread over several targets (the
+	// nodes of a cluster), list them all: subscriber i plays from
+	// targets[i % len(targets)]. URL and WHEP are then the first of each
+	// (Defaults sets them): built-in publishers, server sampling and the
+	// local address use them.
+	URLs  []string `json:"urls,omitempty"`
+	WHEPs []string `json:"wheps,omitempty"`
 	// WHIP, if set, is the endpoint built-in publishers send to.
 	WHIP string `json:"whip,omitempty"`
 	// Subscribers to start, at Rate per second (open model).
@@ -92,6 +100,8 @@ type Options struct {
 
 // Defaults fills unset fields.
 func (o *Options) Defaults() {
+	o.URL, o.URLs = bench.FirstOf(o.URL, o.URLs)
+	o.WHEP, o.WHEPs = bench.FirstOf(o.WHEP, o.WHEPs)
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
@@ -114,12 +124,32 @@ func (o *Options) Protocol() string {
 	return ProtocolLivectl
 }
 
-// Target is the subscribers' URL.
+// Target is the subscribers' URL (the first, when there are several).
 func (o *Options) Target() string {
 	if o.WHEP != "" {
 		return o.WHEP
 	}
 	return o.URL
+}
+
+// Targets are the URLs subscribers spread over.
+func (o *Options) Targets() []string {
+	if o.WHEP != "" {
+		return bench.Targets(o.WHEP, o.WHEPs)
+	}
+	return bench.Targets(o.URL, o.URLs)
+}
+
+// subscriberTarget is the URL subscriber id plays from.
+func (o *Options) subscriberTarget(id int) string { return bench.TargetOf(o.Targets(), id) }
+
+// resultTarget is what subscriber id's result records as its target: its
+// URL when there are several, else nothing (the report's target says it).
+func (o *Options) resultTarget(id int) string {
+	if len(o.Targets()) < 2 {
+		return ""
+	}
+	return o.subscriberTarget(id)
 }
 
 // PublishURL is where built-in publishers send.
@@ -192,7 +222,10 @@ func (o *Options) Validate() error {
 	if _, err := o.Auth.Fixed(o.WSSessions()); err != nil {
 		errs = append(errs, err)
 	}
-	for _, u := range []string{o.URL, o.WHEP, o.WHIP} {
+	if len(o.URLs) > 0 && o.URL != o.URLs[0] || len(o.WHEPs) > 0 && o.WHEP != o.WHEPs[0] {
+		errs = append(errs, errors.New("url and whep must be the first of their lists"))
+	}
+	for _, u := range slices.Concat([]string{o.URL, o.WHEP, o.WHIP}, o.URLs, o.WHEPs) {
 		if u == "" {
 			continue
 		}

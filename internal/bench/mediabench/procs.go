@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,14 +177,14 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
-	rep.Target, rep.Runs = o.Target(), 1
+	rep.Target, rep.Runs = strings.Join(o.Targets(), ","), 1
 	rep.Settings = Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 		HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: p.procs}
 	rep.DurationS = round2(time.Since(start).Seconds())
 	for _, pb := range pubs {
 		rep.Publishers = append(rep.Publishers, pb.Stats())
 	}
-	rep.Server = serverReport(srv, hold, rep.Subscribers.OK-rep.Subscribers.Dropped)
+	rep.Server = serverReport(srv, hold, o.serverSubscribers(rep.Subscribers.OK-rep.Subscribers.Dropped))
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	// Children judged themselves; judge the whole against the server.
 	gen := rep.Generator

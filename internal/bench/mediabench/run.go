@@ -227,7 +227,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.setPhase(PhaseDone)
 
 	rep := &Report{
-		Kind: KindMedia, Target: o.Target(), Protocol: o.Protocol(), Room: o.Room,
+		Kind: KindMedia, Target: strings.Join(o.Targets(), ","), Protocol: o.Protocol(), Room: o.Room,
 		DurationS: round2(time.Since(start).Seconds()), Runs: 1, Interrupted: ctx.Err() != nil,
 		Settings: Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 			HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: o.Procs},
@@ -251,7 +251,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	}
 	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()), 0)
 	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
-	rep.Server = serverReport(srv, srvHold, receiving)
+	rep.Server = serverReport(srv, srvHold, o.serverSubscribers(receiving))
 	if drops1, ok := udpRcvbufErrors(); ok && dropsOK {
 		rep.Client.UDPRcvbufDrops = drops1 - min(drops0, drops1)
 	}
@@ -350,7 +350,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	// failEarly records a subscriber that failed before its first request.
 	failEarly := func(msg string) {
 		r.failed.Add(1)
-		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+		s.res = Result{ID: s.id, Target: o.resultTarget(s.id), PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
 	}
 	room, identity, token, err := o.session(s.id, false)
 	if err != nil {
@@ -374,7 +374,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 
 	var receiving atomic.Bool
 	po := probe.Options{
-		URL: o.Target(), Room: room, Token: token, Logger: r.log, Identity: identity,
+		URL: o.subscriberTarget(s.id), Room: room, Token: token, Logger: r.log, Identity: identity,
 		Timeout: o.Timeout,
 		// Observation lasts until ctx ends (the end of the run).
 		Observe:         365 * 24 * time.Hour,
@@ -412,7 +412,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 // result turns a probe result and the counters into a subscriber's record.
 // early says the attempt ended before the run did.
 func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
-	res := Result{ID: s.id, PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
+	res := Result{ID: s.id, Target: r.opts.resultTarget(s.id), PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
 	if res.PhasesMS == nil {
 		res.PhasesMS = map[string]float64{}
 	}

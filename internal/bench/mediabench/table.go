@@ -27,6 +27,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("target\t%s (%s)\n", r.Target, r.Protocol)
+	bench.WriteTargets(tw, r.Targets)
 	if r.Room != "" {
 		p("room\t%s\n", r.Room)
 	}

@@ -26,6 +26,11 @@ const (
 // JSON to child processes (--procs), so every field is serialisable.
 type Options struct {
 	URL string `json:"url"`
+	// URLs, when the run spreads over several targets (the nodes of a
+	// cluster), lists them all; session i goes to URLs[i % len(URLs)], and
+	// URL is the first (Defaults sets it), which the run's server sampling
+	// and local-address checks use.
+	URLs []string `json:"urls,omitempty"`
 	// Conns is the number of sessions to open.
 	Conns int `json:"conns"`
 	// RunConns is the whole run's sessions when this process opens a share
@@ -93,6 +98,7 @@ type Options struct {
 
 // Defaults fills unset fields.
 func (o *Options) Defaults() {
+	o.URL, o.URLs = bench.FirstOf(o.URL, o.URLs)
 	if o.Protocol == "" {
 		o.Protocol = ProtocolLivectl
 	}
@@ -112,6 +118,12 @@ func (o *Options) Defaults() {
 		o.RunConns = o.Conns
 	}
 }
+
+// targets are the URLs sessions are spread over (one, or URLs).
+func (o *Options) targets() []string { return bench.Targets(o.URL, o.URLs) }
+
+// target is the URL of session i (numbered over all processes).
+func (o *Options) target(i int) string { return bench.TargetOf(o.targets(), i) }
 
 // roomIndex is the number of session i's room (sessions numbered over
 // all processes); member is i's place among its room's members in the
@@ -330,6 +342,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.URL == "" {
 		errs = append(errs, errors.New("url is required"))
+	}
+	if len(o.URLs) > 0 && o.URL != o.URLs[0] {
+		errs = append(errs, fmt.Errorf("url %q must be the first of urls %q", o.URL, o.URLs))
 	}
 	if o.Conns <= 0 {
 		errs = append(errs, fmt.Errorf("conns must be positive, got %d", o.Conns))

@@ -38,10 +38,13 @@ var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT
 // Report is the result of `bench signal`. The fields named in SPEC.md are
 // stable; the rest may grow.
 type Report struct {
-	Kind      string  `json:"kind"`
-	Target    string  `json:"target"`
-	Protocol  string  `json:"protocol"`
-	DurationS float64 `json:"duration_s"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Targets count the sessions sent to each URL when the run spread
+	// them over several (Target then lists them, comma-separated).
+	Targets   []bench.TargetCount `json:"targets,omitempty"`
+	Protocol  string              `json:"protocol"`
+	DurationS float64             `json:"duration_s"`
 	// Runs is how many runs (files or child processes) were merged into this one.
 	Runs int `json:"runs"`
 	// Interrupted says the run was stopped before it finished.
@@ -198,6 +201,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			}
 		}
 		out.Target = bench.AddTarget(out.Target, r.Target)
+		out.Targets = bench.MergeTargetCounts(out.Targets, r.Targets, r.Target, r.Connections.Attempted, r.Connections.Failed)
 		out.Protocol = r.Protocol
 		out.Interrupted = out.Interrupted || r.Interrupted
 		out.Runs += max(r.Runs, 1)
@@ -251,6 +255,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			out.Server = &sc
 		}
 	}
+	out.Targets = bench.SeveralTargets(out.Targets)
 	for name, h := range out.Histograms {
 		out.Latency[name] = h.Summary()
 	}
@@ -305,6 +310,7 @@ func (r *Report) ReportKind() string { return r.Kind }
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "target\t%s (%s)\n", r.Target, r.Protocol)
+	bench.WriteTargets(tw, r.Targets)
 	fmt.Fprintf(tw, "duration\t%s (ramp %s)", secs(r.DurationS), secs(r.Rate.RampS))
 	if r.Runs > 1 {
 		fmt.Fprintf(tw, ", %d runs merged", r.Runs)

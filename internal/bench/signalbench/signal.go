@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,8 @@ type Run struct {
 
 	shards []*shard
 	chat   chatState
+	// perTarget counts attempts and failures by target (Options.URLs).
+	perTarget []targetTally
 
 	onPhase func(phase string)
 
@@ -68,6 +71,9 @@ type Run struct {
 	liveEst  int64
 	liveTime time.Time
 }
+
+// targetTally counts one target's sessions as they are attempted.
+type targetTally struct{ attempted, failed atomic.Int64 }
 
 // NewRun validates opts and prepares a run.
 func NewRun(opts Options) (*Run, error) {
@@ -78,7 +84,8 @@ func NewRun(opts Options) (*Run, error) {
 	if opts.Protocol == ProtocolLivectl {
 		opts.fixed, _ = opts.Auth.Fixed(opts.RunConns) // Validate saw no error
 	}
-	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{}}
+	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{},
+		perTarget: make([]targetTally, len(opts.targets()))}
 	for _, name := range LatencyNames {
 		r.hist[name] = hist.New()
 	}
@@ -277,7 +284,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	gen := mon.Finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
 
 	rep := &Report{
-		Kind: KindSignal, Target: o.URL, Protocol: o.Protocol,
+		Kind: KindSignal, Target: strings.Join(o.targets(), ","), Targets: r.targetCounts(), Protocol: o.Protocol,
 		DurationS: round2(dur), Runs: 1,
 		Settings: o.settings(1),
 		Connections: Connections{
@@ -389,12 +396,25 @@ func (r *Run) ramp(ctx context.Context) {
 	wg.Wait()
 }
 
+// targetCounts are the sessions and failures by target, when there are
+// several targets.
+func (r *Run) targetCounts() []bench.TargetCount {
+	counts := bench.NewTargetCounts(r.opts.targets())
+	for i := range counts {
+		counts[i].Sessions, counts[i].Failed = r.perTarget[i].attempted.Load(), r.perTarget[i].failed.Load()
+	}
+	return bench.SeveralTargets(counts)
+}
+
 func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	o := &r.opts
 	r.attempted.Add(1)
 	s := &session{r: r, idx: o.Offset + i}
+	tally := &r.perTarget[bench.TargetIndex(o.targets(), s.idx)]
+	tally.attempted.Add(1)
 	if ctx.Err() != nil {
 		r.failed.Add(1)
+		tally.failed.Add(1)
 		r.countError(ctx.Err())
 		return
 	}
@@ -408,6 +428,7 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	// socket said: it counts as interrupted, not as the server's timeout.
 	fail := func(err error) {
 		r.failed.Add(1)
+		tally.failed.Add(1)
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
