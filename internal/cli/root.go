@@ -206,6 +206,13 @@ environment, which wins over the file.`,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return resolve(cmd, f) },
 	}
+	// `livectl --version` prints what `livectl version` prints. The flag is
+	// declared here so cobra does not also claim -v, which commands may want.
+	var vb strings.Builder
+	_ = writeVersion(&vb, Build())
+	root.Version = Build().Version
+	root.SetVersionTemplate(strings.ReplaceAll(vb.String(), "{{", "{{`{{`}}"))
+	root.Flags().Bool("version", false, "print version, commit and Go version")
 	// Flag parse errors (unknown flag, bad value) are usage errors: exit 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
 
