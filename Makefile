@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz e2e bench-sessions bench-signal bench-media fanout clean
+.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e bench-sessions bench-signal bench-media fanout clean
 
 all: build
 
@@ -80,6 +80,12 @@ lint:
 FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+# Deep fuzzing: every target for FUZZTIME (default 10m each, hours in all);
+# inputs that found new coverage are copied under the package's
+# testdata/fuzz/<target>/ to be committed as seed corpus.
+fuzz-long:
+	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),10m) FUZZ_KEEP_CORPUS=1 ./scripts/fuzz.sh
 
 # End-to-end suites with real programs: headless Chromium (browser tag) and
 # the dashboard driven in tmux (e2e tag). They skip, saying why, when

@@ -136,3 +136,9 @@ func Peek(token string) (*Grant, error) {
 func (g *Grant) Allows(room, identity string) bool {
 	return g.Room == room && (identity == "" || g.Identity == identity)
 }
+
+// Expired reports whether g's token has expired at t, with the Leeway that
+// Verify allows. A grant without an expiry (auth off) never expires.
+func (g *Grant) Expired(t time.Time) bool {
+	return !g.ExpiresAt.IsZero() && t.After(g.ExpiresAt.Add(Leeway))
+}

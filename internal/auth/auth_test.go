@@ -104,3 +104,23 @@ func TestPeek(t *testing.T) {
 		t.Errorf("Peek(garbage) err = %v", err)
 	}
 }
+
+func TestGrantExpired(t *testing.T) {
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := Grant{ExpiresAt: exp}
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{exp.Add(-time.Hour), false},
+		{exp.Add(Leeway), false},
+		{exp.Add(Leeway + time.Second), true},
+	} {
+		if got := g.Expired(tc.at); got != tc.want {
+			t.Errorf("Expired(%s) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if (&Grant{}).Expired(exp) {
+		t.Error("a grant without expiry (auth off) expired")
+	}
+}

@@ -19,7 +19,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
+	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
@@ -310,7 +312,11 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 	merged := reps[0]
 	if len(reps) > 1 {
 		if merged, err = P(reps[0]).Merge(reps[1:]...); err != nil {
-			return fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
+			err = fmt.Errorf("merging %s: %w", strings.Join(o.Files, ", "), err)
+			if errors.Is(err, signalbench.ErrNoHistograms) || errors.Is(err, mediabench.ErrNoResults) {
+				err = fmt.Errorf("%w (write the reports with --out to merge them: stdout leaves the bulk out)", err)
+			}
+			return err
 		}
 	}
 	if err := writeBenchReport[R, P](f, merged, o.Out); err != nil {

@@ -53,7 +53,7 @@ func hintFor(err error) string {
 	case errors.As(err, &se):
 		switch se.Code {
 		case signal.CodeUnauthorized:
-			return "pass it with --token" // the server's reason already says to mint one
+			return hintToken
 		case signal.CodeForbidden:
 			return hintGrant
 		case signal.CodeServerFull, signal.CodeRoomFull, signal.CodeDraining:

@@ -482,6 +482,9 @@ func newInspectBundleCmd(f *Factory, common *inspectOptions) *cobra.Command {
 				for _, m := range res.Missing {
 					fmt.Fprintf(f.IO.Out, "  missing: %s\n", m)
 				}
+				if res.NoStats {
+					fmt.Fprintln(f.IO.Out, "  (not a livectl server's admin listener? give --stats with its /v1/stats URL, or --stats none)")
+				}
 			}
 			if errors.Is(err, inspect.ErrBundleIncomplete) {
 				return fmt.Errorf("%w; the rest is in the archive", err)

@@ -198,3 +198,17 @@ func TestInspectWatchInterrupted(t *testing.T) {
 		t.Errorf("after one sample: exit %d\nstdout %q\nstderr %q", code, out, stderr)
 	}
 }
+
+// TestInspectBundleStatsHint: a target without /v1/stats (a plain pprof
+// process) still gets its bundle, and the CLI says which flag to give.
+func TestInspectBundleStatsHint(t *testing.T) {
+	target := inspectTarget(t)
+	out := filepath.Join(t.TempDir(), "b.tar.gz")
+	code, stdout, stderr := runCLI(t, nil, "inspect", "bundle", "--target", target, "--seconds", "0", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "missing: stats.json") || !strings.Contains(stdout, "give --stats") {
+		t.Errorf("stdout = %q, want the missing stats.json and a --stats hint", stdout)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	ossignal "os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +33,13 @@ type ServeOptions struct {
 	Dev            bool
 	AuthSecret     string
 	AllowedOrigins []string
+
+	// AuthSecretFile holds the secret (--auth-secret-file): a secret on
+	// the command line can be read by anyone who can list processes.
+	AuthSecretFile    string
+	AllowedHosts      []string
+	AdminAllowedHosts []string
+	MaxHTTPConns      int
 
 	MaxConns        int
 	MaxRooms        int
@@ -67,8 +75,13 @@ Routes on --listen: GET /ws (signaling, docs/protocol.md), /healthz, /readyz,
 page) when the media plane is built in. --admin-listen serves /debug/pprof/*,
 /metrics and /v1/stats only; keep it private.
 
-Joins need a token minted by 'livectl token' with the same --auth-secret.
---dev turns auth and origin checks off for local work.
+Joins need a token minted by 'livectl token' with the same --auth-secret
+(or --auth-secret-file, which keeps it off the command line). --dev turns
+auth and origin checks off for local work.
+
+Both listeners answer only Host values that name them (localhost, loopback
+and their own IPs, the --listen/--admin-listen host): a DNS name clients use
+must be listed in --allowed-hosts (--admin-allowed-hosts), --dev included.
 
 On SIGINT/SIGTERM the server drains: /readyz turns 503, new joins are refused,
 clients are told, and it exits 0 when they are gone or at --drain-timeout.
@@ -83,6 +96,10 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.AdminListen, "admin-listen", "127.0.0.1:6060", "admin HTTP address for /debug/pprof/*, /metrics and /v1/stats (empty: off)")
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: no auth, all origins allowed")
 	fl.StringVar(&opts.AuthSecret, "auth-secret", "", "HMAC secret that join tokens are signed with (required unless --dev)")
+	fl.StringVar(&opts.AuthSecretFile, "auth-secret-file", "", "read the auth secret from this file (surrounding white space ignored) instead of --auth-secret")
+	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, "names (host or host:port) the public listener answers to besides localhost, loopback IPs, its own IPs and the --listen host; * for any")
+	fl.StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-hosts", nil, "names the admin listener answers to besides localhost, loopback IPs, its own IPs and the --admin-listen host; * for any")
+	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "plain HTTP connections per listener (WebSockets not counted); at the limit a new one closes the longest idle")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
 	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
 	fl.IntVar(&opts.MaxRooms, "max-rooms", server.DefaultMaxRooms, "maximum rooms")
@@ -102,6 +119,9 @@ A second signal exits at once.`,
 }
 
 func (o *ServeOptions) validate(f *Factory) error {
+	if err := o.readSecretFile(f); err != nil {
+		return err
+	}
 	if !o.Dev && o.AuthSecret == "" {
 		return UsageErrorf("%s is required (or run with --dev for local work without auth): mint tokens with 'livectl token --auth-secret ...'",
 			f.FlagRef("auth-secret"))
@@ -114,6 +134,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
+	}
+	if o.MaxHTTPConns < 0 { // 0: the server's default
+		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-http-conns"), o.MaxHTTPConns)
 	}
 	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
 		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
@@ -242,7 +265,7 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 		Limits: server.Limits{
 			MaxConns: o.MaxConns, MaxRooms: o.MaxRooms, MaxParticipants: o.MaxParticipants,
 			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
-			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst,
+			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst, MaxHTTPConns: o.MaxHTTPConns,
 		},
 		AllowedOrigins:  o.AllowedOrigins,
 		AllowAllOrigins: o.Dev,
@@ -257,6 +280,8 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
+	cfg.AllowedHosts = withListenName(o.AllowedHosts, o.Listen)
+	cfg.AdminAllowedHosts = withListenName(o.AdminAllowedHosts, o.AdminListen)
 	srv, err := server.New(cfg)
 	if err != nil {
 		plane.Close()
@@ -345,6 +370,35 @@ func (o *ServeOptions) drainSignals(ctx context.Context, log *slog.Logger) (drai
 		startDrain()
 		unnotify()
 	}
+}
+
+// readSecretFile sets AuthSecret from --auth-secret-file, if given.
+func (o *ServeOptions) readSecretFile(f *Factory) error {
+	if o.AuthSecretFile == "" {
+		return nil
+	}
+	if o.AuthSecret != "" {
+		return UsageErrorf("%s and %s both given: use one", f.FlagRef("auth-secret"), f.FlagRef("auth-secret-file"))
+	}
+	b, err := os.ReadFile(o.AuthSecretFile)
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("auth-secret-file"), err)
+	}
+	o.AuthSecret = strings.TrimSpace(string(b))
+	if o.AuthSecret == "" {
+		return UsageErrorf("%s: %s is empty", f.FlagRef("auth-secret-file"), o.AuthSecretFile)
+	}
+	return nil
+}
+
+// withListenName adds the host of a listen address to the names its
+// listener answers to, when it is a name (an IP is always answered).
+func withListenName(hosts []string, listen string) []string {
+	h, _, err := net.SplitHostPort(listen)
+	if err != nil || h == "" || net.ParseIP(h) != nil {
+		return hosts
+	}
+	return append(slices.Clip(hosts), h)
 }
 
 // hostPort renders a listener address for a URL, bracketing IPv6.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,6 +75,10 @@ func TestServeUsageErrors(t *testing.T) {
 		{"listen without port", []string{"serve", "--dev", "--listen", "nonsense"}, "--listen: address nonsense: missing port"},
 		{"listen port out of range", []string{"serve", "--dev", "--listen", "127.0.0.1:99999"}, "the port must be a number"},
 		{"admin-listen malformed", []string{"serve", "--dev", "--admin-listen", "localhost"}, "--admin-listen"},
+		{"secret flag and file", []string{"serve", "--auth-secret", strings.Repeat("s", 32), "--auth-secret-file", "/dev/null"}, "--auth-secret and --auth-secret-file both given"},
+		{"secret file missing", []string{"serve", "--auth-secret-file", "/nonexistent/secret"}, "--auth-secret-file"},
+		{"secret file empty", []string{"serve", "--auth-secret-file", "/dev/null"}, "is empty"},
+		{"bad max-http-conns", []string{"serve", "--dev", "--max-http-conns", "-1"}, "--max-http-conns must be positive"},
 		{"admin on the public listener", []string{"serve", "--dev", "--listen", "127.0.0.1:7999", "--admin-listen", "127.0.0.1:7999"}, "pprof must not be on the public listener"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,5 +275,43 @@ func TestServeSignalsSubprocess(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeAuthSecretFile: the secret can come from a file, so that it is
+// not on a command line (which /proc and, before issue 15, the admin
+// listener's /debug/pprof/cmdline gave to anyone).
+func TestServeAuthSecretFile(t *testing.T) {
+	secret := strings.Repeat("k", 40)
+	path := t.TempDir() + "/secret"
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	f := testFactory(&out, &errOut)
+	o := &ServeOptions{Listen: "127.0.0.1:0", AuthSecretFile: path, MaxConns: 1, MaxRooms: 1, MaxParticipants: 1,
+		SendQueue: 1, RequestRate: 1, RequestBurst: 1, MaxHTTPConns: 1, MaxMessageSize: 1 << 10,
+		WriteTimeout: time.Second, PingInterval: time.Second, DrainTimeout: time.Second}
+	if err := o.validate(f); err != nil {
+		t.Fatal(err)
+	}
+	if o.AuthSecret != secret {
+		t.Fatalf("secret from the file = %q, want %q (newline trimmed)", o.AuthSecret, secret)
+	}
+}
+
+func TestWithListenName(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		want   []string
+	}{
+		{"127.0.0.1:7880", []string{"a"}},
+		{":7880", []string{"a"}},
+		{"[::]:7880", []string{"a"}},
+		{"sfu.internal:7880", []string{"a", "sfu.internal"}},
+	} {
+		if got := withListenName([]string{"a"}, tc.listen); !slices.Equal(got, tc.want) {
+			t.Errorf("withListenName(%q) = %q, want %q", tc.listen, got, tc.want)
+		}
 	}
 }

@@ -90,7 +90,7 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		case ctx.Err() != nil:
 			return fmt.Errorf("interrupted before the snapshot was taken")
 		case errors.As(err, new(*stats.StatusError)):
-			return err // answered, not a stats document: top's source says what to check
+			return fmt.Errorf("%w (is --target a livectl server?)", err)
 		default:
 			return fmt.Errorf("%w (is 'livectl serve' running there? check --target)", err)
 		}

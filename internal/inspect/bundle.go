@@ -45,6 +45,9 @@ type BundleResult struct {
 	Files  []BundleFile `json:"files"`
 	// Missing names the parts that could not be collected, with why.
 	Missing []string `json:"missing"`
+	// NoStats is set when the default stats URL (the target's) did not
+	// answer, so that the caller can say what to try.
+	NoStats bool `json:"no_stats,omitempty"`
 	// Goroutines is the goroutine total, for scripts that want one figure.
 	Goroutines int64 `json:"goroutines"`
 }
@@ -52,6 +55,10 @@ type BundleResult struct {
 // ErrBundleIncomplete is returned (wrapped) when the bundle was written but
 // a profile in it is missing.
 var ErrBundleIncomplete = errors.New("bundle incomplete")
+
+// ErrNoStats marks a missing stats.json when the stats URL was the target's
+// default: the target may not be a livectl server's admin listener.
+var ErrNoStats = errors.New("no stats at the target's /v1/stats")
 
 type bundleEntry struct {
 	name string
@@ -118,7 +125,8 @@ func (c *Client) Bundle(ctx context.Context, out string, opts BundleOptions) (*B
 		body, err := c.fetchStats(ctx, statsURL)
 		if err != nil {
 			if opts.StatsURL == "" {
-				err = fmt.Errorf("%w (not a livectl server's admin listener? give --stats with its /v1/stats URL)", err)
+				err = fmt.Errorf("%w: %w", ErrNoStats, err)
+				res.NoStats = true
 			}
 			res.Missing = append(res.Missing, "stats.json: "+err.Error())
 			notes = append(notes, "stats.json skipped: "+err.Error())
@@ -126,7 +134,7 @@ func (c *Client) Bundle(ctx context.Context, out string, opts BundleOptions) (*B
 			entries = append(entries, bundleEntry{"stats.json", body})
 		}
 	} else {
-		notes = append(notes, "stats.json skipped: --stats none")
+		notes = append(notes, "stats.json skipped: not asked for")
 	}
 
 	var cpu *Fetched
@@ -140,7 +148,7 @@ func (c *Client) Bundle(ctx context.Context, out string, opts BundleOptions) (*B
 			entries = append(entries, bundleEntry{"cpu.pb.gz", cpu.Raw.Body})
 		}
 	} else {
-		notes = append(notes, "cpu.pb.gz skipped: --seconds 0")
+		notes = append(notes, "cpu.pb.gz skipped: no CPU profile asked for")
 	}
 
 	// summary.txt: what a person reads first when the bundle is opened.
@@ -205,7 +213,7 @@ func (c *Client) fetchStats(ctx context.Context, statsURL string) ([]byte, error
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statsURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("invalid --stats URL %q: %w", statsURL, err)
+		return nil, fmt.Errorf("invalid stats URL %q: %w", statsURL, err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

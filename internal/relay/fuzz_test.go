@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"os"
+	"slices"
 	"testing"
 
 	"github.com/livectl/livectl/internal/media"
@@ -30,5 +32,30 @@ func FuzzParseRTP(f *testing.F) {
 		}
 		_ = media.IsKeyframe(media.MimeVP8, p.payload())
 		_ = media.IsKeyframe(media.MimeH264, p.payload())
+	})
+}
+
+// FuzzParseOffer feeds arbitrary offers to the checks every client offer
+// passes before a peer connection is built: they must never panic, and an
+// offer they accept has at most MaxOfferSections media sections and a
+// section in a codec the relay forwards.
+func FuzzParseOffer(f *testing.F) {
+	f.Add(offerHead + offerSection(0, "video", "96 VP8/90000", true))
+	f.Add(offerHead + offerSection(0, "audio", "111 opus/48000/2", false))
+	f.Add(offerHead + offerSection(0, "video", "98 VP9/90000", true) + offerSection(1, "audio", "111 opus/48000/2", true))
+	if b, err := os.ReadFile("testdata/chromium-156-whep-offer.sdp"); err == nil {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, offer string) {
+		d, err := parseOffer(offer)
+		if err != nil {
+			return
+		}
+		if n := len(d.MediaDescriptions); n == 0 || n > MaxOfferSections {
+			t.Fatalf("accepted an offer with %d media sections", n)
+		}
+		if !slices.ContainsFunc(d.MediaDescriptions, knownCodec) {
+			t.Fatal("accepted an offer with no section in a known codec")
+		}
 	})
 }

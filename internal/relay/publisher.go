@@ -36,7 +36,7 @@ type Publisher struct {
 // Publish accepts a publisher's offer into room and returns the answer. The
 // publisher's tracks join the room when their first packets arrive.
 func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error) {
-	d, err := parseSDP(offer)
+	d, err := parseOffer(offer)
 	if err != nil {
 		return nil, "", err
 	}
@@ -76,7 +76,7 @@ func (p *Publisher) Done() <-chan struct{} { return p.done }
 // Renegotiate applies a new offer from the publisher (tracks added or
 // removed, ICE restart) and returns the answer.
 func (p *Publisher) Renegotiate(offer string) (string, error) {
-	if _, err := parseSDP(offer); err != nil {
+	if _, err := parseOffer(offer); err != nil {
 		return "", err
 	}
 	p.negMu.Lock()

@@ -313,11 +313,25 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 // (constrained baseline and baseline, packetization mode 1). No RTX: the
 // relay retransmits on the media SSRC, which every receiver accepts.
 func registerCodecs(m *webrtc.MediaEngine) error {
+	for _, c := range relayCodecs {
+		if err := m.RegisterCodec(c.c, c.t); err != nil {
+			return fmt.Errorf("registering codec %s: %w", c.c.MimeType, err)
+		}
+	}
+	return nil
+}
+
+// relayCodecs are the codecs registerCodecs offers; checkOffer refuses an
+// offer that names none of them.
+var relayCodecs = func() []struct {
+	c webrtc.RTPCodecParameters
+	t webrtc.RTPCodecType
+} {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: webrtc.TypeRTCPFBTransportCC},
 		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
 	}
-	codecs := []struct {
+	return []struct {
 		c webrtc.RTPCodecParameters
 		t webrtc.RTPCodecType
 	}{
@@ -333,13 +347,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFB,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}}, webrtc.RTPCodecTypeVideo},
 	}
-	for _, c := range codecs {
-		if err := m.RegisterCodec(c.c, c.t); err != nil {
-			return fmt.Errorf("registering codec %s: %w", c.c.MimeType, err)
-		}
-	}
-	return nil
-}
+}()
 
 // registerInterceptors sets up RTCP for the relay's role: a NACK generator
 // towards publishers (the relay's own cache answers subscribers' NACKs, so no

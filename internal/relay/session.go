@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +51,81 @@ func parseSDP(s string) (*sdp.SessionDescription, error) {
 		return nil, fmt.Errorf("%w: no media sections", ErrBadSDP)
 	}
 	return &d, nil
+}
+
+// MaxOfferSections caps the media sections of an offer (publish, its
+// renegotiations, WHEP). A publisher needs a handful (audio, video, a data
+// channel); each section costs a transceiver and its buffers, so a 60 KB
+// offer with 700 of them held ~3 MiB for the 30 s a session may take to
+// connect (a normal one ~50 KiB).
+const MaxOfferSections = 16
+
+// parseOffer parses a client's offer and refuses, as ErrBadSDP and before
+// any peer connection is built, one the relay cannot use: more than
+// MaxOfferSections media sections, no ICE credentials, or no audio or
+// video section in a codec the relay forwards (it would be answered with
+// every section rejected and hold a session slot until it timed out).
+func parseOffer(s string) (*sdp.SessionDescription, error) {
+	if n := strings.Count(s, "\nm="); n > MaxOfferSections {
+		// Counted before parsing (every section starts a line with
+		// "m="), so the cap bounds the parse too.
+		return nil, fmt.Errorf("%w: %d media sections, at most %d", ErrBadSDP, n, MaxOfferSections)
+	}
+	d, err := parseSDP(s)
+	if err != nil {
+		return nil, err
+	}
+	_, sessUfrag := d.Attribute("ice-ufrag")
+	_, sessPwd := d.Attribute("ice-pwd")
+	usable := false
+	for i, m := range d.MediaDescriptions {
+		if m.MediaName.Port.Value == 0 {
+			continue // rejected section
+		}
+		_, ufrag := m.Attribute("ice-ufrag")
+		_, pwd := m.Attribute("ice-pwd")
+		if !(ufrag || sessUfrag) || !(pwd || sessPwd) {
+			return nil, fmt.Errorf("%w: media section %d has no a=ice-ufrag or a=ice-pwd", ErrBadSDP, i)
+		}
+		usable = usable || knownCodec(m)
+	}
+	if !usable {
+		return nil, fmt.Errorf("%w: no audio or video section in a codec the relay forwards (%s)", ErrBadSDP, codecNames())
+	}
+	return d, nil
+}
+
+// knownCodec says whether m is an audio or video section naming (a=rtpmap)
+// one of relayCodecs of its kind.
+func knownCodec(m *sdp.MediaDescription) bool {
+	kind := webrtc.NewRTPCodecType(m.MediaName.Media)
+	if kind == 0 {
+		return false
+	}
+	for _, a := range m.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		_, enc, _ := strings.Cut(a.Value, " ")
+		name, _, _ := strings.Cut(enc, "/")
+		for _, c := range relayCodecs {
+			if c.t == kind && strings.EqualFold(strings.TrimPrefix(c.c.MimeType, kind.String()+"/"), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// codecNames lists relayCodecs' names once each, for error messages.
+func codecNames() string {
+	var names []string
+	for _, c := range relayCodecs {
+		if !slices.Contains(names, c.c.MimeType) {
+			names = append(names, c.c.MimeType)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // mediaKinds lists d's media sections' kinds in order.

@@ -111,7 +111,7 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 // or video section the client offers to receive gets the room's oldest
 // track of that kind, now or when one is published.
 func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, string, error) {
-	d, err := parseSDP(offer)
+	d, err := parseOffer(offer)
 	if err != nil {
 		return nil, "", err
 	}

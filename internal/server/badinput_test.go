@@ -108,12 +108,16 @@ func TestBadInput(t *testing.T) {
 		{name: "server type from client", send: text(`{"type":"welcome","id":"10"}`), code: signal.CodeUnknownType, id: "10"},
 		{name: "join without room", send: text(`{"type":"join","id":"1","identity":"a"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "join name too long", send: text(`{"type":"join","id":"1","identity":"a","room":"` + strings.Repeat("r", 200) + `"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name with bidi override", send: text(`{"type":"join","id":"1","identity":"a","room":"evil\u202etxt"}`), code: signal.CodeBadMessage, id: "1"},
+		{name: "join name only spaces", send: text(`{"type":"join","id":"1","identity":"   ","room":"r"}`), code: signal.CodeBadMessage, id: "1"},
 		{name: "id too long", send: text(`{"type":"ping","id":"` + strings.Repeat("i", 100) + `"}`), code: signal.CodeBadMessage, id: strings.Repeat("i", signal.MaxIDLen)},
 		{name: "binary frame", send: func(rc *rawConn) { rc.write(websocket.BinaryMessage, []byte(`{"type":"ping"}`)) }, code: signal.CodeBadMessage},
 		{name: "leave before join", send: text(`{"type":"leave","id":"2"}`), code: signal.CodeNotJoined, id: "2"},
 		{name: "trickle bad target", send: text(`{"type":"trickle","id":"3","target":"x","candidate":{"candidate":""}}`), code: signal.CodeBadMessage, id: "3"},
 		{name: "publish without sdp", send: text(`{"type":"publish","id":"4"}`), code: signal.CodeBadMessage, id: "4"},
 		{name: "media without media plane", send: text(`{"type":"unpublish","id":"5"}`), code: signal.CodeUnsupported, id: "5"},
+		// Publish offers with too many media sections or no common codec:
+		// internal/sfu's TestMediaRequestErrors (they need the media plane).
 		{
 			name: "message too large", cfg: Config{Limits: Limits{MaxMessageSize: maxSize}},
 			send: text(`{"type":"ping","id":"x","sdp":"` + strings.Repeat("a", maxSize) + `"}`),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,5 +247,82 @@ func TestPingFloodReadingPromptly(t *testing.T) {
 	fc.mu.Unlock()
 	if after.Type != signal.TypePong {
 		t.Fatalf("ping after the flood answered with %+v", after)
+	}
+}
+
+// TestPingControlFramesCount: WebSocket ping control frames count as
+// requests. 20,000 pipelined pings got 20,000 pongs (issue 15); now those
+// over the rate get none, and the connection is served once it slows down.
+func TestPingControlFramesCount(t *testing.T) {
+	ts := newTestServer(t, Config{Limits: Limits{RequestRate: 10, RequestBurst: 20}})
+	ws, _, err := websocket.DefaultDialer.Dial(ts.wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var pongs atomic.Int64
+	ws.SetPongHandler(func(string) error { pongs.Add(1); return nil })
+	texts := make(chan *signal.Message, 16)
+	go func() {
+		defer close(texts)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if m, err := signal.Decode(b); err == nil && m.Type != signal.TypeWelcome {
+				texts <- m
+			}
+		}
+	}()
+	const n = 500
+	start := time.Now()
+	for range n {
+		if err := ws.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	// At most the burst and what the rate refilled meanwhile (and a margin).
+	allowed := 20 + 10*time.Since(start).Seconds() + 5
+	if got := pongs.Load(); float64(got) > allowed || got < 20 {
+		t.Fatalf("%d pings got %d pongs, want the burst of 20 and at most %.0f", n, got, allowed)
+	}
+	if got := ts.counters.rejected[rejectRateLimited].Load(); got == 0 {
+		t.Fatal("no refused ping was counted as rate limited")
+	}
+	time.Sleep(200 * time.Millisecond)
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","id":"after"}`))
+	select {
+	case m := <-texts:
+		if m.Type != signal.TypePong || m.ID != "after" {
+			t.Fatalf("ping after the flood answered with %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer after the flood")
+	}
+}
+
+// TestRefusedFrameNotDecoded: a frame that arrives with the rate limit
+// used up is refused without being decoded; only its first bytes are
+// looked at for an id. Before (issue 15) it was decoded in full (~1 ms per
+// 64 KiB) and answered with an id from anywhere in it.
+func TestRefusedFrameNotDecoded(t *testing.T) {
+	ts := newTestServer(t, Config{Limits: Limits{RequestRate: 0.1, RequestBurst: 1}})
+	rc := dialRaw(t, ts.wsURL, nil)
+	pad := strings.Repeat("p", 60<<10)
+	rc.write(websocket.TextMessage, []byte(`{"type":"ping","id":"first"}`))
+	if m := rc.read(); m.Type != signal.TypePong || m.ID != "first" {
+		t.Fatalf("first ping answered with %+v", m)
+	}
+	for _, tc := range []struct{ frame, id string }{
+		{`{"type":"ping","id":"early","pad":"` + pad + `"}`, "early"},
+		{`{"type":"ping","pad":"` + pad + `","id":"late"}`, ""},
+		{`{"type":"join",` + pad, ""}, // not even JSON: not looked at past the window
+	} {
+		rc.write(websocket.TextMessage, []byte(tc.frame))
+		if m := rc.read(); m.Code != wantRateLimited || m.ID != tc.id {
+			t.Fatalf("refused frame answered with %+v, want %s with id %q", m, wantRateLimited, tc.id)
+		}
 	}
 }

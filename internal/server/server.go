@@ -43,6 +43,10 @@ type Limits struct {
 	MaxParticipants int   // participants per room
 	MaxMessageSize  int64 // bytes per inbound frame
 	SendQueue       int   // frames queued per connection before it is dropped
+	// MaxHTTPConns caps each listener's plain HTTP connections (requests
+	// in progress and idle keep-alives; WebSockets not counted): at the
+	// cap a new one closes the longest idle, else the oldest (Serve only).
+	MaxHTTPConns int
 	// RequestRate is how many requests (frames) per second a connection
 	// may send, sustained, and RequestBurst how many at once; join and
 	// leave count as 5 each (each sends an event to every member of the
@@ -50,6 +54,9 @@ type Limits struct {
 	// executed. math.Inf(1) turns the limit off.
 	RequestRate  float64
 	RequestBurst int
+	// BodyReadTimeout bounds reading a request's body, on every route of
+	// both listeners (0: DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
 }
 
 // Default limits.
@@ -61,6 +68,10 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultPingInterval    = 30 * time.Second
 	DefaultDrainTimeout    = 30 * time.Second
+	// DefaultBodyReadTimeout: a client that sent headers announcing a body
+	// and then nothing held its connection (and a file descriptor) for
+	// ever; 220 such held a server at its descriptor limit.
+	DefaultBodyReadTimeout = 10 * time.Second
 )
 
 // closeGrace bounds the close handshake: how long a close frame may take to
@@ -81,6 +92,12 @@ type Config struct {
 	AllowedOrigins []string
 	// AllowAllOrigins turns origin checking off (--dev).
 	AllowAllOrigins bool
+	// AllowedHosts lists the names (host or host:port, "*" for any) the
+	// public listener answers to besides localhost, loopback IPs and the
+	// IP a request arrived on; other Host values get 421 (DNS rebinding).
+	AllowedHosts []string
+	// AdminAllowedHosts is the same for the admin listener.
+	AdminAllowedHosts []string
 	// WriteTimeout bounds each frame write; a client that does not take a
 	// frame in time is dropped.
 	WriteTimeout time.Duration
@@ -117,6 +134,8 @@ type Server struct {
 
 	mux      *http.ServeMux
 	admin    *http.ServeMux
+	public   http.Handler // mux behind guard
+	private  http.Handler // admin behind guard
 	upgrader websocket.Upgrader
 
 	ctx    context.Context // cancelled by Close; passed to media Handle
@@ -158,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = DefaultSendQueue
+	}
+	if l.MaxHTTPConns <= 0 {
+		l.MaxHTTPConns = DefaultMaxHTTPConns
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -222,10 +244,13 @@ func New(cfg Config) (*Server, error) {
 	// gets an incident's profiles and the server's figures together.
 	s.admin.HandleFunc("GET /v1/stats", s.serveStats)
 	s.admin.HandleFunc("/debug/pprof/", pprof.Index)
-	s.admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// No /debug/pprof/cmdline: the command line may hold --auth-secret.
 	s.admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	s.admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	s.admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	s.public = s.guard(s.mux, cfg.AllowedHosts)
+	s.private = s.guard(s.admin, cfg.AdminAllowedHosts)
 
 	s.wg.Add(1)
 	go s.pinger()
@@ -234,11 +259,11 @@ func New(cfg Config) (*Server, error) {
 
 // Handler serves the public routes: /ws, /healthz, /readyz, /v1/stats,
 // /metrics and any mounted with Handle.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.public }
 
-// AdminHandler serves /debug/pprof/*, /metrics and /v1/stats; mount it
-// only on a private listener.
-func (s *Server) AdminHandler() http.Handler { return s.admin }
+// AdminHandler serves /debug/pprof/* (not cmdline), /metrics and
+// /v1/stats; mount it only on a private listener.
+func (s *Server) AdminHandler() http.Handler { return s.private }
 
 // Handle mounts h on the public listener (ServeMux patterns, e.g.
 // "POST /whip/{room}"). It may be called while serving.
@@ -334,6 +359,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	// A body deadline (limitBody) must not end the session.
+	conn.NetConn().SetReadDeadline(time.Time{})
 	sess := &session{srv: s, conn: conn, id: newSessionID()}
 	sess.lastSeen.Store(time.Now().UnixNano())
 
@@ -466,12 +493,14 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener, force <-ch
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// IdleTimeout: a keep-alive connection with no request for a minute is
 	// closed (it held a file descriptor for ever). WebSockets are hijacked
-	// and unaffected; bodies have their own deadline (readBody).
-	pub := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
+	// and unaffected; bodies have their own deadline (limitBody).
+	pub := &http.Server{Handler: s.public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog,
+		ConnState: newConnGate(s.cfg.Limits.MaxHTTPConns).track}
 	servers := []*http.Server{pub}
 	go func() { errc <- serveHTTP(pub, ln, "public") }()
 	if adminLn != nil {
-		adm := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog}
+		adm := &http.Server{Handler: s.private, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout, ErrorLog: errLog,
+			ConnState: newConnGate(s.cfg.Limits.MaxHTTPConns).track}
 		servers = append(servers, adm)
 		go func() { errc <- serveHTTP(adm, adminLn, "admin") }()
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if holdSessionsChild() {
+	if holdSessionsChild() || nofileServerChild() {
 		return
 	}
 	goleak.VerifyTestMain(m)

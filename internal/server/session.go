@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,6 +123,7 @@ func (c *session) readLoop() {
 		c.lastSeen.Store(time.Now().UnixNano())
 		return nil
 	})
+	c.conn.SetPingHandler(c.ping)
 	limit := c.srv.cfg.Limits.MaxMessageSize
 	for {
 		c.awaitQueue()
@@ -173,8 +175,65 @@ func readLimited(buf *bytes.Buffer, r io.Reader, limit int64) error {
 	return nil
 }
 
-// handle serves one decoded-to-be frame.
+// ping answers a ping control frame with a pong if the request rate
+// allows: control frames count as requests (20,000 pipelined pings got
+// 20,000 pongs). One over the limit gets no pong; it counts towards
+// closing a flooding connection like any refused request. It runs on the
+// read loop, inside NextReader.
+func (c *session) ping(data string) error {
+	c.lastSeen.Store(time.Now().UnixNano())
+	if c.ended {
+		return nil
+	}
+	if !c.allowRequest(1) {
+		c.overLimit("")
+		return nil
+	}
+	err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(closeGrace))
+	var ne net.Error
+	if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+		return nil // as gorilla's own ping handler: a pong that cannot go now is skipped
+	}
+	return err
+}
+
+// peekLen is how much of a refused frame is looked at for its id.
+const peekLen = 256
+
+// peekID finds a frame's id among the top-level fields of its first
+// peekLen bytes, without decoding the rest: a refused frame is answered
+// with its id when the id comes early (the Go client and browsers put it
+// second), and costs the server no more than that.
+func peekID(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b[:min(len(b), peekLen)]))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		v, err := dec.Token()
+		if _, nested := v.(json.Delim); err != nil || nested {
+			return ""
+		}
+		if k == "id" {
+			id, _ := v.(string)
+			return truncateID(id)
+		}
+	}
+}
+
+// handle serves one decoded-to-be frame. A frame that arrives with not even
+// one request's worth of the rate limit left is refused without being
+// decoded (a 64 KiB frame costs ~1 ms to decode), so a flood costs the
+// server what its allowed rate does.
 func (c *session) handle(b []byte) {
+	if !c.affordable() {
+		c.refuse(peekID(b))
+		return
+	}
 	var m signal.Message
 	err := signal.DecodeInto(b, &m)
 	cost := 1
@@ -215,15 +274,27 @@ func (c *session) handle(b []byte) {
 	}
 }
 
-// allowRequest takes cost tokens (at most the burst) for one inbound frame
-// from the connection's bucket. A request allowed with at least half the
-// burst left ends a run of refusals: the client has slowed down.
-func (c *session) allowRequest(cost int) bool {
+// requestLimiter is the connection's token bucket, made on first use.
+func (c *session) requestLimiter() *rate.Limiter {
 	if c.limiter == nil {
 		// Made here, not in readLoop: a larger readLoop frame would keep
 		// every idle session's stack at 8 KiB instead of 4.
 		c.limiter = rate.NewLimiter(c.srv.cfg.Limits.requestLimit())
 	}
+	return c.limiter
+}
+
+// affordable says whether the bucket holds at least one request's worth.
+func (c *session) affordable() bool {
+	l := c.requestLimiter()
+	return l.Limit() == rate.Inf || l.TokensAt(time.Now()) >= 1
+}
+
+// allowRequest takes cost tokens (at most the burst) for one inbound frame
+// from the connection's bucket. A request allowed with at least half the
+// burst left ends a run of refusals: the client has slowed down.
+func (c *session) allowRequest(cost int) bool {
+	c.requestLimiter()
 	now := time.Now()
 	if !c.limiter.AllowN(now, min(cost, c.limiter.Burst())) {
 		return false
@@ -235,9 +306,20 @@ func (c *session) allowRequest(cost int) bool {
 }
 
 // refuse answers a request over the rate limit with rate_limited; the
-// request is not executed. A connection refused for floodLimit without
-// slowing down is closed.
+// request is not executed.
 func (c *session) refuse(id string) {
+	if c.overLimit(id) {
+		return
+	}
+	perSecond, burst := c.srv.cfg.Limits.requestLimit()
+	c.replyError(id, signal.CodeRateLimited, fmt.Sprintf(
+		"too many requests: a connection may send %g requests/s, bursts of %d, join and leave counting as %d; request not executed, slow down and retry",
+		perSecond, burst, fanOutCost))
+}
+
+// overLimit counts a refused request and closes a connection refused for
+// floodLimit without slowing down (it reports true then).
+func (c *session) overLimit(id string) bool {
 	c.srv.counters.rejected[rejectRateLimited].Add(1)
 	perSecond, burst := c.srv.cfg.Limits.requestLimit()
 	now := time.Now().UnixNano()
@@ -254,11 +336,9 @@ func (c *session) refuse(id string) {
 			"remote", c.conn.RemoteAddr().String(), "for", flooded.Round(time.Millisecond).String())
 		c.fail(id, signal.CodeRateLimited, fmt.Sprintf("over the limit of %g requests/s (burst %d) for %s: closing",
 			perSecond, burst, floodLimit), signal.CloseRateLimited)
-		return
+		return true
 	}
-	c.replyError(id, signal.CodeRateLimited, fmt.Sprintf(
-		"too many requests: a connection may send %g requests/s, bursts of %d, join and leave counting as %d; request not executed, slow down and retry",
-		perSecond, burst, fanOutCost))
+	return false
 }
 
 // badFrame answers a malformed frame and ends the connection (4002) after
@@ -371,6 +451,11 @@ func (c *session) handleMedia(m *signal.Message) {
 		return
 	case m.Type == signal.TypeSubscribe && !c.grant.Subscribe:
 		c.replyError(m.ID, signal.CodeForbidden, "token does not grant subscribe")
+		return
+	case (m.Type == signal.TypePublish || m.Type == signal.TypeSubscribe) && c.grant.Expired(time.Now()):
+		// A token admits a session; starting media is re-checked, so a
+		// short-lived token does not grant publishing for ever.
+		c.replyError(m.ID, signal.CodeUnauthorized, "the token this session joined with has expired: leave and join again with a fresh one")
 		return
 	}
 	reply, err := c.media.Handle(c.srv.ctx, m)

@@ -157,6 +157,9 @@ func TestMediaRequestErrors(t *testing.T) {
 		code string
 	}{
 		{"publish garbage SDP", signal.Message{Type: signal.TypePublish, SDP: "not sdp"}, signal.CodeBadSDP},
+		// /ws publish accepted 520 media sections within 48 KiB (issue 15).
+		{"publish with too many media sections", signal.Message{Type: signal.TypePublish, SDP: manySectionsOffer(sendOffer(t), 300)}, signal.CodeBadSDP},
+		{"publish with no common codec", signal.Message{Type: signal.TypePublish, SDP: noCommonCodecOffer}, signal.CodeBadSDP},
 		{"answer without subscribe", signal.Message{Type: signal.TypeAnswer, SDP: "v=0"}, signal.CodeBadMessage},
 		{"trickle without publisher", signal.Message{Type: signal.TypeTrickle, Target: signal.TargetPublisher, Candidate: cand}, signal.CodeBadMessage},
 		{"unpublish with nothing published", signal.Message{Type: signal.TypeUnpublish}, signal.CodeBadMessage},

@@ -14,7 +14,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
@@ -227,7 +226,7 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
 			return
 		}
-		body, err := readBody(w, r)
+		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP offer: "+err.Error())
 			return
@@ -344,7 +343,7 @@ func (h *whipHandler) patch(kind string) http.Handler {
 			problem(w, http.StatusPreconditionFailed, signal.CodeBadMessage, "If-Match does not match this session's ETag")
 			return
 		}
-		body, err := readBody(w, r)
+		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP fragment: "+err.Error())
 			return
@@ -413,18 +412,12 @@ func truncateLine(s string) string {
 	return s
 }
 
-// bodyReadTimeout bounds reading a WHIP/WHEP body: an SDP is a few KiB, and
-// a client trickling one byte every few seconds would otherwise hold its
-// connection (and a file descriptor) for as long as it likes.
-var bodyReadTimeout = 10 * time.Second
-
-// readBody reads up to maxSDPBody+1 bytes of r's body within
-// bodyReadTimeout.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+// readBody reads up to maxSDPBody+1 bytes of r's body (within the
+// server's BodyReadTimeout, which the server's guard sets).
+func (h *whipHandler) readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxSDPBody+1))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("not sent within %s", bodyReadTimeout)
+		err = fmt.Errorf("not sent within %s", h.srv.BodyReadTimeout())
 	}
 	return body, err
 }

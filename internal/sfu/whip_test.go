@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,16 @@ import (
 )
 
 // recvOffer is a real browser-like WHEP offer (recvonly audio and video).
-func recvOffer(t *testing.T) string {
+func recvOffer(t testing.TB) string {
+	return offerOf(t, webrtc.RTPTransceiverDirectionRecvonly)
+}
+
+// sendOffer is a real publisher-like offer (sendonly audio and video).
+func sendOffer(t testing.TB) string {
+	return offerOf(t, webrtc.RTPTransceiverDirectionSendonly)
+}
+
+func offerOf(t testing.TB, dir webrtc.RTPTransceiverDirection) string {
 	t.Helper()
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -25,7 +35,7 @@ func recvOffer(t *testing.T) string {
 	}
 	defer pc.Close()
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -34,6 +44,24 @@ func recvOffer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return o.SDP
+}
+
+// noCommonCodecOffer is a well-formed offer in codecs the relay does not
+// forward (VP9, PCMU).
+const noCommonCodecOffer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+	"a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef01234567\r\n" +
+	"a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n" +
+	"m=video 9 UDP/TLS/RTP/SAVPF 98\r\na=mid:0\r\na=setup:actpass\r\na=sendrecv\r\na=rtpmap:98 VP9/90000\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\na=setup:actpass\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
+
+// manySectionsOffer appends n recvonly Opus sections to offer.
+func manySectionsOffer(offer string, n int) string {
+	var b strings.Builder
+	b.WriteString(offer)
+	for i := range n {
+		fmt.Fprintf(&b, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:x%d\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\n", i)
+	}
+	return b.String()
 }
 
 type httpCase struct {
@@ -105,6 +133,11 @@ func TestWHIPWHEPHTTP(t *testing.T) {
 	tests := []httpCase{
 		{"WHIP garbage SDP", "POST", "/whip/r", "application/sdp", nil, "hello", 400, "bad_sdp"},
 		{"WHEP garbage SDP", "POST", "/whep/r", "application/sdp", nil, "v=0\r\n", 400, "bad_sdp"},
+		// 700 media sections were accepted, each session holding ~3 MiB
+		// until it timed out (issue 15); no common codec got a 201 with
+		// every section rejected.
+		{"WHEP too many media sections", "POST", "/whep/r", "application/sdp", nil, manySectionsOffer(offer, 500), 400, "bad_sdp"},
+		{"WHEP no common codec", "POST", "/whep/r", "application/sdp", nil, noCommonCodecOffer, 400, "bad_sdp"},
 		{"WHIP wrong content type", "POST", "/whip/r", "application/json", nil, `{"sdp":"x"}`, 415, "bad_message"},
 		{"WHEP no content type", "POST", "/whep/r", "", nil, offer, 415, "bad_message"},
 		{"WHIP body too large", "POST", "/whip/r", "application/sdp", nil, strings.Repeat("a", maxSDPBody+1), 413, "message_too_large"},
@@ -230,20 +263,17 @@ func TestWHIPCORS(t *testing.T) {
 
 // TestSlowWHIPBodyIsCut: a WHIP body sent a byte at a time held a
 // connection (and a file descriptor) for ever; it is now cut after
-// bodyReadTimeout with a 400 that says why.
+// the server's BodyReadTimeout with a 400 that says why.
 func TestSlowWHIPBodyIsCut(t *testing.T) {
-	oldBody := bodyReadTimeout
-	t.Cleanup(func() { bodyReadTimeout = oldBody }) // after the server's own cleanup
-	bodyReadTimeout = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, addr, _ := serving(t, server.Config{}, ctx, nil)
+	_, addr, _ := serving(t, server.Config{Limits: server.Limits{BodyReadTimeout: 300 * time.Millisecond}}, ctx, nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, "POST /whip/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: 1000\r\n\r\nv=0\r\n"); err != nil {
+	if _, err := io.WriteString(c, "POST /whip/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/sdp\r\nContent-Length: 1000\r\n\r\nv=0\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -197,6 +197,13 @@ func DecodeInto(b []byte, m *Message) error {
 // "..". Names become metric labels (which must be UTF-8), URL path
 // segments (a WHIP session's Location, where "." and ".." would be
 // resolved away) and log fields, over /ws and WHIP/WHEP alike.
+//
+// Names are also shown to people (participant lists, dashboards, logs), so
+// characters that make one name look like another, or like nothing, are
+// refused too: format characters (bidi overrides such as U+202E, zero-width
+// spaces, U+FEFF), line and paragraph separators, and names made only of
+// white space. ZWNJ and ZWJ (U+200C, U+200D) stay allowed: scripts such as
+// Persian and emoji sequences need them.
 func CheckName(what, name string) error {
 	switch {
 	case name == "":
@@ -208,10 +215,18 @@ func CheckName(what, name string) error {
 	case name == "." || name == "..":
 		return fmt.Errorf("%s %q is reserved (a URL path step)", what, name)
 	}
+	blank := true
 	for _, r := range name {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		switch {
+		case unicode.IsControl(r) || r == utf8.RuneError:
 			return fmt.Errorf("%s contains a control character (%U)", what, r)
+		case unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) && !unicode.Is(unicode.Join_Control, r):
+			return fmt.Errorf("%s contains an invisible or text-direction character (%U)", what, r)
 		}
+		blank = blank && unicode.IsSpace(r)
+	}
+	if blank {
+		return fmt.Errorf("%s is only white space", what)
 	}
 	return nil
 }

@@ -216,6 +216,18 @@ func TestCheckName(t *testing.T) {
 		{"a\nb", "control character"},
 		{"a\x00b", "control character"},
 		{"a\u0085b", "control character"},
+		{"evil\u202Etxt.exe", "text-direction"},
+		{"al\u200Bice", "invisible"},
+		{"\uFEFFbob", "invisible"},
+		{"a\u2028b", "invisible"},
+		{"a\u2029b", "invisible"},
+		{"\u2066x\u2069", "text-direction"},
+		{" ", "white space"},
+		{"   ", "white space"},
+		{"\u3000\u00a0", "white space"},
+		{" padded ", ""},
+		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", ""}, // Persian with ZWNJ
+		{"\U0001F469\u200D\U0001F4BB", ""},                       // emoji ZWJ sequence
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckName("room", tc.name)

@@ -92,12 +92,7 @@ func StatsURL(target string) (string, error) {
 
 // FetchStats implements StatsSource.
 func (h *HTTPStats) FetchStats(ctx context.Context) (*stats.Snapshot, error) {
-	s, err := stats.Fetch(ctx, h.Client, h.URL)
-	var se *stats.StatusError
-	if errors.As(err, &se) {
-		return nil, fmt.Errorf("%w (is --target a livectl server?)", err)
-	}
-	return s, err
+	return stats.Fetch(ctx, h.Client, h.URL)
 }
 
 // Close drops idle connections.

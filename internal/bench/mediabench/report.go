@@ -401,7 +401,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			return nil, fmt.Errorf("report %d is of kind %q, not %q", i+1, r.Kind, KindMedia)
 		}
 		if r.Subscribers.Attempted > 0 && len(r.Results) == 0 {
-			return nil, fmt.Errorf("report %d (%s): %w; write reports with --out to merge them", i+1, r.Target, ErrNoResults)
+			return nil, fmt.Errorf("report %d (%s): %w", i+1, r.Target, ErrNoResults)
 		}
 		out.Target = bench.AddTarget(out.Target, r.Target)
 		out.Protocol, out.Room = r.Protocol, r.Room

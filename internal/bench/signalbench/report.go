@@ -169,7 +169,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		}
 		for _, name := range LatencyNames {
 			if r.Latency[name].Count > 0 && r.Histograms[name] == nil {
-				return nil, fmt.Errorf("report %d (%s): %w for %s; write reports with --out to merge them", i+1, r.Target, ErrNoHistograms, name)
+				return nil, fmt.Errorf("report %d (%s): %w for %s", i+1, r.Target, ErrNoHistograms, name)
 			}
 		}
 		out.Target = bench.AddTarget(out.Target, r.Target)
