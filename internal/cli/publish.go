@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/term/units"
 )
 
 // PublishOptions are the resolved flags of `livectl publish`: the
@@ -121,6 +124,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	opts := o.Options
 	opts.Logger = f.Logger
 	p, err := publish.Start(ctx, opts)
+	if errors.Is(err, publish.ErrUnknownFormat) {
+		return UsageErrorf("%s: %v", f.FlagRef("file"), err)
+	}
 	if err != nil {
 		return withHint(err)
 	}
@@ -130,9 +136,21 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		if st.Width > 0 {
 			dims = fmt.Sprintf(" %dx%d", st.Width, st.Height)
 		}
-		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
+		until := "; Ctrl-C to stop"
+		if o.Duration > 0 {
+			until = " for " + o.Duration.String()
+		}
+		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s%s\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL), until)
 	}
+	// On a terminal, one line redrawn each second says the publisher is
+	// alive; in a pipe or a log it would only be noise.
+	mode := progress.Off
+	if f.IO.ErrTTY && !f.Globals.Quiet {
+		mode = progress.Bar
+	}
+	status := progress.Start(f.IO.ErrOut, mode, time.Second, newPublishStatus(p.Stats, p.Done(), time.Now()).status)
 	runErr := p.Wait(ctx, o.Duration)
+	status.Stop()
 	st = p.Stats()
 	if f.Globals.JSON() {
 		if err := report.WriteJSON(f.IO.Out, st); err != nil {
@@ -144,6 +162,40 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
 	}
 	return runErr
+}
+
+// publishStatus renders publish's live line: connected, bitrate over the
+// last interval, keyframes sent, PLIs answered with a keyframe.
+type publishStatus struct {
+	stats func() publish.Stats
+	done  <-chan struct{}
+
+	lastBytes int64
+	lastAt    time.Time
+}
+
+func newPublishStatus(stats func() publish.Stats, done <-chan struct{}, now time.Time) *publishStatus {
+	return &publishStatus{stats: stats, done: done, lastBytes: stats().BytesSent, lastAt: now}
+}
+
+func (s *publishStatus) status() progress.Status { return s.at(time.Now()) }
+
+// at is status at a given time (tests).
+func (s *publishStatus) at(now time.Time) progress.Status {
+	st := s.stats()
+	state := "connected"
+	select {
+	case <-s.done:
+		state = "stopped"
+	default:
+	}
+	var bps float64
+	if d := now.Sub(s.lastAt); d > 0 {
+		bps = float64(st.BytesSent-s.lastBytes) * 8 / d.Seconds()
+	}
+	s.lastBytes, s.lastAt = st.BytesSent, now
+	return progress.Status{Text: fmt.Sprintf("%s  %s  keyframes %d  PLIs answered %d/%d",
+		state, units.Bits(bps), st.KeyframesSent, st.KeyframesOnPLI, st.PLIs+st.FIRs)}
 }
 
 func roomSuffix(room, u string) string {

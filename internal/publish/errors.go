@@ -8,4 +8,8 @@ var (
 	// ErrNotConnected is wrapped in the error of a Start whose peer
 	// connection (ICE and DTLS) did not come up within ConnectTimeout.
 	ErrNotConnected = errors.New("ICE/DTLS did not connect")
+	// ErrUnknownFormat is wrapped in the error of a Start whose File is
+	// not a format the publisher can send: the caller chose the wrong
+	// file, which no retry fixes.
+	ErrUnknownFormat = errors.New("unknown format (want IVF VP8, H.264 Annex-B or Ogg Opus)")
 )
