@@ -35,6 +35,10 @@ type pageState struct {
 	FirstFrameMs   *float64 `json:"firstFrameMs"`
 	Errors         []string `json:"errors"`
 	Log            []string `json:"log"`
+	Notes          struct {
+		Pub string `json:"pub"`
+		Sub string `json:"sub"`
+	} `json:"notes"`
 }
 
 func readState(ctx context.Context) (pageState, error) {
@@ -103,4 +107,49 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 	if st.TracksPublished < 1 || st.PacketsIn == 0 || st.PacketsOut == 0 {
 		t.Errorf("server stats after the browser session: tracks %d, packets in %d out %d", st.TracksPublished, st.PacketsIn, st.PacketsOut)
 	}
+}
+
+// TestBrowserDemoPageNotices: watching an empty room settles with a notice
+// over the video instead of a black "loading" picture; a page that is not
+// a secure context (a plain-http name other than localhost) says over the
+// camera that it needs HTTPS, and a publish attempt fails saying so rather
+// than with a TypeError.
+func TestBrowserDemoPageNotices(t *testing.T) {
+	// insecure.test resolves to the server inside Chromium only; the
+	// server answers that Host because it is allowed.
+	hs := servertest.Start(t, server.Config{AllowedHosts: []string{"insecure.test"}})
+	browser := browsertest.Launch(t, chromedp.Flag("host-resolver-rules", "MAP insecure.test 127.0.0.1"))
+
+	t.Run("empty room", func(t *testing.T) {
+		ctx, cancel := chromedp.NewContext(browser)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelT()
+		if err := chromedp.Do(ctx, chromedp.Navigate(hs.HTTP+"/?room=nobody-here&watch=1")); err != nil {
+			t.Fatalf("loading the demo page: %v", err)
+		}
+		st, ok := waitState(ctx, 15*time.Second, func(s pageState) bool { return s.Notes.Sub != "" })
+		if !ok || !strings.Contains(st.Notes.Sub, "waiting for a publisher") || !st.Watching || len(st.Errors) > 0 {
+			t.Fatalf("watching an empty room: note %q, watching %v, errors %v; page log:\n%v", st.Notes.Sub, st.Watching, st.Errors, st.Log)
+		}
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("remotenote").textContent`))
+		if err != nil || shown != st.Notes.Sub {
+			t.Errorf("the note over the video reads %q (%v), want %q", shown, err, st.Notes.Sub)
+		}
+	})
+
+	t.Run("camera needs HTTPS", func(t *testing.T) {
+		ctx, cancel := chromedp.NewContext(browser)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelT()
+		_, port, _ := strings.Cut(strings.TrimPrefix(hs.HTTP, "http://"), ":")
+		if err := chromedp.Do(ctx, chromedp.Navigate("http://insecure.test:"+port+"/?room=r&publish=1")); err != nil {
+			t.Fatalf("loading the demo page as insecure.test: %v", err)
+		}
+		st, ok := waitState(ctx, 10*time.Second, func(s pageState) bool { return len(s.Errors) > 0 })
+		if !ok || !strings.Contains(st.Notes.Pub, "needs HTTPS") || !strings.Contains(strings.Join(st.Errors, " "), "needs HTTPS") {
+			t.Fatalf("publishing from a plain-http page: note %q, errors %v; page log:\n%v", st.Notes.Pub, st.Errors, st.Log)
+		}
+	})
 }
