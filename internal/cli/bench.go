@@ -17,6 +17,7 @@ import (
 	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // benchSubcommands are the members of the `bench` group. A sibling such as
@@ -65,6 +66,7 @@ type BenchSignalOptions struct {
 	Protocol       string
 	Send           string
 	Expect         string
+	TLS            tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -121,6 +123,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
 	fl.StringVar(&opts.StatsURL, "stats-url", "", "server /v1/stats to measure its cost per session (default derived from --url for livectl; 'none' to skip)")
+	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its RSS per session")
 	fl.StringVar(&opts.Protocol, "protocol", signalbench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
@@ -224,7 +227,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
 		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
-		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID,
+		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, TLS: o.TLS,
+	}
+	if _, err := clientTLS(f, o.TLS); err != nil {
+		return nil, nil, err
 	}
 	switch o.Protocol {
 	case signalbench.ProtocolLivectl:

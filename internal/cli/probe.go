@@ -13,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // ProbeOptions are the resolved flags of `livectl probe`.
@@ -31,6 +33,7 @@ type ProbeOptions struct {
 	FreezeThreshold time.Duration
 	Snapshot        string
 	Asserts         []string
+	TLS             tlsconf.Client
 }
 
 func newProbeCmd(f *Factory) *cobra.Command {
@@ -81,6 +84,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.DurationVar(&o.FreezeThreshold, "freeze-threshold", 500*time.Millisecond, "a gap between frames longer than this is a freeze")
 	fl.StringVar(&o.Snapshot, "snapshot", "", "save the first decoded frame as a PNG file")
 	fl.StringArrayVar(&o.Asserts, "assert", nil, "thresholds, e.g. 'first_decoded.p50<150ms,errors<1' (exit 3 if one fails)")
+	addClientTLS(fl, &o.TLS)
 	return cmd
 }
 
@@ -104,6 +108,10 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if err := checkWritable(f, "snapshot", o.Snapshot); err != nil {
 		return err
 	}
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
 
 	var done, failed atomic.Int64
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
@@ -112,7 +120,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	rep := probe.Run(ctx, probe.RunOptions{
 		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
-			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger},
+			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger, Peer: peer.Options{TLS: tlsCfg}},
 		Count: o.Count, Interval: o.Interval,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)

@@ -16,6 +16,7 @@ import (
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
 	"github.com/livectl/livectl/internal/term/units"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // PublishOptions are the resolved flags of `livectl publish`: the
@@ -23,6 +24,7 @@ import (
 type PublishOptions struct {
 	publish.Options
 	Duration time.Duration
+	TLS      tlsconf.Client
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -60,6 +62,7 @@ Runs until interrupted or for --duration, then prints what it sent.`,
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
+	addClientTLS(fl, &o.TLS)
 	return cmd
 }
 
@@ -123,6 +126,11 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	opts := o.Options
 	opts.Logger = f.Logger
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
+	opts.Peer.TLS = tlsCfg
 	p, err := publish.Start(ctx, opts)
 	if errors.Is(err, publish.ErrUnknownFormat) {
 		return UsageErrorf("%s: %v", f.FlagRef("file"), err)

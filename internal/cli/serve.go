@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/sfu"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // ServeOptions are the resolved flags of `livectl serve`.
@@ -57,8 +59,18 @@ type ServeOptions struct {
 	PublicIP string
 	STUN     []string
 
+	// TLSCert and TLSKey turn the public listener into HTTPS and WSS.
+	TLSCert, TLSKey string
+	// tls serves and reloads the certificate (set by validate).
+	tls *tlsconf.Reloader
+
 	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
 	Signals <-chan os.Signal
+	// Reload, when set, replaces the process's SIGHUP (tests).
+	Reload <-chan os.Signal
+	// TLSWatchInterval is how often the certificate files are checked for
+	// a change; default defaultTLSWatch (tests shorten it).
+	TLSWatchInterval time.Duration
 	// Ready, when set, is called with the bound addresses once serving (tests).
 	Ready func(public, admin net.Addr)
 }
@@ -115,6 +127,8 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS on --listen (reloaded on SIGHUP and when the file changes)")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -189,6 +203,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 			return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)
 		}
 	}
+	if err := o.loadTLS(f); err != nil {
+		return err
+	}
 	// A bad STUN URL would make every peer connection fail at run time.
 	for _, u := range o.STUN {
 		full := u
@@ -218,6 +235,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		return err
 	}
+	if o.tls != nil {
+		ln = tls.NewListener(ln, tlsconf.ServerConfig(o.tls))
+	}
+	stopReloads := o.watchReloads(ctx, f)
+	defer stopReloads()
 	printBanner(f.IO.ErrOut, o, srv, ln, adminLn)
 	if o.Ready != nil {
 		var aa net.Addr
@@ -300,13 +322,17 @@ func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn n
 		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
 		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
 	}
-	base := "http://" + hostPort(ln.Addr())
+	web, ws := "http://", "ws://"
+	if o.tls != nil {
+		web, ws = "https://", "wss://"
+	}
+	base := web + hostPort(ln.Addr())
 	auth := "auth on"
 	if o.Dev {
 		auth = "auth OFF (--dev)"
 	}
 	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", Build().Version, auth)
-	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
+	fmt.Fprintf(w, "  signaling   %s/ws\n", ws+hostPort(ln.Addr()))
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
 		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)

@@ -8,7 +8,9 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -18,10 +20,30 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/tlsconf"
 )
+
+// HTTPClient is the client for WHIP/WHEP requests: Go's default one, or
+// one with o.TLS.
+func (o Options) HTTPClient() *http.Client {
+	if o.TLS == nil {
+		return http.DefaultClient
+	}
+	tr := tlsconf.Transport(o.TLS)
+	// A session makes a handful of requests (POST, PATCH, DELETE), and
+	// each call makes a new transport: idle connections kept alive would
+	// only outlive the session.
+	tr.DisableKeepAlives = true
+	return &http.Client{Transport: tr}
+}
 
 // Options tune the API. The zero value suits loopback and LAN use.
 type Options struct {
+	// TLS configures the client's https:// (WHIP/WHEP) and wss:// (/ws)
+	// connections: the CA to trust, or no verification. Nil uses Go's
+	// defaults (the system's roots).
+	TLS *tls.Config
 	// ICEServers are STUN/TURN servers; empty means host candidates only.
 	ICEServers []webrtc.ICEServer
 	// ExcludeLoopback drops 127.0.0.0/8 candidates. By default they are

@@ -2,6 +2,7 @@ package top
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // StatsSource fetches one /v1/stats document. The dashboard calls it off the
@@ -48,14 +50,15 @@ type HTTPStats struct {
 var _ StatsSource = (*HTTPStats)(nil)
 
 // NewHTTPStats returns a source for the server at target (a base URL such as
-// http://127.0.0.1:7880). It has its own transport so that closing it drops
-// its connections and nothing else's.
-func NewHTTPStats(target string) (*HTTPStats, error) {
+// http://127.0.0.1:7880 or https://…; tlsCfg, if not nil, is its TLS). It
+// has its own transport so that closing it drops its connections and
+// nothing else's.
+func NewHTTPStats(target string, tlsCfg *tls.Config) (*HTTPStats, error) {
 	u, err := StatsURL(target)
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPStats{URL: u, Client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
+	return &HTTPStats{URL: u, Client: &http.Client{Transport: tlsconf.Transport(tlsCfg)}}, nil
 }
 
 // StatsURL turns a --target base URL into its /v1/stats address. A bare

@@ -67,7 +67,7 @@ func newStatsServer(t *testing.T, snaps ...stats.Snapshot) *statsServer {
 
 func newSource(t *testing.T, target string) *HTTPStats {
 	t.Helper()
-	src, err := NewHTTPStats(target)
+	src, err := NewHTTPStats(target, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

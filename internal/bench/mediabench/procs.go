@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 )
 
@@ -129,9 +130,13 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 			pb.Close()
 		}
 	}()
+	tlsCfg, err := o.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
 	for i := range o.Publishers {
 		pb, err := publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: o.Room, Token: o.Token,
-			Identity: "bench-" + o.RunID + "-pub-" + fmt.Sprint(i)})
+			Identity: "bench-" + o.RunID + "-pub-" + fmt.Sprint(i), Peer: peer.Options{TLS: tlsCfg}})
 		if err != nil {
 			return nil, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
 		}

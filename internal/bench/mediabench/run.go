@@ -2,6 +2,7 @@ package mediabench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,6 +72,7 @@ type Run struct {
 	opts   Options
 	log    *slog.Logger
 	bindIP net.IP
+	tls    *tls.Config // from opts.TLS, loaded once for every peer
 
 	attempted, ok, failed, receiving atomic.Int64
 	scheduleLag                      atomic.Int64
@@ -93,6 +95,10 @@ func NewRun(opts Options) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{opts: opts, log: opts.Logger}
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -288,7 +294,7 @@ func (r *Run) startPublishers(ctx context.Context) ([]*publish.Publisher, error)
 	for i := range o.Publishers {
 		p, err := publish.Start(ctx, publish.Options{
 			URL: o.PublishURL(), Room: o.Room, Token: o.Token, Logger: r.log,
-			Identity: "bench-" + o.RunID + "-pub-" + strconv.Itoa(i),
+			Identity: "bench-" + o.RunID + "-pub-" + strconv.Itoa(i), Peer: peer.Options{TLS: r.tls},
 		})
 		if err != nil {
 			return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
@@ -371,7 +377,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 		// frames' timestamps are needed: count them from RTP headers
 		// instead of assembling and hashing every frame.
 		CountOnly: true,
-		Peer: peer.Options{UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
+		Peer: peer.Options{TLS: r.tls, UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
 			LoggerFactory: quietPion, DetachDataChannels: true, NoStatsInterceptor: true},
 		OnFrame: func(t time.Time, f media.Frame) {
 			if s.frames.frame(t, f) {

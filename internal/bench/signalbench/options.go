@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // Protocols of the signal generator.
@@ -66,6 +67,9 @@ type Options struct {
 	// ServerPID, when the server runs on this machine, lets the report
 	// include the server's RSS per session (from /proc).
 	ServerPID int `json:"server_pid,omitempty"`
+	// TLS is what wss:// connections trust (--insecure, --ca); children
+	// get it with the rest of the options.
+	TLS tlsconf.Client `json:"tls,omitzero"`
 }
 
 // Defaults fills unset fields.

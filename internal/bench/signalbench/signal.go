@@ -2,6 +2,7 @@ package signalbench
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -63,6 +64,7 @@ type Run struct {
 	shards []*shard
 
 	onPhase func(phase string)
+	tls     *tls.Config // from opts.TLS, loaded once for every session
 
 	liveMu   sync.Mutex
 	liveEst  int64
@@ -76,6 +78,10 @@ func NewRun(opts Options) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{}}
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	for _, name := range LatencyNames {
 		r.hist[name] = hist.New()
 	}
