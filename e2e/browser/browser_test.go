@@ -25,6 +25,7 @@ import (
 	"github.com/livectl/livectl/internal/browsertest"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/server/servertest"
+	"github.com/livectl/livectl/internal/tlsconf/tlstest"
 )
 
 // pageState mirrors window.livectl on the demo page.
@@ -152,4 +153,49 @@ func TestBrowserDemoPageNotices(t *testing.T) {
 			t.Fatalf("publishing from a plain-http page: note %q, errors %v; page log:\n%v", st.Notes.Pub, st.Errors, st.Log)
 		}
 	})
+}
+
+// TestBrowserPublishOverHTTPS: from a page served over HTTPS on a name
+// other than localhost (livectl.test, mapped to 127.0.0.1 inside
+// Chromium) the demo page gets the camera and publishes through WHIP, and
+// a second tab renders it through WHEP: what a user on another machine
+// does once serve has --tls-cert.
+func TestBrowserPublishOverHTTPS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	pair := ca.Issue(t, []string{"livectl.test"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	hs := servertest.StartTLS(t, server.Config{AllowedHosts: []string{"livectl.test"}}, pair.CertFile, pair.KeyFile)
+	browser := browsertest.Launch(t,
+		chromedp.Flag("host-resolver-rules", "MAP livectl.test 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors", true))
+	_, port, _ := strings.Cut(strings.TrimPrefix(hs.HTTP, "https://"), ":")
+	base := "https://livectl.test:" + port
+
+	pubCtx, cancelPub := chromedp.NewContext(browser)
+	defer cancelPub()
+	ctx, cancel := context.WithTimeout(pubCtx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?room=tls&publish=1")); err != nil {
+		t.Fatalf("loading the demo page over HTTPS: %v", err)
+	}
+	if st, ok := waitState(ctx, 20*time.Second, func(s pageState) bool { return s.Publishing || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
+		t.Fatalf("the page served over HTTPS did not publish the camera: errors %v, notes %+v; page log:\n%v", st.Errors, st.Notes, st.Log)
+	}
+	isSecure, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.isSecureContext && location.protocol === "https:"`))
+	if err != nil || !isSecure {
+		t.Fatalf("the page is not an HTTPS secure context: %v %v", isSecure, err)
+	}
+
+	viewCtx, cancelView := chromedp.NewContext(pubCtx)
+	defer cancelView()
+	vctx, cancelV := context.WithTimeout(viewCtx, 30*time.Second)
+	defer cancelV()
+	if err := chromedp.Do(vctx, chromedp.Navigate(base+"/?room=tls&watch=1")); err != nil {
+		t.Fatalf("loading the viewer page over HTTPS: %v", err)
+	}
+	if st, ok := waitState(vctx, 15*time.Second, func(s pageState) bool { return s.FramesRendered >= 3 || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
+		t.Fatalf("no frames rendered through WHEP over HTTPS (frames %d, errors %v); page log:\n%v", st.FramesRendered, st.Errors, st.Log)
+	}
+	if st := hs.Stats(); st.TracksPublished < 1 {
+		t.Errorf("server stats: %d tracks published", st.TracksPublished)
+	}
 }
