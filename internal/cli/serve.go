@@ -12,6 +12,7 @@ import (
 	"os"
 	ossignal "os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +59,13 @@ type ServeOptions struct {
 	TCPPort  int
 	PublicIP string
 	STUN     []string
+	// UDPListen and TCPListen bind the ICE sockets to one address: IP or
+	// IP:PORT (the port then replaces --udp-port/--tcp-port).
+	UDPListen, TCPListen string
+	// portSet says which of udp-port and tcp-port were given (any source),
+	// so a second port in --udp-listen/--tcp-listen is a conflict.
+	portSet map[string]bool
+	udpIP, tcpIP string
 
 	// TLSCert and TLSKey turn the public listener into HTTPS and WSS.
 	TLSCert, TLSKey string
@@ -101,7 +109,13 @@ A second signal exits at once.`,
 		Example: `  livectl serve --dev
   livectl serve --auth-secret "$SECRET" --listen 0.0.0.0:7880 --allowed-origins https://app.example.com`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f, opts) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.portSet = map[string]bool{}
+			for _, name := range []string{"udp-port", "tcp-port"} {
+				opts.portSet[name] = f.flagLevel(cmd.Flags(), name) > 0
+			}
+			return runServe(cmd.Context(), f, opts)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:7880", "public HTTP address: /ws, health, stats, metrics, media routes")
@@ -126,6 +140,8 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.UDPPort, "udp-port", 7882, "the one UDP port for all ICE/media traffic")
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
+	fl.StringVar(&opts.UDPListen, "udp-listen", "", "bind the ICE UDP socket to this one address (IP or IP:PORT) instead of every local address")
+	fl.StringVar(&opts.TCPListen, "tcp-listen", "", "bind the ICE-TCP listener to this one address (IP or IP:PORT; needs a port here or in --tcp-port)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS on --listen (reloaded on SIGHUP and when the file changes)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -194,6 +210,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}
 	if o.AdminListen != "" && o.AdminListen == o.Listen && !strings.HasSuffix(o.Listen, ":0") {
 		return UsageErrorf("%s and %s are both %s: pprof must not be on the public listener; give the admin listener its own address", f.FlagRef("listen"), f.FlagRef("admin-listen"), o.Listen)
+	}
+	if err := o.mediaBinds(f); err != nil {
+		return err
 	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
 		return UsageErrorf("%s: %q is not an IP address", f.FlagRef("public-ip"), o.PublicIP)
@@ -279,7 +298,8 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
+	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, UDPListenIP: o.udpIP, TCPListenIP: o.tcpIP,
+		PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}
@@ -336,13 +356,12 @@ func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn n
 	if srv.Media() != nil {
 		fmt.Fprintf(w, "  demo page   %s/\n", base)
 		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)
-		if o.UDPPort == 0 {
-			fmt.Fprint(w, "  media       udp (a free port)")
-		} else {
-			fmt.Fprintf(w, "  media       udp %d", o.UDPPort)
-		}
+		fmt.Fprintf(w, "  media       udp %s", mediaBind(o.udpIP, o.UDPPort))
 		if o.TCPPort != 0 {
-			fmt.Fprintf(w, ", tcp %d", o.TCPPort)
+			fmt.Fprintf(w, ", tcp %s", mediaBind(o.tcpIP, o.TCPPort))
+		}
+		if o.PublicIP != "" {
+			fmt.Fprintf(w, ", announced as %s", o.PublicIP)
 		}
 		fmt.Fprintln(w)
 	}
@@ -425,6 +444,62 @@ func withListenName(hosts []string, listen string) []string {
 		return hosts
 	}
 	return append(slices.Clip(hosts), h)
+}
+
+// mediaBinds checks --udp-listen and --tcp-listen: an IP, or IP:PORT
+// whose port replaces --udp-port/--tcp-port (given in both places, it is a
+// conflict, not a silent choice).
+func (o *ServeOptions) mediaBinds(f *Factory) error {
+	for _, b := range []struct {
+		flag, portFlag string
+		v              string
+		ip             *string
+		port           *int
+	}{{"udp-listen", "udp-port", o.UDPListen, &o.udpIP, &o.UDPPort}, {"tcp-listen", "tcp-port", o.TCPListen, &o.tcpIP, &o.TCPPort}} {
+		if b.v == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(b.v)
+		if err != nil { // no port: the whole value is the IP
+			host, port = strings.Trim(b.v, "[]"), ""
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsUnspecified() {
+			return UsageErrorf("%s: %q is not one IP address of this machine (want IP or IP:PORT, e.g. 10.0.0.5 or 10.0.0.5:7882; leave it empty for every address)",
+				f.FlagRef(b.flag), b.v)
+		}
+		*b.ip = ip.String()
+		if port == "" {
+			continue
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return UsageErrorf("%s: %q: the port must be a number 0-65535", f.FlagRef(b.flag), b.v)
+		}
+		if o.portSet[b.portFlag] && n != *b.port {
+			return UsageErrorf("%s %s and %s %d name two ports: give the port in one of them", f.FlagRef(b.flag), b.v, f.FlagRef(b.portFlag), *b.port)
+		}
+		*b.port = n
+	}
+	if o.TCPListen != "" && o.TCPPort == 0 {
+		return UsageErrorf("%s needs a port: %s IP:PORT or %s", f.FlagRef("tcp-listen"), f.FlagRef("tcp-listen"), f.FlagRef("tcp-port"))
+	}
+	return nil
+}
+
+// mediaBind renders an ICE socket's address for the banner.
+func mediaBind(ip string, port int) string {
+	p := "(a free port)"
+	if port > 0 {
+		p = strconv.Itoa(port)
+	}
+	if ip == "" {
+		return p
+	}
+	if port > 0 {
+		return net.JoinHostPort(ip, p)
+	}
+	return ip + " " + p
 }
 
 // hostPort renders a listener address for a URL, bracketing IPv6.

@@ -32,6 +32,10 @@ type Config struct {
 	UDPPort int
 	// TCPPort is the ICE-TCP port; 0 disables ICE-TCP.
 	TCPPort int
+	// UDPListenIP binds the ICE UDP socket to one address (one host
+	// candidate, announced as PublicIP when that is set); empty binds
+	// every local address. TCPListenIP does the same for ICE-TCP.
+	UDPListenIP, TCPListenIP string
 	// PublicIP is announced in candidates for 1:1 NAT.
 	PublicIP string
 	// STUN lists STUN server URLs ("stun:" may be left out).
@@ -71,6 +75,7 @@ func New(cfg Config) (*SFU, error) {
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
+		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
