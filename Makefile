@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e bench-sessions bench-signal bench-media fanout clean
+.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e bench-sessions bench-signal bench-live bench-media fanout clean
 
 all: build
 
@@ -101,6 +101,10 @@ bench-sessions:
 # Load runs: serve and the generator as separate processes; see docs/bench.md.
 bench-signal:
 	./scripts/bench-signal.sh
+
+# Live rooms (a room of 10,000, chat into it); see docs/bench.md.
+bench-live:
+	./scripts/bench-live.sh
 
 bench-media:
 	./scripts/bench-media.sh

@@ -1,6 +1,7 @@
-// Package browser holds the end-to-end test with a real browser: headless
+// Package browser holds the end-to-end tests with a real browser: headless
 // Chromium (fake camera) publishes through WHIP from the demo page and a
-// second page plays the room through WHEP; frames must be rendered.
+// second page plays the room through WHEP; frames must be rendered. And a
+// chat message typed in one page appears in another.
 //
 // It runs with the ordinary `go test ./...` when Chromium is installed and
 // skips, saying so, when it is not. Set LIVECTL_CHROMIUM to another binary,
@@ -40,6 +41,14 @@ type pageState struct {
 		Pub string `json:"pub"`
 		Sub string `json:"sub"`
 	} `json:"notes"`
+	Chat struct {
+		Joined   bool `json:"joined"`
+		Members  int  `json:"members"`
+		Messages []struct {
+			From string `json:"from"`
+			Text string `json:"text"`
+		} `json:"messages"`
+	} `json:"chat"`
 }
 
 func readState(ctx context.Context) (pageState, error) {
@@ -197,5 +206,55 @@ func TestBrowserPublishOverHTTPS(t *testing.T) {
 	}
 	if st := hs.Stats(); st.TracksPublished < 1 {
 		t.Errorf("server stats: %d tracks published", st.TracksPublished)
+	}
+}
+
+// A message typed into one page's chat box appears in another page's list,
+// and both pages count the two members of the room.
+func TestBrowserChat(t *testing.T) {
+	hs := servertest.Start(t, server.Config{})
+	browser := browsertest.Launch(t)
+	aCtx, cancelA := chromedp.NewContext(browser)
+	defer cancelA()
+	a, cancel := context.WithTimeout(aCtx, 60*time.Second)
+	defer cancel()
+	b, cancelB := chromedp.NewContext(a) // a second tab
+	defer cancelB()
+
+	for _, p := range []struct {
+		ctx  context.Context
+		name string
+	}{{a, "alice"}, {b, "bob"}} {
+		if err := chromedp.Do(p.ctx, chromedp.Navigate(hs.HTTP+"/?room=chat&identity="+p.name)); err != nil {
+			t.Fatalf("loading the demo page: %v", err)
+		}
+		if st, ok := waitState(p.ctx, 10*time.Second, func(s pageState) bool { return s.Chat.Joined }); !ok {
+			t.Fatalf("%s's page did not join the chat; page log:\n%v", p.name, st.Log)
+		}
+	}
+	for _, ctx := range []context.Context{a, b} {
+		if st, ok := waitState(ctx, 5*time.Second, func(s pageState) bool { return s.Chat.Members == 2 }); !ok {
+			t.Errorf("member count %d, want 2; page log:\n%v", st.Chat.Members, st.Log)
+		}
+	}
+
+	const text = "hello from alice <b>not bold</b>"
+	if err := chromedp.Do(a, chromedp.SendKeys(chromedp.ID("chattext"), text), chromedp.Click(chromedp.ID("chatsend"))); err != nil {
+		t.Fatalf("typing into the chat box: %v", err)
+	}
+	st, ok := waitState(b, 5*time.Second, func(s pageState) bool { return len(s.Chat.Messages) > 0 })
+	if !ok || st.Chat.Messages[0].Text != text || st.Chat.Messages[0].From != "alice" {
+		t.Fatalf("bob's page got messages %+v, want alice's %q; page log:\n%v", st.Chat.Messages, text, st.Log)
+	}
+	// Shown as text in the list, not as HTML.
+	shown, err := chromedp.Run(b, chromedp.Text(chromedp.ID("chatlist")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(shown, "alice") || !strings.Contains(shown, text) {
+		t.Errorf("bob's chat list shows %q, want alice's message", shown)
+	}
+	if len(st.Errors) > 0 {
+		t.Errorf("page errors: %v", st.Errors)
 	}
 }

@@ -39,21 +39,25 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 )
 
-// Grant is what a token allows: joining Room as Identity, and publishing
-// and/or subscribing to media there.
+// Grant is what a token allows: joining Room as Identity, publishing
+// and/or subscribing to media there, and sending to its chat.
 type Grant struct {
 	Room      string    `json:"room"`
 	Identity  string    `json:"identity"`
 	Publish   bool      `json:"publish"`
 	Subscribe bool      `json:"subscribe"`
+	Chat      bool      `json:"chat"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// claims is the JWT body: the identity travels as "sub".
+// claims is the JWT body: the identity travels as "sub". Chat is granted
+// unless "nochat" withholds it, so tokens minted before chat existed
+// (and any that may join) may chat.
 type claims struct {
 	Room      string `json:"room"`
 	Publish   bool   `json:"publish,omitempty"`
 	Subscribe bool   `json:"subscribe,omitempty"`
+	NoChat    bool   `json:"nochat,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -72,6 +76,7 @@ func Mint(secret []byte, g Grant, ttl time.Duration, now time.Time) (string, err
 		Room:      g.Room,
 		Publish:   g.Publish,
 		Subscribe: g.Subscribe,
+		NoChat:    !g.Chat,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   g.Identity,
@@ -112,6 +117,7 @@ func Verify(secret []byte, token string) (*Grant, error) {
 		Identity:  c.Subject,
 		Publish:   c.Publish,
 		Subscribe: c.Subscribe,
+		Chat:      !c.NoChat,
 		ExpiresAt: c.ExpiresAt.Time,
 	}, nil
 }
@@ -124,7 +130,7 @@ func Peek(token string) (*Grant, error) {
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	g := &Grant{Room: c.Room, Identity: c.Subject, Publish: c.Publish, Subscribe: c.Subscribe}
+	g := &Grant{Room: c.Room, Identity: c.Subject, Publish: c.Publish, Subscribe: c.Subscribe, Chat: !c.NoChat}
 	if c.ExpiresAt != nil {
 		g.ExpiresAt = c.ExpiresAt.Time
 	}

@@ -124,3 +124,44 @@ func TestGrantExpired(t *testing.T) {
 		t.Error("a grant without expiry (auth off) expired")
 	}
 }
+
+// TestChatGrant: chat is granted unless the token withholds it; a token
+// without the claim (minted before chat existed) may chat.
+func TestChatGrant(t *testing.T) {
+	secret := []byte("s3cret")
+	for _, tc := range []struct {
+		name string
+		g    Grant
+	}{
+		{"granted", Grant{Room: "r", Identity: "i", Chat: true}},
+		{"withheld", Grant{Room: "r", Identity: "i"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := Mint(secret, tc.g, time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Verify(secret, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Peek(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Chat != tc.g.Chat || p.Chat != tc.g.Chat {
+				t.Fatalf("chat: verified %v, peeked %v, want %v", g.Chat, p.Chat, tc.g.Chat)
+			}
+		})
+	}
+	// A token signed without the nochat claim at all.
+	old, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": Issuer, "sub": "i", "room": "r", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := Verify(secret, old); err != nil || !g.Chat {
+		t.Fatalf("token without a chat claim: %+v, %v; want chat granted", g, err)
+	}
+}

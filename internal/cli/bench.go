@@ -66,6 +66,9 @@ type BenchSignalOptions struct {
 	Protocol       string
 	Send           string
 	Expect         string
+	Hello          []string
+	ChatRate       string
+	ChatSenders    int
 	TLS            tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
@@ -93,15 +96,31 @@ has its own ephemeral ports); --procs runs child processes (each has its own
 file-descriptor limit) and merges their histograms exactly. Before starting,
 both budgets are checked and a run that cannot fit is refused.
 
+--chat-rate R/s sends R chat messages a second into each room during the
+hold, on schedule (an open model: a late sender does not slow the stream),
+taken in turns by --chat-senders members of each room (default: enough that
+each sends at most 4/s, under livectl serve's default limit of 5/s). Each
+message carries its scheduled send time as client_time; latency chat is its
+receipt minus that time, on the receiver's clock: valid only with bench and
+server on one host or on clock-synced hosts. The report's chat line gives
+messages sent, accepted and refused, deliveries expected (messages accepted
+into a room × members of it open when the chat ended), delivered, and gaps
+(holes in seq members saw).
+
 --protocol raw drives any WebSocket server: each ping sends --send and waits
-for a frame matching --expect (a substring, or json:field.path=value).
+for a frame matching --expect (a substring, or json:field.path=value); --hello
+frames (repeatable) are sent in order right after connecting, for a server
+that wants a handshake (authenticate, subscribe) first.
 
 Assertions (comma-separated or repeated): <latency>.<p50|p90|p95|p99|max>
 with a duration, errors / errors.<kind> / connections.<field> with a count or
-a percentage of attempts: --assert 'join.p99<50ms,errors<0.1%'.
+a percentage of attempts, chat.<accepted|refused> of messages sent,
+chat.<delivered|gaps> of deliveries expected: --assert 'join.p99<50ms,errors<0.1%'
+or --assert 'chat.p99<250ms,chat.gaps<1'.
 Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
+  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --room-size 10000 --chat-rate 50/s --assert 'chat.p99<250ms,chat.gaps<1'
   livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchSignal(cmd.Context(), f, opts) },
@@ -128,6 +147,9 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.StringVar(&opts.Protocol, "protocol", signalbench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
 	fl.StringVar(&opts.Expect, "expect", "", "raw mode: reply that ends the round trip: text (substring) or json:field.path=value")
+	fl.StringArrayVar(&opts.Hello, "hello", nil, "raw mode: frame sent right after connecting (repeatable, in order)")
+	fl.StringVar(&opts.ChatRate, "chat-rate", "", "chat messages per second into each room during the hold (50 or 50/s)")
+	fl.IntVar(&opts.ChatSenders, "chat-senders", 0, "members of each room that send the chat (default: each sends at most 4/s)")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(signalbench.ProtocolLivectl, signalbench.ProtocolRaw))
 	return cmd
@@ -227,17 +249,35 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
 		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
-		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, TLS: o.TLS,
+		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
+		ChatSenders: o.ChatSenders, TLS: o.TLS,
 	}
 	if _, err := clientTLS(f, o.TLS); err != nil {
 		return nil, nil, err
 	}
+	if o.ChatRate != "" {
+		if so.ChatRate, err = bench.ParseRate(o.ChatRate); err != nil {
+			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("chat-rate"), err)
+		}
+	}
+	if o.ChatSenders < 0 {
+		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("chat-senders"))
+	}
+	if o.ChatSenders > 0 && so.ChatRate == 0 {
+		return nil, nil, UsageErrorf("%s needs %s", f.FlagRef("chat-senders"), f.FlagRef("chat-rate"))
+	}
+	if so.ChatRate > 0 && o.Duration == 0 {
+		return nil, nil, UsageErrorf("%s sends during the hold: give %s", f.FlagRef("chat-rate"), f.FlagRef("duration"))
+	}
 	switch o.Protocol {
 	case signalbench.ProtocolLivectl:
-		if o.Send != "" || o.Expect != "" {
-			return nil, nil, UsageErrorf("%s and %s are for --protocol raw; the livectl protocol pings on its own", f.FlagRef("send"), f.FlagRef("expect"))
+		if o.Send != "" || o.Expect != "" || len(o.Hello) > 0 {
+			return nil, nil, UsageErrorf("%s, %s and %s are for --protocol raw; the livectl protocol joins and pings on its own", f.FlagRef("send"), f.FlagRef("expect"), f.FlagRef("hello"))
 		}
 	case signalbench.ProtocolRaw:
+		if so.ChatRate > 0 {
+			return nil, nil, UsageErrorf("%s is for the livectl protocol; in raw mode, send messages with %s", f.FlagRef("chat-rate"), f.FlagRef("send"))
+		}
 		if so.Expect, err = signalbench.ParseMatcher(o.Expect); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("expect"), err)
 		}

@@ -68,6 +68,28 @@ func TestBenchSignalInProcessServer(t *testing.T) {
 	}
 }
 
+// Chat through the command: one room of 20, chat assertions checked, the
+// report's chat figures in the JSON.
+func TestBenchSignalChat(t *testing.T) {
+	url := benchServer(t)
+	code, stdout, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", "20", "--rate", "1000/s",
+		"--duration", "500ms", "--ping-interval", "0", "--room-size", "20", "--chat-rate", "20/s", "-o", "json",
+		"--assert", "chat.p99<5s,chat.gaps<1,chat.delivered>=100%")
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	var rep signalbench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.Chat; c == nil || c.Accepted == 0 || c.ExpectedDeliveries != 20*c.Accepted || c.Rooms != nil {
+		t.Errorf("chat %+v, want every accepted message expected for 20 members, no per-room detail on stdout", c)
+	}
+	if rep.Settings.RoomSize != 20 || rep.Settings.ChatRate != 20 || rep.Settings.ChatSenders != 5 {
+		t.Errorf("settings %+v", rep.Settings)
+	}
+}
+
 func TestBenchSignalQuietAndAssertFailure(t *testing.T) {
 	url := benchServer(t)
 	code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", "10", "--rate", "1000",
@@ -106,6 +128,12 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 		{"bad protocol", append(base, "--protocol", "mqtt"), "--protocol"},
 		{"procs over conns", append(base, "--conns", "2", "--procs", "3"), "--procs"},
 		{"bad header", append(base, "--header", "nocolon"), "--header"},
+		{"bad chat rate", append(base, "--chat-rate", "fast"), "--chat-rate"},
+		{"chat senders without chat", append(base, "--chat-senders", "3"), "--chat-senders needs --chat-rate"},
+		{"chat without hold", append(base, "--chat-rate", "5", "--duration", "0"), "--duration"},
+		{"chat in raw mode", append(base, "--protocol", "raw", "--chat-rate", "5"), "--chat-rate is for the livectl protocol"},
+		{"hello without raw", append(base, "--hello", "{}"), "--protocol raw"},
+		{"unknown chat metric", append(base, "--assert", "chat.lost<1"), "unknown metric"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,7 @@ type ServeOptions struct {
 	AllowedHosts      []string
 	AdminAllowedHosts []string
 	MaxHTTPConns      int
+	MaxPendingMedia   int
 
 	MaxConns        int
 	MaxRooms        int
@@ -55,6 +56,10 @@ type ServeOptions struct {
 	PingInterval    time.Duration
 	DrainTimeout    time.Duration
 
+	// Rooms holds the live-room flags as given: a 0 --chat-batch or
+	// --chat-history means none here, default in server.RoomsConfig.
+	Rooms server.RoomsConfig
+
 	UDPPort  int
 	TCPPort  int
 	PublicIP string
@@ -64,7 +69,7 @@ type ServeOptions struct {
 	UDPListen, TCPListen string
 	// portSet says which of udp-port and tcp-port were given (any source),
 	// so a second port in --udp-listen/--tcp-listen is a conflict.
-	portSet map[string]bool
+	portSet      map[string]bool
 	udpIP, tcpIP string
 
 	// TLSCert and TLSKey turn the public listener into HTTPS and WSS.
@@ -125,6 +130,7 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.AuthSecretFile, "auth-secret-file", "", "read the auth secret from this file (surrounding white space ignored) instead of --auth-secret")
 	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, "names (host or host:port) the public listener answers to besides localhost, loopback IPs, its own IPs and the --listen host; * for any")
 	fl.StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-hosts", nil, "names the admin listener answers to besides localhost, loopback IPs, its own IPs and the --admin-listen host; * for any")
+	fl.IntVar(&opts.MaxPendingMedia, "max-pending-media", relay.DefaultMaxPending, "media sessions (WebRTC peer connections) setting up at once; more are refused as busy until one connects or times out")
 	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "plain HTTP connections per listener (WebSockets not counted); at the limit a new one closes the longest idle")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
 	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
@@ -137,6 +143,15 @@ A second signal exits at once.`,
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a client that does not take a frame within this time")
 	fl.DurationVar(&opts.PingInterval, "ping-interval", server.DefaultPingInterval, "ping each connection this often; drop it after two silent intervals")
 	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long to wait for clients to leave")
+	fl.IntVar(&opts.Rooms.ListLimit, "room-list-limit", server.DefaultRoomListLimit, "most participants a joined reply lists (publishers first); the counts are always given")
+	fl.IntVar(&opts.Rooms.EventThreshold, "room-event-threshold", server.DefaultRoomEventThreshold, "above this many members, viewers' joins and leaves become a coalesced room_update")
+	fl.DurationVar(&opts.Rooms.UpdateInterval, "room-update-interval", server.DefaultRoomUpdateInterval, "least time between two room_update messages of a room")
+	fl.IntVar(&opts.Rooms.ChatMaxBytes, "chat-max-bytes", server.DefaultChatMaxBytes, "longest chat message text, in bytes")
+	fl.Float64Var(&opts.Rooms.ChatRate, "chat-rate", server.DefaultChatRate, "chat messages per second one member may send, sustained; inf: no limit")
+	fl.IntVar(&opts.Rooms.ChatBurst, "chat-burst", server.DefaultChatBurst, "chat messages one member may send at once")
+	fl.Float64Var(&opts.Rooms.RoomChatRate, "room-chat-rate", server.DefaultRoomChatRate, "chat messages per second a room takes from all its members; inf: no limit")
+	fl.DurationVar(&opts.Rooms.ChatBatch, "chat-batch", server.DefaultChatBatch, "how long accepted chat messages wait to share one frame per member (0: none)")
+	fl.IntVar(&opts.Rooms.ChatHistory, "chat-history", server.DefaultChatHistory, "last chat messages a joined reply carries (0: none)")
 	fl.IntVar(&opts.UDPPort, "udp-port", 7882, "the one UDP port for all ICE/media traffic")
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
@@ -159,17 +174,32 @@ func (o *ServeOptions) validate(f *Factory) error {
 	checks := []struct {
 		name string
 		v    int
-	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}, {"request-burst", o.RequestBurst}}
+	}{{"max-conns", o.MaxConns}, {"max-rooms", o.MaxRooms}, {"max-participants", o.MaxParticipants}, {"send-queue", o.SendQueue}, {"request-burst", o.RequestBurst},
+		{"room-list-limit", o.Rooms.ListLimit}, {"room-event-threshold", o.Rooms.EventThreshold}, {"chat-burst", o.Rooms.ChatBurst}}
 	for _, c := range checks {
 		if c.v <= 0 {
 			return UsageErrorf("%s must be positive, got %d", f.FlagRef(c.name), c.v)
 		}
 	}
+	if o.MaxPendingMedia < 0 { // 0: the relay's default
+		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-pending-media"), o.MaxPendingMedia)
+	}
 	if o.MaxHTTPConns < 0 { // 0: the server's default
 		return UsageErrorf("%s must be positive, got %d", f.FlagRef("max-http-conns"), o.MaxHTTPConns)
 	}
-	if !(o.RequestRate > 0) { // NaN too; +Inf turns the limit off
-		return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef("request-rate"), o.RequestRate)
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"request-rate", o.RequestRate}, {"chat-rate", o.Rooms.ChatRate}, {"room-chat-rate", o.Rooms.RoomChatRate}} {
+		if !(r.v > 0) { // NaN too; +Inf turns the limit off
+			return UsageErrorf("%s must be positive (inf: no limit), got %g", f.FlagRef(r.name), r.v)
+		}
+	}
+	if o.Rooms.ChatMaxBytes < 1 || o.Rooms.ChatMaxBytes > signal.MaxChatLen {
+		return UsageErrorf("%s must be 1 to %d, got %d", f.FlagRef("chat-max-bytes"), signal.MaxChatLen, o.Rooms.ChatMaxBytes)
+	}
+	if o.Rooms.ChatBatch < 0 || o.Rooms.ChatHistory < 0 {
+		return UsageErrorf("%s and %s must not be negative (0: none)", f.FlagRef("chat-batch"), f.FlagRef("chat-history"))
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -177,7 +207,7 @@ func (o *ServeOptions) validate(f *Factory) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}} {
+	}{{"write-timeout", o.WriteTimeout}, {"ping-interval", o.PingInterval}, {"drain-timeout", o.DrainTimeout}, {"room-update-interval", o.Rooms.UpdateInterval}} {
 		if d.v <= 0 {
 			return UsageErrorf("%s must be positive, got %s", f.FlagRef(d.name), d.v)
 		}
@@ -299,7 +329,7 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
 	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, UDPListenIP: o.udpIP, TCPListenIP: o.tcpIP,
-		PublicIP: o.PublicIP, STUN: o.STUN, Logger: log})
+		PublicIP: o.PublicIP, STUN: o.STUN, MaxPending: o.MaxPendingMedia, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}
@@ -309,6 +339,7 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 			MaxMessageSize: int64(o.MaxMessageSize), SendQueue: o.SendQueue,
 			RequestRate: o.RequestRate, RequestBurst: o.RequestBurst, MaxHTTPConns: o.MaxHTTPConns,
 		},
+		Rooms:           o.Rooms,
 		AllowedOrigins:  o.AllowedOrigins,
 		AllowAllOrigins: o.Dev,
 		WriteTimeout:    o.WriteTimeout,
@@ -319,6 +350,8 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 		MediaPlane:      plane,
 		OnRefused:       newRefusalLog(log, time.Minute).refused,
 	}
+	// 0 on the command line is "none"; in the config it is "default".
+	cfg.Rooms.ChatBatch, cfg.Rooms.ChatHistory = noneIfZero(o.Rooms.ChatBatch), noneIfZero(o.Rooms.ChatHistory)
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
@@ -586,4 +619,12 @@ func (r *refusalLog) refused(err error) {
 	r.last[hint] = now
 	r.mu.Unlock()
 	r.log.Warn("client refused", "reason", err.Error(), "hint", hint)
+}
+
+// noneIfZero maps a flag's 0 ("none") to the server config's -1.
+func noneIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/server/servertest"
 	"github.com/livectl/livectl/internal/signal"
 )
@@ -70,6 +71,12 @@ func TestServeUsageErrors(t *testing.T) {
 		{"NaN size", []string{"serve", "--dev", "--max-message-size", "nan"}, "invalid size"},
 		{"zero request rate", []string{"serve", "--dev", "--request-rate", "0"}, "--request-rate must be positive"},
 		{"NaN request rate", []string{"serve", "--dev", "--request-rate", "nan"}, "--request-rate must be positive"},
+		{"zero chat rate", []string{"serve", "--dev", "--chat-rate", "0"}, "--chat-rate must be positive"},
+		{"negative room chat rate", []string{"serve", "--dev", "--room-chat-rate", "-1"}, "--room-chat-rate must be positive"},
+		{"zero chat max bytes", []string{"serve", "--dev", "--chat-max-bytes", "0"}, "--chat-max-bytes must be 1 to 16384"},
+		{"negative chat history", []string{"serve", "--dev", "--chat-history", "-1"}, "must not be negative"},
+		{"zero room list limit", []string{"serve", "--dev", "--room-list-limit", "0"}, "--room-list-limit must be positive"},
+		{"zero room update interval", []string{"serve", "--dev", "--room-update-interval", "0s"}, "--room-update-interval must be positive"},
 		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).
@@ -112,12 +119,8 @@ func TestServeDrain(t *testing.T) {
 			var out, errOut bytes.Buffer
 			f := testFactory(&out, &errOut)
 			sigs := make(chan os.Signal, 2)
-			opts := &ServeOptions{
-				Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Dev: true,
-				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
-				WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: tc.timeout, UDPPort: 0,
-				Signals: sigs,
-			}
+			opts := testServeOptions()
+			opts.AdminListen, opts.SendQueue, opts.DrainTimeout, opts.Signals = "127.0.0.1:0", 16, tc.timeout, sigs
 			addr, done := startServe(t, f, opts, &errOut)
 
 			drained := make(chan struct{})
@@ -174,6 +177,18 @@ func TestServeDrain(t *testing.T) {
 				t.Errorf("serve wrote to stdout: %q", out.String())
 			}
 		})
+	}
+}
+
+// testServeOptions are valid serve options for in-process tests: --dev,
+// loopback, a free UDP port, no admin listener, small limits.
+func testServeOptions() *ServeOptions {
+	return &ServeOptions{
+		Listen: "127.0.0.1:0", Dev: true,
+		MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 64, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
+		WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: time.Second, UDPPort: 0,
+		Rooms: server.RoomsConfig{ListLimit: 100, EventThreshold: 100, UpdateInterval: time.Second,
+			ChatMaxBytes: 512, ChatRate: 5, ChatBurst: 10, RoomChatRate: 100},
 	}
 }
 
@@ -300,7 +315,9 @@ func TestServeAuthSecretFile(t *testing.T) {
 	f := testFactory(&out, &errOut)
 	o := &ServeOptions{Listen: "127.0.0.1:0", AuthSecretFile: path, MaxConns: 1, MaxRooms: 1, MaxParticipants: 1,
 		SendQueue: 1, RequestRate: 1, RequestBurst: 1, MaxHTTPConns: 1, MaxMessageSize: 1 << 10,
-		WriteTimeout: time.Second, PingInterval: time.Second, DrainTimeout: time.Second}
+		WriteTimeout: time.Second, PingInterval: time.Second, DrainTimeout: time.Second,
+		Rooms: server.RoomsConfig{ListLimit: 1, EventThreshold: 1, ChatBurst: 1, ChatRate: 1, RoomChatRate: 1,
+			ChatMaxBytes: 1, UpdateInterval: time.Second}}
 	if err := o.validate(f); err != nil {
 		t.Fatal(err)
 	}

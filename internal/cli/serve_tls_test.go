@@ -81,13 +81,9 @@ func TestServeTLS(t *testing.T) {
 	f.LookupEnv = func(string) (string, bool) { return "", false }
 	f.Logger = slog.New(slog.NewTextHandler(&errOut, nil))
 	sigs, hup := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	opts := &ServeOptions{
-		Listen: "127.0.0.1:0", Dev: true,
-		MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 64, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
-		WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: time.Second,
-		TLSCert: certFile, TLSKey: keyFile, TLSWatchInterval: 50 * time.Millisecond,
-		Signals: sigs, Reload: hup,
-	}
+	opts := testServeOptions()
+	opts.TLSCert, opts.TLSKey, opts.TLSWatchInterval = certFile, keyFile, 50*time.Millisecond
+	opts.Signals, opts.Reload = sigs, hup
 	addr, done := startServe(t, f, opts, &errOut)
 	defer func() {
 		sigs <- syscall.SIGTERM

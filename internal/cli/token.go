@@ -18,6 +18,7 @@ type TokenOptions struct {
 	Identity   string
 	Publish    bool
 	Subscribe  bool
+	NoChat     bool
 	TTL        time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -37,7 +38,8 @@ func newTokenCmd(f *Factory) *cobra.Command {
 		Short: "Mint a join token for a room",
 		Long: `Mint an HMAC-signed (HS256) JWT that lets its holder join --room as
 --identity on a server started with the same --auth-secret, and optionally
-publish and/or subscribe to media. The token is printed on stdout.`,
+publish and/or subscribe to media. It may send to the room's chat unless
+--no-chat. The token is printed on stdout.`,
 		Example: `  livectl token --auth-secret "$SECRET" --room demo --identity alice --publish --subscribe
   TOKEN=$(livectl token --auth-secret "$SECRET" --room demo --identity probe --subscribe --ttl 10m)`,
 		Args: cobra.NoArgs,
@@ -62,6 +64,7 @@ publish and/or subscribe to media. The token is printed on stdout.`,
 	fl.StringVar(&opts.Identity, "identity", "", "participant identity (required)")
 	fl.BoolVar(&opts.Publish, "publish", false, "grant publishing media")
 	fl.BoolVar(&opts.Subscribe, "subscribe", false, "grant subscribing to media")
+	fl.BoolVar(&opts.NoChat, "no-chat", false, "withhold the chat grant (the holder may join and read the chat, not send to it)")
 	fl.DurationVar(&opts.TTL, "ttl", time.Hour, "how long the token is valid")
 	return cmd
 }
@@ -88,7 +91,7 @@ func runToken(f *Factory, o *TokenOptions) error {
 		return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)
 	}
 	now := o.Now()
-	g := auth.Grant{Room: o.Room, Identity: o.Identity, Publish: o.Publish, Subscribe: o.Subscribe}
+	g := auth.Grant{Room: o.Room, Identity: o.Identity, Publish: o.Publish, Subscribe: o.Subscribe, Chat: !o.NoChat}
 	tok, err := auth.Mint([]byte(o.AuthSecret), g, o.TTL, now)
 	if err != nil {
 		return err

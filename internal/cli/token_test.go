@@ -30,6 +30,25 @@ func TestToken(t *testing.T) {
 	if g.Room != "r" || g.Identity != "alice" || !g.Publish || g.Subscribe || time.Until(g.ExpiresAt) > 11*time.Minute {
 		t.Fatalf("grant = %+v", g)
 	}
+	if !g.Chat {
+		t.Fatalf("chat not granted by default: %+v", g)
+	}
+}
+
+func TestTokenNoChat(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), testFactory(&out, &errOut),
+		[]string{"token", "--auth-secret", testSecret, "--room", "r", "--identity", "viewer", "--no-chat"})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	g, err := auth.Verify([]byte(testSecret), strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Chat {
+		t.Fatalf("--no-chat minted a chat grant: %+v", g)
+	}
 }
 
 func TestTokenJSONAndAlias(t *testing.T) {

@@ -62,14 +62,23 @@ func newFrozenNet() (frozenNet, error) {
 	return frozenNet{n}, nil
 }
 
-func (r *Relay) newPeer() (*webrtc.PeerConnection, error) {
+// newPeer builds a peer connection within the pending budget: release
+// gives its place back, and must be called once it has connected or ended
+// (superviseConnection and the sessions' Close do).
+func (r *Relay) newPeer() (pc *webrtc.PeerConnection, release func(), err error) {
+	release, err = r.pending.take()
+	if err != nil {
+		return nil, nil, err
+	}
 	cert, err := r.certs.current()
 	if err != nil {
-		return nil, err
+		release()
+		return nil, nil, err
 	}
-	pc, err := r.api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
+	pc, err = r.api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
-		return nil, fmt.Errorf("creating peer connection: %w", err)
+		release()
+		return nil, nil, fmt.Errorf("creating peer connection: %w", err)
 	}
-	return pc, nil
+	return pc, release, nil
 }

@@ -28,6 +28,7 @@ type Publisher struct {
 
 	up           atomic.Bool // the peer connection has connected once
 	connectTimer *time.Timer
+	release      func() // the place in the relay's pending budget
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -43,19 +44,20 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, err := r.newPeer()
+	pc, release, err := r.newPeer()
 	if err != nil {
 		return nil, "", err
 	}
-	p := &Publisher{relay: r, identity: identity, id: newID("PU_"), pc: pc,
+	p := &Publisher{relay: r, identity: identity, id: newID("PU_"), pc: pc, release: release,
 		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
 	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
 		pc.Close()
+		release()
 		return nil, "", err
 	}
 	pc.OnTrack(p.onTrack)
 	p.mu.Lock() // the timer's Close reads connectTimer
-	p.connectTimer = r.superviseConnection(pc, "publisher", p.id, &p.up, nil, p.Close)
+	p.connectTimer = r.superviseConnection(pc, "publisher", p.id, &p.up, release, nil, p.Close)
 	p.mu.Unlock()
 	p.negMu.Lock()
 	answer, err := answerOffer(pc, offer)
@@ -213,6 +215,7 @@ func (p *Publisher) Close() {
 		if p.connectTimer != nil {
 			p.connectTimer.Stop()
 		}
+		p.release()
 		p.closed = true
 		tracks := append([]*upTrack(nil), p.tracks...)
 		p.mu.Unlock()

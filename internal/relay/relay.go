@@ -83,6 +83,9 @@ type Config struct {
 	QueueSize        int
 	CacheSize        int
 	ConnectTimeout   time.Duration
+	// MaxPending bounds sessions setting up at once (0: DefaultMaxPending);
+	// one more gets ErrBusy before its peer connection is built.
+	MaxPending int
 
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
@@ -121,7 +124,8 @@ type Relay struct {
 	tcpMux *ice.TCPMuxDefault
 	iceSrv []webrtc.ICEServer
 
-	certs certs
+	certs   certs
+	pending pendingBudget // sessions setting up (MaxPending)
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -149,10 +153,14 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*Room)}
+	r.pending.max = int64(cfg.MaxPending)
 
 	ip := net.ParseIP(cfg.ListenIP)
 	if cfg.ListenIP != "" && ip == nil {

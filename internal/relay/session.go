@@ -192,15 +192,17 @@ func answerOffer(pc *webrtc.PeerConnection, offer string) (string, error) {
 }
 
 // superviseConnection ends a session with its peer connection: connected
-// is set (and onConnected, if any, called) when the connection comes up;
+// is set, the session's place in the pending budget released and
+// onConnected (if any) called when the connection comes up;
 // closeSession runs when it fails or closes, or when it has not come up
 // within the relay's ConnectTimeout. The returned timer is for the
 // session's Close to stop.
-func (r *Relay) superviseConnection(pc *webrtc.PeerConnection, what, id string, connected *atomic.Bool, onConnected, closeSession func()) *time.Timer {
+func (r *Relay) superviseConnection(pc *webrtc.PeerConnection, what, id string, connected *atomic.Bool, release, onConnected, closeSession func()) *time.Timer {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			connected.Store(true)
+			release()
 			if onConnected != nil {
 				onConnected()
 			}

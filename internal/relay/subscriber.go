@@ -28,6 +28,7 @@ type Subscriber struct {
 	queue        chan qentry // bounded; full means drop and count
 	connected    atomic.Bool
 	connectTimer *time.Timer
+	release      func() // the place in the relay's pending budget
 
 	negMu        sync.Mutex
 	offerPending bool
@@ -43,14 +44,14 @@ type Subscriber struct {
 }
 
 func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	pc, err := r.newPeer()
+	pc, release, err := r.newPeer()
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer,
+	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
 		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
 	s.mu.Lock() // the timer's Close reads connectTimer
-	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, func() {
+	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
 		// Each waiting track starts from the cached keyframe or asks
 		// for one; the read loop repeats the request (throttled).
 		for _, d := range s.downTracks() {
@@ -412,6 +413,7 @@ func (s *Subscriber) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.connectTimer.Stop()
+		s.release()
 		s.closed = true
 		downs := append([]*downTrack(nil), s.downs...)
 		s.mu.Unlock()

@@ -69,18 +69,6 @@ func TestIdleSessionCost(t *testing.T) {
 	}
 }
 
-func allIdle(s *Server) bool {
-	for _, sess := range s.snapshotSessions() {
-		sess.mu.Lock()
-		busy := sess.writing
-		sess.mu.Unlock()
-		if busy {
-			return false
-		}
-	}
-	return true
-}
-
 type memFigures struct {
 	heapInuse, stackInuse, rss uint64
 	goroutines                 int

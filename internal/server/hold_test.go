@@ -127,3 +127,16 @@ func holdSessions(t testing.TB, url string, n, rooms int) (release func()) {
 	t.Cleanup(release)
 	return release
 }
+
+// allIdle reports whether no session has a write loop running.
+func allIdle(s *Server) bool {
+	for _, sess := range s.snapshotSessions() {
+		sess.mu.Lock()
+		busy := sess.writing
+		sess.mu.Unlock()
+		if busy {
+			return false
+		}
+	}
+	return true
+}

@@ -124,7 +124,7 @@ func TestMediaSeam(t *testing.T) {
 		t.Fatalf("media totals = %+v", st)
 	}
 	want := []stats.Room{
-		{Name: "r", Participants: 1, Publishers: 1, Tracks: 2, BitrateInBps: 5000},
+		{Name: "r", Participants: 1, Publishers: 1, Viewers: 1, Tracks: 2, BitrateInBps: 5000},
 		{Name: "whip-only", Publishers: 1, Tracks: 1},
 	}
 	if len(st.Rooms) != 2 || st.Rooms[0] != want[0] || st.Rooms[1] != want[1] || st.RoomCount != 2 {

@@ -1,64 +1,248 @@
 package server
 
 import (
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/livectl/livectl/internal/signal"
 )
 
-// room is a named set of sessions. It exists from its first join until its
-// last participant leaves.
-type room struct {
-	name    string
-	members map[*session]struct{}
+// RoomsConfig shapes live rooms: how much of a large room a member is
+// told about, and the room's chat. Zero fields take the defaults below.
+type RoomsConfig struct {
+	// ListLimit is how many participants a joined reply lists at most,
+	// publishers first.
+	ListLimit int
+	// EventThreshold: in a room of more members than this, viewers' joins
+	// and leaves are not announced one by one; members get a room_update
+	// with the counts instead, at most every UpdateInterval.
+	EventThreshold int
+	UpdateInterval time.Duration
+	// ChatMaxBytes bounds a chat message's text.
+	ChatMaxBytes int
+	// ChatRate and ChatBurst limit one sender's chat messages, RoomChatRate
+	// a room's (burst: one second's worth). math.Inf(1) turns a limit off.
+	ChatRate     float64
+	ChatBurst    int
+	RoomChatRate float64
+	// ChatBatch is how long accepted messages wait to share one frame per
+	// member; negative: none, each message is sent at once.
+	ChatBatch time.Duration
+	// ChatHistory is how many of the last messages a joined reply carries;
+	// negative: none.
+	ChatHistory int
 }
 
-// registry holds the rooms. One mutex covers membership and the fan-out of
-// membership events, so every participant sees joins and leaves in one
-// order, consistent with the participant list of its joined reply. Fan-out
-// only queues frames, so the lock is held for microseconds.
+// Default live-room settings.
+const (
+	DefaultRoomListLimit      = 100
+	DefaultRoomEventThreshold = 100
+	DefaultRoomUpdateInterval = 500 * time.Millisecond
+	DefaultChatMaxBytes       = 512
+	DefaultChatRate           = 5 // messages per second per sender
+	DefaultChatBurst          = 10
+	DefaultRoomChatRate       = 2000 // messages per second per room
+	DefaultChatBatch          = 50 * time.Millisecond
+	DefaultChatHistory        = 50
+)
+
+// maxChatBatch is the most messages one chat frame carries: a window with
+// more is sent in several frames, so a frame stays small whatever the rate.
+const maxChatBatch = 256
+
+func (rc *RoomsConfig) fillDefaults() {
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&rc.ListLimit, DefaultRoomListLimit)
+	setInt(&rc.EventThreshold, DefaultRoomEventThreshold)
+	setInt(&rc.ChatMaxBytes, DefaultChatMaxBytes)
+	setInt(&rc.ChatBurst, DefaultChatBurst)
+	rc.ChatMaxBytes = min(rc.ChatMaxBytes, signal.MaxChatLen)
+	if rc.UpdateInterval <= 0 {
+		rc.UpdateInterval = DefaultRoomUpdateInterval
+	}
+	if !(rc.ChatRate > 0) {
+		rc.ChatRate = DefaultChatRate
+	}
+	if !(rc.RoomChatRate > 0) {
+		rc.RoomChatRate = DefaultRoomChatRate
+	}
+	if rc.ChatBatch == 0 {
+		rc.ChatBatch = DefaultChatBatch
+	}
+	if rc.ChatHistory == 0 {
+		rc.ChatHistory = DefaultChatHistory
+	}
+}
+
+// limiter makes a token bucket of r per second (+Inf: no limit).
+func limiter(r float64, burst int) *rate.Limiter {
+	if math.IsInf(r, 1) {
+		return rate.NewLimiter(rate.Inf, burst)
+	}
+	return rate.NewLimiter(rate.Limit(r), burst)
+}
+
+// room is a named set of sessions. It exists from its first join until its
+// last participant leaves. Its own mutex covers its membership, its
+// events and its chat, so that what happens in one room never waits for
+// another: every member sees joins, leaves and chat in one order,
+// consistent with the participant list and history of its joined reply.
+// Fan-out only queues frames (encoded once, shared by every member).
+type room struct {
+	name string
+	// n counts members plus joins admitted and not yet added. It grows
+	// only under registry.mu, so a room whose n is 0 under registry.mu
+	// can be deleted.
+	n atomic.Int64
+
+	mu      sync.Mutex
+	members map[*session]struct{}
+	pubs    map[*session]struct{} // members that are publishers
+	closed  bool                  // deleted from the registry: timers do nothing
+
+	// Coalesced counts (room_update).
+	announced   bool // a room_update has been sent
+	sentPubs    int
+	sentViewers int
+	updateArmed bool
+	updateTimer *time.Timer
+	lastUpdate  time.Time
+
+	// Chat.
+	seq         uint64
+	batch       []signal.ChatMessage // accepted, not yet sent
+	batchArmed  bool
+	batchTimer  *time.Timer
+	history     []signal.ChatMessage // sent, newest last; at most 2×ChatHistory
+	chatLimiter *rate.Limiter
+	chatIn      perSecond
+	chatOut     perSecond
+}
+
+// perSecond counts events in whole seconds: rate is the count of the last
+// complete second.
+type perSecond struct {
+	sec       int64
+	cur, prev uint64
+}
+
+func (p *perSecond) roll(now int64) {
+	if now == p.sec {
+		return
+	}
+	if now == p.sec+1 {
+		p.prev = p.cur
+	} else {
+		p.prev = 0
+	}
+	p.cur, p.sec = 0, now
+}
+
+func (p *perSecond) add(now int64, n uint64) { p.roll(now); p.cur += n }
+
+func (p *perSecond) rate(now int64) uint64 { p.roll(now); return p.prev }
+
+// registry holds the rooms. Its mutex covers only the room map and
+// admission (with the media plane's resources.mu, in that order); each
+// room has its own lock for membership and fan-out.
 type registry struct {
 	mu           sync.Mutex
 	rooms        map[string]*room
-	participants int
+	participants atomic.Int64
+	cfg          RoomsConfig
 }
 
 // join adds c to the room m.Room (creating it), queues the joined reply to c
-// and participant_joined to the others. Errors are *signal.Error.
+// and, while the room is small, participant_joined to the others. Errors
+// are *signal.Error.
 func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	outside := c.srv.outside()
+	r.mu.Lock()
 	if outside != nil {
 		outside.mu.Lock()
 	}
 	err := r.admitLocked(c.srv.cfg.Limits, outside, m.Room)
+	var rm *room
+	if err == nil {
+		rm = r.rooms[m.Room]
+		if rm == nil {
+			rm = &room{name: m.Room, members: make(map[*session]struct{}), pubs: make(map[*session]struct{}),
+				chatLimiter: limiter(r.cfg.RoomChatRate, max(1, int(min(r.cfg.RoomChatRate, 1e6))))}
+			r.rooms[m.Room] = rm
+		}
+		rm.n.Add(1)
+	}
 	if outside != nil {
 		outside.mu.Unlock()
 	}
+	r.mu.Unlock()
 	if err != nil {
 		c.srv.refused(err)
 		return err
 	}
-	rm := r.rooms[m.Room]
-	if rm == nil {
-		rm = &room{name: m.Room, members: make(map[*session]struct{})}
-		r.rooms[m.Room] = rm
-	}
-	others := make([]signal.Participant, 0, len(rm.members))
-	for o := range rm.members {
-		others = append(others, signal.Participant{Identity: o.joinedAs, SessionID: o.id})
-	}
+
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
 	rm.members[c] = struct{}{}
-	r.participants++
-	c.room = rm
-	c.joinedAs = m.Identity
+	r.participants.Add(1)
+	c.room, c.joinedAs, c.publisher = rm, m.Identity, false
 	c.send(&signal.Message{Type: signal.TypeJoined, ID: m.ID, Room: m.Room, Identity: m.Identity,
-		SessionID: c.id, Participants: others, Tracks: tracks})
-	r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
-		Room: m.Room, Participant: &signal.Participant{Identity: m.Identity, SessionID: c.id}})
+		SessionID: c.id, Participants: r.listLocked(rm, c), Tracks: tracks,
+		Publishers: len(rm.pubs), Viewers: len(rm.members) - len(rm.pubs), Messages: r.historyLocked(rm)})
+	if len(rm.members) <= r.cfg.EventThreshold {
+		r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantJoined,
+			Room: m.Room, Participant: &signal.Participant{Identity: m.Identity, SessionID: c.id}})
+	}
+	r.countsChangedLocked(rm)
 	return nil
+}
+
+// listLocked is the participant list of a joined reply: at most ListLimit
+// members other than c, publishers first.
+func (r *registry) listLocked(rm *room, c *session) []signal.Participant {
+	n := min(len(rm.members)-1, r.cfg.ListLimit)
+	if n <= 0 {
+		return nil
+	}
+	list := make([]signal.Participant, 0, n)
+	for o := range rm.pubs {
+		if len(list) == n {
+			return list
+		}
+		list = append(list, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
+	}
+	for o := range rm.members {
+		if len(list) == n {
+			break
+		}
+		if o != c && !o.publisher {
+			list = append(list, signal.Participant{Identity: o.joinedAs, SessionID: o.id})
+		}
+	}
+	return list
+}
+
+// historyLocked is the chat history a joined reply carries: the last
+// ChatHistory messages sent (not those still waiting for their batch,
+// which the new member gets with it).
+func (r *registry) historyLocked(rm *room) []signal.ChatMessage {
+	if r.cfg.ChatHistory <= 0 {
+		return nil
+	}
+	h := rm.history[max(0, len(rm.history)-r.cfg.ChatHistory):]
+	if len(h) == 0 {
+		return nil
+	}
+	return append([]signal.ChatMessage(nil), h...)
 }
 
 // admitLocked checks that one more participant fits in room: the room
@@ -69,7 +253,7 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 func (r *registry) admitLocked(lim Limits, outside *outsideSlots, room string) *LimitError {
 	members := 0
 	if rm := r.rooms[room]; rm != nil {
-		members = len(rm.members)
+		members = int(rm.n.Load())
 	}
 	if outside != nil {
 		members += outside.inRoom[room]
@@ -83,6 +267,9 @@ func (r *registry) admitLocked(lim Limits, outside *outsideSlots, room string) *
 				}
 			}
 		}
+		if r.rooms[room] != nil {
+			rooms-- // an empty room about to be deleted
+		}
 		if rooms >= lim.MaxRooms {
 			return &LimitError{Limit: LimitRooms, Max: lim.MaxRooms}
 		}
@@ -94,30 +281,179 @@ func (r *registry) admitLocked(lim Limits, outside *outsideSlots, room string) *
 }
 
 // leave removes c from its room, queues the left reply (when id is not
-// empty, i.e. on request) and participant_left to the others, and deletes
-// the room when it is empty.
+// empty, i.e. on request) and participant_left to the others (always for a
+// publisher, for a viewer while the room is small), and deletes the room
+// when it is empty.
 func (r *registry) leave(c *session, id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	rm := c.room
 	if rm == nil {
 		return
 	}
+	rm.mu.Lock()
+	wasPub := c.publisher
+	small := len(rm.members) <= r.cfg.EventThreshold
 	delete(rm.members, c)
-	r.participants--
-	c.room = nil
-	if len(rm.members) == 0 {
-		delete(r.rooms, rm.name)
-	}
+	delete(rm.pubs, c)
+	r.participants.Add(-1)
+	c.room, c.publisher = nil, false
 	if id != "" {
 		c.send(&signal.Message{Type: signal.TypeLeft, ID: id, Room: rm.name})
 	}
-	r.broadcast(rm, nil, &signal.Message{Type: signal.TypeParticipantLeft,
-		Room: rm.name, Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id}})
+	if wasPub || small {
+		r.broadcast(rm, nil, &signal.Message{Type: signal.TypeParticipantLeft, Room: rm.name,
+			Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id, Publisher: wasPub}})
+	}
+	r.countsChangedLocked(rm)
 	c.joinedAs = ""
+	empty := rm.n.Add(-1) == 0
+	rm.mu.Unlock()
+	if !empty {
+		return
+	}
+	r.mu.Lock()
+	if rm.n.Load() == 0 && r.rooms[rm.name] == rm {
+		delete(r.rooms, rm.name)
+		rm.mu.Lock()
+		rm.closed = true
+		for _, t := range []*time.Timer{rm.updateTimer, rm.batchTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		rm.mu.Unlock()
+	}
+	r.mu.Unlock()
+}
+
+// markPublisher makes c, a member, a publisher: every other member is told
+// (participant_updated), whatever the room's size.
+func (r *registry) markPublisher(c *session) {
+	rm := c.room
+	if rm == nil {
+		return
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if c.room != rm || c.publisher {
+		return
+	}
+	c.publisher = true
+	rm.pubs[c] = struct{}{}
+	r.broadcast(rm, c, &signal.Message{Type: signal.TypeParticipantUpdated, Room: rm.name,
+		Participant: &signal.Participant{Identity: c.joinedAs, SessionID: c.id, Publisher: true}})
+	r.countsChangedLocked(rm)
+}
+
+// countsChangedLocked schedules a room_update after a change of rm's
+// counts, once the room is large (or has been: its members know counts
+// from room_update, which must then stay true). Updates are at least
+// UpdateInterval apart; one that would repeat the last counts is not sent.
+func (r *registry) countsChangedLocked(rm *room) {
+	if rm.updateArmed || (!rm.announced && len(rm.members) <= r.cfg.EventThreshold) {
+		return
+	}
+	rm.updateArmed = true
+	wait := max(time.Until(rm.lastUpdate.Add(r.cfg.UpdateInterval)), 0)
+	rm.updateTimer = time.AfterFunc(wait, func() { r.sendUpdate(rm) })
+}
+
+func (r *registry) sendUpdate(rm *room) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.updateArmed = false
+	if rm.closed {
+		return
+	}
+	p, v := len(rm.pubs), len(rm.members)-len(rm.pubs)
+	if rm.announced && p == rm.sentPubs && v == rm.sentViewers {
+		return
+	}
+	rm.announced, rm.sentPubs, rm.sentViewers, rm.lastUpdate = true, p, v, time.Now()
+	r.broadcast(rm, nil, &signal.Message{Type: signal.TypeRoomUpdate, Room: rm.name, Publishers: p, Viewers: v})
+}
+
+// chatRefusal says which limit refused a chat message.
+type chatRefusal int
+
+const (
+	chatRefusedSender chatRefusal = iota // the sender's rate
+	chatRefusedRoom                      // the room's rate
+	numChatRefusals
+)
+
+var chatRefusalNames = [numChatRefusals]string{"sender_rate", "room_rate"}
+
+// chat accepts a message from c (a member) into its room's chat, queues
+// chat_ok with its seq to c, and sends it to every member with the next
+// batch. It reports false when the room's rate refused it.
+func (r *registry) chat(c *session, m *signal.Message) bool {
+	rm := c.room
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	now := time.Now()
+	if !rm.chatLimiter.AllowN(now, 1) {
+		return false
+	}
+	rm.seq++
+	rm.batch = append(rm.batch, signal.ChatMessage{Seq: rm.seq, From: c.joinedAs, Text: m.Text,
+		ClientTime: m.ClientTime, ServerTime: now.UnixMilli()})
+	rm.chatIn.add(now.Unix(), 1)
+	c.srv.counters.chatIn.Add(1)
+	// Queued under the room's lock: the sender gets chat_ok before the
+	// batch that carries its message.
+	c.send(&signal.Message{Type: signal.TypeChatOK, ID: m.ID, Seq: rm.seq})
+	switch {
+	case r.cfg.ChatBatch < 0 || len(rm.batch) >= maxChatBatch:
+		r.flushLocked(rm, c.srv)
+	case !rm.batchArmed:
+		rm.batchArmed = true
+		srv := c.srv
+		rm.batchTimer = time.AfterFunc(r.cfg.ChatBatch, func() {
+			rm.mu.Lock()
+			defer rm.mu.Unlock()
+			rm.batchArmed = false
+			if !rm.closed {
+				r.flushLocked(rm, srv)
+			}
+		})
+	}
+	return true
+}
+
+// flushLocked sends the waiting chat messages as one frame, encoded once,
+// to every member's droppable chat queue, and moves them to the history.
+func (r *registry) flushLocked(rm *room, srv *Server) {
+	msgs := rm.batch
+	if len(msgs) == 0 {
+		return
+	}
+	rm.batch = nil
+	b, err := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: rm.name, Messages: msgs})
+	if err != nil {
+		srv.log.Error("encoding chat batch", "room", rm.name, "err", err)
+		return
+	}
+	f := frame{op: opText, data: b}
+	var queued uint64
+	for o := range rm.members {
+		if o.pushChat(f, len(msgs)) {
+			queued++
+		}
+	}
+	deliveries := queued * uint64(len(msgs))
+	rm.chatOut.add(time.Now().Unix(), deliveries)
+	srv.counters.chatDeliveries.Add(deliveries)
+	if h := r.cfg.ChatHistory; h > 0 {
+		rm.history = append(rm.history, msgs...)
+		if len(rm.history) > 2*h { // trimmed now and then, not on every batch
+			rm.history = append([]signal.ChatMessage(nil), rm.history[len(rm.history)-h:]...)
+		}
+	}
 }
 
 // broadcast queues m to every member of rm but except; it encodes once.
+// These frames must be delivered: a member that cannot take them is
+// dropped as a slow consumer.
 func (r *registry) broadcast(rm *room, except *session, m *signal.Message) {
 	if len(rm.members) == 0 || (len(rm.members) == 1 && except != nil) {
 		return
@@ -134,20 +470,32 @@ func (r *registry) broadcast(rm *room, except *session, m *signal.Message) {
 	}
 }
 
-// roomStats lists rooms with their participant counts, sorted by name.
-func (r *registry) roomStats() (rooms []roomCount, participants int) {
-	r.mu.Lock()
-	rooms = make([]roomCount, 0, len(r.rooms))
-	for name, rm := range r.rooms {
-		rooms = append(rooms, roomCount{name, len(rm.members)})
-	}
-	participants = r.participants
-	r.mu.Unlock()
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
-	return rooms, participants
+// roomCount is one room's figures for /v1/stats.
+type roomCount struct {
+	name                     string
+	participants, publishers int
+	chatInPerS, chatOutPerS  uint64
 }
 
-type roomCount struct {
-	name         string
-	participants int
+// roomStats lists rooms with their figures, sorted by name.
+func (r *registry) roomStats() (rooms []roomCount, participants int) {
+	r.mu.Lock()
+	list := make([]*room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		list = append(list, rm)
+	}
+	participants = int(r.participants.Load())
+	r.mu.Unlock()
+	now := time.Now().Unix()
+	rooms = make([]roomCount, 0, len(list))
+	for _, rm := range list {
+		rm.mu.Lock()
+		if !rm.closed {
+			rooms = append(rooms, roomCount{name: rm.name, participants: len(rm.members), publishers: len(rm.pubs),
+				chatInPerS: rm.chatIn.rate(now), chatOutPerS: rm.chatOut.rate(now)})
+		}
+		rm.mu.Unlock()
+	}
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
+	return rooms, participants
 }

@@ -63,7 +63,7 @@ type Limits struct {
 const (
 	DefaultMaxConns        = 10000
 	DefaultMaxRooms        = 10000
-	DefaultMaxParticipants = 1000
+	DefaultMaxParticipants = 100000
 	DefaultSendQueue       = 256
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultPingInterval    = 30 * time.Second
@@ -119,6 +119,8 @@ type Config struct {
 	// return quickly and must not call the Server. serve logs these with
 	// the flag that would change the outcome; clients get only the reason.
 	OnRefused func(error)
+	// Rooms shapes large rooms and their chat (room.go).
+	Rooms RoomsConfig
 	// Handlers are extra routes on the public listener ("/" for the demo
 	// page, for example), mounted by New.
 	Handlers map[string]http.Handler
@@ -181,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 	if l.MaxHTTPConns <= 0 {
 		l.MaxHTTPConns = DefaultMaxHTTPConns
 	}
+	cfg.Rooms.fillDefaults()
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
@@ -215,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg.rooms = make(map[string]*room)
 	s.slots.inRoom = make(map[string]int)
+	s.reg.cfg = cfg.Rooms
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -292,7 +296,7 @@ func (s *Server) AuthEnabled() bool { return len(s.cfg.AuthSecret) > 0 }
 // another room or identity); WHIP/WHEP map them to 401 and 403.
 func (s *Server) Authorize(token, room, identity string) (auth.Grant, error) {
 	if !s.AuthEnabled() {
-		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true}, nil
+		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true, Chat: true}, nil
 	}
 	if token == "" {
 		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token"}
@@ -353,7 +357,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is livectl's WebSocket signaling endpoint: connect with a WebSocket client (protocol "+signal.Subprotocol+", docs/protocol.md); plain HTTP gets nothing here", http.StatusBadRequest)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	uw := w
+	if batchWrites {
+		uw = batchingWriter{w}
+	}
+	conn, err := s.upgrader.Upgrade(uw, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)

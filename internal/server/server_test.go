@@ -93,7 +93,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	st1 := ts.Stats()
-	if st1.Connections != 2 || st1.RoomCount != 1 || st1.Participants != 2 || len(st1.Rooms) != 1 || st1.Rooms[0] != (stats.Room{Name: "r1", Participants: 2}) {
+	if st1.Connections != 2 || st1.RoomCount != 1 || st1.Participants != 2 || len(st1.Rooms) != 1 || st1.Rooms[0] != (stats.Room{Name: "r1", Participants: 2, Viewers: 2}) {
 		t.Fatalf("stats = %+v", st1)
 	}
 

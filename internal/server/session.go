@@ -46,29 +46,34 @@ type session struct {
 	// admitted sessions count as connections. Set before the read loop.
 	admitted bool
 
-	mu         sync.Mutex
-	queue      []frame
-	writing    bool   // a write loop is running
-	closing    bool   // no more frames accepted
-	mediaReady bool   // media sends go straight to the queue
-	mediaGen   uint32 // bumped on every join and leave: stale Send funcs fail
-	pending    []*signal.Message
-	written    uint64        // frames the write loop has written
-	drained    chan struct{} // closed by the write loop when the queue is low again (awaitQueue)
+	mu          sync.Mutex
+	queue       []frame // must be delivered: overflowing it drops the session
+	chatQ       []frame // chat batches: when full, the next one is dropped
+	spare       []frame // the write loop's last batch, for reuse
+	chatDropped uint64  // chat messages dropped for this session
+	writing     bool    // a write loop is running
+	closing     bool    // no more frames accepted
+	mediaReady  bool    // media sends go straight to the queue
+	mediaGen    uint32  // bumped on every join and leave: stale Send funcs fail
+	pending     []*signal.Message
+	written     uint64        // frames the write loop has written
+	drained     chan struct{} // closed by the write loop when the queue is low again (awaitQueue)
 
-	// Read-loop state; room and joinedAs are written under registry.mu
-	// (other sessions read joinedAs when they join).
-	room     *room // nil until joined
-	joinedAs string
-	grant    auth.Grant
-	media    MediaSession
-	bad      int           // malformed frames in a row
-	ended    bool          // a fatal error was queued: ignore further frames
-	limited  bool          // a request has been refused (logged once)
-	stalled  bool          // the writer took no frame for stallTimeout ...
-	stallAt  uint64        // ... and written was this then
-	limiter  *rate.Limiter // made on the first request
-	flooding int64         // unix nanoseconds when the current run of refused requests began (0: none)
+	// Read-loop state; room, joinedAs and publisher are written under
+	// the room's mu (other members read them when they join).
+	room        *room // nil until joined
+	joinedAs    string
+	publisher   bool          // has published media in this membership
+	chatLimiter *rate.Limiter // made on the first chat message
+	grant       auth.Grant
+	media       MediaSession
+	bad         int           // malformed frames in a row
+	ended       bool          // a fatal error was queued: ignore further frames
+	limited     bool          // a request has been refused (logged once)
+	stalled     bool          // the writer took no frame for stallTimeout ...
+	stallAt     uint64        // ... and written was this then
+	limiter     *rate.Limiter // made on the first request
+	flooding    int64         // unix nanoseconds when the current run of refused requests began (0: none)
 }
 
 // Request rate limit: a connection may send RequestBurst requests at once
@@ -269,6 +274,8 @@ func (c *session) handle(b []byte) {
 		c.leave(m.ID)
 	case signal.TypePing:
 		c.send(&signal.Message{Type: signal.TypePong, ID: m.ID, ClientTime: m.ClientTime, ServerTime: time.Now().UnixMilli()})
+	case signal.TypeChat:
+		c.chat(&m)
 	default: // media types; Validate rejected everything else
 		c.handleMedia(&m)
 	}
@@ -433,6 +440,7 @@ func (c *session) leave(id string) {
 	}
 	c.srv.reg.leave(c, id)
 	c.grant = auth.Grant{}
+	c.chatLimiter = nil
 }
 
 func (c *session) handleMedia(m *signal.Message) {
@@ -472,6 +480,41 @@ func (c *session) handleMedia(m *signal.Message) {
 	if reply != nil {
 		reply.ID = m.ID
 		c.send(reply)
+	}
+	if m.Type == signal.TypePublish {
+		c.srv.reg.markPublisher(c)
+	}
+}
+
+// chat serves a chat request: checks, the sender's and the room's rate,
+// then the room takes the message (and replies chat_ok).
+func (c *session) chat(m *signal.Message) {
+	rc := c.srv.cfg.Rooms
+	switch {
+	case c.room == nil:
+		c.replyError(m.ID, signal.CodeNotJoined, "chat needs a joined room: send join first")
+		return
+	case !c.grant.Chat:
+		c.replyError(m.ID, signal.CodeForbidden, "token does not grant chat")
+		return
+	}
+	if err := signal.CheckChatText(m.Text, rc.ChatMaxBytes); err != nil {
+		c.replyError(m.ID, signal.CodeBadMessage, err.Error())
+		return
+	}
+	if c.chatLimiter == nil {
+		c.chatLimiter = limiter(rc.ChatRate, rc.ChatBurst)
+	}
+	if !c.chatLimiter.Allow() {
+		c.srv.counters.chatRefused[chatRefusedSender].Add(1)
+		c.replyError(m.ID, signal.CodeRateLimited, fmt.Sprintf(
+			"chat message not sent: a member may send %g messages/s, bursts of %d; slow down", rc.ChatRate, rc.ChatBurst))
+		return
+	}
+	if !c.srv.reg.chat(c, m) {
+		c.srv.counters.chatRefused[chatRefusedRoom].Add(1)
+		c.replyError(m.ID, signal.CodeRateLimited, fmt.Sprintf(
+			"chat message not sent: room %q takes at most %g messages/s from all its members; retry later", c.room.name, rc.RoomChatRate))
 	}
 }
 
@@ -595,6 +638,7 @@ func (c *session) push(f frame, last bool) bool {
 	}
 	if len(c.queue) >= c.srv.cfg.Limits.SendQueue {
 		c.closing = true
+		c.chatQ = nil
 		b, _ := signal.Encode(signal.ErrorMessage("", signal.CodeSlowConsumer, fmt.Sprintf(
 			"send queue overflowed: %d frames were waiting for this connection to take them", c.srv.cfg.Limits.SendQueue)))
 		c.queue = append(c.queue[:0],
@@ -611,7 +655,15 @@ func (c *session) push(f frame, last bool) bool {
 	c.queue = append(c.queue, f)
 	if last {
 		c.closing = true
+		c.chatQ = nil // nothing goes after the close frame
 	}
+	c.startWriterLocked()
+	return true
+}
+
+// startWriterLocked starts the write loop if none is running and unlocks
+// c.mu.
+func (c *session) startWriterLocked() {
 	start := !c.writing
 	c.writing = true
 	if start {
@@ -623,6 +675,27 @@ func (c *session) push(f frame, last bool) bool {
 	if start {
 		go c.writeLoop()
 	}
+}
+
+// pushChat queues a chat frame of n messages. Chat may be lost: when the
+// session's chat queue is full the frame is dropped and counted (the
+// member sees the gap in seq), and the session stays. Its queue is as
+// long as the send queue, so a member holds at most that many frames of
+// chat, each shared with the whole room.
+func (c *session) pushChat(f frame, n int) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.chatQ) >= c.srv.cfg.Limits.SendQueue {
+		c.chatDropped += uint64(n)
+		c.mu.Unlock()
+		c.srv.counters.chatDropped.Add(uint64(n))
+		return false
+	}
+	c.chatQ = append(c.chatQ, f)
+	c.startWriterLocked()
 	return true
 }
 
@@ -638,33 +711,39 @@ func (c *session) markClosing() bool {
 	return true
 }
 
-// writeLoop drains the queue and exits when it is empty, so an idle session
-// has no write goroutine.
+// writeLoop drains the queues and exits when they are empty, so an idle
+// session has no write goroutine. It takes everything queued at once,
+// must-deliver frames before chat, and writes it through the connection's
+// batching writer: one system call for the lot, not one per frame.
 func (c *session) writeLoop() {
 	defer c.srv.wg.Done()
 	low := c.srv.cfg.Limits.SendQueue / 4
-	wrote := false
+	bc, _ := c.conn.NetConn().(*batchConn)
+	var batch []frame
 	for {
 		c.mu.Lock()
-		if wrote {
-			c.written++
+		if batch != nil {
+			c.written += uint64(len(batch))
+			clear(batch)
+			c.spare = batch[:0]
 		}
 		c.wakeReader(low)
-		if len(c.queue) == 0 {
+		if len(c.queue) == 0 && len(c.chatQ) == 0 {
 			c.writing = false
-			c.queue = nil // an idle session holds no queue array
+			c.queue, c.chatQ, c.spare = nil, nil, nil // an idle session holds no queue array
 			c.mu.Unlock()
 			return
 		}
-		f := c.queue[0]
-		c.queue[0] = frame{}
-		c.queue = c.queue[1:]
+		batch = append(append(c.spare, c.queue...), c.chatQ...)
+		clear(c.queue)
+		clear(c.chatQ)
+		c.queue, c.chatQ, c.spare = c.queue[:0], c.chatQ[:0], nil
 		closing := c.closing
 		c.mu.Unlock()
 
-		if err := c.write(f); err != nil {
+		if err := c.writeBatch(bc, batch); err != nil {
 			c.mu.Lock()
-			c.queue, c.writing = nil, false
+			c.queue, c.chatQ, c.writing = nil, nil, false
 			c.wakeReader(0)
 			wasClosing := c.closing
 			c.closing = true
@@ -683,8 +762,27 @@ func (c *session) writeLoop() {
 			c.conn.NetConn().Close()
 			return
 		}
-		wrote = true
 	}
+}
+
+// writeBatch writes frames, buffered by bc (when the connection has one)
+// and flushed once at the end.
+func (c *session) writeBatch(bc *batchConn, frames []frame) error {
+	if bc != nil {
+		bc.begin()
+	}
+	for _, f := range frames {
+		if err := c.write(f); err != nil {
+			if bc != nil {
+				bc.end()
+			}
+			return err
+		}
+	}
+	if bc != nil {
+		return bc.end()
+	}
+	return nil
 }
 
 // peerGone reports whether a write failed because the client had closed or

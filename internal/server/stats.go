@@ -51,6 +51,11 @@ type counters struct {
 	badMessages atomic.Uint64
 	dropped     [numDropReasons]atomic.Uint64
 	rejected    [numRejectReasons]atomic.Uint64
+
+	chatIn         atomic.Uint64 // chat messages accepted
+	chatDeliveries atomic.Uint64 // messages queued to members (a batch of k to n members: k×n)
+	chatDropped    atomic.Uint64 // messages lost to members whose chat queue was full
+	chatRefused    [numChatRefusals]atomic.Uint64
 }
 
 func (c *counters) droppedTotal() uint64 {
@@ -73,7 +78,9 @@ func (s *Server) Stats() stats.Snapshot {
 	byName := make(map[string]*stats.Room, len(rooms)+len(ms.Rooms))
 	list := make([]stats.Room, 0, len(rooms)+len(ms.Rooms))
 	for _, r := range rooms {
-		list = append(list, stats.Room{Name: r.name, Participants: r.participants})
+		list = append(list, stats.Room{Name: r.name, Participants: r.participants,
+			Publishers: r.publishers, Viewers: r.participants - r.publishers,
+			ChatInPerS: float64(r.chatInPerS), ChatDeliveriesPerS: float64(r.chatOutPerS)})
 	}
 	for i := range list {
 		byName[list[i].Name] = &list[i]
@@ -86,7 +93,10 @@ func (s *Server) Stats() stats.Snapshot {
 			// list may have grown: rebuild the index lazily below.
 			byName = nil
 		}
-		r.Publishers, r.Subscribers, r.Tracks = mr.Publishers, mr.Subscribers, mr.Tracks
+		// The media plane's publishers include WHIP sessions, which /ws
+		// does not see; a /ws publisher without tracks yet is not in it.
+		r.Publishers = max(r.Publishers, mr.Publishers)
+		r.Subscribers, r.Tracks = mr.Subscribers, mr.Tracks
 		r.BitrateInBps, r.BitrateOutBps = mr.BitrateInBps, mr.BitrateOutBps
 		if byName == nil {
 			byName = make(map[string]*stats.Room, len(list))
@@ -221,6 +231,14 @@ var (
 	descPacketsLost      = prometheus.NewDesc("livectl_media_packets_lost", "RTP packets from publishers still missing after NACK repair (falls when a late packet fills a gap).", nil, nil)
 	descNACKs            = prometheus.NewDesc("livectl_media_nacks_total", "NACKs received from subscribers.", nil, nil)
 	descPLIs             = prometheus.NewDesc("livectl_media_plis_total", "PLIs sent to publishers.", nil, nil)
+	descRoomPublishers   = prometheus.NewDesc("livectl_room_publishers", "Publishers per room: /ws members that have published, or the media plane's count (WHIP included) if larger.", []string{"room"}, nil)
+	descRoomViewers      = prometheus.NewDesc("livectl_room_viewers", "/ws participants that have not published, per room.", []string{"room"}, nil)
+	descRoomChatIn       = prometheus.NewDesc("livectl_room_chat_in_per_second", "Chat messages accepted in the last whole second, per room.", []string{"room"}, nil)
+	descRoomChatOut      = prometheus.NewDesc("livectl_room_chat_deliveries_per_second", "Chat messages queued to members in the last whole second, per room.", []string{"room"}, nil)
+	descChatIn           = prometheus.NewDesc("livectl_chat_messages_total", "Chat messages accepted.", nil, nil)
+	descChatDeliveries   = prometheus.NewDesc("livectl_chat_deliveries_total", "Chat messages queued to members (one message to n members counts n).", nil, nil)
+	descChatDropped      = prometheus.NewDesc("livectl_chat_dropped_total", "Chat messages lost to members too slow to take them (they see a gap in seq).", nil, nil)
+	descChatRefused      = prometheus.NewDesc("livectl_chat_refused_total", "Chat messages refused with rate_limited.", []string{"reason"}, nil)
 	descGCPauseP99       = prometheus.NewDesc("livectl_gc_pause_p99_seconds", "99th percentile GC stop-the-world pause.", nil, nil)
 )
 
@@ -248,6 +266,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descParticipants, float64(st.Participants))
 	for _, r := range st.Rooms { // every room, signaling-only ones included
 		gauge(descRoomParticipants, float64(r.Participants), r.Name)
+		gauge(descRoomPublishers, float64(r.Publishers), r.Name)
+		gauge(descRoomViewers, float64(r.Viewers), r.Name)
+		gauge(descRoomChatIn, r.ChatInPerS, r.Name)
+		gauge(descRoomChatOut, r.ChatDeliveriesPerS, r.Name)
+	}
+	counter(descChatIn, float64(c.s.counters.chatIn.Load()))
+	counter(descChatDeliveries, float64(c.s.counters.chatDeliveries.Load()))
+	counter(descChatDropped, float64(c.s.counters.chatDropped.Load()))
+	for i := range c.s.counters.chatRefused {
+		counter(descChatRefused, float64(c.s.counters.chatRefused[i].Load()), chatRefusalNames[i])
 	}
 	counter(descMsgsIn, float64(st.MessagesIn))
 	counter(descMsgsOut, float64(st.MessagesOut))

@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,30 @@ func TestWHIPWHEPLimits(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	post("b", 201, "")
+}
+
+// TestPendingMediaBudget: with --max-pending-media places taken by
+// sessions that have not connected, the next offer is refused as busy
+// (503 with Retry-After) before a peer connection is built; a session that
+// ends gives its place back.
+func TestPendingMediaBudget(t *testing.T) {
+	ts := newMediaServer(t, server.Config{}, Config{MaxPending: 1})
+	post := func(status int, code string) *http.Response {
+		t.Helper()
+		resp := doCase(t, ts.http.URL, httpCase{method: "POST", path: "/whep/p", contentType: "application/sdp", body: recvOffer(t), status: status, code: code}, "")
+		if status == 503 && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After")
+		}
+		return resp
+	}
+	first := post(201, "").Header.Get("Location") // never answered: stays pending
+	post(503, signal.CodeServerFull)
+	doCase(t, ts.http.URL, httpCase{method: "DELETE", path: first, status: 200}, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.sfu.relay.Pending() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	post(201, "")
 }
 
 // TestDrainWaitsForWHIPWHEP: WHIP and WHEP sessions get the drain time to

@@ -43,6 +43,9 @@ type Config struct {
 	// ConnectTimeout ends a session whose peer connection has not
 	// connected by then (0: relay.DefaultConnectTimeout, 30 s).
 	ConnectTimeout time.Duration
+	// MaxPending bounds media sessions setting up at once (0:
+	// relay.DefaultMaxPending); one more is refused as busy.
+	MaxPending int
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -74,7 +77,7 @@ func New(cfg Config) (*SFU, error) {
 	s.res.m = map[string]*resource{}
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
-		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout,
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
 		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
 		Logger: log, OnTrack: s.onTrack,
 	}
@@ -164,6 +167,8 @@ func mediaError(what string, err error) error {
 		return &signal.Error{Code: signal.CodeBadSDP, Reason: fmt.Sprintf("%s: %v", what, err)}
 	case errors.Is(err, relay.ErrClosed):
 		return &signal.Error{Code: signal.CodeDraining, Reason: what + ": the media plane is shutting down"}
+	case errors.Is(err, relay.ErrBusy):
+		return &signal.Error{Code: signal.CodeServerFull, Reason: what + ": " + err.Error() + ", retry in a few seconds"}
 	case errors.Is(err, relay.ErrNoOfferPending), errors.Is(err, relay.ErrNoSuchTrack):
 		return &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("%s: %v", what, err)}
 	}

@@ -269,6 +269,9 @@ func (h *whipHandler) create(kind string) http.Handler {
 				problem(w, http.StatusBadRequest, signal.CodeBadSDP, err.Error())
 			case errors.Is(err, relay.ErrClosed):
 				problem(w, http.StatusServiceUnavailable, signal.CodeDraining, "the media plane is shutting down")
+			case errors.Is(err, relay.ErrBusy):
+				w.Header().Set("Retry-After", "2")
+				problem(w, http.StatusServiceUnavailable, signal.CodeServerFull, err.Error()+", retry in a few seconds")
 			default:
 				h.srv.Logger().Warn("creating "+kind+" session", "room", room, "err", err)
 				problem(w, http.StatusInternalServerError, signal.CodeInternal, err.Error())

@@ -43,10 +43,12 @@ type DialOptions struct {
 	// WantEvent, when set, is asked for the type of each frame that looks
 	// like an event (no request id) before it is decoded; frames it rejects
 	// are dropped undecoded. Load generators holding thousands of sessions
-	// use it to skip membership events they do not read. The look is cheap
-	// and conservative: a frame whose leading type field cannot be read
-	// that way is decoded as usual, and replies are always decoded.
-	WantEvent func(typ string) bool
+	// use it to skip membership events they do not read, or to read the
+	// few fields they need from frame (valid only during the call) instead
+	// of decoding a stream of chat frames. The look is cheap and
+	// conservative: a frame whose leading type field cannot be read that
+	// way is decoded as usual, and replies are always decoded.
+	WantEvent func(typ string, frame []byte) bool
 }
 
 // writeBufferPool shares write buffers between all clients of a process:
@@ -94,7 +96,7 @@ type Client struct {
 	conn         *websocket.Conn
 	writeTimeout time.Duration
 	onEvent      func(*Message)
-	wantEvent    func(string) bool
+	wantEvent    func(typ string, frame []byte) bool
 	welcome      Message
 
 	wmu sync.Mutex // serialises frame writes
@@ -202,7 +204,7 @@ func (c *Client) readLoop() {
 			return
 		}
 		if c.wantEvent != nil {
-			if typ, ok := eventType(b); ok && !c.wantEvent(typ) {
+			if typ, ok := eventType(b); ok && !c.wantEvent(typ, b) {
 				continue
 			}
 		}
@@ -439,6 +441,25 @@ func (c *Client) Ping(ctx context.Context) (rtt time.Duration, server time.Time,
 		return 0, time.Time{}, err
 	}
 	return time.Since(start), time.UnixMilli(r.ServerTime), nil
+}
+
+// Chat sends text to the room's chat and returns its seq. clientTime (Unix
+// milliseconds, 0: none) travels with the message to every member, so a
+// receiver can measure delivery latency against its own clock. Over a
+// limit the error is *Error with CodeRateLimited.
+func (c *Client) Chat(ctx context.Context, text string, clientTime int64) (uint64, error) {
+	r, err := c.Call(ctx, &Message{Type: TypeChat, Text: text, ClientTime: clientTime})
+	if err != nil {
+		return 0, err
+	}
+	return r.Seq, nil
+}
+
+// SendChat sends text without waiting for chat_ok: load generators send
+// on a schedule (open model). The chat_ok (or error), having no request
+// id, arrives at OnEvent.
+func (c *Client) SendChat(text string, clientTime int64) error {
+	return c.Send(&Message{Type: TypeChat, Text: text, ClientTime: clientTime})
 }
 
 // Close ends the session with a normal close frame and waits for the read

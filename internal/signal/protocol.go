@@ -29,10 +29,9 @@ const Subprotocol = "livectl.v1"
 const DefaultMaxMessageSize = 64 << 10
 
 // DefaultMaxServerMessageSize is the largest frame a client accepts from
-// the server by default. Server frames can be much larger than a client's:
-// the joined reply lists every participant and track of the room, about
-// 0.2 MiB for 1,000 participants (the default room limit) with 128-byte
-// identities, and more with a raised --max-participants.
+// the server by default. Server frames can be larger than a client's: a
+// joined reply lists up to --room-list-limit participants, every track of
+// the room and the chat history.
 const DefaultMaxServerMessageSize = 16 << 20
 
 // Message types sent by clients.
@@ -45,6 +44,7 @@ const (
 	TypeAnswer    = "answer"    // SDP: client's answer to a server offer; server's answer to publish
 	TypeTrickle   = "trickle"   // Candidate, Target: an ICE candidate, either direction
 	TypeUnpublish = "unpublish" // TrackID (empty: all) → unpublished
+	TypeChat      = "chat"      // Text, ClientTime → chat_ok; from the server: Room, Messages
 )
 
 // Message types sent by the server.
@@ -61,6 +61,12 @@ const (
 	TypeUnpublished       = "unpublished"
 	TypeError             = "error"    // Code, Reason; ID of the failed request if any
 	TypeDraining          = "draining" // DeadlineMS: the server is shutting down
+	// TypeParticipantUpdated: Participant; a member became a publisher.
+	TypeParticipantUpdated = "participant_updated"
+	// TypeRoomUpdate: Room, Publishers, Viewers; the room's counts, coalesced
+	// (large rooms). On the wire it also carries "participants": the sum.
+	TypeRoomUpdate = "room_update"
+	TypeChatOK     = "chat_ok" // Seq: the accepted message's place in the room's chat
 )
 
 // Trickle targets: which of the session's two peer connections a candidate is for.
@@ -101,10 +107,41 @@ const (
 	CloseRateLimited     = 4029 // kept sending over its rate limit (4000 + HTTP 429)
 )
 
-// Participant is a member of a room as others see it.
+// Participant is a member of a room as others see it. Publisher is set
+// for a member that has published media over /ws in this membership
+// (docs/protocol.md, "Live rooms").
 type Participant struct {
 	Identity  string `json:"identity"`
 	SessionID string `json:"session_id,omitempty"`
+	Publisher bool   `json:"publisher,omitempty"`
+}
+
+// Participants is a list of participants. In a room_update frame the
+// "participants" key holds a count instead (the frame's Publishers plus
+// Viewers); a number there decodes as an empty list.
+type Participants []Participant
+
+// UnmarshalJSON accepts a list, or a number (room_update) that it ignores.
+func (p *Participants) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') {
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return err
+		}
+		*p = nil
+		return nil
+	}
+	return json.Unmarshal(b, (*[]Participant)(p))
+}
+
+// ChatMessage is one chat (danmaku) message as members receive it. Seq is
+// its place in the room's chat: per room, from 1, without holes.
+type ChatMessage struct {
+	Seq        uint64 `json:"seq"`
+	From       string `json:"from"`
+	Text       string `json:"text"`
+	ClientTime int64  `json:"client_time,omitempty"` // the sender's, as sent (Unix ms)
+	ServerTime int64  `json:"server_time"`           // when the server accepted it (Unix ms)
 }
 
 // Track describes a published media track.
@@ -135,10 +172,14 @@ type Message struct {
 	Identity string `json:"identity,omitempty"`
 	Token    string `json:"token,omitempty"`
 
-	Protocol     int           `json:"protocol,omitempty"`
-	SessionID    string        `json:"session_id,omitempty"`
-	Participant  *Participant  `json:"participant,omitempty"`
-	Participants []Participant `json:"participants,omitempty"`
+	Protocol     int          `json:"protocol,omitempty"`
+	SessionID    string       `json:"session_id,omitempty"`
+	Participant  *Participant `json:"participant,omitempty"`
+	Participants Participants `json:"participants,omitempty"`
+	// Publishers and Viewers are the room's counts (joined, room_update):
+	// its members are Publishers + Viewers.
+	Publishers int `json:"publishers,omitempty"`
+	Viewers    int `json:"viewers,omitempty"`
 
 	ClientTime int64 `json:"client_time,omitempty"` // opaque to the server, echoed in pong
 	ServerTime int64 `json:"server_time,omitempty"` // Unix time in milliseconds
@@ -150,6 +191,10 @@ type Message struct {
 	Tracks    []Track       `json:"tracks,omitempty"`
 	TrackID   string        `json:"track_id,omitempty"`
 
+	Text     string        `json:"text,omitempty"`     // chat request
+	Seq      uint64        `json:"seq,omitempty"`      // chat_ok
+	Messages []ChatMessage `json:"messages,omitempty"` // chat event; joined: the chat history
+
 	Code       string `json:"code,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	DeadlineMS int64  `json:"deadline_ms,omitempty"`
@@ -160,6 +205,7 @@ const (
 	MaxNameLen = 128 // room and identity
 	MaxIDLen   = 64  // request id
 	MaxSDPLen  = 48 << 10
+	MaxChatLen = 16 << 10 // chat text, whatever --chat-max-bytes says
 )
 
 // ErrEmptyType is returned by Decode for a frame without a type.
@@ -232,7 +278,45 @@ func CheckName(what, name string) error {
 }
 
 // Encode serialises m as one frame.
-func Encode(m *Message) ([]byte, error) { return json.Marshal(m) }
+func Encode(m *Message) ([]byte, error) {
+	if m.Type == TypeRoomUpdate {
+		return json.Marshal(roomUpdate{Type: m.Type, Room: m.Room,
+			Participants: m.Publishers + m.Viewers, Publishers: m.Publishers, Viewers: m.Viewers})
+	}
+	return json.Marshal(m)
+}
+
+// roomUpdate is the wire form of a room_update: every count present, and
+// "participants" a number.
+type roomUpdate struct {
+	Type         string `json:"type"`
+	Room         string `json:"room"`
+	Participants int    `json:"participants"`
+	Publishers   int    `json:"publishers"`
+	Viewers      int    `json:"viewers"`
+}
+
+// CheckChatText says what is wrong with a chat message's text, or nil:
+// 1 to maxBytes bytes of UTF-8 without control characters.
+func CheckChatText(text string, maxBytes int) error {
+	switch {
+	case text == "":
+		return errors.New("chat text is empty")
+	case len(text) > maxBytes:
+		return fmt.Errorf("chat text is %d bytes, at most %d", len(text), maxBytes)
+	case !utf8.ValidString(text):
+		return errors.New("chat text is not valid UTF-8")
+	}
+	for _, r := range text {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("chat text contains a control character (%U)", r)
+		}
+		if r == utf8.RuneError { // what the JSON decoder made of invalid UTF-8
+			return errors.New("chat text is not valid UTF-8")
+		}
+	}
+	return nil
+}
 
 // Validate checks the fields a client request of m's type needs, returning a
 // *Error with CodeBadMessage or CodeUnknownType.
@@ -251,6 +335,12 @@ func (m *Message) Validate() error {
 			}
 		}
 	case TypeLeave, TypePing, TypeSubscribe, TypeUnpublish:
+	case TypeChat:
+		// The length limit is the server's (--chat-max-bytes); the frame
+		// limit bounds it here.
+		if err := CheckChatText(m.Text, MaxChatLen); err != nil {
+			return &Error{Code: CodeBadMessage, Reason: err.Error()}
+		}
 	case TypePublish, TypeAnswer:
 		if m.SDP == "" {
 			return &Error{Code: CodeBadMessage, Reason: m.Type + " needs sdp"}

@@ -20,6 +20,16 @@ func TestDecode(t *testing.T) {
 		{"unknown fields ignored", `{"type":"ping","future":{"x":[1,2]}}`, true, Message{Type: TypePing}},
 		{"trickle", `{"type":"trickle","target":"publisher","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}`, true,
 			Message{Type: TypeTrickle, Target: TargetPublisher, Candidate: &ICECandidate{Candidate: "c", SDPMid: ptr("0"), SDPMLineIndex: ptr(uint16(0))}}},
+		{"chat request", `{"type":"chat","id":"7","text":"hi","client_time":5}`, true,
+			Message{Type: TypeChat, ID: "7", Text: "hi", ClientTime: 5}},
+		{"chat batch", `{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"x","client_time":2,"server_time":3}]}`, true,
+			Message{Type: TypeChat, Room: "r", Messages: []ChatMessage{{Seq: 1, From: "a", Text: "x", ClientTime: 2, ServerTime: 3}}}},
+		{"chat_ok", `{"type":"chat_ok","id":"7","seq":9}`, true, Message{Type: TypeChatOK, ID: "7", Seq: 9}},
+		{"room_update", `{"type":"room_update","room":"r","participants":12,"publishers":2,"viewers":10}`, true,
+			Message{Type: TypeRoomUpdate, Room: "r", Publishers: 2, Viewers: 10}},
+		{"joined with counts", `{"type":"joined","participants":[{"identity":"p","publisher":true}],"publishers":1,"viewers":1}`, true,
+			Message{Type: TypeJoined, Participants: Participants{{Identity: "p", Publisher: true}}, Publishers: 1, Viewers: 1}},
+		{"participants a string", `{"type":"joined","participants":"x"}`, false, Message{}},
 		{"empty", ``, false, Message{}},
 		{"array", `[{"type":"ping"}]`, false, Message{}},
 		{"string", `"ping"`, false, Message{}},
@@ -71,6 +81,14 @@ func TestValidate(t *testing.T) {
 		{"join long identity", Message{Type: TypeJoin, Room: "r", Identity: long}, CodeBadMessage},
 		{"long id", Message{Type: TypePing, ID: strings.Repeat("1", MaxIDLen+1)}, CodeBadMessage},
 		{"leave", Message{Type: TypeLeave}, ""},
+		{"chat", Message{Type: TypeChat, Text: "héllo 弾幕"}, ""},
+		{"chat empty", Message{Type: TypeChat}, CodeBadMessage},
+		{"chat control", Message{Type: TypeChat, Text: "a\x1bb"}, CodeBadMessage},
+		{"chat newline", Message{Type: TypeChat, Text: "a\nb"}, CodeBadMessage},
+		{"chat bad utf8", Message{Type: TypeChat, Text: "\xff"}, CodeBadMessage},
+		{"chat too long", Message{Type: TypeChat, Text: strings.Repeat("x", MaxChatLen+1)}, CodeBadMessage},
+		{"chat server-only", Message{Type: TypeChatOK}, CodeUnknownType},
+		{"room_update from client", Message{Type: TypeRoomUpdate}, CodeUnknownType},
 		{"ping", Message{Type: TypePing}, ""},
 		{"subscribe", Message{Type: TypeSubscribe}, ""},
 		{"unpublish", Message{Type: TypeUnpublish, TrackID: "t"}, ""},
@@ -162,6 +180,11 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"ping","client_time":123}`,
 		`{"type":"trickle","target":"subscriber","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"publish","sdp":"v=0\r\n"}`,
+		`{"type":"chat","id":"7","text":"hi","client_time":1700000000000}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"x","client_time":2,"server_time":3}]}`,
+		`{"type":"chat_ok","id":"7","seq":9}`,
+		`{"type":"room_update","room":"r","participants":12,"publishers":2,"viewers":10}`,
+		`{"type":"joined","participants":-1}`,
 		`{"type":"","id":"x"}`,
 		`[]`, `{`, `null`, "\x00",
 	} {
@@ -199,6 +222,23 @@ func FuzzDecode(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestEncodeRoomUpdate: a room_update carries every count, participants
+// as a number, and decodes back to the same counts.
+func TestEncodeRoomUpdate(t *testing.T) {
+	b, err := Encode(&Message{Type: TypeRoomUpdate, Room: "r", Publishers: 0, Viewers: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"type":"room_update","room":"r","participants":7,"publishers":0,"viewers":7}`
+	if string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+	m, err := Decode(b)
+	if err != nil || m.Publishers != 0 || m.Viewers != 7 || m.Participants != nil {
+		t.Fatalf("decoded %+v, %v", m, err)
+	}
+}
 
 func TestCheckName(t *testing.T) {
 	for _, tc := range []struct {

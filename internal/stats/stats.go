@@ -40,11 +40,19 @@ type Snapshot struct {
 
 // Room is one entry of the per-room list.
 type Room struct {
-	Name          string `json:"name"`
-	Participants  int    `json:"participants"`
-	Publishers    int    `json:"publishers"`
+	Name         string `json:"name"`
+	Participants int    `json:"participants"` // over /ws
+	// Publishers: /ws members that have published media, or the media
+	// plane's publishers (WHIP sessions included) when they are more.
+	Publishers int `json:"publishers"`
+	// Viewers: /ws members that have not published.
+	Viewers       int    `json:"viewers"`
 	Subscribers   int    `json:"subscribers"`
 	Tracks        int    `json:"tracks"`
 	BitrateInBps  uint64 `json:"bitrate_in_bps"`
 	BitrateOutBps uint64 `json:"bitrate_out_bps"`
+	// Chat messages accepted, and queued to members (k messages to n
+	// members: k×n), in the last whole second.
+	ChatInPerS         float64 `json:"chat_in_per_s"`
+	ChatDeliveriesPerS float64 `json:"chat_deliveries_per_s"`
 }

@@ -104,8 +104,9 @@ func TestTopE2E(t *testing.T) {
 			t.Skip("this binary has no 'livectl publish': media part not exercised")
 		}
 		// One publisher with video and audio: a non-zero inbound bitrate in
-		// its room's row and in the derived total.
-		row := regexp.MustCompile(`e2e-media\s+1\s+1\s+0\s+2\s+[1-9][\d.]* [kM]b/s`)
+		// its room's row and in the derived total. Columns: PART VIEW PUB
+		// SUB TRK MSG/s DLV/s IN.
+		row := regexp.MustCompile(`e2e-media\s+1\s+0\s+1\s+0\s+2\s+0\s+0\s+[1-9][\d.]* [kM]b/s`)
 		total := regexp.MustCompile(`bitrate in\s+[1-9][\d.]* [kM]b/s`)
 		deadline := time.Now().Add(20 * time.Second)
 		for {

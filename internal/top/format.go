@@ -70,6 +70,9 @@ func formatPct(p float64) string {
 }
 
 // perSecond renders an event rate compactly: 950/s, 1.2k/s.
-func perSecond(v float64) string {
-	return strings.ReplaceAll(units.SI(v, "/s"), " ", "")
+func perSecond(v float64) string { return compact(v) + "/s" }
+
+// compact renders a number with an SI prefix and no space: 950, 1.2k.
+func compact(v float64) string {
+	return strings.ReplaceAll(units.SI(v, ""), " ", "")
 }

@@ -73,10 +73,14 @@ func sampleSnap(uptime float64, step uint64) stats.Snapshot {
 		PacketsIn: 10_000 + step*990, PacketsOut: 30_000 + step*2970, PacketsLost: step * 10,
 		Goroutines: 300 + int(step), HeapBytes: 48 << 20, GCPauseNsP99: 420_000,
 		Rooms: []stats.Room{
-			{Name: "lobby", Participants: 2, Publishers: 0, Subscribers: 2, Tracks: 0},
-			{Name: "stage-a", Participants: 20, Publishers: 2, Subscribers: 18, Tracks: 4, BitrateInBps: 2_500_000, BitrateOutBps: 45_000_000},
-			{Name: "stage-b", Participants: 15, Publishers: 1, Subscribers: 14, Tracks: 2, BitrateInBps: 3_000_000, BitrateOutBps: 21_000_000},
-			{Name: "backstage", Participants: 3, Publishers: 3, Subscribers: 0, Tracks: 6, BitrateInBps: 900_000, BitrateOutBps: 0},
+			// Viewers are the members that have not published; chat
+			// deliveries are messages in × members.
+			{Name: "lobby", Participants: 2, Publishers: 0, Viewers: 2, Subscribers: 2, Tracks: 0},
+			{Name: "stage-a", Participants: 20, Publishers: 2, Viewers: 18, Subscribers: 18, Tracks: 4, BitrateInBps: 2_500_000, BitrateOutBps: 45_000_000,
+				ChatInPerS: 12, ChatDeliveriesPerS: 240},
+			{Name: "stage-b", Participants: 15, Publishers: 1, Viewers: 14, Subscribers: 14, Tracks: 2, BitrateInBps: 3_000_000, BitrateOutBps: 21_000_000,
+				ChatInPerS: 100, ChatDeliveriesPerS: 1500},
+			{Name: "backstage", Participants: 3, Publishers: 3, Viewers: 0, Subscribers: 0, Tracks: 6, BitrateInBps: 900_000, BitrateOutBps: 0},
 		},
 	}
 }
@@ -597,6 +601,29 @@ func TestResize(t *testing.T) {
 					t.Errorf("footer missing: %q", lines[len(lines)-1])
 				}
 			})
+		}
+	}
+}
+
+// The rooms table leaves columns out on narrow terminals, media ones
+// first, and never the live-room ones (viewers, publishers, chat).
+func TestShownRoomCols(t *testing.T) {
+	tests := []struct {
+		width int
+		want  string
+	}{
+		{120, "PART VIEW PUB SUB TRK MSG/s DLV/s IN OUT"},
+		{80, "PART VIEW PUB TRK MSG/s DLV/s IN OUT"},
+		{60, "PART VIEW PUB MSG/s DLV/s OUT"},
+		{40, "PART VIEW MSG/s DLV/s"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, c := range shownRoomCols(tt.width) {
+			got = append(got, c.title)
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("width %d: %s, want %s", tt.width, g, tt.want)
 		}
 	}
 }

@@ -129,10 +129,17 @@ func (r *OnceReport) WriteTable(w io.Writer) error {
 		SortRooms(rooms, SortParticipants, false)
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROOM\tPART\tPUB\tSUB\tTRK\tIN\tOUT")
+		fmt.Fprint(tw, "ROOM")
+		for _, c := range roomCols {
+			fmt.Fprint(tw, "\t"+c.title)
+		}
+		fmt.Fprintln(tw)
 		for _, rm := range rooms {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\n", rm.Name, rm.Participants, rm.Publishers, rm.Subscribers,
-				rm.Tracks, formatBits(float64(rm.BitrateInBps)), formatBits(float64(rm.BitrateOutBps)))
+			fmt.Fprint(tw, rm.Name)
+			for _, c := range roomCols {
+				fmt.Fprint(tw, "\t"+c.cell(rm))
+			}
+			fmt.Fprintln(tw)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,6 +184,12 @@ func TestOnce(t *testing.T) {
 		if !strings.Contains(tab.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, tab.String())
 		}
+	}
+	// Every room column, narrow or not: viewers, publishers, chat in and
+	// deliveries per second (stage-b: 14 viewers, 1 publisher, 100 in, 1,500 out).
+	if !regexp.MustCompile(`ROOM\s+PART\s+VIEW\s+PUB\s+SUB\s+TRK\s+MSG/s\s+DLV/s\s+IN\s+OUT`).MatchString(tab.String()) ||
+		!regexp.MustCompile(`stage-b\s+15\s+14\s+1\s+14\s+2\s+100\s+1.5k\s`).MatchString(tab.String()) {
+		t.Errorf("rooms table lacks the live-room columns:\n%s", tab.String())
 	}
 
 	t.Run("unreachable", func(t *testing.T) {

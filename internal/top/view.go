@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/livectl/livectl/internal/inspect"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // Styles. Colours are dropped automatically where the terminal has none.
@@ -46,24 +47,60 @@ const (
 	minWidth         = 40
 )
 
-// Column widths of the rooms table; the room name takes what is left.
-var roomCols = []struct {
+// roomCol is a column of the rooms table. The room name takes what the
+// others leave; on a terminal too narrow for them all, columns are left
+// out by drop (lowest first, 0 never) until the name has minNameWidth.
+type roomCol struct {
 	title string
 	width int
 	key   SortKey
-}{
-	{"PART", 5, SortParticipants},
-	{"PUB", 4, -1},
-	{"SUB", 4, -1},
-	{"TRK", 4, SortTracks},
-	{"IN", 11, SortBitrateIn},
-	{"OUT", 11, SortBitrateOut},
+	drop  int
+	cell  func(stats.Room) string
+}
+
+const minNameWidth = 12
+
+var roomCols = []roomCol{
+	{"PART", 5, SortParticipants, 0, func(r stats.Room) string { return fmt.Sprint(r.Participants) }},
+	{"VIEW", 5, -1, 0, func(r stats.Room) string { return fmt.Sprint(r.Viewers) }},
+	{"PUB", 3, -1, 5, func(r stats.Room) string { return fmt.Sprint(r.Publishers) }},
+	{"SUB", 4, -1, 1, func(r stats.Room) string { return fmt.Sprint(r.Subscribers) }},
+	{"TRK", 4, SortTracks, 2, func(r stats.Room) string { return fmt.Sprint(r.Tracks) }},
+	// Chat messages in, and deliveries to members, per second.
+	{"MSG/s", 5, -1, 0, func(r stats.Room) string { return compact(r.ChatInPerS) }},
+	{"DLV/s", 6, -1, 0, func(r stats.Room) string { return compact(r.ChatDeliveriesPerS) }},
+	{"IN", 10, SortBitrateIn, 3, func(r stats.Room) string { return formatBits(float64(r.BitrateInBps)) }},
+	{"OUT", 10, SortBitrateOut, 4, func(r stats.Room) string { return formatBits(float64(r.BitrateOutBps)) }},
+}
+
+// shownRoomCols are the columns that fit width w.
+func shownRoomCols(w int) []roomCol {
+	cols := slices.Clone(roomCols)
+	for {
+		fixed := 0
+		for _, c := range cols {
+			fixed += c.width + 2 // cell padding
+		}
+		if w-fixed-2 >= minNameWidth {
+			return cols
+		}
+		low := -1
+		for i, c := range cols {
+			if c.drop > 0 && (low < 0 || c.drop < cols[low].drop) {
+				low = i
+			}
+		}
+		if low < 0 {
+			return cols
+		}
+		cols = slices.Delete(cols, low, low+1)
+	}
 }
 
 // layout sizes the tables for the window.
 func (m *Model) layout() {
 	w := max(m.width, minWidth)
-	m.rooms.SetColumns(m.roomColumns())
+	m.refreshRooms() // the width decides which columns are shown
 	m.rooms.SetWidth(w)
 	m.rooms.SetHeight(max(m.height-roomsChrome, 2))
 	m.groups.SetColumns(m.groupColumns())
@@ -86,13 +123,15 @@ func (m *Model) sortMark(k SortKey) string {
 }
 
 func (m *Model) roomColumns() []table.Column {
+	w := max(m.width, minWidth)
+	shown := shownRoomCols(w)
 	fixed := 0
-	for _, c := range roomCols {
+	for _, c := range shown {
 		fixed += c.width + 2 // cell padding
 	}
-	nameW := max(max(m.width, minWidth)-fixed-2, 8)
+	nameW := max(w-fixed-2, 8)
 	cols := []table.Column{{Title: "ROOM" + m.sortMark(SortName), Width: nameW}}
-	for _, c := range roomCols {
+	for _, c := range shown {
 		t := c.title
 		if c.key >= 0 {
 			t += m.sortMark(c.key)
@@ -116,6 +155,9 @@ func (m *Model) groupColumns() []table.Column {
 func (m *Model) refreshRooms() {
 	// Every Set* re-renders the visible rows; skip it when only the data changed.
 	if cols := m.roomColumns(); !slices.Equal(cols, m.rooms.Columns()) {
+		// Rows of the old columns must go first: the table renders the
+		// rows it holds against the new columns at once.
+		m.rooms.SetRows(nil)
 		m.rooms.SetColumns(cols)
 	}
 	var selected string
@@ -123,18 +165,15 @@ func (m *Model) refreshRooms() {
 		selected = r[0]
 	}
 	rooms := m.VisibleRooms()
+	shown := shownRoomCols(max(m.width, minWidth))
 	rows := make([]table.Row, len(rooms))
 	cursor := 0
 	for i, r := range rooms {
-		rows[i] = table.Row{
-			r.Name,
-			padLeft(fmt.Sprint(r.Participants), 5),
-			padLeft(fmt.Sprint(r.Publishers), 4),
-			padLeft(fmt.Sprint(r.Subscribers), 4),
-			padLeft(fmt.Sprint(r.Tracks), 4),
-			padLeft(formatBits(float64(r.BitrateInBps)), 11),
-			padLeft(formatBits(float64(r.BitrateOutBps)), 11),
+		row := table.Row{r.Name}
+		for _, c := range shown {
+			row = append(row, padLeft(c.cell(r), c.width))
 		}
+		rows[i] = row
 		if r.Name == selected {
 			cursor = i
 		}

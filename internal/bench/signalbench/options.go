@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -27,6 +28,9 @@ type Options struct {
 	URL string `json:"url"`
 	// Conns is the number of sessions to open.
 	Conns int `json:"conns"`
+	// RunConns is the whole run's sessions when this process opens a share
+	// of them (--procs); room sizes are figured from it. Defaults to Conns.
+	RunConns int `json:"run_conns,omitempty"`
 	// Rate is the connection attempts per second of the ramp. Attempts start
 	// on schedule whether or not earlier ones finished (an open model).
 	Rate float64 `json:"rate"`
@@ -35,9 +39,20 @@ type Options struct {
 	// PingInterval is how often each session measures a round trip; 0 turns pings off.
 	PingInterval time.Duration `json:"ping_interval"`
 	// Rooms spreads sessions round-robin over this many rooms; otherwise
-	// RoomSize fills rooms of that many sessions one after the other.
+	// RoomSize fills rooms of that many sessions one after the other. Both
+	// describe the same thing, a partition of the run's sessions: one room
+	// of the whole run is Rooms 1 or RoomSize Conns.
 	Rooms    int `json:"rooms,omitempty"`
 	RoomSize int `json:"room_size,omitempty"`
+	// ChatRate is the chat messages per second sent into each room during
+	// the hold, on schedule (an open model); 0 sends none. ChatSenders of
+	// each room's members (its first joiners) take turns sending them.
+	ChatRate    float64 `json:"chat_rate,omitempty"`
+	ChatSenders int     `json:"chat_senders,omitempty"`
+	// Hello are raw-mode frames sent in order right after connecting (a
+	// handshake: authenticate, subscribe) before the session counts as
+	// established.
+	Hello []string `json:"hello,omitempty"`
 	// RunID prefixes room and identity names so runs do not collide.
 	RunID string `json:"run_id"`
 	// Token is sent in join requests; Header with the upgrade request.
@@ -89,26 +104,64 @@ func (o *Options) Defaults() {
 	if o.RunID == "" {
 		o.RunID = bench.NewRunID()
 	}
-}
-
-// room is the room of session i (numbered over all processes).
-func (o *Options) room(i int) string {
-	n := 0
-	if o.Rooms > 0 {
-		n = i % o.Rooms
-	} else {
-		n = i / o.RoomSize
+	if o.RunConns <= 0 {
+		o.RunConns = o.Conns
 	}
-	return "bench-" + o.RunID + "-" + strconv.Itoa(n)
 }
 
-// RoomCount is the number of rooms the run uses.
+// roomIndex is the number of session i's room (sessions numbered over
+// all processes); member is i's place among its room's members in the
+// order they join (0 first).
+func (o *Options) roomIndex(i int) int {
+	if o.Rooms > 0 {
+		return i % o.Rooms
+	}
+	return i / o.RoomSize
+}
+
+func (o *Options) member(i int) int {
+	if o.Rooms > 0 {
+		return i / o.Rooms
+	}
+	return i % o.RoomSize
+}
+
+// room is the name of session i's room.
+func (o *Options) room(i int) string { return roomName(o.RunID, o.roomIndex(i)) }
+
+func roomName(runID string, n int) string { return "bench-" + runID + "-" + strconv.Itoa(n) }
+
+// RoomCount is the number of rooms the whole run uses (all processes).
 func (o *Options) RoomCount() int {
 	if o.Rooms > 0 {
-		return min(o.Rooms, o.Conns)
+		return min(o.Rooms, o.RunConns)
 	}
-	return (o.Conns + o.RoomSize - 1) / o.RoomSize
+	return (o.RunConns + o.RoomSize - 1) / o.RoomSize
 }
+
+// LargestRoom is how many members the run's largest room has.
+func (o *Options) LargestRoom() int {
+	if o.Rooms > 0 {
+		return (o.RunConns + o.Rooms - 1) / o.Rooms
+	}
+	return min(o.RoomSize, o.RunConns)
+}
+
+// chatSenders is how many members of each room send chat: ChatSenders,
+// or by default enough that each sends at most defaultSenderRate (under
+// livectl serve's default per-sender limit), never more than a room holds.
+func (o *Options) chatSenders() int {
+	k := o.ChatSenders
+	if k <= 0 {
+		k = int(math.Ceil(o.ChatRate / defaultSenderRate))
+	}
+	return max(1, min(k, o.LargestRoom()))
+}
+
+// defaultSenderRate is the chat messages per second one sender sends when
+// --chat-senders is not given: below livectl serve's default --chat-rate
+// of 5/s per sender.
+const defaultSenderRate = 4
 
 // MaxSourceIPs bounds --source-ips ranges.
 const MaxSourceIPs = 4096
@@ -255,6 +308,18 @@ func (o *Options) Validate() error {
 	}
 	if o.Rooms < 0 || o.RoomSize < 0 {
 		errs = append(errs, errors.New("rooms and room size must not be negative"))
+	}
+	if o.Rooms > 0 && o.RoomSize > 0 {
+		errs = append(errs, errors.New("give rooms or room size, not both"))
+	}
+	if o.ChatRate < 0 || o.ChatSenders < 0 {
+		errs = append(errs, errors.New("chat rate and chat senders must not be negative"))
+	}
+	if o.ChatRate > 0 && o.Protocol == ProtocolRaw {
+		errs = append(errs, errors.New("chat is for the livectl protocol; raw mode sends --send"))
+	}
+	if len(o.Hello) > 0 && o.Protocol != ProtocolRaw {
+		errs = append(errs, errors.New("hello frames are for the raw protocol; livectl sessions join"))
 	}
 	return errors.Join(errs...)
 }

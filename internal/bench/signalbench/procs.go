@@ -150,9 +150,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
 	rep.Target = p.opts.URL
 	rep.Runs = 1
-	rep.Settings = Settings{Conns: p.opts.Conns, Rate: p.opts.Rate, HoldS: p.opts.Duration.Seconds(),
-		PingIntervalMS: float64(p.opts.PingInterval) / float64(time.Millisecond),
-		Rooms:          p.opts.RoomCount(), SourceIPs: len(p.opts.SourceIPs), Procs: p.procs}
+	rep.Settings = p.opts.settings(p.procs)
 	rep.DurationS = round2(time.Since(start).Seconds())
 	if rep.DurationS > 0 {
 		rep.Rate.MessagesPerS = round2(float64(rep.Rate.Messages) / rep.DurationS)

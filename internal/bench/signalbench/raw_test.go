@@ -12,16 +12,29 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// echoServer is a plain WebSocket echo server: not livectl, nothing shared.
-func echoServer(t *testing.T) string {
+// wsServer is a plain WebSocket server on loopback, not livectl: serve
+// handles each connection after before has seen its request.
+func wsServer(t *testing.T, before func(*http.Request), serve func(*websocket.Conn)) *httptest.Server {
 	t.Helper()
 	up := websocket.Upgrader{}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if before != nil {
+			before(r)
+		}
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
 		defer c.Close()
+		serve(c)
+	}))
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// echoServer is a plain WebSocket echo server: not livectl, nothing shared.
+func echoServer(t *testing.T) string {
+	hs := wsServer(t, nil, func(c *websocket.Conn) {
 		for {
 			mt, b, err := c.ReadMessage()
 			if err != nil {
@@ -35,31 +48,20 @@ func echoServer(t *testing.T) string {
 				return
 			}
 		}
-	}))
-	t.Cleanup(hs.Close)
+	})
 	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
 }
 
 // sinkServer accepts WebSocket connections and reads until each client
 // goes; before runs first for every request.
 func sinkServer(t *testing.T, before func(*http.Request)) *httptest.Server {
-	t.Helper()
-	up := websocket.Upgrader{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		before(r)
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return wsServer(t, before, func(c *websocket.Conn) {
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
 				return
 			}
 		}
-	}))
-	t.Cleanup(hs.Close)
-	return hs
+	})
 }
 
 func TestRawModeAgainstEchoServer(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,10 +28,11 @@ const (
 	LatSetup      = "setup"       // scheduled start → joined
 	LatRTT        = "rtt"         // ping's scheduled tick → pong, corrected for skipped pings
 	LatRTTRaw     = "rtt_raw"     // ping sent → pong
+	// LatChat (chat.go): a chat message's client_time → its receipt.
 )
 
 // LatencyNames lists the latencies of a signal report in display order.
-var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT, LatRTTRaw}
+var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT, LatRTTRaw, LatChat}
 
 // Report is the result of `bench signal`. The fields named in SPEC.md are
 // stable; the rest may grow.
@@ -52,6 +54,8 @@ type Report struct {
 	Client      Client                  `json:"client"`
 	Server      *ServerCost             `json:"server,omitempty"`
 	Generator   bench.Generator         `json:"generator"`
+	// Chat is there when the run sent chat (--chat-rate).
+	Chat *Chat `json:"chat,omitempty"`
 	// Histograms are the full distributions behind Latency, written by
 	// --out so that `bench report` can merge runs exactly.
 	Histograms map[string]*hist.Histogram `json:"histograms,omitempty"`
@@ -64,8 +68,11 @@ type Settings struct {
 	HoldS          float64 `json:"hold_s"`
 	PingIntervalMS float64 `json:"ping_interval_ms"`
 	Rooms          int     `json:"rooms"`
+	RoomSize       int     `json:"room_size"` // members of the largest room
 	SourceIPs      int     `json:"source_ips"`
 	Procs          int     `json:"procs"`
+	ChatRate       float64 `json:"chat_rate,omitempty"` // per room
+	ChatSenders    int     `json:"chat_senders,omitempty"`
 }
 
 // Connections count sessions.
@@ -89,6 +96,8 @@ type Rate struct {
 	MessagesPerS float64 `json:"messages_per_s"` // frames sent+received per second of run
 	Messages     int64   `json:"messages"`
 	RampS        float64 `json:"ramp_s"`
+	// ChatDeliveriesPerS is chat messages delivered per second of chat.
+	ChatDeliveriesPerS float64 `json:"chat_deliveries_per_s,omitempty"`
 }
 
 // Client is the generator's own cost.
@@ -149,6 +158,18 @@ func (r *Report) Metrics() threshold.Metrics {
 	m["connections.leave_failed"] = threshold.Value{Kind: threshold.Count, V: float64(r.Connections.LeaveFailed), Total: total}
 	m["connections.peak_open"] = threshold.Value{Kind: threshold.Plain, V: float64(r.Connections.PeakOpen)}
 	m["rate.connects_per_s"] = threshold.Value{Kind: threshold.Plain, V: r.Rate.ConnectsPerS}
+	var c Chat
+	if r.Chat != nil {
+		c = *r.Chat
+	}
+	sent, expected := float64(c.Sent), float64(c.ExpectedDeliveries)
+	m["chat.sent"] = threshold.Value{Kind: threshold.Plain, V: sent}
+	m["chat.accepted"] = threshold.Value{Kind: threshold.Count, V: float64(c.Accepted), Total: sent}
+	m["chat.refused"] = threshold.Value{Kind: threshold.Count, V: float64(c.Refused), Total: sent}
+	m["chat.expected_deliveries"] = threshold.Value{Kind: threshold.Plain, V: expected}
+	m["chat.delivered"] = threshold.Value{Kind: threshold.Count, V: float64(c.Delivered), Total: expected}
+	m["chat.gaps"] = threshold.Value{Kind: threshold.Count, V: float64(c.Gaps), Total: expected}
+	m["rate.chat_deliveries_per_s"] = threshold.Value{Kind: threshold.Plain, V: r.Rate.ChatDeliveriesPerS}
 	return m
 }
 
@@ -183,6 +204,9 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		s.HoldS = max(s.HoldS, r.Settings.HoldS)
 		s.PingIntervalMS = r.Settings.PingIntervalMS
 		s.Rooms = max(s.Rooms, r.Settings.Rooms)
+		s.RoomSize = max(s.RoomSize, r.Settings.RoomSize)
+		s.ChatRate = max(s.ChatRate, r.Settings.ChatRate)
+		s.ChatSenders = max(s.ChatSenders, r.Settings.ChatSenders)
 		s.SourceIPs = max(s.SourceIPs, r.Settings.SourceIPs)
 		s.Procs += max(r.Settings.Procs, 1)
 		c := &out.Connections
@@ -212,6 +236,12 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		out.Client.CPUS += r.Client.CPUS
 		out.Client.RSSPeakBytes += r.Client.RSSPeakBytes
 		out.Generator.Add(i, r.Generator)
+		if r.Chat != nil {
+			if out.Chat == nil {
+				out.Chat = &Chat{}
+			}
+			out.Chat.merge(r.Chat)
+		}
 		if r.Server != nil && out.Server == nil {
 			sc := *r.Server
 			out.Server = &sc
@@ -240,6 +270,9 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 	if out.DurationS > 0 {
 		out.Rate.MessagesPerS = round2(float64(out.Rate.Messages) / out.DurationS)
 	}
+	if out.Chat != nil {
+		out.Rate.ChatDeliveriesPerS = out.Chat.deliveriesPerS()
+	}
 	if len(out.ErrorDetail) == 0 {
 		out.ErrorDetail = nil
 	}
@@ -253,6 +286,11 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func (r *Report) Brief() *Report {
 	b := *r
 	b.Histograms = nil
+	if r.Chat != nil {
+		c := *r.Chat
+		c.Rooms = nil
+		b.Chat = &c
+	}
 	return &b
 }
 
@@ -280,6 +318,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "rate\t%.0f connects/s, %.0f messages/s\n", r.Rate.ConnectsPerS, r.Rate.MessagesPerS)
 	fmt.Fprintf(tw, "errors\t%s\n", errorLine(r))
+	if c := r.Chat; c != nil {
+		fmt.Fprintf(tw, "chat\t%d sent, %d accepted, %d refused in %s; %d of %d expected deliveries (%s), %d gaps, %.0f deliveries/s\n",
+			c.Sent, c.Accepted, c.Refused, secs(c.DurationS), c.Delivered, c.ExpectedDeliveries,
+			pctOf(c.Delivered, c.ExpectedDeliveries), c.Gaps, r.Rate.ChatDeliveriesPerS)
+		fmt.Fprintf(tw, "chat CPU\tgenerator %.2fs (%.2fs per million deliveries)", c.ClientCPUS, c.ClientCPUSPerMDelivery)
+		if c.ServerCPUS > 0 {
+			fmt.Fprintf(tw, ", server %.2fs (%.2fs per million deliveries)", c.ServerCPUS, c.ServerCPUSPerMDelivery)
+		}
+		fmt.Fprintln(tw)
+	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "latency (ms)\tcount\tp50\tp90\tp99\tmax")
 	for _, name := range LatencyNames {
@@ -388,6 +436,19 @@ func (a *Report) Compare(b *Report) *Comparison {
 			add(name+"."+stat+"_ms", va, vb)
 		}
 	}
+	if a.Chat != nil || b.Chat != nil {
+		var ca, cb Chat
+		if a.Chat != nil {
+			ca = *a.Chat
+		}
+		if b.Chat != nil {
+			cb = *b.Chat
+		}
+		add("chat.accepted", float64(ca.Accepted), float64(cb.Accepted))
+		add("chat.delivered", float64(ca.Delivered), float64(cb.Delivered))
+		add("chat.gaps", float64(ca.Gaps), float64(cb.Gaps))
+		add("rate.chat_deliveries_per_s", a.Rate.ChatDeliveriesPerS, b.Rate.ChatDeliveriesPerS)
+	}
 	add("rate.connects_per_s", a.Rate.ConnectsPerS, b.Rate.ConnectsPerS)
 	add("rate.messages_per_s", a.Rate.MessagesPerS, b.Rate.MessagesPerS)
 	add("client.cpu_s", a.Client.CPUS, b.Client.CPUS)
@@ -418,4 +479,12 @@ func signed(v float64) string {
 		s = "+" + s
 	}
 	return s
+}
+
+// pctOf renders n as a percentage of total, "n/a" without a total.
+func pctOf(n, total int64) string {
+	if total == 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 2, 64) + "%"
 }

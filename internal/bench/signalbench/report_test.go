@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,21 +27,9 @@ func runOnce(t *testing.T, wsURL string, conns int, offset int) *Report {
 // whole counts, and their histograms merge exactly.
 func TestMergeOfFilesEqualsOneRun(t *testing.T) {
 	wsURL, _, _ := startServer(t, server.Config{})
-	dir := t.TempDir()
 	a, b := runOnce(t, wsURL, 60, 0), runOnce(t, wsURL, 40, 60)
 	whole := runOnce(t, wsURL, 100, 0)
-	var files []*Report
-	for i, r := range []*Report{a, b} {
-		p := filepath.Join(dir, []string{"a.json", "b.json"}[i])
-		if err := report.WriteJSONFile(p, r); err != nil {
-			t.Fatal(err)
-		}
-		var back Report
-		if err := report.ReadJSONFile(p, &back); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, &back)
-	}
+	files := throughFiles(t, a, b)
 	m, err := files[0].Merge(files[1:]...)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +52,25 @@ func TestMergeOfFilesEqualsOneRun(t *testing.T) {
 			t.Errorf("%s: merged from files %+v, merged in memory %+v", name, m.Latency[name], h.Summary())
 		}
 	}
+}
+
+// throughFiles writes reports as --out does and reads them back.
+func throughFiles(t *testing.T, reports ...*Report) []*Report {
+	t.Helper()
+	dir := t.TempDir()
+	var out []*Report
+	for i, r := range reports {
+		p := filepath.Join(dir, strconv.Itoa(i)+".json")
+		if err := report.WriteJSONFile(p, r); err != nil {
+			t.Fatal(err)
+		}
+		var back Report
+		if err := report.ReadJSONFile(p, &back); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &back)
+	}
+	return out
 }
 
 func TestMergeRefusesReportsWithoutHistograms(t *testing.T) {

@@ -29,6 +29,8 @@ type session struct {
 
 	nextDue time.Duration // owned by the shard goroutine
 	dead    bool          // owned by the shard goroutine
+
+	recv receiver // the room's chat stream as this session got it
 }
 
 // conn is a session's connection in one protocol.
@@ -94,21 +96,47 @@ func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 	return lc, nil
 }
 
-// wantEvent counts every event frame and lets only pongs be decoded: a
-// session receives several membership events per join and leave in its
-// room, and decoding them would be most of the generator's work.
-func (lc *livectlConn) wantEvent(typ string) bool {
-	if typ == signal.TypePong {
+// wantEvent counts every event frame and lets only pongs (and, with chat,
+// chat_ok and errors) be decoded: a session receives several membership
+// events per join and leave in its room, and a stream of chat frames, and
+// decoding them would be most of the generator's work. Chat frames are
+// scanned for what the report needs instead.
+func (lc *livectlConn) wantEvent(typ string, frame []byte) bool {
+	chat := lc.s.r.opts.ChatRate > 0
+	switch {
+	case typ == signal.TypePong:
 		return true
+	case chat && (typ == signal.TypeChatOK || typ == signal.TypeError):
+		return true
+	case chat && typ == signal.TypeChat:
+		lc.s.onChatFrame(frame)
 	}
 	lc.s.r.msgs.Add(1)
 	return false
 }
 
 func (lc *livectlConn) onEvent(m *signal.Message) {
-	lc.s.r.msgs.Add(1)
-	if m.Type == signal.TypePong {
+	r := lc.s.r
+	r.msgs.Add(1)
+	switch m.Type {
+	case signal.TypePong:
 		lc.s.pong(m.ClientTime)
+	case signal.TypeChatOK:
+		r.acceptChat(lc.s.idx, m.Seq)
+	case signal.TypeError:
+		// Only a chat sender's requests go unanswered by id: an error
+		// event is the refusal of one of its messages.
+		if m.Code == signal.CodeRateLimited {
+			r.chat.refused.Add(1)
+		} else {
+			r.countError(&signal.Error{Code: m.Code, Reason: m.Reason})
+		}
+	case signal.TypeChat:
+		// A frame the quick look could not read (other spacing or field
+		// order) arrives decoded.
+		for _, cm := range m.Messages {
+			lc.s.recv.see(cm.Seq)
+		}
 	}
 }
 
@@ -123,6 +151,7 @@ func (lc *livectlConn) join(ctx context.Context, room, identity, token string) e
 	if m.Type != signal.TypeJoined {
 		return fmt.Errorf("%w: join answered with %q", errProtocol, m.Type)
 	}
+	lc.s.recv.history(m.Messages)
 	return nil
 }
 
@@ -192,7 +221,27 @@ func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 	ws.SetReadLimit(signal.DefaultMaxServerMessageSize)
 	rc := &rawConn{s: s, ws: ws, done: make(chan struct{})}
 	go rc.readLoop()
+	if err := rc.hello(); err != nil {
+		ws.Close()
+		<-rc.done
+		return nil, err
+	}
 	return rc, nil
+}
+
+// hello sends the --hello frames in order: another server's handshake
+// (authenticate, subscribe) before the session counts as connected.
+func (rc *rawConn) hello() error {
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	for _, f := range rc.s.r.opts.Hello {
+		rc.ws.SetWriteDeadline(time.Now().Add(rc.s.r.opts.RequestTimeout))
+		if err := rc.ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			return err
+		}
+		rc.s.r.msgs.Add(1)
+	}
+	return nil
 }
 
 func (rc *rawConn) readLoop() {

@@ -62,6 +62,7 @@ type Run struct {
 	detail map[string]int64
 
 	shards []*shard
+	chat   chatState
 
 	onPhase func(phase string)
 	tls     *tls.Config // from opts.TLS, loaded once for every session
@@ -90,8 +91,43 @@ func NewRun(opts Options) (*Run, error) {
 	if opts.Protocol == ProtocolRaw {
 		r.hist[LatConnect] = hist.NewWithInterval()
 	}
+	if opts.ChatRate > 0 {
+		for i := range r.chat.stripes {
+			r.chat.stripes[i] = hist.New()
+		}
+		lo, hi := opts.roomsSpan()
+		r.chat.roomLo, r.chat.lastSeq = lo, make([]atomic.Int64, hi-lo+1)
+	}
 	r.phase.Store(PhaseRamp)
 	return r, nil
+}
+
+// settings echo o in a report of a run over procs processes.
+func (o *Options) settings(procs int) Settings {
+	s := Settings{Conns: o.Conns, Rate: o.Rate, HoldS: o.Duration.Seconds(),
+		PingIntervalMS: float64(o.PingInterval) / float64(time.Millisecond),
+		Rooms:          o.RoomCount(), RoomSize: o.LargestRoom(), SourceIPs: len(o.SourceIPs), Procs: procs}
+	if o.ChatRate > 0 {
+		s.ChatRate, s.ChatSenders = o.ChatRate, o.chatSenders()
+	}
+	return s
+}
+
+// roomsSpan is the lowest and highest room number of this process's
+// sessions.
+func (o *Options) roomsSpan() (lo, hi int) {
+	if o.Rooms > 0 {
+		return 0, min(o.Rooms, o.RunConns) - 1
+	}
+	return o.Offset / o.RoomSize, (o.Offset + o.Conns - 1) / o.RoomSize
+}
+
+// acceptChat counts a chat_ok for seq received by session i.
+func (r *Run) acceptChat(i int, seq uint64) {
+	r.chat.accepted.Add(1)
+	if n := r.opts.roomIndex(i) - r.chat.roomLo; n >= 0 && n < len(r.chat.lastSeq) {
+		storeMax(&r.chat.lastSeq[n], int64(min(seq, math.MaxInt64)))
+	}
 }
 
 // OnPhase sets a function called at each phase change (child processes
@@ -203,6 +239,15 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		go func() { defer pwg.Done(); sh.loop(pctx) }()
 	}
 	r.setPhase(PhaseHold)
+	chatCPU0 := bench.ProcessCPU()
+	hctx, endHold := context.WithCancel(ctx)
+	chatDone := make(chan struct{})
+	go func() {
+		defer close(chatDone)
+		if o.ChatRate > 0 {
+			r.chatPhase(hctx, r.sessions(func(s *session) bool { return o.member(s.idx) < o.chatSenders() }))
+		}
+	}()
 	if ctx.Err() == nil && o.Duration > 0 && r.open.Load() > 0 {
 		t := time.NewTimer(o.Duration)
 		select {
@@ -211,10 +256,25 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		}
 		t.Stop()
 	}
+	endHold()
+	<-chatDone
+	if o.ChatRate > 0 {
+		r.drainChat()
+	}
 
 	r.setPhase(PhaseLeave)
 	stopPings()
 	pwg.Wait()
+	var chat *Chat
+	if o.ChatRate > 0 {
+		var serverCPU time.Duration
+		if end := srv.Mark(ctx); end.CPUOK && peak.CPUOK {
+			serverCPU = end.CPU - peak.CPU
+		}
+		chat = r.chatReport(r.sessions(func(*session) bool { return true }),
+			func(s *session) bool { return !s.dead && s.c.err() == nil }, bench.ProcessCPU()-chatCPU0, serverCPU)
+		r.hist[LatChat] = r.chatHist() // recorded in stripes
+	}
 	r.leaveAll()
 	r.setPhase(PhaseDone)
 	dur := time.Since(r.epoch).Seconds()
@@ -223,9 +283,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	rep := &Report{
 		Kind: KindSignal, Target: o.URL, Protocol: o.Protocol,
 		DurationS: round2(dur), Runs: 1,
-		Settings: Settings{Conns: o.Conns, Rate: o.Rate, HoldS: o.Duration.Seconds(),
-			PingIntervalMS: float64(o.PingInterval) / float64(time.Millisecond),
-			Rooms:          o.RoomCount(), SourceIPs: len(o.SourceIPs), Procs: 1},
+		Settings: o.settings(1),
 		Connections: Connections{
 			Attempted: r.attempted.Load(), Established: r.established.Load(),
 			Failed: r.failed.Load(), PeakOpen: r.peakOpen.Load(), Dropped: r.dropped.Load(),
@@ -242,6 +300,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		},
 		Server:    serverCost(before, peak),
 		Generator: gen,
+		Chat:      chat,
+	}
+	if chat != nil {
+		rep.Rate.ChatDeliveriesPerS = chat.deliveriesPerS()
 	}
 	if est := rep.Connections.Established; est > 0 {
 		rep.Client.RampCPUUSPerSession = math.Round(float64(rampCPU/time.Microsecond) / float64(est))
@@ -387,6 +449,25 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	r.established.Add(1)
 	storeMax(&r.peakOpen, r.open.Add(1))
 	r.shards[s.idx%len(r.shards)].add(s)
+}
+
+// sessions lists the established sessions that keep says to, wherever
+// they are in the shards. Shard goroutines own a session's dead flag: with
+// them running, a list filtered on it is only a snapshot.
+func (r *Run) sessions(keep func(*session) bool) []*session {
+	var out []*session
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+		for _, l := range [][]*session{sh.sessions, sh.pending} {
+			for _, s := range l {
+				if keep(s) {
+					out = append(out, s)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
 }
 
 // leaveAll ends every live session with a bounded number of workers.

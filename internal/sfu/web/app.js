@@ -1,6 +1,8 @@
-// livectl demo page: publish the camera with WHIP, watch a room with WHEP.
-// Query parameters: room=NAME, token=JWT, publish=1 and/or watch=1 start at
-// load (the browser tests use these). window.livectl exposes the state,
+// livectl demo page: publish the camera with WHIP, watch a room with WHEP,
+// and chat in the room over /ws (with its member count).
+// Query parameters: room=NAME, token=JWT, identity=NAME (chat; default a
+// random viewer-…), publish=1 and/or watch=1 start at load (the browser
+// tests use these). The chat joins the room at load. window.livectl exposes the state,
 // including firstFrameMs: milliseconds from the start of the WHEP attempt
 // to the first frame the browser rendered (requestVideoFrameCallback's
 // presentationTime), and firstFrame, a promise of it for the last watch();
@@ -12,6 +14,9 @@ const state = window.livectl = {
   publishing: false, watching: false, framesRendered: 0,
   firstFrameMs: null, watchStartedAt: null, errors: [], log: [],
   notes: { pub: "", sub: "" },
+  // chat: joined over /ws; members = publishers + viewers of the room, as
+  // joined, participant events and room_update tell; messages as shown.
+  chat: { joined: false, publishers: 0, viewers: 0, members: 0, messages: [], lastSeq: 0 },
 };
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -288,11 +293,123 @@ async function watch() {
   }
 }
 
+// --- chat over /ws ---
+
+let ws = null, reqID = 0;
+
+function setCounts(publishers, viewers) {
+  const c = state.chat;
+  c.publishers = Math.max(publishers, 0);
+  c.viewers = Math.max(viewers, 0);
+  c.members = c.publishers + c.viewers;
+  $("members").textContent = "chat: " + $("room").value + " · " + c.members + " in the room (" +
+    c.viewers + " watching, " + c.publishers + " publishing)";
+}
+
+// showChat appends messages to the list in seq order; a jump in seq (the
+// server dropped chat for this page, too slow to take it) is shown as such.
+function showChat(messages) {
+  const list = $("chatlist");
+  const c = state.chat;
+  for (const m of messages || []) {
+    if (m.seq <= c.lastSeq) continue; // already shown (history and events overlap)
+    if (c.lastSeq && m.seq > c.lastSeq + 1) {
+      const li = document.createElement("li");
+      li.className = "gap";
+      li.textContent = (m.seq - c.lastSeq - 1) + " message(s) missed";
+      list.append(li);
+    }
+    c.lastSeq = m.seq;
+    c.messages.push({ seq: m.seq, from: m.from, text: m.text });
+    if (c.messages.length > 500) c.messages.splice(0, 250);
+    const li = document.createElement("li");
+    const from = document.createElement("span");
+    from.className = "from";
+    from.textContent = m.from;
+    li.append(from, document.createTextNode(m.text)); // text, never HTML
+    list.append(li);
+  }
+  while (list.childNodes.length > 300) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function onSignal(m) {
+  const c = state.chat;
+  switch (m.type) {
+    case "joined":
+      c.joined = true;
+      // Servers before live rooms send no counts: the list is the room.
+      if (m.publishers || m.viewers) setCounts(m.publishers || 0, m.viewers || 0);
+      else setCounts(0, (m.participants || []).length + 1);
+      showChat(m.messages);
+      log("chat: joined room " + m.room + " as " + m.identity);
+      break;
+    case "participant_joined":
+      if (m.participant && m.participant.publisher) setCounts(c.publishers + 1, c.viewers);
+      else setCounts(c.publishers, c.viewers + 1);
+      break;
+    case "participant_left":
+      if (m.participant && m.participant.publisher) setCounts(c.publishers - 1, c.viewers);
+      else setCounts(c.publishers, c.viewers - 1);
+      break;
+    case "participant_updated": // a viewer published
+      setCounts(c.publishers + 1, c.viewers - 1);
+      break;
+    case "room_update":
+      setCounts(m.publishers || 0, m.viewers || 0);
+      break;
+    case "chat":
+      showChat(m.messages);
+      break;
+    case "error":
+      log("chat: " + m.code + (m.reason ? ": " + m.reason : ""));
+      break;
+  }
+}
+
+// joinChat (re)connects to /ws and joins the room in the Room field.
+function joinChat() {
+  if (ws) ws.close();
+  Object.assign(state.chat, { joined: false, messages: [], lastSeq: 0 });
+  $("chatlist").replaceChildren();
+  const identity = params.get("identity") || "viewer-" + Math.random().toString(36).slice(2, 8);
+  const sock = ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws", "livectl.v1");
+  sock.onmessage = (ev) => {
+    if (sock !== ws) return;
+    let m;
+    try { m = JSON.parse(ev.data); } catch (e) { return; }
+    if (m.type === "welcome") {
+      const join = { type: "join", id: String(++reqID), room: $("room").value.trim(), identity };
+      const token = $("token").value.trim();
+      if (token) join.token = token;
+      sock.send(JSON.stringify(join));
+      return;
+    }
+    onSignal(m);
+  };
+  sock.onclose = (ev) => {
+    if (sock !== ws) return;
+    state.chat.joined = false;
+    $("members").textContent = "chat: disconnected (" + ev.code + ")";
+    log("chat: connection closed (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")");
+  };
+}
+
+$("chatform").onsubmit = (ev) => {
+  ev.preventDefault();
+  const text = $("chattext").value.trim();
+  if (!text || !ws || ws.readyState !== WebSocket.OPEN || !state.chat.joined) return;
+  ws.send(JSON.stringify({ type: "chat", id: String(++reqID), text, client_time: Date.now() }));
+  $("chattext").value = "";
+};
+$("chatjoin").onclick = joinChat;
+
 $("publish").onclick = publish;
 $("watch").onclick = watch;
 $("stop").onclick = () => { stopSession("pub"); stopSession("sub"); };
 window.addEventListener("pagehide", () => { stopSession("pub"); stopSession("sub"); });
 
+joinChat();
 // Start what the URL asks for once the page has loaded: a video element
 // given a stream before then delays the page's load event until media
 // arrives, and in an empty room none does, so the page never finished

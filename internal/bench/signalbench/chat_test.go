@@ -1,0 +1,376 @@
+package signalbench
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/livectl/livectl/internal/metrics/hist"
+	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/server"
+	"github.com/livectl/livectl/internal/signal"
+)
+
+type chatSeen struct {
+	seq uint64
+	ct  int64
+}
+
+func scan(frame string) []chatSeen {
+	var out []chatSeen
+	forEachChat([]byte(frame), func(seq uint64, ct int64) { out = append(out, chatSeen{seq, ct}) })
+	return out
+}
+
+func TestForEachChatReadsWhatDecodingReads(t *testing.T) {
+	tests := []struct {
+		name string
+		msgs []signal.ChatMessage
+	}{
+		{"one", []signal.ChatMessage{{Seq: 1, From: "a", Text: "hi", ClientTime: 1700000000123, ServerTime: 1700000000125}}},
+		{"batch, one without client_time", []signal.ChatMessage{
+			{Seq: 41, From: "v17", Text: "hi", ClientTime: 1700000000100, ServerTime: 1700000000104},
+			{Seq: 42, From: "v9", Text: "yo", ServerTime: 1700000000120},
+			{Seq: 43, From: "v3", Text: "x", ClientTime: 5, ServerTime: 6}}},
+		// A sender cannot forge the keys: quotes in text are escaped.
+		{"forged keys in text", []signal.ChatMessage{
+			{Seq: 7, From: `"seq":9`, Text: `"seq":99,"client_time":1 \"seq\":3 \`, ServerTime: 1},
+			{Seq: 8, From: "b", Text: `"client_time":42`, ClientTime: 11, ServerTime: 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			frame, err := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: "r", Messages: tt.msgs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []chatSeen
+			for _, m := range tt.msgs {
+				want = append(want, chatSeen{m.Seq, m.ClientTime})
+			}
+			if got := scan(string(frame)); !reflect.DeepEqual(got, want) {
+				t.Errorf("scan of %s = %v, want %v", frame, got, want)
+			}
+		})
+	}
+	for _, bad := range []string{``, `{"type":"chat"}`, `"seq":`, `"seq":x`, `"seq":99999999999999999999999`} {
+		if got := scan(bad); len(got) != 0 {
+			t.Errorf("scan(%q) = %v, want nothing", bad, got)
+		}
+	}
+}
+
+// FuzzForEachChat: chat frames come from the server (untrusted); the scan
+// never panics, and reads no more messages than the frame has seq keys.
+func FuzzForEachChat(f *testing.F) {
+	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":41,"from":"v","text":"hi","client_time":1700000000100,"server_time":1}]}`))
+	f.Add([]byte(`"seq":1"seq":2,"client_time":`))
+	f.Add([]byte(`"seq":18446744073709551615,"client_time":9223372036854775807`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := 0
+		forEachChat(b, func(_ uint64, ct int64) {
+			n++
+			if ct < 0 {
+				t.Fatalf("negative client_time %d", ct)
+			}
+		})
+		if keys := strings.Count(string(b), `"seq":`); n > keys {
+			t.Fatalf("%d messages from %d seq keys", n, keys)
+		}
+	})
+}
+
+func TestReceiverCountsGapsAndRepeats(t *testing.T) {
+	tests := []struct {
+		name      string
+		history   []uint64
+		seqs      []uint64
+		got, gaps int64
+	}{
+		{"in order", nil, []uint64{1, 2, 3}, 3, 0},
+		{"hole", nil, []uint64{1, 2, 5, 6}, 4, 2},
+		{"lost first", nil, []uint64{3, 4}, 2, 2},
+		{"repeat and reorder not counted", nil, []uint64{1, 2, 2, 1, 3}, 3, 0},
+		{"history then events", []uint64{1, 2}, []uint64{3, 4}, 4, 0},
+		{"history then hole", []uint64{1, 2}, []uint64{4}, 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rc receiver
+			var hm []signal.ChatMessage
+			for _, s := range tt.history {
+				hm = append(hm, signal.ChatMessage{Seq: s})
+			}
+			rc.history(hm)
+			for _, s := range tt.seqs {
+				rc.see(s)
+			}
+			if rc.got.Load() != tt.got || rc.gaps.Load() != tt.gaps {
+				t.Errorf("got %d gaps %d, want %d and %d", rc.got.Load(), rc.gaps.Load(), tt.got, tt.gaps)
+			}
+		})
+	}
+}
+
+// recvState is one session's receiver at the end of a run: highest seq,
+// messages got, gaps, and whether it is still open.
+type recvState struct {
+	last      uint64
+	got, gaps int64
+	dropped   bool
+}
+
+// chatRun is a finished run's state as chatReport reads it: chat_ok
+// counts and highest seq per local room, and its sessions' receivers.
+func chatRun(t *testing.T, o Options, okSeqs map[int][]uint64, recv map[int]recvState) *Report {
+	t.Helper()
+	o.URL, o.Rate, o.ChatRate, o.RunID = "ws://x/ws", 100, 10, "t"
+	r, err := NewRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for room, seqs := range okSeqs {
+		for _, seq := range seqs {
+			r.acceptChat(room*o.RoomSize, seq) // session room*size is in room
+		}
+	}
+	r.chat.sent.Store(30)
+	r.chat.refused.Store(2)
+	r.chat.durS = 2
+	var all []*session
+	for i := o.Offset; i < o.Offset+o.Conns; i++ {
+		s := &session{r: r, idx: i}
+		s.recv.last.Store(recv[i].last)
+		s.recv.got.Store(recv[i].got)
+		s.recv.gaps.Store(recv[i].gaps)
+		all = append(all, s)
+	}
+	r.chat.stripes[0].Record(10 * time.Millisecond)
+	r.chat.stripes[3].Record(300 * time.Millisecond)
+	c := r.chatReport(all, func(s *session) bool { return !recv[s.idx].dropped }, time.Second, 0)
+	h := r.chatHist()
+	return &Report{Kind: KindSignal, Runs: 1, Chat: c,
+		Latency:    map[string]hist.Summary{LatChat: h.Summary()},
+		Histograms: map[string]*hist.Histogram{LatChat: h},
+		Rate:       Rate{ChatDeliveriesPerS: c.deliveriesPerS()}}
+}
+
+func seqs(from, to uint64) []uint64 {
+	var out []uint64
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestChatReportFigures(t *testing.T) {
+	// Rooms of 4: sessions 0-3 in room 0, 4-6 in room 1 (6 dropped).
+	// Room 0 accepted 5 messages, room 1 three, of which the sender read
+	// only the first two chat_ok: a member's seq 3 counts the third.
+	rep := chatRun(t, Options{Conns: 7, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5), 1: seqs(1, 2)},
+		map[int]recvState{0: {5, 5, 0, false}, 1: {5, 5, 0, false}, 2: {5, 4, 1, false}, 3: {5, 5, 0, false},
+			4: {3, 3, 0, false}, 5: {3, 3, 0, false}, 6: {1, 1, 0, true}})
+	c := rep.Chat
+	want := Chat{Sent: 30, Accepted: 7, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
+		ClientCPUS: 1, ClientCPUSPerMDelivery: 40000}
+	got := *c
+	got.Rooms = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("chat %+v, want %+v", got, want)
+	}
+	if rep.Rate.ChatDeliveriesPerS != 12.5 {
+		t.Errorf("deliveries/s %v, want 12.5", rep.Rate.ChatDeliveriesPerS)
+	}
+	if l := rep.Latency[LatChat]; l.Count != 2 || l.Max < 299 {
+		t.Errorf("chat latency %+v, want both stripes merged", l)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "25 of 26 expected deliveries (96.15%), 1 gaps") {
+		t.Errorf("table lacks the chat line:\n%s", b.String())
+	}
+}
+
+// One room of 8 split over two processes (as --procs splits it): the
+// merged expected deliveries are the room's messages times all of its
+// members, not the sum of each half's own product; histograms and counts
+// merge exactly, also through files.
+func TestChatMergesExactlyOverProcs(t *testing.T) {
+	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
+	// 10 messages: the first half's senders read 4 chat_ok, the second's 6.
+	full := recvState{10, 10, 0, false}
+	a := chatRun(t, parts[0], map[int][]uint64{0: {1, 3, 5, 7}}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false}, 6: full, 7: full})
+	back := throughFiles(t, a, b)
+	m, err := back[0].Merge(back[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Chat
+	if c.Accepted != 10 || c.ExpectedDeliveries != 80 || c.Delivered != 79 || c.Gaps != 1 || c.Sent != 60 || c.Refused != 4 {
+		t.Errorf("merged chat %+v, want 10 accepted, 80 expected, 79 delivered, 1 gap", c)
+	}
+	if l := m.Latency[LatChat]; l.Count != 4 {
+		t.Errorf("merged chat latency count %d, want 4", l.Count)
+	}
+	if m.Rate.ChatDeliveriesPerS != 39.5 {
+		t.Errorf("merged deliveries/s %v, want 39.5", m.Rate.ChatDeliveriesPerS)
+	}
+	// stdout's copy has no per-room detail.
+	if b, _ := json.Marshal(m.Brief()); strings.Contains(string(b), `"rooms":{`) {
+		t.Errorf("brief report keeps chat rooms: %s", b)
+	}
+}
+
+func TestChatThresholds(t *testing.T) {
+	full := recvState{5, 5, 0, false}
+	rep := chatRun(t, Options{Conns: 4, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5)},
+		map[int]recvState{0: full, 1: full, 2: full, 3: full})
+	tests := []struct {
+		expr string
+		pass bool
+	}{
+		{"chat.p99<250ms", false}, // one of two took 300ms
+		{"chat.p50<250ms", true},
+		{"chat.gaps<1", true},
+		{"chat.p99<1s,chat.gaps<1", true},
+		{"chat.delivered>=100%", true},
+		{"chat.refused<5%", false}, // 2 of 30
+		{"rate.chat_deliveries_per_s>5", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			exprs, err := threshold.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := threshold.Check(exprs, rep.Metrics()); err != nil {
+				t.Fatal(err)
+			}
+			failed := threshold.Failed(threshold.Evaluate(exprs, rep.Metrics()))
+			if (len(failed) == 0) != tt.pass {
+				t.Errorf("%s: failed %v, want pass=%v", tt.expr, failed, tt.pass)
+			}
+		})
+	}
+	// A gap fails chat.gaps<1.
+	rep.Chat.Gaps = 1
+	exprs, _ := threshold.Parse("chat.gaps<1")
+	if len(threshold.Failed(threshold.Evaluate(exprs, rep.Metrics()))) != 1 {
+		t.Error("chat.gaps<1 passed with a gap")
+	}
+}
+
+// --hello frames reach a plain WebSocket server in order, right after the
+// connection and before any --send.
+func TestRawHelloFramesInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var firsts [][]string
+	ended := make(chan struct{}, 10)
+	hs := wsServer(t, nil, func(c *websocket.Conn) {
+		var got []string
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				break
+			}
+			if len(got) < 3 {
+				got = append(got, string(b))
+			}
+			if string(b) == "ping" {
+				c.WriteMessage(websocket.TextMessage, []byte("pong"))
+			}
+		}
+		mu.Lock()
+		firsts = append(firsts, got)
+		mu.Unlock()
+		ended <- struct{}{}
+	})
+	hello := []string{`{"op":"auth","token":"t"}`, `{"op":"subscribe","channel":"room-1"}`}
+	rep := runSignal(t, Options{URL: "ws" + strings.TrimPrefix(hs.URL, "http"), Conns: 10, Rate: 1000,
+		Duration: 150 * time.Millisecond, PingInterval: 50 * time.Millisecond,
+		Protocol: ProtocolRaw, Hello: hello, Send: "ping", Expect: Matcher{Text: "pong"}})
+	if rep.Connections.Established != 10 || rep.ErrorCount() != 0 {
+		t.Fatalf("connections %+v errors %v", rep.Connections, rep.Errors)
+	}
+	for range 10 { // the handlers end when the sessions have left
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("server handlers did not end")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(firsts) != 10 {
+		t.Fatalf("%d connections seen, want 10", len(firsts))
+	}
+	for _, got := range firsts {
+		if want := append(append([]string{}, hello...), "ping"); !reflect.DeepEqual(got, want) {
+			t.Errorf("server read %q, want %q", got, want)
+		}
+	}
+}
+
+// In-process run against livectl's server: two rooms of 30, 40 messages a
+// second into each for a second; every member gets every message once,
+// in order, and the figures agree with the server's.
+func TestChatAgainstServer(t *testing.T) {
+	wsURL, statsURL, _ := startServer(t, server.Config{})
+	rep := runSignal(t, Options{URL: wsURL, Conns: 60, Rate: 1000, Duration: time.Second,
+		PingInterval: 200 * time.Millisecond, RoomSize: 30, ChatRate: 40, StatsURL: statsURL})
+	if rep.Connections.Established != 60 || rep.ErrorCount() != 0 {
+		t.Fatalf("connections %+v errors %v %v", rep.Connections, rep.Errors, rep.ErrorDetail)
+	}
+	c := rep.Chat
+	if c == nil {
+		t.Fatal("no chat in the report")
+	}
+	// 1 s at 40/s into 2 rooms: about 80 messages, from 10 senders a room
+	// (each under the server's 5/s).
+	if c.Sent < 60 || c.Sent > 90 || rep.Settings.ChatSenders != 10 {
+		t.Errorf("sent %d by %d senders a room, want about 80 by 10", c.Sent, rep.Settings.ChatSenders)
+	}
+	if c.Accepted != c.Sent || c.Refused != 0 {
+		t.Errorf("accepted %d refused %d of %d sent", c.Accepted, c.Refused, c.Sent)
+	}
+	if c.ExpectedDeliveries != c.Accepted*30 || c.Delivered != c.ExpectedDeliveries || c.Gaps != 0 {
+		t.Errorf("chat %+v, want every accepted message delivered to all 30 members", *c)
+	}
+	if l := rep.Latency[LatChat]; l.Count != c.Delivered || l.P50 <= 0 || l.Max > 1000 {
+		t.Errorf("chat latency %+v over %d deliveries", l, c.Delivered)
+	}
+	if rep.Rate.ChatDeliveriesPerS <= 0 {
+		t.Errorf("deliveries/s %v", rep.Rate.ChatDeliveriesPerS)
+	}
+}
+
+// BenchmarkChatFrame compares reading a chat frame of 3 messages by scan
+// (what receivers do) with decoding it.
+func BenchmarkChatFrame(b *testing.B) {
+	frame, _ := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: "bench-x-0", Messages: []signal.ChatMessage{
+		{Seq: 41, From: "bench-x-17", Text: "bench chat from 17", ClientTime: 1700000000100, ServerTime: 1700000000104},
+		{Seq: 42, From: "bench-x-9", Text: "bench chat from 9", ClientTime: 1700000000120, ServerTime: 1700000000121},
+		{Seq: 43, From: "bench-x-3", Text: "bench chat from 3", ClientTime: 1700000000140, ServerTime: 1700000000141}}})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		var n uint64
+		for b.Loop() {
+			forEachChat(frame, func(seq uint64, _ int64) { n += seq })
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := signal.Decode(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
