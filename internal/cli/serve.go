@@ -164,6 +164,17 @@ A second signal exits at once.`,
 }
 
 func (o *ServeOptions) validate(f *Factory) error {
+	// --dev used to win silently over a secret: a server given one (by a
+	// service manager's environment, say) ran with auth off, and nobody
+	// saw the banner. Either is a decision; both is a mistake.
+	if o.Dev && (o.AuthSecret != "" || o.AuthSecretFile != "") {
+		secret := "auth-secret"
+		if o.AuthSecretFile != "" {
+			secret = "auth-secret-file"
+		}
+		return UsageErrorf("%s turns auth off, but %s gives an auth secret: remove one of them (%s for local work without auth, the secret for a server others reach)",
+			f.FlagRef("dev"), f.FlagRef(secret), "--dev")
+	}
 	if err := o.readSecretFile(f); err != nil {
 		return err
 	}
