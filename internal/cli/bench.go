@@ -303,7 +303,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		}
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
-	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
+	if so.StatsURL, err = checkServerSampling(f, "stats-url", so.StatsURL, o.StatsURL == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&signalbench.Report{}).Metrics())

@@ -217,7 +217,7 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 		return nil, nil, err
 	}
 	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
-	if err := checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerPID); err != nil {
+	if mo.StatsURL, err = checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerStats == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())

@@ -72,6 +72,9 @@ type ServeOptions struct {
 	portSet      map[string]bool
 	udpIP, tcpIP string
 
+	// PublicStats serves /v1/stats and /metrics on --listen with auth on.
+	PublicStats bool
+
 	// TLSCert and TLSKey turn the public listener into HTTPS and WSS.
 	TLSCert, TLSKey string
 	// tls serves and reloads the certificate (set by validate).
@@ -158,6 +161,7 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.UDPListen, "udp-listen", "", "bind the ICE UDP socket to this one address (IP or IP:PORT) instead of every local address")
 	fl.StringVar(&opts.TCPListen, "tcp-listen", "", "bind the ICE-TCP listener to this one address (IP or IP:PORT; needs a port here or in --tcp-port)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	fl.BoolVar(&opts.PublicStats, "public-stats", false, "with auth on, also serve /v1/stats and /metrics (every room name and its traffic) on --listen, not only on --admin-listen")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS on --listen (reloaded on SIGHUP and when the file changes)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
@@ -366,6 +370,7 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
+	cfg.PublicStats = o.PublicStats
 	cfg.AllowedHosts = withListenName(o.AllowedHosts, o.Listen)
 	cfg.AdminAllowedHosts = withListenName(o.AdminAllowedHosts, o.AdminListen)
 	srv, err := server.New(cfg)
@@ -410,10 +415,14 @@ func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn n
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  health      %s/healthz  %s/readyz\n", base, base)
-	fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)
+	if srv.PublicStats() {
+		fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)
+	} else {
+		fmt.Fprintln(w, "  stats       on the admin listener only (auth on; --public-stats serves them here too)")
+	}
 	if adminLn != nil {
 		ab := "http://" + hostPort(adminLn.Addr())
-		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/metrics\n", ab, ab)
+		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/v1/stats  %s/metrics\n", ab, ab, ab)
 	}
 }
 

@@ -76,6 +76,12 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 		return UsageErrorf("%s: %v", f.FlagRef("target"), err)
 	}
 	defer src.Close()
+	if o.Admin != "" {
+		// A server with auth on serves stats on its admin listener only.
+		if src.Fallback, err = top.StatsURL(o.Admin); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("admin"), err)
+		}
+	}
 	admin, err := top.NewAdminSource(o.Admin, tlsCfg)
 	if err != nil {
 		return UsageErrorf("%s: %v", f.FlagRef("admin"), err)

@@ -378,7 +378,7 @@ func (c *session) join(m *signal.Message) {
 		c.replyError(m.ID, signal.CodeAlreadyJoined, fmt.Sprintf("already in room %q: leave it first", c.room.name))
 		return
 	}
-	grant, err := c.srv.Authorize(m.Token, m.Room, m.Identity)
+	grant, err := c.srv.Authorize(c.conn.RemoteAddr().String(), m.Token, m.Room, m.Identity)
 	if err != nil {
 		var pe *signal.Error
 		errors.As(err, &pe)

@@ -149,7 +149,7 @@ func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room str
 		}
 		tok = strings.TrimSpace(rest)
 	}
-	g, err := h.srv.Authorize(tok, room, "")
+	g, err := h.srv.Authorize(r.RemoteAddr, tok, room, "")
 	if err != nil {
 		status, code := http.StatusUnauthorized, signal.CodeUnauthorized
 		var pe *signal.Error

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/livectl/livectl/internal/stats"
 	"github.com/livectl/livectl/internal/tlsconf"
@@ -45,6 +46,13 @@ type HTTPStats struct {
 	// URL is the full /v1/stats address.
 	URL    string
 	Client *http.Client
+	// Fallback, if set, is another /v1/stats address (the admin
+	// listener's) used once URL answers 404: a server with auth on serves
+	// its stats on the admin listener only.
+	Fallback string
+
+	mu  sync.Mutex
+	use string // the address that answered last; URL until then
 }
 
 var _ StatsSource = (*HTTPStats)(nil)
@@ -95,7 +103,32 @@ func StatsURL(target string) (string, error) {
 
 // FetchStats implements StatsSource.
 func (h *HTTPStats) FetchStats(ctx context.Context) (*stats.Snapshot, error) {
-	return stats.Fetch(ctx, h.Client, h.URL)
+	h.mu.Lock()
+	u := h.use
+	h.mu.Unlock()
+	if u == "" {
+		u = h.URL
+	}
+	snap, err := stats.Fetch(ctx, h.Client, u)
+	var se *stats.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound && h.Fallback != "" && u != h.Fallback {
+		if snap, err = stats.Fetch(ctx, h.Client, h.Fallback); err == nil {
+			h.mu.Lock()
+			h.use = h.Fallback
+			h.mu.Unlock()
+		}
+	}
+	return snap, err
+}
+
+// Where is the /v1/stats address that answered last (URL or Fallback).
+func (h *HTTPStats) Where() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.use == "" {
+		return h.URL
+	}
+	return h.use
 }
 
 // Close drops idle connections.
