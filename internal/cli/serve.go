@@ -304,7 +304,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	}
 	stopReloads := o.watchReloads(ctx, f)
 	defer stopReloads()
-	printBanner(f.IO.ErrOut, o, srv, ln, adminLn)
+	printBanner(f.IO.ErrOut, f.Logger, f.Globals.LogFormat == "json", o, srv, ln, adminLn)
 	if o.Ready != nil {
 		var aa net.Addr
 		if adminLn != nil {
@@ -385,44 +385,62 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	return srv, nil
 }
 
-// printBanner tells the operator what is served where.
-func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
-	if o.Dev {
-		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
-		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
-	}
+// printBanner tells the operator what is served where: lines for people,
+// or with --log-format json one log record, so that every line on stderr
+// is JSON for a log collector.
+func printBanner(w io.Writer, log *slog.Logger, jsonLogs bool, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
 	web, ws := "http://", "ws://"
 	if o.tls != nil {
 		web, ws = "https://", "wss://"
 	}
 	base := web + hostPort(ln.Addr())
-	auth := "auth on"
-	if o.Dev {
-		auth = "auth OFF (--dev)"
-	}
-	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", Build().Version, auth)
-	fmt.Fprintf(w, "  signaling   %s/ws\n", ws+hostPort(ln.Addr()))
+	type row struct{ label, key, text string }
+	rows := []row{{"signaling", "signaling", ws + hostPort(ln.Addr()) + "/ws"}}
 	if srv.Media() != nil {
-		fmt.Fprintf(w, "  demo page   %s/\n", base)
-		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)
-		fmt.Fprintf(w, "  media       udp %s", mediaBind(o.udpIP, o.UDPPort))
+		media := "udp " + mediaBind(o.udpIP, o.UDPPort)
 		if o.TCPPort != 0 {
-			fmt.Fprintf(w, ", tcp %s", mediaBind(o.tcpIP, o.TCPPort))
+			media += ", tcp " + mediaBind(o.tcpIP, o.TCPPort)
 		}
 		if o.PublicIP != "" {
-			fmt.Fprintf(w, ", announced as %s", o.PublicIP)
+			media += ", announced as " + o.PublicIP
 		}
-		fmt.Fprintln(w)
+		rows = append(rows, row{"demo page", "demo_page", base + "/"},
+			row{"WHIP/WHEP", "whip_whep", base + "/whip/{room}  " + base + "/whep/{room}"},
+			row{"media", "media", media})
 	}
-	fmt.Fprintf(w, "  health      %s/healthz  %s/readyz\n", base, base)
+	rows = append(rows, row{"health", "health", base + "/healthz  " + base + "/readyz"})
 	if srv.PublicStats() {
-		fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)
+		rows = append(rows, row{"stats", "stats", base + "/v1/stats  " + base + "/metrics"})
 	} else {
-		fmt.Fprintln(w, "  stats       on the admin listener only (auth on; --public-stats serves them here too)")
+		rows = append(rows, row{"stats", "stats", "on the admin listener only (auth on; --public-stats serves them here too)"})
 	}
 	if adminLn != nil {
 		ab := "http://" + hostPort(adminLn.Addr())
-		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/v1/stats  %s/metrics\n", ab, ab, ab)
+		rows = append(rows, row{"admin", "admin", ab + "/debug/pprof/  " + ab + "/v1/stats  " + ab + "/metrics"})
+	}
+	const devWarning = "AUTH IS OFF and every origin is allowed (--dev): anyone who can reach this address can join any room; use --auth-secret outside local development"
+	auth := "on"
+	if o.Dev {
+		auth = "OFF (--dev)"
+	}
+	if jsonLogs {
+		if o.Dev {
+			log.Warn(devWarning)
+		}
+		attrs := []any{"version", Build().Version, "auth", auth, "tls", o.tls != nil}
+		for _, r := range rows {
+			attrs = append(attrs, r.key, r.text)
+		}
+		log.Info("serving", attrs...)
+		return
+	}
+	if o.Dev {
+		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
+		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
+	}
+	fmt.Fprintf(w, "livectl (version %s, auth %s) serving\n", Build().Version, auth)
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-11s %s\n", r.label, r.text)
 	}
 }
 

@@ -443,6 +443,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refused(err)
 		sess.fail("", err.Code(), err.Error(), signal.CloseTryAgainLater)
 	default:
+		s.log.Debug("session opened", "session", sess.id, "remote", r.RemoteAddr)
 		sess.send(&signal.Message{Type: signal.TypeWelcome, Protocol: signal.Version,
 			SessionID: sess.id, ServerTime: time.Now().UnixMilli()})
 	}
@@ -456,6 +457,7 @@ func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	if _, ok := s.sessions[sess]; ok && sess.admitted {
 		s.admitted--
+		s.log.Debug("session closed", "session", sess.id, "remote", sess.conn.RemoteAddr().String())
 	}
 	delete(s.sessions, sess)
 	s.mu.Unlock()

@@ -231,7 +231,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			return nil, mediaError("publishing", err)
 		}
 		w.pub = pub
-		w.reportEnd(signal.TargetPublisher, pub.Done(), func() bool { return w.pub == pub })
+		logEnd := w.sfu.startMediaLog("publish", "ws", w.p.Room, w.p.Identity, w.p.Remote, pub.Counters)
+		w.reportEnd(signal.TargetPublisher, pub.Done(), logEnd, func() bool { return w.pub == pub })
 		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 
 	case signal.TypeSubscribe:
@@ -263,7 +264,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		}
 		self.Store(sub)
 		w.sub = sub
-		w.reportEnd(signal.TargetSubscriber, sub.Done(), func() bool { return w.sub == sub && !told.Load() })
+		logEnd := w.sfu.startMediaLog("subscribe", "ws", w.p.Room, w.p.Identity, w.p.Remote, sub.Counters)
+		w.reportEnd(signal.TargetSubscriber, sub.Done(), logEnd, func() bool { return w.sub == sub && !told.Load() })
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
 	case signal.TypeAnswer:
@@ -314,9 +316,10 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 // (held by Handle for a whole request), whether the session is still the
 // client's: one it replaced (subscribe again) or ended (unpublish) is not
 // reported, nor are sessions of a participant that left.
-func (w *wsMedia) reportEnd(target string, done <-chan struct{}, current func() bool) {
+func (w *wsMedia) reportEnd(target string, done <-chan struct{}, logEnd func(), current func() bool) {
 	go func() {
 		<-done
+		logEnd()
 		w.mu.Lock()
 		ours := current()
 		w.mu.Unlock()

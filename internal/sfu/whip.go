@@ -71,6 +71,7 @@ type resource struct {
 	pub                   *relay.Publisher
 	sub                   *relay.Subscriber
 	release               func()
+	logEnd                func() // logs the session's end (startMediaLog)
 }
 
 func (r *resource) close() {
@@ -111,6 +112,9 @@ func (rs *resources) add(r *resource) {
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
 		r.release()
+		if r.logEnd != nil {
+			r.logEnd()
+		}
 	}()
 }
 
@@ -255,11 +259,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 			res.pub, answer, err = s.relay.Publish(room, identity, string(body))
 			if err == nil {
 				res.id = res.pub.ID()
+				res.logEnd = s.startMediaLog("publish", kind, room, identity, r.RemoteAddr, res.pub.Counters)
 			}
 		} else {
 			res.sub, answer, err = s.relay.SubscribeOffer(room, identity, string(body))
 			if err == nil {
 				res.id = res.sub.ID()
+				res.logEnd = s.startMediaLog("subscribe", kind, room, identity, r.RemoteAddr, res.sub.Counters)
 			}
 		}
 		if err != nil {
