@@ -16,6 +16,7 @@ import (
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/term/progress"
 	"github.com/livectl/livectl/internal/tlsconf"
 )
@@ -321,7 +322,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := bench.LocalIPToward(o.URL)
+		ip, err := peer.LocalIPToward(o.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}

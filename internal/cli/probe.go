@@ -112,6 +112,8 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Offer only the address that reaches the server (nil: every address).
+	bindIP, _ := peer.LocalIPToward(o.URL)
 
 	var done, failed atomic.Int64
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet || o.Count == 1, f.IO.ErrTTY), time.Second, func() progress.Status {
@@ -120,7 +122,7 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	})
 	rep := probe.Run(ctx, probe.RunOptions{
 		Options: probe.Options{URL: o.URL, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
-			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger, Peer: peer.Options{TLS: tlsCfg}},
+			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Logger: f.Logger, Peer: peer.Options{TLS: tlsCfg, BindIP: bindIP}},
 		Count: o.Count, Interval: o.Interval,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)

@@ -131,6 +131,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		return err
 	}
 	opts.Peer.TLS = tlsCfg
+	// Offer only the address that reaches the server; if it cannot be
+	// found (no route yet), gather on every address as before.
+	opts.Peer.BindIP, _ = peer.LocalIPToward(o.URL)
 	p, err := publish.Start(ctx, opts)
 	if errors.Is(err, publish.ErrUnknownFormat) {
 		return UsageErrorf("%s: %v", f.FlagRef("file"), err)

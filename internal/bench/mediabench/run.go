@@ -107,7 +107,7 @@ func NewRun(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("invalid bind address %q", opts.BindIP)
 		}
 	} else {
-		ip, err := bench.LocalIPToward(opts.Target())
+		ip, err := peer.LocalIPToward(opts.Target())
 		if err != nil {
 			return nil, err
 		}
