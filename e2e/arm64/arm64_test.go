@@ -18,16 +18,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 func TestARM64UnderQEMU(t *testing.T) {
@@ -51,8 +51,7 @@ func TestARM64UnderQEMU(t *testing.T) {
 	})
 
 	t.Run("serve+probe", func(t *testing.T) {
-		port := freePort(t)
-		base := "127.0.0.1:" + strconv.Itoa(port)
+		base := servertest.FreePort(t, "tcp")
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
 
@@ -162,15 +161,6 @@ func binary(t *testing.T, env, goarch string) string {
 		t.Fatalf("building livectl (GOARCH=%q; or set %s): %v\n%s", goarch, env, err, b)
 	}
 	return out
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitHealthy waits for url to answer 200, failing early if serve exits.
