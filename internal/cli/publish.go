@@ -25,6 +25,9 @@ type PublishOptions struct {
 	publish.Options
 	Duration time.Duration
 	TLS      tlsconf.Client
+	// Retry starts a new session, with backoff, whenever one ends or
+	// cannot start (publish.Keep).
+	Retry bool
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -36,7 +39,9 @@ func newPublishCmd(f *Factory) *cobra.Command {
 WHIP endpoint (--url http://host/whip/R).
 
 Without --file, the built-in clip is sent: VP8 640x360 at 30 fps with a
-keyframe every second, and an Opus tone. --file takes IVF (VP8), H.264 Annex-B
+keyframe every second, and an Opus tone. --simulcast sends its video in three
+layers instead, with RTP stream ids q (320x180, ~150 kbit/s), h (640x360,
+~500 kbit/s) and f (1280x720, ~1.5 Mbit/s), for the server to pick per viewer. --file takes IVF (VP8), H.264 Annex-B
 (.h264, --fps sets its frame rate) or Ogg Opus. The media loops with RTP
 timestamps continuing across loops.
 
@@ -45,10 +50,22 @@ PLI or FIR gets a keyframe at the next frame. A file cannot be re-encoded, so
 "a keyframe" means jumping to the next keyframe in the file; the same jump
 guarantees a keyframe at least every 2 s whatever the file's GOP.
 
-Runs until interrupted or for --duration, then prints what it sent.`,
+--keyframe-interval and --ignore-pli make it act as a fixed-GOP encoder (as
+hardware and broadcast encoders do): a keyframe exactly every interval and no
+other, and keyframe requests left unanswered. A clip GOP shorter than the
+interval is played slower to reach it (the built-in clip's 1 s GOP at
+--keyframe-interval 2s: 15 frames/s, half the bitrate); a longer one is cut.
+
+Runs until interrupted or for --duration, then prints what it sent. With
+--retry, a session that ends (the server went away, the room's origin node
+died) or cannot start is started again after 0.5 s, doubling up to 5 s: in a
+cluster, point --url at the load balancer and the publisher reaches the new
+origin.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
-  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --simulcast
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json
+  livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPublishCommand(cmd.Context(), f, o) },
 	}
@@ -60,9 +77,13 @@ Runs until interrupted or for --duration, then prints what it sent.`,
 	fl.StringVar(&o.File, "file", "", "media file: .ivf (VP8), .h264 (Annex-B) or .ogg (Opus); default the built-in clip")
 	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
+	fl.BoolVar(&o.Simulcast, "simulcast", false, "send the built-in clip's video in three layers (rids q 320x180, h 640x360, f 1280x720)")
+	fl.DurationVar(&o.KeyframeInterval, "keyframe-interval", 0, "a keyframe exactly this often and no other, like a fixed-GOP encoder (0: the clip's, at least every 2s)")
+	fl.BoolVar(&o.IgnorePLI, "ignore-pli", false, "leave keyframe requests (PLI/FIR) unanswered, like a fixed-GOP encoder")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
 	addClientTLS(fl, &o.TLS)
+	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.5 s doubling to 5 s), when the session ends or cannot start")
 	return cmd
 }
 
@@ -114,8 +135,14 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
 	}
+	if o.KeyframeInterval < 0 || o.KeyframeInterval > time.Minute {
+		return UsageErrorf("%s %s: want 0 (the clip's keyframes) up to 1m", f.FlagRef("keyframe-interval"), o.KeyframeInterval)
+	}
 	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
 		return err
+	}
+	if o.Simulcast && o.File != "" {
+		return UsageErrorf("%s sends the built-in clip's three layers: leave out %s", f.FlagRef("simulcast"), f.FlagRef("file"))
 	}
 	if o.File != "" {
 		if fh, err := os.Open(o.File); err != nil {
@@ -134,6 +161,20 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	// Offer only the address that reaches the server; if it cannot be
 	// found (no route yet), gather on every address as before.
 	opts.Peer.BindIP, _ = peer.LocalIPToward(o.URL)
+	if o.Retry {
+		if !f.Globals.Quiet {
+			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", o.URL, roomSuffix(o.Room, o.URL))
+		}
+		st, err := publish.Keep(ctx, opts, o.Duration, publish.DefaultBackoff, func(err error, wait time.Duration) {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "session ended: %v; publishing again in %s\n", err, wait)
+			}
+		})
+		if err != nil {
+			return withHint(err)
+		}
+		return printPublishStats(f, st)
+	}
 	p, err := publish.Start(ctx, opts)
 	if errors.Is(err, publish.ErrUnknownFormat) {
 		return UsageErrorf("%s: %v", f.FlagRef("file"), err)
@@ -151,6 +192,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		if o.Duration > 0 {
 			until = " for " + o.Duration.String()
 		}
+		if len(st.Layers) > 0 {
+			dims = ", simulcast " + strings.Join(st.Layers, ", ")
+		}
 		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s%s\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL), until)
 	}
 	// On a terminal, one line redrawn each second says the publisher is
@@ -162,15 +206,8 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	status := progress.Start(f.IO.ErrOut, mode, time.Second, newPublishStatus(p.Stats, p.Done(), time.Now()).status)
 	runErr := p.Wait(ctx, o.Duration)
 	status.Stop()
-	st = p.Stats()
-	if f.Globals.JSON() {
-		if err := report.WriteJSON(f.IO.Out, st); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(f.IO.Out, "codec %s  frames %d  keyframes %d (%d on request)  audio packets %d  bytes %d  loops %d\n",
-			st.Codec, st.FramesSent, st.KeyframesSent, st.KeyframesOnPLI, st.AudioPacketsSent, st.BytesSent, st.Loops)
-		fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
+	if err := printPublishStats(f, p.Stats()); err != nil {
+		return err
 	}
 	return runErr
 }
@@ -207,6 +244,16 @@ func (s *publishStatus) at(now time.Time) progress.Status {
 	s.lastBytes, s.lastAt = st.BytesSent, now
 	return progress.Status{Text: fmt.Sprintf("%s  %s  keyframes %d  PLIs answered %d/%d",
 		state, units.Bits(bps), st.KeyframesSent, st.KeyframesOnPLI, st.PLIs+st.FIRs)}
+}
+
+func printPublishStats(f *Factory, st publish.Stats) error {
+	if f.Globals.JSON() {
+		return report.WriteJSON(f.IO.Out, st)
+	}
+	fmt.Fprintf(f.IO.Out, "codec %s  frames %d  keyframes %d (%d on request)  audio packets %d  bytes %d  loops %d\n",
+		st.Codec, st.FramesSent, st.KeyframesSent, st.KeyframesOnPLI, st.AudioPacketsSent, st.BytesSent, st.Loops)
+	fmt.Fprintf(f.IO.Out, "feedback: PLI %d  FIR %d  NACK %d (%d packets)\n", st.PLIs, st.FIRs, st.NACKs, st.NACKedPackets)
+	return nil
 }
 
 func roomSuffix(room, u string) string {

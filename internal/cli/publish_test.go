@@ -25,9 +25,24 @@ func TestPublishErrorsSayWhatToTry(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "--file") {
 		t.Errorf("missing file: exit %d, stderr %q", code, stderr)
 	}
+	code, _, stderr = runCLI(t, nil, "publish", "--url", "http://127.0.0.1:1/whip/x", "--simulcast", "--file", "clip.ivf")
+	if code != ExitUsage || !strings.Contains(stderr, "--simulcast") || !strings.Contains(stderr, "--file") {
+		t.Errorf("simulcast with a file: exit %d, stderr %q", code, stderr)
+	}
 	code, _, stderr = runCLI(t, nil, "publish", "--url", "ws://127.0.0.1:1/ws", "--room", "x", "--connect-timeout", "2s")
 	if code != ExitFailure || !strings.Contains(stderr, "is the server running") {
 		t.Errorf("refused: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPublishKeyframeIntervalRange: a negative or huge --keyframe-interval
+// is a usage error naming the flag.
+func TestPublishKeyframeIntervalRange(t *testing.T) {
+	for _, v := range []string{"-1s", "2h"} {
+		code, _, stderr := runCLI(t, nil, "publish", "--url", "http://127.0.0.1:1/whip/x", "--keyframe-interval", v)
+		if code != ExitUsage || !strings.Contains(stderr, "--keyframe-interval") {
+			t.Errorf("--keyframe-interval %s: exit %d, stderr %q", v, code, stderr)
+		}
 	}
 }
 

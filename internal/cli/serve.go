@@ -80,6 +80,12 @@ type ServeOptions struct {
 	// tls serves and reloads the certificate (set by validate).
 	tls *tlsconf.Reloader
 
+	// GOPCache turns the relay's GOP cache on, bounded by the two after it
+	// (checked only when it is on).
+	GOPCache         bool
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    ByteSize
+
 	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
 	Signals <-chan os.Signal
 	// Reload, when set, replaces the process's SIGHUP (tests).
@@ -92,7 +98,7 @@ type ServeOptions struct {
 }
 
 func newServeCmd(f *Factory) *cobra.Command {
-	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize}
+	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize, GOPCacheBytes: relay.DefaultGOPCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the signaling + SFU server",
@@ -164,6 +170,9 @@ A second signal exits at once.`,
 	fl.BoolVar(&opts.PublicStats, "public-stats", false, "with auth on, also serve /v1/stats and /metrics (every room name and its traffic) on --listen, not only on --admin-listen")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS on --listen (reloaded on SIGHUP and when the file changes)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.BoolVar(&opts.GOPCache, "gop-cache", true, "start new viewers at once from each video track's current GOP (--gop-cache=false: wait for a keyframe)")
+	fl.DurationVar(&opts.GOPCacheDuration, "gop-cache-max-duration", relay.DefaultGOPCacheDuration, "longest GOP a video track keeps for new viewers; a longer one is not kept")
+	fl.Var(&opts.GOPCacheBytes, "gop-cache-max-bytes", "most memory one video track's GOP cache holds (e.g. 8MiB); a larger GOP is not kept")
 	return cmd
 }
 
@@ -215,6 +224,14 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}
 	if o.Rooms.ChatBatch < 0 || o.Rooms.ChatHistory < 0 {
 		return UsageErrorf("%s and %s must not be negative (0: none)", f.FlagRef("chat-batch"), f.FlagRef("chat-history"))
+	}
+	if o.GOPCache {
+		if err := requirePositive(f, "gop-cache-max-duration", o.GOPCacheDuration); err != nil {
+			return err
+		}
+		if o.GOPCacheBytes < 64<<10 {
+			return UsageErrorf("%s must be at least 64KiB, got %d bytes", f.FlagRef("gop-cache-max-bytes"), int64(o.GOPCacheBytes))
+		}
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -343,8 +360,13 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
+	gop := o.GOPCacheDuration
+	if !o.GOPCache {
+		gop = -1
+	}
 	plane, err := sfu.New(sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, UDPListenIP: o.udpIP, TCPListenIP: o.tcpIP,
-		PublicIP: o.PublicIP, STUN: o.STUN, MaxPending: o.MaxPendingMedia, Logger: log})
+		PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
+		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes), MaxPending: o.MaxPendingMedia})
 	if err != nil {
 		return nil, fmt.Errorf("starting the media plane: %w%s", err, portHint(err))
 	}

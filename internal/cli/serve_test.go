@@ -77,6 +77,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"negative chat history", []string{"serve", "--dev", "--chat-history", "-1"}, "must not be negative"},
 		{"zero room list limit", []string{"serve", "--dev", "--room-list-limit", "0"}, "--room-list-limit must be positive"},
 		{"zero room update interval", []string{"serve", "--dev", "--room-update-interval", "0s"}, "--room-update-interval must be positive"},
+		{"zero GOP cache duration", []string{"serve", "--dev", "--gop-cache-max-duration", "0s"}, "--gop-cache-max-duration must be positive"},
+		{"tiny GOP cache", []string{"serve", "--dev", "--gop-cache-max-bytes", "1KiB"}, "--gop-cache-max-bytes must be at least 64KiB"},
 		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -33,13 +35,34 @@ type Session struct {
 	token    string
 }
 
+// maxRedirects bounds the redirects Exchange follows.
+const maxRedirects = 5
+
 // Exchange POSTs an SDP offer to a WHIP or WHEP endpoint and returns the
 // answer and the resource URL (RFC 9725 §4.2). token, if set, is sent as a
-// bearer token.
+// bearer token. A 307/308 redirect (RFC 9725 §4.5: a cluster node sends a
+// publisher to the room's origin) is followed with the same offer and the
+// same token: Go's client drops Authorization on a redirect to another
+// host name, but a livectl cluster's nodes share the token's secret and
+// the endpoint that was trusted with the token chose where it goes.
 func Exchange(ctx context.Context, client *http.Client, endpoint, token, offer string) (*Session, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
+	follow, check := *client, client.CheckRedirect
+	follow.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", len(via))
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if check != nil {
+			return check(req, via)
+		}
+		return nil
+	}
+	client = &follow
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
 	if err != nil {
 		return nil, fmt.Errorf("building request to %s: %w", endpoint, err)
@@ -126,4 +149,15 @@ func (s *Session) Close(ctx context.Context) error {
 // wss://) rather than a WHIP/WHEP endpoint (http://, https://).
 func IsWebSocketURL(u string) bool {
 	return strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://")
+}
+
+// EndpointRoom is the room a WHIP/WHEP endpoint such as
+// http://host/whep/demo names: its last path segment (livectl serve's
+// /whip/{room} and /whep/{room}); "" if u is not a URL.
+func EndpointRoom(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return path.Base(strings.TrimRight(p.Path, "/"))
 }

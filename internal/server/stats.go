@@ -102,6 +102,7 @@ func (s *Server) Stats() stats.Snapshot {
 		r.Publishers = max(r.Publishers, mr.Publishers)
 		r.Subscribers, r.Tracks = mr.Subscribers, mr.Tracks
 		r.BitrateInBps, r.BitrateOutBps = mr.BitrateInBps, mr.BitrateOutBps
+		r.Simulcast = mr.Simulcast
 		if byName == nil {
 			byName = make(map[string]*stats.Room, len(list))
 			for i := range list {

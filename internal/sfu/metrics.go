@@ -17,8 +17,19 @@ var (
 	descRoomLost       = prometheus.NewDesc("livectl_room_packets_lost", "Publisher packets still missing after NACK repair (falls when a late packet fills a gap).", []string{"room"}, nil)
 	descRoomNACKs      = prometheus.NewDesc("livectl_room_nacks_total", "Packets NACKed by the room's subscribers.", []string{"room"}, nil)
 	descRoomPLIs       = prometheus.NewDesc("livectl_room_plis_total", "Keyframe requests sent to the room's publishers.", []string{"room"}, nil)
+	descRoomLayerViews = prometheus.NewDesc("livectl_room_simulcast_viewers", "Video down-tracks by the simulcast layer they forward (paused: below the lowest).", []string{"room", "layer"}, nil)
+	descRoomSwitches   = prometheus.NewDesc("livectl_room_simulcast_switches_total", "Simulcast layer switches of the room's viewers.", []string{"room"}, nil)
+	descRoomEstimate   = prometheus.NewDesc("livectl_room_simulcast_estimate_p50_bps", "Median bandwidth estimate of the room's simulcast viewers.", []string{"room"}, nil)
+	descRoomUnused     = prometheus.NewDesc("livectl_room_simulcast_unused_layers", "Simulcast layers no viewer takes (received for nothing).", []string{"room"}, nil)
 	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
 	descQueueDrops     = prometheus.NewDesc("livectl_media_queue_drops_total", "Packets dropped because a subscriber's send queue was full.", nil, nil)
+
+	// The cascade's node links (cluster nodes only): one upstream per room
+	// with local viewers whose origin is another node.
+	descUpstreams       = prometheus.NewDesc("livectl_cascade_upstreams", "Upstream peer connections pulling a room from its origin node.", nil, nil)
+	descUpstreamTracks  = prometheus.NewDesc("livectl_cascade_upstream_tracks", "Tracks received over upstreams: one per origin track per node, whatever the viewers.", nil, nil)
+	descUpstreamBytes   = prometheus.NewDesc("livectl_cascade_upstream_bytes_total", "Media bytes received over upstreams.", nil, nil)
+	descUpstreamsOpened = prometheus.NewDesc("livectl_cascade_upstreams_started_total", "Upstreams set up (a failover sets up another).", nil, nil)
 )
 
 // roomCollector serves the relay's per-room figures; Mount registers it.
@@ -44,7 +55,22 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descRoomLost, prometheus.GaugeValue, float64(r.PacketsLost), r.Name)
 		g(descRoomNACKs, prometheus.CounterValue, float64(r.NACKs), r.Name)
 		g(descRoomPLIs, prometheus.CounterValue, float64(r.PLIs), r.Name)
+		if sc := r.Simulcast; sc != nil {
+			for layer, n := range sc.ViewersPerLayer {
+				g(descRoomLayerViews, prometheus.GaugeValue, float64(n), r.Name, layer)
+			}
+			g(descRoomSwitches, prometheus.CounterValue, float64(sc.Switches), r.Name)
+			g(descRoomEstimate, prometheus.GaugeValue, float64(sc.EstimateP50Bps), r.Name)
+			g(descRoomUnused, prometheus.GaugeValue, float64(sc.UnusedLayers), r.Name)
+		}
 	}
 	g(descRetransmits, prometheus.CounterValue, float64(st.Retransmits))
 	g(descQueueDrops, prometheus.CounterValue, float64(st.Drops))
+	if c.sfu.cascade != nil {
+		cs := c.sfu.Cascade()
+		g(descUpstreams, prometheus.GaugeValue, float64(cs.Upstreams))
+		g(descUpstreamTracks, prometheus.GaugeValue, float64(cs.Tracks))
+		g(descUpstreamBytes, prometheus.CounterValue, float64(cs.BytesIn))
+		g(descUpstreamsOpened, prometheus.CounterValue, float64(cs.Started))
+	}
 }

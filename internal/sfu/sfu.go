@@ -1,7 +1,10 @@
 // Package sfu is the media plane of `livectl serve`: it puts the SFU
 // (internal/relay) behind the signaling server's MediaPlane seam for /ws
 // participants, serves WHIP and WHEP on it, with the demo page that uses
-// them, and exports its per-room figures to /metrics.
+// them, and exports its per-room figures to /metrics. In a cluster
+// (Config.Origin) it is also the media cascade: viewers of a room published
+// on another node are served from one upstream per room (cascade.go), and
+// publishers are sent to the room's origin.
 //
 // It imports internal/server and internal/relay; neither imports it. The
 // command that builds the server wires them (internal/cli/serve.go):
@@ -16,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // Config configures the SFU.
@@ -46,8 +51,31 @@ type Config struct {
 	// MaxPending bounds media sessions setting up at once (0:
 	// relay.DefaultMaxPending); one more is refused as busy.
 	MaxPending int
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (0: the relay's defaults); a negative duration turns it off.
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Origin, when set, makes the node part of a cluster (docs/cluster.md,
+	// "Media cascade"): it names the node where a room is published, or
+	// returns ErrNoOrigin when no node publishes it. A viewer of a room
+	// published elsewhere is served here from one upstream per room; a
+	// publisher of such a room is sent to its origin. Nil: one node.
+	Origin func(ctx context.Context, room string) (OriginInfo, error)
+	// OnOrigin is told when a publisher arrives here for a room (WHIP or
+	// /ws) that Origin says no other node publishes, so that the cluster
+	// can record this node as its origin. Called from request handlers;
+	// it must not block for long.
+	OnOrigin func(room string)
+	// ClusterSecret signs the tokens of the node-to-node WHEP sessions
+	// (HS256, internal/auth, sent as "Authorization: Bearer"), and this
+	// node accepts such a token in place of a viewer's. Keep it apart from
+	// the join-token secret. Empty: upstreams send no token.
+	ClusterSecret []byte
+	// NodeID names this node in its upstream tokens (default "node").
+	NodeID string
 }
 
 // SFU is the relay seen from the signaling side: a server.MediaPlane.
@@ -59,6 +87,12 @@ type SFU struct {
 	parts map[string]map[*wsMedia]struct{} // room → /ws participants, for track events
 
 	res resources // WHIP/WHEP sessions (whip.go)
+
+	cascade       *cascade // nil without a cluster (cascade.go)
+	onOrigin      func(room string)
+	clusterSecret []byte
+	pubsMu        sync.Mutex
+	pubs          map[string]int // room → local publishers (not upstreams)
 
 	// maxOfferLen is signal.MaxSDPLen; tests lower it to reach it quickly.
 	maxOfferLen atomic.Int64
@@ -73,12 +107,22 @@ func New(cfg Config) (*SFU, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &SFU{log: log, parts: map[string]map[*wsMedia]struct{}{}}
+	s := &SFU{log: log, parts: map[string]map[*wsMedia]struct{}{}, pubs: map[string]int{},
+		onOrigin: cfg.OnOrigin, clusterSecret: cfg.ClusterSecret}
 	s.res.m = map[string]*resource{}
+	if cfg.Origin != nil {
+		node := cfg.NodeID
+		if node == "" {
+			node = "node"
+		}
+		s.cascade = &cascade{sfu: s, origin: cfg.Origin, secret: cfg.ClusterSecret, node: node,
+			client: &http.Client{Timeout: 10 * time.Second}, rooms: map[string]*upstream{}, all: map[*upstream]struct{}{}}
+	}
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
 		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
@@ -141,16 +185,22 @@ func (s *SFU) Stats() server.MediaStats {
 		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
 	}
 	for _, r := range st.Rooms {
-		ms.Rooms = append(ms.Rooms, server.MediaRoomStats{
+		mr := server.MediaRoomStats{
 			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
 			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
-		})
+		}
+		if sc := r.Simulcast; sc != nil {
+			mr.Simulcast = &stats.Simulcast{ViewersPerLayer: sc.ViewersPerLayer, Switches: sc.Switches,
+				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers}
+		}
+		ms.Rooms = append(ms.Rooms, mr)
 	}
 	return ms
 }
 
 // Close implements server.MediaPlane: it ends every peer connection.
 func (s *SFU) Close() error {
+	s.cascade.close()
 	err := s.relay.Close()
 	s.res.wg.Wait()
 	return err
@@ -171,6 +221,14 @@ func mediaError(what string, err error) error {
 		return &signal.Error{Code: signal.CodeServerFull, Reason: what + ": " + err.Error() + ", retry in a few seconds"}
 	case errors.Is(err, relay.ErrNoOfferPending), errors.Is(err, relay.ErrNoSuchTrack):
 		return &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("%s: %v", what, err)}
+	}
+	var oe *OriginError
+	if errors.As(err, &oe) {
+		return &signal.Error{Code: signal.CodeNotOrigin, Reason: fmt.Sprintf("%s: %v", what, err)}
+	}
+	var de *DirectoryError
+	if errors.As(err, &de) {
+		return &signal.Error{Code: signal.CodeInternal, Reason: fmt.Sprintf("%s: %v", what, err)}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -226,13 +284,18 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			}
 			return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 		}
+		if _, err := w.sfu.admitPublisher(context.Background(), w.p.Room); err != nil {
+			return nil, mediaError("publishing", err)
+		}
+		held := w.sfu.published(w.p.Room)
 		pub, ans, err := r.Publish(w.p.Room, w.p.Identity, m.SDP)
 		if err != nil {
+			held()
 			return nil, mediaError("publishing", err)
 		}
 		w.pub = pub
 		logEnd := w.sfu.startMediaLog("publish", "ws", w.p.Room, w.p.Identity, w.p.Remote, pub.Counters)
-		w.reportEnd(signal.TargetPublisher, pub.Done(), logEnd, func() bool { return w.pub == pub })
+		w.reportEnd(signal.TargetPublisher, pub.Done(), func() { held(); logEnd() }, func() bool { return w.pub == pub })
 		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 
 	case signal.TypeSubscribe:
@@ -241,6 +304,9 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		}
 		var self atomic.Pointer[relay.Subscriber]
 		var told atomic.Bool // the end was explained already
+		// Hold the room's upstream, if any, before subscribing: see
+		// WHEP's create.
+		held := w.sfu.cascade.hold(w.p.Room)
 		sub, offer, err := r.Subscribe(w.p.Room, w.p.Identity, func(sdp string) {
 			if err := w.sfu.offerFits(sdp); err != nil {
 				// The client's answer would be refused, and the
@@ -256,16 +322,18 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.send(&signal.Message{Type: signal.TypeOffer, SDP: sdp, Target: signal.TargetSubscriber})
 		})
 		if err != nil {
+			held()
 			return nil, mediaError("subscribing", err)
 		}
 		if err := w.sfu.offerFits(offer); err != nil {
 			sub.Close()
+			held()
 			return nil, err
 		}
 		self.Store(sub)
 		w.sub = sub
 		logEnd := w.sfu.startMediaLog("subscribe", "ws", w.p.Room, w.p.Identity, w.p.Remote, sub.Counters)
-		w.reportEnd(signal.TargetSubscriber, sub.Done(), logEnd, func() bool { return w.sub == sub && !told.Load() })
+		w.reportEnd(signal.TargetSubscriber, sub.Done(), func() { held(); logEnd() }, func() bool { return w.sub == sub && !told.Load() })
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
 	case signal.TypeAnswer:
@@ -305,21 +373,31 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.pub = nil
 		}
 		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
+
+	case signal.TypeSetQuality:
+		if w.sub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "set_quality without a subscription: send subscribe first"}
+		}
+		if !w.sub.SetQuality(m.TrackID, relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}) && m.TrackID != "" {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("set_quality: this subscription has no video track %q", m.TrackID)}
+		}
+		return &signal.Message{Type: signal.TypeQualitySet, TrackID: m.TrackID, Layer: m.Layer, MaxWidth: m.MaxWidth}, nil
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
 }
 
-// reportEnd tells the client when the relay ends its publisher or
+// reportEnd runs ended (what the session held in the cluster) when it
+// ends, and tells the client when the relay ends its publisher or
 // subscriber peer connection on its own (not connected within the connect
 // timeout, ICE or DTLS failed); the client
 // would otherwise learn it only from the silence. current says, under w.mu
 // (held by Handle for a whole request), whether the session is still the
 // client's: one it replaced (subscribe again) or ended (unpublish) is not
 // reported, nor are sessions of a participant that left.
-func (w *wsMedia) reportEnd(target string, done <-chan struct{}, logEnd func(), current func() bool) {
+func (w *wsMedia) reportEnd(target string, done <-chan struct{}, ended func(), current func() bool) {
 	go func() {
 		<-done
-		logEnd()
+		ended()
 		w.mu.Lock()
 		ours := current()
 		w.mu.Unlock()

@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
@@ -218,16 +220,48 @@ func (h *whipHandler) create(kind string) http.Handler {
 			return
 		}
 		s := h.sfu
-		ok, identity, canPub, canSub := h.authorize(w, r, room)
-		if !ok {
-			return
+		var identity string
+		ng, node := (*auth.Grant)(nil), false
+		if kind == "whep" {
+			ng, node = s.nodeGrant(r, room)
 		}
-		if kind == "whip" && !canPub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish")
-			return
+		if node {
+			identity = ng.Identity
+		} else {
+			ok, id, canPub, canSub := h.authorize(w, r, room)
+			if !ok {
+				return
+			}
+			if kind == "whip" && !canPub {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant publish")
+				return
+			}
+			if kind == "whep" && !canSub {
+				problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
+				return
+			}
+			identity = id
 		}
-		if kind == "whep" && !canSub {
-			problem(w, http.StatusForbidden, signal.CodeForbidden, "token does not grant subscribe")
+		if kind == "whip" {
+			// RFC 9725 §4.5 lets a WHIP endpoint redirect the POST: the
+			// publisher goes to the room's origin, no media detour.
+			info, err := s.admitPublisher(r.Context(), room)
+			var oe *OriginError
+			switch {
+			case errors.As(err, &oe):
+				// 307, not 301/302: the client must POST the same offer.
+				w.Header().Set("Location", info.WHIPURL)
+				w.WriteHeader(http.StatusTemporaryRedirect)
+				return
+			case err != nil:
+				w.Header().Set("Retry-After", "2")
+				problem(w, http.StatusServiceUnavailable, signal.CodeInternal, err.Error())
+				return
+			}
+		}
+		layers, err := layerQuery(r.URL.Query())
+		if err != nil {
+			problem(w, http.StatusBadRequest, signal.CodeBadMessage, err.Error())
 			return
 		}
 		body, err := h.readBody(r)
@@ -239,7 +273,10 @@ func (h *whipHandler) create(kind string) http.Handler {
 			problem(w, http.StatusRequestEntityTooLarge, signal.CodeMessageTooLarge, fmt.Sprintf("SDP offer larger than %d bytes", maxSDPBody))
 			return
 		}
-		release, err := h.srv.ReserveSession(room)
+		release := func() {}
+		if !node {
+			release, err = h.srv.ReserveSession(room)
+		}
 		if err != nil {
 			code := signal.CodeServerFull
 			var le *server.LimitError
@@ -255,6 +292,17 @@ func (h *whipHandler) create(kind string) http.Handler {
 		if identity == "" {
 			identity = kind + "-" + randomSuffix()
 		}
+		// The session's end releases its place in the limits and what it
+		// holds in the cluster: a publisher's claim to be the origin, a
+		// viewer's share of the room's upstream (held before the
+		// subscription, so the upstream comes up beside the viewer's ICE).
+		held := func() {}
+		if kind == "whip" {
+			held = s.published(room)
+		} else if !node {
+			held = s.cascade.hold(room)
+		}
+		res.release = func() { release(); held() }
 		if kind == "whip" {
 			res.pub, answer, err = s.relay.Publish(room, identity, string(body))
 			if err == nil {
@@ -262,14 +310,14 @@ func (h *whipHandler) create(kind string) http.Handler {
 				res.logEnd = s.startMediaLog("publish", kind, room, identity, r.RemoteAddr, res.pub.Counters)
 			}
 		} else {
-			res.sub, answer, err = s.relay.SubscribeOffer(room, identity, string(body))
+			res.sub, answer, err = s.relay.SubscribeOfferLayers(room, identity, string(body), layers)
 			if err == nil {
 				res.id = res.sub.ID()
 				res.logEnd = s.startMediaLog("subscribe", kind, room, identity, r.RemoteAddr, res.sub.Counters)
 			}
 		}
 		if err != nil {
-			release()
+			res.release()
 			switch {
 			case errors.Is(err, relay.ErrBadSDP):
 				problem(w, http.StatusBadRequest, signal.CodeBadSDP, err.Error())
@@ -295,6 +343,27 @@ func (h *whipHandler) create(kind string) http.Handler {
 	})
 }
 
+// layerQuery reads a WHEP viewer's cap on simulcast layers: ?layer=q|h|f
+// and/or ?max_width=<pixels>, as /ws set_quality takes them.
+func layerQuery(q url.Values) (relay.LayerRequest, error) {
+	m := signal.Message{Type: signal.TypeSetQuality, Layer: q.Get("layer")}
+	if v := q.Get("max_width"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return relay.LayerRequest{}, fmt.Errorf("max_width %q is not a number of pixels", v)
+		}
+		m.MaxWidth = n
+	}
+	if err := m.Validate(); err != nil {
+		var se *signal.Error
+		if errors.As(err, &se) {
+			return relay.LayerRequest{}, errors.New(se.Reason)
+		}
+		return relay.LayerRequest{}, err
+	}
+	return relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}, nil
+}
+
 // lookup finds the session named by the URL, checking auth, or writes the
 // error. With auth on, only a token that could have created the session
 // may change or end it: the grant for its kind (publish for WHIP,
@@ -303,6 +372,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 func (h *whipHandler) lookup(kind string, w http.ResponseWriter, r *http.Request) *resource {
 	s := h.sfu
 	room := r.PathValue("room")
+	if kind == "whep" {
+		if g, node := s.nodeGrant(r, room); node {
+			if res := s.res.get(kind, room, r.PathValue("id")); res != nil && res.owner == g.Identity {
+				return res
+			}
+		}
+	}
 	ok, identity, canPub, canSub := h.authorize(w, r, room)
 	if !ok {
 		return nil

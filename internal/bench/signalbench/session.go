@@ -75,7 +75,7 @@ type livectlConn struct {
 
 func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 	lc := &livectlConn{s: s}
-	c, err := signal.Dial(ctx, r.opts.URL, &signal.DialOptions{
+	c, err := signal.Dial(ctx, r.opts.target(s.idx), &signal.DialOptions{
 		Header:           r.opts.Header,
 		TLS:              r.tls,
 		LocalAddr:        r.localAddr(s.idx),
@@ -209,9 +209,10 @@ func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 		nd := &net.Dialer{LocalAddr: la}
 		d.NetDialContext = nd.DialContext
 	}
-	ws, resp, err := d.DialContext(ctx, r.opts.URL, r.opts.Header)
+	target := r.opts.target(s.idx)
+	ws, resp, err := d.DialContext(ctx, target, r.opts.Header)
 	if err != nil {
-		de := &signal.DialError{URL: r.opts.URL, Err: err}
+		de := &signal.DialError{URL: target, Err: err}
 		if resp != nil {
 			de.Status = resp.StatusCode
 			resp.Body.Close()
