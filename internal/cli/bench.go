@@ -16,7 +16,9 @@ import (
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // benchSubcommands are the members of the `bench` group. A sibling such as
@@ -68,6 +70,7 @@ type BenchSignalOptions struct {
 	Hello          []string
 	ChatRate       string
 	ChatSenders    int
+	TLS            tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -145,6 +148,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
 	fl.StringVar(&opts.StatsURL, "stats-url", "", "server /v1/stats to measure its cost per session (default derived from --url for livectl; 'none' to skip)")
+	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its RSS per session")
 	fl.StringVar(&opts.Protocol, "protocol", signalbench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
@@ -253,7 +257,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		Rooms: o.Rooms, RoomSize: o.RoomSize,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
-		ChatSenders: o.ChatSenders,
+		ChatSenders: o.ChatSenders, TLS: o.TLS,
+	}
+	if _, err := clientTLS(f, o.TLS); err != nil {
+		return nil, nil, err
 	}
 	if o.ChatRate != "" {
 		if so.ChatRate, err = bench.ParseRate(o.ChatRate); err != nil {
@@ -313,7 +320,7 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		return nil, nil, err
 	}
 	so.StatsURL = benchStatsURL(o.StatsURL, so.URL, o.Protocol == signalbench.ProtocolLivectl)
-	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
+	if so.StatsURL, err = checkServerSampling(f, "stats-url", so.StatsURL, o.StatsURL == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&signalbench.Report{}).Metrics())
@@ -331,7 +338,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := bench.LocalIPToward(so.URL)
+		ip, err := peer.LocalIPToward(so.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}

@@ -23,8 +23,10 @@ import (
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/signalbench"
+	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/stats"
 	"github.com/livectl/livectl/internal/term/progress"
 )
 
@@ -432,8 +434,34 @@ func (c *colourVerdicts) Write(p []byte) (int, error) {
 // checkServerSampling checks the server-side sampling flags before a run:
 // a malformed /v1/stats URL or a pid with no process is a usage error; a
 // URL that does not answer now is a warning, and the run goes on without
-// the server's figures (they were once shown as zeros).
-func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
+// the server's figures (they were once shown as zeros). A URL derived from
+// --url that answers 404 is a server with auth on, which serves its stats
+// on the admin listener only: serve's default admin address is tried, and
+// used when it answers; the URL to sample is returned.
+func checkServerSampling(f *Factory, urlFlag, statsURL string, derived bool, pid int) (string, error) {
+	err := checkStatsFlags(f, urlFlag, statsURL, pid)
+	if err != nil || statsURL == "" {
+		return statsURL, err
+	}
+	err = bench.CheckStats(statsURL, 2*time.Second)
+	var se *stats.StatusError
+	if derived && errors.As(err, &se) && se.Status == http.StatusNotFound {
+		admin := inspect.DefaultTarget + "/v1/stats"
+		if bench.CheckStats(admin, 2*time.Second) == nil {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "note: %s has no /v1/stats (auth on: serve keeps it on the admin listener); reading %s (%s to choose)\n", statsURL, admin, f.FlagRef(urlFlag))
+			}
+			return admin, nil
+		}
+	}
+	if err != nil && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip, or its admin listener's /v1/stats when auth is on)\n", err, f.FlagRef(urlFlag))
+	}
+	return statsURL, nil
+}
+
+// checkStatsFlags is checkServerSampling's usage errors.
+func checkStatsFlags(f *Factory, urlFlag, statsURL string, pid int) error {
 	if pid < 0 {
 		return UsageErrorf("%s must be a process id, got %d", f.FlagRef("server-pid"), pid)
 	}
@@ -448,9 +476,6 @@ func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
 	u, err := url.Parse(statsURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return UsageErrorf("%s %q: want an http(s) URL such as http://127.0.0.1:7880/v1/stats, or none", f.FlagRef(urlFlag), statsURL)
-	}
-	if err := bench.CheckStats(statsURL, 2*time.Second); err != nil && !f.Globals.Quiet {
-		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip)\n", err, f.FlagRef(urlFlag))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchMediaCmd) }
@@ -36,6 +37,7 @@ type BenchMediaOptions struct {
 	ServerStats string
 	ServerPID   int
 	Bind        string
+	TLS         tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -107,6 +109,7 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'first_frame.p95<1500ms,loss_pct.max<1' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with every subscriber's figures to this JSON file")
 	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
+	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
@@ -209,7 +212,10 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	}
 	mo := &mediabench.Options{Room: o.Room, WHIP: o.WHIP,
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
-		Timeout: o.Timeout, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
+		Timeout: o.Timeout, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs, TLS: o.TLS}
+	if _, err := clientTLS(f, o.TLS); err != nil {
+		return nil, nil, err
+	}
 	if mo.Auth, err = o.credentials(f, func(c auth.Credentials) error {
 		_, err := c.Fixed(mo.WSSessions())
 		return err
@@ -219,7 +225,7 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	mo.URL, mo.URLs = bench.FirstOf("", urls)
 	mo.WHEP, mo.WHEPs = bench.FirstOf("", wheps)
 	mo.StatsURL = benchStatsURL(o.ServerStats, mo.URL, mo.URL != "")
-	if err := checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerPID); err != nil {
+	if mo.StatsURL, err = checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerStats == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -15,9 +16,11 @@ import (
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // ProbeOptions are the resolved flags of `livectl probe`.
@@ -33,6 +36,7 @@ type ProbeOptions struct {
 	FreezeThreshold time.Duration
 	Snapshot        string
 	Asserts         []string
+	TLS             tlsconf.Client
 	Layer           string
 }
 
@@ -90,6 +94,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.StringVar(&o.Snapshot, "snapshot", "", "save the first decoded frame as a PNG file")
 	fl.StringVar(&o.Layer, "layer", "", "ask a simulcast server for at most this layer: q, h or f (WHEP ?layer=, /ws set_quality)")
 	fl.StringArrayVar(&o.Asserts, "assert", nil, "thresholds, e.g. 'first_decoded.p50<150ms,errors<1' (exit 3 if one fails)")
+	addClientTLS(fl, &o.TLS)
 	return cmd
 }
 
@@ -135,6 +140,16 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	if err := checkWritable(f, "snapshot", o.Snapshot); err != nil {
 		return err
 	}
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
+	// Offer only the address that reaches the server (nil: every address,
+	// as with several --url, which may be reached from different ones).
+	var bindIP net.IP
+	if len(urls) == 1 {
+		bindIP, _ = peer.LocalIPToward(urls[0])
+	}
 
 	settings := *o // for the report's context
 	settings.sessionAuth = o.redacted()
@@ -147,7 +162,8 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 	rep := probe.Run(ctx, probe.RunOptions{
 		URLs: urls,
 		Options: probe.Options{URL: first, Room: o.Room, Identity: o.Identity, Token: o.Token, Timeout: o.Timeout,
-			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Layer: o.Layer, Logger: f.Logger},
+			Observe: o.Observe, FreezeThreshold: o.FreezeThreshold, Layer: o.Layer, Logger: f.Logger,
+			Peer: peer.Options{TLS: tlsCfg, BindIP: bindIP}},
 		Count: o.Count, Interval: o.Interval, Secret: o.AuthSecret,
 		OnAttempt: func(_ int, r probe.Result) {
 			done.Add(1)

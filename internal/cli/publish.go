@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/term/units"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // PublishOptions are the resolved flags of `livectl publish`: the
@@ -20,6 +24,7 @@ import (
 type PublishOptions struct {
 	publish.Options
 	Duration time.Duration
+	TLS      tlsconf.Client
 	// Retry starts a new session, with backoff, whenever one ends or
 	// cannot start (publish.Keep).
 	Retry bool
@@ -77,6 +82,7 @@ origin.`,
 	fl.BoolVar(&o.IgnorePLI, "ignore-pli", false, "leave keyframe requests (PLI/FIR) unanswered, like a fixed-GOP encoder")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
+	addClientTLS(fl, &o.TLS)
 	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.5 s doubling to 5 s), when the session ends or cannot start")
 	return cmd
 }
@@ -147,6 +153,14 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	opts := o.Options
 	opts.Logger = f.Logger
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
+	opts.Peer.TLS = tlsCfg
+	// Offer only the address that reaches the server; if it cannot be
+	// found (no route yet), gather on every address as before.
+	opts.Peer.BindIP, _ = peer.LocalIPToward(o.URL)
 	if o.Retry {
 		if !f.Globals.Quiet {
 			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", o.URL, roomSuffix(o.Room, o.URL))
@@ -162,6 +176,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		return printPublishStats(f, st)
 	}
 	p, err := publish.Start(ctx, opts)
+	if errors.Is(err, publish.ErrUnknownFormat) {
+		return UsageErrorf("%s: %v", f.FlagRef("file"), err)
+	}
 	if err != nil {
 		return withHint(err)
 	}
@@ -171,16 +188,62 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		if st.Width > 0 {
 			dims = fmt.Sprintf(" %dx%d", st.Width, st.Height)
 		}
+		until := "; Ctrl-C to stop"
+		if o.Duration > 0 {
+			until = " for " + o.Duration.String()
+		}
 		if len(st.Layers) > 0 {
 			dims = ", simulcast " + strings.Join(st.Layers, ", ")
 		}
-		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
+		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s%s\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL), until)
 	}
+	// On a terminal, one line redrawn each second says the publisher is
+	// alive; in a pipe or a log it would only be noise.
+	mode := progress.Off
+	if f.IO.ErrTTY && !f.Globals.Quiet {
+		mode = progress.Bar
+	}
+	status := progress.Start(f.IO.ErrOut, mode, time.Second, newPublishStatus(p.Stats, p.Done(), time.Now()).status)
 	runErr := p.Wait(ctx, o.Duration)
+	status.Stop()
 	if err := printPublishStats(f, p.Stats()); err != nil {
 		return err
 	}
 	return runErr
+}
+
+// publishStatus renders publish's live line: connected, bitrate over the
+// last interval, keyframes sent, PLIs answered with a keyframe.
+type publishStatus struct {
+	stats func() publish.Stats
+	done  <-chan struct{}
+
+	lastBytes int64
+	lastAt    time.Time
+}
+
+func newPublishStatus(stats func() publish.Stats, done <-chan struct{}, now time.Time) *publishStatus {
+	return &publishStatus{stats: stats, done: done, lastBytes: stats().BytesSent, lastAt: now}
+}
+
+func (s *publishStatus) status() progress.Status { return s.at(time.Now()) }
+
+// at is status at a given time (tests).
+func (s *publishStatus) at(now time.Time) progress.Status {
+	st := s.stats()
+	state := "connected"
+	select {
+	case <-s.done:
+		state = "stopped"
+	default:
+	}
+	var bps float64
+	if d := now.Sub(s.lastAt); d > 0 {
+		bps = float64(st.BytesSent-s.lastBytes) * 8 / d.Seconds()
+	}
+	s.lastBytes, s.lastAt = st.BytesSent, now
+	return progress.Status{Text: fmt.Sprintf("%s  %s  keyframes %d  PLIs answered %d/%d",
+		state, units.Bits(bps), st.KeyframesSent, st.KeyframesOnPLI, st.PLIs+st.FIRs)}
 }
 
 func printPublishStats(f *Factory, st publish.Stats) error {

@@ -342,7 +342,7 @@ func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := peer.Exchange(ctx, nil, withLayer(a.o.URL, a.o.Layer), a.o.Token, offer)
+	s, err := peer.Exchange(ctx, a.o.Peer.HTTPClient(), withLayer(a.o.URL, a.o.Layer), a.o.Token, offer)
 	if err != nil {
 		return nil, fmt.Errorf("WHEP: %w", err)
 	}
@@ -366,7 +366,7 @@ func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	if a.o.Room == "" {
 		return nil, ErrNoRoom
 	}
-	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
+	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{TLS: a.o.Peer.TLS, OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
 		return nil, err
 	}

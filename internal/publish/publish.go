@@ -301,7 +301,7 @@ func (p *Publisher) fail(err error) {
 }
 
 func (p *Publisher) signalWS(ctx context.Context) error {
-	c, err := signal.Dial(ctx, p.opts.URL, &signal.DialOptions{OnEvent: p.onEvent, ReadBufferSize: 16 << 10})
+	c, err := signal.Dial(ctx, p.opts.URL, &signal.DialOptions{TLS: p.opts.Peer.TLS, OnEvent: p.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func (p *Publisher) signalWHIP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := peer.Exchange(ctx, nil, p.opts.URL, p.opts.Token, offer)
+	s, err := peer.Exchange(ctx, p.opts.Peer.HTTPClient(), p.opts.URL, p.opts.Token, offer)
 	if err != nil {
 		return fmt.Errorf("WHIP: %w", err)
 	}

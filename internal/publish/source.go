@@ -165,7 +165,7 @@ func fileSource(path string, fps int) (*source, error) {
 		strings.HasSuffix(path, ".h264") || strings.HasSuffix(path, ".264"):
 		src.video, err = loadH264(br, fps)
 	default:
-		return nil, fmt.Errorf("media file %s: unknown format (want IVF VP8, H.264 Annex-B or Ogg Opus)", path)
+		return nil, fmt.Errorf("media file %s: %w", path, ErrUnknownFormat)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("media file %s: %w", path, err)
@@ -179,7 +179,7 @@ func loadIVF(r io.Reader) (*loop, error) {
 		return nil, err
 	}
 	if ir.Header.Codec() != media.MimeVP8 {
-		return nil, fmt.Errorf("IVF codec %q is not supported (VP8 only)", ir.Header.FourCC)
+		return nil, fmt.Errorf("IVF codec %q: %w", ir.Header.FourCC, ErrUnknownFormat)
 	}
 	l := &loop{codec: media.MimeVP8, w: int(ir.Header.Width), h: int(ir.Header.Height)}
 	def := ir.Header.FrameDuration()

@@ -2,8 +2,11 @@ package publish
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +91,45 @@ func TestKeyframeAtLeastEveryTwoSeconds(t *testing.T) {
 	const maxTicks = uint32(MaxKeyframeInterval / time.Second * 90000)
 	if d := keys[1] - keys[0]; d > maxTicks {
 		t.Errorf("second keyframe %d RTP ticks (%.3f s) after the first, want at most %d", d, float64(d)/90000, maxTicks)
+	}
+}
+
+// TestUnknownFormat: a file the publisher cannot send wraps
+// ErrUnknownFormat, which the CLI turns into a usage error.
+func TestUnknownFormat(t *testing.T) {
+	ivf := func(fourcc string) []byte {
+		h := make([]byte, 32)
+		copy(h, "DKIF")
+		binary.LittleEndian.PutUint16(h[6:], 32)
+		copy(h[8:], fourcc)
+		binary.LittleEndian.PutUint32(h[16:], 30)
+		binary.LittleEndian.PutUint32(h[20:], 1)
+		return h
+	}
+	tests := []struct {
+		name, file string
+		body       []byte
+		want       error
+	}{
+		{"text file", "notes.txt", []byte("not media at all\n"), ErrUnknownFormat},
+		{"PNG", "frame.png", []byte("\x89PNG\r\n\x1a\n0000"), ErrUnknownFormat},
+		{"IVF with VP9", "clip.ivf", ivf("VP90"), ErrUnknownFormat},
+		{"IVF with VP8 but no frames", "empty.ivf", ivf("VP80"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), tt.file)
+			if err := os.WriteFile(path, tt.body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := fileSource(path, 30)
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("fileSource = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && (err == nil || errors.Is(err, ErrUnknownFormat)) {
+				t.Fatalf("fileSource = %v: a VP8 IVF is a known format, its error is about its content", err)
+			}
+		})
 	}
 }
 

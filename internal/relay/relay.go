@@ -62,6 +62,9 @@ type Config struct {
 	// ListenIP is the address the UDP (and TCP) ICE sockets bind to. Empty
 	// binds all interfaces (loopback candidates included).
 	ListenIP string
+	// TCPListenIP, when set, is the ICE-TCP listener's address instead of
+	// ListenIP.
+	TCPListenIP string
 	// UDPPort is the one UDP port all peers share. 0 picks a free port.
 	UDPPort int
 	// TCPPort enables ICE-TCP on this port when non-zero (-1: a free port).
@@ -210,7 +213,11 @@ func New(cfg Config) (*Relay, error) {
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		port := max(cfg.TCPPort, 0)
-		tcpAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(port))
+		tcpIP := cfg.ListenIP
+		if cfg.TCPListenIP != "" {
+			tcpIP = cfg.TCPListenIP
+		}
+		tcpAddr := net.JoinHostPort(tcpIP, strconv.Itoa(port))
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			r.udpMux.Close()

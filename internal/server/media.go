@@ -32,6 +32,8 @@ type MediaParticipant struct {
 	Room      string
 	Identity  string
 	SessionID string
+	// Remote is the client's address, for the media plane's session logs.
+	Remote string
 	// Grant is the verified token's grant; with auth off (--dev) it allows
 	// publishing and subscribing.
 	Grant auth.Grant

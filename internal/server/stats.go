@@ -38,10 +38,14 @@ const (
 	rejectTooLarge
 	rejectProtocol
 	rejectRateLimited
+	rejectUnauthorized // no token, or not one this server signed
+	rejectForbidden    // a token for another room or identity
+	rejectExpired      // a token past its expiry
 	numRejectReasons
 )
 
-var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error", "rate_limited"}
+var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error", "rate_limited",
+	"unauthorized", "forbidden", "expired"}
 
 // counters are the server's running totals.
 type counters struct {

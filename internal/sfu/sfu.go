@@ -37,6 +37,10 @@ type Config struct {
 	UDPPort int
 	// TCPPort is the ICE-TCP port; 0 disables ICE-TCP.
 	TCPPort int
+	// UDPListenIP binds the ICE UDP socket to one address (one host
+	// candidate, announced as PublicIP when that is set); empty binds
+	// every local address. TCPListenIP does the same for ICE-TCP.
+	UDPListenIP, TCPListenIP string
 	// PublicIP is announced in candidates for 1:1 NAT.
 	PublicIP string
 	// STUN lists STUN server URLs ("stun:" may be left out).
@@ -117,6 +121,7 @@ func New(cfg Config) (*SFU, error) {
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
+		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
 		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
@@ -289,7 +294,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			return nil, mediaError("publishing", err)
 		}
 		w.pub = pub
-		w.reportEnd(signal.TargetPublisher, pub.Done(), held, func() bool { return w.pub == pub })
+		logEnd := w.sfu.startMediaLog("publish", "ws", w.p.Room, w.p.Identity, w.p.Remote, pub.Counters)
+		w.reportEnd(signal.TargetPublisher, pub.Done(), func() { held(); logEnd() }, func() bool { return w.pub == pub })
 		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 
 	case signal.TypeSubscribe:
@@ -326,7 +332,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		}
 		self.Store(sub)
 		w.sub = sub
-		w.reportEnd(signal.TargetSubscriber, sub.Done(), held, func() bool { return w.sub == sub && !told.Load() })
+		logEnd := w.sfu.startMediaLog("subscribe", "ws", w.p.Room, w.p.Identity, w.p.Remote, sub.Counters)
+		w.reportEnd(signal.TargetSubscriber, sub.Done(), func() { held(); logEnd() }, func() bool { return w.sub == sub && !told.Load() })
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
 	case signal.TypeAnswer:

@@ -73,6 +73,7 @@ type resource struct {
 	pub                   *relay.Publisher
 	sub                   *relay.Subscriber
 	release               func()
+	logEnd                func() // logs the session's end (startMediaLog)
 }
 
 func (r *resource) close() {
@@ -113,6 +114,9 @@ func (rs *resources) add(r *resource) {
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
 		r.release()
+		if r.logEnd != nil {
+			r.logEnd()
+		}
 	}()
 }
 
@@ -151,7 +155,7 @@ func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room str
 		}
 		tok = strings.TrimSpace(rest)
 	}
-	g, err := h.srv.Authorize(tok, room, "")
+	g, err := h.srv.Authorize(r.RemoteAddr, tok, room, "")
 	if err != nil {
 		status, code := http.StatusUnauthorized, signal.CodeUnauthorized
 		var pe *signal.Error
@@ -303,11 +307,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 			res.pub, answer, err = s.relay.Publish(room, identity, string(body))
 			if err == nil {
 				res.id = res.pub.ID()
+				res.logEnd = s.startMediaLog("publish", kind, room, identity, r.RemoteAddr, res.pub.Counters)
 			}
 		} else {
 			res.sub, answer, err = s.relay.SubscribeOfferLayers(room, identity, string(body), layers)
 			if err == nil {
 				res.id = res.sub.ID()
+				res.logEnd = s.startMediaLog("subscribe", kind, room, identity, r.RemoteAddr, res.sub.Counters)
 			}
 		}
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // Protocols of the subscribers.
@@ -81,6 +82,9 @@ type Options struct {
 	// server process on this machine whose CPU and RSS are read from /proc.
 	StatsURL  string `json:"stats_url,omitempty"`
 	ServerPID int    `json:"server_pid,omitempty"`
+	// TLS is what https:// and wss:// connections trust (--insecure,
+	// --ca); children get it with the rest of the options.
+	TLS tlsconf.Client `json:"tls,omitzero"`
 	// RunID names identities so that runs do not collide; Offset numbers
 	// this process's subscribers after those of earlier child processes.
 	RunID  string `json:"run_id"`

@@ -2,6 +2,7 @@ package mediabench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,6 +72,7 @@ type Run struct {
 	opts   Options
 	log    *slog.Logger
 	bindIP net.IP
+	tls    *tls.Config // from opts.TLS, loaded once for every peer
 
 	attempted, ok, failed, receiving atomic.Int64
 	scheduleLag                      atomic.Int64
@@ -94,6 +96,10 @@ func NewRun(opts Options) (*Run, error) {
 	}
 	r := &Run{opts: opts, log: opts.Logger}
 	r.opts.fixed, _ = opts.Auth.Fixed(opts.WSSessions()) // Validate saw no error
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -102,7 +108,7 @@ func NewRun(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("invalid bind address %q", opts.BindIP)
 		}
 	} else {
-		ip, err := bench.LocalIPToward(opts.Target())
+		ip, err := peer.LocalIPToward(opts.Target())
 		if err != nil {
 			return nil, err
 		}
@@ -291,9 +297,14 @@ func startPublishers(ctx context.Context, o *Options, log *slog.Logger) ([]*publ
 	var pubs []*publish.Publisher
 	for i := range o.Publishers {
 		room, identity, token, err := o.session(i, true)
+		var tlsCfg *tls.Config
+		if err == nil {
+			tlsCfg, err = o.TLS.Config()
+		}
 		if err == nil {
 			var p *publish.Publisher
-			p, err = publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: room, Token: token, Logger: log, Identity: identity})
+			p, err = publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: room, Token: token, Logger: log, Identity: identity,
+				Peer: peer.Options{TLS: tlsCfg}})
 			if err == nil {
 				pubs = append(pubs, p)
 				continue
@@ -384,7 +395,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 		// frames' timestamps are needed: count them from RTP headers
 		// instead of assembling and hashing every frame.
 		CountOnly: true,
-		Peer: peer.Options{UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
+		Peer: peer.Options{TLS: r.tls, UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
 			LoggerFactory: quietPion, DetachDataChannels: true, NoStatsInterceptor: true},
 		OnFrame: func(t time.Time, f media.Frame) {
 			if s.frames.frame(t, f) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // Protocols of the signal generator.
@@ -90,6 +91,9 @@ type Options struct {
 	// ServerPID, when the server runs on this machine, lets the report
 	// include the server's RSS per session (from /proc).
 	ServerPID int `json:"server_pid,omitempty"`
+	// TLS is what wss:// connections trust (--insecure, --ca); children
+	// get it with the rest of the options.
+	TLS tlsconf.Client `json:"tls,omitzero"`
 
 	// fixed is the grant of a given token that the run's one session
 	// joins with (Auth.Fixed), set by NewRun.

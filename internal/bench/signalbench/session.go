@@ -77,6 +77,7 @@ func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 	lc := &livectlConn{s: s}
 	c, err := signal.Dial(ctx, r.opts.target(s.idx), &signal.DialOptions{
 		Header:           r.opts.Header,
+		TLS:              r.tls,
 		LocalAddr:        r.localAddr(s.idx),
 		HandshakeTimeout: r.opts.ConnectTimeout,
 		WriteTimeout:     r.opts.RequestTimeout,
@@ -202,6 +203,7 @@ func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  rawBufferPool,
+		TLSClientConfig:  r.tls,
 	}
 	if la := r.localAddr(s.idx); la != nil {
 		nd := &net.Dialer{LocalAddr: la}

@@ -2,6 +2,7 @@ package signalbench
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -66,6 +67,7 @@ type Run struct {
 	perTarget []targetTally
 
 	onPhase func(phase string)
+	tls     *tls.Config // from opts.TLS, loaded once for every session
 
 	liveMu   sync.Mutex
 	liveEst  int64
@@ -86,6 +88,10 @@ func NewRun(opts Options) (*Run, error) {
 	}
 	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{},
 		perTarget: make([]targetTally, len(opts.targets()))}
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	for _, name := range LatencyNames {
 		r.hist[name] = hist.New()
 	}
