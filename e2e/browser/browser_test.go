@@ -26,6 +26,7 @@ import (
 	"github.com/livectl/livectl/internal/browsertest"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/server/servertest"
+	"github.com/livectl/livectl/internal/tlsconf/tlstest"
 )
 
 // pageState mirrors window.livectl on the demo page.
@@ -36,7 +37,11 @@ type pageState struct {
 	FirstFrameMs   *float64 `json:"firstFrameMs"`
 	Errors         []string `json:"errors"`
 	Log            []string `json:"log"`
-	Chat           struct {
+	Notes          struct {
+		Pub string `json:"pub"`
+		Sub string `json:"sub"`
+	} `json:"notes"`
+	Chat struct {
 		Joined   bool `json:"joined"`
 		Members  int  `json:"members"`
 		Messages []struct {
@@ -111,6 +116,96 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 	st := hs.Stats()
 	if st.TracksPublished < 1 || st.PacketsIn == 0 || st.PacketsOut == 0 {
 		t.Errorf("server stats after the browser session: tracks %d, packets in %d out %d", st.TracksPublished, st.PacketsIn, st.PacketsOut)
+	}
+}
+
+// TestBrowserDemoPageNotices: watching an empty room settles with a notice
+// over the video instead of a black "loading" picture; a page that is not
+// a secure context (a plain-http name other than localhost) says over the
+// camera that it needs HTTPS, and a publish attempt fails saying so rather
+// than with a TypeError.
+func TestBrowserDemoPageNotices(t *testing.T) {
+	// insecure.test resolves to the server inside Chromium only; the
+	// server answers that Host because it is allowed.
+	hs := servertest.Start(t, server.Config{AllowedHosts: []string{"insecure.test"}})
+	browser := browsertest.Launch(t, chromedp.Flag("host-resolver-rules", "MAP insecure.test 127.0.0.1"))
+
+	t.Run("empty room", func(t *testing.T) {
+		ctx, cancel := chromedp.NewContext(browser)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelT()
+		if err := chromedp.Do(ctx, chromedp.Navigate(hs.HTTP+"/?room=nobody-here&watch=1")); err != nil {
+			t.Fatalf("loading the demo page: %v", err)
+		}
+		st, ok := waitState(ctx, 15*time.Second, func(s pageState) bool { return s.Notes.Sub != "" })
+		if !ok || !strings.Contains(st.Notes.Sub, "waiting for a publisher") || !st.Watching || len(st.Errors) > 0 {
+			t.Fatalf("watching an empty room: note %q, watching %v, errors %v; page log:\n%v", st.Notes.Sub, st.Watching, st.Errors, st.Log)
+		}
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("remotenote").textContent`))
+		if err != nil || shown != st.Notes.Sub {
+			t.Errorf("the note over the video reads %q (%v), want %q", shown, err, st.Notes.Sub)
+		}
+	})
+
+	t.Run("camera needs HTTPS", func(t *testing.T) {
+		ctx, cancel := chromedp.NewContext(browser)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelT()
+		_, port, _ := strings.Cut(strings.TrimPrefix(hs.HTTP, "http://"), ":")
+		if err := chromedp.Do(ctx, chromedp.Navigate("http://insecure.test:"+port+"/?room=r&publish=1")); err != nil {
+			t.Fatalf("loading the demo page as insecure.test: %v", err)
+		}
+		st, ok := waitState(ctx, 10*time.Second, func(s pageState) bool { return len(s.Errors) > 0 })
+		if !ok || !strings.Contains(st.Notes.Pub, "needs HTTPS") || !strings.Contains(strings.Join(st.Errors, " "), "needs HTTPS") {
+			t.Fatalf("publishing from a plain-http page: note %q, errors %v; page log:\n%v", st.Notes.Pub, st.Errors, st.Log)
+		}
+	})
+}
+
+// TestBrowserPublishOverHTTPS: from a page served over HTTPS on a name
+// other than localhost (livectl.test, mapped to 127.0.0.1 inside
+// Chromium) the demo page gets the camera and publishes through WHIP, and
+// a second tab renders it through WHEP: what a user on another machine
+// does once serve has --tls-cert.
+func TestBrowserPublishOverHTTPS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	pair := ca.Issue(t, []string{"livectl.test"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	hs := servertest.StartTLS(t, server.Config{AllowedHosts: []string{"livectl.test"}}, pair.CertFile, pair.KeyFile)
+	browser := browsertest.Launch(t,
+		chromedp.Flag("host-resolver-rules", "MAP livectl.test 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors", true))
+	_, port, _ := strings.Cut(strings.TrimPrefix(hs.HTTP, "https://"), ":")
+	base := "https://livectl.test:" + port
+
+	pubCtx, cancelPub := chromedp.NewContext(browser)
+	defer cancelPub()
+	ctx, cancel := context.WithTimeout(pubCtx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?room=tls&publish=1")); err != nil {
+		t.Fatalf("loading the demo page over HTTPS: %v", err)
+	}
+	if st, ok := waitState(ctx, 20*time.Second, func(s pageState) bool { return s.Publishing || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
+		t.Fatalf("the page served over HTTPS did not publish the camera: errors %v, notes %+v; page log:\n%v", st.Errors, st.Notes, st.Log)
+	}
+	isSecure, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.isSecureContext && location.protocol === "https:"`))
+	if err != nil || !isSecure {
+		t.Fatalf("the page is not an HTTPS secure context: %v %v", isSecure, err)
+	}
+
+	viewCtx, cancelView := chromedp.NewContext(pubCtx)
+	defer cancelView()
+	vctx, cancelV := context.WithTimeout(viewCtx, 30*time.Second)
+	defer cancelV()
+	if err := chromedp.Do(vctx, chromedp.Navigate(base+"/?room=tls&watch=1")); err != nil {
+		t.Fatalf("loading the viewer page over HTTPS: %v", err)
+	}
+	if st, ok := waitState(vctx, 15*time.Second, func(s pageState) bool { return s.FramesRendered >= 3 || len(s.Errors) > 0 }); !ok || len(st.Errors) > 0 {
+		t.Fatalf("no frames rendered through WHEP over HTTPS (frames %d, errors %v); page log:\n%v", st.FramesRendered, st.Errors, st.Log)
+	}
+	if st := hs.Stats(); st.TracksPublished < 1 {
+		t.Errorf("server stats: %d tracks published", st.TracksPublished)
 	}
 }
 

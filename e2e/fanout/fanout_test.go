@@ -2,11 +2,22 @@
 
 // Package fanout is the media fan-out load run: one `livectl serve` process,
 // one `livectl publish` of the built-in clip (VP8 ~1.3 Mbit/s + Opus) over
-// WHIP, and N pion subscribers over WHEP in this process. It reports loss
-// at the subscribers (after NACK repair), and the server's CPU and memory.
+// WHIP, and N pion subscribers over WHEP in this process — an independent
+// client: it shares no code with the relay. It reports loss at the
+// subscribers (after NACK repair), and the server's CPU and memory, in all
+// and per viewer (RSS per viewer counts from the server's RSS with the
+// publisher and no viewer).
 //
 //	go test -tags fanout ./e2e/fanout -run TestFanOut -v -timeout 20m
 //	FANOUT_SUBS=200 FANOUT_SECONDS=20 FANOUT_RUNS=3 LIVECTL_BIN=bin/livectl go test -tags fanout ./e2e/fanout -v
+//
+// Before/after in one invocation: FANOUT_BINS names the server binaries to
+// compare and FANOUT_NS the viewer counts; the runs interleave the binaries
+// so that both see the same load, and the table has medians over the runs.
+// The publisher is each server's own binary.
+//
+//	FANOUT_BINS=before=/tmp/livectl-main,after=bin/livectl FANOUT_NS=50,100,200 FANOUT_RUNS=3 \
+//	  go test -tags fanout ./e2e/fanout -v -timeout 60m
 package fanout
 
 import (
@@ -20,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,6 +237,9 @@ type runResult struct {
 	expected, missing  int
 	serverCPUPct       float64
 	rss, hwm           int64
+	rssIdle            int64 // with the publisher and no viewer
+	cpuSec, elapsed    float64
+	pktsOut, bytesOut  uint64 // during the measurement
 	bitrateIn, bitOut  uint64
 	nacks, plis, drops uint64
 	clientCPUPct       float64
@@ -269,7 +284,8 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 		t.Fatal(err)
 	}
 	defer func() { pub.Process.Signal(os.Interrupt); pub.Wait() }()
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second)
+	rssIdle, _ := procMem(srv.Process.Pid)
 
 	ctx := context.Background()
 	subs := make([]*subscriber, 0, nsubs)
@@ -304,6 +320,7 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	time.Sleep(2 * time.Second)
 	var res runResult
 	res.subs = nsubs
+	res.rssIdle = rssIdle
 	all := func(f func(*seqTrack)) {
 		for _, s := range subs {
 			s.mu.Lock()
@@ -351,36 +368,107 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 		}
 	}
 	res.nacks, res.plis = st1.NACKs-st0.NACKs, st1.PLIs-st0.PLIs
+	res.cpuSec, res.elapsed = float64(cpu1-cpu0)/100, el
+	res.pktsOut, res.bytesOut = st1.PacketsOut-st0.PacketsOut, st1.BytesOut-st0.BytesOut
 	return res
 }
 
+// namedBin is a server binary under test.
+type namedBin struct{ name, path string }
+
+// binaries reads FANOUT_BINS (name=path,…); without it, the one binary
+// servertest.Binary gives (LIVECTL_BIN or a fresh build).
+func binaries(t *testing.T) []namedBin {
+	v := os.Getenv("FANOUT_BINS")
+	if v == "" {
+		return []namedBin{{"livectl", servertest.Binary(t)}}
+	}
+	var out []namedBin
+	for _, f := range strings.Split(v, ",") {
+		name, path, ok := strings.Cut(f, "=")
+		if !ok {
+			t.Fatalf("FANOUT_BINS %q: want name=path,…", v)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, namedBin{name, abs})
+	}
+	return out
+}
+
+// viewerCounts reads FANOUT_NS (50,100,200); without it, FANOUT_SUBS.
+func viewerCounts() []int {
+	var ns []int
+	for _, f := range strings.Split(os.Getenv("FANOUT_NS"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			ns = append(ns, n)
+		}
+	}
+	if len(ns) == 0 {
+		ns = []int{envInt("FANOUT_SUBS", 200)}
+	}
+	return ns
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.Join(strings.Fields(string(b))[:min(3, len(strings.Fields(string(b))))], " ")
+}
+
 func TestFanOut(t *testing.T) {
-	bin := servertest.Binary(t)
-	nsubs := envInt("FANOUT_SUBS", 200)
+	bins := binaries(t)
+	ns := viewerCounts()
 	secs := envInt("FANOUT_SECONDS", 20)
 	runs := envInt("FANOUT_RUNS", 3)
-	var results []runResult
-	for i := range runs {
-		r := oneRun(t, bin, nsubs, time.Duration(secs)*time.Second)
-		t.Logf("run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB); room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%; host UDP receive-buffer drops %d",
-			i+1, r.connected, r.subs, r.lossPct, r.missing, r.expected, r.serverCPUPct, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20),
-			float64(r.bitrateIn)/1e6, float64(r.bitOut)/1e6, r.nacks, r.plis, r.clientCPUPct, r.rcvbufErrs)
-		results = append(results, r)
+	type key struct {
+		bin string
+		n   int
 	}
-	med := func(f func(runResult) float64) float64 {
-		v := make([]float64, len(results))
-		for i, r := range results {
-			v[i] = f(r)
+	results := map[key][]runResult{}
+	t.Logf("load average at the start: %s", loadavg())
+	for _, n := range ns {
+		for i := range runs {
+			for _, b := range bins {
+				r := oneRun(t, b.path, n, time.Duration(secs)*time.Second)
+				t.Logf("%s, run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB, %.1f MiB without viewers); room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%; host UDP receive-buffer drops %d; load average %s",
+					b.name, i+1, r.connected, r.subs, r.lossPct, r.missing, r.expected, r.serverCPUPct, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), float64(r.rssIdle)/(1<<20),
+					float64(r.bitrateIn)/1e6, float64(r.bitOut)/1e6, r.nacks, r.plis, r.clientCPUPct, r.rcvbufErrs, loadavg())
+				results[key{b.name, n}] = append(results[key{b.name, n}], r)
+			}
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
 	}
-	loss := med(func(r runResult) float64 { return r.lossPct })
-	t.Logf("median of %d runs, %d subscribers, %ds each: loss %.3f%%, server CPU %.0f%%, server RSS %.1f MiB (peak %.1f MiB)",
-		len(results), nsubs, secs, loss, med(func(r runResult) float64 { return r.serverCPUPct }),
-		med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }), med(func(r runResult) float64 { return float64(r.hwm) / (1 << 20) }))
-	if loss >= 0.5 {
-		t.Errorf("median loss %.3f%% at the subscribers, want under 0.5%%", loss)
+	t.Logf("load average at the end: %s", loadavg())
+	t.Logf("medians of %d runs, %ds each (CPU: %% of one core; per viewer: server CPU / N, (RSS − RSS without viewers) / N;"+
+		" per 1.5 Mbit/s viewer: server CPU / (bytes sent / 1.5 Mbit/s), which a starved publisher or server does not flatter)", runs, secs)
+	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer")
+	for _, n := range ns {
+		for _, b := range bins {
+			rs := results[key{b.name, n}]
+			med := func(f func(runResult) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				slices.Sort(v)
+				return v[len(v)/2]
+			}
+			loss := med(func(r runResult) float64 { return r.lossPct })
+			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f", b.name, n, loss,
+				med(func(r runResult) float64 { return r.serverCPUPct }),
+				med(func(r runResult) float64 { return r.serverCPUPct / float64(r.subs) }),
+				med(func(r runResult) float64 {
+					viewers := float64(r.bytesOut) * 8 / r.elapsed / 1.5e6
+					return r.serverCPUPct / max(viewers, 1e-9)
+				}),
+				med(func(r runResult) float64 { return r.cpuSec * 1e6 / max(float64(r.pktsOut), 1) }),
+				med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }),
+				med(func(r runResult) float64 { return float64(r.rss-r.rssIdle) / 1e6 / float64(r.subs) }))
+			if loss >= 0.5 {
+				t.Errorf("%s, %d subscribers: median loss %.3f%% at the subscribers, want under 0.5%%", b.name, n, loss)
+			}
+		}
 	}
 }
 

@@ -37,6 +37,9 @@ var (
 	// ErrInvalidToken means the token is malformed, badly signed, expired or
 	// missing a claim.
 	ErrInvalidToken = errors.New("invalid token")
+	// ErrExpired is wrapped, with ErrInvalidToken, in the error of a
+	// token past its expiry (and Leeway): its holder needs a new one.
+	ErrExpired = errors.New("token has expired")
 )
 
 // Grant is what a token allows: joining Room as Identity, publishing
@@ -106,6 +109,9 @@ func Verify(secret []byte, token string) (*Grant, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(Leeway),
 	)
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, ErrExpired)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

@@ -89,6 +89,13 @@ func (m *monitor) loop() {
 	}
 }
 
+// fullSample is the shortest sample whose rates count toward the maxima:
+// the ticker's second, less scheduling slack. The last sample, taken when
+// the run finishes, covers a fraction of a second; over 30 ms a few ms of
+// CPU read as a busy core and a jiffy or two of the machine's 100 Hz
+// counters as a saturated host, which once warned on idle runs.
+const fullSample = 900 * time.Millisecond
+
 func (m *monitor) sample(rates bool) {
 	now, cpu, host := time.Now(), cpuTime(), hostJiffies()
 	metrics.Read(m.samples)
@@ -102,17 +109,7 @@ func (m *monitor) sample(rates bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if rates {
-		if wall := now.Sub(m.lastWall); wall > 0 {
-			m.g.CPUCoresMax = max(m.g.CPUCoresMax, float64(cpu-m.lastCPU)/float64(wall))
-		}
-		if dt := host[1] - m.lastHost[1]; dt > 0 {
-			busy := float64(host[0]-m.lastHost[0]) / float64(dt)
-			if busy >= m.g.HostBusyMax {
-				m.g.HostBusyMax = busy
-				gen := float64(cpu-m.lastCPU) / float64(now.Sub(m.lastWall))
-				m.g.OthersCoresAtHostMax = max(0, busy*float64(runtime.NumCPU())-gen)
-			}
-		}
+		m.rates(now, cpu, host, runtime.NumCPU())
 	}
 	m.lastCPU, m.lastWall, m.lastHost = cpu, now, host
 	m.g.GCPauseMaxMS = max(m.g.GCPauseMaxMS, pause.Seconds()*1000)
@@ -120,6 +117,24 @@ func (m *monitor) sample(rates bool) {
 	m.g.OpenFilesMax = max(m.g.OpenFilesMax, files)
 	if g := m.samples[1].Value; g.Kind() == metrics.KindUint64 {
 		m.g.GoroutinesMax = max(m.g.GoroutinesMax, int(g.Uint64()))
+	}
+}
+
+// rates folds the sample since the last one into the busiest-second maxima
+// when it covers a full second (fullSample); cpus is the machine's.
+func (m *monitor) rates(now time.Time, cpu time.Duration, host [2]uint64, cpus int) {
+	wall := now.Sub(m.lastWall)
+	if wall < fullSample {
+		return
+	}
+	gen := float64(cpu-m.lastCPU) / float64(wall)
+	m.g.CPUCoresMax = max(m.g.CPUCoresMax, gen)
+	if dt := host[1] - m.lastHost[1]; dt > 0 {
+		busy := float64(host[0]-m.lastHost[0]) / float64(dt)
+		if busy >= m.g.HostBusyMax {
+			m.g.HostBusyMax = busy
+			m.g.OthersCoresAtHostMax = max(0, busy*float64(cpus)-gen)
+		}
 	}
 }
 
@@ -153,7 +168,12 @@ func (m *monitor) finish(scheduleLag, pingLag time.Duration) Generator {
 	m.sample(true)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g := m.g
+	return judgeGenerator(m.g, scheduleLag, pingLag)
+}
+
+// judgeGenerator completes g, the monitor's maxima, with the run's lags and
+// judges whether the generator may have been the bottleneck.
+func judgeGenerator(g Generator, scheduleLag, pingLag time.Duration) Generator {
 	g.ScheduleLagMaxMS = float64(scheduleLag) / float64(time.Millisecond)
 	g.PingLagMaxMS = float64(pingLag) / float64(time.Millisecond)
 	if g.CPUCoresMax >= cpuBusyShare*float64(g.Cores) {

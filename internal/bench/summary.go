@@ -31,18 +31,21 @@ func (g *Generator) Add(i int, r Generator) {
 	}
 }
 
-// AddTarget appends target to the comma-separated targets of a merged
-// report unless it is already there.
+// AddTarget appends target (one URL, or a comma-separated list of a run
+// over several) to the comma-separated targets of a merged report, leaving
+// out those already there.
 func AddTarget(targets, target string) string {
-	if targets == "" {
-		return target
-	}
-	for _, t := range strings.Split(targets, ",") {
-		if t == target {
-			return targets
+	have := map[string]bool{}
+	var list []string
+	for _, l := range []string{targets, target} {
+		for _, t := range strings.Split(l, ",") {
+			if t != "" && !have[t] {
+				have[t] = true
+				list = append(list, t)
+			}
 		}
 	}
-	return targets + "," + target
+	return strings.Join(list, ",")
 }
 
 // ComparisonOf is two reports of type R side by side, with one row of type
@@ -60,6 +63,34 @@ func Change(a, b float64) (delta, pct float64, hasPct bool) {
 		return b - a, 0, false
 	}
 	return b - a, round2((b - a) / a * 100), true
+}
+
+// Verdicts of a compared figure's change.
+const (
+	Better = "better"
+	Worse  = "worse"
+)
+
+// Verdict says whether a change of delta in the named figure of a
+// comparison is Better or Worse, or "" when it did not move or has no
+// good direction (attempts asked for). Throughput and success counts are
+// better higher; latencies, errors, losses and costs lower. One rule for
+// every generator's figures, by name.
+func Verdict(metric string, delta float64) string {
+	higher := false
+	switch {
+	case delta == 0 || strings.Contains(metric, "attempted"):
+		return ""
+	case strings.HasSuffix(metric, "_per_s"), strings.Contains(metric, "bitrate"), strings.Contains(metric, "fps"),
+		strings.HasPrefix(metric, "frames"),
+		strings.HasSuffix(metric, ".established"), strings.HasSuffix(metric, ".ok"),
+		strings.HasSuffix(metric, ".accepted"), strings.HasSuffix(metric, ".delivered"):
+		higher = true
+	}
+	if (delta > 0) == higher {
+		return Better
+	}
+	return Worse
 }
 
 // Num renders a table figure: whole numbers without decimals, others with two.

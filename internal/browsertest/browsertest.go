@@ -38,8 +38,9 @@ func Path(t testing.TB) string {
 
 // Launch starts a fresh headless Chromium (new user data dir) and returns a
 // chromedp browser context; new tabs are chromedp.NewContext(ctx). The
-// browser is stopped when the test ends.
-func Launch(t testing.TB) context.Context {
+// browser is stopped when the test ends. extra adds flags for one test
+// (a host mapping, trusting a test certificate).
+func Launch(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(Path(t)),
@@ -59,6 +60,7 @@ func Launch(t testing.TB) context.Context {
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() {

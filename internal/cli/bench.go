@@ -5,18 +5,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/signalbench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // benchSubcommands are the members of the `bench` group. A sibling such as
@@ -45,18 +47,18 @@ compares such files.`,
 
 // BenchSignalOptions are the resolved flags of `livectl bench signal`.
 type BenchSignalOptions struct {
-	URL            string
-	Conns          int
-	Rate           string
-	Duration       time.Duration
-	PingInterval   time.Duration
-	Rooms          int
-	RoomSize       int
-	SourceIPs      string
-	Procs          int
-	Asserts        []string
-	Out            string
-	Token          string
+	URLs         []string
+	Conns        int
+	Rate         string
+	Duration     time.Duration
+	PingInterval time.Duration
+	Rooms        int
+	RoomSize     int
+	SourceIPs    string
+	Procs        int
+	Asserts      []string
+	Out          string
+	sessionAuth
 	Headers        []string
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
@@ -68,6 +70,7 @@ type BenchSignalOptions struct {
 	Hello          []string
 	ChatRate       string
 	ChatSenders    int
+	TLS            tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -94,6 +97,10 @@ has its own ephemeral ports); --procs runs child processes (each has its own
 file-descriptor limit) and merges their histograms exactly. Before starting,
 both budgets are checked and a run that cannot fit is refused.
 
+Several --url (repeated, or a comma-separated list) spread sessions over
+them round-robin, the nodes of a cluster say; the report counts each one's
+share in "targets".
+
 --chat-rate R/s sends R chat messages a second into each room during the
 hold, on schedule (an open model: a late sender does not slow the stream),
 taken in turns by --chat-senders members of each room (default: enough that
@@ -118,13 +125,14 @@ or --assert 'chat.p99<250ms,chat.gaps<1'.
 Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 		Example: `  livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --duration 30s --assert 'join.p99<50ms,errors<0.1%' --out run.json
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 19000 --rate 2000 --procs 2
+  livectl bench signal --url ws://node-a:7880/ws,ws://node-b:7880/ws --conns 10000 --rate 2000/s --room-size 10000
   livectl bench signal --url ws://127.0.0.1:7880/ws --conns 10000 --rate 2000/s --room-size 10000 --chat-rate 50/s --assert 'chat.p99<250ms,chat.gaps<1'
   livectl bench signal --url ws://echo.example/ --protocol raw --send '{"type":"ping"}' --expect json:type=pong`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchSignal(cmd.Context(), f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.URL, "url", "", "signaling WebSocket URL (ws://host:port/ws)")
+	urlListFlag(fl, &opts.URLs, "url", "signaling WebSocket URL (ws://host:port/ws)")
 	fl.IntVar(&opts.Conns, "conns", 100, "sessions to open")
 	fl.StringVar(&opts.Rate, "rate", "500/s", "connection attempts per second (2000 or 2000/s; 600/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every session after the ramp")
@@ -135,11 +143,12 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread sessions over (past one process's file-descriptor limit)")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'join.p99<50ms,errors<0.1%' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with histogram snapshots to this JSON file")
-	fl.StringVar(&opts.Token, "token", "", "join token for servers with auth (livectl token)")
+	addSessionAuthFlags(fl, &opts.sessionAuth, "join token for a run of one session (--conns 1; it joins the token's room as its identity)")
 	fl.StringArrayVar(&opts.Headers, "header", nil, "extra upgrade request header 'Name: value' (repeatable)")
 	fl.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "limit on dial + upgrade + welcome")
 	fl.DurationVar(&opts.RequestTimeout, "request-timeout", 10*time.Second, "limit on each join, ping and leave")
 	fl.StringVar(&opts.StatsURL, "stats-url", "", "server /v1/stats to measure its cost per session (default derived from --url for livectl; 'none' to skip)")
+	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its RSS per session")
 	fl.StringVar(&opts.Protocol, "protocol", signalbench.ProtocolLivectl, "livectl or raw (any WebSocket server)")
 	fl.StringVar(&opts.Send, "send", "", "raw mode: message sent each --ping-interval")
@@ -161,7 +170,8 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 		return err
 	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
-		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
+		what: "bench against " + strings.Join(bench.Targets(so.URL, so.URLs), ","), exprs: exprs, procs: o.Procs, out: o.Out,
+		target: strings.Join(bench.Targets(so.URL, so.URLs), ","), settings: so.Redacted(),
 		preflight:  func() error { return benchPreflight(f, o, so) },
 		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
@@ -183,9 +193,9 @@ func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error)
 		hint := "check that the server is up and the URL is right"
 		switch {
 		case strings.Contains(top, "unauthorized"):
-			hint = "the server wants a token: --token (mint one with 'livectl token')"
+			hint = "the server wants a token: give its secret with --auth-secret to mint one per session (--token fits a run of one session)"
 		case strings.Contains(top, "forbidden"):
-			hint = "the token does not allow these rooms or identities"
+			hint = "the token does not allow these rooms or identities: --auth-secret mints one per session"
 		}
 		fruitless = fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
 	}
@@ -207,12 +217,12 @@ func benchStatus(l signalbench.Live) progress.Status {
 
 // benchSignalSettings validates the flags into generator options.
 func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Options, []threshold.Expr, error) {
-	if o.URL == "" {
-		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
+	urls, err := targetURLs(f, "url", o.URLs, "want ws://host:port/path or wss://…", wsSchemes)
+	if err != nil {
+		return nil, nil, err
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, nil, UsageErrorf("%s %q: want ws://host:port/path or wss://…", f.FlagRef("url"), o.URL)
+	if len(urls) == 0 {
+		return nil, nil, UsageErrorf("%s is required: the server's WebSocket URL, e.g. ws://127.0.0.1:7880/ws", f.FlagRef("url"))
 	}
 	if o.Conns <= 0 {
 		return nil, nil, UsageErrorf("%s must be at least 1, got %d", f.FlagRef("conns"), o.Conns)
@@ -243,11 +253,14 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		return nil, nil, UsageErrorf("%s must be between 1 and %s (%d), got %d", f.FlagRef("procs"), f.FlagRef("conns"), o.Conns, o.Procs)
 	}
 	so := &signalbench.Options{
-		URL: o.URL, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
-		Rooms: o.Rooms, RoomSize: o.RoomSize, Token: o.Token,
+		URLs: urls, Conns: o.Conns, Rate: rate, Duration: o.Duration, PingInterval: o.PingInterval,
+		Rooms: o.Rooms, RoomSize: o.RoomSize,
 		ConnectTimeout: o.ConnectTimeout, RequestTimeout: o.RequestTimeout,
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
-		ChatSenders: o.ChatSenders,
+		ChatSenders: o.ChatSenders, TLS: o.TLS,
+	}
+	if _, err := clientTLS(f, o.TLS); err != nil {
+		return nil, nil, err
 	}
 	if o.ChatRate != "" {
 		if so.ChatRate, err = bench.ParseRate(o.ChatRate); err != nil {
@@ -296,8 +309,18 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("source-ips"), err)
 		}
 	}
-	so.StatsURL = benchStatsURL(o.StatsURL, o.URL, o.Protocol == signalbench.ProtocolLivectl)
-	if err := checkServerSampling(f, "stats-url", so.StatsURL, o.ServerPID); err != nil {
+	so.URL, so.URLs = bench.FirstOf("", so.URLs)
+	if so.Auth, err = o.credentials(f, func(c auth.Credentials) error {
+		if o.Protocol == signalbench.ProtocolRaw && c != (auth.Credentials{}) {
+			return UsageErrorf("%s and %s are for the livectl protocol: give a raw-mode server its credentials with %s or %s", f.FlagRef("token"), f.FlagRef("auth-secret"), f.FlagRef("header"), f.FlagRef("hello"))
+		}
+		_, err := c.Fixed(o.Conns)
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	so.StatsURL = benchStatsURL(o.StatsURL, so.URL, o.Protocol == signalbench.ProtocolLivectl)
+	if so.StatsURL, err = checkServerSampling(f, "stats-url", so.StatsURL, o.StatsURL == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&signalbench.Report{}).Metrics())
@@ -315,7 +338,7 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	}
 	ips := so.SourceIPs
 	if len(ips) == 0 {
-		ip, err := bench.LocalIPToward(o.URL)
+		ip, err := peer.LocalIPToward(so.URL)
 		if err != nil {
 			return nil // cannot tell which address the kernel will use; the dial will say
 		}
@@ -357,10 +380,11 @@ func topError(rep *signalbench.Report) string {
 
 // BenchReportOptions are the resolved flags of `livectl bench report`.
 type BenchReportOptions struct {
-	Files   []string
-	Merge   bool
-	Out     string
-	Asserts []string
+	Files    []string
+	Merge    bool
+	Out      string
+	Asserts  []string
+	Baseline string
 }
 
 func newBenchReportCmd(f *Factory) *cobra.Command {
@@ -373,8 +397,15 @@ kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
 (--merge merges them instead); given more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.
---assert checks the merged report, or the second file of a comparison.`,
+A comparison marks each change better or worse. Reports record their run's
+settings; runs read together that differ in them are named in a warning.
+
+--assert checks the merged report, or the second file of a comparison; with
+--baseline FILE a threshold written with + is relative to the same figure of
+that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
+(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.`,
 		Example: `  livectl bench report before.json after.json
+  livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
   livectl bench report --merge host1.json host2.json --out all.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -386,6 +417,7 @@ merges the histograms exactly, as if one generator had done all the work.
 	fl.BoolVar(&opts.Merge, "merge", false, "merge two files instead of comparing them")
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
+	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
 	return cmd
 }
 

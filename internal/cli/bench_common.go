@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,8 +23,10 @@ import (
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/bench/preflight"
 	"github.com/livectl/livectl/internal/bench/signalbench"
+	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/stats"
 	"github.com/livectl/livectl/internal/term/progress"
 )
 
@@ -41,6 +44,8 @@ type benchReport[R any] interface {
 	// subscriber) that only --out keeps.
 	Brief() *R
 	WriteTable(io.Writer) error
+	// Envelope holds the run's context and its assertions' outcomes.
+	Env() *report.Envelope
 }
 
 // benchComparison is two reports side by side; -o json prints it as it is.
@@ -65,6 +70,10 @@ type benchJob[L, R any] struct {
 	exprs []threshold.Expr
 	procs int
 	out   string
+	// target and settings (credentials redacted) go into the report's
+	// context.
+	target   string
+	settings any
 	// preflight refuses a run that cannot fit this machine.
 	preflight func() error
 	// run prepares the run in this process (unprepared says what its
@@ -113,6 +122,7 @@ func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h 
 	}
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
 		func() progress.Status { return j.status(run.Live()) })
+	start := time.Now()
 	rep, runErr := run.Execute(ctx)
 	bar.Stop()
 	switch {
@@ -123,23 +133,42 @@ func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h 
 		// the other children measured.
 		runErr = fmt.Errorf("running %s: %w (the report covers the children that finished)", j.what, runErr)
 	}
-	if err := writeBenchReport[R, P](f, rep, j.out); err != nil {
-		return err
-	}
 	warning, fruitless := j.judge(rep)
-	if warning != "" && !f.Globals.Quiet {
-		fmt.Fprintln(f.IO.ErrOut, "warning:", warning)
-	}
 	// A job that could not be done exits 1 whatever --assert says: a
 	// threshold checked against a partial run, or one that reached nothing,
 	// would blame the thresholds (exit 3) for an unreachable target.
+	var results []threshold.Result
+	if runErr == nil && fruitless == nil {
+		results = threshold.Evaluate(j.exprs, P(rep).Metrics())
+	}
+	env := P(rep).Env()
+	env.Context = runContext(j.target, j.settings, start)
+	env.Assertions = assertOutcomes(results)
+	if err := writeBenchReport[R, P](f, rep, j.out); err != nil {
+		return err
+	}
+	if warning != "" && !f.Globals.Quiet {
+		fmt.Fprintln(f.IO.ErrOut, "warning:", warning)
+	}
 	if runErr != nil {
 		return runErr
 	}
 	if fruitless != nil {
 		return fruitless
 	}
-	return checkAsserts(f, j.exprs, P(rep).Metrics())
+	return judgeAsserts(f, results)
+}
+
+// runContext is the context of a run of target with settings that started
+// at start and ends now: this binary's version, this host.
+func runContext(target string, settings any, start time.Time) *report.Context {
+	b := Build()
+	c, err := report.NewContext(b.Version, b.Commit, target, settings, start)
+	if err != nil {
+		return nil // settings that do not marshal: the report goes without
+	}
+	c.End = time.Now().UTC()
+	return c
 }
 
 // benchHidden are the hidden flags of every generator command.
@@ -274,40 +303,61 @@ func fileReportKind(path string) string {
 // benchReportOf is `bench report` for reports of one kind, written by
 // `bench <command>`: print one file, compare two, merge more (or two with
 // --merge), and check --assert on the merged report or the second of two
-// compared.
+// compared (relative thresholds against --baseline). It warns when the
+// runs read differ in settings.
 func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string) error {
-	exprs, err := parseAsserts(f, o.Asserts, P(new(R)).Metrics())
+	exprs, err := parseAssertsWith(f, o.Asserts, P(new(R)).Metrics(), o.Baseline != "")
 	if err != nil {
 		return err
 	}
-	reps := make([]*R, len(o.Files))
-	for i, path := range o.Files {
+	read := func(path string) (*R, error) {
 		r := new(R)
 		if err := report.ReadJSONFile(path, r); err != nil {
 			if errors.Is(err, fs.ErrPermission) {
-				return err
+				return nil, err
 			}
-			return fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, command)
+			return nil, fmt.Errorf("%w (write reports with 'livectl bench %s --out FILE')", err, command)
 		}
 		if got := P(r).ReportKind(); got != kind {
-			return fmt.Errorf("reading report %s: kind %q is not a bench %s report (reports of different kinds do not mix)", path, got, command)
+			return nil, fmt.Errorf("reading report %s: kind %q is not a bench %s report (reports of different kinds do not mix)", path, got, command)
 		}
-		reps[i] = r
+		return r, nil
+	}
+	reps := make([]*R, len(o.Files))
+	for i, path := range o.Files {
+		if reps[i], err = read(path); err != nil {
+			return err
+		}
+		if i > 0 {
+			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context)
+		}
+	}
+	var base threshold.Metrics
+	if o.Baseline != "" {
+		b, err := read(o.Baseline)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.FlagRef("baseline"), err)
+		}
+		warnSettings(f, o.Baseline, o.Files[len(o.Files)-1], P(b).Env().Context, P(reps[len(reps)-1]).Env().Context)
+		base = P(b).Metrics()
 	}
 	if len(reps) == 2 && !o.Merge {
 		if o.Out != "" {
 			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
 		}
-		c := P(P(reps[0]).Brief()).Compare(P(reps[1]).Brief())
+		results := threshold.EvaluateAgainst(exprs, P(reps[1]).Metrics(), base)
+		b := P(reps[1]).Brief()
+		P(b).Env().Assertions = assertOutcomes(results)
+		c := P(P(reps[0]).Brief()).Compare(b)
 		if f.Globals.JSON() {
 			err = report.WriteJSON(f.IO.Out, c)
 		} else {
-			err = c.WriteTable(f.IO.Out, o.Files[0], o.Files[1])
+			err = c.WriteTable(verdictColours(f), o.Files[0], o.Files[1])
 		}
 		if err != nil {
 			return err
 		}
-		return checkAsserts(f, exprs, P(reps[1]).Metrics())
+		return judgeAsserts(f, results)
 	}
 	merged := reps[0]
 	if len(reps) > 1 {
@@ -318,18 +368,100 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 			}
 			return err
 		}
+		ctxs := make([]*report.Context, len(reps))
+		for i, r := range reps {
+			ctxs[i] = P(r).Env().Context
+		}
+		P(merged).Env().Context = report.Span(ctxs...)
 	}
+	results := threshold.EvaluateAgainst(exprs, P(merged).Metrics(), base)
+	P(merged).Env().Assertions = assertOutcomes(results)
 	if err := writeBenchReport[R, P](f, merged, o.Out); err != nil {
 		return err
 	}
-	return checkAsserts(f, exprs, P(merged).Metrics())
+	return judgeAsserts(f, results)
+}
+
+// reportVolatile are settings that name one run rather than describe it:
+// two runs differing only in them ran the same test.
+var reportVolatile = []string{"run_id", "offset", "server_pid"}
+
+// warnSettings says on stderr (unless --quiet) in which settings the runs
+// in files a and b differ: a comparison or merge of unlike runs is allowed
+// but should not go unnoticed.
+func warnSettings(f *Factory, a, b string, ca, cb *report.Context) {
+	if diff := report.SettingsDiff(ca, cb, reportVolatile...); len(diff) > 0 && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s and %s ran with different settings: %s\n", a, b, strings.Join(diff, "; "))
+	}
+}
+
+// verdictColours is stdout, colouring the better/worse words that end the
+// lines of a comparison table when stdout is a terminal.
+func verdictColours(f *Factory) io.Writer {
+	if !f.IO.OutTTY {
+		return f.IO.Out
+	}
+	return &colourVerdicts{w: f.IO.Out}
+}
+
+// colourVerdicts colours a table's trailing "better" green and "worse"
+// red; the table was aligned before, so the escape codes do not shift it.
+type colourVerdicts struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (c *colourVerdicts) Write(p []byte) (int, error) {
+	c.buf = append(c.buf, p...)
+	for {
+		i := bytes.IndexByte(c.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.TrimRight(string(c.buf[:i]), " ")
+		c.buf = c.buf[i+1:]
+		for word, colour := range map[string]string{bench.Better: "32", bench.Worse: "31"} {
+			if rest, ok := strings.CutSuffix(line, word); ok {
+				line = rest + "\x1b[" + colour + "m" + word + "\x1b[0m"
+			}
+		}
+		if _, err := io.WriteString(c.w, line+"\n"); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // checkServerSampling checks the server-side sampling flags before a run:
 // a malformed /v1/stats URL or a pid with no process is a usage error; a
 // URL that does not answer now is a warning, and the run goes on without
-// the server's figures (they were once shown as zeros).
-func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
+// the server's figures (they were once shown as zeros). A URL derived from
+// --url that answers 404 is a server with auth on, which serves its stats
+// on the admin listener only: serve's default admin address is tried, and
+// used when it answers; the URL to sample is returned.
+func checkServerSampling(f *Factory, urlFlag, statsURL string, derived bool, pid int) (string, error) {
+	err := checkStatsFlags(f, urlFlag, statsURL, pid)
+	if err != nil || statsURL == "" {
+		return statsURL, err
+	}
+	err = bench.CheckStats(statsURL, 2*time.Second)
+	var se *stats.StatusError
+	if derived && errors.As(err, &se) && se.Status == http.StatusNotFound {
+		admin := inspect.DefaultTarget + "/v1/stats"
+		if bench.CheckStats(admin, 2*time.Second) == nil {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "note: %s has no /v1/stats (auth on: serve keeps it on the admin listener); reading %s (%s to choose)\n", statsURL, admin, f.FlagRef(urlFlag))
+			}
+			return admin, nil
+		}
+	}
+	if err != nil && !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip, or its admin listener's /v1/stats when auth is on)\n", err, f.FlagRef(urlFlag))
+	}
+	return statsURL, nil
+}
+
+// checkStatsFlags is checkServerSampling's usage errors.
+func checkStatsFlags(f *Factory, urlFlag, statsURL string, pid int) error {
 	if pid < 0 {
 		return UsageErrorf("%s must be a process id, got %d", f.FlagRef("server-pid"), pid)
 	}
@@ -344,9 +476,6 @@ func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
 	u, err := url.Parse(statsURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return UsageErrorf("%s %q: want an http(s) URL such as http://127.0.0.1:7880/v1/stats, or none", f.FlagRef(urlFlag), statsURL)
-	}
-	if err := bench.CheckStats(statsURL, 2*time.Second); err != nil && !f.Globals.Quiet {
-		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip)\n", err, f.FlagRef(urlFlag))
 	}
 	return nil
 }

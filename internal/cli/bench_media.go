@@ -4,38 +4,40 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/bench/mediabench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchMediaCmd) }
 
 // BenchMediaOptions are the resolved flags of `livectl bench media`.
 type BenchMediaOptions struct {
-	URL         string
+	URLs        []string
 	Room        string
-	WHEP        string
+	WHEPs       []string
 	WHIP        string
 	Subscribers int
 	Publishers  int
 	Rate        string
 	Duration    time.Duration
 	Timeout     time.Duration
-	Token       string
+	sessionAuth
 	Procs       int
 	Asserts     []string
 	Out         string
 	ServerStats string
 	ServerPID   int
 	Bind        string
+	TLS         tlsconf.Client
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -71,7 +73,10 @@ or when it cost more CPU per subscriber than the server.
 
 --url ws://…/ws --room R talks livectl's protocol; --whep URL plays from any
 WHEP endpoint instead (and --whip URL sends the built-in publishers to any
-WHIP endpoint), so the same run can be pointed at another server.
+WHIP endpoint), so the same run can be pointed at another server. Several
+--url or --whep (repeated, or a comma-separated list) spread subscribers
+over them round-robin (the nodes of a cluster); built-in publishers use the
+first --url. The report counts each one's share in "targets".
 
 Each subscriber has one UDP socket (an ICE UDP mux: no socket per interface
 or candidate type), plus its /ws connection; the check before the start
@@ -90,20 +95,21 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchMedia(cmd.Context(), f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.URL, "url", "", "livectl signaling URL (ws://host:port/ws); needs --room")
+	urlListFlag(fl, &opts.URLs, "url", "livectl signaling URL (ws://host:port/ws); needs --room")
 	fl.StringVar(&opts.Room, "room", "", "room to subscribe to (and publish into) over --url")
-	fl.StringVar(&opts.WHEP, "whep", "", "WHEP endpoint subscribers play from instead of --url (any server)")
+	urlListFlag(fl, &opts.WHEPs, "whep", "WHEP endpoint subscribers play from instead of --url (any server)")
 	fl.StringVar(&opts.WHIP, "whip", "", "WHIP endpoint for the built-in publishers (default: --url with --room)")
 	fl.IntVar(&opts.Subscribers, "subscribers", 10, "subscribers to start")
 	fl.IntVar(&opts.Publishers, "publishers", 0, "built-in publishers (looping VP8+Opus clip) to start first; 0 expects media in the room")
 	fl.StringVar(&opts.Rate, "rate", "20/s", "subscriber starts per second (20 or 20/s; 60/m per minute)")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to hold every subscriber after the last first frame")
 	fl.DurationVar(&opts.Timeout, "timeout", 15*time.Second, "limit on each subscriber's way to its first frame")
-	fl.StringVar(&opts.Token, "token", "", "join token (ws) or bearer token (WHIP/WHEP) for servers with auth")
+	addSessionAuthFlags(fl, &opts.sessionAuth, "bearer token for WHIP/WHEP sessions, or join token for a run of one /ws session")
 	fl.IntVar(&opts.Procs, "procs", 1, "child processes to spread subscribers over (past one process's file-descriptor limit or cores)")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds, e.g. 'first_frame.p95<1500ms,loss_pct.max<1' (exit 3 if one fails)")
 	fl.StringVar(&opts.Out, "out", "", "write the full report with every subscriber's figures to this JSON file")
 	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
+	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
@@ -118,12 +124,14 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 	if err != nil {
 		return err
 	}
+	target := strings.Join(mo.Targets(), ",")
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[mediabench.Live, mediabench.Report]{
-		what: "bench media against " + mo.Target(), exprs: exprs, procs: o.Procs, out: o.Out,
+		what: "bench media against " + target, exprs: exprs, procs: o.Procs, out: o.Out,
+		target: target, settings: mo.Redacted(),
 		preflight: func() error { return benchMediaPreflight(f, o, mo) },
 		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(*mo) },
 		unprepared: func(err error) error {
-			return fmt.Errorf("preparing bench media against %s: %w", mo.Target(), err)
+			return fmt.Errorf("preparing bench media against %s: %w", target, err)
 		},
 		spread: func(exe string) (mediabench.Runner, error) {
 			return mediabench.NewProcs(exe, *mo, o.Procs, f.IO.ErrOut)
@@ -160,32 +168,27 @@ func benchMediaStatus(l mediabench.Live) progress.Status {
 
 // benchMediaSettings validates the flags into generator options.
 func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, []threshold.Expr, error) {
-	if o.URL == "" && o.WHEP == "" {
+	urls, err := targetURLs(f, "url", o.URLs, fmt.Sprintf("want ws://host:port/ws (use %s for a WHEP endpoint)", f.FlagRef("whep")), wsSchemes)
+	if err != nil {
+		return nil, nil, err
+	}
+	wheps, err := targetURLs(f, "whep", o.WHEPs, "want http(s)://host:port/path", httpSchemes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := targetURLs(f, "whip", []string{o.WHIP}, "want http(s)://host:port/path", httpSchemes); err != nil {
+		return nil, nil, err
+	}
+	if len(urls) == 0 && len(wheps) == 0 {
 		return nil, nil, UsageErrorf("%s (with %s) or %s is required: e.g. --url ws://127.0.0.1:7880/ws --room demo", f.FlagRef("url"), f.FlagRef("room"), f.FlagRef("whep"))
 	}
-	if o.URL != "" {
-		u, err := url.Parse(o.URL)
-		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-			return nil, nil, UsageErrorf("%s %q: want ws://host:port/ws (use %s for a WHEP endpoint)", f.FlagRef("url"), o.URL, f.FlagRef("whep"))
-		}
-		if o.Room == "" && (o.WHEP == "" || o.Publishers > 0 && o.WHIP == "") {
-			return nil, nil, UsageErrorf("%s is required with %s", f.FlagRef("room"), f.FlagRef("url"))
-		}
-	}
-	for _, name := range []string{"whep", "whip"} {
-		v := map[string]string{"whep": o.WHEP, "whip": o.WHIP}[name]
-		if v == "" {
-			continue
-		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, nil, UsageErrorf("%s %q: want http(s)://host:port/path", f.FlagRef(name), v)
-		}
+	if len(urls) > 0 && o.Room == "" && (len(wheps) == 0 || o.Publishers > 0 && o.WHIP == "") {
+		return nil, nil, UsageErrorf("%s is required with %s", f.FlagRef("room"), f.FlagRef("url"))
 	}
 	if o.Publishers < 0 {
 		return nil, nil, UsageErrorf("%s must not be negative", f.FlagRef("publishers"))
 	}
-	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
+	if o.Publishers > 0 && o.WHIP == "" && len(urls) == 0 {
 		return nil, nil, UsageErrorf("built-in publishers need %s or %s with %s", f.FlagRef("whip"), f.FlagRef("url"), f.FlagRef("room"))
 	}
 	if o.Subscribers <= 0 {
@@ -207,11 +210,22 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	if o.Bind != "" && net.ParseIP(o.Bind) == nil {
 		return nil, nil, UsageErrorf("%s %q: want an IP address", f.FlagRef("bind"), o.Bind)
 	}
-	mo := &mediabench.Options{URL: o.URL, Room: o.Room, WHEP: o.WHEP, WHIP: o.WHIP,
+	mo := &mediabench.Options{Room: o.Room, WHIP: o.WHIP,
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
-		Timeout: o.Timeout, Token: o.Token, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs}
-	mo.StatsURL = benchStatsURL(o.ServerStats, o.URL, o.URL != "")
-	if err := checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerPID); err != nil {
+		Timeout: o.Timeout, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs, TLS: o.TLS}
+	if _, err := clientTLS(f, o.TLS); err != nil {
+		return nil, nil, err
+	}
+	if mo.Auth, err = o.credentials(f, func(c auth.Credentials) error {
+		_, err := c.Fixed(mo.WSSessions())
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	mo.URL, mo.URLs = bench.FirstOf("", urls)
+	mo.WHEP, mo.WHEPs = bench.FirstOf("", wheps)
+	mo.StatsURL = benchStatsURL(o.ServerStats, mo.URL, mo.URL != "")
+	if mo.StatsURL, err = checkServerSampling(f, "server-stats", mo.StatsURL, o.ServerStats == "", o.ServerPID); err != nil {
 		return nil, nil, err
 	}
 	exprs, err := parseAsserts(f, o.Asserts, (&mediabench.Report{}).Metrics())

@@ -51,6 +51,9 @@ func TestBenchSignalInProcessServer(t *testing.T) {
 	if _, ok := rep["histograms"]; ok {
 		t.Error("stdout JSON carries histograms; only --out should")
 	}
+	if _, ok := rep["targets"]; ok {
+		t.Error("a run of one --url counts sessions per target; only several should")
+	}
 	conns := rep["connections"].(map[string]any)
 	if conns["established"].(float64) != 50 {
 		t.Errorf("connections %v", conns)
@@ -134,6 +137,10 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 		{"chat in raw mode", append(base, "--protocol", "raw", "--chat-rate", "5"), "--chat-rate is for the livectl protocol"},
 		{"hello without raw", append(base, "--hello", "{}"), "--protocol raw"},
 		{"unknown chat metric", append(base, "--assert", "chat.lost<1"), "unknown metric"},
+		{"one token, many sessions", append(base, "--conns", "2", "--token", "x.y.z"), "give --auth-secret"},
+		{"token and secret", append(base, "--token", "x", "--auth-secret", strings.Repeat("s", 32)), "not both"},
+		{"short secret", append(base, "--auth-secret", "short"), "--auth-secret: the secret is 5 bytes"},
+		{"secret in raw mode", append(base, "--protocol", "raw", "--auth-secret", strings.Repeat("s", 32)), "--header or --hello"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +149,23 @@ func TestBenchSignalUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 mentioning %q", code, stderr, tt.mention)
 			}
 		})
+	}
+}
+
+// TestBenchSignalAuthSecretFromEnv: against a server with auth on, the
+// secret from the environment (like every flag) mints each session its
+// token; without it the run fails with a hint naming --auth-secret.
+func TestBenchSignalAuthSecretFromEnv(t *testing.T) {
+	secret := strings.Repeat("e", 32)
+	ws := servertest.Start(t, server.Config{AuthSecret: []byte(secret)}).WS
+	args := []string{"bench", "signal", "--url", ws, "--conns", "20", "--rate", "1000/s", "--duration", "100ms", "-o", "json", "--stats-url", "none"}
+	code, stdout, stderr := runCLI(t, map[string]string{"LIVECTL_AUTH_SECRET": secret}, args...)
+	if code != ExitOK || !strings.Contains(stdout, `"established": 20`) {
+		t.Fatalf("exit %d, stdout %s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, args...)
+	if code != ExitFailure || !strings.Contains(stderr, "--auth-secret") {
+		t.Fatalf("without the secret: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 
@@ -214,6 +238,80 @@ func TestBenchReportMergeAndCompare(t *testing.T) {
 	code, _, stderr = runCLI(t, nil, "bench", "report", filepath.Join(dir, "missing.json"))
 	if code != ExitFailure || !strings.Contains(stderr, "--out") {
 		t.Errorf("missing file: exit %d: %s", code, stderr)
+	}
+}
+
+// TestBenchReportContextBaseline: run files record their context (no
+// secret); reading runs with different settings warns; --baseline makes
+// relative thresholds pass or fail (each failure printed once), their
+// outcomes in the JSON; a relative threshold without a baseline is a usage
+// error.
+func TestBenchReportContextBaseline(t *testing.T) {
+	url := benchServer(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	secret := strings.Repeat("z", 32) // the server has auth off and ignores the tokens
+	for _, p := range []struct {
+		file, conns string
+	}{{a, "20"}, {b, "30"}} {
+		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", p.conns, "--rate", "2000",
+			"--duration", "100ms", "--quiet", "--out", p.file, "--auth-secret", secret); code != 0 {
+			t.Fatalf("run: exit %d: %s", code, stderr)
+		}
+	}
+	raw, _ := os.ReadFile(b)
+	if strings.Contains(string(raw), secret) {
+		t.Fatal("the report file holds the secret")
+	}
+	var rb signalbench.Report
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		t.Fatal(err)
+	}
+	c := rb.Context
+	if c == nil || c.Version == "" || c.Host == "" || c.CPUs < 1 || c.Target != url || !c.End.After(c.Start) ||
+		c.Settings["conns"] != float64(30) || c.Settings["url"] != url {
+		t.Fatalf("context %+v", c)
+	}
+
+	code, stdout, stderr := runCLI(t, nil, "bench", "report", a, b)
+	if code != 0 || !strings.Contains(stderr, "different settings: conns: 20 vs 30") || strings.Contains(stderr, "run_id") {
+		t.Errorf("compare: exit %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "better") {
+		t.Errorf("no change marked better (more sessions established):\n%s", stdout)
+	}
+	code, _, stderr = runCLI(t, nil, "bench", "report", a, a)
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("a run compared with itself: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// b against a as its baseline: established grew by 10 (50 %).
+	for _, tc := range []struct {
+		expr string
+		pass bool
+	}{
+		{"connections.established<=+50%", true},
+		{"connections.established<=+5", false},
+		{"errors<=+0", true},
+	} {
+		code, stdout, stderr := runCLI(t, nil, "bench", "report", "--baseline", a, b, "-o", "json", "--assert", tc.expr)
+		if want := map[bool]int{true: ExitOK, false: ExitAssertion}[tc.pass]; code != want {
+			t.Errorf("%s: exit %d, want %d; stderr:\n%s", tc.expr, code, want, stderr)
+		}
+		var rep signalbench.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Assertions) != 1 || rep.Assertions[0].Expression != tc.expr || rep.Assertions[0].Pass != tc.pass || rep.Assertions[0].Value == "" {
+			t.Errorf("%s: assertions in the JSON %+v", tc.expr, rep.Assertions)
+		}
+		if !tc.pass && strings.Count(stderr, tc.expr) != 1 {
+			t.Errorf("%s: the failure is printed %d times:\n%s", tc.expr, strings.Count(stderr, tc.expr), stderr)
+		}
+	}
+	code, _, stderr = runCLI(t, nil, "bench", "report", b, "--assert", "errors<=+0")
+	if code != ExitUsage || !strings.Contains(stderr, "--baseline") {
+		t.Errorf("relative without a baseline: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

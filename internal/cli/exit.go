@@ -26,9 +26,17 @@ func UsageErrorf(format string, args ...any) error {
 }
 
 // AssertionError lists every --assert expression that failed: exit 3.
-type AssertionError struct{ Failed []string }
+// Shown says each was already printed with its result, so the message
+// counts them instead of printing them a second time.
+type AssertionError struct {
+	Failed []string
+	Shown  bool
+}
 
 func (e *AssertionError) Error() string {
+	if e.Shown {
+		return fmt.Sprintf("%d assertion(s) failed (above)", len(e.Failed))
+	}
 	return fmt.Sprintf("%d assertion(s) failed:\n  %s", len(e.Failed), strings.Join(e.Failed, "\n  "))
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +24,8 @@ const (
 	hintToken = "the server wants a token: --token (mint one with 'livectl token')"
 	hintGrant = "the token is for another room or identity, or lacks the publish/subscribe grant"
 	hintFull  = "the server is full or draining: try again later"
+	// hintTLSTrust: a self-signed or private-CA server certificate.
+	hintTLSTrust = "the server's TLS certificate is not trusted here: --ca FILE with the CA that signed it, or --insecure for a test server"
 )
 
 // hintFor says what to try about a failed publish or probe, naming the
@@ -39,6 +43,11 @@ func hintFor(err error) string {
 		return "is the server running and listening at that address?"
 	case errors.As(err, &dns):
 		return "check the host name in --url"
+	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)),
+		errors.As(err, new(x509.CertificateInvalidError)):
+		return hintTLSTrust
+	case errors.As(err, new(tls.RecordHeaderError)):
+		return "the server does not speak TLS there: use http:// or ws://"
 	case errors.As(err, &he):
 		switch he.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:

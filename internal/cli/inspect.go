@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -13,16 +14,26 @@ import (
 
 	"github.com/livectl/livectl/internal/inspect"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // inspectOptions are the flags shared by every inspect subcommand.
 type inspectOptions struct {
 	Target  string
 	Timeout time.Duration
+	TLS     tlsconf.Client
 }
 
 func (o *inspectOptions) client(f *Factory) (*inspect.Client, error) {
-	c, err := inspect.NewClient(o.Target, nil)
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return nil, err
+	}
+	var hc *http.Client
+	if tlsCfg != nil {
+		hc = &http.Client{Transport: tlsconf.Transport(tlsCfg)}
+	}
+	c, err := inspect.NewClient(o.Target, hc)
 	if err != nil {
 		return nil, UsageErrorf("%s: %v", f.FlagRef("target"), err)
 	}
@@ -46,6 +57,7 @@ saved and stay readable by 'go tool pprof'.`,
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.Target, "target", inspect.DefaultTarget, "base URL of the process's pprof listener")
 	pf.DurationVar(&o.Timeout, "timeout", inspect.DefaultTimeout, "timeout of each request (a CPU profile adds its duration)")
+	addClientTLS(pf, &o.TLS)
 	cmd.AddCommand(
 		newInspectGoroutinesCmd(f, o),
 		newInspectHeapCmd(f, o),

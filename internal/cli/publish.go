@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/publish"
 	"github.com/livectl/livectl/internal/report"
+	"github.com/livectl/livectl/internal/term/progress"
+	"github.com/livectl/livectl/internal/term/units"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // PublishOptions are the resolved flags of `livectl publish`: the
@@ -20,6 +24,7 @@ import (
 type PublishOptions struct {
 	publish.Options
 	Duration time.Duration
+	TLS      tlsconf.Client
 	// Retry starts a new session, with backoff, whenever one ends or
 	// cannot start (publish.Keep).
 	Retry bool
@@ -34,7 +39,9 @@ func newPublishCmd(f *Factory) *cobra.Command {
 WHIP endpoint (--url http://host/whip/R).
 
 Without --file, the built-in clip is sent: VP8 640x360 at 30 fps with a
-keyframe every second, and an Opus tone. --file takes IVF (VP8), H.264 Annex-B
+keyframe every second, and an Opus tone. --simulcast sends its video in three
+layers instead, with RTP stream ids q (320x180, ~150 kbit/s), h (640x360,
+~500 kbit/s) and f (1280x720, ~1.5 Mbit/s), for the server to pick per viewer. --file takes IVF (VP8), H.264 Annex-B
 (.h264, --fps sets its frame rate) or Ogg Opus. The media loops with RTP
 timestamps continuing across loops.
 
@@ -43,6 +50,12 @@ PLI or FIR gets a keyframe at the next frame. A file cannot be re-encoded, so
 "a keyframe" means jumping to the next keyframe in the file; the same jump
 guarantees a keyframe at least every 2 s whatever the file's GOP.
 
+--keyframe-interval and --ignore-pli make it act as a fixed-GOP encoder (as
+hardware and broadcast encoders do): a keyframe exactly every interval and no
+other, and keyframe requests left unanswered. A clip GOP shorter than the
+interval is played slower to reach it (the built-in clip's 1 s GOP at
+--keyframe-interval 2s: 15 frames/s, half the bitrate); a longer one is cut.
+
 Runs until interrupted or for --duration, then prints what it sent. With
 --retry, a session that ends (the server went away, the room's origin node
 died) or cannot start is started again after 0.5 s, doubling up to 5 s: in a
@@ -50,7 +63,9 @@ cluster, point --url at the load balancer and the publisher reaches the new
 origin.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
-  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json`,
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --simulcast
+  livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json
+  livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPublishCommand(cmd.Context(), f, o) },
 	}
@@ -62,8 +77,12 @@ origin.`,
 	fl.StringVar(&o.File, "file", "", "media file: .ivf (VP8), .h264 (Annex-B) or .ogg (Opus); default the built-in clip")
 	fl.IntVar(&o.FPS, "fps", 30, "frame rate of an H.264 file")
 	fl.BoolVar(&o.NoAudio, "no-audio", false, "leave the built-in clip's audio out")
+	fl.BoolVar(&o.Simulcast, "simulcast", false, "send the built-in clip's video in three layers (rids q 320x180, h 640x360, f 1280x720)")
+	fl.DurationVar(&o.KeyframeInterval, "keyframe-interval", 0, "a keyframe exactly this often and no other, like a fixed-GOP encoder (0: the clip's, at least every 2s)")
+	fl.BoolVar(&o.IgnorePLI, "ignore-pli", false, "leave keyframe requests (PLI/FIR) unanswered, like a fixed-GOP encoder")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
+	addClientTLS(fl, &o.TLS)
 	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.5 s doubling to 5 s), when the session ends or cannot start")
 	return cmd
 }
@@ -116,8 +135,14 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	if o.Duration < 0 {
 		return UsageErrorf("%s must not be negative", f.FlagRef("duration"))
 	}
+	if o.KeyframeInterval < 0 || o.KeyframeInterval > time.Minute {
+		return UsageErrorf("%s %s: want 0 (the clip's keyframes) up to 1m", f.FlagRef("keyframe-interval"), o.KeyframeInterval)
+	}
 	if err := requirePositive(f, "connect-timeout", o.ConnectTimeout); err != nil {
 		return err
+	}
+	if o.Simulcast && o.File != "" {
+		return UsageErrorf("%s sends the built-in clip's three layers: leave out %s", f.FlagRef("simulcast"), f.FlagRef("file"))
 	}
 	if o.File != "" {
 		if fh, err := os.Open(o.File); err != nil {
@@ -128,6 +153,14 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	}
 	opts := o.Options
 	opts.Logger = f.Logger
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
+	opts.Peer.TLS = tlsCfg
+	// Offer only the address that reaches the server; if it cannot be
+	// found (no route yet), gather on every address as before.
+	opts.Peer.BindIP, _ = peer.LocalIPToward(o.URL)
 	if o.Retry {
 		if !f.Globals.Quiet {
 			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", o.URL, roomSuffix(o.Room, o.URL))
@@ -143,6 +176,9 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		return printPublishStats(f, st)
 	}
 	p, err := publish.Start(ctx, opts)
+	if errors.Is(err, publish.ErrUnknownFormat) {
+		return UsageErrorf("%s: %v", f.FlagRef("file"), err)
+	}
 	if err != nil {
 		return withHint(err)
 	}
@@ -152,13 +188,62 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 		if st.Width > 0 {
 			dims = fmt.Sprintf(" %dx%d", st.Width, st.Height)
 		}
-		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s; Ctrl-C to stop\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL))
+		until := "; Ctrl-C to stop"
+		if o.Duration > 0 {
+			until = " for " + o.Duration.String()
+		}
+		if len(st.Layers) > 0 {
+			dims = ", simulcast " + strings.Join(st.Layers, ", ")
+		}
+		fmt.Fprintf(f.IO.ErrOut, "publishing %s (%s%s) to %s%s%s\n", p.Source(), st.Codec, dims, o.URL, roomSuffix(o.Room, o.URL), until)
 	}
+	// On a terminal, one line redrawn each second says the publisher is
+	// alive; in a pipe or a log it would only be noise.
+	mode := progress.Off
+	if f.IO.ErrTTY && !f.Globals.Quiet {
+		mode = progress.Bar
+	}
+	status := progress.Start(f.IO.ErrOut, mode, time.Second, newPublishStatus(p.Stats, p.Done(), time.Now()).status)
 	runErr := p.Wait(ctx, o.Duration)
+	status.Stop()
 	if err := printPublishStats(f, p.Stats()); err != nil {
 		return err
 	}
 	return runErr
+}
+
+// publishStatus renders publish's live line: connected, bitrate over the
+// last interval, keyframes sent, PLIs answered with a keyframe.
+type publishStatus struct {
+	stats func() publish.Stats
+	done  <-chan struct{}
+
+	lastBytes int64
+	lastAt    time.Time
+}
+
+func newPublishStatus(stats func() publish.Stats, done <-chan struct{}, now time.Time) *publishStatus {
+	return &publishStatus{stats: stats, done: done, lastBytes: stats().BytesSent, lastAt: now}
+}
+
+func (s *publishStatus) status() progress.Status { return s.at(time.Now()) }
+
+// at is status at a given time (tests).
+func (s *publishStatus) at(now time.Time) progress.Status {
+	st := s.stats()
+	state := "connected"
+	select {
+	case <-s.done:
+		state = "stopped"
+	default:
+	}
+	var bps float64
+	if d := now.Sub(s.lastAt); d > 0 {
+		bps = float64(st.BytesSent-s.lastBytes) * 8 / d.Seconds()
+	}
+	s.lastBytes, s.lastAt = st.BytesSent, now
+	return progress.Status{Text: fmt.Sprintf("%s  %s  keyframes %d  PLIs answered %d/%d",
+		state, units.Bits(bps), st.KeyframesSent, st.KeyframesOnPLI, st.PLIs+st.FIRs)}
 }
 
 func printPublishStats(f *Factory, st publish.Stats) error {

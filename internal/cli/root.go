@@ -173,16 +173,32 @@ func execute(ctx context.Context, f *Factory, root *cobra.Command, args []string
 	if err == nil {
 		return ExitOK
 	}
-	if !errors.Is(err, ErrSilent) {
-		fmt.Fprintf(f.IO.ErrOut, "livectl: %v\n", err)
-	}
 	code := ExitCode(err)
 	var uc *unknownCommand
 	if errors.As(err, &uc) {
 		cmd = uc.cmd // `livectl help inspect bogus`: inspect's help is the one to read
 	}
+	help := ""
 	if code == ExitUsage && cmd != nil && !isConfigError(err) && !errors.As(err, new(helpShown)) {
-		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		help = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
+	}
+	// With --log-format json every line on stderr is JSON (a service
+	// manager's log collector parses them), the final error included.
+	if f.Globals.LogFormat == "json" {
+		attrs := []any{"exit", code}
+		if help != "" {
+			attrs = append(attrs, "help", help)
+		}
+		if !errors.Is(err, ErrSilent) {
+			slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil)).Error(err.Error(), attrs...)
+		}
+		return code
+	}
+	if !errors.Is(err, ErrSilent) {
+		fmt.Fprintf(f.IO.ErrOut, "livectl: %v\n", err)
+	}
+	if help != "" {
+		fmt.Fprintln(f.IO.ErrOut, help)
 	}
 	return code
 }
@@ -206,6 +222,13 @@ environment, which wins over the file.`,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return resolve(cmd, f) },
 	}
+	// `livectl --version` prints what `livectl version` prints. The flag is
+	// declared here so cobra does not also claim -v, which commands may want.
+	var vb strings.Builder
+	_ = writeVersion(&vb, Build())
+	root.Version = Build().Version
+	root.SetVersionTemplate(strings.ReplaceAll(vb.String(), "{{", "{{`{{`}}"))
+	root.Flags().Bool("version", false, "print version, commit and Go version")
 	// Flag parse errors (unknown flag, bad value) are usage errors: exit 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
 

@@ -274,3 +274,17 @@ func TestInterruptTwice(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "--version")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var want strings.Builder
+	if err := writeVersion(&want, Build()); err != nil {
+		t.Fatal(err)
+	}
+	if out != want.String() {
+		t.Errorf("livectl --version printed\n%s\nwant what `livectl version` prints:\n%s", out, want.String())
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	ossignal "os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/sfu"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // ServeOptions are the resolved flags of `livectl serve`.
@@ -61,17 +64,43 @@ type ServeOptions struct {
 	TCPPort  int
 	PublicIP string
 	STUN     []string
+	// UDPListen and TCPListen bind the ICE sockets to one address: IP or
+	// IP:PORT (the port then replaces --udp-port/--tcp-port).
+	UDPListen, TCPListen string
+	// portSet says which of udp-port and tcp-port were given (any source),
+	// so a second port in --udp-listen/--tcp-listen is a conflict.
+	portSet      map[string]bool
+	udpIP, tcpIP string
+
+	// PublicStats serves /v1/stats and /metrics on --listen with auth on.
+	PublicStats bool
+
+	// TLSCert and TLSKey turn the public listener into HTTPS and WSS.
+	TLSCert, TLSKey string
+	// tls serves and reloads the certificate (set by validate).
+	tls *tlsconf.Reloader
+
+	// GOPCache turns the relay's GOP cache on, bounded by the two after it
+	// (checked only when it is on).
+	GOPCache         bool
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    ByteSize
 
 	Cluster ClusterOptions
 
 	// Signals, when set, replaces the process's SIGINT/SIGTERM (tests).
 	Signals <-chan os.Signal
+	// Reload, when set, replaces the process's SIGHUP (tests).
+	Reload <-chan os.Signal
+	// TLSWatchInterval is how often the certificate files are checked for
+	// a change; default defaultTLSWatch (tests shorten it).
+	TLSWatchInterval time.Duration
 	// Ready, when set, is called with the bound addresses once serving (tests).
 	Ready func(public, admin net.Addr)
 }
 
 func newServeCmd(f *Factory) *cobra.Command {
-	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize}
+	opts := &ServeOptions{MaxMessageSize: signal.DefaultMaxMessageSize, GOPCacheBytes: relay.DefaultGOPCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the signaling + SFU server",
@@ -96,7 +125,13 @@ A second signal exits at once.`,
 		Example: `  livectl serve --dev
   livectl serve --auth-secret "$SECRET" --listen 0.0.0.0:7880 --allowed-origins https://app.example.com`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f, opts) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.portSet = map[string]bool{}
+			for _, name := range []string{"udp-port", "tcp-port"} {
+				opts.portSet[name] = f.flagLevel(cmd.Flags(), name) > 0
+			}
+			return runServe(cmd.Context(), f, opts)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:7880", "public HTTP address: /ws, health, stats, metrics, media routes")
@@ -131,12 +166,31 @@ A second signal exits at once.`,
 	fl.IntVar(&opts.UDPPort, "udp-port", 7882, "the one UDP port for all ICE/media traffic")
 	fl.IntVar(&opts.TCPPort, "tcp-port", 0, "ICE-TCP port (0: off)")
 	fl.StringVar(&opts.PublicIP, "public-ip", "", "public IP announced in ICE candidates (1:1 NAT)")
+	fl.StringVar(&opts.UDPListen, "udp-listen", "", "bind the ICE UDP socket to this one address (IP or IP:PORT) instead of every local address")
+	fl.StringVar(&opts.TCPListen, "tcp-listen", "", "bind the ICE-TCP listener to this one address (IP or IP:PORT; needs a port here or in --tcp-port)")
 	fl.StringSliceVar(&opts.STUN, "stun", nil, "STUN server URLs (stun:host:port), comma-separated")
+	fl.BoolVar(&opts.PublicStats, "public-stats", false, "with auth on, also serve /v1/stats and /metrics (every room name and its traffic) on --listen, not only on --admin-listen")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS on --listen (reloaded on SIGHUP and when the file changes)")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.BoolVar(&opts.GOPCache, "gop-cache", true, "start new viewers at once from each video track's current GOP (--gop-cache=false: wait for a keyframe)")
+	fl.DurationVar(&opts.GOPCacheDuration, "gop-cache-max-duration", relay.DefaultGOPCacheDuration, "longest GOP a video track keeps for new viewers; a longer one is not kept")
+	fl.Var(&opts.GOPCacheBytes, "gop-cache-max-bytes", "most memory one video track's GOP cache holds (e.g. 8MiB); a larger GOP is not kept")
 	opts.Cluster.addFlags(fl)
 	return cmd
 }
 
 func (o *ServeOptions) validate(f *Factory) error {
+	// --dev used to win silently over a secret: a server given one (by a
+	// service manager's environment, say) ran with auth off, and nobody
+	// saw the banner. Either is a decision; both is a mistake.
+	if o.Dev && (o.AuthSecret != "" || o.AuthSecretFile != "") {
+		secret := "auth-secret"
+		if o.AuthSecretFile != "" {
+			secret = "auth-secret-file"
+		}
+		return UsageErrorf("%s turns auth off, but %s gives an auth secret: remove one of them (%s for local work without auth, the secret for a server others reach)",
+			f.FlagRef("dev"), f.FlagRef(secret), "--dev")
+	}
 	if err := o.readSecretFile(f); err != nil {
 		return err
 	}
@@ -173,6 +227,14 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}
 	if o.Rooms.ChatBatch < 0 || o.Rooms.ChatHistory < 0 {
 		return UsageErrorf("%s and %s must not be negative (0: none)", f.FlagRef("chat-batch"), f.FlagRef("chat-history"))
+	}
+	if o.GOPCache {
+		if err := requirePositive(f, "gop-cache-max-duration", o.GOPCacheDuration); err != nil {
+			return err
+		}
+		if o.GOPCacheBytes < 64<<10 {
+			return UsageErrorf("%s must be at least 64KiB, got %d bytes", f.FlagRef("gop-cache-max-bytes"), int64(o.GOPCacheBytes))
+		}
 	}
 	if o.MaxMessageSize < 1024 {
 		return UsageErrorf("%s must be at least 1KiB, got %d bytes", f.FlagRef("max-message-size"), int64(o.MaxMessageSize))
@@ -214,7 +276,10 @@ func (o *ServeOptions) validate(f *Factory) error {
 	if o.AdminListen != "" && o.AdminListen == o.Listen && !strings.HasSuffix(o.Listen, ":0") {
 		return UsageErrorf("%s and %s are both %s: pprof must not be on the public listener; give the admin listener its own address", f.FlagRef("listen"), f.FlagRef("admin-listen"), o.Listen)
 	}
-	if err := o.Cluster.resolve(f, o.Listen); err != nil {
+	if err := o.Cluster.resolve(f, o.Listen, o.TLSCert != ""); err != nil {
+		return err
+	}
+	if err := o.mediaBinds(f); err != nil {
 		return err
 	}
 	if o.PublicIP != "" && net.ParseIP(o.PublicIP) == nil {
@@ -224,6 +289,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 		if err := auth.CheckSecret(o.AuthSecret); err != nil {
 			return UsageErrorf("%s: %v", f.FlagRef("auth-secret"), err)
 		}
+	}
+	if err := o.loadTLS(f); err != nil {
+		return err
 	}
 	// A bad STUN URL would make every peer connection fail at run time.
 	for _, u := range o.STUN {
@@ -254,7 +322,12 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		return err
 	}
-	printBanner(f.IO.ErrOut, o, srv, ln, adminLn)
+	if o.tls != nil {
+		ln = tls.NewListener(ln, tlsconf.ServerConfig(o.tls))
+	}
+	stopReloads := o.watchReloads(ctx, f)
+	defer stopReloads()
+	printBanner(f.IO.ErrOut, f.Logger, f.Globals.LogFormat == "json", o, srv, ln, adminLn)
 	if o.Ready != nil {
 		var aa net.Addr
 		if adminLn != nil {
@@ -296,8 +369,13 @@ func (o *ServeOptions) listen() (ln, adminLn net.Listener, err error) {
 // Refused clients are logged with the flag that would have let them in.
 func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	log := f.Logger
-	sfuCfg := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, PublicIP: o.PublicIP, STUN: o.STUN,
-		MaxPending: o.MaxPendingMedia, Logger: log}
+	gop := o.GOPCacheDuration
+	if !o.GOPCache {
+		gop = -1
+	}
+	sfuCfg := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, UDPListenIP: o.udpIP, TCPListenIP: o.tcpIP,
+		PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
+		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes), MaxPending: o.MaxPendingMedia}
 	var wire *clusterWiring
 	if o.Cluster.Redis != "" {
 		wire = &clusterWiring{}
@@ -335,6 +413,7 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	if !o.Dev {
 		cfg.AuthSecret = []byte(o.AuthSecret)
 	}
+	cfg.PublicStats = o.PublicStats
 	cfg.AllowedHosts = withListenName(o.AllowedHosts, o.Listen)
 	cfg.AdminAllowedHosts = withListenName(o.AdminAllowedHosts, o.AdminListen)
 	if wire != nil {
@@ -361,40 +440,65 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	return srv, nil
 }
 
-// printBanner tells the operator what is served where.
-func printBanner(w io.Writer, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
+// printBanner tells the operator what is served where: lines for people,
+// or with --log-format json one log record, so that every line on stderr
+// is JSON for a log collector.
+func printBanner(w io.Writer, log *slog.Logger, jsonLogs bool, o *ServeOptions, srv *server.Server, ln, adminLn net.Listener) {
+	web, ws := "http://", "ws://"
+	if o.tls != nil {
+		web, ws = "https://", "wss://"
+	}
+	base := web + hostPort(ln.Addr())
+	type row struct{ label, key, text string }
+	rows := []row{{"signaling", "signaling", ws + hostPort(ln.Addr()) + "/ws"}}
+	if srv.Media() != nil {
+		media := "udp " + mediaBind(o.udpIP, o.UDPPort)
+		if o.TCPPort != 0 {
+			media += ", tcp " + mediaBind(o.tcpIP, o.TCPPort)
+		}
+		if o.PublicIP != "" {
+			media += ", announced as " + o.PublicIP
+		}
+		rows = append(rows, row{"demo page", "demo_page", base + "/"},
+			row{"WHIP/WHEP", "whip_whep", base + "/whip/{room}  " + base + "/whep/{room}"},
+			row{"media", "media", media})
+	}
+	if o.Cluster.Redis != "" {
+		rows = append(rows, row{"cluster", "cluster", "node " + o.Cluster.NodeID + ", advertised as " + o.Cluster.AdvertiseURL})
+	}
+	rows = append(rows, row{"health", "health", base + "/healthz  " + base + "/readyz"})
+	if srv.PublicStats() {
+		rows = append(rows, row{"stats", "stats", base + "/v1/stats  " + base + "/metrics"})
+	} else {
+		rows = append(rows, row{"stats", "stats", "on the admin listener only (auth on; --public-stats serves them here too)"})
+	}
+	if adminLn != nil {
+		ab := "http://" + hostPort(adminLn.Addr())
+		rows = append(rows, row{"admin", "admin", ab + "/debug/pprof/  " + ab + "/v1/stats  " + ab + "/metrics"})
+	}
+	const devWarning = "AUTH IS OFF and every origin is allowed (--dev): anyone who can reach this address can join any room; use --auth-secret outside local development"
+	auth := "on"
+	if o.Dev {
+		auth = "OFF (--dev)"
+	}
+	if jsonLogs {
+		if o.Dev {
+			log.Warn(devWarning)
+		}
+		attrs := []any{"version", Build().Version, "auth", auth, "tls", o.tls != nil}
+		for _, r := range rows {
+			attrs = append(attrs, r.key, r.text)
+		}
+		log.Info("serving", attrs...)
+		return
+	}
 	if o.Dev {
 		fmt.Fprintln(w, "!! livectl serve --dev: AUTH IS OFF and every origin is allowed. Anyone who can reach")
 		fmt.Fprintln(w, "!! this address can join any room. Use --auth-secret outside local development.")
 	}
-	base := "http://" + hostPort(ln.Addr())
-	auth := "auth on"
-	if o.Dev {
-		auth = "auth OFF (--dev)"
-	}
-	fmt.Fprintf(w, "livectl (version %s, %s) serving\n", Build().Version, auth)
-	fmt.Fprintf(w, "  signaling   %s/ws\n", "ws://"+hostPort(ln.Addr()))
-	if srv.Media() != nil {
-		fmt.Fprintf(w, "  demo page   %s/\n", base)
-		fmt.Fprintf(w, "  WHIP/WHEP   %s/whip/{room}  %s/whep/{room}\n", base, base)
-		if o.UDPPort == 0 {
-			fmt.Fprint(w, "  media       udp (a free port)")
-		} else {
-			fmt.Fprintf(w, "  media       udp %d", o.UDPPort)
-		}
-		if o.TCPPort != 0 {
-			fmt.Fprintf(w, ", tcp %d", o.TCPPort)
-		}
-		fmt.Fprintln(w)
-	}
-	if o.Cluster.Redis != "" {
-		fmt.Fprintf(w, "  cluster     node %s, advertised as %s  %s/v1/cluster\n", o.Cluster.NodeID, o.Cluster.AdvertiseURL, base)
-	}
-	fmt.Fprintf(w, "  health      %s/healthz  %s/readyz\n", base, base)
-	fmt.Fprintf(w, "  stats       %s/v1/stats  %s/metrics\n", base, base)
-	if adminLn != nil {
-		ab := "http://" + hostPort(adminLn.Addr())
-		fmt.Fprintf(w, "  admin       %s/debug/pprof/  %s/metrics\n", ab, ab)
+	fmt.Fprintf(w, "livectl (version %s, auth %s) serving\n", Build().Version, auth)
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-11s %s\n", r.label, r.text)
 	}
 }
 
@@ -469,6 +573,62 @@ func withListenName(hosts []string, listen string) []string {
 		return hosts
 	}
 	return append(slices.Clip(hosts), h)
+}
+
+// mediaBinds checks --udp-listen and --tcp-listen: an IP, or IP:PORT
+// whose port replaces --udp-port/--tcp-port (given in both places, it is a
+// conflict, not a silent choice).
+func (o *ServeOptions) mediaBinds(f *Factory) error {
+	for _, b := range []struct {
+		flag, portFlag string
+		v              string
+		ip             *string
+		port           *int
+	}{{"udp-listen", "udp-port", o.UDPListen, &o.udpIP, &o.UDPPort}, {"tcp-listen", "tcp-port", o.TCPListen, &o.tcpIP, &o.TCPPort}} {
+		if b.v == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(b.v)
+		if err != nil { // no port: the whole value is the IP
+			host, port = strings.Trim(b.v, "[]"), ""
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsUnspecified() {
+			return UsageErrorf("%s: %q is not one IP address of this machine (want IP or IP:PORT, e.g. 10.0.0.5 or 10.0.0.5:7882; leave it empty for every address)",
+				f.FlagRef(b.flag), b.v)
+		}
+		*b.ip = ip.String()
+		if port == "" {
+			continue
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return UsageErrorf("%s: %q: the port must be a number 0-65535", f.FlagRef(b.flag), b.v)
+		}
+		if o.portSet[b.portFlag] && n != *b.port {
+			return UsageErrorf("%s %s and %s %d name two ports: give the port in one of them", f.FlagRef(b.flag), b.v, f.FlagRef(b.portFlag), *b.port)
+		}
+		*b.port = n
+	}
+	if o.TCPListen != "" && o.TCPPort == 0 {
+		return UsageErrorf("%s needs a port: %s IP:PORT or %s", f.FlagRef("tcp-listen"), f.FlagRef("tcp-listen"), f.FlagRef("tcp-port"))
+	}
+	return nil
+}
+
+// mediaBind renders an ICE socket's address for the banner.
+func mediaBind(ip string, port int) string {
+	p := "(a free port)"
+	if port > 0 {
+		p = strconv.Itoa(port)
+	}
+	if ip == "" {
+		return p
+	}
+	if port > 0 {
+		return net.JoinHostPort(ip, p)
+	}
+	return ip + " " + p
 }
 
 // hostPort renders a listener address for a URL, bracketing IPv6.

@@ -33,12 +33,12 @@ func (o *ClusterOptions) addFlags(f interface {
 }) {
 	f.StringVar(&o.Redis, "cluster", "", "join a cluster through this Redis (redis://host:6379/0); empty: one node, no Redis")
 	f.StringVar(&o.NodeID, "node-id", "", "this node's id in the cluster (default: host name and --listen port)")
-	f.StringVar(&o.AdvertiseURL, "advertise-url", "", "this node's HTTP base as clients and other nodes reach it (default: http://<listen host or host name>:<port>)")
+	f.StringVar(&o.AdvertiseURL, "advertise-url", "", "this node's HTTP base as clients and other nodes reach it (default: http(s)://<listen host or host name>:<port>)")
 	f.StringVar(&o.SecretFile, "cluster-secret-file", "", "file holding the secret that signs node-to-node media sessions (the same on every node; keep it apart from the auth secret)")
 }
 
 // resolve fills the defaults that depend on --listen and reads the secret.
-func (o *ClusterOptions) resolve(f *Factory, listen string) error {
+func (o *ClusterOptions) resolve(f *Factory, listen string, tls bool) error {
 	if o.Redis == "" {
 		for _, fl := range []struct{ name, v string }{{"node-id", o.NodeID}, {"advertise-url", o.AdvertiseURL}, {"cluster-secret-file", o.SecretFile}} {
 			if fl.v != "" {
@@ -59,7 +59,11 @@ func (o *ClusterOptions) resolve(f *Factory, listen string) error {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			host = hostname
 		}
-		o.AdvertiseURL = "http://" + net.JoinHostPort(host, port)
+		scheme := "http://"
+		if tls {
+			scheme = "https://"
+		}
+		o.AdvertiseURL = scheme + net.JoinHostPort(host, port)
 	}
 	if o.SecretFile != "" {
 		b, err := os.ReadFile(o.SecretFile)
@@ -132,7 +136,12 @@ func (w *clusterWiring) newNode(f *Factory, o *ClusterOptions, plane *sfu.SFU, u
 func (w *clusterWiring) attach(srv *server.Server) error {
 	w.srv.Store(srv)
 	w.node.Attach(srv)
-	srv.Handle("GET /v1/cluster", w.node.Handler())
+	// Like /v1/stats: it names every room, so with auth on it is on the
+	// public listener only with --public-stats.
+	if srv.PublicStats() {
+		srv.Handle("GET /v1/cluster", w.node.Handler())
+	}
+	srv.HandleAdmin("GET /v1/cluster", w.node.Handler())
 	return srv.RegisterCollector(w.node.Collector())
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,6 +77,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"negative chat history", []string{"serve", "--dev", "--chat-history", "-1"}, "must not be negative"},
 		{"zero room list limit", []string{"serve", "--dev", "--room-list-limit", "0"}, "--room-list-limit must be positive"},
 		{"zero room update interval", []string{"serve", "--dev", "--room-update-interval", "0s"}, "--room-update-interval must be positive"},
+		{"zero GOP cache duration", []string{"serve", "--dev", "--gop-cache-max-duration", "0s"}, "--gop-cache-max-duration must be positive"},
+		{"tiny GOP cache", []string{"serve", "--dev", "--gop-cache-max-bytes", "1KiB"}, "--gop-cache-max-bytes must be at least 64KiB"},
 		{"zero request burst", []string{"serve", "--dev", "--request-burst", "0"}, "--request-burst must be positive"},
 		// A malformed address is a usage error (it was exit 1 with a hint
 		// about another process holding the port).
@@ -118,24 +121,9 @@ func TestServeDrain(t *testing.T) {
 			var out, errOut bytes.Buffer
 			f := testFactory(&out, &errOut)
 			sigs := make(chan os.Signal, 2)
-			ready := make(chan net.Addr, 1)
-			opts := &ServeOptions{
-				Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Dev: true,
-				MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 16, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
-				WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: tc.timeout, UDPPort: 0,
-				Rooms: server.RoomsConfig{ListLimit: 100, EventThreshold: 100, UpdateInterval: time.Second,
-					ChatMaxBytes: 512, ChatRate: 5, ChatBurst: 10, RoomChatRate: 100},
-				Signals: sigs, Ready: func(pub, _ net.Addr) { ready <- pub },
-			}
-			done := make(chan error, 1)
-			go func() { done <- runServe(context.Background(), f, opts) }()
-			var addr string
-			select {
-			case a := <-ready:
-				addr = a.String()
-			case err := <-done: // it would otherwise wait for ready for ever
-				t.Fatalf("serve returned before serving: %v\n%s", err, errOut.String())
-			}
+			opts := testServeOptions()
+			opts.AdminListen, opts.SendQueue, opts.DrainTimeout, opts.Signals = "127.0.0.1:0", 16, tc.timeout, sigs
+			addr, done := startServe(t, f, opts, &errOut)
 
 			drained := make(chan struct{})
 			c, err := signal.Dial(context.Background(), "ws://"+addr+"/ws", &signal.DialOptions{OnEvent: func(m *signal.Message) {
@@ -191,6 +179,35 @@ func TestServeDrain(t *testing.T) {
 				t.Errorf("serve wrote to stdout: %q", out.String())
 			}
 		})
+	}
+}
+
+// testServeOptions are valid serve options for in-process tests: --dev,
+// loopback, a free UDP port, no admin listener, small limits.
+func testServeOptions() *ServeOptions {
+	return &ServeOptions{
+		Listen: "127.0.0.1:0", Dev: true,
+		MaxConns: 100, MaxRooms: 10, MaxParticipants: 10, SendQueue: 64, MaxMessageSize: 64 << 10, RequestRate: 50, RequestBurst: 50,
+		WriteTimeout: time.Second, PingInterval: time.Minute, DrainTimeout: time.Second, UDPPort: 0,
+		Rooms: server.RoomsConfig{ListLimit: 100, EventThreshold: 100, UpdateInterval: time.Second,
+			ChatMaxBytes: 512, ChatRate: 5, ChatBurst: 10, RoomChatRate: 100},
+	}
+}
+
+// startServe runs serve in-process with opts and returns its public
+// address once it serves, and the channel its result arrives on.
+func startServe(t *testing.T, f *Factory, opts *ServeOptions, errOut fmt.Stringer) (addr string, done <-chan error) {
+	t.Helper()
+	ready := make(chan net.Addr, 1)
+	opts.Ready = func(pub, _ net.Addr) { ready <- pub }
+	d := make(chan error, 1)
+	go func() { d <- runServe(context.Background(), f, opts) }()
+	select {
+	case a := <-ready:
+		return a.String(), d
+	case err := <-d: // it would otherwise wait for ready for ever
+		t.Fatalf("serve returned before serving: %v\n%s", err, errOut.String())
+		return "", nil
 	}
 }
 

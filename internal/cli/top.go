@@ -13,6 +13,7 @@ import (
 
 	"github.com/livectl/livectl/internal/report"
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/tlsconf"
 	"github.com/livectl/livectl/internal/top"
 )
 
@@ -23,6 +24,7 @@ type TopOptions struct {
 	Interval time.Duration
 	History  time.Duration
 	Once     bool
+	TLS      tlsconf.Client
 }
 
 func newTopCmd(f *Factory) *cobra.Command {
@@ -54,6 +56,7 @@ with -o json, as one JSON document.`,
 	fl.DurationVar(&o.Interval, "interval", top.DefaultInterval, "time between polls of /v1/stats")
 	fl.DurationVar(&o.History, "history", top.DefaultHistory, "time window the sparklines cover")
 	fl.BoolVar(&o.Once, "once", false, "print one snapshot (table, or JSON with -o json) and exit")
+	addClientTLS(fl, &o.TLS)
 	return cmd
 }
 
@@ -64,12 +67,22 @@ func runTop(ctx context.Context, f *Factory, o *TopOptions) error {
 	if o.History < o.Interval {
 		return UsageErrorf("%s (%s) must be at least --interval (%s)", f.FlagRef("history"), o.History, o.Interval)
 	}
-	src, err := top.NewHTTPStats(o.Target)
+	tlsCfg, err := clientTLS(f, o.TLS)
+	if err != nil {
+		return err
+	}
+	src, err := top.NewHTTPStats(o.Target, tlsCfg)
 	if err != nil {
 		return UsageErrorf("%s: %v", f.FlagRef("target"), err)
 	}
 	defer src.Close()
-	admin, err := top.NewAdminSource(o.Admin)
+	if o.Admin != "" {
+		// A server with auth on serves stats on its admin listener only.
+		if src.Fallback, err = top.StatsURL(o.Admin); err != nil {
+			return UsageErrorf("%s: %v", f.FlagRef("admin"), err)
+		}
+	}
+	admin, err := top.NewAdminSource(o.Admin, tlsCfg)
 	if err != nil {
 		return UsageErrorf("%s: %v", f.FlagRef("admin"), err)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -10,9 +11,11 @@ import (
 	"github.com/livectl/livectl/internal/report"
 )
 
-// Set at build time with -ldflags "-X github.com/livectl/livectl/internal/cli.version=…".
+// Set at build time with -ldflags "-X github.com/livectl/livectl/internal/cli.version=…"
+// (make build, make release). A plain `go build` leaves them empty and
+// Build falls back to what the toolchain recorded in the binary.
 var (
-	version = "dev"
+	version = ""
 	commit  = ""
 )
 
@@ -26,21 +29,50 @@ type BuildInfo struct {
 
 // Build returns this binary's version, commit and toolchain.
 func Build() BuildInfo {
-	b := BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version(),
+	info, _ := debug.ReadBuildInfo()
+	return buildInfo(version, commit, info)
+}
+
+// buildInfo prefers the stamped version and commit, then the module
+// version and VCS revision the go command records (`go build` in a git
+// checkout, `go install …@version`), then "dev" and "unknown".
+func buildInfo(stampedVersion, stampedCommit string, info *debug.BuildInfo) BuildInfo {
+	b := BuildInfo{Version: stampedVersion, Commit: stampedCommit, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if b.Commit == "" {
-		if info, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range info.Settings {
-				if s.Key == "vcs.revision" {
-					b.Commit = s.Value
-				}
+	if info != nil {
+		if v := info.Main.Version; b.Version == "" && v != "" && v != "(devel)" {
+			b.Version = v
+		}
+		var rev string
+		dirty := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
 			}
 		}
+		if b.Commit == "" && rev != "" {
+			b.Commit = rev
+			if dirty {
+				b.Commit += "-dirty"
+			}
+		}
+	}
+	if b.Version == "" {
+		b.Version = "dev"
 	}
 	if b.Commit == "" {
 		b.Commit = "unknown"
 	}
 	return b
+}
+
+// writeVersion prints b for people: `livectl version` and `livectl --version`.
+func writeVersion(w io.Writer, b BuildInfo) error {
+	_, err := fmt.Fprintf(w, "livectl %s\ncommit  %s\ngo      %s %s\n", b.Version, b.Commit, b.GoVersion, b.Platform)
+	return err
 }
 
 func newVersionCmd(f *Factory) *cobra.Command {
@@ -53,8 +85,7 @@ func newVersionCmd(f *Factory) *cobra.Command {
 			if f.Globals.JSON() {
 				return report.WriteJSON(f.IO.Out, b)
 			}
-			_, err := fmt.Fprintf(f.IO.Out, "livectl %s\ncommit  %s\ngo      %s %s\n", b.Version, b.Commit, b.GoVersion, b.Platform)
-			return err
+			return writeVersion(f.IO.Out, b)
 		},
 	}
 }

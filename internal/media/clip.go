@@ -44,3 +44,31 @@ func ClipVP8Bytes() []byte { return clipIVF }
 
 // ClipOggBytes is the raw embedded Ogg Opus file.
 func ClipOggBytes() []byte { return clipOgg }
+
+//go:embed clip/simulcast-q.ivf
+var simulcastQ []byte
+
+//go:embed clip/simulcast-h.ivf
+var simulcastH []byte
+
+//go:embed clip/simulcast-f.ivf
+var simulcastF []byte
+
+// SimulcastLayer is one rendition of the built-in simulcast clip.
+type SimulcastLayer struct {
+	RID           string // the RTP stream id it is sent with
+	Width, Height int
+	IVF           []byte // the raw embedded file (read-only by convention)
+}
+
+// SimulcastClip returns the built-in clip's three simulcast renditions,
+// lowest first: q 320x180 (~150 kbit/s), h 640x360 (~500 kbit/s) and f
+// 1280x720 (~1.5 Mbit/s), VP8 at 30 fps, 4 s, keyframes on the same frames
+// of every layer (see clip/README.md).
+func SimulcastClip() []SimulcastLayer {
+	return []SimulcastLayer{
+		{RID: "q", Width: 320, Height: 180, IVF: simulcastQ},
+		{RID: "h", Width: 640, Height: 360, IVF: simulcastH},
+		{RID: "f", Width: 1280, Height: 720, IVF: simulcastF},
+	}
+}

@@ -102,6 +102,7 @@ func TestWriteSeedCorpus(t *testing.T) {
 func FuzzIsKeyframe(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		IsVP8Keyframe(p)
+		VP8KeyframeSize(p)
 		IsH264Keyframe(p)
 		h264StartsAccessUnit(p)
 	})

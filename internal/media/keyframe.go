@@ -167,3 +167,19 @@ func IsH264Keyframe(payload []byte) bool {
 	}
 	return false
 }
+
+// VP8KeyframeSize returns the picture size a VP8 RTP payload announces when
+// it is the first packet of a key frame (the key frame header carries it,
+// RFC 6386 §9.1); ok is false for any other packet. The relay reads it on
+// each keyframe of a simulcast layer to know the layer's resolution.
+func VP8KeyframeSize(payload []byte) (w, h int, ok bool) {
+	if !IsVP8Keyframe(payload) {
+		return 0, 0, false
+	}
+	off, _, _, _ := vp8Descriptor(payload)
+	info, err := ParseVP8Frame(payload[off:])
+	if err != nil || !info.Keyframe {
+		return 0, 0, false
+	}
+	return info.Width, info.Height, true
+}

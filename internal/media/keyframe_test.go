@@ -43,3 +43,28 @@ func TestIsDecoderStart(t *testing.T) {
 		t.Error("FU-A IDR start should still be a keyframe for IsKeyframe")
 	}
 }
+
+func TestVP8KeyframeSize(t *testing.T) {
+	// Payload descriptor (S=1, PID 0) then a key frame header for 320x180.
+	key := []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00}
+	tests := []struct {
+		name    string
+		payload []byte
+		w, h    int
+		ok      bool
+	}{
+		{"keyframe start", key, 320, 180, true},
+		{"delta frame", append([]byte{0x10, 0x01}, key[2:]...), 0, 0, false},
+		{"continuation (S=0)", append([]byte{0x00}, key[1:]...), 0, 0, false},
+		{"truncated header", key[:8], 0, 0, false},
+		{"empty", nil, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, h, ok := VP8KeyframeSize(tt.payload)
+			if w != tt.w || h != tt.h || ok != tt.ok {
+				t.Errorf("VP8KeyframeSize(% x) = %d, %d, %v; want %d, %d, %v", tt.payload, w, h, ok, tt.w, tt.h, tt.ok)
+			}
+		})
+	}
+}

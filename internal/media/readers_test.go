@@ -28,33 +28,53 @@ func readAllIVF(t testing.TB, r *IVFReader) []IVFFrame {
 	}
 }
 
+// TestClipVP8 checks the built-in clip and its simulcast renditions: 4 s
+// at 30 fps, the size they claim, keyframes every second on the same frames
+// (a viewer switching layers finds one on each at the same moment).
 func TestClipVP8(t *testing.T) {
-	r := ClipVP8()
-	if r.Header.FourCC != "VP80" || r.Header.Width != ClipWidth || r.Header.Height != ClipHeight {
-		t.Fatalf("header = %+v", r.Header)
+	type clip struct {
+		name string
+		r    *IVFReader
+		w, h int
 	}
-	if d := r.Header.FrameDuration(); d < 33*time.Millisecond || d > 34*time.Millisecond {
-		t.Fatalf("frame duration = %v, want 1/30 s", d)
-	}
-	frames := readAllIVF(t, r)
-	if len(frames) != 120 {
-		t.Fatalf("frames = %d, want 120 (4 s at 30 fps)", len(frames))
-	}
-	var keys []int
-	for i, f := range frames {
-		info, err := ParseVP8Frame(f.Data)
+	clips := []clip{{"built-in", ClipVP8(), ClipWidth, ClipHeight}}
+	for _, l := range SimulcastClip() {
+		r, err := NewIVFReader(bytes.NewReader(l.IVF))
 		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
+			t.Fatalf("simulcast layer %s: %v", l.RID, err)
 		}
-		if info.Keyframe {
-			keys = append(keys, i)
-			if info.Width != ClipWidth || info.Height != ClipHeight {
-				t.Fatalf("frame %d: %dx%d", i, info.Width, info.Height)
-			}
-		}
+		clips = append(clips, clip{"simulcast " + l.RID, r, l.Width, l.Height})
 	}
-	if want := []int{0, 30, 60, 90}; !equalInts(keys, want) {
-		t.Fatalf("keyframes at %v, want %v", keys, want)
+	for _, c := range clips {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.r
+			if r.Header.FourCC != "VP80" || int(r.Header.Width) != c.w || int(r.Header.Height) != c.h {
+				t.Fatalf("header = %+v", r.Header)
+			}
+			if d := r.Header.FrameDuration(); d < 33*time.Millisecond || d > 34*time.Millisecond {
+				t.Fatalf("frame duration = %v, want 1/30 s", d)
+			}
+			frames := readAllIVF(t, r)
+			if len(frames) != 120 {
+				t.Fatalf("frames = %d, want 120 (4 s at 30 fps)", len(frames))
+			}
+			var keys []int
+			for i, f := range frames {
+				info, err := ParseVP8Frame(f.Data)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if info.Keyframe {
+					keys = append(keys, i)
+					if info.Width != c.w || info.Height != c.h {
+						t.Fatalf("frame %d: %dx%d", i, info.Width, info.Height)
+					}
+				}
+			}
+			if want := []int{0, 30, 60, 90}; !equalInts(keys, want) {
+				t.Fatalf("keyframes at %v, want %v", keys, want)
+			}
+		})
 	}
 }
 
@@ -361,5 +381,37 @@ func TestOggSkipsOrphanContinuation(t *testing.T) {
 func TestParseH264SPSTruncated(t *testing.T) {
 	if w, h, err := ParseH264SPS([]byte{0x67, 0x4d, 0x40, 0x28, 0xec, 0xa0, 0x3c, 0x01, 0x13}); err == nil {
 		t.Fatalf("truncated SPS parsed as %dx%d", w, h)
+	}
+}
+
+func TestLayerTracker(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	key := func(w, h int) Frame { return Frame{Keyframe: true, Width: w, Height: h} }
+	var l LayerTracker
+	l.Frame(at(0), key(640, 360))
+	l.Frame(at(33), Frame{})
+	l.Frame(at(1000), key(1280, 720)) // a 967 ms freeze, then a switch
+	l.Frame(at(1033), Frame{})
+	l.Frame(at(1066), key(1280, 720)) // same size: no switch
+	l.Frame(at(3000), key(320, 180))
+	l.Finish(at(4000))
+	if l.Current() != "320x180" || l.Switches() != 2 || len(l.Spans()) != 3 {
+		t.Fatalf("current %s, %d switches, spans %v", l.Current(), l.Switches(), l.Spans())
+	}
+	want := map[string]time.Duration{"640x360": time.Second, "1280x720": 2 * time.Second, "320x180": time.Second}
+	for size, d := range want {
+		if got := l.TimeAt()[size]; got != d {
+			t.Errorf("time at %s = %v, want %v", size, got, d)
+		}
+	}
+	if g := l.MaxGapSince(at(0)); g != 1934*time.Millisecond {
+		t.Errorf("max gap since the start = %v, want 1.934s", g)
+	}
+	if g := l.MaxGapSince(at(1100)); g != 1934*time.Millisecond {
+		t.Errorf("max gap since 1.1 s = %v, want 1.934s (it ended at 3 s)", g)
+	}
+	if g := l.MaxGapSince(at(3000)); g != 0 {
+		t.Errorf("max gap since 3 s = %v, want 0", g)
 	}
 }

@@ -8,7 +8,11 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -18,12 +22,57 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livectl/livectl/internal/tlsconf"
 )
+
+// LocalIPToward is the local address the kernel would use to reach the host
+// of rawURL (no packet is sent): the one address a client's peer needs to
+// offer (Options.BindIP).
+func LocalIPToward(rawURL string) (net.IP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443" // the route depends on the host alone
+	}
+	c, err := net.Dial("udp4", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("finding the local address toward %s: %w", u.Host, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}
+
+// HTTPClient is the client for WHIP/WHEP requests: Go's default one, or
+// one with o.TLS.
+func (o Options) HTTPClient() *http.Client {
+	if o.TLS == nil {
+		return http.DefaultClient
+	}
+	tr := tlsconf.Transport(o.TLS)
+	// A session makes a handful of requests (POST, PATCH, DELETE), and
+	// each call makes a new transport: idle connections kept alive would
+	// only outlive the session.
+	tr.DisableKeepAlives = true
+	return &http.Client{Transport: tr}
+}
 
 // Options tune the API. The zero value suits loopback and LAN use.
 type Options struct {
+	// TLS configures the client's https:// (WHIP/WHEP) and wss:// (/ws)
+	// connections: the CA to trust, or no verification. Nil uses Go's
+	// defaults (the system's roots).
+	TLS *tls.Config
 	// ICEServers are STUN/TURN servers; empty means host candidates only.
 	ICEServers []webrtc.ICEServer
+	// BindIP, when set, gathers candidates on this local address only
+	// (loopback included when it is loopback): a tool dialling a server on
+	// 127.0.0.1 has no business offering the LAN's addresses, nor a
+	// server on the LAN its Docker bridge's. LocalIPToward finds it.
+	BindIP net.IP
 	// ExcludeLoopback drops 127.0.0.0/8 candidates. By default they are
 	// kept, because livectl is routinely pointed at a server on loopback.
 	ExcludeLoopback bool
@@ -100,6 +149,10 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	}
 	var s webrtc.SettingEngine
 	s.SetIncludeLoopbackCandidate(!o.ExcludeLoopback)
+	if bind := o.BindIP; bind != nil {
+		s.SetIPFilter(func(ip net.IP) bool { return ip.Equal(bind) })
+		s.SetIncludeLoopbackCandidate(bind.IsLoopback())
+	}
 	// mDNS candidates hide addresses behind names that only a browser on the
 	// same LAN resolves; a tool wants plain host candidates.
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -147,4 +149,15 @@ func (s *Session) Close(ctx context.Context) error {
 // wss://) rather than a WHIP/WHEP endpoint (http://, https://).
 func IsWebSocketURL(u string) bool {
 	return strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://")
+}
+
+// EndpointRoom is the room a WHIP/WHEP endpoint such as
+// http://host/whep/demo names: its last path segment (livectl serve's
+// /whip/{room} and /whep/{room}); "" if u is not a URL.
+func EndpointRoom(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return path.Base(strings.TrimRight(p.Path, "/"))
 }

@@ -14,6 +14,7 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -76,12 +77,18 @@ type Options struct {
 	// arrived for longer than FreezeThreshold (a repeated picture is not
 	// noticed). For callers that hold many attempts open (bench media).
 	CountOnly bool
+	// Layer asks a simulcast relay for at most this layer ("q", "h", "f"):
+	// the WHEP URL's ?layer= or, over /ws, set_quality after subscribing.
+	Layer string
 	// api is shared between attempts of one run.
 	api *webrtc.API
 }
 
 // Result is one attempt.
 type Result struct {
+	// URL is the target the attempt used, recorded when a run spreads its
+	// attempts over several (RunOptions.URLs).
+	URL string `json:"url,omitempty"`
 	// PhasesMS holds each reached phase's time from the attempt's start in
 	// milliseconds; phases not reached are absent.
 	PhasesMS map[string]float64 `json:"phases_ms"`
@@ -102,6 +109,13 @@ type Result struct {
 	// Frames and MaxGapMS come from the observation window after the first frame.
 	Frames   int     `json:"frames,omitempty"`
 	MaxGapMS float64 `json:"max_frame_gap_ms,omitempty"`
+	// Layers is the picture size received over time (each change a
+	// simulcast layer switch), from the first keyframe to the end of the
+	// observation; LayerSwitches counts the changes, TimeAtLayerMS the
+	// time at each size. Not filled with CountOnly.
+	Layers        []LayerSpan        `json:"layers,omitempty"`
+	LayerSwitches int                `json:"layer_switches,omitempty"`
+	TimeAtLayerMS map[string]float64 `json:"time_at_layer_ms,omitempty"`
 	// Note explains a phase that cannot be measured (H.264 is not decoded).
 	Note string `json:"note,omitempty"`
 	// FailedPhase is the phase that was not reached, with Error saying why.
@@ -113,6 +127,13 @@ type Result struct {
 
 	// Image is the first decoded picture (VP8 only).
 	Image *image.YCbCr `json:"-"`
+}
+
+// LayerSpan is a stretch of frames at one size, from AtMS after the
+// attempt's start.
+type LayerSpan struct {
+	AtMS float64 `json:"at_ms"`
+	Size string  `json:"size"` // "WxH"
 }
 
 // OK reports whether the attempt reached its first frame.
@@ -196,10 +217,14 @@ func withDefaults(o Options) Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Identity == "" {
-		o.Identity = "probe-" + rand.Text() // random: probes started at once must not share an identity
+		o.Identity = newIdentity()
 	}
 	return o
 }
+
+// newIdentity is a probe's default identity: random, because probes
+// started at once must not share one.
+func newIdentity() string { return "probe-" + rand.Text() }
 
 func (a *attempt) run(ctx context.Context) Result {
 	api := a.o.api
@@ -295,6 +320,18 @@ func drain(t *webrtc.TrackRemote) {
 
 // signalWHEP posts an offer with receive-only video and audio; ctx bounds
 // the exchange.
+// withLayer adds ?layer= to a WHEP URL (livectl's simulcast cap).
+func withLayer(u, layer string) string {
+	if layer == "" {
+		return u
+	}
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + "layer=" + url.QueryEscape(layer)
+}
+
 func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := a.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
@@ -305,7 +342,7 @@ func (a *attempt) signalWHEP(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := peer.Exchange(ctx, nil, a.o.URL, a.o.Token, offer)
+	s, err := peer.Exchange(ctx, a.o.Peer.HTTPClient(), withLayer(a.o.URL, a.o.Layer), a.o.Token, offer)
 	if err != nil {
 		return nil, fmt.Errorf("WHEP: %w", err)
 	}
@@ -329,7 +366,7 @@ func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	if a.o.Room == "" {
 		return nil, ErrNoRoom
 	}
-	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
+	c, err := signal.Dial(sctx, a.o.URL, &signal.DialOptions{TLS: a.o.Peer.TLS, OnEvent: a.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +377,11 @@ func (a *attempt) signalWS(ctx, sctx context.Context) (func(), error) {
 	reply, err := c.Call(sctx, &signal.Message{Type: signal.TypeSubscribe})
 	if err != nil {
 		return closer, fmt.Errorf("subscribing to room %q on %s: %w", a.o.Room, a.o.URL, err)
+	}
+	if a.o.Layer != "" {
+		if _, err := c.Call(sctx, &signal.Message{Type: signal.TypeSetQuality, Layer: a.o.Layer}); err != nil {
+			return closer, fmt.Errorf("asking for layer %q on %s: %w", a.o.Layer, a.o.URL, err)
+		}
 	}
 	if reply.Type == signal.TypeOffer && reply.SDP != "" {
 		a.offers <- reply.SDP
@@ -497,6 +539,7 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		a.mu.Unlock()
 	}
 	var firstPLI, keyStartAt time.Time
+	var layers media.LayerTracker
 	lastPLI := time.Now() // the PLI clock starts with the first packet
 	var gotKey bool
 	var freeze *media.FreezeDetector
@@ -549,6 +592,9 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		if freeze != nil {
 			freeze.Frame(now, f.Data)
 		}
+		if gotKey || f.Keyframe {
+			layers.Frame(now, f)
+		}
 		if a.o.OnFrame != nil && (gotKey || f.Keyframe) {
 			a.o.OnFrame(now, f)
 		}
@@ -592,6 +638,7 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		freeze = &media.FreezeDetector{Threshold: a.o.FreezeThreshold}
 		freeze.Frame(now, f.Data)
 	}
+	a.noteLayers(&layers, time.Now())
 	if freeze != nil {
 		freeze.Finish(time.Now())
 		a.mu.Lock()
@@ -603,6 +650,23 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.res
+}
+
+// noteLayers puts what lt saw, up to end, in the result.
+func (a *attempt) noteLayers(lt *media.LayerTracker, end time.Time) {
+	lt.Finish(end)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, sp := range lt.Spans() {
+		a.res.Layers = append(a.res.Layers, LayerSpan{AtMS: round2(float64(sp.Start.Sub(a.start).Microseconds()) / 1000), Size: sp.Size})
+	}
+	a.res.LayerSwitches = lt.Switches()
+	if at := lt.TimeAt(); len(at) > 0 {
+		a.res.TimeAtLayerMS = map[string]float64{}
+		for size, d := range at {
+			a.res.TimeAtLayerMS[size] = round2(float64(d.Microseconds()) / 1000)
+		}
+	}
 }
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }

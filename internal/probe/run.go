@@ -3,11 +3,15 @@ package probe
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // Report is the JSON document of `livectl probe` (docs/probe.md; target,
@@ -25,17 +29,32 @@ type Report struct {
 	// Interrupted says the run was stopped before its --count attempts:
 	// the figures cover the attempts that finished (one cut short by the
 	// stop is left out, not counted as failed).
-	Interrupted bool     `json:"interrupted,omitempty"`
-	Runs        []Result `json:"runs"`
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Targets summarise the attempts at each URL when a run spread them
+	// over several (Target then lists them, comma-separated).
+	Targets []TargetSummary `json:"targets,omitempty"`
+	Runs    []Result        `json:"runs"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 
 	firstFrame *hist.Histogram
 	phases     map[string]*hist.Histogram
+	byTarget   map[string]*hist.Histogram
+}
+
+// TargetSummary is the attempts at one URL of several.
+type TargetSummary struct {
+	URL          string       `json:"url"`
+	Attempts     int          `json:"attempts"`
+	OK           int          `json:"ok"`
+	FirstFrameMS hist.Summary `json:"first_frame_ms"`
 }
 
 // NewReport starts an empty report for target.
 func NewReport(target, room string) *Report {
 	r := &Report{Target: target, Room: room, Runs: []Result{}, PhasesMS: map[string]hist.Summary{},
-		firstFrame: hist.New(), phases: map[string]*hist.Histogram{}}
+		firstFrame: hist.New(), phases: map[string]*hist.Histogram{}, byTarget: map[string]*hist.Histogram{}}
 	for _, p := range Phases {
 		r.phases[p] = hist.New()
 	}
@@ -48,12 +67,24 @@ func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millise
 func (r *Report) Add(res Result) {
 	r.Attempts++
 	r.Runs = append(r.Runs, res)
+	t := r.target(res.URL)
+	if t != nil {
+		t.Attempts++
+	}
 	if !res.OK() {
 		return
 	}
 	r.OK++
 	if v, ok := res.FirstFrame(); ok {
 		r.firstFrame.Record(ms(v))
+		if t != nil {
+			h := r.byTarget[t.URL]
+			h.Record(ms(v))
+			t.FirstFrameMS = h.Summary()
+		}
+	}
+	if t != nil {
+		t.OK++
 	}
 	for p, v := range res.PhasesMS {
 		if h := r.phases[p]; h != nil {
@@ -72,6 +103,22 @@ func (r *Report) Add(res Result) {
 			r.PhasesMS[p] = h.Summary()
 		}
 	}
+}
+
+// target is the summary of the attempts at url, added on first use; nil
+// for an attempt that records no URL (a run of one target).
+func (r *Report) target(url string) *TargetSummary {
+	if url == "" {
+		return nil
+	}
+	for i := range r.Targets {
+		if r.Targets[i].URL == url {
+			return &r.Targets[i]
+		}
+	}
+	r.Targets = append(r.Targets, TargetSummary{URL: url})
+	r.byTarget[url] = hist.New()
+	return &r.Targets[len(r.Targets)-1]
 }
 
 // Metrics exposes the report to --assert: first_frame.<stat> and
@@ -94,8 +141,15 @@ func (r *Report) Metrics() threshold.Map {
 // RunOptions configure a series of attempts.
 type RunOptions struct {
 	Options
+	// URLs, when set, are several targets: attempt i goes to
+	// URLs[i % len(URLs)] (Options.URL is not used) and records its URL.
+	URLs     []string
 	Count    int           // attempts; default 1
 	Interval time.Duration // pause between the end of one attempt and the start of the next (plus intervalJitter)
+	// Secret, if set, mints each attempt a token of its own for the room
+	// and identity (subscribe grant) in place of Options.Token: a --count
+	// run outlives no token.
+	Secret string
 	// OnAttempt, if set, is called after each attempt (for progress).
 	OnAttempt func(i int, r Result)
 }
@@ -106,7 +160,8 @@ func Run(ctx context.Context, o RunOptions) *Report {
 	if o.Count <= 0 {
 		o.Count = 1
 	}
-	rep := NewReport(o.URL, o.Room)
+	targets := bench.Targets(o.URL, o.URLs)
+	rep := NewReport(strings.Join(targets, ","), o.Room)
 	if o.api == nil {
 		if api, err := peer.NewAPI(o.Peer); err == nil {
 			o.api = api // one media engine for all attempts; each gets a fresh peer connection
@@ -116,7 +171,29 @@ func Run(ctx context.Context, o RunOptions) *Report {
 		if ctx.Err() != nil {
 			break
 		}
-		res := Attempt(ctx, o.Options)
+		ao := o.Options
+		ao.URL = bench.TargetOf(targets, i)
+		if o.Secret != "" {
+			if ao.Identity == "" {
+				ao.Identity = newIdentity()
+				o.Identity = ao.Identity // the same one for every attempt, as without a secret
+			}
+			room := ao.Room
+			if !peer.IsWebSocketURL(ao.URL) {
+				room = peer.EndpointRoom(ao.URL)
+			}
+			var err error
+			ao.Token, err = auth.Mint([]byte(o.Secret), auth.Grant{Room: room, Identity: ao.Identity, Subscribe: true}, ao.Timeout+ao.Observe+time.Hour, time.Now())
+			if err != nil {
+				res := Result{PhasesMS: map[string]float64{}, FailedPhase: PhaseSignal, Error: err.Error()}
+				rep.Add(res)
+				break
+			}
+		}
+		res := Attempt(ctx, ao)
+		if len(targets) > 1 {
+			res.URL = ao.URL
+		}
 		if !res.OK() && ctx.Err() != nil {
 			break // cut short by the stop: not the target's failure
 		}

@@ -2,7 +2,8 @@
 // looping clip (the built-in one or a file) to a livectl server over /ws or
 // to any WHIP endpoint, behaving like a real client — continuous
 // timestamps across loops, a keyframe at least every 2 s and at once on
-// PLI/FIR, NACKs answered from a send cache.
+// PLI/FIR, NACKs answered from a send cache — or like a fixed-GOP encoder
+// (Options.KeyframeInterval, Options.IgnorePLI).
 package publish
 
 import (
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
@@ -48,6 +50,22 @@ type Options struct {
 	FPS int
 	// NoAudio leaves the built-in clip's audio out.
 	NoAudio bool
+	// Simulcast sends the built-in clip's video in three layers with RTP
+	// stream ids q (320x180), h (640x360) and f (1280x720), for a relay
+	// to choose from per viewer. Not with File.
+	Simulcast bool
+	// KeyframeInterval, when positive, makes the publisher a fixed-GOP
+	// encoder: a keyframe exactly this often on the send schedule and no
+	// other. A pre-encoded clip cannot turn its own keyframes into delta
+	// frames, so a clip GOP shorter than the interval is played slower
+	// (each frame lasts interval/GOP times longer: fewer frames per second
+	// and less bitrate, every frame still decodable); a longer one is cut
+	// at the interval by jumping to the next keyframe. Zero: the clip's
+	// keyframes, and at least one every MaxKeyframeInterval.
+	KeyframeInterval time.Duration
+	// IgnorePLI leaves keyframe requests (PLI, FIR) unanswered, as fixed-GOP
+	// hardware and broadcast encoders do; they are still counted.
+	IgnorePLI bool
 	// ConnectTimeout bounds signaling plus ICE/DTLS. Default 15s.
 	ConnectTimeout time.Duration
 	// Peer tunes the WebRTC side (ICE servers).
@@ -57,19 +75,20 @@ type Options struct {
 
 // Stats count what the publisher did; read them with Publisher.Stats.
 type Stats struct {
-	Codec            string `json:"codec"`
-	Width            int    `json:"width,omitempty"`
-	Height           int    `json:"height,omitempty"`
-	FramesSent       int64  `json:"frames_sent"`
-	KeyframesSent    int64  `json:"keyframes_sent"`
-	KeyframesOnPLI   int64  `json:"keyframes_on_request"` // keyframes sent early because of PLI/FIR
-	AudioPacketsSent int64  `json:"audio_packets_sent"`
-	BytesSent        int64  `json:"bytes_sent"`
-	Loops            int64  `json:"loops"`
-	PLIs             int64  `json:"plis"`
-	FIRs             int64  `json:"firs"`
-	NACKs            int64  `json:"nacks"`
-	NACKedPackets    int64  `json:"nacked_packets"`
+	Codec            string   `json:"codec"`
+	Width            int      `json:"width,omitempty"`
+	Height           int      `json:"height,omitempty"`
+	Layers           []string `json:"layers,omitempty"` // simulcast: "rid WxH", lowest first
+	FramesSent       int64    `json:"frames_sent"`
+	KeyframesSent    int64    `json:"keyframes_sent"`
+	KeyframesOnPLI   int64    `json:"keyframes_on_request"` // keyframes sent early because of PLI/FIR
+	AudioPacketsSent int64    `json:"audio_packets_sent"`
+	BytesSent        int64    `json:"bytes_sent"`
+	Loops            int64    `json:"loops"`
+	PLIs             int64    `json:"plis"`
+	FIRs             int64    `json:"firs"`
+	NACKs            int64    `json:"nacks"`
+	NACKedPackets    int64    `json:"nacked_packets"`
 }
 
 // Publisher is one running publish session.
@@ -113,13 +132,20 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 	}
 	var src *source
 	var err error
-	if o.File == "" {
+	switch {
+	case o.Simulcast && o.File != "":
+		return nil, ErrSimulcastFile
+	case o.Simulcast:
+		src, err = builtinSimulcastSource()
+	case o.File == "":
 		src, err = builtinSource()
-		if err == nil && o.NoAudio {
-			src.audio = nil
+	default:
+		if src, err = fileSource(o.File, o.FPS); err != nil {
+			err = &FileError{Path: o.File, Err: err}
 		}
-	} else if src, err = fileSource(o.File, o.FPS); err != nil {
-		err = &FileError{Path: o.File, Err: err}
+	}
+	if err == nil && o.NoAudio && o.File == "" {
+		src.audio = nil
 	}
 	if err != nil {
 		return nil, err
@@ -127,6 +153,9 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 	p := &Publisher{opts: o, log: o.Logger, src: src, connected: make(chan struct{}), failed: make(chan error, 1), done: make(chan struct{})}
 	if src.video != nil {
 		p.stats.Codec, p.stats.Width, p.stats.Height = src.video.codec, src.video.w, src.video.h
+		for i, l := range src.layers {
+			p.stats.Layers = append(p.stats.Layers, fmt.Sprintf("%s %dx%d", src.rids[i], l.w, l.h))
+		}
 	} else {
 		p.stats.Codec = src.audio.codec
 	}
@@ -143,7 +172,13 @@ func Start(ctx context.Context, o Options) (*Publisher, error) {
 }
 
 func (p *Publisher) connect(ctx context.Context) error {
-	api, err := peer.NewAPI(p.opts.Peer)
+	popts := p.opts.Peer
+	var tagger *ridTagger
+	if len(p.src.layers) > 0 {
+		tagger = &ridTagger{}
+		popts.Interceptors = append(append([]interceptor.Factory(nil), popts.Interceptors...), tagger)
+	}
+	api, err := peer.NewAPI(popts)
 	if err != nil {
 		return err
 	}
@@ -175,7 +210,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 			p.fail(fmt.Errorf("%s was ended by the server (peer connection closed)", what))
 		}
 	})
-	tracks := map[*loop]*webrtc.TrackLocalStaticSample{}
+	var sends []sendGroup
 	for _, l := range []*loop{p.src.video, p.src.audio} {
 		if l == nil {
 			continue
@@ -191,17 +226,38 @@ func (p *Publisher) connect(ctx context.Context) error {
 		if l.codec == media.MimeOpus {
 			kind = "audio"
 		}
-		t, err := webrtc.NewTrackLocalStaticSample(cap, kind, "livectl-"+p.opts.Identity)
-		if err != nil {
-			return fmt.Errorf("creating %s track: %w", kind, err)
+		// A simulcast video is one track sent in several encodings, one
+		// per layer, each with its RTP stream id.
+		g := sendGroup{loops: []*loop{l}, rids: []string{""}}
+		if l == p.src.video && len(p.src.layers) > 0 {
+			g = sendGroup{loops: p.src.layers, rids: p.src.rids}
 		}
-		tr, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		for _, rid := range g.rids {
+			var opts []func(*webrtc.TrackLocalStaticRTP)
+			if rid != "" {
+				opts = append(opts, webrtc.WithRTPStreamID(rid))
+			}
+			t, err := webrtc.NewTrackLocalStaticSample(cap, kind, "livectl-"+p.opts.Identity, opts...)
+			if err != nil {
+				return fmt.Errorf("creating %s track: %w", kind, err)
+			}
+			g.tracks = append(g.tracks, t)
+		}
+		tr, err := p.pc.AddTransceiverFromTrack(g.tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return fmt.Errorf("adding %s track: %w", kind, err)
 		}
-		tracks[l] = t
-		p.wg.Add(1)
-		go p.readRTCP(tr.Sender())
+		for i, t := range g.tracks[1:] {
+			if err := tr.Sender().AddEncoding(t); err != nil {
+				return fmt.Errorf("adding simulcast layer %s: %w", g.rids[i+1], err)
+			}
+		}
+		g.tr = tr
+		sends = append(sends, g)
+		for _, rid := range g.rids {
+			p.wg.Add(1)
+			go p.readRTCP(tr.Sender(), rid)
+		}
 	}
 
 	if peer.IsWebSocketURL(p.opts.URL) {
@@ -212,6 +268,15 @@ func (p *Publisher) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if tagger != nil {
+		for _, g := range sends {
+			for _, e := range g.tr.Sender().GetParameters().Encodings {
+				if e.RID != "" {
+					tagger.tag(uint32(e.SSRC), g.tr.Mid(), e.RID)
+				}
+			}
+		}
+	}
 	select {
 	case <-p.connected:
 	case err := <-p.failed:
@@ -219,9 +284,9 @@ func (p *Publisher) connect(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("publishing to %s: %w within %v", p.opts.URL, ErrNotConnected, p.opts.ConnectTimeout)
 	}
-	for l, t := range tracks {
+	for _, g := range sends {
 		p.wg.Add(1)
-		go p.send(l, t)
+		go p.send(g)
 	}
 	return nil
 }
@@ -236,7 +301,7 @@ func (p *Publisher) fail(err error) {
 }
 
 func (p *Publisher) signalWS(ctx context.Context) error {
-	c, err := signal.Dial(ctx, p.opts.URL, &signal.DialOptions{OnEvent: p.onEvent, ReadBufferSize: 16 << 10})
+	c, err := signal.Dial(ctx, p.opts.URL, &signal.DialOptions{TLS: p.opts.Peer.TLS, OnEvent: p.onEvent, ReadBufferSize: 16 << 10})
 	if err != nil {
 		return err
 	}
@@ -284,7 +349,7 @@ func (p *Publisher) signalWHIP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := peer.Exchange(ctx, nil, p.opts.URL, p.opts.Token, offer)
+	s, err := peer.Exchange(ctx, p.opts.Peer.HTTPClient(), p.opts.URL, p.opts.Token, offer)
 	if err != nil {
 		return fmt.Errorf("WHIP: %w", err)
 	}
@@ -295,13 +360,28 @@ func (p *Publisher) signalWHIP(ctx context.Context) error {
 	return nil
 }
 
-// readRTCP reads feedback for one sender. NACKs have already been answered
-// from the send cache by pion's NACK responder interceptor by the time they
-// get here; this loop counts them and turns PLI/FIR into keyframes.
-func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
+// sendGroup is one track to send: one loop, or a simulcast video's layers
+// (lowest first) played in lockstep, each on its own encoding.
+type sendGroup struct {
+	loops  []*loop
+	rids   []string // "" when not simulcast
+	tracks []*webrtc.TrackLocalStaticSample
+	tr     *webrtc.RTPTransceiver
+}
+
+// readRTCP reads feedback for one sender (one simulcast layer of it when
+// rid is set). NACKs have already been answered from the send cache by
+// pion's NACK responder interceptor by the time they get here; this loop
+// counts them and turns PLI/FIR into keyframes. A keyframe request for any
+// layer gets a keyframe on every layer: they play in lockstep.
+func (p *Publisher) readRTCP(s *webrtc.RTPSender, rid string) {
 	defer p.wg.Done()
+	read := s.ReadRTCP
+	if rid != "" {
+		read = func() ([]rtcp.Packet, interceptor.Attributes, error) { return s.ReadSimulcastRTCP(rid) }
+	}
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, _, err := read()
 		if err != nil {
 			return
 		}
@@ -309,10 +389,10 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 			switch x := pk.(type) {
 			case *rtcp.PictureLossIndication:
 				p.count(func(s *Stats) { s.PLIs++ })
-				p.keyRequest.Store(true)
+				p.keyRequest.Store(!p.opts.IgnorePLI)
 			case *rtcp.FullIntraRequest:
 				p.count(func(s *Stats) { s.FIRs++ })
-				p.keyRequest.Store(true)
+				p.keyRequest.Store(!p.opts.IgnorePLI)
 			case *rtcp.TransportLayerNack:
 				n := 0
 				for _, pair := range x.Nacks {
@@ -330,17 +410,26 @@ func (p *Publisher) count(f func(*Stats)) {
 	p.mu.Unlock()
 }
 
-// send paces one loop onto its track in real time. Deadlines are absolute
-// (start + sum of durations) so that timing errors do not accumulate.
-func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
+// send paces one loop (or a simulcast video's layers, in lockstep) onto
+// its track in real time. Deadlines are absolute (start + sum of
+// durations) so that timing errors do not accumulate. The first loop sets
+// the pace; the layers have the same frames, so each step sends the same
+// frame of every layer.
+func (p *Publisher) send(g sendGroup) {
 	defer p.wg.Done()
+	l := g.loops[0]
 	video := l.codec != media.MimeOpus
+	interval := p.opts.KeyframeInterval
 	next := time.Now()
-	// Keyframe spacing goes by the schedule (next), not the clock, so that
-	// timer lateness cannot stretch it; lastDur stands in for the duration
-	// of the frame about to go.
-	var lastKey time.Time
-	var lastDur time.Duration
+	// Keyframe spacing goes by the RTP clock (the durations sent since
+	// the last keyframe), not the wall clock, so that neither timer
+	// lateness nor a resync after a stall can change it; lastDur stands in
+	// for the duration of the frame about to go.
+	var sinceKey, lastDur time.Duration
+	sentKey := false
+	// stretch, when set, is the clip duration of the GOP being sent, which
+	// is played over interval instead (KeyframeInterval).
+	var stretch time.Duration
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -353,19 +442,44 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 		onRequest := false
 		if video {
 			requested := p.keyRequest.Swap(false)
-			// A keyframe now if waiting for the next frame would leave
-			// more than MaxKeyframeInterval since the last one.
-			if requested || lastKey.IsZero() || next.Sub(lastKey)+lastDur > MaxKeyframeInterval {
-				l.seekKeyframe()
+			// A keyframe now if the fixed interval is up (at the frame
+			// nearest to it), or if waiting for the next frame would
+			// leave more than MaxKeyframeInterval since the last one.
+			due := !sentKey
+			if interval > 0 {
+				due = due || sinceKey+lastDur/2 > interval
+			} else {
+				due = due || sinceKey+lastDur > MaxKeyframeInterval
+			}
+			if requested || due {
+				for _, x := range g.loops {
+					x.seekKeyframe()
+				}
 				onRequest = requested
 			}
+			if interval > 0 && l.frames[l.i].key {
+				stretch = 0
+				if gop := l.gopDuration(); gop < interval {
+					stretch = gop
+				}
+			}
 		}
-		f := l.next()
-		if err := t.WriteSample(pionmedia.Sample{Data: f.data, Duration: f.dur}); err != nil {
-			p.log.Debug("writing sample", "err", err)
+		var f frame
+		var dur time.Duration
+		bytes := 0
+		for i, x := range g.loops {
+			f = x.next()
+			bytes += len(f.data)
+			dur = f.dur
+			if stretch > 0 {
+				dur = time.Duration(int64(f.dur) * int64(interval) / int64(stretch))
+			}
+			if err := g.tracks[i].WriteSample(pionmedia.Sample{Data: f.data, Duration: dur}); err != nil {
+				p.log.Debug("writing sample", "rid", g.rids[i], "err", err)
+			}
 		}
 		p.count(func(s *Stats) {
-			s.BytesSent += int64(len(f.data))
+			s.BytesSent += int64(bytes)
 			if video {
 				s.FramesSent++
 				s.Loops += int64(l.loops - loopsBefore)
@@ -380,10 +494,11 @@ func (p *Publisher) send(l *loop, t *webrtc.TrackLocalStaticSample) {
 			}
 		})
 		if f.key {
-			lastKey = next
+			sentKey, sinceKey = true, 0
 		}
-		lastDur = f.dur
-		next = next.Add(f.dur)
+		sinceKey += dur
+		lastDur = dur
+		next = next.Add(dur)
 		d := time.Until(next)
 		if d < -time.Second {
 			next = time.Now() // far behind (process was stopped): resync rather than burst

@@ -3,8 +3,12 @@ package publish
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -327,4 +331,45 @@ func TestPublishCloseIsNotAnError(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	check("context", p, p.Wait(ctx, 0))
 	cancel()
+}
+
+// TestPublishSimulcast: --simulcast sends three VP8 layers, each on its own
+// SSRC, whose keyframes are 320x180, 640x360 and 1280x720.
+func TestPublishSimulcast(t *testing.T) {
+	srv := peertest.Start(t)
+	var mu sync.Mutex
+	asm := map[uint32]*media.Assembler{}
+	sizes := map[uint32]string{}
+	srv.OnRTP = func(_ string, kind webrtc.RTPCodecType, p *rtp.Packet) {
+		if kind != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		a := asm[p.SSRC]
+		if a == nil {
+			a, _ = media.NewAssembler(media.MimeVP8)
+			asm[p.SSRC] = a
+		}
+		if f, ok := a.Push(p); ok && f.Keyframe {
+			sizes[p.SSRC] = fmt.Sprintf("%dx%d", f.Width, f.Height)
+		}
+	}
+	st := publishFor(t, Options{URL: srv.URL + "/whip/sc", Simulcast: true}, 1500*time.Millisecond)
+	mu.Lock()
+	var got []string
+	for _, s := range sizes {
+		got = append(got, s)
+	}
+	mu.Unlock()
+	sort.Strings(got)
+	if want := []string{"1280x720", "320x180", "640x360"}; !slices.Equal(got, want) {
+		t.Errorf("keyframe sizes by SSRC %v, want %v", got, want)
+	}
+	if want := []string{"q 320x180", "h 640x360", "f 1280x720"}; !slices.Equal(st.Layers, want) || st.Width != 1280 {
+		t.Errorf("stats layers %v (width %d), want %v", st.Layers, st.Width, want)
+	}
+	if _, err := Start(context.Background(), Options{URL: srv.URL + "/whip/sc", Simulcast: true, File: "x.ivf"}); !errors.Is(err, ErrSimulcastFile) {
+		t.Errorf("simulcast with a file: err = %v, want ErrSimulcastFile", err)
+	}
 }

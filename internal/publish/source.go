@@ -83,9 +83,27 @@ func (l *loop) seekKeyframe() {
 	}
 }
 
-// source is what a publisher sends: a video loop and optionally an audio loop.
+// gopDuration is how long the clip plays from the keyframe at the cursor
+// to its next keyframe (wrapping around; the whole loop when it has one).
+func (l *loop) gopDuration() time.Duration {
+	d := l.frames[l.i].dur
+	for n := 1; n < len(l.frames); n++ {
+		f := l.frames[(l.i+n)%len(l.frames)]
+		if f.key {
+			break
+		}
+		d += f.dur
+	}
+	return d
+}
+
+// source is what a publisher sends: a video loop and optionally an audio
+// loop. A simulcast source has its video in layers, lowest first, each sent
+// with its RTP stream id (rids); video is then the top layer.
 type source struct {
 	video, audio *loop
+	layers       []*loop
+	rids         []string
 	name         string
 }
 
@@ -100,6 +118,31 @@ func builtinSource() (*source, error) {
 		return nil, err
 	}
 	return &source{video: v, audio: a, name: "built-in clip"}, nil
+}
+
+// builtinSimulcastSource is the embedded clip in three simulcast layers
+// (q 320x180, h 640x360, f 1280x720) with Opus. The layers have the same
+// frames and keyframes, so sent in lockstep they switch to a keyframe
+// together.
+func builtinSimulcastSource() (*source, error) {
+	src, err := builtinSource()
+	if err != nil {
+		return nil, err
+	}
+	src.name = "built-in simulcast clip"
+	for _, l := range media.SimulcastClip() {
+		v, err := loadIVF(bytes.NewReader(l.IVF))
+		if err != nil {
+			return nil, fmt.Errorf("simulcast layer %s: %w", l.RID, err)
+		}
+		if n := len(src.layers); n > 0 && len(v.frames) != len(src.layers[0].frames) {
+			return nil, fmt.Errorf("simulcast layer %s has %d frames, layer %s %d: they must play in lockstep", l.RID, len(v.frames), src.rids[0], len(src.layers[0].frames))
+		}
+		src.layers = append(src.layers, v)
+		src.rids = append(src.rids, l.RID)
+	}
+	src.video = src.layers[len(src.layers)-1]
+	return src, nil
 }
 
 // fileSource opens --file, recognising the format by its magic bytes (and
@@ -122,7 +165,7 @@ func fileSource(path string, fps int) (*source, error) {
 		strings.HasSuffix(path, ".h264") || strings.HasSuffix(path, ".264"):
 		src.video, err = loadH264(br, fps)
 	default:
-		return nil, fmt.Errorf("media file %s: unknown format (want IVF VP8, H.264 Annex-B or Ogg Opus)", path)
+		return nil, fmt.Errorf("media file %s: %w", path, ErrUnknownFormat)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("media file %s: %w", path, err)
@@ -136,7 +179,7 @@ func loadIVF(r io.Reader) (*loop, error) {
 		return nil, err
 	}
 	if ir.Header.Codec() != media.MimeVP8 {
-		return nil, fmt.Errorf("IVF codec %q is not supported (VP8 only)", ir.Header.FourCC)
+		return nil, fmt.Errorf("IVF codec %q: %w", ir.Header.FourCC, ErrUnknownFormat)
 	}
 	l := &loop{codec: media.MimeVP8, w: int(ir.Header.Width), h: int(ir.Header.Height)}
 	def := ir.Header.FrameDuration()

@@ -48,6 +48,8 @@ type downTrack struct {
 
 	mapping atomic.Pointer[seqMap] // read by the RTCP goroutine for NACKs
 
+	layers layerState // simulcast: layer switching and pausing (simulcast.go)
+
 	// Owned by the subscriber's writer goroutine.
 	hdr        rtp.Header
 	haveOut    bool
@@ -210,6 +212,7 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 // attach then undoes itself whole, also when a concurrent detach has
 // already cleared d.src but came before src.addDown.
 func (d *downTrack) attach(src *upTrack) bool {
+	src = d.firstLayer(src)
 	if !d.src.CompareAndSwap(nil, src) {
 		return false
 	}
@@ -240,6 +243,7 @@ func (d *downTrack) detach() *upTrack {
 	if src == nil {
 		return nil
 	}
+	d.cancelSwitch()
 	src.removeDown(d)
 	d.stopWaiting(src)
 	return src
@@ -315,8 +319,8 @@ func (d *downTrack) enqueue(src *upTrack, p *packet, rtx bool) {
 
 // write sends one queued packet; it runs on the subscriber's writer goroutine.
 func (d *downTrack) write(e qentry) {
-	if !d.bound.Load() || !d.sub.connected.Load() || d.src.Load() != e.src {
-		return // not ready yet, or a packet of a source we left
+	if !d.bound.Load() || !d.sub.connected.Load() || !d.gate(e) {
+		return // not ready yet, a packet of a source we left, or video paused
 	}
 	p := e.p
 	if p == nil {
@@ -332,6 +336,9 @@ func (d *downTrack) write(e qentry) {
 			d.rtx.Add(1)
 		}
 		return
+	}
+	if !d.video && (m == nil || m.src != e.src) && d.waitsForVideo(e.src) {
+		return // starts with the video (startAudioAt)
 	}
 	if m != nil && m.src == e.src && m.replayed {
 		if int16(p.seq-m.replayEnd) <= 0 {
@@ -370,14 +377,17 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 	}
 	if rebased && d.video {
 		d.stopWaiting(src)
+		d.startAudioAt(src, p.arrival)
 	}
 	return true
 }
 
 // startFromCache starts a video track that is still waiting for a keyframe
-// from src's newest keyframe in the packet cache, sending it and every
-// packet after it that the cache holds. Only a keyframe that arrived
-// within the PLI throttle is used (the one asked for when the track was
+// (and its audio with it: deliver calls startAudioAt). With the GOP cache on, it starts
+// from the track's current GOP whatever its age: the keyframe and every
+// packet since, all at once (docs/media.md says why not paced). Without
+// it, it starts from the newest keyframe in the packet cache only if that
+// arrived within the PLI throttle (the one asked for when the track was
 // attached, typically): an older one would start the viewer that much
 // behind live, and a newer one can be asked for.
 func (d *downTrack) startFromCache(src *upTrack) {
@@ -387,24 +397,119 @@ func (d *downTrack) startFromCache(src *upTrack) {
 	if m := d.mapping.Load(); m != nil && m.src == src {
 		return // started already
 	}
-	seq, at, ok := src.newestKeyframe()
-	if !ok || nanotime()-at > src.throttle {
-		return
+	var pkts []*packet
+	if src.gop != nil {
+		pkts = src.gop.snapshot()
 	}
-	for range len(src.cache.slots) {
-		p := src.cache.get(seq)
-		if p == nil {
-			return // the newest packet so far, or a gap the receiver will NACK
-		}
-		sent := d.deliver(src, p, d.mapping.Load())
-		p.release()
-		if !sent {
+	if pkts == nil {
+		seq, at, ok := src.newestKeyframe()
+		if !ok || nanotime()-at > src.throttle {
 			return
 		}
-		m := d.mapping.Load()
-		m.replayed, m.replayEnd = true, seq
-		seq++
+		for range len(src.cache.slots) {
+			p := src.cache.get(seq)
+			if p == nil {
+				break // the newest packet so far, or a gap the receiver will NACK
+			}
+			pkts = append(pkts, p)
+			seq++
+		}
 	}
+	d.replay(src, pkts)
+}
+
+// replay sends cached packets of src in order to start the track, and
+// notes the newest so that its queued copy is not sent again. It releases
+// the packets and reports whether the track started.
+func (d *downTrack) replay(src *upTrack, pkts []*packet) bool {
+	started := false
+	for i, p := range pkts {
+		if !d.deliver(src, p, d.mapping.Load()) && !started {
+			for _, q := range pkts[i:] {
+				q.release()
+			}
+			return false // not a start, or the transport is not ready
+		}
+		if m := d.mapping.Load(); !started || int16(p.seq-m.replayEnd) > 0 {
+			m.replayed, m.replayEnd = true, p.seq
+		}
+		started = true
+		p.release()
+	}
+	return started
+}
+
+// startAudioAt starts the subscriber's audio from the same publisher as
+// video, which has just started (from the GOP cache, or live) on a
+// keyframe that arrived at at, from the audio that arrived since then, so that picture and sound begin
+// together instead of the sound running ahead by the keyframe's age.
+// The audio track has waited for this (waitsForVideo). It runs on the
+// subscriber's writer goroutine, which owns every down-track's sending.
+func (d *downTrack) startAudioAt(video *upTrack, at int64) {
+	d.sub.mu.Lock()
+	var audio []*downTrack
+	for _, a := range d.sub.downs {
+		if src := a.src.Load(); !a.video && src != nil && src.pub == video.pub && a.bound.Load() {
+			if m := a.mapping.Load(); m == nil || m.src != src {
+				audio = append(audio, a)
+			}
+		}
+	}
+	d.sub.mu.Unlock()
+	for _, a := range audio {
+		src := a.src.Load()
+		newest := src.newestSeq.Load()
+		if newest == 0 {
+			continue
+		}
+		// Walk back from the newest packet to the first that arrived
+		// after the keyframe (or the oldest the cache still has).
+		first := uint16(newest - 1)
+		for n := 0; n < len(src.cache.slots); n++ {
+			p := src.cache.get(first - 1)
+			if p == nil {
+				break
+			}
+			early := p.arrival < at
+			p.release()
+			if early {
+				break
+			}
+			first--
+		}
+		var pkts []*packet
+		for seq := first; ; seq++ {
+			p := src.cache.get(seq)
+			if p == nil {
+				break
+			}
+			pkts = append(pkts, p)
+			if seq == uint16(newest-1) {
+				break
+			}
+		}
+		a.replay(src, pkts)
+	}
+}
+
+// waitsForVideo reports whether an audio track that has not started should
+// hold back src's packets: the subscriber's video from the same publisher
+// is about to start from the GOP cache, and the audio will start with it
+// (startAudioAt). Only while that start is at hand, so audio is never held
+// for a video that may not come.
+func (d *downTrack) waitsForVideo(src *upTrack) bool {
+	d.sub.mu.Lock()
+	defer d.sub.mu.Unlock()
+	for _, v := range d.sub.downs {
+		if !v.video || !v.bound.Load() {
+			continue
+		}
+		w := v.waitingOn.Load()
+		if w != nil && w.pub == src.pub && w.gop != nil && w.gop.usable.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // rebase starts forwarding src at p: the first packet continues the
@@ -477,8 +582,11 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 			for _, rr := range pk.Reports {
 				if rr.SSRC == d.ssrc {
 					d.lostOut.Store(uint64(rr.TotalLost))
+					d.layers.fracLost.Store(uint32(rr.FractionLost))
 				}
 			}
+		case *rtcp.TransportLayerCC:
+			d.sub.bwe.twccSeen.Store(true)
 		}
 	}
 }
@@ -522,4 +630,5 @@ func (d *downTrack) addCounters(c *Counters) {
 	c.NACKs += d.nacks.Load()
 	c.Retransmits += d.rtx.Load()
 	c.LostOut += d.lostOut.Load()
+	c.LayerSwitches += d.layers.switches.Load()
 }

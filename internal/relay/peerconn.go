@@ -62,10 +62,11 @@ func newFrozenNet() (frozenNet, error) {
 	return frozenNet{n}, nil
 }
 
-// newPeer builds a peer connection within the pending budget: release
-// gives its place back, and must be called once it has connected or ended
+// newPeer builds a peer connection with api (r.api for publishers,
+// r.subAPI for subscribers) within the pending budget: release gives its
+// place back, and must be called once it has connected or ended
 // (superviseConnection and the sessions' Close do).
-func (r *Relay) newPeer() (pc *webrtc.PeerConnection, release func(), err error) {
+func (r *Relay) newPeer(api *webrtc.API) (pc *webrtc.PeerConnection, release func(), err error) {
 	release, err = r.pending.take()
 	if err != nil {
 		return nil, nil, err
@@ -75,7 +76,7 @@ func (r *Relay) newPeer() (pc *webrtc.PeerConnection, release func(), err error)
 		release()
 		return nil, nil, err
 	}
-	pc, err = r.api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
+	pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: r.iceSrv, Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		release()
 		return nil, nil, fmt.Errorf("creating peer connection: %w", err)

@@ -87,13 +87,31 @@ type testPublisher struct {
 	twcc     atomic.Int64 // transport-wide congestion feedback from the relay
 	rrs      atomic.Int64 // receiver reports from the relay
 	wantKey  atomic.Bool
+	keys     atomic.Int64 // keyframes written
+	lastKey  atomic.Int64 // when the last one was written (UnixNano)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
 
+// pubOpts make a test publisher act like a fixed-GOP encoder: frameDur
+// stretches the clip's 30-frame GOPs (1/15 s: a keyframe every 2 s), and
+// ignorePLI leaves keyframe requests unanswered.
+type pubOpts struct {
+	frameDur  time.Duration
+	ignorePLI bool
+}
+
 func startPublisher(t testing.TB, r *Relay, room, identity string, api *webrtc.API) *testPublisher {
 	t.Helper()
+	return startPublisherOpts(t, r, room, identity, api, pubOpts{})
+}
+
+func startPublisherOpts(t testing.TB, r *Relay, room, identity string, api *webrtc.API, o pubOpts) *testPublisher {
+	t.Helper()
+	if o.frameDur == 0 {
+		o.frameDur = time.Second / 30
+	}
 	if api == nil {
 		api = clientAPI(t)
 	}
@@ -148,14 +166,18 @@ func startPublisher(t testing.TB, r *Relay, room, identity string, api *webrtc.A
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
-		tick := time.NewTicker(time.Second / 30)
+		tick := time.NewTicker(o.frameDur)
 		defer tick.Stop()
 		for i := 0; ; i = (i + 1) % len(video) {
-			if p.wantKey.Swap(false) && i%30 != 0 {
+			if p.wantKey.Swap(false) && i%30 != 0 && !o.ignorePLI {
 				i = (i/30 + 1) * 30 % len(video) // next keyframe of the clip
 			}
-			if err := vt.WriteSample(pionmedia.Sample{Data: video[i], Duration: time.Second / 30}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			if err := vt.WriteSample(pionmedia.Sample{Data: video[i], Duration: o.frameDur}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				return
+			}
+			if i%30 == 0 {
+				p.lastKey.Store(time.Now().UnixNano())
+				p.keys.Add(1)
 			}
 			select {
 			case <-tick.C:
@@ -201,6 +223,8 @@ type testSubscriber struct {
 	videoPkts  int
 	videoSeqs  map[uint16]bool
 	firstFrame chan struct{} // closed when a keyframe decoded
+	connAt     time.Time     // peer connection connected
+	firstAt    time.Time     // first keyframe decoded
 	gotAudio   chan struct{}
 	onceF      sync.Once
 	onceA      sync.Once
@@ -218,6 +242,13 @@ func newTestSubscriber(t testing.TB, api *webrtc.API) *testSubscriber {
 		t.Fatal(err)
 	}
 	s := &testSubscriber{pc: pc, videoSeqs: map[uint16]bool{}, firstFrame: make(chan struct{}), gotAudio: make(chan struct{}), closed: make(chan struct{})}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			s.mu.Lock()
+			s.connAt = time.Now()
+			s.mu.Unlock()
+		}
+	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		s.wg.Add(1)
 		defer s.wg.Done()
@@ -263,7 +294,7 @@ func newTestSubscriber(t testing.TB, api *webrtc.API) *testSubscriber {
 			if err != nil {
 				s.decodeErr = err
 			} else {
-				s.decoded, s.width = true, img.Bounds().Dx()
+				s.decoded, s.width, s.firstAt = true, img.Bounds().Dx(), time.Now()
 			}
 			s.mu.Unlock()
 			if err == nil {

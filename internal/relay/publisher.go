@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -23,7 +24,7 @@ type Publisher struct {
 
 	mu        sync.Mutex
 	tracks    []*upTrack
-	receivers map[*webrtc.RTPReceiver]bool
+	receivers map[rtcpSource]bool
 	closed    bool
 
 	up           atomic.Bool // the peer connection has connected once
@@ -44,7 +45,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, release, err := r.newPeer()
+	pc, release, err := r.newPeer(r.api)
 	if err != nil {
 		return nil, "", err
 	}
@@ -71,7 +72,7 @@ func (r *Relay) addPublisher(room, identity, what string, pc *webrtc.PeerConnect
 		prefix = "UP_"
 	}
 	p := &Publisher{relay: r, identity: identity, id: newID(prefix), pc: pc, release: release,
-		receivers: map[*webrtc.RTPReceiver]bool{}, done: make(chan struct{})}
+		receivers: map[rtcpSource]bool{}, done: make(chan struct{})}
 	if _, err := r.join(room, func(rm *Room) { p.room = rm; rm.pubs[p] = struct{}{} }); err != nil {
 		pc.Close()
 		release()
@@ -121,7 +122,7 @@ func (p *Publisher) Tracks() []TrackInfo {
 	defer p.mu.Unlock()
 	var out []TrackInfo
 	for _, t := range p.tracks {
-		if !t.removed.Load() {
+		if !t.removed.Load() && !t.layer {
 			out = append(out, t.info)
 		}
 	}
@@ -137,9 +138,14 @@ func (p *Publisher) Unpublish(trackID string) error {
 	}
 	p.mu.Lock()
 	var t *upTrack
+	var layers []*upTrack
 	for _, x := range p.tracks {
 		if x.info.ID == trackID {
-			t = x
+			if x.layer {
+				layers = append(layers, x)
+			} else {
+				t = x
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -147,6 +153,9 @@ func (p *Publisher) Unpublish(trackID string) error {
 		return fmt.Errorf("unpublishing %q: %w", trackID, ErrNoSuchTrack)
 	}
 	p.room.removeTrack(t)
+	for _, x := range layers {
+		p.room.removeTrack(x) // not listed: this stops their forwarding
+	}
 	return nil
 }
 
@@ -173,26 +182,24 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		p.mu.Unlock()
 		return
 	}
-	// Simulcast: each layer arrives as its own track with the same id. The
-	// relay forwards the first layer to arrive and drains the others;
-	// choosing layers per subscriber would plug in here.
-	layer := false
-	for _, x := range p.tracks {
-		if x.info.RID != "" && remote.RID() != "" && x.info.StreamID == info.StreamID && x.info.Kind == info.Kind {
-			layer = true
-		}
-	}
+	// Simulcast: each layer arrives as its own track; the first to
+	// arrive stands for the group in the room (simulcast.go).
+	primary := info.RID == "" || p.joinLayerGroup(t)
 	p.tracks = append(p.tracks, t)
-	readRTCP := !p.receivers[recv]
-	p.receivers[recv] = true
+	src := rtcpSource{recv, remote.RID()}
+	readRTCP := !p.receivers[src]
+	p.receivers[src] = true
 	p.relay.wg.Add(1)
 	p.mu.Unlock()
 
 	go func() {
 		defer p.relay.wg.Done()
 		t.readLoop(remote)
+		if t.group != nil {
+			t.group.remove(t)
+		}
 		p.room.removeTrack(t)
-		t.cache.clear()
+		t.clearCaches()
 	}()
 	if readRTCP {
 		// Reading the receiver's RTCP runs the interceptors (sender reports
@@ -202,15 +209,14 @@ func (p *Publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 			defer p.relay.wg.Done()
 			buf := make([]byte, 1500)
 			for {
-				if _, _, err := recv.Read(buf); err != nil {
+				if _, _, err := src.read(buf); err != nil {
 					return
 				}
 			}
 		}()
 	}
-	if layer {
-		t.removed.Store(true)
-		return
+	if !primary {
+		return // a layer: down-tracks switch to it (adapt.go)
 	}
 	p.room.addTrack(t)
 }
@@ -221,6 +227,21 @@ func (p *Publisher) addCounters(c *Counters) {
 	for _, t := range p.tracks {
 		t.addCounters(c)
 	}
+}
+
+// rtcpSource is what the publisher reads RTCP from: a receiver, or one
+// simulcast layer of it (pion keeps a layer's RTCP apart, and reading a
+// simulcast receiver as a whole logs an error per read).
+type rtcpSource struct {
+	recv *webrtc.RTPReceiver
+	rid  string
+}
+
+func (s rtcpSource) read(b []byte) (int, interceptor.Attributes, error) {
+	if s.rid != "" {
+		return s.recv.ReadSimulcast(b, s.rid)
+	}
+	return s.recv.Read(b)
 }
 
 // Close unpublishes every track and ends the session.

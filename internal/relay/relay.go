@@ -24,6 +24,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// ListenIP is the address the UDP (and TCP) ICE sockets bind to. Empty
 	// binds all interfaces (loopback candidates included).
 	ListenIP string
+	// TCPListenIP, when set, is the ICE-TCP listener's address instead of
+	// ListenIP.
+	TCPListenIP string
 	// UDPPort is the one UDP port all peers share. 0 picks a free port.
 	UDPPort int
 	// TCPPort enables ICE-TCP on this port when non-zero (-1: a free port).
@@ -84,12 +88,24 @@ type Config struct {
 	// one more gets ErrBusy before its peer connection is built.
 	MaxPending int
 
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (gop.go), from which a new subscriber starts at once however
+	// old the publisher's last keyframe is. Zero takes the defaults; a
+	// negative GOPCacheDuration turns the cache off (a subscriber then
+	// starts at a keyframe no older than PLIThrottle, or waits for one).
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
+
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
 	// is called from the relay's goroutines and must not block.
 	OnTrack func(room string, ev TrackEvent)
 
 	Logger *slog.Logger
+
+	// NoBatchWrite sends each datagram with its own system call instead of
+	// batching them with sendmmsg (batch.go); for comparisons.
+	NoBatchWrite bool
 
 	// wrapConn lets tests put a lossy layer over the shared UDP socket.
 	wrapConn func(net.PacketConn) net.PacketConn
@@ -115,11 +131,15 @@ type TrackInfo struct {
 type Relay struct {
 	cfg    Config
 	log    *slog.Logger
-	api    *webrtc.API
-	udpMux ice.UDPMux // one socket, or one per local address (listenUDP)
-	tcpLn  net.Listener
-	tcpMux *ice.TCPMuxDefault
-	iceSrv []webrtc.ICEServer
+	api    *webrtc.API // publishers'
+	subAPI *webrtc.API // subscribers': with the send-side bandwidth estimator
+	bwe    bweFactory
+
+	stopAdapt chan struct{} // ends adaptLoop
+	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
+	tcpLn     net.Listener
+	tcpMux    *ice.TCPMuxDefault
+	iceSrv    []webrtc.ICEServer
 
 	certs   certs
 	pending pendingBudget // sessions setting up (MaxPending)
@@ -152,6 +172,12 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.GOPCacheDuration == 0 {
+		cfg.GOPCacheDuration = DefaultGOPCacheDuration
+	}
+	if cfg.GOPCacheBytes <= 0 {
+		cfg.GOPCacheBytes = DefaultGOPCacheBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -187,7 +213,11 @@ func New(cfg Config) (*Relay, error) {
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		port := max(cfg.TCPPort, 0)
-		tcpAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(port))
+		tcpIP := cfg.ListenIP
+		if cfg.TCPListenIP != "" {
+			tcpIP = cfg.TCPListenIP
+		}
+		tcpAddr := net.JoinHostPort(tcpIP, strconv.Itoa(port))
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			r.udpMux.Close()
@@ -209,21 +239,45 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if r.api, err = newAPI(se, nil); err == nil {
+		r.subAPI, err = newAPI(se, &r.bwe)
+	}
+	if err != nil {
 		r.closeSockets()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := registerInterceptors(m, ir); err != nil {
-		r.closeSockets()
-		return nil, err
-	}
-	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	for _, s := range cfg.STUNServers {
 		r.iceSrv = append(r.iceSrv, webrtc.ICEServer{URLs: []string{s}})
 	}
+	r.stopAdapt = make(chan struct{})
+	r.wg.Add(1)
+	go r.adaptLoop()
 	return r, nil
+}
+
+// newAPI builds the pion API of one side: publishers' peer connections
+// (bwe nil), or subscribers', whose send bitrate bwe estimates: the
+// congestion controller reads their transport-wide feedback, and sender
+// reports are the only other RTCP they need (registerSubscriberInterceptors).
+func newAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if bwe == nil {
+		if err := registerInterceptors(m, ir); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := bwe.registerBWE(m, ir); err != nil {
+			return nil, err
+		}
+		if err := registerSubscriberInterceptors(ir); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 // UDPAddr is the address of the (first) ICE UDP socket; with one socket
@@ -272,6 +326,9 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetWriteBuffer(udpWriteBuffer)
 			_ = uc.SetReadBuffer(udpReadBuffer)
+			if !cfg.NoBatchWrite {
+				conn = newBatchConn(uc)
+			}
 		}
 		if cfg.wrapConn != nil {
 			conn = cfg.wrapConn(conn)
@@ -287,6 +344,13 @@ func listenUDP(cfg Config, ip net.IP) (ice.UDPMux, error) {
 	}
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	if !cfg.NoBatchWrite {
+		n, err := newFrozenNet()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ice.UDPMuxFromPortWithNet(batchNet{n}))
 	}
 	if ip != nil && ip.To4() != nil { // 0.0.0.0: every IPv4 address only
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
@@ -380,6 +444,22 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 	return nil
 }
 
+// registerSubscriberInterceptors sets up RTCP for subscribers: sender
+// reports only, which receivers need to sync audio and video. A subscriber
+// sends the relay no media, so the publishers' NACK generator, receiver
+// reports and congestion feedback would only run idle loops: each is a
+// goroutine with a ticker per peer connection (the NACK generator's every
+// 50 ms), which at hundreds of viewers is CPU and memory for nothing.
+// NACKs from subscribers are answered from the relay's own cache.
+func registerSubscriberInterceptors(ir *interceptor.Registry) error {
+	sender, err := report.NewSenderInterceptor()
+	if err != nil {
+		return fmt.Errorf("creating sender reports: %w", err)
+	}
+	ir.Add(sender)
+	return nil
+}
+
 // ErrClosed is returned by calls on a closed Relay.
 var ErrClosed = errors.New("relay is closed")
 
@@ -399,6 +479,7 @@ func (r *Relay) Close() error {
 	for _, rm := range rooms {
 		rm.closeAll()
 	}
+	close(r.stopAdapt)
 	r.wg.Wait()
 	r.closeSockets()
 	return nil

@@ -136,6 +136,7 @@ func (rm *Room) stats(now time.Time) RoomStats {
 		rs.TracksSubscribed += s.addCounters(&c)
 	}
 	rs.Counters = c
+	rs.Simulcast = rm.simulcastStats(c.LayerSwitches)
 	if !now.IsZero() {
 		if el := now.Sub(rm.rateAt); rm.rateAt.IsZero() || el >= time.Second {
 			if !rm.rateAt.IsZero() {

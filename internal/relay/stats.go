@@ -21,9 +21,12 @@ type Counters struct {
 	Retransmits uint64 // packets resent from the cache
 	PLIs        uint64 // keyframe requests sent to publishers
 	Drops       uint64 // packets dropped by full subscriber queues
+	// LayerSwitches counts simulcast layer switches of down-tracks.
+	LayerSwitches uint64
 }
 
 func (c *Counters) add(o *Counters) {
+	c.LayerSwitches += o.LayerSwitches
 	c.PacketsIn += o.PacketsIn
 	c.BytesIn += o.BytesIn
 	c.PacketsOut += o.PacketsOut
@@ -56,6 +59,15 @@ type RoomStats struct {
 	Counters                // since the room was created
 	BitrateInBps     uint64 // over the interval since the previous Stats call (≥1 s)
 	BitrateOutBps    uint64
+	Simulcast        *SimulcastStats // nil without simulcast tracks
+}
+
+// SimulcastStats are a room's simulcast figures (simulcast.go).
+type SimulcastStats struct {
+	ViewersPerLayer map[string]int // video down-tracks by layer RID; "paused"
+	Switches        uint64         // layer switches (Counters.LayerSwitches)
+	EstimateP50Bps  uint64         // median viewer bandwidth estimate
+	UnusedLayers    int            // layers no down-track takes
 }
 
 // Stats returns totals and per-room figures. Bitrates are averaged since

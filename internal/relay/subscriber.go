@@ -25,6 +25,8 @@ type Subscriber struct {
 	onOffer  func(sdp string) // nil for client-offered sessions
 	cands    candidateBudget
 
+	bwe subscriberBWE // the send bitrate estimate (bwe.go)
+
 	queue        chan qentry // bounded; full means drop and count
 	connected    atomic.Bool
 	connectTimer *time.Timer
@@ -44,14 +46,21 @@ type Subscriber struct {
 }
 
 func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	pc, release, err := r.newPeer()
+	var release func()
+	pc, est, err := r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
+		pc, rel, err := r.newPeer(r.subAPI)
+		release = rel
+		return pc, err
+	})
 	if err != nil {
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
 		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	s.bwe.est = est
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
+		s.bwe.since.Store(nanotime())
 		// Each waiting track starts from the cached keyframe or asks
 		// for one; the read loop repeats the request (throttled).
 		for _, d := range s.downTracks() {
@@ -112,6 +121,13 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 // or video section the client offers to receive gets the room's oldest
 // track of that kind, now or when one is published.
 func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, string, error) {
+	return r.SubscribeOfferLayers(room, identity, offer, LayerRequest{})
+}
+
+// SubscribeOfferLayers is SubscribeOffer for a viewer that caps the
+// simulcast layers it is sent (WHEP's ?layer= and ?max_width=) from the
+// start, as SetQuality would.
+func (r *Relay) SubscribeOfferLayers(room, identity, offer string, req LayerRequest) (*Subscriber, string, error) {
 	d, err := parseOffer(offer)
 	if err != nil {
 		return nil, "", err
@@ -135,6 +151,9 @@ func (r *Relay) SubscribeOffer(room, identity, offer string) (*Subscriber, strin
 			kind: webrtc.NewRTPCodecType(k), video: k == "video"}
 		if t := s.room.trackOfKind(k, nil); t != nil {
 			d.wantMime = t.mime
+		}
+		if d.video && req != (LayerRequest{}) {
+			d.setQuality(req)
 		}
 		sender, err := s.pc.AddTrack(d)
 		if err != nil {
@@ -274,7 +293,7 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 		return false
 	}
 	for _, d := range s.downs {
-		if d.src.Load() == t {
+		if d.follows(t) {
 			s.mu.Unlock()
 			return false
 		}
@@ -335,7 +354,7 @@ func (s *Subscriber) trackAdded(t *upTrack) {
 // trackRemoved is the room telling the subscriber a track has gone.
 func (s *Subscriber) trackRemoved(t *upTrack) {
 	for _, d := range s.downTracks() {
-		if d.src.Load() != t {
+		if !d.follows(t) {
 			continue
 		}
 		d.detach()

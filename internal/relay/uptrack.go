@@ -24,12 +24,26 @@ type upTrack struct {
 	video     bool
 
 	cache *packetCache
+	gop   *gopCache                    // video with the GOP cache on; else nil
 	downs atomic.Pointer[[]*downTrack] // replaced, never mutated
 	dmu   sync.Mutex                   // serialises writers of downs
 
 	// newestKey packs where a new subscriber can start: the arrival (ms of
 	// nanotime, plus one so that zero means none) << 16 | sequence number.
 	newestKey atomic.Uint64
+	// newestSeq is the sequence number of the newest packet, plus one
+	// (zero: none yet); an audio track starts from it backwards to start
+	// with its video (startAudioAt).
+	newestSeq atomic.Uint32
+
+	// Simulcast (simulcast.go): the layers of the same track, and whether
+	// this is one the room does not list (not the group's primary).
+	group         *layerGroup
+	layer         bool
+	width, height atomic.Int32  // from the newest keyframe (simulcast VP8)
+	rate          atomic.Uint64 // bits/s, measured by the adapt loop
+	rateBytes     uint64        // adapt loop: bytes at rateAt
+	rateAt        int64
 
 	removed   atomic.Bool  // unpublished: drain without forwarding
 	waitingKF atomic.Int32 // down-tracks waiting for a keyframe
@@ -64,6 +78,9 @@ func newUpTrack(rm *Room, pub *Publisher, info TrackInfo, ssrc uint32, codec web
 		cache:    newPacketCache(rm.relay.cfg.CacheSize),
 		throttle: int64(rm.relay.cfg.PLIThrottle),
 	}
+	if cfg := rm.relay.cfg; t.video && cfg.GOPCacheDuration > 0 {
+		t.gop = newGOPCache(cfg.GOPCacheDuration, cfg.GOPCacheBytes)
+	}
 	t.downs.Store(&[]*downTrack{})
 	t.lastPLI.Store(-t.throttle)
 	return t
@@ -97,6 +114,9 @@ func (t *upTrack) forward(p *packet) {
 	p.keyframe = t.video && media.IsDecoderStart(t.mime, p.payload())
 	if p.keyframe {
 		t.newestKey.Store(uint64(p.arrival/1e6+1)<<16 | uint64(p.seq))
+		if t.group != nil {
+			t.noteSize(p)
+		}
 	}
 	t.packets.Add(1)
 	t.bytes.Add(uint64(p.n))
@@ -106,9 +126,17 @@ func (t *upTrack) forward(p *packet) {
 		p.release()
 		return
 	}
+	t.newestSeq.Store(uint32(p.seq) + 1)
 	downs := *t.downs.Load()
-	p.refs.Add(int32(len(downs)) + 1) // the cache's reference and each queue's
+	refs := int32(len(downs)) + 1 // the cache's reference and each queue's
+	if t.gop != nil {
+		refs++
+	}
+	p.refs.Add(refs)
 	t.cache.put(p)
+	if t.gop != nil {
+		t.gop.add(p)
+	}
 	for _, d := range downs {
 		d.enqueue(t, p, false)
 	}
@@ -225,6 +253,14 @@ func (t *upTrack) keyframeRequest(now int64) bool {
 		t.requestPLI()
 	}
 	return true
+}
+
+// clearCaches releases the packets the track's caches hold (it has ended).
+func (t *upTrack) clearCaches() {
+	t.cache.clear()
+	if t.gop != nil {
+		t.gop.clear()
+	}
 }
 
 // addDown and removeDown replace the down-track list (copy on write).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // MediaPlane is the seam between signaling and the SFU. The server calls it;
@@ -31,6 +32,8 @@ type MediaParticipant struct {
 	Room      string
 	Identity  string
 	SessionID string
+	// Remote is the client's address, for the media plane's session logs.
+	Remote string
 	// Grant is the verified token's grant; with auth off (--dev) it allows
 	// publishing and subscribing.
 	Grant auth.Grant
@@ -81,12 +84,13 @@ type MediaRoomStats struct {
 	Tracks        int
 	BitrateInBps  uint64
 	BitrateOutBps uint64
+	Simulcast     *stats.Simulcast // nil without simulcast tracks
 }
 
 // isMediaType reports whether t is served by the media plane.
 func isMediaType(t string) bool {
 	switch t {
-	case signal.TypePublish, signal.TypeSubscribe, signal.TypeAnswer, signal.TypeTrickle, signal.TypeUnpublish:
+	case signal.TypePublish, signal.TypeSubscribe, signal.TypeAnswer, signal.TypeTrickle, signal.TypeUnpublish, signal.TypeSetQuality:
 		return true
 	}
 	return false

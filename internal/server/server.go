@@ -30,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/signal"
@@ -74,6 +75,13 @@ const (
 	DefaultBodyReadTimeout = 10 * time.Second
 )
 
+// Refused tokens are logged at most rejectLogRate lines a second after a
+// burst of rejectLogBurst; /metrics counts every one.
+const (
+	rejectLogRate  = 2
+	rejectLogBurst = 5
+)
+
 // closeGrace bounds the close handshake: how long a close frame may take to
 // write and how long the server then waits for the client's reply.
 const closeGrace = time.Second
@@ -86,7 +94,12 @@ const maxBadFrames = 10
 type Config struct {
 	Limits Limits
 	// AuthSecret, when set, requires a token (internal/auth) on every join.
+	// It also keeps /v1/stats and /metrics, which name every room and its
+	// traffic, off the public listener unless PublicStats is set.
 	AuthSecret []byte
+	// PublicStats serves /v1/stats and /metrics on the public listener
+	// with auth on too (without auth they always are).
+	PublicStats bool
 	// AllowedOrigins lists browser origins (scheme://host[:port]) allowed to
 	// open /ws besides the server's own host; "*" allows any.
 	AllowedOrigins []string
@@ -162,7 +175,9 @@ type Server struct {
 	closeOnce sync.Once
 
 	counters counters
-	metrics  *promMetrics
+	// rejectLog bounds the lines logged about refused tokens.
+	rejectLog *rate.Limiter
+	metrics   *promMetrics
 }
 
 // New builds a server from cfg, filling in defaults.
@@ -210,14 +225,15 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		media:    cfg.MediaPlane,
-		start:    time.Now(),
-		mux:      http.NewServeMux(),
-		admin:    http.NewServeMux(),
-		sessions: make(map[*session]struct{}),
-		pingStop: make(chan struct{}),
+		cfg:       cfg,
+		log:       log,
+		rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
+		media:     cfg.MediaPlane,
+		start:     time.Now(),
+		mux:       http.NewServeMux(),
+		admin:     http.NewServeMux(),
+		sessions:  make(map[*session]struct{}),
+		pingStop:  make(chan struct{}),
 	}
 	s.reg.rooms = make(map[string]*room)
 	s.slots.inRoom = make(map[string]int)
@@ -241,8 +257,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealthz)
 	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
-	s.mux.HandleFunc("GET /v1/stats", s.serveStats)
-	s.mux.Handle("GET /metrics", s.metrics.handler())
+	if s.PublicStats() {
+		s.mux.HandleFunc("GET /v1/stats", s.serveStats)
+		s.mux.Handle("GET /metrics", s.metrics.handler())
+	}
 	for pattern, h := range cfg.Handlers {
 		s.mux.Handle(pattern, h)
 	}
@@ -265,13 +283,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the public routes: /ws, /healthz, /readyz, /v1/stats,
-// /metrics and any mounted with Handle.
+// PublicStats reports whether the public listener serves /v1/stats and
+// /metrics: without auth, or with Config.PublicStats.
+func (s *Server) PublicStats() bool { return len(s.cfg.AuthSecret) == 0 || s.cfg.PublicStats }
+
+// Handler serves the public routes: /ws, /healthz, /readyz, /v1/stats and
+// /metrics (when PublicStats), and any mounted with Handle.
 func (s *Server) Handler() http.Handler { return s.public }
 
 // AdminHandler serves /debug/pprof/* (not cmdline), /metrics and
 // /v1/stats; mount it only on a private listener.
 func (s *Server) AdminHandler() http.Handler { return s.private }
+
+// HandleAdmin mounts h on the admin listener.
+func (s *Server) HandleAdmin(pattern string, h http.Handler) { s.admin.Handle(pattern, h) }
 
 // Handle mounts h on the public listener (ServeMux patterns, e.g.
 // "POST /whip/{room}"). It may be called while serving.
@@ -294,26 +319,43 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // AuthEnabled reports whether joins need a token.
 func (s *Server) AuthEnabled() bool { return len(s.cfg.AuthSecret) > 0 }
 
-// Authorize checks token for access to room (as identity, if not empty). With
-// auth off it grants everything. Errors are *signal.Error with
-// CodeUnauthorized (missing or invalid token) or CodeForbidden (token for
-// another room or identity); WHIP/WHEP map them to 401 and 403.
-func (s *Server) Authorize(token, room, identity string) (auth.Grant, error) {
+// Authorize checks token for access to room (as identity, if not empty)
+// for a client at remote. With auth off it grants everything. Errors are
+// *signal.Error with CodeUnauthorized (missing, invalid or expired token)
+// or CodeForbidden (token for another room or identity); WHIP/WHEP map
+// them to 401 and 403. Each refusal is counted by reason
+// (livectl_rejected_total) and logged with remote, a few lines a second
+// at most.
+func (s *Server) Authorize(remote, token, room, identity string) (auth.Grant, error) {
 	if !s.AuthEnabled() {
 		return auth.Grant{Room: room, Identity: identity, Publish: true, Subscribe: true, Chat: true}, nil
 	}
 	if token == "" {
-		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token"}
+		return auth.Grant{}, s.rejectToken(remote, room, rejectUnauthorized, &signal.Error{Code: signal.CodeUnauthorized, Reason: "this server requires a token"})
 	}
 	g, err := auth.Verify(s.cfg.AuthSecret, token)
 	if err != nil {
-		return auth.Grant{}, &signal.Error{Code: signal.CodeUnauthorized, Reason: err.Error()}
+		why := rejectUnauthorized
+		if errors.Is(err, auth.ErrExpired) {
+			why = rejectExpired
+		}
+		return auth.Grant{}, s.rejectToken(remote, room, why, &signal.Error{Code: signal.CodeUnauthorized, Reason: err.Error()})
 	}
 	if !g.Allows(room, identity) {
-		return auth.Grant{}, &signal.Error{Code: signal.CodeForbidden,
-			Reason: fmt.Sprintf("token is for room %q as %q, not room %q as %q", g.Room, g.Identity, room, identity)}
+		return auth.Grant{}, s.rejectToken(remote, room, rejectForbidden, &signal.Error{Code: signal.CodeForbidden,
+			Reason: fmt.Sprintf("token is for room %q as %q, not room %q as %q", g.Room, g.Identity, room, identity)})
 	}
 	return *g, nil
+}
+
+// rejectToken counts a refused token and logs it (rate-limited: a client
+// retrying a bad token in a loop must not flood the log) and returns err.
+func (s *Server) rejectToken(remote, room string, why rejectReason, err *signal.Error) error {
+	s.counters.rejected[why].Add(1)
+	if s.rejectLog.Allow() {
+		s.log.Warn("token refused", "reason", rejectNames[why], "remote", remote, "room", room, "detail", err.Reason)
+	}
+	return err
 }
 
 func (s *Server) serveHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -411,6 +453,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refused(err)
 		sess.fail("", err.Code(), err.Error(), signal.CloseTryAgainLater)
 	default:
+		s.log.Debug("session opened", "session", sess.id, "remote", r.RemoteAddr)
 		sess.send(&signal.Message{Type: signal.TypeWelcome, Protocol: signal.Version,
 			SessionID: sess.id, ServerTime: time.Now().UnixMilli()})
 	}
@@ -424,6 +467,7 @@ func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	if _, ok := s.sessions[sess]; ok && sess.admitted {
 		s.admitted--
+		s.log.Debug("session closed", "session", sess.id, "remote", sess.conn.RemoteAddr().String())
 	}
 	delete(s.sessions, sess)
 	s.mu.Unlock()

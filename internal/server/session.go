@@ -378,7 +378,7 @@ func (c *session) join(m *signal.Message) {
 		c.replyError(m.ID, signal.CodeAlreadyJoined, fmt.Sprintf("already in room %q: leave it first", c.room.name))
 		return
 	}
-	grant, err := c.srv.Authorize(m.Token, m.Room, m.Identity)
+	grant, err := c.srv.Authorize(c.conn.RemoteAddr().String(), m.Token, m.Room, m.Identity)
 	if err != nil {
 		var pe *signal.Error
 		errors.As(err, &pe)
@@ -390,7 +390,7 @@ func (c *session) join(m *signal.Message) {
 	if c.srv.media != nil {
 		gen := c.resetMedia()
 		ms, err = c.srv.media.Join(MediaParticipant{
-			Room: m.Room, Identity: m.Identity, SessionID: c.id, Grant: grant,
+			Room: m.Room, Identity: m.Identity, SessionID: c.id, Grant: grant, Remote: c.conn.RemoteAddr().String(),
 			Send: func(m *signal.Message) bool { return c.mediaSend(gen, m) },
 		})
 		if err != nil {
@@ -411,6 +411,7 @@ func (c *session) join(m *signal.Message) {
 		return
 	}
 	c.grant, c.media = grant, ms
+	c.srv.log.Debug("joined", "session", c.id, "room", m.Room, "identity", m.Identity, "remote", c.conn.RemoteAddr().String())
 	// The joined reply is queued: release media messages held until now, in
 	// order. Media sends go straight to the queue only once nothing is held:
 	// a message sent directly while older held ones were still being queued
@@ -433,6 +434,9 @@ func (c *session) join(m *signal.Message) {
 
 // leave takes the session out of its room; id is the request's (empty on disconnect).
 func (c *session) leave(id string) {
+	if c.room != nil {
+		c.srv.log.Debug("left", "session", c.id, "room", c.room.name, "remote", c.conn.RemoteAddr().String())
+	}
 	c.resetMedia()
 	if c.media != nil {
 		c.media.Close()
@@ -652,7 +656,7 @@ func (c *session) push(f frame, last bool) bool {
 			frame{op: opClose, data: websocket.FormatCloseMessage(signal.CloseSlowConsumer, "send queue overflowed")})
 		c.mu.Unlock()
 		c.srv.counters.dropped[dropSlow].Add(1)
-		c.srv.log.Info("dropping slow consumer", "session", c.id, "remote", c.conn.RemoteAddr().String())
+		c.srv.log.Warn("dropping slow consumer", "session", c.id, "remote", c.conn.RemoteAddr().String())
 		// Unblock a write stuck on a full socket buffer; the writer then
 		// fails and closes the connection.
 		c.conn.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))

@@ -38,10 +38,14 @@ const (
 	rejectTooLarge
 	rejectProtocol
 	rejectRateLimited
+	rejectUnauthorized // no token, or not one this server signed
+	rejectForbidden    // a token for another room or identity
+	rejectExpired      // a token past its expiry
 	numRejectReasons
 )
 
-var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error", "rate_limited"}
+var rejectNames = [numRejectReasons]string{"origin", "server_full", "draining", "message_too_large", "protocol_error", "rate_limited",
+	"unauthorized", "forbidden", "expired"}
 
 // counters are the server's running totals.
 type counters struct {
@@ -98,6 +102,7 @@ func (s *Server) Stats() stats.Snapshot {
 		r.Publishers = max(r.Publishers, mr.Publishers)
 		r.Subscribers, r.Tracks = mr.Subscribers, mr.Tracks
 		r.BitrateInBps, r.BitrateOutBps = mr.BitrateInBps, mr.BitrateOutBps
+		r.Simulcast = mr.Simulcast
 		if byName == nil {
 			byName = make(map[string]*stats.Room, len(list))
 			for i := range list {

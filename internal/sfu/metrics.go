@@ -17,6 +17,10 @@ var (
 	descRoomLost       = prometheus.NewDesc("livectl_room_packets_lost", "Publisher packets still missing after NACK repair (falls when a late packet fills a gap).", []string{"room"}, nil)
 	descRoomNACKs      = prometheus.NewDesc("livectl_room_nacks_total", "Packets NACKed by the room's subscribers.", []string{"room"}, nil)
 	descRoomPLIs       = prometheus.NewDesc("livectl_room_plis_total", "Keyframe requests sent to the room's publishers.", []string{"room"}, nil)
+	descRoomLayerViews = prometheus.NewDesc("livectl_room_simulcast_viewers", "Video down-tracks by the simulcast layer they forward (paused: below the lowest).", []string{"room", "layer"}, nil)
+	descRoomSwitches   = prometheus.NewDesc("livectl_room_simulcast_switches_total", "Simulcast layer switches of the room's viewers.", []string{"room"}, nil)
+	descRoomEstimate   = prometheus.NewDesc("livectl_room_simulcast_estimate_p50_bps", "Median bandwidth estimate of the room's simulcast viewers.", []string{"room"}, nil)
+	descRoomUnused     = prometheus.NewDesc("livectl_room_simulcast_unused_layers", "Simulcast layers no viewer takes (received for nothing).", []string{"room"}, nil)
 	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
 	descQueueDrops     = prometheus.NewDesc("livectl_media_queue_drops_total", "Packets dropped because a subscriber's send queue was full.", nil, nil)
 
@@ -51,6 +55,14 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descRoomLost, prometheus.GaugeValue, float64(r.PacketsLost), r.Name)
 		g(descRoomNACKs, prometheus.CounterValue, float64(r.NACKs), r.Name)
 		g(descRoomPLIs, prometheus.CounterValue, float64(r.PLIs), r.Name)
+		if sc := r.Simulcast; sc != nil {
+			for layer, n := range sc.ViewersPerLayer {
+				g(descRoomLayerViews, prometheus.GaugeValue, float64(n), r.Name, layer)
+			}
+			g(descRoomSwitches, prometheus.CounterValue, float64(sc.Switches), r.Name)
+			g(descRoomEstimate, prometheus.GaugeValue, float64(sc.EstimateP50Bps), r.Name)
+			g(descRoomUnused, prometheus.GaugeValue, float64(sc.UnusedLayers), r.Name)
+		}
 	}
 	g(descRetransmits, prometheus.CounterValue, float64(st.Retransmits))
 	g(descQueueDrops, prometheus.CounterValue, float64(st.Drops))

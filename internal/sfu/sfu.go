@@ -28,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/relay"
 	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/signal"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // Config configures the SFU.
@@ -36,6 +37,10 @@ type Config struct {
 	UDPPort int
 	// TCPPort is the ICE-TCP port; 0 disables ICE-TCP.
 	TCPPort int
+	// UDPListenIP binds the ICE UDP socket to one address (one host
+	// candidate, announced as PublicIP when that is set); empty binds
+	// every local address. TCPListenIP does the same for ICE-TCP.
+	UDPListenIP, TCPListenIP string
 	// PublicIP is announced in candidates for 1:1 NAT.
 	PublicIP string
 	// STUN lists STUN server URLs ("stun:" may be left out).
@@ -46,6 +51,10 @@ type Config struct {
 	// MaxPending bounds media sessions setting up at once (0:
 	// relay.DefaultMaxPending); one more is refused as busy.
 	MaxPending int
+	// GOPCacheDuration and GOPCacheBytes bound each video track's GOP
+	// cache (0: the relay's defaults); a negative duration turns it off.
+	GOPCacheDuration time.Duration
+	GOPCacheBytes    int
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -112,6 +121,8 @@ func New(cfg Config) (*SFU, error) {
 	s.maxOfferLen.Store(signal.MaxSDPLen)
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
+		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
@@ -174,10 +185,15 @@ func (s *SFU) Stats() server.MediaStats {
 		PacketsLost: st.PacketsLost, NACKs: st.NACKs, PLIs: st.PLIs,
 	}
 	for _, r := range st.Rooms {
-		ms.Rooms = append(ms.Rooms, server.MediaRoomStats{
+		mr := server.MediaRoomStats{
 			Name: r.Name, Publishers: r.Publishers, Subscribers: r.Subscribers, Tracks: r.Tracks,
 			BitrateInBps: r.BitrateInBps, BitrateOutBps: r.BitrateOutBps,
-		})
+		}
+		if sc := r.Simulcast; sc != nil {
+			mr.Simulcast = &stats.Simulcast{ViewersPerLayer: sc.ViewersPerLayer, Switches: sc.Switches,
+				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers}
+		}
+		ms.Rooms = append(ms.Rooms, mr)
 	}
 	return ms
 }
@@ -278,7 +294,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			return nil, mediaError("publishing", err)
 		}
 		w.pub = pub
-		w.reportEnd(signal.TargetPublisher, pub.Done(), held, func() bool { return w.pub == pub })
+		logEnd := w.sfu.startMediaLog("publish", "ws", w.p.Room, w.p.Identity, w.p.Remote, pub.Counters)
+		w.reportEnd(signal.TargetPublisher, pub.Done(), func() { held(); logEnd() }, func() bool { return w.pub == pub })
 		return &signal.Message{Type: signal.TypeAnswer, SDP: ans, Target: signal.TargetPublisher}, nil
 
 	case signal.TypeSubscribe:
@@ -315,7 +332,8 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 		}
 		self.Store(sub)
 		w.sub = sub
-		w.reportEnd(signal.TargetSubscriber, sub.Done(), held, func() bool { return w.sub == sub && !told.Load() })
+		logEnd := w.sfu.startMediaLog("subscribe", "ws", w.p.Room, w.p.Identity, w.p.Remote, sub.Counters)
+		w.reportEnd(signal.TargetSubscriber, sub.Done(), func() { held(); logEnd() }, func() bool { return w.sub == sub && !told.Load() })
 		return &signal.Message{Type: signal.TypeOffer, SDP: offer, Target: signal.TargetSubscriber}, nil
 
 	case signal.TypeAnswer:
@@ -355,6 +373,15 @@ func (w *wsMedia) Handle(_ context.Context, m *signal.Message) (*signal.Message,
 			w.pub = nil
 		}
 		return &signal.Message{Type: signal.TypeUnpublished, TrackID: m.TrackID}, nil
+
+	case signal.TypeSetQuality:
+		if w.sub == nil {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: "set_quality without a subscription: send subscribe first"}
+		}
+		if !w.sub.SetQuality(m.TrackID, relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}) && m.TrackID != "" {
+			return nil, &signal.Error{Code: signal.CodeBadMessage, Reason: fmt.Sprintf("set_quality: this subscription has no video track %q", m.TrackID)}
+		}
+		return &signal.Message{Type: signal.TypeQualitySet, TrackID: m.TrackID, Layer: m.Layer, MaxWidth: m.MaxWidth}, nil
 	}
 	return nil, &signal.Error{Code: signal.CodeUnsupported, Reason: m.Type + " is not a media request"}
 }

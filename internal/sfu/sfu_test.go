@@ -163,6 +163,8 @@ func TestMediaRequestErrors(t *testing.T) {
 		{"answer without subscribe", signal.Message{Type: signal.TypeAnswer, SDP: "v=0"}, signal.CodeBadMessage},
 		{"trickle without publisher", signal.Message{Type: signal.TypeTrickle, Target: signal.TargetPublisher, Candidate: cand}, signal.CodeBadMessage},
 		{"unpublish with nothing published", signal.Message{Type: signal.TypeUnpublish}, signal.CodeBadMessage},
+		{"set_quality without subscribe", signal.Message{Type: signal.TypeSetQuality, Layer: "q"}, signal.CodeBadMessage},
+		{"set_quality with an unknown layer", signal.Message{Type: signal.TypeSetQuality, Layer: "x"}, signal.CodeBadMessage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,6 +182,13 @@ func TestMediaRequestErrors(t *testing.T) {
 	}
 	if _, err := c.Call(ctxT(t), &signal.Message{Type: signal.TypeAnswer, SDP: "garbage"}); !errorsIsCode(err, signal.CodeBadSDP) {
 		t.Errorf("garbage answer: %v, want bad_sdp", err)
+	}
+	// set_quality on the subscription: for every video track, or one it has.
+	if r, err := c.Call(ctxT(t), &signal.Message{Type: signal.TypeSetQuality, Layer: "h"}); err != nil || r.Type != signal.TypeQualitySet || r.Layer != "h" {
+		t.Errorf("set_quality: %+v %v, want quality_set", r, err)
+	}
+	if _, err := c.Call(ctxT(t), &signal.Message{Type: signal.TypeSetQuality, TrackID: "TR_none", MaxWidth: 640}); !errorsIsCode(err, signal.CodeBadMessage) {
+		t.Errorf("set_quality for a track the subscription lacks: %v, want bad_message", err)
 	}
 }
 
@@ -316,12 +325,7 @@ func TestPerRoomMetrics(t *testing.T) {
 	if _, err := c.Join(ctxT(t), "lobby", "a", ""); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(ts.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := getText(t, ts.http.URL+"/metrics")
 	for _, want := range []string{
 		`livectl_room_tracks{room="metered"} 2`,
 		`livectl_room_packets_in_total{room="metered"}`,
@@ -332,10 +336,25 @@ func TestPerRoomMetrics(t *testing.T) {
 		`livectl_room_participants{room="lobby"} 1`,
 		"# TYPE livectl_media_packets_lost gauge",
 	} {
-		if !strings.Contains(string(b), want) {
+		if !strings.Contains(b, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// getText returns the body of a GET.
+func getText(t testing.TB, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestSubscriptionEndsWhenOfferOutgrowsLimit: a /ws subscription whose next

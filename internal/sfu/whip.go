@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -72,6 +73,7 @@ type resource struct {
 	pub                   *relay.Publisher
 	sub                   *relay.Subscriber
 	release               func()
+	logEnd                func() // logs the session's end (startMediaLog)
 }
 
 func (r *resource) close() {
@@ -112,6 +114,9 @@ func (rs *resources) add(r *resource) {
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
 		r.release()
+		if r.logEnd != nil {
+			r.logEnd()
+		}
 	}()
 }
 
@@ -150,7 +155,7 @@ func (h *whipHandler) authorize(w http.ResponseWriter, r *http.Request, room str
 		}
 		tok = strings.TrimSpace(rest)
 	}
-	g, err := h.srv.Authorize(tok, room, "")
+	g, err := h.srv.Authorize(r.RemoteAddr, tok, room, "")
 	if err != nil {
 		status, code := http.StatusUnauthorized, signal.CodeUnauthorized
 		var pe *signal.Error
@@ -254,6 +259,11 @@ func (h *whipHandler) create(kind string) http.Handler {
 				return
 			}
 		}
+		layers, err := layerQuery(r.URL.Query())
+		if err != nil {
+			problem(w, http.StatusBadRequest, signal.CodeBadMessage, err.Error())
+			return
+		}
 		body, err := h.readBody(r)
 		if err != nil {
 			problem(w, http.StatusBadRequest, signal.CodeBadMessage, "reading the SDP offer: "+err.Error())
@@ -297,11 +307,13 @@ func (h *whipHandler) create(kind string) http.Handler {
 			res.pub, answer, err = s.relay.Publish(room, identity, string(body))
 			if err == nil {
 				res.id = res.pub.ID()
+				res.logEnd = s.startMediaLog("publish", kind, room, identity, r.RemoteAddr, res.pub.Counters)
 			}
 		} else {
-			res.sub, answer, err = s.relay.SubscribeOffer(room, identity, string(body))
+			res.sub, answer, err = s.relay.SubscribeOfferLayers(room, identity, string(body), layers)
 			if err == nil {
 				res.id = res.sub.ID()
+				res.logEnd = s.startMediaLog("subscribe", kind, room, identity, r.RemoteAddr, res.sub.Counters)
 			}
 		}
 		if err != nil {
@@ -329,6 +341,27 @@ func (h *whipHandler) create(kind string) http.Handler {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, answer)
 	})
+}
+
+// layerQuery reads a WHEP viewer's cap on simulcast layers: ?layer=q|h|f
+// and/or ?max_width=<pixels>, as /ws set_quality takes them.
+func layerQuery(q url.Values) (relay.LayerRequest, error) {
+	m := signal.Message{Type: signal.TypeSetQuality, Layer: q.Get("layer")}
+	if v := q.Get("max_width"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return relay.LayerRequest{}, fmt.Errorf("max_width %q is not a number of pixels", v)
+		}
+		m.MaxWidth = n
+	}
+	if err := m.Validate(); err != nil {
+		var se *signal.Error
+		if errors.As(err, &se) {
+			return relay.LayerRequest{}, errors.New(se.Reason)
+		}
+		return relay.LayerRequest{}, err
+	}
+	return relay.LayerRequest{RID: m.Layer, MaxWidth: m.MaxWidth}, nil
 }
 
 // lookup finds the session named by the URL, checking auth, or writes the

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,9 @@ import (
 type DialOptions struct {
 	// Header is sent with the upgrade request (Authorization, Origin, …).
 	Header http.Header
+	// TLS configures wss:// connections (a private CA, or no verification
+	// for a test server); nil uses Go's defaults.
+	TLS *tls.Config
 	// LocalAddr, if set, is the local address to dial from; bench uses it to
 	// spread connections over several loopback addresses.
 	LocalAddr net.Addr
@@ -125,6 +129,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 		WriteBufferSize:  orDefaultInt(opts.WriteBufferSize, 1024),
 		WriteBufferPool:  writeBufferPool,
 		Subprotocols:     []string{Subprotocol},
+		TLSClientConfig:  opts.TLS,
 	}
 	if opts.LocalAddr != nil {
 		nd := &net.Dialer{LocalAddr: opts.LocalAddr}

@@ -45,6 +45,10 @@ const (
 	TypeTrickle   = "trickle"   // Candidate, Target: an ICE candidate, either direction
 	TypeUnpublish = "unpublish" // TrackID (empty: all) → unpublished
 	TypeChat      = "chat"      // Text, ClientTime → chat_ok; from the server: Room, Messages
+	// TypeSetQuality caps the simulcast layers the server sends this
+	// subscriber of TrackID (empty: every video track): Layer ("q", "h",
+	// "f") and/or MaxWidth in pixels; neither lifts the cap → quality_set.
+	TypeSetQuality = "set_quality"
 )
 
 // Message types sent by the server.
@@ -66,7 +70,8 @@ const (
 	// TypeRoomUpdate: Room, Publishers, Viewers; the room's counts, coalesced
 	// (large rooms). On the wire it also carries "participants": the sum.
 	TypeRoomUpdate = "room_update"
-	TypeChatOK     = "chat_ok" // Seq: the accepted message's place in the room's chat
+	TypeChatOK     = "chat_ok"     // Seq: the accepted message's place in the room's chat
+	TypeQualitySet = "quality_set" // TrackID, Layer, MaxWidth as applied
 )
 
 // Trickle targets: which of the session's two peer connections a candidate is for.
@@ -191,6 +196,8 @@ type Message struct {
 	Track     *Track        `json:"track,omitempty"`
 	Tracks    []Track       `json:"tracks,omitempty"`
 	TrackID   string        `json:"track_id,omitempty"`
+	Layer     string        `json:"layer,omitempty"`     // set_quality: a simulcast layer's RID
+	MaxWidth  int           `json:"max_width,omitempty"` // set_quality: widest layer wanted, pixels
 
 	Text     string        `json:"text,omitempty"`     // chat request
 	Seq      uint64        `json:"seq,omitempty"`      // chat_ok
@@ -207,6 +214,8 @@ const (
 	MaxIDLen   = 64  // request id
 	MaxSDPLen  = 48 << 10
 	MaxChatLen = 16 << 10 // chat text, whatever --chat-max-bytes says
+	// MaxLayerWidth bounds set_quality's max_width (8K).
+	MaxLayerWidth = 7680
 )
 
 // ErrEmptyType is returned by Decode for a frame without a type.
@@ -348,6 +357,15 @@ func (m *Message) Validate() error {
 		}
 		if len(m.SDP) > MaxSDPLen {
 			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("sdp longer than %d bytes", MaxSDPLen)}
+		}
+	case TypeSetQuality:
+		switch m.Layer {
+		case "", "q", "h", "f":
+		default:
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf(`set_quality layer %q: want "q", "h" or "f"`, truncate(m.Layer, 16))}
+		}
+		if m.MaxWidth < 0 || m.MaxWidth > MaxLayerWidth {
+			return &Error{Code: CodeBadMessage, Reason: fmt.Sprintf("set_quality max_width %d: want 0–%d", m.MaxWidth, MaxLayerWidth)}
 		}
 	case TypeTrickle:
 		if m.Candidate == nil {

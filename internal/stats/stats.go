@@ -55,4 +55,20 @@ type Room struct {
 	// members: k×n), in the last whole second.
 	ChatInPerS         float64 `json:"chat_in_per_s"`
 	ChatDeliveriesPerS float64 `json:"chat_deliveries_per_s"`
+	// Simulcast is set in rooms with a simulcast track.
+	Simulcast *Simulcast `json:"simulcast,omitempty"`
+}
+
+// Simulcast is a room's simulcast figures: which layers its viewers get.
+type Simulcast struct {
+	// ViewersPerLayer counts video down-tracks by the layer (RID) they
+	// forward; "paused" those below the lowest layer.
+	ViewersPerLayer map[string]int `json:"viewers_per_layer"`
+	// Switches is layer switches done since the room was created.
+	Switches uint64 `json:"switches"`
+	// EstimateP50Bps is the median of the viewers' bandwidth estimates.
+	EstimateP50Bps uint64 `json:"estimate_p50_bps"`
+	// UnusedLayers counts layers no viewer takes: their bitrate is
+	// received and cached for nothing (a saving for a later change).
+	UnusedLayers int `json:"unused_layers"`
 }

@@ -2,9 +2,11 @@ package top
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 
 	"github.com/livectl/livectl/internal/inspect"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // AdminSource reads goroutine groups from a pprof admin listener through
@@ -18,11 +20,11 @@ var _ GoroutineSource = (*AdminSource)(nil)
 
 // NewAdminSource returns the goroutine-group source for an admin (pprof)
 // listener at admin, or nil when admin is empty (the view is disabled).
-func NewAdminSource(admin string) (*AdminSource, error) {
+func NewAdminSource(admin string, tlsCfg *tls.Config) (*AdminSource, error) {
 	if admin == "" {
 		return nil, nil
 	}
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	hc := &http.Client{Transport: tlsconf.Transport(tlsCfg)}
 	c, err := inspect.NewClient(admin, hc)
 	if err != nil {
 		return nil, err

@@ -329,7 +329,7 @@ func startPublish(t *testing.T, ctx context.Context, bin string, srv *servertest
 }
 
 func fetchStats(base string) (*stats.Snapshot, error) {
-	src, err := NewHTTPStats(base)
+	src, err := NewHTTPStats(base, nil)
 	if err != nil {
 		return nil, err
 	}

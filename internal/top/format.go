@@ -2,27 +2,14 @@ package top
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
+
+	"github.com/livectl/livectl/internal/term/units"
 )
 
-// formatBits renders a bitrate with SI prefixes, as network people read them.
-func formatBits(bps float64) string {
-	return si(bps, "b/s")
-}
-
-func si(v float64, unit string) string {
-	switch a := math.Abs(v); {
-	case a >= 1e9:
-		return fmt.Sprintf("%.1f G%s", v/1e9, unit)
-	case a >= 1e6:
-		return fmt.Sprintf("%.1f M%s", v/1e6, unit)
-	case a >= 1e3:
-		return fmt.Sprintf("%.1f k%s", v/1e3, unit)
-	}
-	return fmt.Sprintf("%.0f %s", v, unit)
-}
+// formatBits renders a bitrate as every livectl tool does.
+func formatBits(bps float64) string { return units.Bits(bps) }
 
 // formatBytes renders a memory size with binary prefixes, as Go's runtime reports them.
 func formatBytes(b float64) string {
@@ -87,5 +74,5 @@ func perSecond(v float64) string { return compact(v) + "/s" }
 
 // compact renders a number with an SI prefix and no space: 950, 1.2k.
 func compact(v float64) string {
-	return strings.ReplaceAll(si(v, ""), " ", "")
+	return strings.ReplaceAll(units.SI(v, ""), " ", "")
 }

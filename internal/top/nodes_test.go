@@ -45,7 +45,7 @@ func TestNodesView(t *testing.T) {
 				}
 			}))
 			defer hs.Close()
-			src, err := NewHTTPStats(hs.URL)
+			src, err := NewHTTPStats(hs.URL, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func runAll(m *Model, cmd tea.Cmd) {
 func TestFetchClusterNotFound(t *testing.T) {
 	hs := httptest.NewServer(http.NotFoundHandler())
 	defer hs.Close()
-	src, _ := NewHTTPStats(hs.URL)
+	src, _ := NewHTTPStats(hs.URL, nil)
 	defer src.Close()
 	if _, err := src.FetchCluster(t.Context()); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("FetchCluster against a server without /v1/cluster: %v", err)

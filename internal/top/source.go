@@ -2,13 +2,16 @@ package top
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // StatsSource fetches one /v1/stats document. The dashboard calls it off the
@@ -43,19 +46,27 @@ type HTTPStats struct {
 	// URL is the full /v1/stats address.
 	URL    string
 	Client *http.Client
+	// Fallback, if set, is another /v1/stats address (the admin
+	// listener's) used once URL answers 404: a server with auth on serves
+	// its stats on the admin listener only.
+	Fallback string
+
+	mu  sync.Mutex
+	use string // the address that answered last; URL until then
 }
 
 var _ StatsSource = (*HTTPStats)(nil)
 
 // NewHTTPStats returns a source for the server at target (a base URL such as
-// http://127.0.0.1:7880). It has its own transport so that closing it drops
-// its connections and nothing else's.
-func NewHTTPStats(target string) (*HTTPStats, error) {
+// http://127.0.0.1:7880 or https://…; tlsCfg, if not nil, is its TLS). It
+// has its own transport so that closing it drops its connections and
+// nothing else's.
+func NewHTTPStats(target string, tlsCfg *tls.Config) (*HTTPStats, error) {
 	u, err := StatsURL(target)
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPStats{URL: u, Client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
+	return &HTTPStats{URL: u, Client: &http.Client{Transport: tlsconf.Transport(tlsCfg)}}, nil
 }
 
 // StatsURL turns a --target base URL into its /v1/stats address. A bare
@@ -92,7 +103,32 @@ func StatsURL(target string) (string, error) {
 
 // FetchStats implements StatsSource.
 func (h *HTTPStats) FetchStats(ctx context.Context) (*stats.Snapshot, error) {
-	return stats.Fetch(ctx, h.Client, h.URL)
+	h.mu.Lock()
+	u := h.use
+	h.mu.Unlock()
+	if u == "" {
+		u = h.URL
+	}
+	snap, err := stats.Fetch(ctx, h.Client, u)
+	var se *stats.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound && h.Fallback != "" && u != h.Fallback {
+		if snap, err = stats.Fetch(ctx, h.Client, h.Fallback); err == nil {
+			h.mu.Lock()
+			h.use = h.Fallback
+			h.mu.Unlock()
+		}
+	}
+	return snap, err
+}
+
+// Where is the /v1/stats address that answered last (URL or Fallback).
+func (h *HTTPStats) Where() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.use == "" {
+		return h.URL
+	}
+	return h.use
 }
 
 // Close drops idle connections.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/server"
 	"github.com/livectl/livectl/internal/stats"
 )
 
@@ -68,7 +69,7 @@ func newStatsServer(t *testing.T, snaps ...stats.Snapshot) *statsServer {
 
 func newSource(t *testing.T, target string) *HTTPStats {
 	t.Helper()
-	src, err := NewHTTPStats(target)
+	src, err := NewHTTPStats(target, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,5 +254,36 @@ func TestOnceRates(t *testing.T) {
 				t.Errorf("loss = %v%%, want %v%%", rep.Rates.LossPct, tt.lossIs)
 			}
 		})
+	}
+}
+
+// TestStatsFallbackToAdmin: a server with auth on answers 404 for the
+// public /v1/stats; top then reads the admin listener's and stays there.
+func TestStatsFallbackToAdmin(t *testing.T) {
+	srv, err := server.New(server.Config{AuthSecret: []byte(strings.Repeat("k", 32)), Version: "fallback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	public := httptest.NewServer(srv.Handler())
+	defer public.Close()
+	admin := httptest.NewServer(srv.AdminHandler())
+	defer admin.Close()
+
+	src := newSource(t, public.URL)
+	if _, err := src.FetchStats(context.Background()); err == nil {
+		t.Fatal("the public /v1/stats of an auth-on server answered; the fallback is not exercised")
+	}
+	if src.Fallback, err = StatsURL(admin.URL); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		snap, err := src.FetchStats(context.Background())
+		if err != nil || snap.Version != "fallback" {
+			t.Fatalf("with the admin fallback: %+v, %v", snap, err)
+		}
+	}
+	if src.Where() != admin.URL+"/v1/stats" {
+		t.Errorf("reading from %s, want the admin listener", src.Where())
 	}
 }

@@ -21,9 +21,14 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // Protocols of the subscribers.
@@ -41,6 +46,13 @@ type Options struct {
 	Room string `json:"room,omitempty"`
 	// WHEP, if set, is the endpoint subscribers play from instead of URL.
 	WHEP string `json:"whep,omitempty"`
+	// URLs and WHEPs, when subscribers spread over several targets (the
+	// nodes of a cluster), list them all: subscriber i plays from
+	// targets[i % len(targets)]. URL and WHEP are then the first of each
+	// (Defaults sets them): built-in publishers, server sampling and the
+	// local address use them.
+	URLs  []string `json:"urls,omitempty"`
+	WHEPs []string `json:"wheps,omitempty"`
 	// WHIP, if set, is the endpoint built-in publishers send to.
 	WHIP string `json:"whip,omitempty"`
 	// Subscribers to start, at Rate per second (open model).
@@ -57,7 +69,12 @@ type Options struct {
 	// Grace is the wait, after the counting window closes, for
 	// retransmissions of packets lost just before it.
 	Grace time.Duration `json:"grace"`
-	Token string        `json:"token,omitempty"`
+	// Auth is how subscribers and publishers authenticate: a token minted
+	// for each (its room, identity and the one grant it needs), or one
+	// given token, which fits WHIP/WHEP sessions (they carry no identity
+	// of their own) and at most one session over /ws (it then joins as the
+	// token's identity).
+	Auth auth.Credentials `json:"auth,omitzero"`
 	// BindIP is the local address of the subscribers' UDP sockets; empty
 	// picks the address this machine uses toward the target.
 	BindIP string `json:"bind_ip,omitempty"`
@@ -65,6 +82,9 @@ type Options struct {
 	// server process on this machine whose CPU and RSS are read from /proc.
 	StatsURL  string `json:"stats_url,omitempty"`
 	ServerPID int    `json:"server_pid,omitempty"`
+	// TLS is what https:// and wss:// connections trust (--insecure,
+	// --ca); children get it with the rest of the options.
+	TLS tlsconf.Client `json:"tls,omitzero"`
 	// RunID names identities so that runs do not collide; Offset numbers
 	// this process's subscribers after those of earlier child processes.
 	RunID  string `json:"run_id"`
@@ -76,10 +96,16 @@ type Options struct {
 	// lossy network in the path with it).
 	WrapConn func(net.PacketConn) net.PacketConn `json:"-"`
 	Logger   *slog.Logger                        `json:"-"`
+
+	// fixed is the grant of the given token the run's one /ws session
+	// joins with (Auth.Fixed).
+	fixed *auth.Grant
 }
 
 // Defaults fills unset fields.
 func (o *Options) Defaults() {
+	o.URL, o.URLs = bench.FirstOf(o.URL, o.URLs)
+	o.WHEP, o.WHEPs = bench.FirstOf(o.WHEP, o.WHEPs)
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
@@ -102,12 +128,32 @@ func (o *Options) Protocol() string {
 	return ProtocolLivectl
 }
 
-// Target is the subscribers' URL.
+// Target is the subscribers' URL (the first, when there are several).
 func (o *Options) Target() string {
 	if o.WHEP != "" {
 		return o.WHEP
 	}
 	return o.URL
+}
+
+// Targets are the URLs subscribers spread over.
+func (o *Options) Targets() []string {
+	if o.WHEP != "" {
+		return bench.Targets(o.WHEP, o.WHEPs)
+	}
+	return bench.Targets(o.URL, o.URLs)
+}
+
+// subscriberTarget is the URL subscriber id plays from.
+func (o *Options) subscriberTarget(id int) string { return bench.TargetOf(o.Targets(), id) }
+
+// resultTarget is what subscriber id's result records as its target: its
+// URL when there are several, else nothing (the report's target says it).
+func (o *Options) resultTarget(id int) string {
+	if len(o.Targets()) < 2 {
+		return ""
+	}
+	return o.subscriberTarget(id)
 }
 
 // PublishURL is where built-in publishers send.
@@ -116,6 +162,43 @@ func (o *Options) PublishURL() string {
 		return o.WHIP
 	}
 	return o.URL
+}
+
+// wsSessions is how many identities of the run's own naming join over /ws.
+func (o *Options) WSSessions() int {
+	n := 0
+	if o.WHEP == "" {
+		n += o.Subscribers
+	}
+	if o.WHIP == "" {
+		n += o.Publishers
+	}
+	return n
+}
+
+// session is the room, identity and token of a subscriber (or, with
+// publisher set, a built-in publisher) numbered i.
+func (o *Options) session(i int, publisher bool) (room, identity, token string, err error) {
+	u, role := o.Target(), "-sub-"
+	if publisher {
+		u, role = o.PublishURL(), "-pub-"
+	}
+	room, identity = o.Room, "bench-"+o.RunID+role+strconv.Itoa(i)
+	if !peer.IsWebSocketURL(u) {
+		room = peer.EndpointRoom(u)
+	} else if o.fixed != nil {
+		identity = o.fixed.Identity
+	}
+	ttl := time.Duration(float64(o.Subscribers)/o.Rate*float64(time.Second)) + o.Duration + o.Timeout + time.Hour
+	token, err = o.Auth.For(auth.Grant{Room: room, Identity: identity, Publish: publisher, Subscribe: !publisher}, ttl)
+	return room, identity, token, err
+}
+
+// Redacted is o for a report's settings: its credentials are only said
+// to be there.
+func (o Options) Redacted() Options {
+	o.Auth = o.Auth.Redacted()
+	return o
 }
 
 // Validate checks options that a CLI would otherwise catch; it is used for
@@ -140,7 +223,13 @@ func (o *Options) Validate() error {
 	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
 		errs = append(errs, errors.New("built-in publishers need a WHIP endpoint or a livectl ws:// URL"))
 	}
-	for _, u := range []string{o.URL, o.WHEP, o.WHIP} {
+	if _, err := o.Auth.Fixed(o.WSSessions()); err != nil {
+		errs = append(errs, err)
+	}
+	if len(o.URLs) > 0 && o.URL != o.URLs[0] || len(o.WHEPs) > 0 && o.WHEP != o.WHEPs[0] {
+		errs = append(errs, errors.New("url and whep must be the first of their lists"))
+	}
+	for _, u := range slices.Concat([]string{o.URL, o.WHEP, o.WHIP}, o.URLs, o.WHEPs) {
 		if u == "" {
 			continue
 		}

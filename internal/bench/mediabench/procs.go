@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
-	"github.com/livectl/livectl/internal/publish"
 )
 
 // ChildArgs are the arguments that make livectl a child of --procs: it
@@ -59,6 +59,7 @@ func NewProcs(exe string, opts Options, procs int, stderr io.Writer) (*Procs, er
 	if procs < 1 || procs > opts.Subscribers {
 		return nil, fmt.Errorf("procs must be between 1 and the number of subscribers (%d), got %d", opts.Subscribers, procs)
 	}
+	opts.fixed, _ = opts.Auth.Fixed(opts.WSSessions()) // Validate saw no error
 	done := func(l *Live) { l.Phase = PhaseDone }
 	return &Procs{opts: opts, procs: procs, phase: PhasePublish,
 		children: bench.NewChildren[Options, Live, Report](exe, ChildArgs, procs, stderr, done)}, nil
@@ -123,19 +124,10 @@ func (p *Procs) any(phase string) bool {
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	o := p.opts
-	var pubs []*publish.Publisher
-	defer func() {
-		for _, pb := range pubs {
-			pb.Close()
-		}
-	}()
-	for i := range o.Publishers {
-		pb, err := publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: o.Room, Token: o.Token,
-			Identity: "bench-" + o.RunID + "-pub-" + fmt.Sprint(i)})
-		if err != nil {
-			return nil, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
-		}
-		pubs = append(pubs, pb)
+	pubs, err := startPublishers(ctx, &o, nil)
+	defer closePublishers(pubs)
+	if err != nil {
+		return nil, err
 	}
 	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
 	srv.Start(time.Second)
@@ -185,14 +177,14 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
-	rep.Target, rep.Runs = o.Target(), 1
+	rep.Target, rep.Runs = strings.Join(o.Targets(), ","), 1
 	rep.Settings = Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 		HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: p.procs}
 	rep.DurationS = round2(time.Since(start).Seconds())
 	for _, pb := range pubs {
 		rep.Publishers = append(rep.Publishers, pb.Stats())
 	}
-	rep.Server = serverReport(srv, hold, rep.Subscribers.OK-rep.Subscribers.Dropped)
+	rep.Server = serverReport(srv, hold, o.serverSubscribers(rep.Subscribers.OK-rep.Subscribers.Dropped))
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	// Children judged themselves; judge the whole against the server.
 	gen := rep.Generator

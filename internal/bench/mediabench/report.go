@@ -13,6 +13,7 @@ import (
 	"github.com/livectl/livectl/internal/metrics/threshold"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // KindMedia is the "kind" of a bench media report.
@@ -22,15 +23,18 @@ const KindMedia = "media"
 // Results, the per-subscriber records, which --out keeps so that reports of
 // child processes or separate machines merge exactly.
 type Report struct {
-	Kind        string   `json:"kind"`
-	Target      string   `json:"target"`
-	Protocol    string   `json:"protocol"`
-	Room        string   `json:"room,omitempty"`
-	DurationS   float64  `json:"duration_s"`
-	Runs        int      `json:"runs"`
-	Interrupted bool     `json:"interrupted,omitempty"`
-	Settings    Settings `json:"settings"`
-	Subscribers Counts   `json:"subscribers"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Targets count the subscribers sent to each URL when the run spread
+	// them over several (Target then lists them, comma-separated).
+	Targets     []bench.TargetCount `json:"targets,omitempty"`
+	Protocol    string              `json:"protocol"`
+	Room        string              `json:"room,omitempty"`
+	DurationS   float64             `json:"duration_s"`
+	Runs        int                 `json:"runs"`
+	Interrupted bool                `json:"interrupted,omitempty"`
+	Settings    Settings            `json:"settings"`
+	Subscribers Counts              `json:"subscribers"`
 	// Errors counts failed subscribers by the phase they did not reach;
 	// ErrorDetail by "phase:reason".
 	Errors      map[string]int64 `json:"errors"`
@@ -54,6 +58,9 @@ type Report struct {
 	// judgement, or it cost more CPU per subscriber than the server).
 	Saturated bool     `json:"saturated"`
 	Warnings  []string `json:"warnings,omitempty"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 	// Results are every subscriber's figures; written by --out.
 	Results []Result `json:"results,omitempty"`
 }
@@ -110,7 +117,10 @@ type Dist struct {
 
 // Result is one subscriber.
 type Result struct {
-	ID           int                `json:"id"`
+	ID int `json:"id"`
+	// Target is the URL the subscriber played from, when the run spread
+	// subscribers over several.
+	Target       string             `json:"target,omitempty"`
 	PhasesMS     map[string]float64 `json:"phases_ms"`
 	FirstFrameMS float64            `json:"first_frame_ms,omitempty"`
 	Codec        string             `json:"codec,omitempty"`
@@ -244,9 +254,13 @@ func (r *Report) Summarize() {
 		phases[p] = hist.New()
 	}
 	values := map[string][]float64{}
+	var targets []bench.TargetCount
 	for i := range r.Results {
 		res := &r.Results[i]
 		r.Subscribers.Attempted++
+		if res.Target != "" {
+			targets = bench.MergeTargetCounts(targets, nil, res.Target, 1, int64(btoi(!res.OK())))
+		}
 		if !res.OK() {
 			r.Subscribers.Failed++
 			r.Errors[res.FailedPhase]++
@@ -285,6 +299,7 @@ func (r *Report) Summarize() {
 	if d := r.Totals.Packets + r.Totals.PacketsLost; d > 0 {
 		r.Totals.LossPct = round2(100 * float64(r.Totals.PacketsLost) / float64(d))
 	}
+	r.Targets = bench.SeveralTargets(targets)
 	r.Totals.BitrateKbps = round2(r.Totals.BitrateKbps)
 	r.Totals.FreezeS = round2(r.Totals.FreezeS)
 	r.FirstFrameMS = first.Summary()
@@ -415,7 +430,14 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		s.HoldS = max(s.HoldS, r.Settings.HoldS)
 		s.TimeoutS = max(s.TimeoutS, r.Settings.TimeoutS)
 		s.Procs += max(r.Settings.Procs, 1)
+		n := len(out.Results)
 		out.Results = append(out.Results, r.Results...)
+		for j := n; j < len(out.Results); j++ {
+			if out.Results[j].Target == "" {
+				// A run of one target: its subscribers count under it.
+				out.Results[j].Target = r.Target
+			}
+		}
 		children += r.Errors[bench.KindChildFailed]
 		for k, v := range r.ErrorDetail {
 			if strings.HasPrefix(k, bench.KindChildFailed+":") {
@@ -440,6 +462,11 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("run %d: %s", i+1, w))
 		}
 	}
+	if !strings.Contains(out.Target, ",") {
+		for i := range out.Results {
+			out.Results[i].Target = "" // one target: the report's target says it
+		}
+	}
 	if rssW > 0 {
 		out.Client.RSSBytesPerSubscriber = math.Round(rss / rssW)
 	}
@@ -462,6 +489,13 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		out.Client.MillicoresPerSubscriber = round2(out.Client.CPUCoresHold * 1000 / float64(n))
 	}
 	return out, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // classifyError reduces a probe error to a short reason for counting.

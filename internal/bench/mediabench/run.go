@@ -2,6 +2,7 @@ package mediabench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,6 +72,7 @@ type Run struct {
 	opts   Options
 	log    *slog.Logger
 	bindIP net.IP
+	tls    *tls.Config // from opts.TLS, loaded once for every peer
 
 	attempted, ok, failed, receiving atomic.Int64
 	scheduleLag                      atomic.Int64
@@ -93,6 +95,11 @@ func NewRun(opts Options) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{opts: opts, log: opts.Logger}
+	r.opts.fixed, _ = opts.Auth.Fixed(opts.WSSessions()) // Validate saw no error
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -101,7 +108,7 @@ func NewRun(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("invalid bind address %q", opts.BindIP)
 		}
 	} else {
-		ip, err := bench.LocalIPToward(opts.Target())
+		ip, err := peer.LocalIPToward(opts.Target())
 		if err != nil {
 			return nil, err
 		}
@@ -167,12 +174,8 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	rss0 := bench.ProcessRSS()
 	drops0, dropsOK := udpRcvbufErrors()
 
-	pubs, err := r.startPublishers(ctx)
-	defer func() {
-		for _, p := range pubs {
-			p.Close()
-		}
-	}()
+	pubs, err := startPublishers(ctx, o, r.log)
+	defer closePublishers(pubs)
 	if err != nil {
 		mon.Finish(0, 0)
 		return nil, err
@@ -230,7 +233,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.setPhase(PhaseDone)
 
 	rep := &Report{
-		Kind: KindMedia, Target: o.Target(), Protocol: o.Protocol(), Room: o.Room,
+		Kind: KindMedia, Target: strings.Join(o.Targets(), ","), Protocol: o.Protocol(), Room: o.Room,
 		DurationS: round2(time.Since(start).Seconds()), Runs: 1, Interrupted: ctx.Err() != nil,
 		Settings: Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 			HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: o.Procs},
@@ -254,7 +257,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	}
 	rep.Generator = mon.Finish(time.Duration(r.scheduleLag.Load()), 0)
 	rep.Client.RSSPeakBytes = max(rep.Client.RSSPeakBytes, rep.Generator.RSSPeakBytes)
-	rep.Server = serverReport(srv, srvHold, receiving)
+	rep.Server = serverReport(srv, srvHold, o.serverSubscribers(receiving))
 	if drops1, ok := udpRcvbufErrors(); ok && dropsOK {
 		rep.Client.UDPRcvbufDrops = drops1 - min(drops0, drops1)
 	}
@@ -282,18 +285,32 @@ func (r *Run) started() []*subscriber {
 	return r.subs
 }
 
-func (r *Run) startPublishers(ctx context.Context) ([]*publish.Publisher, error) {
-	o := &r.opts
+func closePublishers(pubs []*publish.Publisher) {
+	for _, p := range pubs {
+		p.Close()
+	}
+}
+
+// startPublishers starts o's built-in publishers (in the parent process
+// when the subscribers are spread over --procs).
+func startPublishers(ctx context.Context, o *Options, log *slog.Logger) ([]*publish.Publisher, error) {
 	var pubs []*publish.Publisher
 	for i := range o.Publishers {
-		p, err := publish.Start(ctx, publish.Options{
-			URL: o.PublishURL(), Room: o.Room, Token: o.Token, Logger: r.log,
-			Identity: "bench-" + o.RunID + "-pub-" + strconv.Itoa(i),
-		})
-		if err != nil {
-			return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
+		room, identity, token, err := o.session(i, true)
+		var tlsCfg *tls.Config
+		if err == nil {
+			tlsCfg, err = o.TLS.Config()
 		}
-		pubs = append(pubs, p)
+		if err == nil {
+			var p *publish.Publisher
+			p, err = publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: room, Token: token, Logger: log, Identity: identity,
+				Peer: peer.Options{TLS: tlsCfg}})
+			if err == nil {
+				pubs = append(pubs, p)
+				continue
+			}
+		}
+		return pubs, fmt.Errorf("starting built-in publisher %d on %s: %w", i+1, o.PublishURL(), err)
 	}
 	return pubs, nil
 }
@@ -341,11 +358,19 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	r.attempted.Add(1)
 	settle := func() { s.settle.Do(func() { settled <- struct{}{} }) }
 	defer settle()
+	// failEarly records a subscriber that failed before its first request.
+	failEarly := func(msg string) {
+		r.failed.Add(1)
+		s.res = Result{ID: s.id, Target: o.resultTarget(s.id), PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+	}
+	room, identity, token, err := o.session(s.id, false)
+	if err != nil {
+		failEarly(err.Error())
+		return
+	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: r.bindIP})
 	if err != nil {
-		r.failed.Add(1)
-		msg := fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err)
-		s.res = Result{ID: s.id, PhasesMS: map[string]float64{}, FailedPhase: probe.PhaseSignal, Reason: classifyError(msg), Error: msg}
+		failEarly(fmt.Sprintf("opening a UDP socket on %s: %v", r.bindIP, err))
 		return
 	}
 	// A larger receive buffer rides out a keyframe burst while this process
@@ -360,9 +385,8 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 
 	var receiving atomic.Bool
 	po := probe.Options{
-		URL: o.Target(), Room: o.Room, Token: o.Token, Logger: r.log,
-		Identity: "bench-" + o.RunID + "-sub-" + strconv.Itoa(s.id),
-		Timeout:  o.Timeout,
+		URL: o.subscriberTarget(s.id), Room: room, Token: token, Logger: r.log, Identity: identity,
+		Timeout: o.Timeout,
 		// Observation lasts until ctx ends (the end of the run).
 		Observe:         365 * 24 * time.Hour,
 		FreezeThreshold: MinFreeze,
@@ -371,7 +395,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 		// frames' timestamps are needed: count them from RTP headers
 		// instead of assembling and hashing every frame.
 		CountOnly: true,
-		Peer: peer.Options{UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
+		Peer: peer.Options{TLS: r.tls, UDPMux: mux, Interceptors: []interceptor.Factory{s.counters.Factory()},
 			LoggerFactory: quietPion, DetachDataChannels: true, NoStatsInterceptor: true},
 		OnFrame: func(t time.Time, f media.Frame) {
 			if s.frames.frame(t, f) {
@@ -399,7 +423,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 // result turns a probe result and the counters into a subscriber's record.
 // early says the attempt ended before the run did.
 func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
-	res := Result{ID: s.id, PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
+	res := Result{ID: s.id, Target: r.opts.resultTarget(s.id), PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
 	if res.PhasesMS == nil {
 		res.PhasesMS = map[string]float64{}
 	}

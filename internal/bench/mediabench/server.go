@@ -6,6 +6,18 @@ import (
 	"github.com/livectl/livectl/internal/bench"
 )
 
+// serverSubscribers is how many of receiving subscribers the sampled
+// server serves, as serverReport wants it: all of them with one target;
+// with several the sampled server (one of them, or another) serves a
+// share that the generator cannot tell, so 0 leaves the per-subscriber
+// figures out rather than divide one server's cost by every subscriber.
+func (o *Options) serverSubscribers(receiving int64) int64 {
+	if len(o.Targets()) > 1 {
+		return 0
+	}
+	return receiving
+}
+
 // serverReport sums up the server's side from what srv (bench's one server
 // sampler) saw; hold holds the hold's start and end marks (fewer when the
 // hold was never reached); receiving is the number of subscribers getting

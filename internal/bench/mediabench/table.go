@@ -27,6 +27,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("target\t%s (%s)\n", r.Target, r.Protocol)
+	bench.WriteTargets(tw, r.Targets)
 	if r.Room != "" {
 		p("room\t%s\n", r.Room)
 	}
@@ -148,6 +149,9 @@ type Row struct {
 	B        float64 `json:"b"`
 	Delta    float64 `json:"delta"`
 	DeltaPct float64 `json:"delta_pct,omitempty"`
+	// Change is bench.Better or bench.Worse, or absent when it did not
+	// move or has no better direction.
+	Change string `json:"change,omitempty"`
 }
 
 // Compare lines up the headline figures of a and b.
@@ -155,7 +159,7 @@ func (a *Report) Compare(b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, x, y float64) {
 		d, p, _ := bench.Change(x, y)
-		c.Rows = append(c.Rows, Row{Name: name, A: x, B: y, Delta: round2(d), DeltaPct: p})
+		c.Rows = append(c.Rows, Row{Name: name, A: x, B: y, Delta: round2(d), DeltaPct: p, Change: bench.Verdict(name, d)})
 	}
 	add("subscribers.ok", float64(a.Subscribers.OK), float64(b.Subscribers.OK))
 	add("subscribers.failed", float64(a.Subscribers.Failed), float64(b.Subscribers.Failed))
@@ -178,13 +182,13 @@ func (a *Report) Compare(b *Report) *Comparison {
 // people.
 func (c *Comparison) WriteTable(w io.Writer, nameA, nameB string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\t%s\t%s\tchange\t\n", nameA, nameB)
+	fmt.Fprintf(tw, "\t%s\t%s\tchange\t\t\n", nameA, nameB)
 	for _, r := range c.Rows {
 		pct := ""
 		if r.DeltaPct != 0 {
 			pct = fmt.Sprintf(" (%+.1f%%)", r.DeltaPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+g%s\t\n", r.Name, bench.Num(r.A), bench.Num(r.B), r.Delta, pct)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+g%s\t%s\t\n", r.Name, bench.Num(r.A), bench.Num(r.B), r.Delta, pct, r.Change)
 	}
 	return tw.Flush()
 }

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // Protocols of the signal generator.
@@ -25,6 +27,11 @@ const (
 // JSON to child processes (--procs), so every field is serialisable.
 type Options struct {
 	URL string `json:"url"`
+	// URLs, when the run spreads over several targets (the nodes of a
+	// cluster), lists them all; session i goes to URLs[i % len(URLs)], and
+	// URL is the first (Defaults sets it), which the run's server sampling
+	// and local-address checks use.
+	URLs []string `json:"urls,omitempty"`
 	// Conns is the number of sessions to open.
 	Conns int `json:"conns"`
 	// RunConns is the whole run's sessions when this process opens a share
@@ -54,9 +61,12 @@ type Options struct {
 	Hello []string `json:"hello,omitempty"`
 	// RunID prefixes room and identity names so runs do not collide.
 	RunID string `json:"run_id"`
-	// Token is sent in join requests; Header with the upgrade request.
-	Token  string      `json:"token,omitempty"`
-	Header http.Header `json:"header,omitempty"`
+	// Auth is how livectl sessions authenticate: a token minted per
+	// session for its room and identity, or one given token, which fits
+	// only a run of one session (it then joins the token's room as its
+	// identity). Header goes with the upgrade request.
+	Auth   auth.Credentials `json:"auth,omitzero"`
+	Header http.Header      `json:"header,omitempty"`
 	// SourceIPs are the local addresses dials are spread over; empty lets
 	// the kernel choose.
 	SourceIPs []net.IP `json:"source_ips,omitempty"`
@@ -81,10 +91,18 @@ type Options struct {
 	// ServerPID, when the server runs on this machine, lets the report
 	// include the server's RSS per session (from /proc).
 	ServerPID int `json:"server_pid,omitempty"`
+	// TLS is what wss:// connections trust (--insecure, --ca); children
+	// get it with the rest of the options.
+	TLS tlsconf.Client `json:"tls,omitzero"`
+
+	// fixed is the grant of a given token that the run's one session
+	// joins with (Auth.Fixed), set by NewRun.
+	fixed *auth.Grant
 }
 
 // Defaults fills unset fields.
 func (o *Options) Defaults() {
+	o.URL, o.URLs = bench.FirstOf(o.URL, o.URLs)
 	if o.Protocol == "" {
 		o.Protocol = ProtocolLivectl
 	}
@@ -105,6 +123,12 @@ func (o *Options) Defaults() {
 	}
 }
 
+// targets are the URLs sessions are spread over (one, or URLs).
+func (o *Options) targets() []string { return bench.Targets(o.URL, o.URLs) }
+
+// target is the URL of session i (numbered over all processes).
+func (o *Options) target(i int) string { return bench.TargetOf(o.targets(), i) }
+
 // roomIndex is the number of session i's room (sessions numbered over
 // all processes); member is i's place among its room's members in the
 // order they join (0 first).
@@ -123,7 +147,30 @@ func (o *Options) member(i int) int {
 }
 
 // room is the name of session i's room.
-func (o *Options) room(i int) string { return roomName(o.RunID, o.roomIndex(i)) }
+func (o *Options) room(i int) string {
+	if o.fixed != nil {
+		return o.fixed.Room
+	}
+	return roomName(o.RunID, o.roomIndex(i))
+}
+
+// identity is session i's identity.
+func (o *Options) identity(i int) string {
+	if o.fixed != nil {
+		return o.fixed.Identity
+	}
+	return "bench-" + o.RunID + "-" + strconv.Itoa(i)
+}
+
+// token is what session i presents in its join: one minted for its room,
+// identity and grants (chat for the room's senders), valid for the whole
+// run, or the given token.
+func (o *Options) token(i int) (string, error) {
+	ramp := time.Duration(float64(o.RunConns) / o.Rate * float64(time.Second))
+	ttl := ramp + o.Duration + o.ConnectTimeout + 3*o.RequestTimeout + time.Hour
+	return o.Auth.For(auth.Grant{Room: o.room(i), Identity: o.identity(i),
+		Chat: o.ChatRate > 0 && o.member(i) < o.chatSenders()}, ttl)
+}
 
 func roomName(runID string, n int) string { return "bench-" + runID + "-" + strconv.Itoa(n) }
 
@@ -286,12 +333,22 @@ func (m Matcher) String() string {
 	return m.Text
 }
 
+// Redacted is o for a report's settings: its credentials are only said
+// to be there.
+func (o Options) Redacted() Options {
+	o.Auth = o.Auth.Redacted()
+	return o
+}
+
 // Validate checks options that a CLI would otherwise catch; it is used for
 // options arriving as JSON in a child process as well.
 func (o *Options) Validate() error {
 	var errs []error
 	if o.URL == "" {
 		errs = append(errs, errors.New("url is required"))
+	}
+	if len(o.URLs) > 0 && o.URL != o.URLs[0] {
+		errs = append(errs, fmt.Errorf("url %q must be the first of urls %q", o.URL, o.URLs))
 	}
 	if o.Conns <= 0 {
 		errs = append(errs, fmt.Errorf("conns must be positive, got %d", o.Conns))
@@ -316,6 +373,14 @@ func (o *Options) Validate() error {
 	}
 	if len(o.Hello) > 0 && o.Protocol != ProtocolRaw {
 		errs = append(errs, errors.New("hello frames are for the raw protocol; livectl sessions join"))
+	}
+	if o.Protocol == ProtocolRaw && o.Auth != (auth.Credentials{}) {
+		errs = append(errs, errors.New("tokens go in livectl join requests; a raw-mode server takes its credentials in a header or hello frame"))
+	}
+	if o.Protocol == ProtocolLivectl {
+		if _, err := o.Auth.Fixed(o.RunConns); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/livectl/livectl/internal/bench"
@@ -148,7 +149,7 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.ErrorDetail = bench.CountChildErrors(childErr, rep.Errors, rep.ErrorDetail)
-	rep.Target = p.opts.URL
+	rep.Target = strings.Join(p.opts.targets(), ",")
 	rep.Runs = 1
 	rep.Settings = p.opts.settings(p.procs)
 	rep.DurationS = round2(time.Since(start).Seconds())

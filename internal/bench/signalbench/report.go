@@ -14,6 +14,7 @@ import (
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/hist"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // KindSignal is the "kind" of a bench signal report.
@@ -37,10 +38,13 @@ var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT
 // Report is the result of `bench signal`. The fields named in SPEC.md are
 // stable; the rest may grow.
 type Report struct {
-	Kind      string  `json:"kind"`
-	Target    string  `json:"target"`
-	Protocol  string  `json:"protocol"`
-	DurationS float64 `json:"duration_s"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Targets count the sessions sent to each URL when the run spread
+	// them over several (Target then lists them, comma-separated).
+	Targets   []bench.TargetCount `json:"targets,omitempty"`
+	Protocol  string              `json:"protocol"`
+	DurationS float64             `json:"duration_s"`
 	// Runs is how many runs (files or child processes) were merged into this one.
 	Runs int `json:"runs"`
 	// Interrupted says the run was stopped before it finished.
@@ -56,6 +60,9 @@ type Report struct {
 	Generator   bench.Generator         `json:"generator"`
 	// Chat is there when the run sent chat (--chat-rate).
 	Chat *Chat `json:"chat,omitempty"`
+	// Envelope: the run's context (start, end, version, host, settings)
+	// and its assertions' outcomes.
+	report.Envelope
 	// Histograms are the full distributions behind Latency, written by
 	// --out so that `bench report` can merge runs exactly.
 	Histograms map[string]*hist.Histogram `json:"histograms,omitempty"`
@@ -194,6 +201,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			}
 		}
 		out.Target = bench.AddTarget(out.Target, r.Target)
+		out.Targets = bench.MergeTargetCounts(out.Targets, r.Targets, r.Target, r.Connections.Attempted, r.Connections.Failed)
 		out.Protocol = r.Protocol
 		out.Interrupted = out.Interrupted || r.Interrupted
 		out.Runs += max(r.Runs, 1)
@@ -247,6 +255,7 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 			out.Server = &sc
 		}
 	}
+	out.Targets = bench.SeveralTargets(out.Targets)
 	for name, h := range out.Histograms {
 		out.Latency[name] = h.Summary()
 	}
@@ -301,6 +310,7 @@ func (r *Report) ReportKind() string { return r.Kind }
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "target\t%s (%s)\n", r.Target, r.Protocol)
+	bench.WriteTargets(tw, r.Targets)
 	fmt.Fprintf(tw, "duration\t%s (ramp %s)", secs(r.DurationS), secs(r.Rate.RampS))
 	if r.Runs > 1 {
 		fmt.Fprintf(tw, ", %d runs merged", r.Runs)
@@ -408,6 +418,9 @@ type Row struct {
 	B        float64  `json:"b"`
 	Delta    float64  `json:"delta"`
 	DeltaPct *float64 `json:"delta_pct,omitempty"`
+	// Change is bench.Better or bench.Worse, or absent when it did not
+	// move or has no better direction.
+	Change string `json:"change,omitempty"`
 }
 
 // Compare lines up the headline figures of a and b.
@@ -415,7 +428,7 @@ func (a *Report) Compare(b *Report) *Comparison {
 	c := &Comparison{A: a, B: b}
 	add := func(name string, va, vb float64) {
 		d, p, ok := bench.Change(va, vb)
-		r := Row{Metric: name, A: va, B: vb, Delta: round3(d)}
+		r := Row{Metric: name, A: va, B: vb, Delta: round3(d), Change: bench.Verdict(name, d)}
 		if ok {
 			r.DeltaPct = &p
 		}
@@ -462,13 +475,13 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 // people.
 func (c *Comparison) WriteTable(w io.Writer, nameA, nameB string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "metric\t%s\t%s\tdelta\tdelta %%\t\n", nameA, nameB)
+	fmt.Fprintf(tw, "metric\t%s\t%s\tdelta\tdelta %%\t\t\n", nameA, nameB)
 	for _, r := range c.Rows {
 		pct := "-"
 		if r.DeltaPct != nil {
 			pct = fmt.Sprintf("%+.1f%%", *r.DeltaPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, bench.Num(r.A), bench.Num(r.B), signed(r.Delta), pct)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Metric, bench.Num(r.A), bench.Num(r.B), signed(r.Delta), pct, r.Change)
 	}
 	return tw.Flush()
 }

@@ -75,8 +75,9 @@ type livectlConn struct {
 
 func (r *Run) dialLivectl(ctx context.Context, s *session) (conn, error) {
 	lc := &livectlConn{s: s}
-	c, err := signal.Dial(ctx, r.opts.URL, &signal.DialOptions{
+	c, err := signal.Dial(ctx, r.opts.target(s.idx), &signal.DialOptions{
 		Header:           r.opts.Header,
+		TLS:              r.tls,
 		LocalAddr:        r.localAddr(s.idx),
 		HandshakeTimeout: r.opts.ConnectTimeout,
 		WriteTimeout:     r.opts.RequestTimeout,
@@ -202,14 +203,16 @@ func (r *Run) dialRaw(ctx context.Context, s *session) (conn, error) {
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  rawBufferPool,
+		TLSClientConfig:  r.tls,
 	}
 	if la := r.localAddr(s.idx); la != nil {
 		nd := &net.Dialer{LocalAddr: la}
 		d.NetDialContext = nd.DialContext
 	}
-	ws, resp, err := d.DialContext(ctx, r.opts.URL, r.opts.Header)
+	target := r.opts.target(s.idx)
+	ws, resp, err := d.DialContext(ctx, target, r.opts.Header)
 	if err != nil {
-		de := &signal.DialError{URL: r.opts.URL, Err: err}
+		de := &signal.DialError{URL: target, Err: err}
 		if resp != nil {
 			de.Status = resp.StatusCode
 			resp.Body.Close()

@@ -2,11 +2,12 @@ package signalbench
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,13 +63,19 @@ type Run struct {
 
 	shards []*shard
 	chat   chatState
+	// perTarget counts attempts and failures by target (Options.URLs).
+	perTarget []targetTally
 
 	onPhase func(phase string)
+	tls     *tls.Config // from opts.TLS, loaded once for every session
 
 	liveMu   sync.Mutex
 	liveEst  int64
 	liveTime time.Time
 }
+
+// targetTally counts one target's sessions as they are attempted.
+type targetTally struct{ attempted, failed atomic.Int64 }
 
 // NewRun validates opts and prepares a run.
 func NewRun(opts Options) (*Run, error) {
@@ -76,7 +83,15 @@ func NewRun(opts Options) (*Run, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{}}
+	if opts.Protocol == ProtocolLivectl {
+		opts.fixed, _ = opts.Auth.Fixed(opts.RunConns) // Validate saw no error
+	}
+	r := &Run{opts: opts, errs: map[string]int64{}, detail: map[string]int64{}, hist: map[string]*hist.Histogram{},
+		perTarget: make([]targetTally, len(opts.targets()))}
+	var err error
+	if r.tls, err = opts.TLS.Config(); err != nil {
+		return nil, err
+	}
 	for _, name := range LatencyNames {
 		r.hist[name] = hist.New()
 	}
@@ -275,7 +290,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	gen := mon.Finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
 
 	rep := &Report{
-		Kind: KindSignal, Target: o.URL, Protocol: o.Protocol,
+		Kind: KindSignal, Target: strings.Join(o.targets(), ","), Targets: r.targetCounts(), Protocol: o.Protocol,
 		DurationS: round2(dur), Runs: 1,
 		Settings: o.settings(1),
 		Connections: Connections{
@@ -387,12 +402,25 @@ func (r *Run) ramp(ctx context.Context) {
 	wg.Wait()
 }
 
+// targetCounts are the sessions and failures by target, when there are
+// several targets.
+func (r *Run) targetCounts() []bench.TargetCount {
+	counts := bench.NewTargetCounts(r.opts.targets())
+	for i := range counts {
+		counts[i].Sessions, counts[i].Failed = r.perTarget[i].attempted.Load(), r.perTarget[i].failed.Load()
+	}
+	return bench.SeveralTargets(counts)
+}
+
 func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	o := &r.opts
 	r.attempted.Add(1)
 	s := &session{r: r, idx: o.Offset + i}
+	tally := &r.perTarget[bench.TargetIndex(o.targets(), s.idx)]
+	tally.attempted.Add(1)
 	if ctx.Err() != nil {
 		r.failed.Add(1)
+		tally.failed.Add(1)
 		r.countError(ctx.Err())
 		return
 	}
@@ -406,6 +434,7 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	// socket said: it counts as interrupted, not as the server's timeout.
 	fail := func(err error) {
 		r.failed.Add(1)
+		tally.failed.Add(1)
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
@@ -430,8 +459,11 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	r.hist[LatConnect].Record(connected.Sub(due))
 	r.hist[LatConnectRaw].Record(connected.Sub(start))
 	if lc, ok := c.(*livectlConn); ok {
-		id := strconv.Itoa(s.idx)
-		if err := lc.join(context.Background(), o.room(s.idx), "bench-"+o.RunID+"-"+id, o.Token); err != nil {
+		tok, err := o.token(s.idx)
+		if err == nil {
+			err = lc.join(context.Background(), o.room(s.idx), o.identity(s.idx), tok)
+		}
+		if err != nil {
 			fail(err)
 			lc.c.Close()
 			return

@@ -10,3 +10,11 @@ ffmpeg $q -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 4 -ac 2 -c:a lib
 ffmpeg $q -f lavfi -i "color=c=black:size=320x240:rate=30" -t 1 -c:v libvpx -b:v 100k -g 30 -f ivf ../testdata/black.ivf
 ffmpeg $q -f lavfi -i "testsrc2=size=320x240:rate=30" -t 2 -c:v libx264 -profile:v baseline -level 3.1 \
 	-pix_fmt yuv420p -g 30 -bsf:v h264_mp4toannexb -f h264 ../testdata/clip.h264
+# Simulcast renditions (publish --simulcast): the same picture in three
+# sizes, keyframes on the same frames so that a viewer switching layers
+# finds one soon on every layer.
+for l in "q 320x180 150k" "h 640x360 500k" "f 1280x720 1500k"; do
+	set -- $l
+	ffmpeg $q -f lavfi -i "testsrc2=size=$2:rate=30" -t 4 -c:v libvpx -b:v $3 -minrate $3 -maxrate $3 \
+		-g 30 -keyint_min 30 -deadline realtime -cpu-used 8 -error-resilient 1 -auto-alt-ref 0 -f ivf simulcast-$1.ivf
+done

@@ -11,6 +11,11 @@
 // a percentage of that total; a plain number (a rate, a peak) takes a
 // number only; a metric that is already a percentage (loss_pct) takes a
 // number, with or without %, read as that percentage.
+//
+// A threshold written with a leading + is relative to a baseline run (the
+// same metric of another report): join.p99<+10% holds when join.p99 is
+// less than 110 % of the baseline's, errors<=+0 when there are no more
+// errors than in the baseline, rtt.p50<+2ms within 2ms of it.
 package threshold
 
 import (
@@ -70,6 +75,9 @@ type Expr struct {
 	Op     Op      //
 	Unit   Unit    //
 	Value  float64 // milliseconds for Duration, percent for Percent
+	// Relative says the threshold is the baseline's value plus Value
+	// (Percent: plus Value percent of it).
+	Relative bool
 }
 
 func (e Expr) String() string { return e.Text }
@@ -192,6 +200,9 @@ func parseOne(s string) (Expr, error) {
 		return Expr{}, fmt.Errorf("%w %q: metric name %q must be letters, digits, _ and dots (e.g. join.p99)", ErrSyntax, s, e.Metric)
 	}
 	rest = strings.TrimSpace(rest)
+	if r, ok := strings.CutPrefix(rest, "+"); ok {
+		e.Relative, rest = true, strings.TrimSpace(r)
+	}
 	if rest == "" {
 		return Expr{}, fmt.Errorf("%w %q: missing value after %s", ErrSyntax, s, e.Op)
 	}
@@ -262,6 +273,10 @@ func Check(exprs []Expr, m Metrics) error {
 
 func fits(e Expr, v Value) error {
 	switch {
+	case e.Relative && e.Unit == Percent:
+		return nil // a share of the baseline's value fits every kind
+	case e.Relative && v.Kind == Percentage && e.Unit == Number:
+		return nil // percentage points
 	case v.Kind == Latency && e.Unit != Duration:
 		return fmt.Errorf("%s is a latency: give a duration such as 50ms", e.Metric)
 	case v.Kind == Count && e.Unit == Duration:
@@ -290,22 +305,45 @@ func (r Result) String() string {
 	return fmt.Sprintf("%s: %s (%s)", r.Expr.Text, status, r.Actual)
 }
 
-// Evaluate checks every expression against m.
-func Evaluate(exprs []Expr, m Metrics) []Result {
+// ErrNoBaseline is returned by CheckBaseline for relative thresholds
+// without a baseline to be relative to.
+var ErrNoBaseline = errors.New("a relative threshold (+…) needs a baseline run")
+
+// CheckBaseline refuses relative expressions when there is no baseline.
+func CheckBaseline(exprs []Expr, haveBaseline bool) error {
+	for _, e := range exprs {
+		if e.Relative && !haveBaseline {
+			return fmt.Errorf("%w: %s", ErrNoBaseline, e.Text)
+		}
+	}
+	return nil
+}
+
+// Evaluate checks every expression against m; relative ones fail, having
+// no baseline (EvaluateAgainst).
+func Evaluate(exprs []Expr, m Metrics) []Result { return EvaluateAgainst(exprs, m, nil) }
+
+// EvaluateAgainst checks every expression against m, relative ones against
+// the same metric of base. A relative threshold whose metric the baseline
+// lacks, or has no samples of, fails.
+func EvaluateAgainst(exprs []Expr, m, base Metrics) []Result {
 	out := make([]Result, 0, len(exprs))
 	for _, e := range exprs {
-		out = append(out, evaluate(e, m))
+		out = append(out, evaluate(e, m, base))
 	}
 	return out
 }
 
-func evaluate(e Expr, m Metrics) Result {
+func evaluate(e Expr, m, base Metrics) Result {
 	v, ok := m.Metric(e.Metric)
 	if !ok {
 		return Result{Expr: e, Actual: "no such metric"}
 	}
 	if err := fits(e, v); err != nil {
 		return Result{Expr: e, Actual: err.Error()}
+	}
+	if e.Relative {
+		return evaluateRelative(e, v, base)
 	}
 	switch {
 	case e.Unit == Duration:
@@ -330,6 +368,33 @@ func evaluate(e Expr, m Metrics) Result {
 	default:
 		return Result{Expr: e, Pass: e.Op.holds(v.V, e.Value), Actual: fmtNum(v.V)}
 	}
+}
+
+// evaluateRelative compares v with the baseline's value of the metric plus
+// e's offset.
+func evaluateRelative(e Expr, v Value, base Metrics) Result {
+	if base == nil {
+		return Result{Expr: e, Actual: "no baseline"}
+	}
+	b, ok := base.Metric(e.Metric)
+	switch {
+	case !ok:
+		return Result{Expr: e, Actual: "the baseline has no " + e.Metric}
+	case v.Kind == Latency && v.Samples == 0:
+		return Result{Expr: e, Actual: "no samples recorded"}
+	case b.Kind == Latency && b.Samples == 0:
+		return Result{Expr: e, Actual: "the baseline recorded no samples"}
+	}
+	limit := b.V + e.Value
+	if e.Unit == Percent {
+		limit = b.V * (1 + e.Value/100)
+	}
+	show := fmtNum
+	if v.Kind == Latency {
+		show = fmtMS
+	}
+	return Result{Expr: e, Pass: e.Op.holds(v.V, limit),
+		Actual: fmt.Sprintf("%s; baseline %s, limit %s", show(v.V), show(b.V), show(limit))}
 }
 
 // Failed returns the failed results as lines for an exit-3 message.

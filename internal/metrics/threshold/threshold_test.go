@@ -214,3 +214,78 @@ func FuzzParse(f *testing.F) {
 		_ = Evaluate(exprs, metrics())
 	})
 }
+
+// TestRelative checks thresholds relative to a baseline run: pass, fail,
+// a metric the baseline lacks, and no baseline at all.
+func TestRelative(t *testing.T) {
+	run := Map{
+		"join.p99":     {Kind: Latency, V: 10.5, Samples: 100},
+		"errors":       {Kind: Count, V: 3, Total: 100},
+		"rate":         {Kind: Plain, V: 900},
+		"loss_pct":     {Kind: Percentage, V: 1.5, Total: 1000},
+		"chat.p99":     {Kind: Latency, V: 20, Samples: 10},
+		"new.metric.x": {Kind: Plain, V: 1},
+	}
+	base := Map{
+		"join.p99": {Kind: Latency, V: 10, Samples: 100},
+		"errors":   {Kind: Count, V: 3, Total: 100},
+		"rate":     {Kind: Plain, V: 1000},
+		"loss_pct": {Kind: Percentage, V: 1, Total: 1000},
+		"chat.p99": {Kind: Latency, Samples: 0},
+	}
+	for _, tc := range []struct {
+		expr    string
+		base    Metrics
+		pass    bool
+		mention string
+	}{
+		{"join.p99<+10%", base, true, "baseline 10ms, limit 11ms"},
+		{"join.p99<+4%", base, false, "limit 10.4ms"},
+		{"join.p99<=+0.5ms", base, true, "limit 10.5ms"},
+		{"errors<=+0", base, true, "baseline 3"},
+		{"errors<+0", base, false, ""},
+		{"rate>=+-5%", nil, false, ""}, // parse error below, never evaluated
+		{"loss_pct<=+0.5", base, true, "limit 1.5"},
+		{"loss_pct<+50%", base, false, ""},
+		{"new.metric.x<+10%", base, false, "the baseline has no new.metric.x"},
+		{"chat.p99<+10%", base, false, "the baseline recorded no samples"},
+		{"join.p99<+10%", nil, false, "no baseline"},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			exprs, err := Parse(tc.expr)
+			if strings.Contains(tc.expr, "+-") {
+				if err == nil {
+					t.Fatalf("Parse(%q) accepted a negative offset", tc.expr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !exprs[0].Relative {
+				t.Fatalf("%q parsed as absolute", tc.expr)
+			}
+			if err := Check(exprs, run); err != nil {
+				t.Fatal(err)
+			}
+			r := EvaluateAgainst(exprs, run, tc.base)[0]
+			if r.Pass != tc.pass || !strings.Contains(r.Actual, tc.mention) {
+				t.Errorf("%s: pass %v (%s), want %v mentioning %q", tc.expr, r.Pass, r.Actual, tc.pass, tc.mention)
+			}
+		})
+	}
+	exprs, _ := Parse("join.p99<+10%,errors<5")
+	if err := CheckBaseline(exprs, false); !errors.Is(err, ErrNoBaseline) {
+		t.Errorf("CheckBaseline without a baseline: %v", err)
+	}
+	if err := CheckBaseline(exprs, true); err != nil {
+		t.Errorf("CheckBaseline with one: %v", err)
+	}
+	if err := Check(exprs[:1], Map{"join.p99": {Kind: Latency}}); err != nil {
+		t.Errorf("a relative percentage of a latency: %v", err)
+	}
+	bad, _ := Parse("join.p99<+5")
+	if err := Check(bad, run); err == nil {
+		t.Error("a relative plain number accepted for a latency")
+	}
+}

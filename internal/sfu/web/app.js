@@ -5,12 +5,15 @@
 // tests use these). The chat joins the room at load. window.livectl exposes the state,
 // including firstFrameMs: milliseconds from the start of the WHEP attempt
 // to the first frame the browser rendered (requestVideoFrameCallback's
-// presentationTime), and firstFrame, a promise of it for the last watch().
+// presentationTime), and firstFrame, a promise of it for the last watch();
+// notes: the text shown over each video ({pub, sub}: errors, "waiting for
+// a publisher", "the camera needs HTTPS").
 "use strict";
 
 const state = window.livectl = {
   publishing: false, watching: false, framesRendered: 0,
   firstFrameMs: null, watchStartedAt: null, errors: [], log: [],
+  notes: { pub: "", sub: "" },
   // chat: joined over /ws; members = publishers + viewers of the room, as
   // joined, participant events and room_update tell; messages as shown.
   chat: { joined: false, publishers: 0, viewers: 0, members: 0, messages: [], lastSeq: 0 },
@@ -36,11 +39,31 @@ function log(msg) {
     requestAnimationFrame(() => { scrollPending = false; logEl.scrollTop = logEl.scrollHeight; });
   }
 }
-function fail(what, err) {
+// note shows text over a session's video ("pub": the camera, "sub": the
+// room), as an error or a notice; "" clears it.
+function note(name, text, isError) {
+  const el = $(name === "pub" ? "localnote" : "remotenote");
+  state.notes[name] = text;
+  el.textContent = text;
+  el.classList.toggle("error", !!isError);
+}
+function fail(what, err, name) {
   const msg = what + ": " + (err && err.message ? err.message : err);
   state.errors.push(msg);
   log("ERROR " + msg);
+  if (name) note(name, msg, true);
 }
+
+// Browsers give pages the camera only in a secure context: https:// or
+// localhost. Elsewhere navigator.mediaDevices is missing, and publishing
+// would fail with a TypeError that says nothing useful.
+const cameraNeedsHTTPS = !window.isSecureContext || !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+const httpsAdvice = "The camera needs HTTPS: open this page over https:// (serve --tls-cert/--tls-key) or on localhost. Watching works as it is.";
+if (cameraNeedsHTTPS) note("pub", httpsAdvice, true);
+
+// A WHEP session to an empty room connects and then receives nothing: say
+// so instead of leaving a black, "loading" video.
+const emptyRoomAfterMs = 2000;
 
 // authHeaders carries the page's token, if any, on every WHIP/WHEP request
 // (POST, PATCH and DELETE alike: the server lets only the creating token
@@ -149,13 +172,13 @@ async function stopSession(name) {
 
 // watchConnection reports a peer connection that fails (ICE or DTLS) as an
 // error, so that a test waiting for frames learns why at once.
-function watchConnection(what, pc, alive, onFailed) {
+function watchConnection(what, name, pc, alive, onFailed) {
   pc.addEventListener("connectionstatechange", () => {
     if (!alive()) return;
     log(what + ": " + pc.connectionState);
     if (pc.connectionState === "failed") {
       const err = new Error("connection failed (ICE or DTLS): is UDP to the server's --udp-port blocked?");
-      fail(what, err);
+      fail(what, err, name);
       if (onFailed) onFailed(err);
     }
   });
@@ -166,6 +189,11 @@ async function publish() {
   const gen = gens.pub;
   const alive = () => gen === gens.pub;
   let stream = null, pc = null;
+  if (cameraNeedsHTTPS) {
+    fail("publish", new Error(httpsAdvice), "pub");
+    return;
+  }
+  note("pub", "");
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
     if (!alive()) { stream.getTracks().forEach((t) => t.stop()); return; }
@@ -173,7 +201,7 @@ async function publish() {
     pc = newPeerConnection();
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     sessions.pub = { pc, stream };
-    watchConnection("publish", pc, alive);
+    watchConnection("publish", "pub", pc, alive);
     pc.addEventListener("connectionstatechange", () => {
       if (!alive()) return;
       $("localcap").textContent = "camera: " + pc.connectionState;
@@ -185,7 +213,7 @@ async function publish() {
     log("publishing to room " + $("room").value + " (" + location + ")");
   } catch (e) {
     if (!alive()) return; // stopped meanwhile: not an error
-    fail("publish", e);
+    fail("publish", e, "pub");
     stopSession("pub"); // no camera or peer connection left running
     if (stream && !pc) stream.getTracks().forEach((t) => t.stop());
   }
@@ -205,6 +233,7 @@ async function watch() {
   const alive = () => gen === gens.sub;
   state.framesRendered = 0;
   state.firstFrameMs = null;
+  note("sub", "");
   const started = performance.now();
   state.watchStartedAt = started;
   log("watch: starting");
@@ -228,6 +257,7 @@ async function watch() {
         // interval (16.7 ms at 60 Hz) later.
         state.firstFrameMs = (md && md.presentationTime ? md.presentationTime : performance.now()) - started;
         log("first frame rendered after " + state.firstFrameMs.toFixed(0) + " ms");
+        note("sub", "");
         settle.resolve(state.firstFrameMs);
       }
       $("remotecap").textContent = "room: " + state.framesRendered + " frames, first after " +
@@ -236,9 +266,19 @@ async function watch() {
     };
     video.requestVideoFrameCallback(onFrame);
     sessions.sub = { pc };
-    watchConnection("watch", pc, alive, (err) => settle.reject(err));
+    watchConnection("watch", "sub", pc, alive, (err) => settle.reject(err));
     pc.addEventListener("connectionstatechange", () => {
-      if (alive()) state.watching = pc.connectionState === "connected";
+      if (!alive()) return;
+      state.watching = pc.connectionState === "connected";
+      if (!state.watching) return;
+      $("remotecap").textContent = "room: connected";
+      setTimeout(() => {
+        if (alive() && state.framesRendered === 0 && pc.connectionState === "connected") {
+          note("sub", "Room " + $("room").value + " has no video yet: waiting for a publisher.");
+          $("remotecap").textContent = "room: connected, nobody publishing";
+          log("watch: no video yet (the room has no publisher)");
+        }
+      }, emptyRoomAfterMs);
     });
     const location = await exchange("whep", pc, alive);
     if (!location) return;
@@ -247,7 +287,7 @@ async function watch() {
     log("watching room " + $("room").value + " (" + location + ")");
   } catch (e) {
     if (!alive()) return; // stopped or superseded meanwhile: not an error
-    fail("watch", e);
+    fail("watch", e, "sub");
     settle.reject(e);
     stopSession("sub");
   }
@@ -370,5 +410,12 @@ $("stop").onclick = () => { stopSession("pub"); stopSession("sub"); };
 window.addEventListener("pagehide", () => { stopSession("pub"); stopSession("sub"); });
 
 joinChat();
-if (params.get("publish") === "1") publish();
-if (params.get("watch") === "1") watch();
+// Start what the URL asks for once the page has loaded: a video element
+// given a stream before then delays the page's load event until media
+// arrives, and in an empty room none does, so the page never finished
+// loading.
+function autostart() {
+  if (params.get("publish") === "1") publish();
+  if (params.get("watch") === "1") watch();
+}
+if (document.readyState === "complete") autostart(); else window.addEventListener("load", autostart, { once: true });

@@ -7,9 +7,13 @@ package progress
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/x/term"
 )
 
 // Mode is how progress is shown.
@@ -39,8 +43,13 @@ type Status struct {
 	// Done and Total draw the bar; Total 0 means no known end.
 	Done, Total int64
 	// Text follows the bar: "est 5230  failed 0  1998/s  p99 12.1ms".
+	// Fields are separated by two spaces; a line too wide for the
+	// terminal drops whole fields from the end, never part of one.
 	Text string
 }
+
+// fieldSep separates the fields of Status.Text.
+const fieldSep = "  "
 
 // Reporter prints a Status every interval until Stop.
 type Reporter struct {
@@ -52,6 +61,9 @@ type Reporter struct {
 	done     chan struct{}
 	once     sync.Once
 	barWidth int
+	// width is the terminal's columns now (a terminal may be resized
+	// during the run), 0 when unknown.
+	width func() int
 }
 
 // Start begins reporting status() on w every interval (one second if zero).
@@ -61,7 +73,7 @@ func Start(w io.Writer, mode Mode, interval time.Duration, status func() Status)
 		interval = time.Second
 	}
 	r := &Reporter{w: w, mode: mode, status: status, start: time.Now(),
-		stop: make(chan struct{}), done: make(chan struct{}), barWidth: 24}
+		stop: make(chan struct{}), done: make(chan struct{}), barWidth: 24, width: widthOf(w)}
 	if mode == Off {
 		close(r.done)
 		return r
@@ -105,8 +117,10 @@ func (r *Reporter) print(s Status, final bool) {
 		if final {
 			end = "\n"
 		}
-		// \r and erase-line redraw the line in place.
-		fmt.Fprintf(r.w, "\r\x1b[K%s%s", Line(s, elapsed, r.barWidth), end)
+		// \r and erase-line redraw the line in place; a line wider than
+		// the terminal would wrap, and the next \r would redraw only its
+		// last row, stacking copies instead.
+		fmt.Fprintf(r.w, "\r\x1b[K%s%s", Fit(s, elapsed, r.barWidth, r.width()), end)
 	case Plain:
 		fmt.Fprintln(r.w, Line(s, elapsed, 0))
 	}
@@ -129,4 +143,55 @@ func Line(s Status, elapsed time.Duration, barWidth int) string {
 	}
 	b.WriteString(s.Text)
 	return strings.TrimRight(b.String(), " ")
+}
+
+// DefaultWidth is the terminal width assumed when it cannot be read.
+const DefaultWidth = 80
+
+// widthOf returns the columns of the terminal behind w, read afresh each
+// call, or DefaultWidth.
+func widthOf(w io.Writer) func() int {
+	f, ok := w.(*os.File)
+	return func() int {
+		if ok {
+			if cols, _, err := term.GetSize(f.Fd()); err == nil && cols > 0 {
+				return cols
+			}
+		}
+		return DefaultWidth
+	}
+}
+
+// minBar is the narrowest bar worth drawing; narrower, it is left out.
+const minBar = 8
+
+// Fit renders a status line that fits in width columns (0: no limit),
+// with a bar of at most barWidth. It keeps the last column free (some
+// terminals wrap on writing it). To fit, the bar narrows and then goes,
+// then whole fields of Text are dropped from the end: a figure is shown
+// whole or not at all, never with its unit cut off.
+func Fit(s Status, elapsed time.Duration, barWidth, width int) string {
+	line := Line(s, elapsed, barWidth)
+	if width <= 0 {
+		return line
+	}
+	room := width - 1
+	if over := utf8.RuneCountInString(line) - room; over > 0 {
+		bw := barWidth - over
+		if bw < minBar {
+			bw = 0
+		}
+		line = Line(s, elapsed, bw)
+	}
+	fields := strings.Split(s.Text, fieldSep)
+	for utf8.RuneCountInString(line) > room && len(fields) > 1 {
+		fields = fields[:len(fields)-1]
+		s.Text = strings.Join(fields, fieldSep)
+		line = Line(s, elapsed, 0)
+	}
+	if utf8.RuneCountInString(line) > room {
+		s.Text = ""
+		line = Line(s, elapsed, 0)
+	}
+	return line
 }

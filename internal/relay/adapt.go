@@ -1,0 +1,277 @@
+package relay
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// The adapt loop chooses, a few times a second, each subscriber's layer of
+// each simulcast video track: the highest layer, within what the viewer
+// asked for (SetQuality), whose measured bitrate fits the viewer's share of
+// its bandwidth estimate (bwe.go). It is one goroutine for the relay, off
+// the forwarding path: a choice only ever starts a switch (beginSwitch),
+// which the subscriber's writer completes on the new layer's keyframe.
+//
+// Hysteresis keeps it from flapping. Down: the estimate must stay under
+// the layer's bitrate for downHold while the path confirms it is short
+// (loss in the receiver reports, or an estimate under half the bitrate).
+// Up: the next layer must fit with upHeadroom to spare for upHold, and not
+// within minBackoff of a drop.
+//
+// An estimate only grows so far past what is sent (pion's gcc caps it near
+// 1.5 times the received rate), so a viewer on a lower layer cannot see
+// room for a higher one: it probes, trying the next layer up after
+// probeHold at its layer on a clean path whose estimate sits well above
+// what it gets. A probe that fails (a drop within failedUpWindow) costs
+// the viewer a stall while the path drains, so each failure doubles the
+// wait before the next probe, up to maxProbeHold. Probing with padding
+// instead, which costs no stall, is left for later.
+const (
+	adaptInterval  = 200 * time.Millisecond
+	upHeadroom     = 1.15
+	upHold         = 2 * time.Second
+	downHold       = 1500 * time.Millisecond
+	failedUpWindow = 6 * time.Second
+	minBackoff     = 4 * time.Second
+	probeHold      = 8 * time.Second
+	maxProbeHold   = 60 * time.Second
+	// pauseBelow: with less than this share of the lowest layer's bitrate
+	// available, video pauses (audio goes on).
+	pauseBelow = 0.8
+	// congestedLoss is the loss (receiver reports) that confirms a falling
+	// estimate; severeShortfall the share of the layer's bitrate below
+	// which the estimate alone does. Loss under it is what a path that
+	// carries the layer loses to its keyframes' bursts (the relay does not
+	// pace): a 700 kbit/s path with a 200 ms queue lost ~10 % of the
+	// 640x360 layer that way, repaired by NACKs, with no freeze.
+	congestedLoss   = 0.15
+	severeShortfall = 0.5
+	// probeRatio: an estimate this many times the current layer's
+	// bitrate, with under probeLoss lost, lets the viewer probe the next
+	// layer up.
+	probeRatio = 1.3
+	probeLoss  = 0.02
+	// rateWindow is the interval the layers' bitrates are measured over.
+	rateWindow = time.Second
+)
+
+// selector is a down-track's layer choice state (adapt loop only, but for
+// requested, which SetQuality sets).
+type selector struct {
+	requested  atomic.Bool // the viewer's cap changed: apply at once
+	want       int         // the layer index the estimate wants, -1 pause
+	wantSince  int64
+	shortSince int64 // since when the path has been confirmed short (0: it is not)
+	lastUp     int64
+	lastDown   int64
+	lastChange int64
+	probeHold  int64 // the wait before the next probe
+	probed     bool  // the last climb was a probe
+}
+
+func (r *Relay) adaptLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(adaptInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopAdapt:
+			return
+		case <-t.C:
+			r.adaptOnce(nanotime())
+		}
+	}
+}
+
+func (r *Relay) adaptOnce(now int64) {
+	r.mu.Lock()
+	rooms := make([]*Room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		rooms = append(rooms, rm)
+	}
+	r.mu.Unlock()
+	for _, rm := range rooms {
+		rm.mu.Lock()
+		tracks := append([]*upTrack(nil), rm.tracks...)
+		subs := rm.subscribers()
+		rm.mu.Unlock()
+		for _, t := range tracks {
+			if t.group == nil {
+				t.measureRate(now)
+				continue
+			}
+			for _, l := range t.group.all() {
+				l.measureRate(now)
+			}
+		}
+		for _, s := range subs {
+			s.adapt(now)
+		}
+	}
+}
+
+// measureRate updates t.rate, the bitrate over the last rateWindow, half
+// the old value and half the new: a keyframe every second makes single
+// windows uneven.
+func (t *upTrack) measureRate(now int64) {
+	if t.rateAt == 0 {
+		t.rateAt, t.rateBytes = now, t.bytes.Load()
+		return
+	}
+	el := now - t.rateAt
+	if el < int64(rateWindow) {
+		return
+	}
+	b := t.bytes.Load()
+	bps := float64(b-t.rateBytes) * 8 * 1e9 / float64(el)
+	if old := t.rate.Load(); old > 0 {
+		bps = (bps + float64(old)) / 2
+	}
+	t.rate.Store(uint64(bps))
+	t.rateAt, t.rateBytes = now, b
+}
+
+// adapt chooses the layer of each of the subscriber's simulcast video
+// tracks. The estimate is shared: first what the subscriber's other tracks
+// take (audio, video without layers), then an even share per simulcast
+// track.
+func (s *Subscriber) adapt(now int64) {
+	var layered []*downTrack
+	other, sent, loss := 0.0, 0.0, 0.0
+	for _, d := range s.downTracks() {
+		src := d.src.Load()
+		if src == nil {
+			continue
+		}
+		loss = max(loss, float64(d.layers.fracLost.Load())/256)
+		rate := float64(src.rate.Load())
+		if d.video && src.group != nil {
+			layered = append(layered, d)
+			if !d.layers.paused.Load() {
+				sent += rate
+			}
+			continue
+		}
+		other += rate
+	}
+	if len(layered) == 0 {
+		return
+	}
+	s.bwe.updateLossEstimate(now, sent+other, loss)
+	avail := (s.estimate() - other) / float64(len(layered))
+	for _, d := range layered {
+		d.adapt(now, avail, loss)
+	}
+}
+
+// adapt chooses d's layer given avail bits/s for it and the fraction of
+// packets the viewer's receiver reports say it lost. A lower estimate
+// alone does not take a viewer down: delay-based estimates also fall when
+// the host's scheduling (not the path) delays packets; loss, or an
+// estimate under half the layer's bitrate, confirms the path is short.
+func (d *downTrack) adapt(now int64, avail, loss float64) {
+	src := d.src.Load()
+	if src == nil || src.group == nil || !d.bound.Load() {
+		return
+	}
+	layers := src.group.all()
+	if len(layers) == 0 {
+		return
+	}
+	sel := &d.layers.sel
+	if sel.probeHold == 0 {
+		sel.probeHold = int64(probeHold)
+		sel.lastChange = now
+	}
+	target := src
+	if n := d.layers.next.Load(); n != nil {
+		target = n
+	}
+	cur := src.group.index(target)
+	if d.layers.paused.Load() {
+		cur = -1
+	}
+	top := d.maxIndex(layers)
+	requested := sel.requested.Swap(false)
+	gone := cur >= 0 && target.removed.Load()
+	if !measured(layers[:top+1]) {
+		// The publisher has just started: only the viewer's cap applies.
+		if requested || gone || cur > top {
+			d.chooseLayer(layers, min(max(cur, 0), top))
+		}
+		return
+	}
+
+	want := fitLayer(layers[:top+1], avail, 1)
+	if want < 0 {
+		want = 0
+		if r := float64(layers[0].rate.Load()); r > 0 && avail < r*pauseBelow {
+			want = -1
+		}
+	}
+	if want > cur {
+		// Climbing needs headroom; it may go less far than want.
+		want = max(fitLayer(layers[:top+1], avail, upHeadroom), cur)
+		if cur < 0 && want < 0 {
+			want = -1
+		}
+	}
+	if want != sel.want {
+		sel.want, sel.wantSince = want, now
+	}
+	held := now - sel.wantSince
+	immediate := requested || gone || cur > top
+	short := loss >= congestedLoss || (cur >= 0 && avail < float64(layers[cur].rate.Load())*severeShortfall)
+	if !short {
+		sel.shortSince = 0
+	} else if sel.shortSince == 0 {
+		sel.shortSince = now
+	}
+	switch {
+	case want < cur && (immediate || (held >= int64(downHold) && sel.shortSince != 0 && now-sel.shortSince >= int64(downHold))):
+		if sel.probed && now-sel.lastUp < int64(failedUpWindow) {
+			sel.probeHold = min(2*sel.probeHold, int64(maxProbeHold))
+		}
+		sel.probed = false
+		sel.lastDown, sel.lastChange = now, now
+		d.chooseLayer(layers, want)
+	case want > cur && (immediate || (held >= int64(upHold) && now-sel.lastDown >= int64(minBackoff))):
+		sel.lastUp, sel.lastChange, sel.probed = now, now, false
+		d.chooseLayer(layers, want)
+	case want == cur && cur >= 0 && cur < top && now-sel.lastChange >= sel.probeHold &&
+		loss < probeLoss && avail >= float64(layers[cur].rate.Load())*probeRatio:
+		if sel.probed && sel.lastDown < sel.lastUp {
+			sel.probeHold = int64(probeHold) // the last probe held
+		}
+		sel.lastUp, sel.lastChange, sel.probed = now, now, true
+		d.chooseLayer(layers, cur+1)
+	case gone:
+		d.chooseLayer(layers, max(want, 0))
+	}
+}
+
+// chooseLayer moves d to layers[i], or pauses its video when i is -1.
+func (d *downTrack) chooseLayer(layers []*upTrack, i int) {
+	if log := d.sub.relay.log; log != nil {
+		to := "pause"
+		if i >= 0 {
+			to = layers[i].info.RID
+		}
+		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "gcc", d.sub.bweStats(), "rr_lost", d.layers.fracLost.Load())
+	}
+	if i < 0 {
+		d.cancelSwitch()
+		d.layers.paused.Store(true)
+		return
+	}
+	to := layers[i]
+	src := d.src.Load()
+	if d.layers.paused.Swap(false) && to == src {
+		d.startWaiting(src) // resume on a keyframe (gate), asked for until it comes
+	}
+	if to == src {
+		d.cancelSwitch()
+		return
+	}
+	d.beginSwitch(to)
+}

@@ -1,0 +1,173 @@
+package relay
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// layers builds a simulcast group of three layers q, h, f in the harness.
+func (h *harness) layers() []*upTrack {
+	var out []*upTrack
+	g := &layerGroup{}
+	for i, rid := range []string{"f", "q", "h"} { // arrival order is not rank order
+		t := h.upTrack(webrtc.MimeTypeVP8)
+		t.info.RID = rid
+		t.ssrc = uint32(1000 + i)
+		t.group = g
+		g.add(t)
+		out = append(out, t)
+	}
+	return g.all()
+}
+
+func TestLayerGroupOrder(t *testing.T) {
+	ls := newHarness(Config{}).layers()
+	var got []string
+	for _, l := range ls {
+		got = append(got, l.info.RID)
+	}
+	if len(got) != 3 || got[0] != "q" || got[1] != "h" || got[2] != "f" {
+		t.Fatalf("layers in order %v, want q h f", got)
+	}
+}
+
+// TestLayerSwitchOnKeyframe: a down-track switching layers goes on with the
+// old layer until the new one's keyframe, then forwards only the new one,
+// with sequence numbers and timestamps continuing; a pause holds video
+// back and resumes on a keyframe, numbers still continuous.
+func TestLayerSwitchOnKeyframe(t *testing.T) {
+	h := newHarness(Config{})
+	w := &recordWriter{keep: true}
+	d := h.downTrack(w)
+	ls := h.layers()
+	q, hi := ls[0], ls[1]
+	d.layers.maxRank.Store(1) // ask for q, so attach starts there
+	if !d.attach(ls[2]) || d.src.Load() != q {
+		t.Fatalf("attached to %v, want the requested layer q", d.src.Load().info.RID)
+	}
+	q.forward(vp8Packet(100, 9000, true, true))
+	q.forward(vp8Packet(101, 9000, true, false))
+	drain(d)
+
+	plis := hi.plis.Load()
+	d.beginSwitch(hi)
+	if hi.plis.Load() == plis {
+		t.Errorf("a switch did not ask the new layer for a keyframe")
+	}
+	hi.forward(vp8Packet(5000, 700000, false, true)) // a delta frame of h: not yet
+	q.forward(vp8Packet(102, 12000, false, true))    // q goes on meanwhile
+	drain(d)
+	if d.src.Load() != q || len(w.hdrs) != 3 {
+		t.Fatalf("before h's keyframe: on %s with %d packets, want q with 3", d.src.Load().info.RID, len(w.hdrs))
+	}
+	time.Sleep(10 * time.Millisecond)
+	hi.forward(vp8Packet(5001, 703000, true, true))
+	q.forward(vp8Packet(103, 15000, false, true)) // the old layer: dropped now
+	hi.forward(vp8Packet(5002, 703000, true, false))
+	drain(d)
+	if d.src.Load() != hi || d.layers.next.Load() != nil || d.layers.switches.Load() != 1 {
+		t.Fatalf("after h's keyframe: on %s, next %v, %d switches", d.src.Load().info.RID, d.layers.next.Load(), d.layers.switches.Load())
+	}
+	if n := len(*q.downs.Load()); n != 0 {
+		t.Errorf("the old layer still feeds %d down-tracks", n)
+	}
+	checkContinuous(t, w, 5)
+
+	// Pause: nothing goes out; resume: from h's next keyframe only.
+	d.chooseLayer(ls, -1)
+	hi.forward(vp8Packet(5003, 706000, false, true))
+	drain(d)
+	d.chooseLayer(ls, 1)
+	hi.forward(vp8Packet(5004, 709000, false, true)) // not a keyframe: held back
+	hi.forward(vp8Packet(5005, 712000, true, true))
+	drain(d)
+	checkContinuous(t, w, 6)
+	if last := w.hdrs[5]; last.Timestamp == w.hdrs[4].Timestamp {
+		t.Errorf("resumed keyframe has the timestamp of the frame before the pause")
+	}
+	d.detach()
+	for _, l := range ls {
+		l.clearCaches()
+	}
+}
+
+// checkContinuous fails unless w has n packets with consecutive sequence
+// numbers and timestamps that never go back.
+func checkContinuous(t *testing.T, w *recordWriter, n int) {
+	t.Helper()
+	if len(w.hdrs) != n {
+		t.Fatalf("sent %d packets, want %d", len(w.hdrs), n)
+	}
+	for i := 1; i < n; i++ {
+		a, b := w.hdrs[i-1], w.hdrs[i]
+		if b.SequenceNumber != a.SequenceNumber+1 || int32(b.Timestamp-a.Timestamp) < 0 || b.Timestamp-a.Timestamp > 90000 {
+			t.Errorf("packet %d: seq %d ts %d after seq %d ts %d", i, b.SequenceNumber, b.Timestamp, a.SequenceNumber, a.Timestamp)
+		}
+	}
+}
+
+// TestAdaptChoosesLayer: the choice follows the estimate with hysteresis
+// and the viewer's cap.
+func TestAdaptChoosesLayer(t *testing.T) {
+	rates := []uint64{180_000, 500_000, 1_400_000}
+	tests := []struct {
+		name  string
+		start int     // layer index attached
+		avail float64 // bits/s for the track
+		loss  float64
+		cap   LayerRequest
+		hold  time.Duration // how long the estimate stays
+		want  int           // layer index switched to (-1: paused)
+	}{
+		{"fits the top with headroom", 1, 2_000_000, 0, LayerRequest{}, 3 * time.Second, 2},
+		{"not before upHold", 1, 2_000_000, 0, LayerRequest{}, time.Second, 1},
+		{"short of the top's bitrate but near gcc's cap: probe", 1, 700_000, 0, LayerRequest{}, probeHold + time.Second, 2},
+		{"no probe before probeHold", 1, 700_000, 0, LayerRequest{}, probeHold - time.Second, 1},
+		{"short of the top's bitrate, losing: no probe", 1, 700_000, 0.08, LayerRequest{}, probeHold + time.Second, 1},
+		{"short of the top's bitrate, little room: no probe", 1, 600_000, 0, LayerRequest{}, probeHold + time.Second, 1},
+		{"drops to what fits when losing", 2, 1_000_000, 0.2, LayerRequest{}, 2 * time.Second, 1},
+		{"not before downHold", 2, 1_000_000, 0.2, LayerRequest{}, time.Second, 2},
+		{"keyframe-burst loss does not drop", 2, 1_000_000, 0.1, LayerRequest{}, 3 * time.Second, 2},
+		{"a lower estimate without loss stays", 2, 1_000_000, 0, LayerRequest{}, 3 * time.Second, 2},
+		{"far too low an estimate drops without loss", 2, 600_000, 0, LayerRequest{}, 2 * time.Second, 1},
+		{"cap by layer", 2, 5_000_000, 0, LayerRequest{RID: "q"}, 0, 0},
+		{"cap by width", 2, 5_000_000, 0, LayerRequest{MaxWidth: 640}, 0, 1},
+		{"below the lowest pauses", 0, 100_000, 0.2, LayerRequest{}, 2 * time.Second, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(Config{})
+			d := h.downTrack(&recordWriter{})
+			ls := h.layers()
+			for i, l := range ls {
+				l.rate.Store(rates[i])
+				l.width.Store(int32(320 << i))
+			}
+			d.src.Store(ls[tt.start])
+			ls[tt.start].addDown(d)
+			if tt.cap != (LayerRequest{}) {
+				d.setQuality(tt.cap)
+			}
+			start := int64(time.Hour)
+			for now := start; ; now += int64(adaptInterval) {
+				d.adapt(now, tt.avail, tt.loss)
+				if now-start >= int64(tt.hold) {
+					break
+				}
+			}
+			got := ls[0].group.index(d.src.Load())
+			if n := d.layers.next.Load(); n != nil {
+				got = ls[0].group.index(n)
+			}
+			if d.layers.paused.Load() {
+				got = -1
+			}
+			if got != tt.want {
+				t.Errorf("chose layer %d, want %d", got, tt.want)
+			}
+			d.detach()
+		})
+	}
+}
