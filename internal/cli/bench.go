@@ -69,6 +69,7 @@ type BenchSignalOptions struct {
 	Hello          []string
 	ChatRate       string
 	ChatSenders    int
+	benchSharding
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -148,6 +149,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.StringArrayVar(&opts.Hello, "hello", nil, "raw mode: frame sent right after connecting (repeatable, in order)")
 	fl.StringVar(&opts.ChatRate, "chat-rate", "", "chat messages per second into each room during the hold (50 or 50/s)")
 	fl.IntVar(&opts.ChatSenders, "chat-senders", 0, "members of each room that send the chat (default: each sends at most 4/s)")
+	addShardFlags(fl, &opts.benchSharding, "sessions, rooms and identities")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(signalbench.ProtocolLivectl, signalbench.ProtocolRaw))
 	return cmd
@@ -161,14 +163,20 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 	if err != nil {
 		return err
 	}
+	// The report's settings are the whole run's (with the shard); this
+	// process runs its shard's part.
+	part, err := so.ForShard()
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("shard"), err)
+	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
 		what: "bench against " + so.URL, exprs: exprs, procs: o.Procs, out: o.Out,
-		target: so.URL, settings: so.Redacted(),
-		preflight:  func() error { return benchPreflight(f, o, so) },
-		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
+		target: so.URL, settings: so.Redacted(), startAt: o.startAt,
+		preflight:  func() error { return benchPreflight(f, o, &part) },
+		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(part) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
 		spread: func(exe string) (signalbench.Runner, error) {
-			return signalbench.NewProcs(exe, *so, o.Procs, f.IO.ErrOut)
+			return signalbench.NewProcs(exe, part, o.Procs, f.IO.ErrOut)
 		},
 		status: benchStatus,
 		judge:  judgeBenchSignal,
@@ -251,6 +259,9 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 		Protocol: o.Protocol, Send: o.Send, ServerPID: o.ServerPID, Hello: o.Hello,
 		ChatSenders: o.ChatSenders,
 	}
+	if so.Shard, o.startAt, so.RunID, err = o.resolve(f); err != nil {
+		return nil, nil, err
+	}
 	if o.ChatRate != "" {
 		if so.ChatRate, err = bench.ParseRate(o.ChatRate); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("chat-rate"), err)
@@ -319,9 +330,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 }
 
 // benchPreflight refuses runs that cannot fit in this machine's descriptor
-// and ephemeral-port budgets, naming the flag that fixes it.
+// and ephemeral-port budgets, naming the flag that fixes it; so is this
+// process's part of the run (its shard).
 func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) error {
-	if err := checkBenchFDs(f, (o.Conns+o.Procs-1)/o.Procs, o.Conns, "", "sessions"); err != nil {
+	if err := checkBenchFDs(f, (so.Conns+o.Procs-1)/o.Procs, so.Conns, "", "sessions"); err != nil {
 		return err
 	}
 	ips := so.SourceIPs
@@ -339,10 +351,10 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	hint := fmt.Sprintf("spread dials over more local addresses with %s", f.FlagRef("source-ips"))
 	if len(ports) > 0 && ports[0].Addr.IsLoopback() {
 		per := max(ports[0].Free()*9/10, 1)
-		n := (o.Conns + per - 1) / per
+		n := (so.Conns + per - 1) / per
 		hint += fmt.Sprintf(" (e.g. %s 127.0.0.1-127.0.0.%d)", f.FlagRef("source-ips"), max(n, 2))
 	}
-	if err := preflight.CheckPorts(ports, o.Conns, hint); err != nil {
+	if err := preflight.CheckPorts(ports, so.Conns, hint); err != nil {
 		return &UsageError{Err: err}
 	}
 	return nil

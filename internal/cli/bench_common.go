@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,8 @@ type benchJob[L, R any] struct {
 	// context.
 	target   string
 	settings any
+	// startAt is when the run starts (--start-at; zero: at once).
+	startAt time.Time
 	// preflight refuses a run that cannot fit this machine.
 	preflight func() error
 	// run prepares the run in this process (unprepared says what its
@@ -116,6 +119,9 @@ func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h 
 	defer stopPprof()
 	run, err := benchRunner(f, j)
 	if err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, f, j.startAt); err != nil {
 		return err
 	}
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
@@ -321,13 +327,20 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		}
 		return r, nil
 	}
+	// Shards of one run differ in their shard alone; merging them is what
+	// they are for.
+	merging := len(o.Files) > 2 || o.Merge
+	var ignore []string
+	if merging {
+		ignore = []string{"shard"}
+	}
 	reps := make([]*R, len(o.Files))
 	for i, path := range o.Files {
 		if reps[i], err = read(path); err != nil {
 			return err
 		}
 		if i > 0 {
-			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context)
+			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context, ignore...)
 		}
 	}
 	var base threshold.Metrics
@@ -371,6 +384,13 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 			ctxs[i] = P(r).Env().Context
 		}
 		P(merged).Env().Context = report.Span(ctxs...)
+		if problems := shardProblems(ctxs); len(problems) > 0 {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "warning: the merged shards are not one whole run: %s\n", strings.Join(problems, "; "))
+			}
+		} else {
+			wholeRun(P(merged).Env().Context)
+		}
 	}
 	results := threshold.EvaluateAgainst(exprs, P(merged).Metrics(), base)
 	P(merged).Env().Assertions = assertOutcomes(results)
@@ -387,8 +407,8 @@ var reportVolatile = []string{"run_id", "offset", "server_pid"}
 // warnSettings says on stderr (unless --quiet) in which settings the runs
 // in files a and b differ: a comparison or merge of unlike runs is allowed
 // but should not go unnoticed.
-func warnSettings(f *Factory, a, b string, ca, cb *report.Context) {
-	if diff := report.SettingsDiff(ca, cb, reportVolatile...); len(diff) > 0 && !f.Globals.Quiet {
+func warnSettings(f *Factory, a, b string, ca, cb *report.Context, ignore ...string) {
+	if diff := report.SettingsDiff(ca, cb, slices.Concat(ignore, reportVolatile)...); len(diff) > 0 && !f.Globals.Quiet {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %s and %s ran with different settings: %s\n", a, b, strings.Join(diff, "; "))
 	}
 }
