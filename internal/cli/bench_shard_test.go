@@ -66,6 +66,17 @@ func TestBenchSignalShardsMergeToOneRun(t *testing.T) {
 			t.Errorf("%s: merged shards count %d values, one run %d", name, m, w)
 		}
 	}
+	// The shards' time series merge on the wall clock: every attempt of
+	// the three in some second.
+	var att int64
+	if merged.Series != nil {
+		for _, p := range merged.Series.Points {
+			att += p.Attempts
+		}
+	}
+	if att != 30 {
+		t.Errorf("merged series counts %d attempts, want 30", att)
+	}
 	if merged.Latency[signalbench.LatJoin].Count != 30 {
 		t.Errorf("join count %d, want 30", merged.Latency[signalbench.LatJoin].Count)
 	}
