@@ -385,6 +385,7 @@ type BenchReportOptions struct {
 	Out      string
 	Asserts  []string
 	Baseline string
+	HTML     string
 }
 
 func newBenchReportCmd(f *Factory) *cobra.Command {
@@ -403,10 +404,15 @@ settings; runs read together that differ in them are named in a warning.
 --assert checks the merged report, or the second file of a comparison; with
 --baseline FILE a threshold written with + is relative to the same figure of
 that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
-(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.`,
+(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.
+
+--html FILE writes one self-contained page (no network needed to view it)
+with every file's time series overlaid (sessions open, attempts and failures
+per second, join and rtt p50/p99), their summaries and assertions.`,
 		Example: `  livectl bench report before.json after.json
   livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
-  livectl bench report --merge host1.json host2.json --out all.json`,
+  livectl bench report --merge host1.json host2.json --out all.json
+  livectl bench report --html runs.html before.json after.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
@@ -418,12 +424,16 @@ that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
 	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
+	fl.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML page with the reports' time series overlaid (bench signal reports)")
 	return cmd
 }
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
 	if fileReportKind(o.Files[0]) == mediabench.KindMedia {
-		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia)
+		if o.HTML != "" {
+			return UsageErrorf("%s is for bench signal reports; bench media reports have no time series yet", f.FlagRef("html"))
+		}
+		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia, nil)
 	}
-	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal)
+	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal, signalbench.WriteHTML)
 }

@@ -309,9 +309,15 @@ func fileReportKind(path string) string {
 // --merge), and check --assert on the merged report or the second of two
 // compared (relative thresholds against --baseline). It warns when the
 // runs read differ in settings.
-func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string) error {
+//
+// html, when given, writes --html: a page of the files read, side by side.
+func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string,
+	html func(io.Writer, []string, []*R) error) error {
 	exprs, err := parseAssertsWith(f, o.Asserts, P(new(R)).Metrics(), o.Baseline != "")
 	if err != nil {
+		return err
+	}
+	if err := checkWritable(f, "html", o.HTML); err != nil {
 		return err
 	}
 	read := func(path string) (*R, error) {
@@ -341,6 +347,11 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		}
 		if i > 0 {
 			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context, ignore...)
+		}
+	}
+	if o.HTML != "" {
+		if err := writeHTMLFile(o.HTML, func(w io.Writer) error { return html(w, o.Files, reps) }); err != nil {
+			return fmt.Errorf("%s: %w", f.FlagRef("html"), err)
 		}
 	}
 	var base threshold.Metrics
@@ -473,4 +484,13 @@ func checkServerSampling(f *Factory, urlFlag, statsURL string, pid int) error {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %v: the server's figures will be missing (%s none to skip)\n", err, f.FlagRef(urlFlag))
 	}
 	return nil
+}
+
+// writeHTMLFile writes a page with write to path, whole or not at all.
+func writeHTMLFile(path string, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
