@@ -396,10 +396,12 @@ func newBenchReportCmd(f *Factory) *cobra.Command {
 		Long: `Read reports written by 'bench signal --out' or 'bench media --out' (one
 kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
-(--merge merges them instead); given more, merge them. Merging adds counts and
+(--merge merges them instead, as it does two shards of one run); given
+more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.
 A comparison marks each change better or worse. Reports record their run's
-settings; runs read together that differ in them are named in a warning.
+settings; runs read together that differ in them are named in a warning, as
+are shards of a run (--shard) missing from a merge.
 
 --assert checks the merged report, or the second file of a comparison; with
 --baseline FILE a threshold written with + is relative to the same figure of

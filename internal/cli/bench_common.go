@@ -333,21 +333,24 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		}
 		return r, nil
 	}
-	// Shards of one run differ in their shard alone; merging them is what
-	// they are for.
-	merging := len(o.Files) > 2 || o.Merge
-	var ignore []string
-	if merging {
-		ignore = []string{"shard"}
-	}
 	reps := make([]*R, len(o.Files))
+	ctxs := make([]*report.Context, len(o.Files))
 	for i, path := range o.Files {
 		if reps[i], err = read(path); err != nil {
 			return err
 		}
-		if i > 0 {
-			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context, ignore...)
-		}
+		ctxs[i] = P(reps[i]).Env().Context
+	}
+	// Two files are compared, unless told to merge or both are shards of
+	// a run (merging is what shards are for). Shards differ in their shard
+	// alone.
+	merging := len(reps) != 2 || o.Merge || allShards(ctxs)
+	var ignore []string
+	if merging {
+		ignore = []string{"shard"}
+	}
+	for i := 1; i < len(reps); i++ {
+		warnSettings(f, o.Files[0], o.Files[i], ctxs[0], ctxs[i], ignore...)
 	}
 	if o.HTML != "" {
 		if err := writeHTMLFile(o.HTML, func(w io.Writer) error { return html(w, o.Files, reps) }); err != nil {
@@ -363,7 +366,7 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		warnSettings(f, o.Baseline, o.Files[len(o.Files)-1], P(b).Env().Context, P(reps[len(reps)-1]).Env().Context)
 		base = P(b).Metrics()
 	}
-	if len(reps) == 2 && !o.Merge {
+	if !merging {
 		if o.Out != "" {
 			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
 		}
@@ -389,10 +392,6 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 				err = fmt.Errorf("%w (write the reports with --out to merge them: stdout leaves the bulk out)", err)
 			}
 			return err
-		}
-		ctxs := make([]*report.Context, len(reps))
-		for i, r := range reps {
-			ctxs[i] = P(r).Env().Context
 		}
 		P(merged).Env().Context = report.Span(ctxs...)
 		if problems := shardProblems(ctxs); len(problems) > 0 {

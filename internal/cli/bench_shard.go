@@ -115,6 +115,16 @@ func settingShard(c *report.Context) bench.Shard {
 	return sh
 }
 
+// allShards reports whether every report is a shard of a split run.
+func allShards(ctxs []*report.Context) bool {
+	for _, c := range ctxs {
+		if !settingShard(c).Split() {
+			return false
+		}
+	}
+	return len(ctxs) > 0
+}
+
 // shardProblems says why reports merged are not the shards of one run:
 // a shard missing or there twice, or shards of different runs (their run
 // ids, and so their rooms, differ). Reports of unsplit runs have none.

@@ -14,8 +14,8 @@ import (
 
 // Three --shard i/3 runs started together (--start-at) against one server,
 // merged by bench report, count exactly what one run of all their sessions
-// counts: sessions, and every histogram's values. Merging two of the three
-// says which shard is missing.
+// counts: sessions, and every histogram's values. Two of the three merge
+// too, saying which shard is missing.
 func TestBenchSignalShardsMergeToOneRun(t *testing.T) {
 	url := benchServer(t)
 	dir := t.TempDir()
@@ -87,9 +87,11 @@ func TestBenchSignalShardsMergeToOneRun(t *testing.T) {
 		t.Errorf("merged context settings %v", c.Settings)
 	}
 
-	code, _, stderr = runCLI(t, nil, "bench", "report", "--merge", files[0], files[2])
-	if code != ExitOK || !strings.Contains(stderr, "shard 1/3 is missing") {
-		t.Errorf("two of three shards: exit %d, stderr:\n%s", code, stderr)
+	// Two shard files merge (no --merge needed: they are shards), and
+	// the one left out is named.
+	code, stdout, stderr = runCLI(t, nil, "bench", "report", files[0], files[2])
+	if code != ExitOK || !strings.Contains(stderr, "shard 1/3 is missing") || !strings.Contains(stdout, "2 runs merged") {
+		t.Errorf("two of three shards: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	// A shard file records its shard.
 	var one signalbench.Report
