@@ -39,34 +39,80 @@ type Point struct {
 
 // Append adds the point of the step after the last, coarsening when the
 // series grows past MaxSeriesPoints.
-func (s *Series) Append(p Point) error {
+func (s *Series) Append(p Point) error { return s.appendWithin(p, MaxSeriesPoints) }
+
+// appendWithin is Append with the series bounded to limit points.
+func (s *Series) appendWithin(p Point, limit int) error {
 	s.Points = append(s.Points, p)
-	for len(s.Points) > MaxSeriesPoints {
-		c, err := s.rebin(s.StartUnix, s.StepS*2)
-		if err != nil {
-			return err
-		}
-		*s = *c
+	if len(s.Points) <= limit {
+		return nil
 	}
+	return s.bound(limit)
+}
+
+// bound coarsens s, in one pass, to the finest step (a power-of-two
+// multiple of its own) that fits it in limit points.
+func (s *Series) bound(limit int) error {
+	step := s.StepS
+	for int64(len(s.Points))*s.StepS > int64(limit)*step {
+		step *= 2
+	}
+	if step == s.StepS {
+		return nil
+	}
+	c, err := s.rebin(s.StartUnix, step)
+	if err != nil {
+		return err
+	}
+	*s = *c
 	return nil
 }
 
 // rebin is s on the grid of step seconds from start (step a multiple of
 // s.StepS, start at or before s.StartUnix): points falling into one step
-// merge, the later one's Open standing for the step.
+// merge, the later one's Open standing for the step. Each new point's
+// distributions are gathered in one histogram apiece and encoded once:
+// coarsening costs a decode per old point, not a decode and encode per
+// pair.
 func (s *Series) rebin(start, step int64) (*Series, error) {
 	out := &Series{StartUnix: start, StepS: step}
+	acc := map[string]*hist.Histogram{}
+	flush := func() {
+		if len(acc) == 0 {
+			return
+		}
+		q := &out.Points[len(out.Points)-1]
+		q.Latency = make(map[string]hist.Snapshot, len(acc))
+		for name, h := range acc {
+			q.Latency[name] = h.Snapshot()
+		}
+		clear(acc)
+	}
 	for i, p := range s.Points {
 		j := int((s.StartUnix + int64(i)*s.StepS - start) / step)
-		for len(out.Points) <= j {
-			out.Points = append(out.Points, Point{})
+		if j >= len(out.Points) {
+			flush()
+			for len(out.Points) <= j {
+				out.Points = append(out.Points, Point{})
+			}
 		}
 		q := &out.Points[j]
 		q.Open = p.Open
-		if err := q.add(p); err != nil {
-			return nil, err
+		q.Attempts += p.Attempts
+		q.Failures += p.Failures
+		for name, snap := range p.Latency {
+			h, err := hist.FromSnapshot(snap)
+			if err != nil {
+				return nil, fmt.Errorf("series latency %s: %w", name, err)
+			}
+			if a := acc[name]; a != nil {
+				a.Merge(h)
+			} else {
+				acc[name] = h
+			}
 		}
 	}
+	flush()
 	return out, nil
 }
 
@@ -146,12 +192,8 @@ func MergeSeries(all ...*Series) (*Series, error) {
 			}
 		}
 	}
-	for len(out.Points) > MaxSeriesPoints {
-		c, err := out.rebin(out.StartUnix, out.StepS*2)
-		if err != nil {
-			return nil, err
-		}
-		out = c
+	if err := out.bound(MaxSeriesPoints); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -261,14 +303,14 @@ func (r *SeriesRecorder) close(sec int64) {
 		}
 	}
 	if r.err == nil {
-		r.err = r.series.addAt(sec, p)
+		r.err = r.series.addAt(sec, p, recorderPoints)
 	}
 }
 
 // addAt adds p, the figures of Unix second sec, to the step covering it:
 // the last point while its step lasts (a coarsened series), else a new
 // one after empty steps for seconds no tick closed (a stalled machine).
-func (s *Series) addAt(sec int64, p Point) error {
+func (s *Series) addAt(sec int64, p Point, limit int) error {
 	idx := int(max(sec-s.StartUnix, 0) / s.StepS)
 	if idx < len(s.Points) {
 		last := &s.Points[len(s.Points)-1]
@@ -276,17 +318,30 @@ func (s *Series) addAt(sec int64, p Point) error {
 		return last.add(p)
 	}
 	for len(s.Points) < idx {
-		if err := s.Append(Point{Open: p.Open}); err != nil {
+		if err := s.appendWithin(Point{Open: p.Open}, limit); err != nil {
 			return err
 		}
 		idx = int(max(sec-s.StartUnix, 0) / s.StepS)
 	}
-	return s.Append(p)
+	return s.appendWithin(p, limit)
 }
 
-// Finish stops recording, closes the current second and returns the series.
+// recorderPoints bounds a series while it is recorded: finer than a
+// report's, so that a run of up to this many seconds is coarsened once, at
+// Finish, after the measurements, rather than while it goes on (coarsening
+// decodes every point's histograms: hundreds of MB of garbage).
+const recorderPoints = 8 * MaxSeriesPoints
+
+// Finish stops recording, closes the current second and returns the
+// series, bounded to MaxSeriesPoints.
 func (r *SeriesRecorder) Finish() (*Series, error) {
 	close(r.stop)
 	<-r.done
-	return &r.series, r.err
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := r.series.bound(MaxSeriesPoints); err != nil {
+		return nil, err
+	}
+	return &r.series, nil
 }

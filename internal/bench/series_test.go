@@ -71,7 +71,7 @@ func TestSeriesBounded(t *testing.T) {
 		if i == 100 {
 			continue // a second no tick closed: an empty step
 		}
-		if err := s.addAt(int64(i), point(int64(i), 1, 0, 5)); err != nil {
+		if err := s.addAt(int64(i), point(int64(i), 1, 0, 5), MaxSeriesPoints); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,6 +85,30 @@ func TestSeriesBounded(t *testing.T) {
 	}
 	if att != n-1 || joins != n-1 || s.Points[len(s.Points)-1].Open != n-1 {
 		t.Errorf("attempts %d joins %d last open %d, want %d, %d, %d", att, joins, s.Points[len(s.Points)-1].Open, n-1, n-1, n-1)
+	}
+	// Recorded within a looser bound, then bounded in one pass: the same.
+	r := &Series{StartUnix: 0, StepS: 1}
+	for i := range n {
+		if i != 100 {
+			if err := r.addAt(int64(i), point(int64(i), 1, 0, 5), recorderPoints); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r.StepS != 1 {
+		t.Fatalf("coarsened to %ds while recording %d s", r.StepS, n)
+	}
+	if err := r.bound(MaxSeriesPoints); err != nil {
+		t.Fatal(err)
+	}
+	if r.StepS != s.StepS || len(r.Points) != len(s.Points) {
+		t.Fatalf("bounded at the end: %d points of %ds; as it went: %d of %ds", len(r.Points), r.StepS, len(s.Points), s.StepS)
+	}
+	for i := range r.Points {
+		a, b := r.Points[i], s.Points[i]
+		if a.Open != b.Open || a.Attempts != b.Attempts || a.Latency["join"].Summary != b.Latency["join"].Summary {
+			t.Errorf("point %d: %+v vs %+v", i, a, b)
+		}
 	}
 }
 
