@@ -71,6 +71,7 @@ type BenchSignalOptions struct {
 	ChatRate       string
 	ChatSenders    int
 	TLS            tlsconf.Client
+	benchSharding
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -156,6 +157,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.StringArrayVar(&opts.Hello, "hello", nil, "raw mode: frame sent right after connecting (repeatable, in order)")
 	fl.StringVar(&opts.ChatRate, "chat-rate", "", "chat messages per second into each room during the hold (50 or 50/s)")
 	fl.IntVar(&opts.ChatSenders, "chat-senders", 0, "members of each room that send the chat (default: each sends at most 4/s)")
+	addShardFlags(fl, &opts.benchSharding, "sessions, rooms and identities")
 	addBenchHiddenFlags(fl, &opts.benchHidden)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(signalbench.ProtocolLivectl, signalbench.ProtocolRaw))
 	return cmd
@@ -169,14 +171,20 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 	if err != nil {
 		return err
 	}
+	// The report's settings are the whole run's (with the shard); this
+	// process runs its shard's part.
+	part, err := so.ForShard()
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("shard"), err)
+	}
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[signalbench.Live, signalbench.Report]{
 		what: "bench against " + strings.Join(bench.Targets(so.URL, so.URLs), ","), exprs: exprs, procs: o.Procs, out: o.Out,
-		target: strings.Join(bench.Targets(so.URL, so.URLs), ","), settings: so.Redacted(),
-		preflight:  func() error { return benchPreflight(f, o, so) },
-		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(*so) },
+		target: strings.Join(bench.Targets(so.URL, so.URLs), ","), settings: so.Redacted(), startAt: o.startAt,
+		preflight:  func() error { return benchPreflight(f, o, &part) },
+		run:        func() (signalbench.Runner, error) { return signalbench.NewRun(part) },
 		unprepared: func(err error) error { return UsageErrorf("%v", err) },
 		spread: func(exe string) (signalbench.Runner, error) {
-			return signalbench.NewProcs(exe, *so, o.Procs, f.IO.ErrOut)
+			return signalbench.NewProcs(exe, part, o.Procs, f.IO.ErrOut)
 		},
 		status: benchStatus,
 		judge:  judgeBenchSignal,
@@ -262,6 +270,9 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 	if _, err := clientTLS(f, o.TLS); err != nil {
 		return nil, nil, err
 	}
+	if so.Shard, o.startAt, so.RunID, err = o.resolve(f); err != nil {
+		return nil, nil, err
+	}
 	if o.ChatRate != "" {
 		if so.ChatRate, err = bench.ParseRate(o.ChatRate); err != nil {
 			return nil, nil, UsageErrorf("%s: %v", f.FlagRef("chat-rate"), err)
@@ -331,9 +342,10 @@ func benchSignalSettings(f *Factory, o *BenchSignalOptions) (*signalbench.Option
 }
 
 // benchPreflight refuses runs that cannot fit in this machine's descriptor
-// and ephemeral-port budgets, naming the flag that fixes it.
+// and ephemeral-port budgets, naming the flag that fixes it; so is this
+// process's part of the run (its shard).
 func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) error {
-	if err := checkBenchFDs(f, (o.Conns+o.Procs-1)/o.Procs, o.Conns, "", "sessions"); err != nil {
+	if err := checkBenchFDs(f, (so.Conns+o.Procs-1)/o.Procs, so.Conns, "", "sessions"); err != nil {
 		return err
 	}
 	ips := so.SourceIPs
@@ -351,10 +363,10 @@ func benchPreflight(f *Factory, o *BenchSignalOptions, so *signalbench.Options) 
 	hint := fmt.Sprintf("spread dials over more local addresses with %s", f.FlagRef("source-ips"))
 	if len(ports) > 0 && ports[0].Addr.IsLoopback() {
 		per := max(ports[0].Free()*9/10, 1)
-		n := (o.Conns + per - 1) / per
+		n := (so.Conns + per - 1) / per
 		hint += fmt.Sprintf(" (e.g. %s 127.0.0.1-127.0.0.%d)", f.FlagRef("source-ips"), max(n, 2))
 	}
-	if err := preflight.CheckPorts(ports, o.Conns, hint); err != nil {
+	if err := preflight.CheckPorts(ports, so.Conns, hint); err != nil {
 		return &UsageError{Err: err}
 	}
 	return nil
@@ -385,6 +397,7 @@ type BenchReportOptions struct {
 	Out      string
 	Asserts  []string
 	Baseline string
+	HTML     string
 }
 
 func newBenchReportCmd(f *Factory) *cobra.Command {
@@ -395,18 +408,25 @@ func newBenchReportCmd(f *Factory) *cobra.Command {
 		Long: `Read reports written by 'bench signal --out' or 'bench media --out' (one
 kind at a time). Given one file, print it; given
 two, print them side by side with the change from the first to the second
-(--merge merges them instead); given more, merge them. Merging adds counts and
+(--merge merges them instead, as it does two shards of one run); given
+more, merge them. Merging adds counts and
 merges the histograms exactly, as if one generator had done all the work.
 A comparison marks each change better or worse. Reports record their run's
-settings; runs read together that differ in them are named in a warning.
+settings; runs read together that differ in them are named in a warning, as
+are shards of a run (--shard) missing from a merge.
 
 --assert checks the merged report, or the second file of a comparison; with
 --baseline FILE a threshold written with + is relative to the same figure of
 that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
-(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.`,
+(no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.
+
+--html FILE writes one self-contained page (no network needed to view it)
+with every file's time series overlaid (sessions open, attempts and failures
+per second, join and rtt p50/p99), their summaries and assertions.`,
 		Example: `  livectl bench report before.json after.json
   livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
-  livectl bench report --merge host1.json host2.json --out all.json`,
+  livectl bench report --merge host1.json host2.json --out all.json
+  livectl bench report --html runs.html before.json after.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
@@ -418,12 +438,16 @@ that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
 	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
+	fl.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML page with the reports' time series overlaid (bench signal reports)")
 	return cmd
 }
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
 	if fileReportKind(o.Files[0]) == mediabench.KindMedia {
-		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia)
+		if o.HTML != "" {
+			return UsageErrorf("%s is for bench signal reports; bench media reports have no time series yet", f.FlagRef("html"))
+		}
+		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia, nil)
 	}
-	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal)
+	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal, signalbench.WriteHTML)
 }

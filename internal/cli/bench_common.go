@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,8 @@ type benchJob[L, R any] struct {
 	// context.
 	target   string
 	settings any
+	// startAt is when the run starts (--start-at; zero: at once).
+	startAt time.Time
 	// preflight refuses a run that cannot fit this machine.
 	preflight func() error
 	// run prepares the run in this process (unprepared says what its
@@ -118,6 +121,9 @@ func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h 
 	defer stopPprof()
 	run, err := benchRunner(f, j)
 	if err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, f, j.startAt); err != nil {
 		return err
 	}
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
@@ -305,9 +311,15 @@ func fileReportKind(path string) string {
 // --merge), and check --assert on the merged report or the second of two
 // compared (relative thresholds against --baseline). It warns when the
 // runs read differ in settings.
-func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string) error {
+//
+// html, when given, writes --html: a page of the files read, side by side.
+func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o *BenchReportOptions, command, kind string,
+	html func(io.Writer, []string, []*R) error) error {
 	exprs, err := parseAssertsWith(f, o.Asserts, P(new(R)).Metrics(), o.Baseline != "")
 	if err != nil {
+		return err
+	}
+	if err := checkWritable(f, "html", o.HTML); err != nil {
 		return err
 	}
 	read := func(path string) (*R, error) {
@@ -324,12 +336,27 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		return r, nil
 	}
 	reps := make([]*R, len(o.Files))
+	ctxs := make([]*report.Context, len(o.Files))
 	for i, path := range o.Files {
 		if reps[i], err = read(path); err != nil {
 			return err
 		}
-		if i > 0 {
-			warnSettings(f, o.Files[0], path, P(reps[0]).Env().Context, P(reps[i]).Env().Context)
+		ctxs[i] = P(reps[i]).Env().Context
+	}
+	// Two files are compared, unless told to merge or both are shards of
+	// a run (merging is what shards are for). Shards differ in their shard
+	// alone.
+	merging := len(reps) != 2 || o.Merge || allShards(ctxs)
+	var ignore []string
+	if merging {
+		ignore = []string{"shard"}
+	}
+	for i := 1; i < len(reps); i++ {
+		warnSettings(f, o.Files[0], o.Files[i], ctxs[0], ctxs[i], ignore...)
+	}
+	if o.HTML != "" {
+		if err := writeHTMLFile(o.HTML, func(w io.Writer) error { return html(w, o.Files, reps) }); err != nil {
+			return fmt.Errorf("%s: %w", f.FlagRef("html"), err)
 		}
 	}
 	var base threshold.Metrics
@@ -341,7 +368,7 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 		warnSettings(f, o.Baseline, o.Files[len(o.Files)-1], P(b).Env().Context, P(reps[len(reps)-1]).Env().Context)
 		base = P(b).Metrics()
 	}
-	if len(reps) == 2 && !o.Merge {
+	if !merging {
 		if o.Out != "" {
 			return UsageErrorf("%s writes a merged report; add --merge to merge two files", f.FlagRef("out"))
 		}
@@ -368,11 +395,14 @@ func benchReportOf[R any, C benchComparison, P storedReport[R, C]](f *Factory, o
 			}
 			return err
 		}
-		ctxs := make([]*report.Context, len(reps))
-		for i, r := range reps {
-			ctxs[i] = P(r).Env().Context
-		}
 		P(merged).Env().Context = report.Span(ctxs...)
+		if problems := shardProblems(ctxs); len(problems) > 0 {
+			if !f.Globals.Quiet {
+				fmt.Fprintf(f.IO.ErrOut, "warning: the merged shards are not one whole run: %s\n", strings.Join(problems, "; "))
+			}
+		} else {
+			wholeRun(P(merged).Env().Context)
+		}
 	}
 	results := threshold.EvaluateAgainst(exprs, P(merged).Metrics(), base)
 	P(merged).Env().Assertions = assertOutcomes(results)
@@ -389,8 +419,8 @@ var reportVolatile = []string{"run_id", "offset", "server_pid"}
 // warnSettings says on stderr (unless --quiet) in which settings the runs
 // in files a and b differ: a comparison or merge of unlike runs is allowed
 // but should not go unnoticed.
-func warnSettings(f *Factory, a, b string, ca, cb *report.Context) {
-	if diff := report.SettingsDiff(ca, cb, reportVolatile...); len(diff) > 0 && !f.Globals.Quiet {
+func warnSettings(f *Factory, a, b string, ca, cb *report.Context, ignore ...string) {
+	if diff := report.SettingsDiff(ca, cb, slices.Concat(ignore, reportVolatile)...); len(diff) > 0 && !f.Globals.Quiet {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %s and %s ran with different settings: %s\n", a, b, strings.Join(diff, "; "))
 	}
 }
@@ -478,4 +508,13 @@ func checkStatsFlags(f *Factory, urlFlag, statsURL string, pid int) error {
 		return UsageErrorf("%s %q: want an http(s) URL such as http://127.0.0.1:7880/v1/stats, or none", f.FlagRef(urlFlag), statsURL)
 	}
 	return nil
+}
+
+// writeHTMLFile writes a page with write to path, whole or not at all.
+func writeHTMLFile(path string, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

@@ -351,5 +351,15 @@ func TestBenchSignalSubprocessWithProcs(t *testing.T) {
 		if r.Server == nil || r.Server.Sessions != 300 {
 			t.Errorf("procs %d: server cost %+v", r.Settings.Procs, r.Server)
 		}
+		// The children's time series merge: every attempt in some second.
+		var att int64
+		if r.Series != nil {
+			for _, p := range r.Series.Points {
+				att += p.Attempts
+			}
+		}
+		if att != 300 {
+			t.Errorf("procs %d: the series counts %d attempts, want 300", r.Settings.Procs, att)
+		}
 	}
 }

@@ -94,6 +94,9 @@ type Options struct {
 	// TLS is what wss:// connections trust (--insecure, --ca); children
 	// get it with the rest of the options.
 	TLS tlsconf.Client `json:"tls,omitzero"`
+	// Shard says this process runs one part of a run split over several
+	// machines (--shard); ForShard gives that part's options.
+	Shard bench.Shard `json:"shard,omitzero"`
 
 	// fixed is the grant of a given token that the run's one session
 	// joins with (Auth.Fixed), set by NewRun.
@@ -331,6 +334,21 @@ func (m Matcher) String() string {
 		return "json:" + m.Path + "=" + m.Value
 	}
 	return m.Text
+}
+
+// ForShard is this process's part of the run that o describes whole
+// when o.Shard splits it: its block of the sessions (numbered over the
+// whole run, so rooms and identities are those of one run of them all) and
+// its share of the rate. The run id must be the one every shard uses.
+func (o Options) ForShard() (Options, error) {
+	o.Defaults()
+	sh, err := o.Shard.Of(o.Conns, o.Rate)
+	if err != nil {
+		return o, err
+	}
+	o.RunConns = o.Conns
+	o.Conns, o.Offset, o.Rate = sh.N, o.Offset+sh.Offset, sh.Rate
+	return o, nil
 }
 
 // Redacted is o for a report's settings: its credentials are only said

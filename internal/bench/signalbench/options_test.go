@@ -2,7 +2,10 @@ package signalbench
 
 import (
 	"net"
+	"reflect"
 	"testing"
+
+	"github.com/livectl/livectl/internal/bench"
 )
 
 func TestParseSourceIPs(t *testing.T) {
@@ -77,6 +80,47 @@ func TestSplitOptions(t *testing.T) {
 			if p.room(p.Offset+j) != o.room(wantOffset[i]+j) {
 				t.Fatalf("session %d room differs", wantOffset[i]+j)
 			}
+		}
+	}
+}
+
+// Three shards name the same rooms and identities, with the same chat
+// senders, as one run of all their sessions, each session once.
+func TestForShardKeepsRoomsOfOneRun(t *testing.T) {
+	for _, whole := range []Options{
+		{URL: "ws://x/ws", Conns: 10, Rate: 90, RoomSize: 4, RunID: "s1", ChatRate: 10},
+		{URL: "ws://x/ws", Conns: 11, Rate: 90, Rooms: 3, RunID: "s1", ChatRate: 10},
+	} {
+		whole.Defaults()
+		type seat struct {
+			room, identity string
+			chat           bool
+		}
+		want := map[int]seat{}
+		for i := range whole.Conns {
+			want[i] = seat{whole.room(i), whole.identity(i), whole.member(i) < whole.chatSenders()}
+		}
+		got := map[int]seat{}
+		for k := range 3 {
+			o := whole
+			o.Shard = bench.Shard{Index: k, Count: 3}
+			part, err := o.ForShard()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if part.RoomCount() != whole.RoomCount() || part.LargestRoom() != whole.LargestRoom() {
+				t.Errorf("shard %d: %d rooms of up to %d, whole run %d of %d", k, part.RoomCount(), part.LargestRoom(), whole.RoomCount(), whole.LargestRoom())
+			}
+			for j := range part.Conns {
+				i := part.Offset + j
+				if _, dup := got[i]; dup {
+					t.Fatalf("session %d in two shards", i)
+				}
+				got[i] = seat{part.room(i), part.identity(i), part.member(i) < part.chatSenders()}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("shards' sessions %v, one run's %v", got, want)
 		}
 	}
 }

@@ -32,6 +32,11 @@ const (
 	// LatChat (chat.go): a chat message's client_time → its receipt.
 )
 
+// SeriesLatencies are the latencies a report's Series holds per step;
+// rtt there is each pong's round trip from its scheduled tick, without the
+// correction for skipped pings that the whole run's rtt has.
+var SeriesLatencies = []string{LatConnect, LatJoin, LatRTT}
+
 // LatencyNames lists the latencies of a signal report in display order.
 var LatencyNames = []string{LatConnect, LatConnectRaw, LatJoin, LatSetup, LatRTT, LatRTTRaw, LatChat}
 
@@ -60,6 +65,10 @@ type Report struct {
 	Generator   bench.Generator         `json:"generator"`
 	// Chat is there when the run sent chat (--chat-rate).
 	Chat *Chat `json:"chat,omitempty"`
+	// Series is the run second by second (coarser past
+	// bench.MaxSeriesPoints): sessions open, attempts, failures and the
+	// SeriesLatencies of each step.
+	Series *bench.Series `json:"series,omitempty"`
 	// Envelope: the run's context (start, end, version, host, settings)
 	// and its assertions' outcomes.
 	report.Envelope
@@ -259,6 +268,14 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 	for name, h := range out.Histograms {
 		out.Latency[name] = h.Summary()
 	}
+	series := make([]*bench.Series, len(reports))
+	for i, r := range reports {
+		series[i] = r.Series
+	}
+	var err error
+	if out.Series, err = bench.MergeSeries(series...); err != nil {
+		return nil, fmt.Errorf("merging time series: %w", err)
+	}
 	// Per-session memory: weighted by the sessions each run held.
 	var wsum, rss, gob, cpu float64
 	for _, r := range reports {
@@ -295,6 +312,7 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func (r *Report) Brief() *Report {
 	b := *r
 	b.Histograms = nil
+	b.Series = r.Series.Brief()
 	if r.Chat != nil {
 		c := *r.Chat
 		c.Rooms = nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/hist"
 
 	"github.com/livectl/livectl/internal/metrics/threshold"
@@ -42,6 +43,17 @@ func TestMergeOfFilesEqualsOneRun(t *testing.T) {
 		if m.Latency[name].Count != whole.Latency[name].Count {
 			t.Errorf("%s: merged count %d, one run %d", name, m.Latency[name].Count, whole.Latency[name].Count)
 		}
+	}
+	// The time series: every attempt and join in some second, in each
+	// run and in the merge; open sessions add up where the runs overlap.
+	for name, r := range map[string]*Report{"first": a, "second": b, "one run": whole, "merged": m} {
+		att, joins := seriesTotals(t, r)
+		if att != r.Connections.Attempted || joins != r.Latency[LatJoin].Count {
+			t.Errorf("%s: series count %d attempts and %d joins, report %d and %d", name, att, joins, r.Connections.Attempted, r.Latency[LatJoin].Count)
+		}
+	}
+	if b := files[0].Brief().Series; b == nil || len(b.Points) == 0 || b.Points[0].Latency[LatJoin].HDR != "" {
+		t.Errorf("brief series %+v: want points without their full distributions", b)
 	}
 	// Exactness: the merged histogram is what recording both runs' values
 	// into one histogram gives.
@@ -194,4 +206,18 @@ func TestAssertPercentNeedsBase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seriesTotals sums a report's series: attempts, and joins over the
+// steps' join distributions.
+func seriesTotals(t *testing.T, r *Report) (attempts, joins int64) {
+	t.Helper()
+	if r.Series == nil || r.Series.StepS != 1 || len(r.Series.Points) == 0 || len(r.Series.Points) > bench.MaxSeriesPoints {
+		t.Fatalf("series %+v", r.Series)
+	}
+	for _, p := range r.Series.Points {
+		attempts += p.Attempts
+		joins += p.Latency[LatJoin].Summary.Count
+	}
+	return attempts, joins
 }

@@ -52,6 +52,7 @@ func (s *session) pong(sched int64) {
 	now := s.r.now()
 	r := s.r
 	r.hist[LatRTT].RecordCorrected(time.Duration(now-sched), r.opts.PingInterval)
+	r.series.Record(LatRTT, time.Duration(now-sched))
 	r.hist[LatRTTRaw].Record(time.Duration(now - s.pingSent.Load()))
 }
 

@@ -65,6 +65,8 @@ type Run struct {
 	chat   chatState
 	// perTarget counts attempts and failures by target (Options.URLs).
 	perTarget []targetTally
+	// series records the run per second (set by Execute).
+	series *bench.SeriesRecorder
 
 	onPhase func(phase string)
 	tls     *tls.Config // from opts.TLS, loaded once for every session
@@ -216,6 +218,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.liveTime = r.epoch
 	r.liveMu.Unlock()
 	base := memBaseline()
+	r.series = bench.StartSeries(SeriesLatencies, func() (open, attempts, failures int64) {
+		return r.open.Load(), r.attempted.Load(), r.failed.Load()
+	})
 	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
 	before := srv.Mark(ctx)
 
@@ -287,6 +292,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.leaveAll()
 	r.setPhase(PhaseDone)
 	dur := time.Since(r.epoch).Seconds()
+	series, seriesErr := r.series.Finish()
+	if seriesErr != nil {
+		series = nil // cannot happen with histograms made here; the report goes without
+	}
 	gen := mon.Finish(time.Duration(r.scheduleLag.Load()), time.Duration(r.pingLag.Load()))
 
 	rep := &Report{
@@ -310,6 +319,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		Server:    serverCost(before, peak),
 		Generator: gen,
 		Chat:      chat,
+		Series:    series,
 	}
 	if chat != nil {
 		rep.Rate.ChatDeliveriesPerS = chat.deliveriesPerS()
@@ -457,6 +467,7 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 	s.c = c
 	connected := time.Now()
 	r.hist[LatConnect].Record(connected.Sub(due))
+	r.series.Record(LatConnect, connected.Sub(due))
 	r.hist[LatConnectRaw].Record(connected.Sub(start))
 	if lc, ok := c.(*livectlConn); ok {
 		tok, err := o.token(s.idx)
@@ -470,6 +481,7 @@ func (r *Run) attempt(ctx context.Context, i int, due time.Time) {
 		}
 		joined := time.Now()
 		r.hist[LatJoin].Record(joined.Sub(connected))
+		r.series.Record(LatJoin, joined.Sub(connected))
 		r.hist[LatSetup].Record(joined.Sub(due))
 	}
 	r.established.Add(1)

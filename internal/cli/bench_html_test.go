@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/livectl/livectl/internal/browsertest"
+)
+
+// Two runs' files make one page that headless Chromium renders: every
+// chart there, its lines drawn with points. LIVECTL_UPDATE_DOCS=1 saves
+// the screenshot docs/bench.md shows.
+func TestBenchReportHTMLInChromium(t *testing.T) {
+	url := benchServer(t)
+	dir := t.TempDir()
+	files := []string{filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}
+	for i, file := range files {
+		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", []string{"40", "60"}[i], "--rate", "30",
+			"--duration", "1s", "--ping-interval", "100ms", "--quiet", "--out", file); code != ExitOK {
+			t.Fatalf("run: exit %d: %s", code, stderr)
+		}
+	}
+	page := filepath.Join(dir, "runs.html")
+	if code, _, stderr := runCLI(t, nil, append([]string{"bench", "report", "--html", page, "--quiet"}, files...)...); code != ExitOK {
+		t.Fatalf("report --html: exit %d: %s", code, stderr)
+	}
+	ctx := browsertest.Launch(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1360, 1000), chromedp.Navigate("file://"+page)); err != nil {
+		t.Fatal(err)
+	}
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drawn, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+		`[...document.querySelectorAll("svg.chart polyline.line")].filter(l => l.points.numberOfItems > 1 && l.getBBox().width > 0).length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four charts; two runs of seven lines each (open; attempts, failures;
+	// join and rtt p50, p99), each over two or more seconds.
+	if charts != 4 || drawn != 14 {
+		t.Errorf("%d charts with %d lines drawn, want 4 with 14", charts, drawn)
+	}
+	if os.Getenv("LIVECTL_UPDATE_DOCS") != "" {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", "bench-report.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
