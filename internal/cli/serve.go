@@ -142,7 +142,7 @@ A second signal exits at once.`,
 	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, "names (host or host:port) the public listener answers to besides localhost, loopback IPs, its own IPs and the --listen host; * for any")
 	fl.StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-hosts", nil, "names the admin listener answers to besides localhost, loopback IPs, its own IPs and the --admin-listen host; * for any")
 	fl.IntVar(&opts.MaxPendingMedia, "max-pending-media", relay.DefaultMaxPending, "media sessions (WebRTC peer connections) setting up at once; more are refused as busy until one connects or times out")
-	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "plain HTTP connections per listener (WebSockets not counted); at the limit a new one closes the longest idle")
+	fl.IntVar(&opts.MaxHTTPConns, "max-http-conns", 0, "plain HTTP connections per listener (WebSockets not counted; a /ws client is one until its upgrade); at the limit a new one closes the longest idle (0: half of --max-conns, at least 1024)")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to open /ws besides the server's own host (scheme://host[:port], * for any)")
 	fl.IntVar(&opts.MaxConns, "max-conns", server.DefaultMaxConns, "maximum open /ws connections and WHIP/WHEP sessions, together")
 	fl.IntVar(&opts.MaxRooms, "max-rooms", server.DefaultMaxRooms, "maximum rooms")

@@ -205,3 +205,27 @@ func TestHeldConnections(t *testing.T) {
 		t.Fatalf("/ws session ended with the held connections: %v", err)
 	}
 }
+
+// TestMaxHTTPConnsDefault: unset, the plain-HTTP cap grows with --max-conns,
+// since every /ws client is a plain HTTP connection until its upgrade; a
+// fixed 1,024 closed handshakes in progress during a connect storm.
+func TestMaxHTTPConnsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		limits Limits
+		want   int
+	}{
+		{Limits{}, DefaultMaxConns / 2},
+		{Limits{MaxConns: 100}, DefaultMaxHTTPConns},
+		{Limits{MaxConns: 25000}, 12500},
+		{Limits{MaxConns: 25000, MaxHTTPConns: 300}, 300},
+	} {
+		s, err := New(Config{Limits: tc.limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.cfg.Limits.MaxHTTPConns; got != tc.want {
+			t.Errorf("%+v: MaxHTTPConns = %d, want %d", tc.limits, got, tc.want)
+		}
+		s.Close()
+	}
+}

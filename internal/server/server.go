@@ -199,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 		l.SendQueue = DefaultSendQueue
 	}
 	if l.MaxHTTPConns <= 0 {
-		l.MaxHTTPConns = DefaultMaxHTTPConns
+		l.MaxHTTPConns = maxHTTPConnsFor(l.MaxConns)
 	}
 	cfg.Rooms.fillDefaults()
 	if cfg.WriteTimeout <= 0 {
