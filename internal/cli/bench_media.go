@@ -152,6 +152,9 @@ func judgeBenchMedia(rep *mediabench.Report) (warning string, fruitless error) {
 	top := "no errors recorded"
 	if len(rep.Worst) > 0 && rep.Worst[0].Error != "" {
 		top = rep.Worst[0].Error
+		if h := reasonHint(rep.Worst[0].Reason); h != "" {
+			top += "; " + h
+		}
 	}
 	return warning, fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
 }

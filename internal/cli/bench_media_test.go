@@ -190,3 +190,22 @@ func TestServerSamplingChecked(t *testing.T) {
 		t.Errorf("no samples shown as zeros:\n%s", buf.String())
 	}
 }
+
+// TestBenchMediaFailureHint: a run where no subscriber got a frame says
+// what to try about the worst failure's reason, as probe does for its
+// typed errors (the reason is all a --procs child hands back).
+func TestBenchMediaFailureHint(t *testing.T) {
+	for _, tc := range []struct{ reason, want string }{
+		{"ice", "--udp-port"},
+		{"http_401", "--token"},
+		{"http_403", "grant"},
+		{"timeout", "check that the server is up"},
+	} {
+		rep := &mediabench.Report{Target: "http://x/whep/r", Subscribers: mediabench.Counts{Attempted: 1},
+			Worst: []mediabench.Result{{Error: "failed", Reason: tc.reason}}}
+		_, err := judgeBenchMedia(rep)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("reason %s: %v, want it to mention %q", tc.reason, err, tc.want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ const (
 	hintToken = "the server wants a token: --token (mint one with 'livectl token')"
 	hintGrant = "the token is for another room or identity, or lacks the publish/subscribe grant"
 	hintFull  = "the server is full or draining: try again later"
+	hintICE   = "is UDP to the server blocked? check the server's --public-ip and --udp-port"
 	// hintTLSTrust: a self-signed or private-CA server certificate.
 	hintTLSTrust = "the server's TLS certificate is not trusted here: --ca FILE with the CA that signed it, or --insecure for a test server"
 )
@@ -69,7 +70,7 @@ func hintFor(err error) string {
 			return hintFull
 		}
 	case errors.Is(err, probe.ErrICEFailed):
-		return "is UDP to the server blocked? check the server's --public-ip and --udp-port"
+		return hintICE
 	case errors.Is(err, publish.ErrNotConnected):
 		return "is UDP to the server blocked? try --stun or check the server's --public-ip"
 	case errors.Is(err, probe.ErrNoRoom), errors.Is(err, publish.ErrNoRoom):
@@ -84,6 +85,25 @@ func withHint(err error) error {
 		return fmt.Errorf("%w (%s)", err, h)
 	}
 	return err
+}
+
+// reasonHint is hintFor for a bench media subscriber's failure, known only
+// by its reason (mediabench's classification): --procs children hand the
+// parent text, not typed errors.
+func reasonHint(reason string) string {
+	switch reason {
+	case "ice":
+		return hintICE
+	case "http_401":
+		return hintToken
+	case "http_403":
+		return hintGrant
+	case "http_503":
+		return hintFull
+	case "http_404", "http_405":
+		return "no WHEP endpoint at that path: livectl serve's is /whep/ROOM"
+	}
+	return ""
 }
 
 // hintProbeRuns adds hintFor's advice to the error text of each failed
