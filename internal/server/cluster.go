@@ -105,7 +105,7 @@ func (s *Server) RemoteCounts(room string, publishers, viewers int) {
 		return
 	}
 	rm.remotePubs, rm.remoteViewers = publishers, viewers
-	s.reg.countsChangedLocked(rm)
+	s.reg.armUpdateLocked(rm)
 }
 
 // clusterNotReady writes why the cluster makes this node not ready, and

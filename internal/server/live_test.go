@@ -26,6 +26,8 @@ type liveView struct {
 	pubEvents []string             // "updated:<id>", "left:<id>" for publishers, in order
 	updates   int                  // room_update events
 	pubs, vws int                  // the counts last received
+	pubsKnown int                  // publishers' updated events minus their left events, at least 0
+	stale     []string             // room_updates with fewer publishers than events had announced
 	chat      []signal.ChatMessage // chat messages in arrival order
 	other     []string
 }
@@ -38,13 +40,19 @@ func (v *liveView) onEvent(m *signal.Message) {
 		v.joins++
 	case signal.TypeParticipantLeft:
 		if m.Participant.Publisher {
+			v.pubsKnown = max(0, v.pubsKnown-1)
 			v.pubEvents = append(v.pubEvents, "left:"+m.Participant.SessionID)
 		} else {
 			v.viewerOut++
 		}
 	case signal.TypeParticipantUpdated:
+		v.pubsKnown++
 		v.pubEvents = append(v.pubEvents, "updated:"+m.Participant.SessionID)
 	case signal.TypeRoomUpdate:
+		// Counts are never older than an event queued before them.
+		if m.Publishers < v.pubsKnown {
+			v.stale = append(v.stale, fmt.Sprintf("room_update with %d publishers after events announcing %d", m.Publishers, v.pubsKnown))
+		}
 		v.updates++
 		v.pubs, v.vws = m.Publishers, m.Viewers
 	case signal.TypeChat:
@@ -138,19 +146,7 @@ func TestLargeRoom2000(t *testing.T) {
 	}
 	converged := func(pubs, viewers int, views []*liveView) {
 		t.Helper()
-		deadline := time.Now().Add(interval + 2*time.Second) // one interval, and the machine's slack
-		for _, v := range views {
-			for {
-				p, vw := v.counts()
-				if p == pubs && vw == viewers {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("counts %d/%d, want %d publishers %d viewers", p, vw, pubs, viewers)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
+		waitCounts(t, views, pubs, viewers, interval)
 	}
 	converged(1, n-1, views)
 
@@ -197,8 +193,8 @@ func TestLargeRoom2000(t *testing.T) {
 		}
 		// Viewers' joins were announced one by one only while the room was
 		// at most threshold members; leaves of viewers, never (above it).
-		if v.joins > threshold || v.viewerOut > 0 || len(v.other) > 0 {
-			t.Errorf("member %d: %d joins, %d viewer leaves, other %v", i, v.joins, v.viewerOut, v.other)
+		if v.joins > threshold || v.viewerOut > 0 || len(v.other) > 0 || len(v.stale) > 0 {
+			t.Errorf("member %d: %d joins, %d viewer leaves, other %v, stale counts %v", i, v.joins, v.viewerOut, v.other, v.stale)
 		}
 		v.mu.Unlock()
 	}
@@ -546,5 +542,60 @@ func TestChatNoHistory(t *testing.T) {
 	j, err := b.Join(ctx, "r", "b", "")
 	if err != nil || len(j.Messages) != 0 {
 		t.Fatalf("joined %+v, %v: want no history", j, err)
+	}
+}
+
+// TestRoomUpdatePaced: a large room's room_update goes out in steps with
+// the room unlocked in between. Publishers arriving and viewers joining
+// during those steps must neither make a member see counts older than an
+// event it already got nor leave any member with stale counts.
+func TestRoomUpdatePaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("700 sessions")
+	}
+	const n, interval = 600, 100 * time.Millisecond
+	ts := newTestServer(t, Config{MediaPlane: &fakeMedia{},
+		Limits: Limits{MaxConns: 2000, RequestRate: math.Inf(1)},
+		Rooms:  RoomsConfig{EventThreshold: 100, ListLimit: 10, UpdateInterval: interval}})
+	ts.reg.pace = 15 * time.Millisecond // 3 steps of 250: each update takes 30 ms
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	clients, views, _ := joinLive(t, ts.wsURL, "live", n, "viewer")
+	const rounds = 8
+	for i := range rounds {
+		_, more, _ := joinLive(t, ts.wsURL, "live", 10, fmt.Sprintf("late%d", i))
+		views = append(views, more...)
+		if _, err := clients[i].Publish(ctx, "v=0"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i) * 7 * time.Millisecond) // land at different points of a step
+	}
+	waitCounts(t, views, rounds, n+10*rounds-rounds, interval)
+	for i, v := range views {
+		v.mu.Lock()
+		if len(v.stale) > 0 {
+			t.Errorf("member %d: %v", i, v.stale)
+		}
+		v.mu.Unlock()
+	}
+}
+
+// waitCounts waits until every view's last counts are pubs and viewers:
+// within one update interval, and the machine's slack.
+func waitCounts(t *testing.T, views []*liveView, pubs, viewers int, interval time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(interval + 2*time.Second)
+	for i, v := range views {
+		for {
+			p, vw := v.counts()
+			if p == pubs && vw == viewers {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member %d: counts %d/%d, want %d publishers %d viewers", i, p, vw, pubs, viewers)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }

@@ -239,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 	s.slots.inRoom = make(map[string]int)
 	s.reg.cfg = cfg.Rooms
 	s.reg.cluster = cfg.Cluster
+	s.reg.pace = updatePace
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
