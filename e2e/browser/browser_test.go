@@ -1,10 +1,13 @@
 // Package browser holds the end-to-end tests with a real browser: headless
 // Chromium (fake camera) publishes through WHIP from the demo page and a
 // second page plays the room through WHEP; frames must be rendered. And a
-// chat message typed in one page appears in another.
+// chat message typed in one page appears in another. In a cluster (three
+// serve processes and a redis-server), Chromium publishes through a node
+// that redirects it (307) to the room's origin.
 //
 // It runs with the ordinary `go test ./...` when Chromium is installed and
-// skips, saying so, when it is not. Set LIVECTL_CHROMIUM to another binary,
+// skips, saying so, when it is not (the cluster test also when
+// redis-server is not). Set LIVECTL_CHROMIUM to another binary,
 // LIVECTL_REQUIRE_BROWSER=1 to fail instead of skipping (CI), and
 // LIVECTL_BROWSER_ATTEMPTS=N to measure time to first rendered frame over N
 // viewer attempts:
@@ -36,6 +39,7 @@ type pageState struct {
 	FramesRendered int      `json:"framesRendered"`
 	FirstFrameMs   *float64 `json:"firstFrameMs"`
 	Errors         []string `json:"errors"`
+	RedirectedTo   string   `json:"redirectedTo"`
 	Log            []string `json:"log"`
 	Notes          struct {
 		Pub string `json:"pub"`

@@ -31,12 +31,7 @@ func TestClusterE2E(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	procs := map[string]*servertest.Proc{}
-	for _, id := range []string{"a", "b", "c"} {
-		addr := servertest.FreePort(t, "tcp")
-		procs[id] = servertest.StartProcessOn(t, ctx, bin, addr, servertest.FreePort(t, "tcp"),
-			"--cluster", rs.URL(), "--node-id", id, "--advertise-url", "http://"+addr)
-	}
+	procs := rs.Nodes(t, ctx, bin, "a", "b", "c")
 	view := func(id string) (View, int) {
 		resp, err := hc.Get(procs["a"].HTTP() + "/v1/cluster")
 		if id != "a" {

@@ -6,6 +6,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livectl/livectl/internal/server/servertest"
 )
 
 // Binary is the redis-server the harness runs (Debian's path by default).
@@ -61,6 +64,20 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 // URL is the server as a redis:// URL, database 0.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Nodes runs one `serve --dev --cluster` process of bin per id on this
+// Redis (servertest.StartProcessOn: free loopback ports, killed when the
+// test ends), each with --node-id id and its own address as --advertise-url.
+func (s *Server) Nodes(t testing.TB, ctx context.Context, bin string, ids ...string) map[string]*servertest.Proc {
+	t.Helper()
+	procs := make(map[string]*servertest.Proc, len(ids))
+	for _, id := range ids {
+		addr := servertest.FreePort(t, "tcp")
+		procs[id] = servertest.StartProcessOn(t, ctx, bin, addr, servertest.FreePort(t, "tcp"),
+			"--cluster", s.URL(), "--node-id", id, "--advertise-url", "http://"+addr)
+	}
+	return procs
+}
 
 // Stop kills the server (SIGKILL: Redis going away unannounced, as on a
 // crash) and waits for it; a stopped server can be restarted.

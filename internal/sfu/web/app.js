@@ -7,13 +7,15 @@
 // to the first frame the browser rendered (requestVideoFrameCallback's
 // presentationTime), and firstFrame, a promise of it for the last watch();
 // notes: the text shown over each video ({pub, sub}: errors, "waiting for
-// a publisher", "the camera needs HTTPS").
+// a publisher", "the camera needs HTTPS"); redirectedTo: the URL a WHIP/WHEP
+// POST was last redirected to (a cluster node sends publishers to the
+// room's origin), null if none was.
 "use strict";
 
 const state = window.livectl = {
   publishing: false, watching: false, framesRendered: 0,
   firstFrameMs: null, watchStartedAt: null, errors: [], log: [],
-  notes: { pub: "", sub: "" },
+  notes: { pub: "", sub: "" }, redirectedTo: null,
   // chat: joined over /ws; members = publishers + viewers of the room, as
   // joined, participant events and room_update tell; messages as shown.
   chat: { joined: false, publishers: 0, viewers: 0, members: 0, messages: [], lastSeq: 0 },
@@ -124,13 +126,25 @@ async function exchange(kind, pc, alive) {
   await pc.setLocalDescription();
   log(kind + ": offer ready");
   const room = encodeURIComponent($("room").value.trim());
-  const resp = await fetch("/" + kind + "/" + room, { method: "POST", headers: authHeaders({ "Content-Type": "application/sdp" }), body: pc.localDescription.sdp });
+  const post = () => ({ method: "POST", headers: authHeaders({ "Content-Type": "application/sdp" }), body: pc.localDescription.sdp });
+  let resp = await fetch("/" + kind + "/" + room, post());
+  if (resp.redirected) {
+    // A cluster node that is not the room's origin answers a WHIP POST
+    // with 307 and the origin's WHIP URL; fetch follows it with the same
+    // offer. Across origins the browser drops Authorization on the way:
+    // a 401 there is asked again at the URL redirected to, with the token.
+    log(kind + ": redirected to " + resp.url);
+    state.redirectedTo = resp.url;
+    if (resp.status === 401 && $("token").value.trim()) resp = await fetch(resp.url, post());
+  }
   if (resp.status !== 201) {
     let detail = resp.statusText;
     try { detail = (await resp.json()).detail || detail; } catch (e) {}
     throw new Error(kind.toUpperCase() + " refused (" + resp.status + "): " + detail);
   }
-  location = resp.headers.get("Location");
+  // Location is relative to the URL that answered: after a redirect, the
+  // origin node's, not this page's.
+  location = new URL(resp.headers.get("Location"), resp.url).href;
   etag = resp.headers.get("ETag");
   const answer = await resp.text();
   if (!alive()) {
