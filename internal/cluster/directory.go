@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -180,8 +179,8 @@ func (n *Node) resolve(ctx context.Context, room, holder string) (Origin, error)
 	if err != nil {
 		return Origin{}, err
 	}
-	var rec Record
-	if err := json.Unmarshal([]byte(b), &rec); err != nil {
+	rec, err := decodeRecord(b)
+	if err != nil {
 		return Origin{}, &StoreError{Op: "reading origin node record", Err: err}
 	}
 	o := Origin{Room: room, NodeID: holder, URL: rec.URL}

@@ -44,3 +44,13 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("cluster config %s: %s", e.Field, e.Reason) }
+
+// MessageError is a room channel message or node record read from the
+// store that cannot be used: too large, not JSON, or missing what its kind
+// needs. The node counts and drops such messages.
+type MessageError struct {
+	What   string // "room message" or "node record"
+	Reason string
+}
+
+func (e *MessageError) Error() string { return fmt.Sprintf("malformed %s: %s", e.What, e.Reason) }

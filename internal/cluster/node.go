@@ -455,8 +455,7 @@ func (n *Node) Nodes(ctx context.Context) ([]Record, error) {
 			if !ok {
 				continue // expired between the two reads
 			}
-			var r Record
-			if json.Unmarshal([]byte(s), &r) == nil {
+			if r, err := decodeRecord(s); err == nil {
 				recs = append(recs, r)
 			}
 		}
