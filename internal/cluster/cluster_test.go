@@ -386,6 +386,16 @@ func TestTakeover(t *testing.T) {
 			}
 		})
 	}
+	// An origin whose TLS b does not trust is running all the same.
+	ht := httptest.NewTLSServer(http.NewServeMux())
+	t.Cleanup(ht.Close)
+	e, _ := startNode(t, rs, "e", true, live(ht))
+	if o, err := e.Claim(ctx, "tls"); err != nil || !o.Self {
+		t.Fatalf("e claims tls: %+v %v", o, err)
+	}
+	if o, err := b.Claim(ctx, "tls"); err != nil || o.NodeID != "e" {
+		t.Fatalf("b claims the room of an origin answering TLS it does not trust: %+v %v, want e's", o, err)
+	}
 	if st := b.Stats(); st.Takeovers != 1 {
 		t.Errorf("b's takeovers: %d, want 1", st.Takeovers)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -191,9 +192,10 @@ func (n *Node) resolve(ctx context.Context, room, holder string) (Origin, error)
 }
 
 // alive asks a node's HTTP whether it is up (GET /healthz) within
-// Config.Liveness: any answer counts, only a refused connection or no
-// answer in time does not. Without Config.Liveness every node with a
-// record is taken as up.
+// Config.Liveness: any answer counts, even a TLS handshake this node does
+// not accept (something is running there); only a connection that cannot
+// be made or no answer in time does not. Without Config.Liveness every
+// node with a record is taken as up.
 func (n *Node) alive(ctx context.Context, base string) error {
 	if n.cfg.Liveness <= 0 {
 		return nil
@@ -205,10 +207,14 @@ func (n *Node) alive(ctx context.Context, base string) error {
 		return err
 	}
 	resp, err := n.http.Do(req)
-	if err != nil {
+	if err == nil {
+		resp.Body.Close()
+		return nil
+	}
+	var op *net.OpError
+	if (errors.As(err, &op) && op.Op == "dial") || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	resp.Body.Close()
 	return nil
 }
 
