@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-sessions bench-signal bench-live bench-media fanout clean
+.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-failover bench-sessions bench-signal bench-live bench-media fanout clean
 
 all: build
 
@@ -106,6 +106,14 @@ test-cluster: build
 # chat message; medians of RUNS. SIZE=500 RUNS=1 for a quick check.
 bench-cluster: build
 	BIN=$(CURDIR)/$(BIN) ./scripts/bench-cluster.sh
+
+# Failover: SIGKILL of a room's origin, time to frames again at viewers on
+# two edges, median of 3 kills (TestFailoverE2E; needs redis-server).
+bench-failover: build
+	@uptime
+	@log=$$(mktemp); LIVECTL_BIN=$(CURDIR)/$(BIN) LIVECTL_FAILOVER_RUNS=3 $(GO) test -tags e2e -count=1 -v -timeout 5m \
+		-run '^TestFailoverE2E$$' ./internal/cluster/ >$$log 2>&1; st=$$?; \
+		grep -E 'frames again|failover:|FAIL|^ok' $$log || cat $$log; rm -f $$log; uptime; exit $$st
 
 # Server cost per idle session (10,000 held by a child process) and join
 # latency with 1,000 sessions connected; see docs/server.md.

@@ -31,6 +31,7 @@
 # (4000), JOIN_RATE (2000), CHAT_RATE (500), DURATION (10s), BIN
 # (bin/livectl), OUT ($TMPDIR/livectl-bench-cluster). A quick check that
 # the script works: SIZE=500 RUNS=1 JOINS=500 make bench-cluster.
+# Failover timing is make bench-failover (TestFailoverE2E, median of 3 kills).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}

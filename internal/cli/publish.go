@@ -28,6 +28,8 @@ type PublishOptions struct {
 	// Retry starts a new session, with backoff, whenever one ends or
 	// cannot start (publish.Keep).
 	Retry bool
+	// URLs is --url: one, or with --retry a cluster's nodes, tried in turn.
+	URLs []string
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -57,20 +59,22 @@ interval is played slower to reach it (the built-in clip's 1 s GOP at
 --keyframe-interval 2s: 15 frames/s, half the bitrate); a longer one is cut.
 
 Runs until interrupted or for --duration, then prints what it sent. With
---retry, a session that ends (the server went away, the room's origin node
-died) or cannot start is started again after 0.5 s, doubling up to 5 s: in a
-cluster, point --url at the load balancer and the publisher reaches the new
-origin.`,
+--retry, a session that ends (the server went away or stayed silent for 2 s,
+the room's origin node died) or cannot start is started again after 0.1 s,
+doubling up to 5 s: in a cluster, point --url at the load balancer, or give
+the nodes' URLs (each new session goes to the next), and the publisher reaches
+the new origin.`,
 		Example: `  livectl publish --url ws://127.0.0.1:7880/ws --room demo
   livectl publish --url http://127.0.0.1:7880/whip/demo --file talk.ivf --duration 1m
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --simulcast
   livectl publish --url ws://127.0.0.1:7880/ws --room demo --file cam.h264 --fps 25 -o json
-  livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli`,
+  livectl publish --url http://127.0.0.1:7880/whip/demo --keyframe-interval 2s --ignore-pli
+  livectl publish --retry --url http://node-a:7880/whip/demo,http://node-b:7880/whip/demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPublishCommand(cmd.Context(), f, o) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.URL, "url", "", "livectl signaling URL (ws://host:7880/ws) or a WHIP endpoint (http://host/whip/ROOM)")
+	fl.StringSliceVar(&o.URLs, "url", nil, "livectl signaling URL (ws://host:7880/ws) or a WHIP endpoint (http://host/whip/ROOM); with --retry, several (repeated or comma-separated: a cluster's nodes) are tried in turn, the next one each time a session ends or cannot start")
 	fl.StringVar(&o.Room, "room", "", "room to publish into (with a ws:// URL)")
 	fl.StringVar(&o.Identity, "identity", "", "identity in the room (default: the --token's, else publish-<random>)")
 	fl.StringVar(&o.Token, "token", "", "join token (ws) or WHIP bearer token")
@@ -83,7 +87,7 @@ origin.`,
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until interrupted)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 15*time.Second, "limit on signaling plus ICE/DTLS")
 	addClientTLS(fl, &o.TLS)
-	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.5 s doubling to 5 s), when the session ends or cannot start")
+	fl.BoolVar(&o.Retry, "retry", false, "publish again, with backoff (0.1 s doubling to 5 s), when the session ends, its server is silent for 2 s, or it cannot start")
 	return cmd
 }
 
@@ -125,9 +129,22 @@ func fromToken(token, u string, room, identity *string) {
 }
 
 func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error {
-	fromToken(o.Token, o.URL, &o.Room, &o.Identity)
-	if err := checkMediaURL(f, o.URL, o.Room, true); err != nil {
+	urls, err := targetURLs(f, "url", o.URLs, "want ws://, wss://, http:// or https://", wsSchemes, httpSchemes)
+	if err != nil {
 		return err
+	}
+	if len(urls) > 1 && !o.Retry {
+		return UsageErrorf("several %s are for %s (the next one when a session ends): give one, or add %s", f.FlagRef("url"), f.FlagRef("retry"), f.FlagRef("retry"))
+	}
+	o.URL, o.MoreURLs = "", nil
+	if len(urls) > 0 {
+		o.URL, o.MoreURLs = urls[0], urls[1:]
+	}
+	fromToken(o.Token, o.URL, &o.Room, &o.Identity)
+	for _, u := range append([]string{o.URL}, o.MoreURLs...) {
+		if err := checkMediaURL(f, u, o.Room, true); err != nil {
+			return err
+		}
 	}
 	if o.FPS <= 0 || o.FPS > 240 {
 		return UsageErrorf("%s %d: want 1–240", f.FlagRef("fps"), o.FPS)
@@ -161,9 +178,15 @@ func runPublishCommand(ctx context.Context, f *Factory, o *PublishOptions) error
 	// Offer only the address that reaches the server; if it cannot be
 	// found (no route yet), gather on every address as before.
 	opts.Peer.BindIP, _ = peer.LocalIPToward(o.URL)
+	for _, u := range o.MoreURLs {
+		// Nodes reached from different addresses: gather on every one.
+		if ip, _ := peer.LocalIPToward(u); !ip.Equal(opts.Peer.BindIP) {
+			opts.Peer.BindIP = nil
+		}
+	}
 	if o.Retry {
 		if !f.Globals.Quiet {
-			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", o.URL, roomSuffix(o.Room, o.URL))
+			fmt.Fprintf(f.IO.ErrOut, "publishing to %s%s, retrying when the session ends; Ctrl-C to stop\n", strings.Join(append([]string{o.URL}, o.MoreURLs...), ", "), roomSuffix(o.Room, o.URL))
 		}
 		st, err := publish.Keep(ctx, opts, o.Duration, publish.DefaultBackoff, func(err error, wait time.Duration) {
 			if !f.Globals.Quiet {

@@ -156,3 +156,25 @@ func TestPublishUnknownFormatIsUsage(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit 2 naming --file and the unknown format", code, stderr)
 	}
 }
+
+// TestPublishSeveralURLs: several --url are for --retry; without it they
+// are a usage error naming both flags, and each URL is checked.
+func TestPublishSeveralURLs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--url", "http://127.0.0.1:1/whip/x,http://127.0.0.1:2/whip/x"}, []string{"--url", "--retry"}},
+		{[]string{"--retry", "--url", "http://127.0.0.1:1/whip/x", "--url", "ftp://h/x"}, []string{"--url", `"ftp://h/x"`}},
+	} {
+		code, _, stderr := runCLI(t, nil, append([]string{"publish"}, tc.args...)...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want usage; stderr %q", tc.args, code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q does not name %s", tc.args, stderr, w)
+			}
+		}
+	}
+}

@@ -77,6 +77,12 @@ func (o *ClusterOptions) resolve(f *Factory, listen string, tls bool) error {
 	return nil
 }
 
+// livenessTimeout bounds the check of a room's origin before a node
+// redirects a publisher to it or pulls from it: a killed origin refuses at
+// once; one that does not answer within this is taken for down (and loses
+// the room to this node) rather than waited for until its lease expires.
+const livenessTimeout = 500 * time.Millisecond
+
 // clusterWiring joins the SFU, the server and the cluster node, which
 // need each other: the SFU asks the node where rooms live, the node asks
 // the SFU whether it still publishes a room and the server for its load.
@@ -93,7 +99,10 @@ type clusterWiring struct {
 func (w *clusterWiring) sfuConfig(cfg *sfu.Config, o *ClusterOptions) {
 	cfg.Origin = func(ctx context.Context, room string) (sfu.OriginInfo, error) {
 		org, err := w.node.Lookup(ctx, room)
-		if errors.Is(err, cluster.ErrNoOrigin) {
+		// An origin that is down publishes nothing: a publisher arriving
+		// here is admitted (OnOrigin's Claim takes the lease over) and the
+		// cascade waits for the next origin.
+		if errors.Is(err, cluster.ErrNoOrigin) || errors.Is(err, cluster.ErrNodeGone) {
 			return sfu.OriginInfo{}, sfu.ErrNoOrigin
 		}
 		if err != nil {
@@ -122,7 +131,7 @@ func (w *clusterWiring) newNode(f *Factory, o *ClusterOptions, plane *sfu.SFU, u
 	w.log = f.Logger
 	node, err := cluster.New(cluster.Config{Redis: o.Redis, NodeID: o.NodeID, AdvertiseURL: o.AdvertiseURL,
 		MediaAddr: mediaAddr(o.AdvertiseURL, udpPort), Version: Build().Version, Logger: f.Logger,
-		Load: w.load, Publishes: plane.Publishes, Links: func() any { return plane.Cascade() },
+		Load: w.load, Publishes: plane.Publishes, Liveness: livenessTimeout, Links: func() any { return plane.Cascade() },
 		Draining: func() bool { s := w.srv.Load(); return s != nil && s.Draining() }})
 	if err != nil {
 		return clusterError(f, err)

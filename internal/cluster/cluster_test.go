@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,4 +337,102 @@ func TestRedisDownAndBack(t *testing.T) {
 		m, _, _ := sa.snapshot("r")
 		return len(m) > 0 && m[len(m)-1].Text == "after"
 	})
+}
+
+// A node whose origin is down takes the room over at once (Config.Liveness)
+// instead of waiting for the lease to expire; one alive keeps it. Of two
+// nodes taking over together one wins. The node that lost a lease sees it
+// at its next heartbeat and stops renewing it; a lease the store lost
+// (restarted empty) is written again by its holder.
+func TestTakeover(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	// up serves a node's /healthz until closed: its process's HTTP.
+	up := func() *httptest.Server {
+		s := httptest.NewServer(http.NewServeMux())
+		t.Cleanup(s.Close)
+		return s
+	}
+	live := func(s *httptest.Server) func(*Config) {
+		return func(c *Config) { c.AdvertiseURL, c.Liveness = s.URL, 500*time.Millisecond }
+	}
+	ha, hb, hc, hd := up(), up(), up(), up()
+	a, _ := startNode(t, rs, "a", true, live(ha))
+	b, _ := startNode(t, rs, "b", true, live(hb))
+	c, _ := startNode(t, rs, "c", true, live(hc))
+
+	for _, tc := range []struct {
+		name   string
+		down   bool // a's HTTP refuses
+		wantBy string
+	}{
+		{"origin alive keeps the room", false, "a"},
+		{"origin refusing loses it", true, "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			room := "r-" + tc.wantBy
+			if o, err := a.Claim(ctx, room); err != nil || !o.Self {
+				t.Fatalf("a claims: %+v %v", o, err)
+			}
+			if tc.down {
+				ha.Close()
+				if _, err := b.Lookup(ctx, room); !errors.Is(err, ErrNodeGone) {
+					t.Fatalf("lookup of a room whose origin refuses: %v, want ErrNodeGone", err)
+				}
+			}
+			o, err := b.Claim(ctx, room)
+			if err != nil || o.NodeID != tc.wantBy || o.Self != (tc.wantBy == "b") {
+				t.Fatalf("b claims: %+v %v, want origin %s", o, err, tc.wantBy)
+			}
+		})
+	}
+	// An origin whose TLS b does not trust is running all the same.
+	ht := httptest.NewTLSServer(http.NewServeMux())
+	t.Cleanup(ht.Close)
+	e, _ := startNode(t, rs, "e", true, live(ht))
+	if o, err := e.Claim(ctx, "tls"); err != nil || !o.Self {
+		t.Fatalf("e claims tls: %+v %v", o, err)
+	}
+	if o, err := b.Claim(ctx, "tls"); err != nil || o.NodeID != "e" {
+		t.Fatalf("b claims the room of an origin answering TLS it does not trust: %+v %v, want e's", o, err)
+	}
+	if st := b.Stats(); st.Takeovers != 1 {
+		t.Errorf("b's takeovers: %d, want 1", st.Takeovers)
+	}
+	// a is still running (a partition, not a crash): its next heartbeat
+	// finds the lease taken and lets it go.
+	eventually(t, "a notices the takeover", func() bool { s := a.Stats(); return s.LeasesLost == 1 && s.RoomsOwned == 1 })
+	if o, err := c.Lookup(ctx, "r-b"); err != nil || o.NodeID != "b" {
+		t.Fatalf("after the takeover the directory says %+v %v, want b", o, err)
+	}
+
+	// Two nodes take over from the same dead origin at once: one wins.
+	d, _ := startNode(t, rs, "d", true, live(hd))
+	if o, err := d.Claim(ctx, "s"); err != nil || !o.Self {
+		t.Fatalf("d claims s: %+v %v", o, err)
+	}
+	crash(d)
+	hd.Close()
+	var wg sync.WaitGroup
+	got := make([]Origin, 2)
+	for i, n := range []*Node{b, c} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := n.Claim(ctx, "s")
+			if err != nil {
+				t.Errorf("%s claims s: %v", n.ID(), err)
+			}
+			got[i] = o
+		}()
+	}
+	wg.Wait()
+	if got[0].Self == got[1].Self || got[0].NodeID != got[1].NodeID || (got[0].NodeID != "b" && got[0].NodeID != "c") {
+		t.Fatalf("two nodes taking over s: %+v and %+v, want one origin both agree on", got[0], got[1])
+	}
+
+	// The store restarts empty: the holder writes its lease again.
+	rs.Stop()
+	rs.Restart()
+	eventually(t, "b's lease written again", func() bool { o, err := c.Lookup(ctx, "r-b"); return err == nil && o.NodeID == "b" })
 }

@@ -15,8 +15,9 @@ var (
 	ErrDraining = errors.New("node is draining: it takes no new rooms")
 	// ErrNoOrigin: no node holds the room's origin lease (no publisher).
 	ErrNoOrigin = errors.New("room has no origin node")
-	// ErrNodeGone: the room's origin lease names a node whose record has
-	// expired; the lease expires soon after and another node may claim it.
+	// ErrNodeGone: the room's origin lease names a node that is down (its
+	// record has expired, or its HTTP refuses or does not answer:
+	// Config.Liveness); Claim takes such a lease over.
 	ErrNodeGone = errors.New("room's origin node is gone")
 	// ErrNotMember: the room has no member on this node, so this node
 	// does not follow its channel.
@@ -43,3 +44,13 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("cluster config %s: %s", e.Field, e.Reason) }
+
+// MessageError is a room channel message or node record read from the
+// store that cannot be used: too large, not JSON, or missing what its kind
+// needs. The node counts and drops such messages.
+type MessageError struct {
+	What   string // "room message" or "node record"
+	Reason string
+}
+
+func (e *MessageError) Error() string { return fmt.Sprintf("malformed %s: %s", e.What, e.Reason) }

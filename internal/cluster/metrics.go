@@ -20,6 +20,8 @@ type counters struct {
 	received      atomic.Uint64 // channel messages received
 	badMessages   atomic.Uint64 // channel messages that could not be read
 	eventsDropped atomic.Uint64 // events not published: queue full
+	takeovers     atomic.Uint64 // origin leases taken over from a node that was down
+	leasesLost    atomic.Uint64 // origin leases another node took over from this one
 }
 
 // Stats are the node's figures: totals since start.
@@ -33,6 +35,8 @@ type Stats struct {
 	Received      uint64 `json:"received"`
 	BadMessages   uint64 `json:"bad_messages"`
 	EventsDropped uint64 `json:"events_dropped"`
+	Takeovers     uint64 `json:"takeovers"`
+	LeasesLost    uint64 `json:"leases_lost"`
 	RoomsFollowed int    `json:"rooms_followed"` // rooms with local members
 	RoomsOwned    int    `json:"rooms_owned"`    // origin leases held
 }
@@ -45,7 +49,8 @@ func (n *Node) Stats() Stats {
 	n.mu.Unlock()
 	return Stats{RoundTrips: c.roundTrips.Load(), Commands: c.commands.Load() + c.subscribes.Load(), Errors: c.errors.Load(),
 		Subscribes: c.subscribes.Load(), Published: c.published.Load(), Chats: c.chats.Load(), Received: c.received.Load(),
-		BadMessages: c.badMessages.Load(), EventsDropped: c.eventsDropped.Load(), RoomsFollowed: rooms, RoomsOwned: owned}
+		BadMessages: c.badMessages.Load(), EventsDropped: c.eventsDropped.Load(),
+		Takeovers: c.takeovers.Load(), LeasesLost: c.leasesLost.Load(), RoomsFollowed: rooms, RoomsOwned: owned}
 }
 
 // countingHook counts what the client sends. Subscriptions do not pass
@@ -80,6 +85,8 @@ var (
 	descChats      = prometheus.NewDesc("livectl_cluster_chat_messages_total", "Chat messages numbered and published through Redis by this node.", nil, nil)
 	descReceived   = prometheus.NewDesc("livectl_cluster_received_total", "Room channel messages received from Redis.", nil, nil)
 	descDropped    = prometheus.NewDesc("livectl_cluster_events_dropped_total", "Room events not published because the queue to Redis was full.", nil, nil)
+	descTakeovers  = prometheus.NewDesc("livectl_cluster_takeovers_total", "Room origin leases this node took over from an origin node that was down.", nil, nil)
+	descLeasesLost = prometheus.NewDesc("livectl_cluster_leases_lost_total", "Room origin leases another node took over from this one (it was taken for down).", nil, nil)
 	descFollowed   = prometheus.NewDesc("livectl_cluster_rooms_followed", "Rooms with members on this node (their channels subscribed).", nil, nil)
 	descOwned      = prometheus.NewDesc("livectl_cluster_rooms_owned", "Rooms whose origin lease this node holds.", nil, nil)
 	descUp         = prometheus.NewDesc("livectl_cluster_redis_up", "1 while the cluster's Redis answers.", nil, nil)
@@ -105,6 +112,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descChats, s.Chats)
 	counter(descReceived, s.Received)
 	counter(descDropped, s.EventsDropped)
+	counter(descTakeovers, s.Takeovers)
+	counter(descLeasesLost, s.LeasesLost)
 	gauge(descFollowed, float64(s.RoomsFollowed))
 	gauge(descOwned, float64(s.RoomsOwned))
 	up := 1.0

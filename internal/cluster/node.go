@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"sync"
@@ -100,6 +101,13 @@ type Config struct {
 	// Draining, when set, is read at each heartbeat: true marks the node
 	// draining (as SetState does).
 	Draining func() bool
+	// Liveness, when positive, bounds a check of a room's origin before
+	// another node trusts it: GET /healthz on the origin's URL must answer
+	// (any status) within it, or the origin is taken for down — Lookup
+	// says ErrNodeGone and Claim takes its lease over at once instead of
+	// waiting for it to expire. Zero: an origin is down only when its
+	// record has expired.
+	Liveness time.Duration
 	// Links, when set, gives the media plane's node links for /v1/cluster.
 	Links  func() any
 	Logger *slog.Logger
@@ -125,6 +133,7 @@ type Node struct {
 	cfg    Config
 	log    *slog.Logger
 	rdb    *redis.Client
+	http   *http.Client // liveness checks of other nodes (Config.Liveness)
 	ps     *redis.PubSub
 	keys   keys
 	ctx    context.Context
@@ -216,6 +225,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, keys: keys{cfg.Prefix}, state: StateServing,
 		pubq: make(chan outMsg, 4096), kick: make(chan struct{}, 1),
 		rooms: map[string]*roomState{}, leases: map[string]time.Time{}, subbed: map[string]bool{}}
+	// No keep-alives: a liveness check is rare and must see the node as it
+	// is now, not through a connection opened before it died.
+	n.http = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	n.rdb = redis.NewClient(opt)
 	n.rdb.AddHook(countingHook{&n.stats})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -341,24 +353,41 @@ func (n *Node) heartbeat() error {
 		rs.sent = false
 	}
 	n.mu.Unlock()
+	renewed := make([]*redis.Cmd, len(owned))
 	err = n.store("writing node record", func(ctx context.Context) error {
 		pipe := n.rdb.Pipeline()
 		exp := n.cfg.Expiry
 		pipe.Set(ctx, n.keys.node(n.cfg.NodeID), b, exp)
 		pipe.ZAdd(ctx, n.keys.nodes(), redis.Z{Score: float64(time.Now().Add(exp).UnixMilli()), Member: n.cfg.NodeID})
 		pipe.ZRemRangeByScore(ctx, n.keys.nodes(), "-inf", fmt.Sprint(time.Now().UnixMilli()))
-		for _, r := range owned {
-			renewScript.Eval(ctx, pipe, []string{n.keys.origin(r)}, n.cfg.NodeID, exp.Milliseconds())
+		for i, r := range owned {
+			renewed[i] = renewScript.Eval(ctx, pipe, []string{n.keys.origin(r), n.keys.rooms()}, n.cfg.NodeID, exp.Milliseconds(), r)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
 	})
 	if err == nil {
 		n.recovered()
+		for i, c := range renewed {
+			if v, err := c.Int(); err == nil && v == 0 {
+				n.leaseLost(owned[i])
+			}
+		}
 	}
 	n.expireRemote()
 	n.flushCounts()
 	return err
+}
+
+// leaseLost forgets a lease another node took over (it found this node
+// down: a stall, a partition): this node no longer renews it, and its
+// cascade and admission follow the directory, which names the new origin.
+func (n *Node) leaseLost(room string) {
+	n.mu.Lock()
+	delete(n.leases, room)
+	n.mu.Unlock()
+	n.stats.leasesLost.Add(1)
+	n.log.Warn("cluster: another node took over this room's origin (it found this node down)", "room", room)
 }
 
 // leasesToRenew splits the leases into those to renew and those whose
@@ -426,8 +455,7 @@ func (n *Node) Nodes(ctx context.Context) ([]Record, error) {
 			if !ok {
 				continue // expired between the two reads
 			}
-			var r Record
-			if json.Unmarshal([]byte(s), &r) == nil {
+			if r, err := decodeRecord(s); err == nil {
 				recs = append(recs, r)
 			}
 		}

@@ -319,18 +319,15 @@ func (n *Node) reader(msgs <-chan any) {
 
 // deliver hands one channel message to Local.
 func (n *Node) deliver(room, payload string) {
-	var e envelope
-	if err := json.Unmarshal([]byte(payload), &e); err != nil {
+	e, err := decodeEnvelope(payload)
+	if err != nil {
 		n.stats.badMessages.Add(1)
+		n.log.Debug("cluster: dropping a room message", "room", room, "err", err)
 		return
 	}
 	l := n.local.Load()
 	switch e.Kind {
 	case kindChat:
-		if e.Chat == nil || e.Seq == 0 {
-			n.stats.badMessages.Add(1)
-			return
-		}
 		e.Chat.Seq = e.Seq
 		if l != nil {
 			l.RemoteChat(room, *e.Chat)
@@ -356,7 +353,5 @@ func (n *Node) deliver(room, payload string) {
 		if rs != nil {
 			n.tellCounts(rs)
 		}
-	default:
-		n.stats.badMessages.Add(1)
 	}
 }

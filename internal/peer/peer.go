@@ -105,6 +105,13 @@ type Options struct {
 	// media) never calls GetStats. The other default interceptors stay, so
 	// the server sees the same RTCP as from any client.
 	NoStatsInterceptor bool
+	// FailAfter, when positive, fails the peer connection once nothing has
+	// come from the remote for this long (ICE disconnected at half of it),
+	// with consent checks sent every quarter of it so that a live remote
+	// is always heard. Zero keeps pion's timings: failed after 30 s of
+	// silence. A publisher that retries elsewhere (publish.Keep) wants to
+	// know its server died in seconds, not half a minute.
+	FailAfter time.Duration
 }
 
 // Codec parameters livectl clients offer. The payload types match what
@@ -163,6 +170,9 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	}
 	if o.DisableReplayProtection {
 		s.DisableSRTPReplayProtection(true)
+	}
+	if o.FailAfter > 0 {
+		s.SetICETimeouts(o.FailAfter/2, o.FailAfter/2, o.FailAfter/4)
 	}
 	if o.LoggerFactory != nil {
 		s.LoggerFactory = o.LoggerFactory

@@ -37,6 +37,10 @@ type Options struct {
 	// URL is a livectl signaling URL (ws://host/ws) or a WHIP endpoint
 	// (http://host/whip/room).
 	URL string
+	// MoreURLs are other nodes of the same cluster (or service) that Keep
+	// turns to, round robin, when a session ends or cannot start; Start
+	// uses URL only. They take the same Room and Token.
+	MoreURLs []string
 	// Room is required with a ws:// URL; ignored for WHIP (the room is in the URL).
 	Room string
 	// Identity in the room; default "publish-<random>".

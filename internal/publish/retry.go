@@ -12,10 +12,16 @@ type Backoff struct {
 	Min, Max time.Duration
 }
 
-// DefaultBackoff is `livectl publish --retry`'s: a publisher whose origin
-// node died reaches another node within a second or two of the cluster
-// noticing.
-var DefaultBackoff = Backoff{Min: 500 * time.Millisecond, Max: 5 * time.Second}
+// DefaultBackoff is `livectl publish --retry`'s. It starts short: a
+// publisher whose origin node died tries the next node at once, since a
+// cluster node takes over a room whose origin is down as soon as it is
+// asked (docs/cluster.md, "Failover").
+var DefaultBackoff = Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// keepFailAfter is how long a kept session's server may be silent before
+// the session is given up and started again (peer.Options.FailAfter): a
+// live server answers consent checks every half second.
+const keepFailAfter = 2 * time.Second
 
 // steadyRun is how long a session must have run for the next failure to
 // start the backoff from Min again.
@@ -24,7 +30,10 @@ const steadyRun = 10 * time.Second
 // Keep publishes with o until ctx ends or duration passes (when positive),
 // starting a new session whenever one ends on its own or cannot start: the
 // server went away, the session was ended, the origin moved to another
-// node. onRetry, if set, is told why and how long Keep waits. It returns
+// node. Each new session goes to the next of o.URL and o.MoreURLs, round
+// robin, so that a publisher given a cluster's nodes leaves a dead one at
+// its first retry. A server silent for 2 s ends the session (unless
+// o.Peer.FailAfter says otherwise). onRetry, if set, is told why and how long Keep waits. It returns
 // the sessions' stats summed, and nil once ctx ends or duration passes;
 // errors that no retry can mend (a bad file, a ws:// URL without a room)
 // are returned at once.
@@ -38,10 +47,15 @@ func Keep(ctx context.Context, o Options, duration time.Duration, b Backoff, onR
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
+	if o.Peer.FailAfter <= 0 {
+		o.Peer.FailAfter = keepFailAfter
+	}
+	urls := append([]string{o.URL}, o.MoreURLs...)
 	var total Stats
 	wait := b.Min
-	for {
+	for try := 0; ; try++ {
 		started := time.Now()
+		o.URL = urls[try%len(urls)]
 		p, err := Start(ctx, o)
 		if err == nil {
 			err = p.Wait(ctx, 0)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -47,5 +50,36 @@ func TestKeep(t *testing.T) {
 				t.Errorf("Keep took %v", el)
 			}
 		})
+	}
+}
+
+// TestKeepTurnsToTheNextURL: each new session goes to the next of URL and
+// MoreURLs, round robin, so that a dead node is left at the first retry.
+func TestKeepTurnsToTheNextURL(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	node := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(s.Close)
+		return s.URL + "/whip/live"
+	}
+	o := Options{URL: node("a"), MoreURLs: []string{node("b"), node("c")}, ConnectTimeout: time.Second}
+	if _, err := Keep(context.Background(), o, 500*time.Millisecond, Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}, nil); err != nil {
+		t.Fatalf("Keep: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) < 4 {
+		t.Fatalf("%d sessions tried in 500 ms: %v", len(order), order)
+	}
+	for i, got := range order {
+		if want := string(rune('a' + i%3)); got != want {
+			t.Fatalf("session %d went to %s, want %s (order %v)", i, got, want, order)
+		}
 	}
 }

@@ -78,8 +78,12 @@ const (
 	upstreamCheck = 250 * time.Millisecond
 	// retryMin and retryMax bound the wait between two looks for a
 	// room's origin (no origin yet, origin unreachable, upstream ended).
+	// The cap is short because viewers are waiting: after its origin died
+	// an edge must find the next one within a fraction of a second of its
+	// takeover. A look is one or two Redis reads per room with viewers and
+	// no upstream.
 	retryMin = 100 * time.Millisecond
-	retryMax = time.Second
+	retryMax = 250 * time.Millisecond
 	// nodeTokenTTL is the life of a node-to-node token: minted afresh for
 	// each upstream, it only has to outlive the WHEP exchange.
 	nodeTokenTTL = time.Minute
@@ -266,27 +270,17 @@ func (c *cascade) pull(ctx context.Context, u *upstream, base string) error {
 	}
 }
 
-// stillOrigin says whether base is still room's origin and answering; a
-// silent upstream whose origin is not is given up. A silent one whose
-// origin is (its publisher paused or left) is kept: the origin's WHEP
-// session picks up the room's next publisher.
+// stillOrigin says whether base is still room's origin and up, as the
+// directory says: a silent upstream whose origin is not is given up. A
+// silent one whose origin is (its publisher paused or left) is kept: the
+// origin's WHEP session picks up the room's next publisher. Whether the
+// origin is up is the directory's to check (Config.Origin: the cluster
+// asks the origin's /healthz), once for both admission and the cascade.
 func (c *cascade) stillOrigin(ctx context.Context, room, base string) bool {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	info, err := c.origin(cctx, room)
-	if err != nil || info.Self || info.WHEPBase != base {
-		return false
-	}
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, base+"/healthz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return err == nil && !info.Self && info.WHEPBase == base
 }
 
 // CascadeStats are the node's upstream figures.

@@ -60,7 +60,9 @@ type Config struct {
 
 	// Origin, when set, makes the node part of a cluster (docs/cluster.md,
 	// "Media cascade"): it names the node where a room is published, or
-	// returns ErrNoOrigin when no node publishes it. A viewer of a room
+	// returns ErrNoOrigin when no node publishes it or the node that did
+	// is down (so that a publisher arriving here is admitted and the
+	// cascade waits for the next origin). A viewer of a room
 	// published elsewhere is served here from one upstream per room; a
 	// publisher of such a room is sent to its origin. Nil: one node.
 	Origin func(ctx context.Context, room string) (OriginInfo, error)
