@@ -112,8 +112,16 @@ func TestClusterE2E(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
 	eventually(t, "A is the origin of the media room", func() bool { v, _ := view("c"); return originOf(v, "media") == "a" })
+	// Each probe watches 3 s after its first frame; meanwhile its edge
+	// holds one upstream, whose goroutines `livectl inspect` finds.
 	for _, id := range []string{"b", "c"} {
-		out, err := exec.CommandContext(ctx, bin, "probe", "--url", procs[id].HTTP()+"/whep/media", "--count", "1", "-o", "json", "-q").Output()
+		go func() {
+			eventually(t, "an upstream on "+id, func() bool { return upstreams(t, hc, procs[id]) == 1 })
+			if n := upstreamGoroutines(t, ctx, bin, procs[id]); n == 0 {
+				t.Errorf("inspect goroutines on %s with an upstream up: no cascade goroutine found (the filter is wrong)", id)
+			}
+		}()
+		out, err := exec.CommandContext(ctx, bin, "probe", "--url", procs[id].HTTP()+"/whep/media", "--count", "1", "--observe", "3s", "-o", "json", "-q").Output()
 		var rep struct {
 			OK         int `json:"ok"`
 			FirstFrame struct {
@@ -124,6 +132,12 @@ func TestClusterE2E(t *testing.T) {
 			t.Fatalf("probe through edge %s: %v %v: %s", id, err, jerr, out)
 		}
 		t.Logf("probe through edge %s: first frame %.1f ms", id, rep.FirstFrame.P50)
+	}
+	// The viewers gone, no upstream and none of its goroutines outlive
+	// them on either edge.
+	for _, id := range []string{"b", "c"} {
+		eventually(t, "no upstream on "+id, func() bool { return upstreams(t, hc, procs[id]) == 0 })
+		eventually(t, "no cascade goroutine on "+id, func() bool { return upstreamGoroutines(t, ctx, bin, procs[id]) == 0 })
 	}
 
 	// Redis down: /readyz says why; back: ready again.
@@ -322,4 +336,46 @@ func failoverOnce(t *testing.T, bin string, run int) []time.Duration {
 		t.Errorf("run %d: origin after the kill %q, want b or c", run, originOf(v, room))
 	}
 	return got
+}
+
+// upstreams is a node's livectl_cascade_upstreams gauge, -1 if unread.
+func upstreams(t *testing.T, hc *http.Client, p *servertest.Proc) int {
+	t.Helper()
+	resp, err := hc.Get(p.AdminURL() + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "livectl_cascade_upstreams "); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
+}
+
+// upstreamGoroutines counts a node's goroutines running the cascade or its
+// upstream peer's relay publisher, as `livectl inspect goroutines` finds them
+// (on an edge with no publisher of its own, every relay publisher is an
+// upstream).
+func upstreamGoroutines(t *testing.T, ctx context.Context, bin string, p *servertest.Proc) int {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, bin, "inspect", "goroutines", "--target", p.AdminURL(),
+		"--filter", `sfu\.\(\*cascade\)|relay\.\(\*Publisher\)`, "-o", "json", "-q").Output()
+	if err != nil {
+		t.Errorf("inspect goroutines on %s: %v", p.AdminURL(), err)
+		return -1
+	}
+	var rep struct {
+		Matched int `json:"matched"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Errorf("inspect goroutines: %v: %s", err, out)
+		return -1
+	}
+	return rep.Matched
 }
