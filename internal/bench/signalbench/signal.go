@@ -103,8 +103,10 @@ func NewRun(opts Options) (*Run, error) {
 		r.hist[LatConnect] = hist.NewWithInterval()
 	}
 	if opts.ChatRate > 0 {
+		// The stripes keep an interval too: the series pulls each
+		// second's chat latencies from them (chatSecond).
 		for i := range r.chat.stripes {
-			r.chat.stripes[i] = hist.New()
+			r.chat.stripes[i] = hist.NewWithInterval()
 		}
 		lo, hi := opts.roomsSpan()
 		r.chat.roomLo, r.chat.lastSeq = lo, make([]atomic.Int64, hi-lo+1)
@@ -206,6 +208,16 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
+// chatSecond is the chat latencies recorded since its previous call, from
+// every stripe: the series' chat figures per second.
+func (r *Run) chatSecond() *hist.Histogram {
+	h := hist.New()
+	for _, s := range r.chat.stripes {
+		h.Merge(s.TakeInterval())
+	}
+	return h
+}
+
 // Execute runs ramp, hold and leave and returns the report. Cancelling ctx
 // ends the run early: the ramp stops, sessions leave, and the report covers
 // what happened (Interrupted set).
@@ -218,9 +230,12 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.liveTime = r.epoch
 	r.liveMu.Unlock()
 	base := memBaseline()
-	r.series = bench.StartSeries(SeriesLatencies, func() (open, attempts, failures int64) {
-		return r.open.Load(), r.attempted.Load(), r.failed.Load()
+	r.series = bench.StartSeries(SeriesLatencies, func() bench.Sample {
+		return bench.Sample{Open: r.open.Load(), Attempts: r.attempted.Load(), Failures: r.failed.Load()}
 	})
+	if o.ChatRate > 0 {
+		r.series.Pull(LatChat, r.chatSecond)
+	}
 	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
 	before := srv.Mark(ctx)
 
