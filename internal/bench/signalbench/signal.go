@@ -3,6 +3,7 @@ package signalbench
 import (
 	"context"
 	"crypto/tls"
+	"maps"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -41,6 +42,8 @@ type Live struct {
 	// P99MS is the p99 of the last interval: join during ramp, rtt after.
 	P99MS float64 `json:"p99_ms"`
 	P99Of string  `json:"p99_of"`
+	// Errors count the errors so far by kind (--metrics-listen).
+	Errors map[string]int64 `json:"errors,omitempty"`
 }
 
 // Run is one execution of the signaling generator in this process.
@@ -48,6 +51,9 @@ type Run struct {
 	opts  Options
 	epoch time.Time
 	hist  map[string]*hist.Histogram
+	// liveHist are hist's histograms as NewRun made them, but chat's, for
+	// LiveHistograms to read while Execute may put a merged one in hist.
+	liveHist map[string]*hist.Histogram
 
 	attempted, established, failed atomic.Int64
 	open, peakOpen, dropped        atomic.Int64
@@ -111,8 +117,25 @@ func NewRun(opts Options) (*Run, error) {
 		lo, hi := opts.roomsSpan()
 		r.chat.roomLo, r.chat.lastSeq = lo, make([]atomic.Int64, hi-lo+1)
 	}
+	r.liveHist = make(map[string]*hist.Histogram, len(r.hist))
+	for name, h := range r.hist {
+		if name != LatChat {
+			r.liveHist[name] = h
+		}
+	}
 	r.phase.Store(PhaseRamp)
 	return r, nil
+}
+
+// LiveHistograms are the run's latency histograms so far, chat's merged
+// from its stripes (bench.LiveHistograms).
+func (r *Run) LiveHistograms() map[string]*hist.Histogram {
+	out := make(map[string]*hist.Histogram, len(r.liveHist)+1)
+	maps.Copy(out, r.liveHist)
+	if r.opts.ChatRate > 0 {
+		out[LatChat] = r.chatHist()
+	}
+	return out
 }
 
 // settings echo o in a report of a run over procs processes.
@@ -175,6 +198,9 @@ func (r *Run) Live() Live {
 	}
 	r.liveEst, r.liveTime = l.Established, now
 	r.liveMu.Unlock()
+	r.errMu.Lock()
+	l.Errors = maps.Clone(r.errs)
+	r.errMu.Unlock()
 	switch {
 	case phase == PhaseRamp && r.opts.Protocol == ProtocolRaw:
 		l.P99MS, l.P99Of = r.hist[LatConnect].Interval().P99, LatConnect
