@@ -209,8 +209,9 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	drops0, dropsOK := udpRcvbufErrors()
 	r.series = bench.StartSeries([]string{SeriesFirstFrame}, r.sample)
 	// Stopped here on an early return; Finish below otherwise.
+	finished := false
 	defer func() {
-		if r.series != nil {
+		if !finished {
 			_, _ = r.series.Finish()
 		}
 	}()
@@ -273,7 +274,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	wg.Wait()
 	r.setPhase(PhaseDone)
 	series, seriesErr := r.series.Finish()
-	r.series = nil
+	finished = true
 	if seriesErr != nil {
 		series = nil // cannot happen with histograms made here; the report goes without
 	}
