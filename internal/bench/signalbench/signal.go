@@ -52,7 +52,8 @@ type Run struct {
 	epoch time.Time
 	hist  map[string]*hist.Histogram
 	// liveHist are hist's histograms as NewRun made them, but chat's, for
-	// LiveHistograms to read while Execute may put a merged one in hist.
+	// Live and LiveHistograms to read while Execute puts a merged chat
+	// histogram into hist (a map written while read is a race).
 	liveHist map[string]*hist.Histogram
 
 	attempted, established, failed atomic.Int64
@@ -203,11 +204,11 @@ func (r *Run) Live() Live {
 	r.errMu.Unlock()
 	switch {
 	case phase == PhaseRamp && r.opts.Protocol == ProtocolRaw:
-		l.P99MS, l.P99Of = r.hist[LatConnect].Interval().P99, LatConnect
+		l.P99MS, l.P99Of = r.liveHist[LatConnect].Interval().P99, LatConnect
 	case phase == PhaseRamp:
-		l.P99MS, l.P99Of = r.hist[LatJoin].Interval().P99, LatJoin
+		l.P99MS, l.P99Of = r.liveHist[LatJoin].Interval().P99, LatJoin
 	default:
-		l.P99MS, l.P99Of = r.hist[LatRTT].Interval().P99, LatRTT
+		l.P99MS, l.P99Of = r.liveHist[LatRTT].Interval().P99, LatRTT
 	}
 	return l
 }
