@@ -35,6 +35,17 @@ type Point struct {
 	// the step (their summaries give that step's p50 and p99), in full so
 	// that points merge exactly.
 	Latency map[string]hist.Snapshot `json:"latency,omitempty"`
+	// Counts are a generator's own counters over the step (bench media:
+	// bytes, packets, lost, freezes); they add when points merge.
+	Counts map[string]int64 `json:"counts,omitempty"`
+}
+
+// Sample is what a SeriesRecorder reads at each step's end: sessions open
+// now, and attempts, failures and Counts so far (cumulative: the step's
+// figures are the differences).
+type Sample struct {
+	Open, Attempts, Failures int64
+	Counts                   map[string]int64
 }
 
 // Append adds the point of the step after the last, coarsening when the
@@ -100,6 +111,7 @@ func (s *Series) rebin(start, step int64) (*Series, error) {
 		q.Open = p.Open
 		q.Attempts += p.Attempts
 		q.Failures += p.Failures
+		q.addCounts(p.Counts)
 		for name, snap := range p.Latency {
 			h, err := hist.FromSnapshot(snap)
 			if err != nil {
@@ -120,6 +132,7 @@ func (s *Series) rebin(start, step int64) (*Series, error) {
 func (q *Point) add(p Point) error {
 	q.Attempts += p.Attempts
 	q.Failures += p.Failures
+	q.addCounts(p.Counts)
 	for name, snap := range p.Latency {
 		if q.Latency == nil {
 			q.Latency = map[string]hist.Snapshot{}
@@ -131,6 +144,16 @@ func (q *Point) add(p Point) error {
 		q.Latency[name] = m
 	}
 	return nil
+}
+
+// addCounts adds counts into q's Counts.
+func (q *Point) addCounts(counts map[string]int64) {
+	for name, v := range counts {
+		if q.Counts == nil {
+			q.Counts = make(map[string]int64, len(counts))
+		}
+		q.Counts[name] += v
+	}
 }
 
 // mergeSnapshots is the snapshot of a's and b's values together; the zero
@@ -206,7 +229,7 @@ func (s *Series) Brief() *Series {
 	}
 	b := &Series{StartUnix: s.StartUnix, StepS: s.StepS, Points: make([]Point, len(s.Points))}
 	for i, p := range s.Points {
-		b.Points[i] = Point{Open: p.Open, Attempts: p.Attempts, Failures: p.Failures}
+		b.Points[i] = Point{Open: p.Open, Attempts: p.Attempts, Failures: p.Failures, Counts: p.Counts}
 		for name, snap := range p.Latency {
 			if b.Points[i].Latency == nil {
 				b.Points[i].Latency = map[string]hist.Snapshot{}
@@ -222,22 +245,22 @@ func (s *Series) Brief() *Series {
 // recorded into the current second's histograms.
 type SeriesRecorder struct {
 	names  []string
-	sample func() (open, attempts, failures int64)
+	sample func() Sample
 
-	mu  sync.RWMutex // Record holds it shared; the tick swaps cur under it
-	cur map[string]*hist.Histogram
+	mu    sync.RWMutex // Record holds it shared; the tick swaps cur under it
+	cur   map[string]*hist.Histogram
+	pulls map[string]func() *hist.Histogram
 
-	series            Series
-	lastAtt, lastFail int64
-	stop              chan struct{}
-	done              chan struct{}
-	err               error
+	series Series
+	last   Sample
+	stop   chan struct{}
+	done   chan struct{}
+	err    error
 }
 
-// StartSeries starts recording the latencies names and what sample gives:
-// sessions open now, and attempts and failures so far (cumulative).
+// StartSeries starts recording the latencies names and what sample gives.
 // Finish stops it.
-func StartSeries(names []string, sample func() (open, attempts, failures int64)) *SeriesRecorder {
+func StartSeries(names []string, sample func() Sample) *SeriesRecorder {
 	r := &SeriesRecorder{names: names, sample: sample, cur: newSecond(names),
 		series: Series{StartUnix: time.Now().Unix(), StepS: 1},
 		stop:   make(chan struct{}), done: make(chan struct{})}
@@ -266,6 +289,19 @@ func (r *SeriesRecorder) Record(name string, d time.Duration) {
 	r.mu.RUnlock()
 }
 
+// Pull has each step's latencies name taken from take (the values since
+// its previous call, e.g. hist.Histogram.TakeInterval) rather than from
+// Record: for a figure recorded at a rate where one more histogram on the
+// hot path would cost (bench signal's chat, recorded in stripes).
+func (r *SeriesRecorder) Pull(name string, take func() *hist.Histogram) {
+	r.mu.Lock()
+	if r.pulls == nil {
+		r.pulls = map[string]func() *hist.Histogram{}
+	}
+	r.pulls[name] = take
+	r.mu.Unlock()
+}
+
 func (r *SeriesRecorder) loop() {
 	defer close(r.done)
 	t := time.NewTimer(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
@@ -290,10 +326,23 @@ func (r *SeriesRecorder) close(sec int64) {
 	r.mu.Lock()
 	cur := r.cur
 	r.cur = newSecond(r.names)
+	for name, take := range r.pulls {
+		if h := take(); h != nil {
+			cur[name] = h
+		}
+	}
 	r.mu.Unlock()
-	open, att, fail := r.sample()
-	p := Point{Open: open, Attempts: att - r.lastAtt, Failures: fail - r.lastFail}
-	r.lastAtt, r.lastFail = att, fail
+	s := r.sample()
+	p := Point{Open: s.Open, Attempts: s.Attempts - r.last.Attempts, Failures: s.Failures - r.last.Failures}
+	for name, v := range s.Counts {
+		if d := v - r.last.Counts[name]; d != 0 {
+			if p.Counts == nil {
+				p.Counts = make(map[string]int64, len(s.Counts))
+			}
+			p.Counts[name] = d
+		}
+	}
+	r.last = s
 	for name, h := range cur {
 		if h.Count() > 0 {
 			if p.Latency == nil {

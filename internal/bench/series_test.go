@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,7 +119,7 @@ func TestSeriesBounded(t *testing.T) {
 func TestSeriesRecorder(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var att int64
-	r := StartSeries([]string{"join"}, func() (int64, int64, int64) { return att, att, 0 })
+	r := StartSeries([]string{"join"}, func() Sample { return Sample{Open: att, Attempts: att} })
 	r.Record("join", 3*time.Millisecond)
 	r.Record("other", time.Millisecond) // not kept
 	time.Sleep(1100 * time.Millisecond)
@@ -138,5 +140,93 @@ func TestSeriesRecorder(t *testing.T) {
 	}
 	if joins != 2 {
 		t.Errorf("%d joins in the series, want 2", joins)
+	}
+}
+
+// A generator's own counts (bench media's bytes, lost, freezes) add when
+// points merge side by side, when a series coarsens, and survive a JSON
+// round trip; stdout's brief copy keeps them.
+func TestSeriesCounts(t *testing.T) {
+	counts := func(p Point, kv ...int64) Point {
+		p.Counts = map[string]int64{"bytes": kv[0], "freezes": kv[1]}
+		return p
+	}
+	a := &Series{StartUnix: 100, StepS: 1, Points: []Point{counts(point(1, 1, 0), 1000, 0), counts(point(1, 0, 0), 2000, 1)}}
+	b := &Series{StartUnix: 100, StepS: 1, Points: []Point{counts(point(1, 1, 0), 500, 2)}}
+	var round Series
+	data, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &round); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		all           []*Series
+		bytes, freeze []int64
+	}{
+		{"round trip", []*Series{&round}, []int64{1000, 2000}, []int64{0, 1}},
+		{"side by side", []*Series{a, b}, []int64{1500, 2000}, []int64{2, 1}},
+		{"coarser", []*Series{a, {StartUnix: 100, StepS: 2}}, []int64{3000}, []int64{1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := MergeSeries(tc.all...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Points) != len(tc.bytes) {
+				t.Fatalf("%d points, want %d", len(m.Points), len(tc.bytes))
+			}
+			for i, p := range m.Brief().Points {
+				if p.Counts["bytes"] != tc.bytes[i] || p.Counts["freezes"] != tc.freeze[i] {
+					t.Errorf("point %d counts %v, want bytes %d freezes %d", i, p.Counts, tc.bytes[i], tc.freeze[i])
+				}
+			}
+		})
+	}
+}
+
+// The recorder takes each step's counts as differences of the cumulative
+// ones sampled, and a pulled latency from its source each step.
+func TestSeriesRecorderCountsAndPull(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var mu sync.Mutex
+	bytes := int64(0)
+	src := hist.NewWithInterval()
+	r := StartSeries(nil, func() Sample {
+		mu.Lock()
+		defer mu.Unlock()
+		return Sample{Counts: map[string]int64{"bytes": bytes}}
+	})
+	r.Pull("chat", src.TakeInterval)
+	mu.Lock()
+	bytes = 700
+	mu.Unlock()
+	src.Record(5 * time.Millisecond)
+	src.Record(6 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
+	mu.Lock()
+	bytes = 1000
+	mu.Unlock()
+	src.Record(7 * time.Millisecond)
+	s, err := r.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total, chats int64
+	for _, p := range s.Points {
+		if p.Counts["bytes"] < 0 {
+			t.Errorf("negative step %v", p.Counts)
+		}
+		total += p.Counts["bytes"]
+		chats += p.Latency["chat"].Summary.Count
+	}
+	if total != 1000 || chats != 3 {
+		t.Errorf("bytes %d chats %d over the steps, want 1000 and 3", total, chats)
+	}
+	if src.Count() != 3 {
+		t.Errorf("the source lost its own count: %d", src.Count())
 	}
 }

@@ -72,6 +72,7 @@ type BenchSignalOptions struct {
 	ChatSenders    int
 	TLS            tlsconf.Client
 	benchSharding
+	MetricsListen string
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -158,6 +159,7 @@ Error kinds: ` + strings.Join(signalbench.ErrorKinds, ", ") + `.`,
 	fl.StringVar(&opts.ChatRate, "chat-rate", "", "chat messages per second into each room during the hold (50 or 50/s)")
 	fl.IntVar(&opts.ChatSenders, "chat-senders", 0, "members of each room that send the chat (default: each sends at most 4/s)")
 	addShardFlags(fl, &opts.benchSharding, "sessions, rooms and identities")
+	addMetricsListenFlag(fl, &opts.MetricsListen)
 	addBenchHiddenFlags(fl, &opts.benchHidden)
 	_ = cmd.RegisterFlagCompletionFunc("protocol", fixedCompletions(signalbench.ProtocolLivectl, signalbench.ProtocolRaw))
 	return cmd
@@ -186,8 +188,9 @@ func runBenchSignal(ctx context.Context, f *Factory, o *BenchSignalOptions) erro
 		spread: func(exe string) (signalbench.Runner, error) {
 			return signalbench.NewProcs(exe, part, o.Procs, f.IO.ErrOut)
 		},
-		status: benchStatus,
-		judge:  judgeBenchSignal,
+		status:        benchStatus,
+		judge:         judgeBenchSignal,
+		metricsListen: o.MetricsListen, metrics: benchSignalMetrics,
 	})
 }
 
@@ -208,6 +211,17 @@ func judgeBenchSignal(rep *signalbench.Report) (warning string, fruitless error)
 		fruitless = fmt.Errorf("no session could be established on %s (%s): %s", rep.Target, top, hint)
 	}
 	return warning, fruitless
+}
+
+// benchSignalMetrics are bench signal's live figures for
+// --metrics-listen (its latencies come from the run's histograms).
+func benchSignalMetrics(l signalbench.Live, p *bench.PromWriter) {
+	p.Gauge("phase", "1 for the phase the run is in", 1, "phase", l.Phase)
+	p.Gauge("sessions_open", "sessions open now", float64(l.Open))
+	p.Counter("attempts_total", "sessions started", float64(l.Attempted))
+	p.Counter("established_total", "sessions established", float64(l.Established))
+	p.Counter("failures_total", "sessions that failed", float64(l.Failed))
+	p.CountersBy("errors_total", "errors by kind", "kind", l.Errors)
 }
 
 // benchStatus renders a progress line.
@@ -421,8 +435,10 @@ that report: join.p99<+10% (at most 10 % above the baseline), errors<=+0
 (no more errors), rtt.p50<+2ms. The outcomes are in the JSON report.
 
 --html FILE writes one self-contained page (no network needed to view it)
-with every file's time series overlaid (sessions open, attempts and failures
-per second, join and rtt p50/p99), their summaries and assertions.`,
+with every file's time series overlaid, their summaries and assertions:
+for bench signal sessions open, attempts and failures per second, join and
+rtt p50/p99 (and chat's); for bench media subscribers receiving, started
+and failed, first-frame p50/p99, bitrate, loss and freezes.`,
 		Example: `  livectl bench report before.json after.json
   livectl bench report --baseline release.json run.json --assert 'join.p99<+10%,errors<=+0'
   livectl bench report --merge host1.json host2.json --out all.json
@@ -438,16 +454,13 @@ per second, join and rtt p50/p99), their summaries and assertions.`,
 	fl.StringVar(&opts.Out, "out", "", "write the merged report (with histograms) to this file")
 	fl.StringArrayVar(&opts.Asserts, "assert", nil, "thresholds on the merged report (or the second of two compared)")
 	fl.StringVar(&opts.Baseline, "baseline", "", "report to compare relative thresholds with: --assert 'join.p99<+10%,errors<=+0'")
-	fl.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML page with the reports' time series overlaid (bench signal reports)")
+	fl.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML page with the reports' time series overlaid")
 	return cmd
 }
 
 func runBenchReport(f *Factory, o *BenchReportOptions) error {
 	if fileReportKind(o.Files[0]) == mediabench.KindMedia {
-		if o.HTML != "" {
-			return UsageErrorf("%s is for bench signal reports; bench media reports have no time series yet", f.FlagRef("html"))
-		}
-		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia, nil)
+		return benchReportOf[mediabench.Report, *mediabench.Comparison](f, o, "media", mediabench.KindMedia, mediabench.WriteHTML)
 	}
 	return benchReportOf[signalbench.Report, *signalbench.Comparison](f, o, "signal", signalbench.KindSignal, signalbench.WriteHTML)
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -85,6 +86,10 @@ type benchJob[L, R any] struct {
 	unprepared func(error) error
 	spread     func(exe string) (bench.RunnerOf[L, R], error)
 	status     func(L) progress.Status
+	// metricsListen (--metrics-listen) serves the run's live figures,
+	// which metrics writes, as Prometheus text while it runs.
+	metricsListen string
+	metrics       func(L, *bench.PromWriter)
 	// judge reads a finished run: a warning line for stderr when the
 	// generator may have limited the results (or ""), and an error when the
 	// run achieved nothing (no session, no subscriber) and nothing stopped
@@ -123,11 +128,24 @@ func runBenchJob[L, R any, P benchReport[R]](ctx context.Context, f *Factory, h 
 	if err != nil {
 		return err
 	}
+	// The progress line and the metrics read one Live a second: reading
+	// it starts a new interval (rates, interval p99s).
+	live := cachedLive(run.Live, 900*time.Millisecond)
+	stopMetrics, err := serveBenchMetrics(f, j.metricsListen, func(p *bench.PromWriter) {
+		j.metrics(live(), p)
+		if hs, ok := run.(bench.LiveHistograms); ok {
+			p.Latencies(hs.LiveHistograms())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if err := waitUntil(ctx, f, j.startAt); err != nil {
 		return err
 	}
 	bar := progress.Start(f.IO.ErrOut, progress.ModeFor(f.Globals.Quiet, f.IO.ErrTTY), time.Second,
-		func() progress.Status { return j.status(run.Live()) })
+		func() progress.Status { return j.status(live()) })
 	start := time.Now()
 	rep, runErr := run.Execute(ctx)
 	bar.Stop()
@@ -214,6 +232,43 @@ func serveBenchPprof(f *Factory, addr string) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(f.IO.ErrOut, "generator pprof: http://%s/debug/pprof/\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
+}
+
+// cachedLive is live, called at most once per every: a caller within
+// that time of the last call gets its result.
+func cachedLive[L any](live func() L, every time.Duration) func() L {
+	var mu sync.Mutex
+	var last L
+	var at time.Time
+	return func() L {
+		mu.Lock()
+		defer mu.Unlock()
+		if at.IsZero() || time.Since(at) >= every {
+			last, at = live(), time.Now()
+		}
+		return last
+	}
+}
+
+// addMetricsListenFlag adds --metrics-listen.
+func addMetricsListenFlag(fl *pflag.FlagSet, addr *string) {
+	fl.StringVar(addr, "metrics-listen", "", "serve the run's live figures as Prometheus text at /metrics on this address (e.g. 127.0.0.1:9102) while it runs")
+}
+
+// serveBenchMetrics serves write's figures at /metrics on addr until the
+// returned stop is called, and says where on stderr.
+func serveBenchMetrics(f *Factory, addr string, write func(*bench.PromWriter)) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	srv, err := bench.ServeMetrics(addr, write)
+	if err != nil {
+		return nil, UsageErrorf("%s %q: %v", f.FlagRef("metrics-listen"), addr, err)
+	}
+	if !f.Globals.Quiet {
+		fmt.Fprintf(f.IO.ErrOut, "metrics: http://%s/metrics\n", srv.Addr())
+	}
 	return func() { _ = srv.Close() }, nil
 }
 

@@ -38,6 +38,8 @@ type BenchMediaOptions struct {
 	ServerPID   int
 	Bind        string
 	TLS         tlsconf.Client
+	benchSharding
+	MetricsListen string
 	// Hidden flags: --child (a process started by --procs), --pprof-listen.
 	benchHidden
 }
@@ -112,6 +114,8 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
+	addShardFlags(fl, &opts.benchSharding, "subscribers and identities")
+	addMetricsListenFlag(fl, &opts.MetricsListen)
 	addBenchHiddenFlags(fl, &opts.benchHidden)
 	return cmd
 }
@@ -124,20 +128,27 @@ func runBenchMedia(ctx context.Context, f *Factory, o *BenchMediaOptions) error 
 	if err != nil {
 		return err
 	}
+	// The report's settings are the whole run's (with the shard); this
+	// process runs its shard's part.
+	part, err := mo.ForShard()
+	if err != nil {
+		return UsageErrorf("%s: %v", f.FlagRef("shard"), err)
+	}
 	target := strings.Join(mo.Targets(), ",")
 	return runBenchJob(ctx, f, o.benchHidden, benchJob[mediabench.Live, mediabench.Report]{
 		what: "bench media against " + target, exprs: exprs, procs: o.Procs, out: o.Out,
-		target: target, settings: mo.Redacted(),
-		preflight: func() error { return benchMediaPreflight(f, o, mo) },
-		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(*mo) },
+		target: target, settings: mo.Redacted(), startAt: o.startAt,
+		preflight: func() error { return benchMediaPreflight(f, o, &part) },
+		run:       func() (mediabench.Runner, error) { return mediabench.NewRun(part) },
 		unprepared: func(err error) error {
 			return fmt.Errorf("preparing bench media against %s: %w", target, err)
 		},
 		spread: func(exe string) (mediabench.Runner, error) {
-			return mediabench.NewProcs(exe, *mo, o.Procs, f.IO.ErrOut)
+			return mediabench.NewProcs(exe, part, o.Procs, f.IO.ErrOut)
 		},
-		status: benchMediaStatus,
-		judge:  judgeBenchMedia,
+		status:        benchMediaStatus,
+		judge:         judgeBenchMedia,
+		metricsListen: o.MetricsListen, metrics: benchMediaMetrics,
 	})
 }
 
@@ -157,6 +168,19 @@ func judgeBenchMedia(rep *mediabench.Report) (warning string, fruitless error) {
 		}
 	}
 	return warning, fmt.Errorf("no subscriber received a frame from %s (%s): check that the server is up, the URL is right and someone publishes in the room (--publishers 1)", rep.Target, top)
+}
+
+// benchMediaMetrics are bench media's live figures for --metrics-listen.
+func benchMediaMetrics(l mediabench.Live, p *bench.PromWriter) {
+	p.Gauge("phase", "1 for the phase the run is in", 1, "phase", l.Phase)
+	p.Gauge("subscribers_receiving", "subscribers with a first frame still receiving", float64(l.Receiving))
+	p.Counter("attempts_total", "subscribers started", float64(l.Attempted))
+	p.Counter("subscribers_ok_total", "subscribers that reached their first frame", float64(l.OK))
+	p.Counter("failures_total", "subscribers that failed", float64(l.Failed))
+	p.Counter("received_bytes_total", "RTP bytes received", float64(l.Bytes))
+	p.Gauge("packets_lost", "packets missing so far, after NACK recovery (late retransmissions lower it)", float64(l.Lost))
+	p.Counter("freezes_total", "video freezes", float64(l.Freezes))
+	p.Gauge("bitrate_kbps", "bitrate received over the last second", l.BitrateKbps)
 }
 
 func benchMediaStatus(l mediabench.Live) progress.Status {
@@ -225,6 +249,9 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	}); err != nil {
 		return nil, nil, err
 	}
+	if mo.Shard, o.startAt, mo.RunID, err = o.resolve(f); err != nil {
+		return nil, nil, err
+	}
 	mo.URL, mo.URLs = bench.FirstOf("", urls)
 	mo.WHEP, mo.WHEPs = bench.FirstOf("", wheps)
 	mo.StatsURL = benchStatsURL(o.ServerStats, mo.URL, mo.URL != "")
@@ -244,7 +271,7 @@ func benchMediaPreflight(f *Factory, o *BenchMediaOptions, mo *mediabench.Option
 	per := mediabench.FDsPerSubscriber(mo.Protocol())
 	// The parent holds the publishers (a few descriptors each) and, with
 	// --procs, no subscriber.
-	need := (o.Subscribers+o.Procs-1)/o.Procs*per + o.Publishers*8
+	need := (mo.Subscribers+o.Procs-1)/o.Procs*per + mo.Publishers*8
 	why := fmt.Sprintf("each subscriber holds %d descriptors (its UDP socket%s); ", per, map[bool]string{true: " and its /ws connection", false: ""}[per == 2])
-	return checkBenchFDs(f, need, o.Subscribers*per, why, "subscribers")
+	return checkBenchFDs(f, need, mo.Subscribers*per, why, "subscribers")
 }

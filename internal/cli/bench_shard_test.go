@@ -18,43 +18,10 @@ import (
 // too, saying which shard is missing.
 func TestBenchSignalShardsMergeToOneRun(t *testing.T) {
 	url := benchServer(t)
-	dir := t.TempDir()
 	common := []string{"bench", "signal", "--url", url, "--conns", "30", "--rate", "600",
 		"--duration", "200ms", "--ping-interval", "0", "--room-size", "7", "--quiet"}
-	startAt := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	files := make([]string, 3)
-	var wg sync.WaitGroup
-	for i := range files {
-		files[i] = filepath.Join(dir, "shard"+strconv.Itoa(i)+".json")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			args := append(common[:len(common):len(common)], "--shard", strconv.Itoa(i)+"/3", "--start-at", startAt, "--out", files[i])
-			if code, _, stderr := runCLI(t, nil, args...); code != ExitOK {
-				t.Errorf("shard %d/3: exit %d: %s", i, code, stderr)
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	wholeFile := filepath.Join(dir, "whole.json")
-	if code, _, stderr := runCLI(t, nil, append(common, "--run-id", "whole", "--out", wholeFile)...); code != ExitOK {
-		t.Fatalf("one run: exit %d: %s", code, stderr)
-	}
-	code, stdout, stderr := runCLI(t, nil, append([]string{"bench", "report", "-o", "json"}, files...)...)
-	if code != ExitOK || strings.Contains(stderr, "warning") {
-		t.Fatalf("merge: exit %d, stderr:\n%s", code, stderr)
-	}
 	var merged, whole signalbench.Report
-	if err := json.Unmarshal([]byte(stdout), &merged); err != nil {
-		t.Fatal(err)
-	}
-	_, wholeOut, _ := runCLI(t, nil, "bench", "report", "-o", "json", wholeFile)
-	if err := json.Unmarshal([]byte(wholeOut), &whole); err != nil {
-		t.Fatal(err)
-	}
+	files := runShardsAndWhole(t, common, &merged, &whole)
 	if merged.Connections != whole.Connections || merged.Connections.Established != 30 || merged.Runs != 3 {
 		t.Errorf("merged shards: %+v (%d runs); one run: %+v", merged.Connections, merged.Runs, whole.Connections)
 	}
@@ -89,7 +56,7 @@ func TestBenchSignalShardsMergeToOneRun(t *testing.T) {
 
 	// Two shard files merge (no --merge needed: they are shards), and
 	// the one left out is named.
-	code, stdout, stderr = runCLI(t, nil, "bench", "report", files[0], files[2])
+	code, stdout, stderr := runCLI(t, nil, "bench", "report", files[0], files[2])
 	if code != ExitOK || !strings.Contains(stderr, "shard 1/3 is missing") || !strings.Contains(stdout, "2 runs merged") {
 		t.Errorf("two of three shards: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -135,4 +102,47 @@ func TestBenchSignalShardFlags(t *testing.T) {
 	if code != ExitFailure || rep.Connections.Attempted != 2 || rep.Context == nil || rep.Context.Settings["shard"] == nil {
 		t.Errorf("--shards 2 with index 1: exit %d, attempted %d, stderr %q", code, rep.Connections.Attempted, stderr)
 	}
+}
+
+// runShardsAndWhole runs the generator command common as three --shard
+// i/3 processes started together (--start-at) and once whole, and reads
+// the shards merged by bench report and the whole run into merged and
+// whole; it returns the shards' files.
+func runShardsAndWhole(t *testing.T, common []string, merged, whole any) []string {
+	t.Helper()
+	dir := t.TempDir()
+	startAt := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	files := make([]string, 3)
+	var wg sync.WaitGroup
+	for i := range files {
+		files[i] = filepath.Join(dir, "shard"+strconv.Itoa(i)+".json")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append(common[:len(common):len(common)], "--shard", strconv.Itoa(i)+"/3", "--start-at", startAt, "--out", files[i])
+			if code, _, stderr := runCLI(t, nil, args...); code != ExitOK {
+				t.Errorf("shard %d/3: exit %d: %s", i, code, stderr)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	wholeFile := filepath.Join(dir, "whole.json")
+	if code, _, stderr := runCLI(t, nil, append(common, "--run-id", "whole", "--out", wholeFile)...); code != ExitOK {
+		t.Fatalf("one run: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, nil, append([]string{"bench", "report", "-o", "json"}, files...)...)
+	if code != ExitOK || strings.Contains(stderr, "warning") {
+		t.Fatalf("merge: exit %d, stderr:\n%s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), merged); err != nil {
+		t.Fatal(err)
+	}
+	_, wholeOut, _ := runCLI(t, nil, "bench", "report", "-o", "json", wholeFile)
+	if err := json.Unmarshal([]byte(wholeOut), whole); err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

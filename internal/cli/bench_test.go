@@ -90,6 +90,16 @@ func TestBenchSignalChat(t *testing.T) {
 	}
 	if rep.Settings.RoomSize != 20 || rep.Settings.ChatRate != 20 || rep.Settings.ChatSenders != 5 {
 		t.Errorf("settings %+v", rep.Settings)
+	} // Each second's chat latencies are in the series: every delivery
+	// timed in the run's histogram is in some step.
+	var chats int64
+	if rep.Series != nil {
+		for _, p := range rep.Series.Points {
+			chats += p.Latency[signalbench.LatChat].Summary.Count
+		}
+	}
+	if n := rep.Latency[signalbench.LatChat].Count; n == 0 || chats != n {
+		t.Errorf("series holds %d chat latencies, the run %d", chats, n)
 	}
 }
 

@@ -91,6 +91,9 @@ type Options struct {
 	Offset int    `json:"offset,omitempty"`
 	// Procs is informational in a child (the parent's --procs).
 	Procs int `json:"procs,omitempty"`
+	// Shard says this process runs one part of a run split over several
+	// machines (--shard); ForShard gives that part's options.
+	Shard bench.Shard `json:"shard,omitzero"`
 
 	// WrapConn, if set, wraps each subscriber's UDP socket (tests put a
 	// lossy network in the path with it).
@@ -192,6 +195,24 @@ func (o *Options) session(i int, publisher bool) (room, identity, token string, 
 	ttl := time.Duration(float64(o.Subscribers)/o.Rate*float64(time.Second)) + o.Duration + o.Timeout + time.Hour
 	token, err = o.Auth.For(auth.Grant{Room: room, Identity: identity, Publish: publisher, Subscribe: !publisher}, ttl)
 	return room, identity, token, err
+}
+
+// ForShard is this process's part of the run that o describes whole
+// when o.Shard splits it: its block of the subscribers (numbered over the
+// whole run, so identities are those of one run of them all) and its
+// share of the rate. Shard 0 alone starts the built-in publishers, as one
+// run would start them once. The run id must be the one every shard uses.
+func (o Options) ForShard() (Options, error) {
+	o.Defaults()
+	sh, err := o.Shard.Of(o.Subscribers, o.Rate)
+	if err != nil {
+		return o, err
+	}
+	o.Subscribers, o.Offset, o.Rate = sh.N, o.Offset+sh.Offset, sh.Rate
+	if o.Shard.Index > 0 {
+		o.Publishers = 0
+	}
+	return o, nil
 }
 
 // Redacted is o for a report's settings: its credentials are only said

@@ -86,6 +86,8 @@ func (p *Procs) Live() Live {
 		l.Receiving += c.Receiving
 		l.BitrateKbps += c.BitrateKbps
 		l.Freezes += c.Freezes
+		l.Bytes += c.Bytes
+		l.Lost += c.Lost
 	}
 	if l.Phase == "" || l.Phase == PhasePublish {
 		l.Phase = PhaseRamp

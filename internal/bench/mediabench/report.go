@@ -58,6 +58,11 @@ type Report struct {
 	// judgement, or it cost more CPU per subscriber than the server).
 	Saturated bool     `json:"saturated"`
 	Warnings  []string `json:"warnings,omitempty"`
+	// Series is the run second by second (coarser past
+	// bench.MaxSeriesPoints): subscribers receiving (Open), started
+	// (Attempts) and failed in each step, their first frames
+	// (SeriesFirstFrame) and the Count* names' counts.
+	Series *bench.Series `json:"series,omitempty"`
 	// Envelope: the run's context (start, end, version, host, settings)
 	// and its assertions' outcomes.
 	report.Envelope
@@ -411,7 +416,9 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 	// Failed --procs children have no results to recompute from: carry
 	// their entries over.
 	children, childDetail := int64(0), map[string]int64{}
+	series := make([]*bench.Series, len(reports))
 	for i, r := range reports {
+		series[i] = r.Series
 		if r.Kind != KindMedia {
 			return nil, fmt.Errorf("report %d is of kind %q, not %q", i+1, r.Kind, KindMedia)
 		}
@@ -475,6 +482,10 @@ func (r *Report) Merge(more ...*Report) (*Report, error) {
 		out.Results[i].ID = i
 	}
 	out.Summarize()
+	var err error
+	if out.Series, err = bench.MergeSeries(series...); err != nil {
+		return nil, fmt.Errorf("merging time series: %w", err)
+	}
 	if children > 0 {
 		out.Errors[bench.KindChildFailed] = children
 		if out.ErrorDetail == nil {

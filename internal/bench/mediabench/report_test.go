@@ -10,6 +10,7 @@ import (
 
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/metrics/threshold"
+	"github.com/livectl/livectl/internal/report"
 )
 
 // TestAssertLossPct checks the media metrics' units: loss_pct is a
@@ -104,5 +105,34 @@ echo '{"report":{"kind":"media","subscribers":{"attempted":1,"ok":1},"errors":{}
 		if r.Subscribers.OK != 1 || r.Errors[bench.KindChildFailed] != 1 || len(r.ErrorDetail) != 1 {
 			t.Errorf("%s: subscribers %+v errors %v detail %v; want the survivor's one and child 2's failure", name, r.Subscribers, r.Errors, r.ErrorDetail)
 		}
+	}
+}
+
+// Media reports' series survive the --out file and merge exactly with
+// the reports: points of one second add, counts included.
+func TestMergeSeriesOfReports(t *testing.T) {
+	series := func(bytes int64) *bench.Series {
+		return &bench.Series{StartUnix: 50, StepS: 1, Points: []bench.Point{
+			{Open: 1, Attempts: 1, Counts: map[string]int64{CountBytes: bytes, CountFreezes: 1}}}}
+	}
+	dir := t.TempDir()
+	var reps []*Report
+	for i, b := range []int64{100, 250} {
+		path := filepath.Join(dir, "r"+string(rune('0'+i))+".json")
+		if err := report.WriteJSONFile(path, &Report{Kind: KindMedia, Series: series(b)}); err != nil {
+			t.Fatal(err)
+		}
+		r := new(Report)
+		if err := report.ReadJSONFile(path, r); err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	m, err := reps[0].Merge(reps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Series; s == nil || len(s.Points) != 1 || s.Points[0].Open != 2 || s.Points[0].Counts[CountBytes] != 350 || s.Points[0].Counts[CountFreezes] != 2 {
+		t.Errorf("merged series %+v", m.Series)
 	}
 }

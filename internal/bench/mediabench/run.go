@@ -47,6 +47,10 @@ type Live struct {
 	// BitrateKbps is what all subscribers received in the last interval.
 	BitrateKbps float64 `json:"bitrate_kbps"`
 	Freezes     int64   `json:"freezes"`
+	// Bytes and Lost are RTP bytes received and packets missing so far
+	// (--metrics-listen).
+	Bytes int64 `json:"bytes"`
+	Lost  int64 `json:"lost"`
 }
 
 // quietPion silences pion's own logs: hundreds of subscribers hanging up
@@ -86,6 +90,34 @@ type Run struct {
 	liveTime  time.Time
 
 	onPhase func(string)
+
+	// series records the run per second (set by Execute).
+	series *bench.SeriesRecorder
+}
+
+// Names in a media report's Series: the first-frame latency of the
+// subscribers that got one in each step, and the counts each step adds.
+const (
+	SeriesFirstFrame = "first_frame"
+	CountBytes       = "bytes"   // RTP bytes received
+	CountPackets     = "packets" // distinct RTP packets received
+	CountLost        = "lost"    // packets missing (after NACK recovery): a later step can take some back
+	CountFreezes     = "freezes"
+)
+
+// sample is the run's figures so far for its series: subscribers
+// receiving, started and failed, and the counters summed over them.
+func (r *Run) sample() bench.Sample {
+	s := bench.Sample{Open: r.receiving.Load(), Attempts: r.attempted.Load(), Failures: r.failed.Load(),
+		Counts: map[string]int64{}}
+	for _, sub := range r.started() {
+		snap := sub.counters.Snapshot()
+		s.Counts[CountBytes] += snap.Bytes
+		s.Counts[CountPackets] += snap.Unique
+		s.Counts[CountLost] += snap.Lost()
+		s.Counts[CountFreezes] += int64(sub.frames.stats().Freezes)
+	}
+	return s
 }
 
 // NewRun validates opts and prepares a run.
@@ -140,6 +172,7 @@ func (r *Run) Live() Live {
 	for _, s := range subs {
 		snap := s.counters.Snapshot()
 		bytes += snap.Bytes
+		l.Lost += snap.Lost()
 		l.Freezes += int64(s.frames.stats().Freezes)
 	}
 	r.liveMu.Lock()
@@ -151,6 +184,7 @@ func (r *Run) Live() Live {
 	}
 	r.liveBytes, r.liveTime = bytes, now
 	r.liveMu.Unlock()
+	l.Bytes = bytes
 	return l
 }
 
@@ -173,6 +207,14 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	rss0 := bench.ProcessRSS()
 	drops0, dropsOK := udpRcvbufErrors()
+	r.series = bench.StartSeries([]string{SeriesFirstFrame}, r.sample)
+	// Stopped here on an early return; Finish below otherwise.
+	finished := false
+	defer func() {
+		if !finished {
+			_, _ = r.series.Finish()
+		}
+	}()
 
 	pubs, err := startPublishers(ctx, o, r.log)
 	defer closePublishers(pubs)
@@ -231,13 +273,18 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	stopSubs()
 	wg.Wait()
 	r.setPhase(PhaseDone)
+	series, seriesErr := r.series.Finish()
+	finished = true
+	if seriesErr != nil {
+		series = nil // cannot happen with histograms made here; the report goes without
+	}
 
 	rep := &Report{
 		Kind: KindMedia, Target: strings.Join(o.Targets(), ","), Protocol: o.Protocol(), Room: o.Room,
 		DurationS: round2(time.Since(start).Seconds()), Runs: 1, Interrupted: ctx.Err() != nil,
 		Settings: Settings{Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: o.Rate,
 			HoldS: o.Duration.Seconds(), TimeoutS: o.Timeout.Seconds(), Procs: o.Procs},
-		Results: make([]Result, 0, len(subs)),
+		Results: make([]Result, 0, len(subs)), Series: series,
 	}
 	for _, s := range subs {
 		rep.Results = append(rep.Results, s.res)
@@ -384,6 +431,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	defer mux.Close()
 
 	var receiving atomic.Bool
+	began := time.Now()
 	po := probe.Options{
 		URL: o.subscriberTarget(s.id), Room: room, Token: token, Logger: r.log, Identity: identity,
 		Timeout: o.Timeout,
@@ -399,6 +447,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 			LoggerFactory: quietPion, DetachDataChannels: true, NoStatsInterceptor: true},
 		OnFrame: func(t time.Time, f media.Frame) {
 			if s.frames.frame(t, f) {
+				r.series.Record(SeriesFirstFrame, t.Sub(began))
 				receiving.Store(true)
 				r.receiving.Add(1)
 				settle()

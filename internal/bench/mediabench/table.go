@@ -16,6 +16,7 @@ import (
 func (r *Report) Brief() *Report {
 	b := *r
 	b.Results = nil
+	b.Series = r.Series.Brief()
 	return &b
 }
 

@@ -54,3 +54,24 @@ func TestWriteHTML(t *testing.T) {
 		t.Error("the page refers to something outside itself")
 	}
 }
+
+// A run with chat adds a chart of each second's chat p50 and p99.
+func TestWriteHTMLChat(t *testing.T) {
+	r := seriesReport(1, 5)
+	r.Chat = &Chat{}
+	h := hist.New()
+	h.Record(40 * time.Millisecond)
+	r.Series.Points[1].Latency[LatChat] = h.Snapshot()
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, []string{"chat.json", "plain.json"}, []*Report{r, seriesReport(2)}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	if n := strings.Count(page, "<svg"); n != 5 || !strings.Contains(page, "chat p50 and p99") {
+		t.Fatalf("%d charts, want 5 with chat's", n)
+	}
+	chat := page[strings.Index(page, "chat p50 and p99"):]
+	if !regexp.MustCompile(`points="[0-9.]+,[0-9.]+"`).MatchString(chat) {
+		t.Error("chat's one second is not drawn")
+	}
+}

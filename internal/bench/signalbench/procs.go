@@ -88,6 +88,12 @@ func (p *Procs) Live() Live {
 		l.Failed += c.Failed
 		l.Open += c.Open
 		l.RatePerS += c.RatePerS
+		for k, v := range c.Errors {
+			if l.Errors == nil {
+				l.Errors = map[string]int64{}
+			}
+			l.Errors[k] += v
+		}
 		if c.P99MS >= l.P99MS {
 			l.P99MS, l.P99Of = c.P99MS, c.P99Of
 		}

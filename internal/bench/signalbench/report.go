@@ -32,9 +32,10 @@ const (
 	// LatChat (chat.go): a chat message's client_time → its receipt.
 )
 
-// SeriesLatencies are the latencies a report's Series holds per step;
-// rtt there is each pong's round trip from its scheduled tick, without the
-// correction for skipped pings that the whole run's rtt has.
+// SeriesLatencies are the latencies a report's Series holds per step
+// (and LatChat, in a run with chat); rtt there is each pong's round trip
+// from its scheduled tick, without the correction for skipped pings that
+// the whole run's rtt has.
 var SeriesLatencies = []string{LatConnect, LatJoin, LatRTT}
 
 // LatencyNames lists the latencies of a signal report in display order.
@@ -67,7 +68,7 @@ type Report struct {
 	Chat *Chat `json:"chat,omitempty"`
 	// Series is the run second by second (coarser past
 	// bench.MaxSeriesPoints): sessions open, attempts, failures and the
-	// SeriesLatencies of each step.
+	// SeriesLatencies of each step, and chat's in a run with chat.
 	Series *bench.Series `json:"series,omitempty"`
 	// Envelope: the run's context (start, end, version, host, settings)
 	// and its assertions' outcomes.

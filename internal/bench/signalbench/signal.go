@@ -3,6 +3,7 @@ package signalbench
 import (
 	"context"
 	"crypto/tls"
+	"maps"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -41,6 +42,8 @@ type Live struct {
 	// P99MS is the p99 of the last interval: join during ramp, rtt after.
 	P99MS float64 `json:"p99_ms"`
 	P99Of string  `json:"p99_of"`
+	// Errors count the errors so far by kind (--metrics-listen).
+	Errors map[string]int64 `json:"errors,omitempty"`
 }
 
 // Run is one execution of the signaling generator in this process.
@@ -48,6 +51,10 @@ type Run struct {
 	opts  Options
 	epoch time.Time
 	hist  map[string]*hist.Histogram
+	// liveHist are hist's histograms as NewRun made them, but chat's, for
+	// Live and LiveHistograms to read while Execute puts a merged chat
+	// histogram into hist (a map written while read is a race).
+	liveHist map[string]*hist.Histogram
 
 	attempted, established, failed atomic.Int64
 	open, peakOpen, dropped        atomic.Int64
@@ -103,14 +110,33 @@ func NewRun(opts Options) (*Run, error) {
 		r.hist[LatConnect] = hist.NewWithInterval()
 	}
 	if opts.ChatRate > 0 {
+		// The stripes keep an interval too: the series pulls each
+		// second's chat latencies from them (chatSecond).
 		for i := range r.chat.stripes {
-			r.chat.stripes[i] = hist.New()
+			r.chat.stripes[i] = hist.NewWithInterval()
 		}
 		lo, hi := opts.roomsSpan()
 		r.chat.roomLo, r.chat.lastSeq = lo, make([]atomic.Int64, hi-lo+1)
 	}
+	r.liveHist = make(map[string]*hist.Histogram, len(r.hist))
+	for name, h := range r.hist {
+		if name != LatChat {
+			r.liveHist[name] = h
+		}
+	}
 	r.phase.Store(PhaseRamp)
 	return r, nil
+}
+
+// LiveHistograms are the run's latency histograms so far, chat's merged
+// from its stripes (bench.LiveHistograms).
+func (r *Run) LiveHistograms() map[string]*hist.Histogram {
+	out := make(map[string]*hist.Histogram, len(r.liveHist)+1)
+	maps.Copy(out, r.liveHist)
+	if r.opts.ChatRate > 0 {
+		out[LatChat] = r.chatHist()
+	}
+	return out
 }
 
 // settings echo o in a report of a run over procs processes.
@@ -173,13 +199,16 @@ func (r *Run) Live() Live {
 	}
 	r.liveEst, r.liveTime = l.Established, now
 	r.liveMu.Unlock()
+	r.errMu.Lock()
+	l.Errors = maps.Clone(r.errs)
+	r.errMu.Unlock()
 	switch {
 	case phase == PhaseRamp && r.opts.Protocol == ProtocolRaw:
-		l.P99MS, l.P99Of = r.hist[LatConnect].Interval().P99, LatConnect
+		l.P99MS, l.P99Of = r.liveHist[LatConnect].Interval().P99, LatConnect
 	case phase == PhaseRamp:
-		l.P99MS, l.P99Of = r.hist[LatJoin].Interval().P99, LatJoin
+		l.P99MS, l.P99Of = r.liveHist[LatJoin].Interval().P99, LatJoin
 	default:
-		l.P99MS, l.P99Of = r.hist[LatRTT].Interval().P99, LatRTT
+		l.P99MS, l.P99Of = r.liveHist[LatRTT].Interval().P99, LatRTT
 	}
 	return l
 }
@@ -206,6 +235,16 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
+// chatSecond is the chat latencies recorded since its previous call, from
+// every stripe: the series' chat figures per second.
+func (r *Run) chatSecond() *hist.Histogram {
+	h := hist.New()
+	for _, s := range r.chat.stripes {
+		h.Merge(s.TakeInterval())
+	}
+	return h
+}
+
 // Execute runs ramp, hold and leave and returns the report. Cancelling ctx
 // ends the run early: the ramp stops, sessions leave, and the report covers
 // what happened (Interrupted set).
@@ -218,9 +257,12 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	r.liveTime = r.epoch
 	r.liveMu.Unlock()
 	base := memBaseline()
-	r.series = bench.StartSeries(SeriesLatencies, func() (open, attempts, failures int64) {
-		return r.open.Load(), r.attempted.Load(), r.failed.Load()
+	r.series = bench.StartSeries(SeriesLatencies, func() bench.Sample {
+		return bench.Sample{Open: r.open.Load(), Attempts: r.attempted.Load(), Failures: r.failed.Load()}
 	})
+	if o.ChatRate > 0 {
+		r.series.Pull(LatChat, r.chatSecond)
+	}
 	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
 	before := srv.Mark(ctx)
 
