@@ -3,6 +3,7 @@ package signalbench
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +17,15 @@ import (
 	"github.com/livectl/livectl/internal/signal"
 )
 
-type chatSeen struct {
-	seq uint64
-	ct  int64
-}
-
 func scan(frame string) []chatSeen {
-	var out []chatSeen
-	forEachChat([]byte(frame), func(seq uint64, ct int64) { out = append(out, chatSeen{seq, ct}) })
+	out, ok := scanChat([]byte(frame), nil)
+	if !ok {
+		return nil
+	}
 	return out
 }
 
-func TestForEachChatReadsWhatDecodingReads(t *testing.T) {
+func TestScanChatReadsWhatDecodingReads(t *testing.T) {
 	tests := []struct {
 		name string
 		msgs []signal.ChatMessage
@@ -57,31 +55,109 @@ func TestForEachChatReadsWhatDecodingReads(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{``, `{"type":"chat"}`, `"seq":`, `"seq":x`, `"seq":99999999999999999999999`} {
-		if got := scan(bad); len(got) != 0 {
-			t.Errorf("scan(%q) = %v, want nothing", bad, got)
+	const m1 = `{"seq":1,"from":"a","text":"b","client_time":5,"server_time":6}`
+	for _, bad := range []string{``, `{"type":"chat"}`, `"seq":`, `"seq":x`, `"seq":99999999999999999999999`,
+		// Refused, for the caller to decode: anything but Encode's form.
+		`{"type":"chat","room":"r","messages":[` + m1 + `]} `,
+		`{"type": "chat","room":"r","messages":[` + m1 + `]}`,
+		`{"type":"chat","messages":[` + m1 + `],"room":"r"}`,
+		`{"type":"chat","room":"r","messages":[]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"b","client_time":-5,"server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":01,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1e3,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":18446744073709551616,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"b","server_time":9223372036854775808}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a\x","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a\u12","text":"b","server_time":6}]}`,
+		"{\"type\":\"chat\",\"room\":\"r\",\"messages\":[{\"seq\":1,\"from\":\"a\tb\",\"text\":\"b\",\"server_time\":6}]}",
+		`{"type":"chat","room":"r","messages":[` + m1 + `,]}`,
+		`{"type":"chat","room":"r","messages":[` + m1,
+	} {
+		if got, ok := scanChat([]byte(bad), nil); ok {
+			t.Errorf("scanChat(%q) = %v, want it refused", bad, got)
 		}
+	}
+	if got := scan(`{"type":"chat","room":"r\u00e9\\","messages":[` + m1 + `,` + m1 + `]}`); !reflect.DeepEqual(got, []chatSeen{{1, 5}, {1, 5}}) {
+		t.Errorf("escapes: %v", got)
 	}
 }
 
-// FuzzForEachChat: chat frames come from the server (untrusted); the scan
-// never panics, and reads no more messages than the frame has seq keys.
-func FuzzForEachChat(f *testing.F) {
-	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":41,"from":"v","text":"hi","client_time":1700000000100,"server_time":1}]}`))
-	f.Add([]byte(`"seq":1"seq":2,"client_time":`))
-	f.Add([]byte(`"seq":18446744073709551615,"client_time":9223372036854775807`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		n := 0
-		forEachChat(b, func(_ uint64, ct int64) {
-			n++
-			if ct < 0 {
-				t.Fatalf("negative client_time %d", ct)
+// FuzzScanChat: chat frames come from the server (untrusted). Whatever
+// the scan accepts, encoding/json decodes to the same messages (seq and
+// client_time, in order), it reads no more messages than the frame has
+// seq keys and no negative client_time; a frame signal.Encode writes
+// from the fuzzed fields is always accepted.
+func FuzzScanChat(f *testing.F) {
+	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":41,"from":"v","text":"hi","client_time":1700000000100,"server_time":1}]}`), uint64(1), int64(5), "a", "b")
+	f.Add([]byte(`"seq":1"seq":2,"client_time":`), uint64(0), int64(-1), "", "\u2028\"")
+	f.Add([]byte(`"seq":18446744073709551615,"client_time":9223372036854775807`), uint64(1<<64-1), int64(1<<63-1), "<&>", "\x00")
+	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":1,"from":"\u00e9","text":"a\\","server_time":0},{"seq":2,"from":"","text":"","client_time":0,"server_time":3}]}`), uint64(7), int64(0), "\xff", "")
+	f.Fuzz(func(t *testing.T, b []byte, seq uint64, ct int64, from, text string) {
+		if got, ok := scanChat(b, nil); ok {
+			var m signal.Message
+			if err := signal.DecodeInto(b, &m); err != nil || m.Type != signal.TypeChat {
+				t.Fatalf("scan accepted %q, decoding: %v, type %q", b, err, m.Type)
 			}
-		})
-		if keys := strings.Count(string(b), `"seq":`); n > keys {
-			t.Fatalf("%d messages from %d seq keys", n, keys)
+			var want []chatSeen
+			for _, cm := range m.Messages {
+				want = append(want, chatSeen{cm.Seq, cm.ClientTime})
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("scan of %q = %v, decoding %v", b, got, want)
+			}
+			if keys := strings.Count(string(b), `"seq":`); len(got) > keys {
+				t.Fatalf("%d messages from %d seq keys", len(got), keys)
+			}
+			for _, m := range got {
+				if m.ct < 0 {
+					t.Fatalf("negative client_time %d", m.ct)
+				}
+			}
+		}
+		msgs := []signal.ChatMessage{{Seq: seq, From: from, Text: text, ClientTime: max(ct, 0), ServerTime: 1},
+			{Seq: seq / 2, From: text, Text: from, ServerTime: max(ct, 0)}}
+		frame, err := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: from + "r", Messages: msgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := scanChat(frame, nil)
+		want := []chatSeen{{seq, max(ct, 0)}, {seq / 2, 0}}
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("scan of encoded %q = %v %v, want %v", frame, got, ok, want)
 		}
 	})
+}
+
+// A chat frame the scan refuses is decoded (WantEvent lets it through)
+// and counts the same: delivered once, latency recorded.
+func TestChatFrameTheScanRefusesIsDecoded(t *testing.T) {
+	r, err := NewRun(Options{URL: "ws://x/ws", Conns: 1, Rate: 1, ChatRate: 1, RunID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &livectlConn{s: &session{r: r}}
+	ct := time.Now().UnixMilli()
+	scanned, _ := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: "r",
+		Messages: []signal.ChatMessage{{Seq: 1, From: "a", Text: "x", ClientTime: ct, ServerTime: ct}}})
+	spaced := `{"type":"chat", "room":"r", "messages":[{"seq":2, "from":"a", "text":"y", "client_time":` + strconv.FormatInt(ct, 10) + `, "server_time":1}]}`
+	for _, tt := range []struct {
+		frame  string
+		decode bool
+	}{{string(scanned), false}, {spaced, true}, {string(scanned), false}} {
+		if got := lc.wantEvent(signal.TypeChat, []byte(tt.frame)); got != tt.decode {
+			t.Fatalf("wantEvent(%s) = %v", tt.frame, got)
+		}
+		if tt.decode {
+			m, err := signal.Decode([]byte(tt.frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc.onEvent(m)
+		}
+	}
+	if got, n := lc.s.recv.got.Load(), r.chatHist().Count(); got != 2 || n != 2 {
+		t.Errorf("%d delivered, %d latencies; want 2 and 2 (seq 1 twice counts once)", got, n)
+	}
 }
 
 func TestReceiverCountsGapsAndRepeats(t *testing.T) {
@@ -361,8 +437,10 @@ func BenchmarkChatFrame(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		var n uint64
+		var buf [chatFrameMsgs]chatSeen
 		for b.Loop() {
-			forEachChat(frame, func(seq uint64, _ int64) { n += seq })
+			msgs, _ := scanChat(frame, buf[:0])
+			n += msgs[0].seq
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
