@@ -20,10 +20,13 @@ const LatChat = "chat"
 // Chat is what the chat load did. Expected deliveries are the messages
 // accepted into a room (its highest seq: the run's rooms are its own, and
 // seq has no holes) times the run's members of that room still open when
-// the chat ended: every member present gets every message once.
-// Delivered counts each message a member got (in a chat event, or in the
-// history of its joined reply) once, for the same members; Gaps the holes
-// members saw in a room's seq (messages the server dropped for them).
+// the chat ended, less the messages sent before each member could have
+// received them (before the oldest of its joined reply's history, or
+// before its first message): every member present gets every message
+// from then on once. Delivered counts each message a member got (in a
+// chat event, or in the history of its joined reply) once, for the same
+// members; Gaps the holes members saw in a room's seq after their first
+// message (messages the server dropped for them).
 type Chat struct {
 	Sent               int64   `json:"sent"`
 	Accepted           int64   `json:"accepted"`
@@ -51,9 +54,13 @@ type Chat struct {
 // anyone of the run saw in the room (in a chat_ok or a delivery): the
 // messages accepted into it, also those whose chat_ok a sender dropped by
 // the server never read. It merges as a maximum, Members as a sum.
+// BeforeJoin is the sum over members of the messages sent before the
+// first each could have received (receiver.first), which are not
+// expected of them; it merges as a sum.
 type ChatRoom struct {
-	Messages int64 `json:"messages"`
-	Members  int64 `json:"members"`
+	Messages   int64 `json:"messages"`
+	Members    int64 `json:"members"`
+	BeforeJoin int64 `json:"before_join,omitempty"`
 }
 
 // merge adds o's counts to c.
@@ -78,6 +85,7 @@ func (c *Chat) merge(o *Chat) {
 		}
 		c.Rooms[k].Messages = max(c.Rooms[k].Messages, r.Messages)
 		c.Rooms[k].Members += r.Members
+		c.Rooms[k].BeforeJoin += r.BeforeJoin
 	}
 	c.expect()
 }
@@ -87,7 +95,7 @@ func (c *Chat) merge(o *Chat) {
 func (c *Chat) expect() {
 	c.ExpectedDeliveries = 0
 	for _, r := range c.Rooms {
-		c.ExpectedDeliveries += r.Messages * r.Members
+		c.ExpectedDeliveries += r.Messages*r.Members - r.BeforeJoin
 	}
 	c.ClientCPUSPerMDelivery, c.ServerCPUSPerMDelivery = 0, 0
 	if c.Delivered > 0 {
@@ -133,15 +141,27 @@ type chatState struct {
 // receiver is a session's view of its room's chat stream; only the
 // session's read goroutine writes it until the run sums it.
 type receiver struct {
-	last atomic.Uint64 // highest seq seen
-	got  atomic.Int64
-	gaps atomic.Int64
+	// first is the first seq the member could have received, 0 until it
+	// got one: the oldest of the history its joined reply carried, or
+	// else the first message after it joined. Messages before it were
+	// sent before the member joined (another child process ahead in its
+	// ramp, more than the server's --chat-history before): neither
+	// expected of it nor gaps.
+	first atomic.Uint64
+	last  atomic.Uint64 // highest seq seen
+	got   atomic.Int64
+	gaps  atomic.Int64
 }
 
 // see records seq as received: a seq past last+1 leaves a hole, one at or
-// below last is a repeat (not counted again).
+// below last is a repeat (not counted again). The first seq seen starts
+// the member's accounting (first).
 func (rc *receiver) see(seq uint64) bool {
 	last := rc.last.Load()
+	if last == 0 && seq > 0 && rc.first.Load() == 0 {
+		rc.first.Store(seq)
+		last = seq - 1
+	}
 	if seq <= last {
 		return false
 	}
@@ -155,7 +175,8 @@ func (rc *receiver) see(seq uint64) bool {
 
 // history counts the chat history of a joined reply as delivered: a member
 // that joined after messages were sent (another child process ahead in its
-// ramp) gets them there rather than as events.
+// ramp) gets them there rather than as events, and its accounting starts
+// at the oldest of them.
 func (rc *receiver) history(msgs []signal.ChatMessage) {
 	for _, m := range msgs {
 		rc.see(m.Seq)
@@ -289,6 +310,9 @@ func (r *Run) chatReport(all []*session, open func(*session) bool, cpu, serverCP
 			continue // not present: neither expected nor delivered
 		}
 		rm.Members++
+		if f := s.recv.first.Load(); f > 1 {
+			rm.BeforeJoin += int64(min(f-1, math.MaxInt64))
+		}
 		c.Delivered += s.recv.got.Load()
 		c.Gaps += s.recv.gaps.Load()
 	}

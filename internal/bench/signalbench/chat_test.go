@@ -169,7 +169,14 @@ func TestReceiverCountsGapsAndRepeats(t *testing.T) {
 	}{
 		{"in order", nil, []uint64{1, 2, 3}, 3, 0},
 		{"hole", nil, []uint64{1, 2, 5, 6}, 4, 2},
-		{"lost first", nil, []uint64{3, 4}, 2, 2},
+		// The first message after joining starts the count: messages
+		// before it were sent before the member joined (no history).
+		{"first seen starts the count", nil, []uint64{3, 4}, 2, 0},
+		{"lost after the first", nil, []uint64{3, 6}, 2, 2},
+		// A member that joined after more messages than the history
+		// holds: its count starts at the history's oldest.
+		{"joined past the history", seqs(51, 100), []uint64{101, 102}, 52, 0},
+		{"history, then first events lost", []uint64{49, 50}, []uint64{53}, 3, 2},
 		{"repeat and reorder not counted", nil, []uint64{1, 2, 2, 1, 3}, 3, 0},
 		{"history then events", []uint64{1, 2}, []uint64{3, 4}, 4, 0},
 		{"history then hole", []uint64{1, 2}, []uint64{4}, 3, 1},
@@ -193,11 +200,13 @@ func TestReceiverCountsGapsAndRepeats(t *testing.T) {
 }
 
 // recvState is one session's receiver at the end of a run: highest seq,
-// messages got, gaps, and whether it is still open.
+// messages got, gaps, whether it is still open, and the first seq it
+// could have received (0: none).
 type recvState struct {
 	last      uint64
 	got, gaps int64
 	dropped   bool
+	first     uint64
 }
 
 // chatRun is a finished run's state as chatReport reads it: chat_ok
@@ -223,6 +232,7 @@ func chatRun(t *testing.T, o Options, okSeqs map[int][]uint64, recv map[int]recv
 		s.recv.last.Store(recv[i].last)
 		s.recv.got.Store(recv[i].got)
 		s.recv.gaps.Store(recv[i].gaps)
+		s.recv.first.Store(recv[i].first)
 		all = append(all, s)
 	}
 	r.chat.stripes[0].Record(10 * time.Millisecond)
@@ -248,8 +258,8 @@ func TestChatReportFigures(t *testing.T) {
 	// Room 0 accepted 5 messages, room 1 three, of which the sender read
 	// only the first two chat_ok: a member's seq 3 counts the third.
 	rep := chatRun(t, Options{Conns: 7, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5), 1: seqs(1, 2)},
-		map[int]recvState{0: {5, 5, 0, false}, 1: {5, 5, 0, false}, 2: {5, 4, 1, false}, 3: {5, 5, 0, false},
-			4: {3, 3, 0, false}, 5: {3, 3, 0, false}, 6: {1, 1, 0, true}})
+		map[int]recvState{0: {5, 5, 0, false, 0}, 1: {5, 5, 0, false, 0}, 2: {5, 4, 1, false, 0}, 3: {5, 5, 0, false, 0},
+			4: {3, 3, 0, false, 0}, 5: {3, 3, 0, false, 0}, 6: {1, 1, 0, true, 0}})
 	c := rep.Chat
 	want := Chat{Sent: 30, Accepted: 7, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
 		ClientCPUS: 1, ClientCPUSPerMDelivery: 40000}
@@ -280,9 +290,9 @@ func TestChatReportFigures(t *testing.T) {
 func TestChatMergesExactlyOverProcs(t *testing.T) {
 	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
 	// 10 messages: the first half's senders read 4 chat_ok, the second's 6.
-	full := recvState{10, 10, 0, false}
+	full := recvState{10, 10, 0, false, 0}
 	a := chatRun(t, parts[0], map[int][]uint64{0: {1, 3, 5, 7}}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
-	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false}, 6: full, 7: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false, 0}, 6: full, 7: full})
 	back := throughFiles(t, a, b)
 	m, err := back[0].Merge(back[1])
 	if err != nil {
@@ -304,8 +314,32 @@ func TestChatMergesExactlyOverProcs(t *testing.T) {
 	}
 }
 
+// --procs 2, one room of 8: the second half joined after 60 messages
+// were sent, with the last 10 as history (its first seq 51). Its members
+// are expected messages 51-100 only, and only a real loss is a gap.
+func TestChatLateJoinersOverProcs(t *testing.T) {
+	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
+	full := recvState{100, 100, 0, false, 1}
+	late := recvState{100, 50, 0, false, 51}
+	a := chatRun(t, parts[0], map[int][]uint64{0: seqs(1, 50)}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: seqs(51, 100)}, map[int]recvState{4: late, 5: late, 6: late,
+		7: {100, 49, 1, false, 51}})
+	back := throughFiles(t, a, b)
+	m, err := back[0].Merge(back[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Chat
+	if want := int64(4*100 + 4*50); c.ExpectedDeliveries != want || c.Delivered != want-1 || c.Gaps != 1 {
+		t.Errorf("merged chat %+v, want %d expected, one fewer delivered, 1 gap", c, want)
+	}
+	if r := c.Rooms["0"]; r == nil || r.Messages != 100 || r.Members != 8 || r.BeforeJoin != 4*50 {
+		t.Errorf("room %+v, want 100 messages, 8 members, 200 before they joined", r)
+	}
+}
+
 func TestChatThresholds(t *testing.T) {
-	full := recvState{5, 5, 0, false}
+	full := recvState{5, 5, 0, false, 0}
 	rep := chatRun(t, Options{Conns: 4, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5)},
 		map[int]recvState{0: full, 1: full, 2: full, 3: full})
 	tests := []struct {
@@ -424,6 +458,42 @@ func TestChatAgainstServer(t *testing.T) {
 	}
 	if rep.Rate.ChatDeliveriesPerS <= 0 {
 		t.Errorf("deliveries/s %v", rep.Rate.ChatDeliveriesPerS)
+	}
+}
+
+// Two halves of one room run as --procs runs them, against livectl's
+// server with a history of 5: the second half joins after the first has
+// sent about 20 messages. Its members get the last 5 with joined and the
+// rest as events; nothing before their history is a gap or expected of
+// them, so the merged run shows every message delivered and no gaps.
+func TestChatLateHalfAgainstServer(t *testing.T) {
+	wsURL, statsURL, _ := startServer(t, server.Config{Rooms: server.RoomsConfig{ChatHistory: 5}})
+	parts := SplitOptions(Options{URL: wsURL, Conns: 40, Rate: 1000, Duration: 2 * time.Second, RoomSize: 40,
+		ChatRate: 20, ChatSenders: 10, StatsURL: statsURL}, 2)
+	var first *Report
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first = runSignal(t, parts[0])
+	}()
+	time.Sleep(time.Second + 100*time.Millisecond) // the first half's ramp, then about 20 messages
+	parts[1].Duration = 500 * time.Millisecond
+	second := runSignal(t, parts[1])
+	<-done
+	m, err := first.Merge(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Chat
+	if m.Connections.Established != 40 || m.ErrorCount() != 0 {
+		t.Fatalf("connections %+v errors %v", m.Connections, m.Errors)
+	}
+	late := c.Rooms["0"].BeforeJoin
+	if late < 20*10 {
+		t.Errorf("%d messages before the late members' first, want at least 20 members × 10 past the history", late)
+	}
+	if c.Gaps != 0 || c.Delivered != c.ExpectedDeliveries || c.ExpectedDeliveries != c.Accepted*40-late {
+		t.Errorf("chat %+v: want no gaps and every message from each member's first delivered", *c)
 	}
 }
 
