@@ -198,20 +198,23 @@ func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 func (c *Client) readLoop() {
 	defer close(c.done)
 	for {
-		_, b, err := c.conn.ReadMessage()
+		buf, err := c.readFrame()
 		if err != nil {
 			c.finish(closeErr(err))
 			return
 		}
+		b := *buf
 		if c.wantEvent != nil {
 			if typ, ok := eventType(b); ok && !c.wantEvent(typ, b) {
+				putFrameBuf(buf)
 				continue
 			}
 		}
 		// A reply whose id can be read without decoding goes to its caller
 		// undecoded: the caller decodes it on its own stack. That keeps
 		// this goroutine's stack (one per session, for the session's life)
-		// small, and spares it growing through the decoder.
+		// small, and spares it growing through the decoder. The frame is
+		// the caller's from then on: its buffer is not reused.
 		if id, ok := replyID(b); ok {
 			if ch := c.take(id); ch != nil {
 				ch <- reply{raw: b} // buffered, never blocks
@@ -219,6 +222,7 @@ func (c *Client) readLoop() {
 			}
 		}
 		m, err := Decode(b)
+		putFrameBuf(buf) // decoding copied what it kept
 		if err != nil {
 			c.finish(fmt.Errorf("server sent a malformed frame: %w", err))
 			c.conn.Close()
@@ -233,6 +237,50 @@ func (c *Client) readLoop() {
 		if c.onEvent != nil {
 			c.onEvent(m)
 		}
+	}
+}
+
+// frameBufs holds frame buffers between reads, shared by all clients of a
+// process: a load generator's thousands of sessions each receive a stream
+// of frames, most of which are read and dropped at once (WantEvent), and
+// a fresh buffer for each (ReadMessage) made the garbage collector a good
+// part of their cost. An idle client holds none.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledFrame is the largest buffer kept for reuse: a rare large frame
+// (a joined reply listing a room) is not held on to.
+const maxPooledFrame = 64 << 10
+
+// readFrame reads the next data frame into a buffer from frameBufs.
+func (c *Client) readFrame() (*[]byte, error) {
+	_, r, err := c.conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf := frameBufs.Get().(*[]byte)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return buf, nil
+		}
+		if err != nil {
+			*buf = b
+			putFrameBuf(buf)
+			return nil, err
+		}
+	}
+}
+
+// putFrameBuf returns a buffer whose frame is no longer used.
+func putFrameBuf(buf *[]byte) {
+	if cap(*buf) <= maxPooledFrame {
+		frameBufs.Put(buf)
 	}
 }
 
@@ -325,7 +373,35 @@ func eventType(b []byte) (typ string, ok bool) {
 	if len(after) >= len(idField) && string(after[:len(idField)]) == idField {
 		return "", false // a reply: always decoded and matched
 	}
-	return string(rest[:end]), true
+	return typeName(rest[:end]), true
+}
+
+// typeName is b as a string, without allocating for the server's event
+// types (a switch on string(b) does not copy b).
+func typeName(b []byte) string {
+	switch string(b) {
+	case TypeChat:
+		return TypeChat
+	case TypePong:
+		return TypePong
+	case TypeChatOK:
+		return TypeChatOK
+	case TypeRoomUpdate:
+		return TypeRoomUpdate
+	case TypeParticipantJoined:
+		return TypeParticipantJoined
+	case TypeParticipantLeft:
+		return TypeParticipantLeft
+	case TypeParticipantUpdated:
+		return TypeParticipantUpdated
+	case TypeTrackPublished:
+		return TypeTrackPublished
+	case TypeTrackUnpublished:
+		return TypeTrackUnpublished
+	case TypeError:
+		return TypeError
+	}
+	return string(b)
 }
 
 // finish records why the session ended and fails every pending call.

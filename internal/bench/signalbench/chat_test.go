@@ -3,6 +3,7 @@ package signalbench
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +17,15 @@ import (
 	"github.com/livectl/livectl/internal/signal"
 )
 
-type chatSeen struct {
-	seq uint64
-	ct  int64
-}
-
 func scan(frame string) []chatSeen {
-	var out []chatSeen
-	forEachChat([]byte(frame), func(seq uint64, ct int64) { out = append(out, chatSeen{seq, ct}) })
+	out, ok := scanChat([]byte(frame), nil)
+	if !ok {
+		return nil
+	}
 	return out
 }
 
-func TestForEachChatReadsWhatDecodingReads(t *testing.T) {
+func TestScanChatReadsWhatDecodingReads(t *testing.T) {
 	tests := []struct {
 		name string
 		msgs []signal.ChatMessage
@@ -57,31 +55,109 @@ func TestForEachChatReadsWhatDecodingReads(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{``, `{"type":"chat"}`, `"seq":`, `"seq":x`, `"seq":99999999999999999999999`} {
-		if got := scan(bad); len(got) != 0 {
-			t.Errorf("scan(%q) = %v, want nothing", bad, got)
+	const m1 = `{"seq":1,"from":"a","text":"b","client_time":5,"server_time":6}`
+	for _, bad := range []string{``, `{"type":"chat"}`, `"seq":`, `"seq":x`, `"seq":99999999999999999999999`,
+		// Refused, for the caller to decode: anything but Encode's form.
+		`{"type":"chat","room":"r","messages":[` + m1 + `]} `,
+		`{"type": "chat","room":"r","messages":[` + m1 + `]}`,
+		`{"type":"chat","messages":[` + m1 + `],"room":"r"}`,
+		`{"type":"chat","room":"r","messages":[]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"b","client_time":-5,"server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":01,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1e3,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":18446744073709551616,"from":"a","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a","text":"b","server_time":9223372036854775808}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a\x","text":"b","server_time":6}]}`,
+		`{"type":"chat","room":"r","messages":[{"seq":1,"from":"a\u12","text":"b","server_time":6}]}`,
+		"{\"type\":\"chat\",\"room\":\"r\",\"messages\":[{\"seq\":1,\"from\":\"a\tb\",\"text\":\"b\",\"server_time\":6}]}",
+		`{"type":"chat","room":"r","messages":[` + m1 + `,]}`,
+		`{"type":"chat","room":"r","messages":[` + m1,
+	} {
+		if got, ok := scanChat([]byte(bad), nil); ok {
+			t.Errorf("scanChat(%q) = %v, want it refused", bad, got)
 		}
+	}
+	if got := scan(`{"type":"chat","room":"r\u00e9\\","messages":[` + m1 + `,` + m1 + `]}`); !reflect.DeepEqual(got, []chatSeen{{1, 5}, {1, 5}}) {
+		t.Errorf("escapes: %v", got)
 	}
 }
 
-// FuzzForEachChat: chat frames come from the server (untrusted); the scan
-// never panics, and reads no more messages than the frame has seq keys.
-func FuzzForEachChat(f *testing.F) {
-	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":41,"from":"v","text":"hi","client_time":1700000000100,"server_time":1}]}`))
-	f.Add([]byte(`"seq":1"seq":2,"client_time":`))
-	f.Add([]byte(`"seq":18446744073709551615,"client_time":9223372036854775807`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		n := 0
-		forEachChat(b, func(_ uint64, ct int64) {
-			n++
-			if ct < 0 {
-				t.Fatalf("negative client_time %d", ct)
+// FuzzScanChat: chat frames come from the server (untrusted). Whatever
+// the scan accepts, encoding/json decodes to the same messages (seq and
+// client_time, in order), it reads no more messages than the frame has
+// seq keys and no negative client_time; a frame signal.Encode writes
+// from the fuzzed fields is always accepted.
+func FuzzScanChat(f *testing.F) {
+	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":41,"from":"v","text":"hi","client_time":1700000000100,"server_time":1}]}`), uint64(1), int64(5), "a", "b")
+	f.Add([]byte(`"seq":1"seq":2,"client_time":`), uint64(0), int64(-1), "", "\u2028\"")
+	f.Add([]byte(`"seq":18446744073709551615,"client_time":9223372036854775807`), uint64(1<<64-1), int64(1<<63-1), "<&>", "\x00")
+	f.Add([]byte(`{"type":"chat","room":"r","messages":[{"seq":1,"from":"\u00e9","text":"a\\","server_time":0},{"seq":2,"from":"","text":"","client_time":0,"server_time":3}]}`), uint64(7), int64(0), "\xff", "")
+	f.Fuzz(func(t *testing.T, b []byte, seq uint64, ct int64, from, text string) {
+		if got, ok := scanChat(b, nil); ok {
+			var m signal.Message
+			if err := signal.DecodeInto(b, &m); err != nil || m.Type != signal.TypeChat {
+				t.Fatalf("scan accepted %q, decoding: %v, type %q", b, err, m.Type)
 			}
-		})
-		if keys := strings.Count(string(b), `"seq":`); n > keys {
-			t.Fatalf("%d messages from %d seq keys", n, keys)
+			var want []chatSeen
+			for _, cm := range m.Messages {
+				want = append(want, chatSeen{cm.Seq, cm.ClientTime})
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("scan of %q = %v, decoding %v", b, got, want)
+			}
+			if keys := strings.Count(string(b), `"seq":`); len(got) > keys {
+				t.Fatalf("%d messages from %d seq keys", len(got), keys)
+			}
+			for _, m := range got {
+				if m.ct < 0 {
+					t.Fatalf("negative client_time %d", m.ct)
+				}
+			}
+		}
+		msgs := []signal.ChatMessage{{Seq: seq, From: from, Text: text, ClientTime: max(ct, 0), ServerTime: 1},
+			{Seq: seq / 2, From: text, Text: from, ServerTime: max(ct, 0)}}
+		frame, err := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: from + "r", Messages: msgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := scanChat(frame, nil)
+		want := []chatSeen{{seq, max(ct, 0)}, {seq / 2, 0}}
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("scan of encoded %q = %v %v, want %v", frame, got, ok, want)
 		}
 	})
+}
+
+// A chat frame the scan refuses is decoded (WantEvent lets it through)
+// and counts the same: delivered once, latency recorded.
+func TestChatFrameTheScanRefusesIsDecoded(t *testing.T) {
+	r, err := NewRun(Options{URL: "ws://x/ws", Conns: 1, Rate: 1, ChatRate: 1, RunID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &livectlConn{s: &session{r: r}}
+	ct := time.Now().UnixMilli()
+	scanned, _ := signal.Encode(&signal.Message{Type: signal.TypeChat, Room: "r",
+		Messages: []signal.ChatMessage{{Seq: 1, From: "a", Text: "x", ClientTime: ct, ServerTime: ct}}})
+	spaced := `{"type":"chat", "room":"r", "messages":[{"seq":2, "from":"a", "text":"y", "client_time":` + strconv.FormatInt(ct, 10) + `, "server_time":1}]}`
+	for _, tt := range []struct {
+		frame  string
+		decode bool
+	}{{string(scanned), false}, {spaced, true}, {string(scanned), false}} {
+		if got := lc.wantEvent(signal.TypeChat, []byte(tt.frame)); got != tt.decode {
+			t.Fatalf("wantEvent(%s) = %v", tt.frame, got)
+		}
+		if tt.decode {
+			m, err := signal.Decode([]byte(tt.frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc.onEvent(m)
+		}
+	}
+	if got, n := lc.s.recv.got.Load(), r.chatHist().Count(); got != 2 || n != 2 {
+		t.Errorf("%d delivered, %d latencies; want 2 and 2 (seq 1 twice counts once)", got, n)
+	}
 }
 
 func TestReceiverCountsGapsAndRepeats(t *testing.T) {
@@ -93,7 +169,14 @@ func TestReceiverCountsGapsAndRepeats(t *testing.T) {
 	}{
 		{"in order", nil, []uint64{1, 2, 3}, 3, 0},
 		{"hole", nil, []uint64{1, 2, 5, 6}, 4, 2},
-		{"lost first", nil, []uint64{3, 4}, 2, 2},
+		// The first message after joining starts the count: messages
+		// before it were sent before the member joined (no history).
+		{"first seen starts the count", nil, []uint64{3, 4}, 2, 0},
+		{"lost after the first", nil, []uint64{3, 6}, 2, 2},
+		// A member that joined after more messages than the history
+		// holds: its count starts at the history's oldest.
+		{"joined past the history", seqs(51, 100), []uint64{101, 102}, 52, 0},
+		{"history, then first events lost", []uint64{49, 50}, []uint64{53}, 3, 2},
 		{"repeat and reorder not counted", nil, []uint64{1, 2, 2, 1, 3}, 3, 0},
 		{"history then events", []uint64{1, 2}, []uint64{3, 4}, 4, 0},
 		{"history then hole", []uint64{1, 2}, []uint64{4}, 3, 1},
@@ -117,11 +200,13 @@ func TestReceiverCountsGapsAndRepeats(t *testing.T) {
 }
 
 // recvState is one session's receiver at the end of a run: highest seq,
-// messages got, gaps, and whether it is still open.
+// messages got, gaps, whether it is still open, and the first seq it
+// could have received (0: none).
 type recvState struct {
 	last      uint64
 	got, gaps int64
 	dropped   bool
+	first     uint64
 }
 
 // chatRun is a finished run's state as chatReport reads it: chat_ok
@@ -147,6 +232,7 @@ func chatRun(t *testing.T, o Options, okSeqs map[int][]uint64, recv map[int]recv
 		s.recv.last.Store(recv[i].last)
 		s.recv.got.Store(recv[i].got)
 		s.recv.gaps.Store(recv[i].gaps)
+		s.recv.first.Store(recv[i].first)
 		all = append(all, s)
 	}
 	r.chat.stripes[0].Record(10 * time.Millisecond)
@@ -172,8 +258,8 @@ func TestChatReportFigures(t *testing.T) {
 	// Room 0 accepted 5 messages, room 1 three, of which the sender read
 	// only the first two chat_ok: a member's seq 3 counts the third.
 	rep := chatRun(t, Options{Conns: 7, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5), 1: seqs(1, 2)},
-		map[int]recvState{0: {5, 5, 0, false}, 1: {5, 5, 0, false}, 2: {5, 4, 1, false}, 3: {5, 5, 0, false},
-			4: {3, 3, 0, false}, 5: {3, 3, 0, false}, 6: {1, 1, 0, true}})
+		map[int]recvState{0: {5, 5, 0, false, 0}, 1: {5, 5, 0, false, 0}, 2: {5, 4, 1, false, 0}, 3: {5, 5, 0, false, 0},
+			4: {3, 3, 0, false, 0}, 5: {3, 3, 0, false, 0}, 6: {1, 1, 0, true, 0}})
 	c := rep.Chat
 	want := Chat{Sent: 30, Accepted: 7, Refused: 2, ExpectedDeliveries: 5*4 + 3*2, Delivered: 25, Gaps: 1, DurationS: 2,
 		ClientCPUS: 1, ClientCPUSPerMDelivery: 40000}
@@ -204,9 +290,9 @@ func TestChatReportFigures(t *testing.T) {
 func TestChatMergesExactlyOverProcs(t *testing.T) {
 	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
 	// 10 messages: the first half's senders read 4 chat_ok, the second's 6.
-	full := recvState{10, 10, 0, false}
+	full := recvState{10, 10, 0, false, 0}
 	a := chatRun(t, parts[0], map[int][]uint64{0: {1, 3, 5, 7}}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
-	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false}, 6: full, 7: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: {2, 4, 6, 8, 9, 10}}, map[int]recvState{4: full, 5: {10, 9, 1, false, 0}, 6: full, 7: full})
 	back := throughFiles(t, a, b)
 	m, err := back[0].Merge(back[1])
 	if err != nil {
@@ -228,8 +314,32 @@ func TestChatMergesExactlyOverProcs(t *testing.T) {
 	}
 }
 
+// --procs 2, one room of 8: the second half joined after 60 messages
+// were sent, with the last 10 as history (its first seq 51). Its members
+// are expected messages 51-100 only, and only a real loss is a gap.
+func TestChatLateJoinersOverProcs(t *testing.T) {
+	parts := SplitOptions(Options{URL: "ws://x/ws", Conns: 8, Rate: 100, RoomSize: 8, ChatRate: 10, RunID: "t"}, 2)
+	full := recvState{100, 100, 0, false, 1}
+	late := recvState{100, 50, 0, false, 51}
+	a := chatRun(t, parts[0], map[int][]uint64{0: seqs(1, 50)}, map[int]recvState{0: full, 1: full, 2: full, 3: full})
+	b := chatRun(t, parts[1], map[int][]uint64{0: seqs(51, 100)}, map[int]recvState{4: late, 5: late, 6: late,
+		7: {100, 49, 1, false, 51}})
+	back := throughFiles(t, a, b)
+	m, err := back[0].Merge(back[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Chat
+	if want := int64(4*100 + 4*50); c.ExpectedDeliveries != want || c.Delivered != want-1 || c.Gaps != 1 {
+		t.Errorf("merged chat %+v, want %d expected, one fewer delivered, 1 gap", c, want)
+	}
+	if r := c.Rooms["0"]; r == nil || r.Messages != 100 || r.Members != 8 || r.BeforeJoin != 4*50 {
+		t.Errorf("room %+v, want 100 messages, 8 members, 200 before they joined", r)
+	}
+}
+
 func TestChatThresholds(t *testing.T) {
-	full := recvState{5, 5, 0, false}
+	full := recvState{5, 5, 0, false, 0}
 	rep := chatRun(t, Options{Conns: 4, RoomSize: 4}, map[int][]uint64{0: seqs(1, 5)},
 		map[int]recvState{0: full, 1: full, 2: full, 3: full})
 	tests := []struct {
@@ -351,6 +461,42 @@ func TestChatAgainstServer(t *testing.T) {
 	}
 }
 
+// Two halves of one room run as --procs runs them, against livectl's
+// server with a history of 5: the second half joins after the first has
+// sent about 20 messages. Its members get the last 5 with joined and the
+// rest as events; nothing before their history is a gap or expected of
+// them, so the merged run shows every message delivered and no gaps.
+func TestChatLateHalfAgainstServer(t *testing.T) {
+	wsURL, statsURL, _ := startServer(t, server.Config{Rooms: server.RoomsConfig{ChatHistory: 5}})
+	parts := SplitOptions(Options{URL: wsURL, Conns: 40, Rate: 1000, Duration: 2 * time.Second, RoomSize: 40,
+		ChatRate: 20, ChatSenders: 10, StatsURL: statsURL}, 2)
+	var first *Report
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first = runSignal(t, parts[0])
+	}()
+	time.Sleep(time.Second + 100*time.Millisecond) // the first half's ramp, then about 20 messages
+	parts[1].Duration = 500 * time.Millisecond
+	second := runSignal(t, parts[1])
+	<-done
+	m, err := first.Merge(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Chat
+	if m.Connections.Established != 40 || m.ErrorCount() != 0 {
+		t.Fatalf("connections %+v errors %v", m.Connections, m.Errors)
+	}
+	late := c.Rooms["0"].BeforeJoin
+	if late < 20*10 {
+		t.Errorf("%d messages before the late members' first, want at least 20 members × 10 past the history", late)
+	}
+	if c.Gaps != 0 || c.Delivered != c.ExpectedDeliveries || c.ExpectedDeliveries != c.Accepted*40-late {
+		t.Errorf("chat %+v: want no gaps and every message from each member's first delivered", *c)
+	}
+}
+
 // BenchmarkChatFrame compares reading a chat frame of 3 messages by scan
 // (what receivers do) with decoding it.
 func BenchmarkChatFrame(b *testing.B) {
@@ -361,8 +507,10 @@ func BenchmarkChatFrame(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		var n uint64
+		var buf [chatFrameMsgs]chatSeen
 		for b.Loop() {
-			forEachChat(frame, func(seq uint64, _ int64) { n += seq })
+			msgs, _ := scanChat(frame, buf[:0])
+			n += msgs[0].seq
 		}
 	})
 	b.Run("decode", func(b *testing.B) {

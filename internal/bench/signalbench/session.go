@@ -109,8 +109,8 @@ func (lc *livectlConn) wantEvent(typ string, frame []byte) bool {
 		return true
 	case chat && (typ == signal.TypeChatOK || typ == signal.TypeError):
 		return true
-	case chat && typ == signal.TypeChat:
-		lc.s.onChatFrame(frame)
+	case chat && typ == signal.TypeChat && !lc.s.onChatFrame(frame):
+		return true // not in the form the scan reads: decoded instead
 	}
 	lc.s.r.msgs.Add(1)
 	return false
@@ -133,11 +133,13 @@ func (lc *livectlConn) onEvent(m *signal.Message) {
 			r.countError(&signal.Error{Code: m.Code, Reason: m.Reason})
 		}
 	case signal.TypeChat:
-		// A frame the quick look could not read (other spacing or field
+		// A frame the scan could not read (other spacing or field
 		// order) arrives decoded.
-		for _, cm := range m.Messages {
-			lc.s.recv.see(cm.Seq)
+		msgs := make([]chatSeen, len(m.Messages))
+		for i, cm := range m.Messages {
+			msgs[i] = chatSeen{cm.Seq, cm.ClientTime}
 		}
+		lc.s.onChat(msgs)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(chatFeedEnv) != "" {
+		chatFeed() // the test binary as BenchmarkChatReceive's server
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// net/http keeps idle client connections to httptest servers.
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),

@@ -67,20 +67,37 @@ func (h *Histogram) Record(d time.Duration) {
 // missed: the HDR correction for coordinated omission. expected <= 0 records
 // d alone.
 func (h *Histogram) RecordCorrected(d, expected time.Duration) {
-	v := toMicros(d)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if v > highest {
-		v = highest
-		h.clamped++
-	}
 	var exp int64
 	if expected > 0 {
 		exp = toMicros(expected)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recordLocked(toMicros(d), exp)
+}
+
+// recordLocked records v µs, corrected for exp µs expected (0: none).
+func (h *Histogram) recordLocked(v, exp int64) {
+	if v > highest {
+		v = highest
+		h.clamped++
+	}
 	_ = h.h.RecordCorrectedValue(v, exp) // in range by construction
 	if h.interval != nil {
 		_ = h.interval.RecordCorrectedValue(v, exp)
+	}
+}
+
+// RecordEach adds each of ds under one lock: for callers with several
+// values at once (a chat frame's messages).
+func (h *Histogram) RecordEach(ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range ds {
+		h.recordLocked(toMicros(d), 0)
 	}
 }
 

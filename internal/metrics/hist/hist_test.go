@@ -104,6 +104,33 @@ func TestRecordCorrected(t *testing.T) {
 	}
 }
 
+func TestRecordEachIsRecordOfEach(t *testing.T) {
+	tests := []struct {
+		name string
+		ds   []time.Duration
+	}{
+		{"none", nil},
+		{"one", []time.Duration{3 * time.Millisecond}},
+		{"several, below the range and above it", []time.Duration{0, time.Microsecond, 250 * time.Millisecond, 2 * time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			each, one := NewWithInterval(), NewWithInterval()
+			each.RecordEach(tt.ds)
+			for _, d := range tt.ds {
+				one.Record(d)
+			}
+			if each.Summary() != one.Summary() || each.Clamped() != one.Clamped() || each.Interval() != one.Interval() {
+				t.Errorf("RecordEach %+v (clamped %d), Record of each %+v (clamped %d)",
+					each.Summary(), each.Clamped(), one.Summary(), one.Clamped())
+			}
+			if each.Count() != int64(len(tt.ds)) {
+				t.Errorf("count %d of %d", each.Count(), len(tt.ds))
+			}
+		})
+	}
+}
+
 func TestInterval(t *testing.T) {
 	h := NewWithInterval()
 	h.Record(10 * time.Millisecond)
