@@ -95,6 +95,11 @@ type Config struct {
 	// starts at a keyframe no older than PLIThrottle, or waits for one).
 	GOPCacheDuration time.Duration
 	GOPCacheBytes    int
+	// GOPCatchUpRate paces a new subscriber's catch-up from the GOP
+	// cache: after the keyframe, each packet goes out no earlier than its
+	// arrival after the keyframe's divided by this rate (2: twice real
+	// time). Zero sends the GOP all at once (docs/media.md measures both).
+	GOPCatchUpRate float64
 
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
