@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-failover bench-sessions bench-signal bench-live bench-media fanout clean
+.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-failover bench-sessions bench-signal bench-live bench-media fanout first-frame first-frame-chromium clean
 
 all: build
 
@@ -135,6 +135,15 @@ bench-media:
 FANOUT_SUBS ?= 200
 fanout:
 	FANOUT_SUBS=$(FANOUT_SUBS) FANOUT_SECONDS=20 FANOUT_RUNS=3 $(GO) test -tags fanout -count=1 -v -timeout 20m ./e2e/fanout
+
+# Time to the first frame against a publisher that ignores keyframe requests:
+# probe before/after (BEFORE=rev), and headless Chromium with the GOP catch-up
+# all at once and paced (RATES="0 2").
+first-frame:
+	./scripts/first-frame.sh
+
+first-frame-chromium:
+	./scripts/first-frame-chromium.sh
 
 clean:
 	rm -rf bin $(DIST)

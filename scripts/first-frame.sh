@@ -34,13 +34,7 @@ bench_setup first-frame
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 git archive "$BEFORE" | tar -x -C "$OUT/src"
 (cd "$OUT/src" && go build -o "$OUT/livectl-before" ./cmd/livectl)
-AFTER=$BIN
-pub_pid=""
-cleanup() {
-	[ -n "$pub_pid" ] && kill -INT "$pub_pid" 2>/dev/null && wait "$pub_pid" 2>/dev/null
-	stop_server
-}
-trap cleanup EXIT
+PUB=$BIN
 
 echo "load before: $(uptime)" >&2
 printf '%-7s %-7s %8s %8s %8s %10s %6s %6s\n' server pub p50_ms p95_ms max_ms dtls_p95 frozen errors
@@ -52,14 +46,11 @@ for which in before after; do
 		whep=${whip/\/whip\//\/whep\/}
 		pargs=()
 		[ "$kind" = fixed ] && pargs=(--keyframe-interval "$KEYINT" --ignore-pli)
-		"$AFTER" publish --url "$whip" "${pargs[@]}" -q >"$OUT/publish-$which-$kind.log" 2>&1 &
-		pub_pid=$!
+		start_publisher "$OUT/publish-$which-$kind.log" "$whip" ${pargs[@]+"${pargs[@]}"}
 		sleep 2
 		rep=$OUT/probe-$which-$kind.json
-		"$AFTER" probe --url "$whep" --count "$COUNT" --interval "$INTERVAL" -o json >"$rep" 2>"$OUT/probe-$which-$kind.err" || true
-		kill -INT "$pub_pid" 2>/dev/null || true
-		wait "$pub_pid" 2>/dev/null || true
-		pub_pid=""
+		"$PUB" probe --url "$whep" --count "$COUNT" --interval "$INTERVAL" -o json >"$rep" 2>"$OUT/probe-$which-$kind.err" || true
+		stop_publisher
 		stop_server
 		jq -r --arg s "$which" --arg k "$kind" \
 			'[$s, $k, (.phases_ms.first_decoded.p50 // "-"), (.phases_ms.first_decoded.p95 // "-"), (.phases_ms.first_decoded.max // "-"),

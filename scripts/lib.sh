@@ -6,6 +6,10 @@
 #                             (ws://127.0.0.1:PORT/ws). A server already running
 #                             elsewhere is never hit.
 #   stop_server               interrupt the server and wait for it (also on EXIT)
+#   start_publisher LOG URL ARGS...
+#                             `${PUB:-$BIN} publish --url URL -q ARGS` in the background;
+#                             sets pub_pid
+#   stop_publisher            interrupt the publisher and wait for it (also on EXIT)
 #   free_udp_port             print a UDP port free on 127.0.0.1
 #   JQ_MED                    jq definition of med (the median, lower of the two middles)
 #
@@ -14,6 +18,7 @@
 
 bench_name=bench
 server_pid=""
+pub_pid=""
 URL=""
 JQ_MED='def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;'
 
@@ -23,7 +28,7 @@ bench_setup() {
 	go build -o "$BIN" ./cmd/livectl
 	# Each process may hold up to the hard descriptor limit.
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-	trap stop_server EXIT
+	trap 'stop_publisher; stop_server' EXIT
 }
 
 free_udp_port() {
@@ -53,5 +58,20 @@ stop_server() {
 		kill -INT "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
 		server_pid=""
+	fi
+}
+
+start_publisher() {
+	local log=$1 url=$2
+	shift 2
+	"${PUB:-$BIN}" publish --url "$url" -q "$@" >"$log" 2>&1 &
+	pub_pid=$!
+}
+
+stop_publisher() {
+	if [ -n "$pub_pid" ]; then
+		kill -INT "$pub_pid" 2>/dev/null || true
+		wait "$pub_pid" 2>/dev/null || true
+		pub_pid=""
 	fi
 }

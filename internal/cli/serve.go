@@ -85,6 +85,7 @@ type ServeOptions struct {
 	GOPCache         bool
 	GOPCacheDuration time.Duration
 	GOPCacheBytes    ByteSize
+	GOPCatchUpRate   float64
 
 	Cluster ClusterOptions
 
@@ -174,6 +175,7 @@ A second signal exits at once.`,
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.BoolVar(&opts.GOPCache, "gop-cache", true, "start new viewers at once from each video track's current GOP (--gop-cache=false: wait for a keyframe)")
 	fl.DurationVar(&opts.GOPCacheDuration, "gop-cache-max-duration", relay.DefaultGOPCacheDuration, "longest GOP a video track keeps for new viewers; a longer one is not kept")
+	fl.Float64Var(&opts.GOPCatchUpRate, "gop-catchup-rate", 0, "pace a new viewer's catch-up from the GOP cache at this multiple of real time after its keyframe (0: all at once, measured faster to a live picture in Chromium)")
 	fl.Var(&opts.GOPCacheBytes, "gop-cache-max-bytes", "most memory one video track's GOP cache holds (e.g. 8MiB); a larger GOP is not kept")
 	opts.Cluster.addFlags(fl)
 	return cmd
@@ -227,6 +229,9 @@ func (o *ServeOptions) validate(f *Factory) error {
 	}
 	if o.Rooms.ChatBatch < 0 || o.Rooms.ChatHistory < 0 {
 		return UsageErrorf("%s and %s must not be negative (0: none)", f.FlagRef("chat-batch"), f.FlagRef("chat-history"))
+	}
+	if o.GOPCatchUpRate < 0 {
+		return UsageErrorf("%s must not be negative (0: all at once), got %g", f.FlagRef("gop-catchup-rate"), o.GOPCatchUpRate)
 	}
 	if o.GOPCache {
 		if err := requirePositive(f, "gop-cache-max-duration", o.GOPCacheDuration); err != nil {
@@ -375,7 +380,7 @@ func buildServer(f *Factory, o *ServeOptions) (*server.Server, error) {
 	}
 	sfuCfg := sfu.Config{UDPPort: o.UDPPort, TCPPort: o.TCPPort, UDPListenIP: o.udpIP, TCPListenIP: o.tcpIP,
 		PublicIP: o.PublicIP, STUN: o.STUN, Logger: log,
-		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes), MaxPending: o.MaxPendingMedia}
+		GOPCacheDuration: gop, GOPCacheBytes: int(o.GOPCacheBytes), GOPCatchUpRate: o.GOPCatchUpRate, MaxPending: o.MaxPendingMedia}
 	var wire *clusterWiring
 	if o.Cluster.Redis != "" {
 		wire = &clusterWiring{}

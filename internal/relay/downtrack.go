@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -385,7 +386,8 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 // startFromCache starts a video track that is still waiting for a keyframe
 // (and its audio with it: deliver calls startAudioAt). With the GOP cache on, it starts
 // from the track's current GOP whatever its age: the keyframe and every
-// packet since, all at once (docs/media.md says why not paced). Without
+// packet since, all at once unless Config.GOPCatchUpRate paces them
+// (docs/media.md measures both). Without
 // it, it starts from the newest keyframe in the packet cache only if that
 // arrived within the PLI throttle (the one asked for when the track was
 // attached, typically): an older one would start the viewer that much
@@ -397,23 +399,24 @@ func (d *downTrack) startFromCache(src *upTrack) {
 	if m := d.mapping.Load(); m != nil && m.src == src {
 		return // started already
 	}
-	var pkts []*packet
 	if src.gop != nil {
-		pkts = src.gop.snapshot()
-	}
-	if pkts == nil {
-		seq, at, ok := src.newestKeyframe()
-		if !ok || nanotime()-at > src.throttle {
+		if pkts := src.gop.snapshot(); pkts != nil {
+			d.replayPaced(src, pkts, d.sub.relay.cfg.GOPCatchUpRate)
 			return
 		}
-		for range len(src.cache.slots) {
-			p := src.cache.get(seq)
-			if p == nil {
-				break // the newest packet so far, or a gap the receiver will NACK
-			}
-			pkts = append(pkts, p)
-			seq++
+	}
+	seq, at, ok := src.newestKeyframe()
+	if !ok || nanotime()-at > src.throttle {
+		return
+	}
+	var pkts []*packet
+	for range len(src.cache.slots) {
+		p := src.cache.get(seq)
+		if p == nil {
+			break // the newest packet so far, or a gap the receiver will NACK
 		}
+		pkts = append(pkts, p)
+		seq++
 	}
 	d.replay(src, pkts)
 }
@@ -422,8 +425,43 @@ func (d *downTrack) startFromCache(src *upTrack) {
 // notes the newest so that its queued copy is not sent again. It releases
 // the packets and reports whether the track started.
 func (d *downTrack) replay(src *upTrack, pkts []*packet) bool {
+	return d.replayPaced(src, pkts, 0)
+}
+
+// replayPaced is replay at rate times real time after the first frame
+// (rate 0: all at once). The wait holds the subscriber's writer, so its
+// live packets queue behind the catch-up, which they must follow anyway;
+// a subscriber that closes meanwhile ends it.
+func (d *downTrack) replayPaced(src *upTrack, pkts []*packet, rate float64) bool {
 	started := false
+	var begin int64
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for i, p := range pkts {
+		if rate > 0 && started && p.ts != pkts[0].ts {
+			if wait := time.Duration(float64(p.arrival-pkts[0].arrival)/rate) - time.Duration(nanotime()-begin); wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				select {
+				case <-timer.C:
+				case <-d.sub.stop:
+					for _, q := range pkts[i:] {
+						q.release()
+					}
+					return true
+				}
+			}
+		}
+		if i == 0 {
+			begin = nanotime()
+		}
 		if !d.deliver(src, p, d.mapping.Load()) && !started {
 			for _, q := range pkts[i:] {
 				q.release()

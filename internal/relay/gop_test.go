@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -243,4 +244,62 @@ func TestAudioStartsWithVideo(t *testing.T) {
 	ad.detach()
 	v.clearCaches()
 	au.cache.clear()
+}
+
+// timedWriter records when each packet was written.
+type timedWriter struct {
+	recordWriter
+	at []time.Time
+}
+
+func (w *timedWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.at = append(w.at, time.Now())
+	return w.recordWriter.WriteRTP(h, payload)
+}
+
+// TestGOPCatchUpPaced: with Config.GOPCatchUpRate the catch-up's first
+// frame goes at once and the rest at that multiple of real time; without,
+// the whole GOP goes at once. Numbers stay continuous either way.
+func TestGOPCatchUpPaced(t *testing.T) {
+	const frames, frameGap = 10, 40 * time.Millisecond // a GOP 400 ms old
+	tests := []struct {
+		name          string
+		rate          float64
+		minSpan, max  time.Duration // first to last write
+		firstFrameMax time.Duration // first to second write (one frame)
+	}{
+		{"all at once", 0, 0, 60 * time.Millisecond, 60 * time.Millisecond},
+		{"paced at 4x", 4, 90 * time.Millisecond, time.Second, 60 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(gopConfig(Config{PLIThrottle: 10 * time.Millisecond, GOPCatchUpRate: tc.rate}))
+			w := &timedWriter{recordWriter: recordWriter{keep: true}}
+			d := h.downTrack(&w.recordWriter)
+			d.writer = w
+			a := h.upTrack(webrtc.MimeTypeVP8)
+			d.sub.connected.Store(false)
+			d.attach(a)
+			for i := range frames {
+				// Two packets a frame: the keyframe's both go at once.
+				a.forward(vp8Packet(uint16(100+2*i), uint32(i*3600), i == 0, true))
+				a.forward(vp8Packet(uint16(101+2*i), uint32(i*3600), false, false))
+				time.Sleep(frameGap)
+			}
+			drain(d)
+			connect(d)
+			drain(d)
+			checkContinuous(t, &w.recordWriter, 2*frames)
+			if len(w.at) != 2*frames {
+				return
+			}
+			span, first := w.at[len(w.at)-1].Sub(w.at[0]), w.at[1].Sub(w.at[0])
+			if span < tc.minSpan || span > tc.max || first > tc.firstFrameMax {
+				t.Errorf("catch-up of a GOP %v old took %v (want %v to %v), its first frame %v (want ≤ %v)",
+					frames*frameGap, span, tc.minSpan, tc.max, first, tc.firstFrameMax)
+			}
+			d.detach()
+			a.clearCaches()
+		})
+	}
 }

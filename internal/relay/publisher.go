@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -28,6 +29,7 @@ type Publisher struct {
 	closed    bool
 
 	up           atomic.Bool // the peer connection has connected once
+	simulcast    atomic.Bool // an offer declared simulcast layers (roomSimulcast)
 	connectTimer *time.Timer
 	release      func() // the place in the relay's pending budget
 
@@ -53,6 +55,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if err != nil {
 		return nil, "", err
 	}
+	p.noteSimulcast(d)
 	p.negMu.Lock()
 	answer, err := answerOffer(pc, offer)
 	p.negMu.Unlock()
@@ -85,6 +88,16 @@ func (r *Relay) addPublisher(room, identity, what string, pc *webrtc.PeerConnect
 	return p, nil
 }
 
+// noteSimulcast marks p as a simulcast publisher once an offer of its
+// declares layers (a=simulcast), before the layers' packets arrive.
+func (p *Publisher) noteSimulcast(d *sdp.SessionDescription) {
+	for _, m := range d.MediaDescriptions {
+		if _, ok := m.Attribute("simulcast"); ok && m.MediaName.Media == "video" {
+			p.simulcast.Store(true)
+		}
+	}
+}
+
 // ID identifies the session (unique in the process).
 func (p *Publisher) ID() string { return p.id }
 
@@ -94,9 +107,11 @@ func (p *Publisher) Done() <-chan struct{} { return p.done }
 // Renegotiate applies a new offer from the publisher (tracks added or
 // removed, ICE restart) and returns the answer.
 func (p *Publisher) Renegotiate(offer string) (string, error) {
-	if _, err := parseOffer(offer); err != nil {
+	d, err := parseOffer(offer)
+	if err != nil {
 		return "", err
 	}
+	p.noteSimulcast(d)
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.isClosed() {

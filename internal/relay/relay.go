@@ -95,6 +95,11 @@ type Config struct {
 	// starts at a keyframe no older than PLIThrottle, or waits for one).
 	GOPCacheDuration time.Duration
 	GOPCacheBytes    int
+	// GOPCatchUpRate paces a new subscriber's catch-up from the GOP
+	// cache: after the keyframe, each packet goes out no earlier than its
+	// arrival after the keyframe's divided by this rate (2: twice real
+	// time). Zero sends the GOP all at once (docs/media.md measures both).
+	GOPCatchUpRate float64
 
 	// OnTrack is told when a track is published to or unpublished from a
 	// room, so that the signaling side can tell the room's participants. It
@@ -132,8 +137,11 @@ type Relay struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *webrtc.API // publishers'
-	subAPI *webrtc.API // subscribers': with the send-side bandwidth estimator
-	bwe    bweFactory
+	subAPI *webrtc.API // subscribers of simulcast rooms: with the send-side bandwidth estimator
+	// plainSubAPI is other subscribers': without the estimator and the
+	// transport-wide sequence numbers it reads (see subscriberAPI).
+	plainSubAPI *webrtc.API
+	bwe         bweFactory
 
 	stopAdapt chan struct{} // ends adaptLoop
 	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
@@ -239,8 +247,10 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	if r.api, err = newAPI(se, nil); err == nil {
-		r.subAPI, err = newAPI(se, &r.bwe)
+	if r.api, err = newAPI(se, registerInterceptors); err == nil {
+		if r.subAPI, err = newAPI(se, r.registerSimulcastSubscriber); err == nil {
+			r.plainSubAPI, err = newAPI(se, registerSubscriberInterceptors)
+		}
 	}
 	if err != nil {
 		r.closeSockets()
@@ -255,29 +265,31 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// newAPI builds the pion API of one side: publishers' peer connections
-// (bwe nil), or subscribers', whose send bitrate bwe estimates: the
-// congestion controller reads their transport-wide feedback, and sender
-// reports are the only other RTCP they need (registerSubscriberInterceptors).
-func newAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
+// newAPI builds the pion API of one role, whose interceptors register
+// adds: publishers' (registerInterceptors), subscribers' in a room with
+// simulcast (registerSimulcastSubscriber), other subscribers'
+// (registerSubscriberInterceptors).
+func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interceptor.Registry) error) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if bwe == nil {
-		if err := registerInterceptors(m, ir); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := bwe.registerBWE(m, ir); err != nil {
-			return nil, err
-		}
-		if err := registerSubscriberInterceptors(ir); err != nil {
-			return nil, err
-		}
+	if err := register(m, ir); err != nil {
+		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// registerSimulcastSubscriber sets up subscribers whose send bitrate r.bwe
+// estimates, to choose their simulcast layers: the congestion controller
+// reads their transport-wide feedback, and sender reports are the only
+// other RTCP they need.
+func (r *Relay) registerSimulcastSubscriber(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	if err := r.bwe.registerBWE(m, ir); err != nil {
+		return err
+	}
+	return registerSubscriberInterceptors(m, ir)
 }
 
 // UDPAddr is the address of the (first) ICE UDP socket; with one socket
@@ -451,7 +463,7 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 // goroutine with a ticker per peer connection (the NACK generator's every
 // 50 ms), which at hundreds of viewers is CPU and memory for nothing.
 // NACKs from subscribers are answered from the relay's own cache.
-func registerSubscriberInterceptors(ir *interceptor.Registry) error {
+func registerSubscriberInterceptors(_ *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	sender, err := report.NewSenderInterceptor()
 	if err != nil {
 		return fmt.Errorf("creating sender reports: %w", err)

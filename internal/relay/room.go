@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -31,11 +32,16 @@ func (rm *Room) empty() bool {
 	return len(rm.pubs) == 0 && len(rm.subs) == 0
 }
 
+// lookup returns the named room, nil when it does not exist.
+func (r *Relay) lookup(name string) *Room {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rooms[name]
+}
+
 // Tracks lists the tracks published in room.
 func (r *Relay) Tracks(room string) []TrackInfo {
-	r.mu.Lock()
-	rm := r.rooms[room]
-	r.mu.Unlock()
+	rm := r.lookup(room)
 	if rm == nil {
 		return nil
 	}
@@ -46,6 +52,24 @@ func (r *Relay) Tracks(room string) []TrackInfo {
 		out = append(out, t.info)
 	}
 	return out
+}
+
+// roomSimulcast reports whether room's video comes in simulcast layers: a
+// track with layers is published, or a publisher offered to send some
+// (its tracks join when their first packets arrive, after its WHIP answer).
+func (r *Relay) roomSimulcast(room string) bool {
+	rm := r.lookup(room)
+	if rm == nil {
+		return false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for p := range rm.pubs {
+		if p.simulcast.Load() {
+			return true
+		}
+	}
+	return slices.ContainsFunc(rm.tracks, func(t *upTrack) bool { return t.group != nil })
 }
 
 func (rm *Room) subscribers() []*Subscriber {

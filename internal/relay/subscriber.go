@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -45,13 +46,30 @@ type Subscriber struct {
 	closeOnce sync.Once
 }
 
-func (r *Relay) newSubscriber(identity string, onOffer func(string)) (*Subscriber, error) {
-	var release func()
-	pc, est, err := r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
-		pc, rel, err := r.newPeer(r.subAPI)
-		release = rel
-		return pc, err
-	})
+// newSubscriber builds a subscriber's peer connection. Only a viewer of a
+// room whose video comes in simulcast layers carries congestion control
+// (pion's gcc estimator, two goroutines, and the transport-wide sequence
+// number interceptor): its estimate chooses the layer. Elsewhere there is
+// nothing to choose, and that machinery would cost every viewer memory
+// and CPU for nothing. The room is judged when the peer is built: a viewer
+// that joined before a simulcast publisher has no transport-wide feedback,
+// and its layer follows the loss its receiver reports show (bwe.go).
+func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Subscriber, error) {
+	var (
+		pc      *webrtc.PeerConnection
+		est     cc.BandwidthEstimator
+		release func()
+		err     error
+	)
+	if r.roomSimulcast(room) {
+		pc, est, err = r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
+			pc, rel, err := r.newPeer(r.subAPI)
+			release = rel
+			return pc, err
+		})
+	} else {
+		pc, release, err = r.newPeer(r.plainSubAPI)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +102,7 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 	if onOffer == nil {
 		return nil, "", errors.New("subscribing: onOffer is required")
 	}
-	s, err := r.newSubscriber(identity, onOffer)
+	s, err := r.newSubscriber(room, identity, onOffer)
 	if err != nil {
 		return nil, "", err
 	}
@@ -133,7 +151,7 @@ func (r *Relay) SubscribeOfferLayers(room, identity, offer string, req LayerRequ
 		return nil, "", err
 	}
 	kinds := mediaKinds(d)
-	s, err := r.newSubscriber(identity, nil)
+	s, err := r.newSubscriber(room, identity, nil)
 	if err != nil {
 		return nil, "", err
 	}

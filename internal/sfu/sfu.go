@@ -55,6 +55,9 @@ type Config struct {
 	// cache (0: the relay's defaults); a negative duration turns it off.
 	GOPCacheDuration time.Duration
 	GOPCacheBytes    int
+	// GOPCatchUpRate paces a new viewer's catch-up from the GOP cache
+	// (relay.Config.GOPCatchUpRate); zero sends it all at once.
+	GOPCatchUpRate float64
 	// Logger receives the SFU's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -124,7 +127,7 @@ func New(cfg Config) (*SFU, error) {
 	rc := relay.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, ConnectTimeout: cfg.ConnectTimeout, MaxPending: cfg.MaxPending,
 		ListenIP: cfg.UDPListenIP, TCPListenIP: cfg.TCPListenIP,
-		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes,
+		GOPCacheDuration: cfg.GOPCacheDuration, GOPCacheBytes: cfg.GOPCacheBytes, GOPCatchUpRate: cfg.GOPCatchUpRate,
 		Logger: log, OnTrack: s.onTrack,
 	}
 	if cfg.PublicIP != "" {
