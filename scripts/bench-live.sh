@@ -21,7 +21,8 @@
 # clock: bench and server share this machine.
 #
 # Environment: RUNS (3), DURATION (10s), OUT ($TMPDIR/livectl-bench-live),
-# BIN (bin/livectl), SCENARIOS ("room10k rooms100 chat50 room19k"),
+# BIN (bin/livectl), SERVER_BIN (the server's binary, default BIN: an older
+# build for a baseline), SCENARIOS ("room10k rooms100 chat50 room19k"),
 # CEILING_RATES ("50 100 200 400 800 1600"), NICE (as in bench-signal.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 # lib.sh — shell shared by the bench scripts; source it, do not run it.
 #
 #   bench_setup NAME          build $BIN, lift the descriptor limit; NAME prefixes messages
-#   start_server LOG ARGS...  start `$BIN serve --dev` on a port the kernel picks (plus
+#   start_server LOG ARGS...  start `${SERVER_BIN:-$BIN} serve --dev` on a port the kernel picks (plus
 #                             ARGS), wait until /readyz answers; sets server_pid and URL
 #                             (ws://127.0.0.1:PORT/ws). A server already running
 #                             elsewhere is never hit.
@@ -14,7 +14,9 @@
 #   JQ_MED                    jq definition of med (the median, lower of the two middles)
 #
 # Callers set BIN, and may set PRIO (an array: a command prefix such as
-# `nice -n -10` for the server).
+# `nice -n -10` for the server). SERVER_BIN, when set, is the server's
+# binary (e.g. an older build, for a baseline run beside the current
+# bench; bench_setup builds only $BIN).
 
 bench_name=bench
 server_pid=""
@@ -38,7 +40,7 @@ free_udp_port() {
 start_server() {
 	local log=$1
 	shift
-	${PRIO[@]+"${PRIO[@]}"} "$BIN" serve --dev --listen "127.0.0.1:0" --admin-listen "" "$@" >"$log" 2>&1 &
+	${PRIO[@]+"${PRIO[@]}"} "${SERVER_BIN:-$BIN}" serve --dev --listen "127.0.0.1:0" --admin-listen "" "$@" >"$log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 100); do
 		URL=$(grep -o 'ws://127\.0\.0\.1:[0-9]*/ws' "$log" | head -1 || true)
