@@ -102,7 +102,10 @@ func publishSimulcast(t *testing.T, browser context.Context, base, room string) 
 		t.Fatalf("the browser did not publish through WHIP: errors %v, page log:\n%v", st.Errors, st.Log)
 	}
 	var rs stats.Room
-	deadline := time.Now().Add(15 * time.Second)
+	// Chromium turns the f layer on once its estimate of the path to the
+	// server has grown past what the three layers need: seconds, more on
+	// a loaded machine.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error
 		_, rs, err = roomStats(base, room)
@@ -110,12 +113,48 @@ func publishSimulcast(t *testing.T, browser context.Context, base, room string) 
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not receive three simulcast layers from Chromium within 15s: room %+v simulcast %+v (%v)", rs, rs.Simulcast, err)
+			layers, lerr := sentLayers(pubCtx, time.Second)
+			t.Fatalf("the server did not receive three simulcast layers from Chromium within 30s: room %+v simulcast %+v (%v); Chromium sends %+v (%v)",
+				rs, rs.Simulcast, err, layers, lerr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("the server receives %d layers from Chromium", rs.Simulcast.UnusedLayers)
+	if layers, err := sentLayers(pubCtx, 2*time.Second); err == nil {
+		t.Logf("Chromium sends %+v", layers)
+	}
 	return pubCtx
+}
+
+// sentLayer is what the publisher's page sends of one simulcast layer, from
+// its peer connection's outbound-rtp statistics.
+type sentLayer struct {
+	RID    string  `json:"rid"`
+	Kbps   float64 `json:"kbps"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	Reason string  `json:"reason"` // qualityLimitationReason: cpu, bandwidth, none
+}
+
+// sentLayers measures the publisher tab's video layers over d.
+func sentLayers(ctx context.Context, d time.Duration) ([]sentLayer, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[[]sentLayer](fmt.Sprintf(`(async () => {
+		const read = async () => {
+			const m = new Map();
+			(await sessions.pub.pc.getStats()).forEach((r) => {
+				if (r.type === "outbound-rtp" && r.kind === "video") m.set(r.rid || "", r);
+			});
+			return m;
+		};
+		const a = await read();
+		await new Promise((ok) => setTimeout(ok, %d));
+		const b = await read();
+		return [...b.values()].map((r) => ({
+			rid: r.rid || "", width: r.frameWidth || 0, height: r.frameHeight || 0,
+			reason: r.qualityLimitationReason || "",
+			kbps: a.has(r.rid || "") ? 8 * (r.bytesSent - a.get(r.rid || "").bytesSent) / (r.timestamp - a.get(r.rid || "").timestamp) : 0,
+		})).sort((x, y) => x.width - y.width);
+	})()`, d.Milliseconds()), chromedp.EvalAwaitPromise))
 }
 
 // watchRoom opens the demo page at base+path in a new tab next to tab.
