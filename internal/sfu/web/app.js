@@ -2,20 +2,27 @@
 // and chat in the room over /ws (with its member count).
 // Query parameters: room=NAME, token=JWT, identity=NAME (chat; default a
 // random viewer-…), publish=1 and/or watch=1 start at load (the browser
-// tests use these). The chat joins the room at load. window.livectl exposes the state,
+// tests use these), simulcast=1 ticks "Simulcast" (publish three layers),
+// layer=q|h|f caps the layer a watch() asks for (WHEP ?layer=). The chat
+// joins the room at load. window.livectl exposes the state,
 // including firstFrameMs: milliseconds from the start of the WHEP attempt
 // to the first frame the browser rendered (requestVideoFrameCallback's
 // presentationTime), and firstFrame, a promise of it for the last watch();
 // notes: the text shown over each video ({pub, sub}: errors, "waiting for
 // a publisher", "the camera needs HTTPS"); redirectedTo: the URL a WHIP/WHEP
 // POST was last redirected to (a cluster node sends publishers to the
-// room's origin), null if none was.
+// room's origin), null if none was; sizes: the sizes of the frames
+// rendered by the last watch(), one entry per change ({atMs: since the
+// watch started, width, height}, from requestVideoFrameCallback's
+// metadata), freezes: gaps over 500 ms between two rendered frames of the
+// last watch() ({atMs: when the frame that ended it came, ms}), and
+// simulcastLayers: the RIDs the last publish() sent.
 "use strict";
 
 const state = window.livectl = {
   publishing: false, watching: false, framesRendered: 0,
   firstFrameMs: null, watchStartedAt: null, errors: [], log: [],
-  notes: { pub: "", sub: "" }, redirectedTo: null,
+  notes: { pub: "", sub: "" }, redirectedTo: null, sizes: [], freezes: [], simulcastLayers: [],
   // chat: joined over /ws; members = publishers + viewers of the room, as
   // joined, participant events and room_update tell; messages as shown.
   chat: { joined: false, publishers: 0, viewers: 0, members: 0, messages: [], lastSeq: 0 },
@@ -24,6 +31,18 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 if (params.get("room")) $("room").value = params.get("room");
 if (params.get("token")) $("token").value = params.get("token");
+if (params.get("simulcast") === "1") $("simulcast").checked = true;
+if (params.get("layer")) $("layer").value = params.get("layer");
+
+// Simulcast from the camera: three encodings of one 1280x720 capture, which
+// the relay orders by RID (q lowest) and chooses from per viewer. Chromium
+// sends fewer layers for small inputs, hence the capture size; the bitrates
+// are about those of `livectl publish --simulcast`.
+const simulcastEncodings = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
 
 // log appends a line to state.log and to the page. The page scrolls once per
 // animation frame: setting scrollTop after each line would force a layout of
@@ -96,7 +115,7 @@ function trickleFragment(sdp, byMid) {
 // checks. alive() says whether the caller still wants the session: one
 // stopped or superseded while the POST was in flight is deleted at once.
 // Returns the session's Location, or null when it was not wanted.
-async function exchange(kind, pc, alive) {
+async function exchange(kind, pc, alive, query) {
   const pending = [];
   let location = null, etag = null;
   const trickle = async (items) => {
@@ -127,7 +146,7 @@ async function exchange(kind, pc, alive) {
   log(kind + ": offer ready");
   const room = encodeURIComponent($("room").value.trim());
   const post = () => ({ method: "POST", headers: authHeaders({ "Content-Type": "application/sdp" }), body: pc.localDescription.sdp });
-  let resp = await fetch("/" + kind + "/" + room, post());
+  let resp = await fetch("/" + kind + "/" + room + (query || ""), post());
   if (resp.redirected) {
     // A cluster node that is not the room's origin answers a WHIP POST
     // with 307 and the origin's WHIP URL; fetch follows it with the same
@@ -209,11 +228,19 @@ async function publish() {
   }
   note("pub", "");
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+    const simulcast = $("simulcast").checked;
+    const size = simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 };
+    stream = await navigator.mediaDevices.getUserMedia({ video: size, audio: true });
     if (!alive()) { stream.getTracks().forEach((t) => t.stop()); return; }
     $("local").srcObject = stream;
     pc = newPeerConnection();
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    for (const track of stream.getTracks()) {
+      const init = { direction: "sendonly", streams: [stream] };
+      // The offer then carries a=rid:q/h/f send and a=simulcast:send q;h;f.
+      if (simulcast && track.kind === "video") init.sendEncodings = simulcastEncodings;
+      pc.addTransceiver(track, init);
+    }
+    state.simulcastLayers = simulcast ? simulcastEncodings.map((e) => e.rid) : [];
     sessions.pub = { pc, stream };
     watchConnection("publish", "pub", pc, alive);
     pc.addEventListener("connectionstatechange", () => {
@@ -247,6 +274,9 @@ async function watch() {
   const alive = () => gen === gens.sub;
   state.framesRendered = 0;
   state.firstFrameMs = null;
+  state.sizes = [];
+  state.freezes = [];
+  let lastFrameAt = null;
   note("sub", "");
   const started = performance.now();
   state.watchStartedAt = started;
@@ -265,11 +295,25 @@ async function watch() {
     const onFrame = (_now, md) => {
       if (!alive()) return; // superseded: end this chain
       state.framesRendered++;
+      // presentationTime: when the frame went to the compositor. The
+      // callback itself runs at the next animation frame, up to a frame
+      // interval (16.7 ms at 60 Hz) later.
+      const at = (md && md.presentationTime ? md.presentationTime : performance.now()) - started;
+      if (lastFrameAt !== null && at - lastFrameAt > 500) {
+        state.freezes.push({ atMs: at, ms: at - lastFrameAt });
+        if (state.freezes.length > 200) state.freezes.splice(0, 100);
+      }
+      lastFrameAt = at;
+      // A simulcast layer switch shows as a change of size.
+      const w = md && md.width ? md.width : video.videoWidth, h = md && md.height ? md.height : video.videoHeight;
+      const last = state.sizes[state.sizes.length - 1];
+      if (!last || last.width !== w || last.height !== h) {
+        state.sizes.push({ atMs: at, width: w, height: h });
+        if (state.sizes.length > 200) state.sizes.splice(0, 100);
+        log("watch: frames of " + w + "x" + h);
+      }
       if (state.firstFrameMs === null) {
-        // presentationTime: when the frame went to the compositor. The
-        // callback itself runs at the next animation frame, up to a frame
-        // interval (16.7 ms at 60 Hz) later.
-        state.firstFrameMs = (md && md.presentationTime ? md.presentationTime : performance.now()) - started;
+        state.firstFrameMs = at;
         log("first frame rendered after " + state.firstFrameMs.toFixed(0) + " ms");
         note("sub", "");
         settle.resolve(state.firstFrameMs);
@@ -294,7 +338,8 @@ async function watch() {
         }
       }, emptyRoomAfterMs);
     });
-    const location = await exchange("whep", pc, alive);
+    const layer = $("layer").value;
+    const location = await exchange("whep", pc, alive, layer ? "?layer=" + encodeURIComponent(layer) : "");
     if (!location) return;
     sessions.sub.location = location;
     video.play().catch(() => {});
