@@ -137,7 +137,7 @@ func (n *netns) limit(t *testing.T, rate string) {
 		"rate", rate, "burst", "16kb", "latency", "200ms")
 }
 
-// TestBrowserSimulcastConstrainedPath: headless Chromium publishes its
+// TestSimulcastConstrainedPathChromium: headless Chromium publishes its
 // camera as three simulcast layers through WHIP from the demo page
 // (?simulcast=1), and the server receives all three. A second page plays
 // the room through WHEP; it gets the top layer while its path is free,
@@ -145,7 +145,7 @@ func (n *netns) limit(t *testing.T, rate string) {
 // (the server runs in a network namespace; the browsers reach it over a
 // veth pair), and climbs back when the limit is lifted: it renders frames
 // of different sizes, chosen by the relay from the viewer's path alone.
-func TestBrowserSimulcastConstrainedPath(t *testing.T) {
+func TestSimulcastConstrainedPathChromium(t *testing.T) {
 	// Issue 18 is open: the relay's adaptation stepped this viewer down
 	// within the test's bound in only half of the runs so far, so the test
 	// runs on request and not in .ci/run.

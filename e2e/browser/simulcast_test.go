@@ -172,7 +172,7 @@ func watchRoom(t *testing.T, tab context.Context, base, path string) context.Con
 // the demo page for a layer (layer=q, layer=h: WHEP ?layer=) render that
 // layer's size, one of them the quarter and the other the half of the
 // camera's 1280x720. This is the viewer's cap, not the path's adaptation
-// (TestBrowserSimulcastConstrainedPath); it needs no root.
+// (TestSimulcastConstrainedPathChromium); it needs no root.
 func TestBrowserSimulcastLayerCap(t *testing.T) {
 	hs := servertest.Start(t, server.Config{})
 	browser := browsertest.Launch(t)
