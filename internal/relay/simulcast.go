@@ -273,9 +273,18 @@ type LayerRequest struct {
 }
 
 // SetQuality caps the layers of the subscriber's simulcast video track
-// trackID (every video track when trackID is empty) at req; an empty
-// request lifts the cap. It reports whether any track matched.
+// trackID (every video track when trackID is empty, also those added
+// later) at req; an empty request lifts the cap. It reports whether any
+// track matched.
 func (s *Subscriber) SetQuality(trackID string, req LayerRequest) bool {
+	if trackID == "" {
+		// A viewer asks right after subscribing, and a track whose first
+		// packets reach the relay after that (a publisher that has just
+		// started) gets its down-track later: it takes this cap.
+		s.mu.Lock()
+		s.quality = &req
+		s.mu.Unlock()
+	}
 	found := false
 	for _, d := range s.downTracks() {
 		if !d.video || (trackID != "" && d.id != trackID) {

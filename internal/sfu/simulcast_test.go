@@ -261,3 +261,40 @@ func TestSimulcastLayerRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulcastCapBeforeTrack: a /ws viewer that asks for q before the
+// room has a track (set_quality without a track_id, right after
+// subscribing) gets q from the simulcast track published after it, not the
+// layer its estimate would choose.
+func TestSimulcastCapBeforeTrack(t *testing.T) {
+	ts := newMediaServer(t, server.Config{}, Config{})
+	res := make(chan probe.Result, 1)
+	go func() {
+		res <- probe.Attempt(ctxT(t), probe.Options{URL: ts.wsURL, Room: "late", Layer: "q", Observe: 3 * time.Second, NoImage: true, Timeout: 20 * time.Second})
+	}()
+	// The viewer's subscription exists (and its set_quality follows at
+	// once) before the publisher starts.
+	waitFor(t, func() bool {
+		for _, r := range getStats(t, ts).Rooms {
+			if r.Name == "late" && r.Subscribers > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/late", Simulcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	r := <-res
+	if !r.OK() || len(r.Layers) == 0 {
+		t.Fatalf("probe: %s; layers %v", r.Error, r.Layers)
+	}
+	for _, sp := range r.Layers {
+		if sp.Size != "320x180" {
+			t.Errorf("viewer that asked for q before the track received %s (layers %v)", sp.Size, r.Layers)
+		}
+	}
+}
