@@ -26,12 +26,15 @@ const (
 	// sent back to back (one burst of the writer).
 	trainGap = time.Millisecond
 	// A train must have this many packets to measure anything: shorter
-	// ones fit into a shaper's burst allowance. One that arrives within
-	// minTrainSpan (the feedback's clock ticks 250 µs) is taken to have
-	// taken minTrainSpan: a lower bound, far above any layer (6 packets
-	// in 2 ms is over 20 Mbit/s), so that a wide path is known as wide.
+	// ones fit into a shaper's burst allowance. Its rate is its mean
+	// packet size over the median time between its arrivals, not over its
+	// whole span: the viewer's host, when busy, stalls some arrivals (a
+	// wide path would read as narrow) or bunches them (a narrow one as
+	// wide), a few gaps of the train either way. A median gap under
+	// minArrivalGap (the feedback's clock ticks 250 µs) counts as that: a
+	// lower bound far above any layer (38 Mbit/s for 1,200 bytes).
 	minTrainPackets = 6
-	minTrainSpan    = 2 * time.Millisecond
+	minArrivalGap   = 250 * time.Microsecond
 	// capacityWindow is how long a train's measurement counts; the
 	// capacity is the median of those in it (a late reader of the viewer
 	// bunches arrivals, so single trains overstate). A layer's frames
@@ -50,6 +53,7 @@ type trainMeter struct {
 	sent    [sentRing]sentPacket
 	samples []capSample // oldest first, at most maxSamples
 	arr     []arrival   // scratch for one feedback packet
+	gaps    []int64     // scratch for one train
 }
 
 type sentPacket struct {
@@ -127,21 +131,25 @@ func (m *trainMeter) feedback(fb *rtcp.TransportLayerCC, now int64) {
 	}
 }
 
-// train adds the capacity the packets of one train measured: every byte
-// after the first one's over the time from its arrival to the last's.
+// train adds the capacity the packets of one train measured: their mean
+// size (after the first) over the median time between their arrivals.
 func (m *trainMeter) train(t []arrival, now int64) {
 	if len(t) < minTrainPackets {
 		return
 	}
-	span := max(time.Duration(t[len(t)-1].at-t[0].at)*time.Microsecond, minTrainSpan)
 	bytes := 0
-	for _, a := range t[1:] {
+	m.gaps = m.gaps[:0]
+	for i, a := range t[1:] {
 		bytes += int(m.sent[a.seq%sentRing].size)
+		m.gaps = append(m.gaps, a.at-t[i].at)
 	}
+	slices.Sort(m.gaps)
+	gap := max(time.Duration(m.gaps[len(m.gaps)/2])*time.Microsecond, minArrivalGap)
 	if len(m.samples) == maxSamples {
 		m.samples = append(m.samples[:0], m.samples[1:]...)
 	}
-	m.samples = append(m.samples, capSample{bps: float64(bytes) * 8 / span.Seconds(), at: now})
+	mean := float64(bytes) / float64(len(t)-1)
+	m.samples = append(m.samples, capSample{bps: mean * 8 / gap.Seconds(), at: now})
 }
 
 // capacity is the median of the trains measured within capacityWindow (of

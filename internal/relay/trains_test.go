@@ -76,6 +76,13 @@ func TestTrainCapacity(t *testing.T) {
 	narrow := spaced(10, 13750)
 	lost := spaced(10, 13750)
 	lost[5] = -1
+	// A busy viewer host: a wide path's arrivals held 60 ms twice; a
+	// narrow one's read late and caught up at once (fewer than half the
+	// gaps either way).
+	stalled := make([]int64, 10)
+	stalled[3], stalled[7] = 60000, 60000
+	bunched := spaced(10, 13750)
+	bunched[4], bunched[5], bunched[6] = 0, 0, 3*13750
 	for _, tt := range []struct {
 		name   string
 		trains int
@@ -86,7 +93,9 @@ func TestTrainCapacity(t *testing.T) {
 		want   float64       // bits/s; 0: unknown
 	}{
 		{"700 kbit/s path", 2, 10, 10 * time.Microsecond, narrow, 0, 9 * size * 8 / (9 * 0.01375)},
-		{"wide path: arrivals within 2 ms", 3, 10, 10 * time.Microsecond, make([]int64, 10), 0, 9 * size * 8 / 0.002},
+		{"wide path: arrivals within a tick", 3, 10, 10 * time.Microsecond, make([]int64, 10), 0, size * 8 / 0.00025},
+		{"wide path, a stalled reader", 3, 10, 10 * time.Microsecond, stalled, 0, size * 8 / 0.00025},
+		{"700 kbit/s path, a bunching reader", 3, 10, 10 * time.Microsecond, bunched, 0, size * 8 / 0.01375},
 		{"one train is not enough", 1, 10, 10 * time.Microsecond, narrow, 0, 0},
 		{"a loss splits the train too short", 2, 10, 10 * time.Microsecond, lost, 0, 0},
 		{"not sent back to back", 2, 10, 5 * time.Millisecond, narrow, 0, 0},

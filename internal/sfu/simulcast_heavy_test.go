@@ -12,8 +12,8 @@ import (
 // capacity its packet trains measure (internal/relay/trains.go), so it
 // neither mistakes gcc's unbounded growth for room for f nor probes f to
 // find it; a lifted limit shows with the next keyframe. On the loaded
-// 2-core host it was written on it passed 6 of 8 runs alone, the failures
-// freezes on h at load ~14 (docs/media.md).
+// 2-core host it was written on, failures remained at load ~14: freezes on
+// h with no switch (docs/media.md has the runs).
 // TestSimulcastAdaptsPerViewer: a simulcast publisher and three viewers. The
 // one behind a 700 kbit/s path settles on the middle layer within 10 s and
 // does not freeze for more than 500 ms after that, and climbs to the top
