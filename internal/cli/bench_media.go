@@ -37,6 +37,10 @@ type BenchMediaOptions struct {
 	ServerStats string
 	ServerPID   int
 	Bind        string
+	Layer       string
+	Simulcast   bool
+	ShapeKbps   int
+	Shaped      int
 	TLS         tlsconf.Client
 	benchSharding
 	MetricsListen string
@@ -86,6 +90,16 @@ refuses a run that cannot fit this process's file-descriptor limit and names
 --procs, which spreads subscribers over child processes and merges their
 results exactly.
 
+Simulcast: --simulcast makes the built-in publishers send three layers;
+--layer q|h|f asks for at most that layer, as 'livectl probe
+--layer' does (WHEP ?layer=, /ws set_quality). Each subscriber reports the
+picture sizes it received over time, its switches and its time at each size
+(layers, layer_switches, time_at_layer_ms in --out), and the report a layer
+mix: the size subscribers ended on and the share of time at each.
+--shape-kbps holds the path into each subscriber (or only the first
+--shaped) to that rate in user space, with a 200 ms queue like tc's tbf;
+the layer mix is then given for shaped and unshaped subscribers apart.
+
 Assertions: first_frame.<stat> and <phase>.<stat> take durations;
 <figure>.<p50|p90|p95|p99|max|min|mean> numbers; errors, errors.<phase>, ok,
 dropped (counts or % of subscribers); totals packets_lost, loss_pct, nacks,
@@ -113,6 +127,10 @@ plis, freezes: --assert 'first_frame.p95<1500ms,loss_pct.max<1,errors<1%'.`,
 	fl.StringVar(&opts.ServerStats, "server-stats", "", "server /v1/stats to sample each second (default derived from a livectl --url; 'none' to skip)")
 	addClientTLS(fl, &opts.TLS)
 	fl.IntVar(&opts.ServerPID, "server-pid", 0, "pid of a server on this machine, to report its CPU and RSS from /proc")
+	fl.BoolVar(&opts.Simulcast, "simulcast", false, "built-in publishers send three layers (q 320x180, h 640x360, f 1280x720), as 'livectl publish --simulcast'")
+	addLayerFlag(fl, &opts.Layer)
+	fl.IntVar(&opts.ShapeKbps, "shape-kbps", 0, "hold each subscriber's path to this rate (kbit/s, user-space tbf-like shaper; 0: off)")
+	fl.IntVar(&opts.Shaped, "shaped", 0, "with --shape-kbps, shape only the first N subscribers (0: all)")
 	fl.StringVar(&opts.Bind, "bind", "", "local IP for subscriber UDP sockets (default: the address toward the target)")
 	addShardFlags(fl, &opts.benchSharding, "subscribers and identities")
 	addMetricsListenFlag(fl, &opts.MetricsListen)
@@ -237,7 +255,13 @@ func benchMediaSettings(f *Factory, o *BenchMediaOptions) (*mediabench.Options, 
 	if o.Bind != "" && net.ParseIP(o.Bind) == nil {
 		return nil, nil, UsageErrorf("%s %q: want an IP address", f.FlagRef("bind"), o.Bind)
 	}
-	mo := &mediabench.Options{Room: o.Room, WHIP: o.WHIP,
+	if err := checkLayerFlag(f, o.Layer); err != nil {
+		return nil, nil, err
+	}
+	if o.ShapeKbps < 0 || o.Shaped < 0 || o.Shaped > 0 && o.ShapeKbps == 0 {
+		return nil, nil, UsageErrorf("%s must not be negative, and %s needs a positive %s", f.FlagRef("shape-kbps"), f.FlagRef("shaped"), f.FlagRef("shape-kbps"))
+	}
+	mo := &mediabench.Options{Room: o.Room, WHIP: o.WHIP, Simulcast: o.Simulcast, Layer: o.Layer, ShapeRateBps: int64(o.ShapeKbps) * 1000, Shaped: o.Shaped,
 		Subscribers: o.Subscribers, Publishers: o.Publishers, Rate: rate, Duration: o.Duration,
 		Timeout: o.Timeout, BindIP: o.Bind, ServerPID: o.ServerPID, Procs: o.Procs, TLS: o.TLS}
 	if _, err := clientTLS(f, o.TLS); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/metrics/threshold"
@@ -92,7 +93,7 @@ Exit status: 1 if an attempt failed (the error names the phase and why),
 	fl.DurationVar(&o.Observe, "observe", time.Second, "keep watching this long after the first frame to detect a frozen picture (0: off)")
 	fl.DurationVar(&o.FreezeThreshold, "freeze-threshold", 500*time.Millisecond, "a gap between frames longer than this is a freeze")
 	fl.StringVar(&o.Snapshot, "snapshot", "", "save the first decoded frame as a PNG file")
-	fl.StringVar(&o.Layer, "layer", "", "ask a simulcast server for at most this layer: q, h or f (WHEP ?layer=, /ws set_quality)")
+	addLayerFlag(fl, &o.Layer)
 	fl.StringArrayVar(&o.Asserts, "assert", nil, "thresholds, e.g. 'first_decoded.p50<150ms,errors<1' (exit 3 if one fails)")
 	addClientTLS(fl, &o.TLS)
 	return cmd
@@ -124,10 +125,11 @@ func runProbeCommand(ctx context.Context, f *Factory, o *ProbeOptions) error {
 		return UsageErrorf("%s must be at least 1", f.FlagRef("count"))
 	case o.Timeout <= 0:
 		return UsageErrorf("%s must be positive", f.FlagRef("timeout"))
-	case o.Layer != "" && o.Layer != "q" && o.Layer != "h" && o.Layer != "f":
-		return UsageErrorf("%s %q: want q, h or f", f.FlagRef("layer"), o.Layer)
 	case o.Interval < 0 || o.Observe < 0 || o.FreezeThreshold <= 0:
 		return UsageErrorf("%s and %s must not be negative, %s must be positive", f.FlagRef("interval"), f.FlagRef("observe"), f.FlagRef("freeze-threshold"))
+	}
+	if err := checkLayerFlag(f, o.Layer); err != nil {
+		return err
 	}
 	// Probe attempts join one after another as one identity: a token fits.
 	if _, err := o.credentials(f, func(auth.Credentials) error { return nil }); err != nil {
@@ -295,6 +297,19 @@ func writeProbeTable(w io.Writer, rep *probe.Report) error {
 		if note := rep.Runs[0].Note; note != "" {
 			fmt.Fprintln(w, "note:", note)
 		}
+	}
+	return nil
+}
+
+// addLayerFlag adds --layer, the simulcast cap of probe and bench media.
+func addLayerFlag(fl *pflag.FlagSet, layer *string) {
+	fl.StringVar(layer, "layer", "", "ask a simulcast server for at most this layer: q, h or f (WHEP ?layer=, /ws set_quality)")
+}
+
+// checkLayerFlag refuses a --layer the server would not know.
+func checkLayerFlag(f *Factory, layer string) error {
+	if layer != "" && !probe.ValidLayer(layer) {
+		return UsageErrorf("%s %q: want q, h or f", f.FlagRef("layer"), layer)
 	}
 	return nil
 }

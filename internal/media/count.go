@@ -34,6 +34,7 @@ type countedFrame struct {
 	marker     uint16 // the earliest marker packet
 	haveMarker bool
 	keyframe   bool
+	w, h       int // a VP8 keyframe's size
 }
 
 // NewFrameCounter returns a FrameCounter for a video MIME type (VP8 or H.264).
@@ -74,7 +75,10 @@ func (c *FrameCounter) Push(p *rtp.Packet) (Frame, bool) {
 	}
 	if startsFrame(c.codec, p.Payload) && (!f.haveStart || int16(p.SequenceNumber-f.start) < 0) {
 		f.start, f.haveStart = p.SequenceNumber, true
-		f.keyframe = c.codec == MimeVP8 && IsVP8Keyframe(p.Payload)
+		f.keyframe, f.w, f.h = c.codec == MimeVP8 && IsVP8Keyframe(p.Payload), 0, 0
+		if f.keyframe { // only a keyframe's first packet is parsed further
+			f.w, f.h, _ = VP8KeyframeSize(p.Payload)
+		}
 	}
 	if p.Marker && (!f.haveMarker || int16(p.SequenceNumber-f.marker) < 0) {
 		f.marker, f.haveMarker = p.SequenceNumber, true
@@ -94,7 +98,7 @@ func (c *FrameCounter) Push(p *rtp.Packet) (Frame, bool) {
 		}
 	}
 	c.pending = kept
-	return Frame{Timestamp: f.ts, Keyframe: f.keyframe, Packets: n}, true
+	return Frame{Timestamp: f.ts, Keyframe: f.keyframe, Width: f.w, Height: f.h, Packets: n}, true
 }
 
 // complete reports whether f holds its start, its marker and every

@@ -14,6 +14,7 @@ type counted struct {
 	TS       uint32
 	Keyframe bool
 	Packets  int
+	Size     [2]int // a VP8 keyframe's width and height
 }
 
 // TestFrameCounterMatchesAssembler feeds the same packets, mangled as a
@@ -87,15 +88,23 @@ func TestFrameCounterMatchesAssembler(t *testing.T) {
 					t.Fatal(err)
 				}
 				var want, got []counted
+				// VP8 keyframes carry their size (a layer switch shows as
+				// a new one); H.264's counter does not parse the SPS.
+				size := func(f Frame) [2]int {
+					if st.codec == MimeVP8 && f.Keyframe {
+						return [2]int{f.Width, f.Height}
+					}
+					return [2]int{}
+				}
 				for _, p := range ps {
 					if f, ok := asm.Push(p); ok {
-						want = append(want, counted{f.Timestamp, f.Keyframe, f.Packets})
+						want = append(want, counted{f.Timestamp, f.Keyframe, f.Packets, size(f)})
 					}
 					if f, ok := fc.Push(p); ok {
 						if f.Data != nil {
 							t.Fatal("FrameCounter returned frame data")
 						}
-						got = append(got, counted{f.Timestamp, f.Keyframe, f.Packets})
+						got = append(got, counted{f.Timestamp, f.Keyframe, f.Packets, size(f)})
 					}
 				}
 				if len(want) < len(st.frames)/2 {

@@ -13,11 +13,12 @@ import (
 // countFrames observes the stream after the first keyframe (RTP timestamp
 // keyTS, complete at first) until until, ctx's end, or the stream's end,
 // counting frames with a media.FrameCounter: each packet is read into one
-// reused buffer and only its header and first payload bytes are looked at.
+// reused buffer and only its header and first payload bytes are looked at
+// (a keyframe's size too, which layers follows).
 // (A frame whose first packets reached the assembler before the keyframe
 // completed is not counted: at most one, and only with reordering or a
 // retransmitted keyframe packet.)
-func (a *attempt) countFrames(ctx context.Context, t *webrtc.TrackRemote, codec string, keyTS uint32, first, until time.Time) Result {
+func (a *attempt) countFrames(ctx context.Context, t *webrtc.TrackRemote, codec string, keyTS uint32, first, until time.Time, layers *media.LayerTracker) Result {
 	fc, err := media.NewFrameCounter(codec)
 	if err != nil { // the assembler took the codec, and so does the counter
 		return a.fail(PhaseFirstKeyframe, err)
@@ -43,11 +44,13 @@ func (a *attempt) countFrames(ctx context.Context, t *webrtc.TrackRemote, codec 
 		now := time.Now()
 		maxGap = max(maxGap, now.Sub(last))
 		frames, last = frames+1, now
+		layers.Frame(now, f)
 		if a.o.OnFrame != nil {
 			a.o.OnFrame(now, f)
 		}
 	}
 	maxGap = max(maxGap, time.Since(last))
+	a.noteLayers(layers, time.Now())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.res.Frames = frames

@@ -112,7 +112,8 @@ type Result struct {
 	// Layers is the picture size received over time (each change a
 	// simulcast layer switch), from the first keyframe to the end of the
 	// observation; LayerSwitches counts the changes, TimeAtLayerMS the
-	// time at each size. Not filled with CountOnly.
+	// time at each size (with CountOnly too: VP8 keyframes' sizes are read
+	// from their first packet).
 	Layers        []LayerSpan        `json:"layers,omitempty"`
 	LayerSwitches int                `json:"layer_switches,omitempty"`
 	TimeAtLayerMS map[string]float64 `json:"time_at_layer_ms,omitempty"`
@@ -320,6 +321,9 @@ func drain(t *webrtc.TrackRemote) {
 
 // signalWHEP posts an offer with receive-only video and audio; ctx bounds
 // the exchange.
+// ValidLayer reports whether layer is one Options.Layer takes.
+func ValidLayer(layer string) bool { return layer == "q" || layer == "h" || layer == "f" }
+
 // withLayer adds ?layer= to a WHEP URL (livectl's simulcast cap).
 func withLayer(u, layer string) string {
 	if layer == "" {
@@ -633,7 +637,7 @@ func (a *attempt) readVideo(ctx context.Context, t *webrtc.TrackRemote, deadline
 		}
 		observeUntil = now.Add(a.o.Observe)
 		if a.o.CountOnly {
-			return a.countFrames(ctx, t, codec, f.Timestamp, now, observeUntil)
+			return a.countFrames(ctx, t, codec, f.Timestamp, now, observeUntil, &layers)
 		}
 		freeze = &media.FreezeDetector{Threshold: a.o.FreezeThreshold}
 		freeze.Frame(now, f.Data)

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -158,9 +160,37 @@ func (s *Subscriber) adapt(now int64) {
 		return
 	}
 	s.bwe.updateLossEstimate(now, sent+other, loss)
+	s.bwe.measureCapacity(now)
 	avail := (s.estimate() - other) / float64(len(layered))
 	for _, d := range layered {
 		d.adapt(now, avail, loss)
+	}
+	s.logAdapt(now, layered, sent+other, loss)
+}
+
+// logAdapt logs, once a second at debug level, what the choice of each of
+// the subscriber's layered tracks went by: the estimate and its parts, the
+// loss, the layer (adapt loop).
+func (s *Subscriber) logAdapt(now int64, layered []*downTrack, sent, loss float64) {
+	log := s.relay.log
+	if log == nil || now-s.bwe.logAt < int64(time.Second) || !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s.bwe.logAt = now
+	delay := 0
+	if s.bwe.est != nil {
+		delay, _ = s.bwe.est.GetStats()["delayTargetBitrate"].(int)
+	}
+	for _, d := range layered {
+		layer := "?"
+		if src := d.src.Load(); d.layers.paused.Load() {
+			layer = "paused"
+		} else if src != nil {
+			layer = src.info.RID
+		}
+		log.Debug("simulcast adapt", "session", s.id, "track", d.id, "layer", layer,
+			"estimate_bps", int64(s.estimate()), "gcc_delay_bps", delay, "capacity_bps", s.bwe.capacity.Load(),
+			"loss_cap_bps", s.bwe.lossBps.Load(), "sent_bps", int64(sent), "rr_loss", loss)
 	}
 }
 
@@ -238,7 +268,7 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 	case want > cur && (immediate || (held >= int64(upHold) && now-sel.lastDown >= int64(minBackoff))):
 		sel.lastUp, sel.lastChange, sel.probed = now, now, false
 		d.chooseLayer(layers, want)
-	case want == cur && cur >= 0 && cur < top && now-sel.lastChange >= sel.probeHold &&
+	case want == cur && cur >= 0 && cur < top && d.sub.bwe.capacity.Load() == 0 && now-sel.lastChange >= sel.probeHold &&
 		loss < probeLoss && avail >= float64(layers[cur].rate.Load())*probeRatio:
 		if sel.probed && sel.lastDown < sel.lastUp {
 			sel.probeHold = int64(probeHold) // the last probe held

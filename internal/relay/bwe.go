@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -87,10 +88,42 @@ type subscriberBWE struct {
 	// Loss-based fallback, updated by the adapt loop.
 	lossBps atomic.Uint64
 	lossAt  int64
+
+	// trains measures the path's capacity (trains.go); made on the first
+	// transport-wide feedback. capacity is its last reading in bits/s,
+	// set by the adapt loop (read by stats too).
+	trains   atomic.Pointer[trainMeter]
+	capacity atomic.Uint64
+	logAt    int64 // the adapt loop's last debug line (logAdapt)
+}
+
+// capacityShare is the part of the measured capacity a viewer's tracks may
+// take: the rest absorbs keyframe bursts (climbing also needs upHeadroom).
+const capacityShare = 0.95
+
+// feedback hands transport-wide feedback to the train meter (RTCP goroutines).
+func (b *subscriberBWE) feedback(fb *rtcp.TransportLayerCC) {
+	b.twccSeen.Store(true)
+	m := b.trains.Load()
+	if m == nil {
+		b.trains.CompareAndSwap(nil, &trainMeter{})
+		m = b.trains.Load()
+	}
+	m.feedback(fb, nanotime())
+}
+
+// measureCapacity updates b.capacity (adapt loop).
+func (b *subscriberBWE) measureCapacity(now int64) {
+	c := 0.0
+	if m := b.trains.Load(); m != nil {
+		c = m.capacity(now)
+	}
+	b.capacity.Store(uint64(c))
 }
 
 // estimate is the subscriber's available send bitrate in bits/s: the
-// delay-based part of gcc's estimate, capped by the loss the viewer's
+// path's capacity its packet trains measured (trains.go), or without one
+// the delay-based part of gcc's estimate, capped by the loss the viewer's
 // receiver reports show. gcc's own loss-based part is not used: it counts
 // loss from the transport-wide feedback, and on viewers whose receiver
 // reports said 0 % lost it reported 40–60 % (seen with pion interceptor
@@ -106,6 +139,14 @@ func (s *Subscriber) estimate() float64 {
 		delay := float64(initialEstimate)
 		if v, ok := b.est.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
 			delay = float64(v)
+		}
+		if c := float64(b.capacity.Load()); c > 0 {
+			// A measured capacity replaces gcc's delay target, which says
+			// nothing of room above what is sent (trains.go) and after a
+			// keyframe burst's overuse climbs back additively, a few
+			// kbit/s a second: a viewer that started on q behind 700
+			// kbit/s took 5 s to see room for h. Loss still caps it.
+			return min(c*capacityShare, lossCap)
 		}
 		return min(delay, lossCap)
 	}

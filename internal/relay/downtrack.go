@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -51,6 +52,9 @@ type downTrack struct {
 
 	layers layerState // simulcast: layer switching and pausing (simulcast.go)
 
+	// twccID is the transport-wide sequence number's header extension id
+	// (0: not negotiated); set in Bind.
+	twccID uint8
 	// Owned by the subscriber's writer goroutine.
 	hdr        rtp.Header
 	haveOut    bool
@@ -179,6 +183,11 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.mime = chosen.MimeType
 	d.clockRate = chosen.ClockRate
 	d.writer = ctx.WriteStream()
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI {
+			d.twccID = uint8(e.ID)
+		}
+	}
 	d.bound.Store(true)
 	// A track added to a connected subscriber is bound when the client's
 	// answer arrives: only now can it use the keyframe it waits for.
@@ -585,6 +594,9 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	}
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
+	if m := d.sub.bwe.trains.Load(); m != nil && d.twccID != 0 {
+		m.record(h, d.twccID, n, nanotime())
+	}
 	return n
 }
 
@@ -624,7 +636,7 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 				}
 			}
 		case *rtcp.TransportLayerCC:
-			d.sub.bwe.twccSeen.Store(true)
+			d.sub.bwe.feedback(pk)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package relay
 
 import (
+	"math"
 	"os"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
 
 	"github.com/livectl/livectl/internal/media"
 )
@@ -56,6 +60,37 @@ func FuzzParseOffer(f *testing.F) {
 		}
 		if !slices.ContainsFunc(d.MediaDescriptions, knownCodec) {
 			t.Fatal("accepted an offer with no section in a known codec")
+		}
+	})
+}
+
+// FuzzTrainFeedback: transport-wide feedback from a viewer (untrusted)
+// goes to the train meter; whatever it says about whatever sequence
+// numbers, reading it must not panic, and capacity stays finite and not
+// negative.
+func FuzzTrainFeedback(f *testing.F) {
+	b, err := feedbackFor(&testing.T{}, 65530, spaced(10, 13750)).Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkts, err := rtcp.Unmarshal(b)
+		if err != nil {
+			return
+		}
+		m := &trainMeter{}
+		now := int64(time.Hour)
+		sendTrain(m, 65530, 20, 1200, 10*time.Microsecond, now)
+		for i := range 3 {
+			for _, p := range pkts {
+				if fb, ok := p.(*rtcp.TransportLayerCC); ok {
+					m.feedback(fb, now+int64(i))
+				}
+			}
+		}
+		if c := m.capacity(now); c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
+			t.Errorf("capacity %v", c)
 		}
 	})
 }

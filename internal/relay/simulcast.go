@@ -2,11 +2,11 @@ package relay
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/stats"
 )
 
 // A simulcast publisher sends one video track as several layers (encodings
@@ -26,20 +26,10 @@ type layerGroup struct {
 	list atomic.Pointer[[]*upTrack]
 }
 
-// ridRank orders the RIDs publishers use, lowest layer first: q/h/f
-// (Chromium's and livectl's own), l/m/h and 0/1/2. An unknown RID sorts
-// after the known ones, in arrival order.
-func ridRank(rid string) int {
-	switch strings.ToLower(rid) {
-	case "q", "l", "low", "0":
-		return 0
-	case "h", "m", "mid", "1":
-		return 1
-	case "f", "hi", "high", "2":
-		return 2
-	}
-	return 3
-}
+// ridRank orders the RIDs publishers use, lowest layer first
+// (stats.LayerRank, which tools that show the layer mix share). An unknown
+// RID sorts after the known ones, in arrival order.
+func ridRank(rid string) int { return stats.LayerRank(rid) }
 
 // add inserts a layer in rank order.
 func (g *layerGroup) add(t *upTrack) {
@@ -273,9 +263,18 @@ type LayerRequest struct {
 }
 
 // SetQuality caps the layers of the subscriber's simulcast video track
-// trackID (every video track when trackID is empty) at req; an empty
-// request lifts the cap. It reports whether any track matched.
+// trackID (every video track when trackID is empty, also those added
+// later) at req; an empty request lifts the cap. It reports whether any
+// track matched.
 func (s *Subscriber) SetQuality(trackID string, req LayerRequest) bool {
+	if trackID == "" {
+		// A viewer asks right after subscribing, and a track whose first
+		// packets reach the relay after that (a publisher that has just
+		// started) gets its down-track later: it takes this cap.
+		s.mu.Lock()
+		s.quality = &req
+		s.mu.Unlock()
+	}
 	found := false
 	for _, d := range s.downTracks() {
 		if !d.video || (trackID != "" && d.id != trackID) {
@@ -327,7 +326,7 @@ func (rm *Room) simulcastStats(switches uint64) *SimulcastStats {
 				continue
 			}
 			if d.layers.paused.Load() {
-				st.ViewersPerLayer["paused"]++
+				st.ViewersPerLayer[stats.LayerPaused]++
 			} else {
 				st.ViewersPerLayer[src.info.RID]++
 			}

@@ -171,3 +171,36 @@ func TestAdaptChoosesLayer(t *testing.T) {
 		})
 	}
 }
+
+// TestAdaptNoProbeWithCapacity: with the path's capacity measured (trains.go)
+// the estimate shows the room above what is sent, so a viewer does not try
+// the next layer to find it (it would stall the picture on a narrow path);
+// without a measurement it probes as before.
+func TestAdaptNoProbeWithCapacity(t *testing.T) {
+	for _, tt := range []struct {
+		capacity uint64
+		want     int
+	}{{0, 2}, {700_000, 1}} {
+		h := newHarness(Config{})
+		d := h.downTrack(&recordWriter{})
+		ls := h.layers()
+		for i, l := range ls {
+			l.rate.Store([]uint64{180_000, 500_000, 1_400_000}[i])
+		}
+		d.src.Store(ls[1])
+		ls[1].addDown(d)
+		d.sub.bwe.capacity.Store(tt.capacity)
+		start := int64(time.Hour)
+		for now := start; now-start <= int64(probeHold+time.Second); now += int64(adaptInterval) {
+			d.adapt(now, 700_000, 0)
+		}
+		got := ls[0].group.index(d.src.Load())
+		if n := d.layers.next.Load(); n != nil {
+			got = ls[0].group.index(n)
+		}
+		if got != tt.want {
+			t.Errorf("capacity %d: on layer %d, want %d", tt.capacity, got, tt.want)
+		}
+		d.detach()
+	}
+}

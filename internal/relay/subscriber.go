@@ -37,9 +37,12 @@ type Subscriber struct {
 	offerPending bool
 	needNeg      bool
 
-	mu     sync.Mutex
-	downs  []*downTrack
-	closed bool
+	mu    sync.Mutex
+	downs []*downTrack
+	// quality is the cap set_quality gave every video track (SetQuality
+	// without a track); video down-tracks added later take it.
+	quality *LayerRequest
+	closed  bool
 
 	stop      chan struct{} // ends the writer
 	done      chan struct{} // closed when Close has finished
@@ -334,6 +337,9 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 	}
 	d.sender = sender
 	s.downs = append(s.downs, d)
+	if d.video && s.quality != nil {
+		d.setQuality(*s.quality)
+	}
 	s.mu.Unlock()
 	d.attach(t)
 	s.startRTCP(d)

@@ -8,13 +8,12 @@ import (
 )
 
 // TestSimulcastAdaptsPerViewer needs -tags heavy: 20-35 s of real-time
-// media whose outcome hangs on timing. The viewer climbs past what its
-// estimate can show only by probing the next layer (adapt.go); a probe
-// that lands in the observed window on the narrow path stalls the picture,
-// and one that comes late misses the 15 s after the limit lifts. On the
-// loaded 2-core host it was written on (load 15-24) it passed 8 of 19 runs
-// while the adapt loop was tuned, 0 of 3 with the final parameters
-// (docs/media.md).
+// media whose outcome hangs on timing. The narrow viewer's estimate is the
+// capacity its packet trains measure (internal/relay/trains.go), so it
+// neither mistakes gcc's unbounded growth for room for f nor probes f to
+// find it; a lifted limit shows with the next keyframe. On the loaded
+// 2-core host it was written on, failures remained at load ~14: freezes on
+// h with no switch (docs/media.md has the runs).
 // TestSimulcastAdaptsPerViewer: a simulcast publisher and three viewers. The
 // one behind a 700 kbit/s path settles on the middle layer within 10 s and
 // does not freeze for more than 500 ms after that, and climbs to the top

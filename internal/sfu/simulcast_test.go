@@ -38,6 +38,8 @@ type layerViewer struct {
 	keyframes   int
 	decodeFails []string
 	breaks      []string // sequence or timestamp discontinuities
+	lastFrame   time.Time
+	longGaps    []string // gaps between frames over 300 ms, for the log
 }
 
 func startLayerViewer(t *testing.T, url string, rate int64) *layerViewer {
@@ -114,6 +116,10 @@ func (v *layerViewer) read(tr *webrtc.TrackRemote) {
 				}
 			}
 			lastTS, lastAt, haveTS = f.Timestamp, now, true
+			if g := now.Sub(v.lastFrame); !v.lastFrame.IsZero() && g > 300*time.Millisecond {
+				v.longGaps = append(v.longGaps, fmt.Sprintf("%v ending %s", g.Round(time.Millisecond), now.Format("15:04:05.000")))
+			}
+			v.lastFrame = now
 			if f.Keyframe {
 				v.keyframes++
 				img, err := media.DecodeVP8(f.Data)
@@ -166,7 +172,7 @@ func (v *layerViewer) check(t *testing.T, who string) {
 	if len(v.breaks) > 0 {
 		t.Errorf("%s: discontinuities %v", who, v.breaks)
 	}
-	t.Logf("%s: %d keyframes decoded, layers over time %v, %d switches", who, v.keyframes, v.lt.Spans(), v.lt.Switches())
+	t.Logf("%s: %d keyframes decoded, layers over time %v, %d switches; gaps over 300ms %v", who, v.keyframes, v.lt.Spans(), v.lt.Switches(), v.longGaps)
 }
 
 func (v *layerViewer) close() {
@@ -258,6 +264,45 @@ func TestSimulcastLayerRequest(t *testing.T) {
 	for _, want := range []string{`livectl_room_simulcast_viewers{layer="q",room="sc"} 1`, `livectl_room_simulcast_unused_layers{room="sc"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestSimulcastCapBeforeTrack: a /ws viewer that asks for q before the
+// room has a track (set_quality without a track_id, right after
+// subscribing) gets q from the simulcast track published after it, not the
+// layer its estimate would choose.
+func TestSimulcastCapBeforeTrack(t *testing.T) {
+	ts := newMediaServer(t, server.Config{}, Config{})
+	res := make(chan probe.Result, 1)
+	go func() {
+		res <- probe.Attempt(ctxT(t), probe.Options{URL: ts.wsURL, Room: "late", Layer: "q", Observe: 3 * time.Second, NoImage: true, Timeout: 20 * time.Second})
+	}()
+	// The viewer's subscription exists before the publisher starts, and
+	// its set_quality follows at once: the second is a margin for a loaded
+	// host (a set_quality that came after the track would be applied as a
+	// switch, and the first frames would be h: a false failure).
+	waitFor(t, func() bool {
+		for _, r := range getStats(t, ts).Rooms {
+			if r.Name == "late" && r.Subscribers > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Second)
+	pub, err := publish.Start(ctxT(t), publish.Options{URL: ts.http.URL + "/whip/late", Simulcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	r := <-res
+	if !r.OK() || len(r.Layers) == 0 {
+		t.Fatalf("probe: %s; layers %v", r.Error, r.Layers)
+	}
+	for _, sp := range r.Layers {
+		if sp.Size != "320x180" {
+			t.Errorf("viewer that asked for q before the track received %s (layers %v)", sp.Size, r.Layers)
 		}
 	}
 }

@@ -3,6 +3,8 @@
 // server and its observers, so it lives apart from both.
 package stats
 
+import "strings"
+
 // Snapshot is the JSON body of GET /v1/stats. Field names are part of the
 // public contract docs/server.md (/v1/stats) records: add fields, never
 // rename them.
@@ -62,7 +64,7 @@ type Room struct {
 // Simulcast is a room's simulcast figures: which layers its viewers get.
 type Simulcast struct {
 	// ViewersPerLayer counts video down-tracks by the layer (RID) they
-	// forward; "paused" those below the lowest layer.
+	// forward; LayerPaused those below the lowest layer.
 	ViewersPerLayer map[string]int `json:"viewers_per_layer"`
 	// Switches is layer switches done since the room was created.
 	Switches uint64 `json:"switches"`
@@ -71,4 +73,23 @@ type Simulcast struct {
 	// UnusedLayers counts layers no viewer takes: their bitrate is
 	// received and cached for nothing (a saving for a later change).
 	UnusedLayers int `json:"unused_layers"`
+}
+
+// LayerPaused is the ViewersPerLayer key of viewers whose video is paused
+// below the lowest layer.
+const LayerPaused = "paused"
+
+// LayerRank orders the RIDs publishers use, lowest layer first: q/h/f
+// (Chromium's and livectl's own), l/m/h and 0/1/2. An unknown RID ranks
+// after the known ones (3).
+func LayerRank(rid string) int {
+	switch strings.ToLower(rid) {
+	case "q", "l", "low", "0":
+		return 0
+	case "h", "m", "mid", "1":
+		return 1
+	case "f", "hi", "high", "2":
+		return 2
+	}
+	return 3
 }

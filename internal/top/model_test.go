@@ -1,6 +1,7 @@
 package top
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -619,11 +620,70 @@ func TestShownRoomCols(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, c := range shownRoomCols(tt.width) {
+		for _, c := range shownRoomCols(tt.width, roomCols) {
 			got = append(got, c.title)
 		}
 		if g := strings.Join(got, " "); g != tt.want {
 			t.Errorf("width %d: %s, want %s", tt.width, g, tt.want)
 		}
+	}
+}
+
+// TestLayerMix: a room with simulcast figures shows its viewers per layer,
+// lowest layer first and paused ones last, in a LAYERS column that exists
+// only while some room has simulcast and goes, after SUB, first on a
+// narrow terminal; the one-shot table has it too.
+func TestLayerMix(t *testing.T) {
+	for _, tt := range []struct {
+		sc   *stats.Simulcast
+		want string
+	}{
+		{nil, "-"},
+		{&stats.Simulcast{ViewersPerLayer: map[string]int{}}, "-"},
+		{&stats.Simulcast{ViewersPerLayer: map[string]int{"f": 1, "q": 3, "h": 2}}, "q3 h2 f1"},
+		{&stats.Simulcast{ViewersPerLayer: map[string]int{"2": 4, "0": 1, stats.LayerPaused: 2}}, "01 24 p2"},
+		{&stats.Simulcast{ViewersPerLayer: map[string]int{"hi": 1, "x": 5, "l": 2}}, "l2 hi1 x5"},
+	} {
+		if got := layerMix(tt.sc); got != tt.want {
+			t.Errorf("layerMix(%v) = %q, want %q", tt.sc, got, tt.want)
+		}
+	}
+
+	snap := sampleSnap(1, 0)
+	var plain []string
+	for _, c := range shownRoomCols(120, allRoomCols(snap.Rooms)) {
+		plain = append(plain, c.title)
+	}
+	snap.Rooms[0].Simulcast = &stats.Simulcast{ViewersPerLayer: map[string]int{"q": 3, "h": 2, "f": 1}}
+	for _, tt := range []struct {
+		width int
+		want  string
+	}{
+		{140, strings.Join(plain, " ") + " LAYERS"},
+		{96, "PART VIEW PUB TRK MSG/s DLV/s IN OUT LAYERS"},
+		{84, "PART VIEW PUB TRK MSG/s DLV/s IN OUT"},
+	} {
+		var got []string
+		for _, c := range shownRoomCols(tt.width, allRoomCols(snap.Rooms)) {
+			got = append(got, c.title)
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("width %d: %s, want %s", tt.width, g, tt.want)
+		}
+	}
+
+	c := newClock()
+	m := newTestModel(t, c, nil)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 30})
+	feed(m, c, snap)
+	if v := m.View(); !strings.Contains(v, "LAYERS") || !strings.Contains(v, "q3 h2 f1") {
+		t.Errorf("view lacks the layer mix:\n%s", v)
+	}
+	var tab bytes.Buffer
+	if err := (&OnceReport{Stats: &snap}).WriteTable(&tab); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tab.String(), "LAYERS") || !strings.Contains(tab.String(), "q3 h2 f1") {
+		t.Errorf("one-shot table lacks the layer mix:\n%s", tab.String())
 	}
 }

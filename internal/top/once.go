@@ -129,14 +129,15 @@ func (r *OnceReport) WriteTable(w io.Writer) error {
 		SortRooms(rooms, SortParticipants, false)
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		cols := allRoomCols(rooms)
 		fmt.Fprint(tw, "ROOM")
-		for _, c := range roomCols {
+		for _, c := range cols {
 			fmt.Fprint(tw, "\t"+c.title)
 		}
 		fmt.Fprintln(tw)
 		for _, rm := range rooms {
 			fmt.Fprint(tw, rm.Name)
-			for _, c := range roomCols {
+			for _, c := range cols {
 				fmt.Fprint(tw, "\t"+c.cell(rm))
 			}
 			fmt.Fprintln(tw)

@@ -1,6 +1,7 @@
 package top
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,9 +74,52 @@ var roomCols = []roomCol{
 	{"OUT", 10, SortBitrateOut, 4, func(r stats.Room) string { return formatBits(float64(r.BitrateOutBps)) }},
 }
 
-// shownRoomCols are the columns that fit width w.
-func shownRoomCols(w int) []roomCol {
+// layersCol is the layer mix of a room with simulcast tracks: its video
+// viewers per layer (RID), lowest layer first, "p" those paused below the
+// lowest. It is shown only while some room has simulcast figures, and is
+// left out on a narrow terminal right after SUB.
+var layersCol = roomCol{"LAYERS", 12, -1, 1, func(r stats.Room) string { return layerMix(r.Simulcast) }}
+
+// layerMix renders viewers per layer as "q3 h2 f1" ("-" without simulcast).
+func layerMix(sc *stats.Simulcast) string {
+	if sc == nil {
+		return "-"
+	}
+	rids := make([]string, 0, len(sc.ViewersPerLayer))
+	for rid := range sc.ViewersPerLayer {
+		if rid != stats.LayerPaused {
+			rids = append(rids, rid)
+		}
+	}
+	slices.SortFunc(rids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(stats.LayerRank(a), stats.LayerRank(b)), cmp.Compare(a, b))
+	})
+	parts := make([]string, 0, len(rids)+1)
+	for _, rid := range rids {
+		parts = append(parts, fmt.Sprintf("%s%d", rid, sc.ViewersPerLayer[rid]))
+	}
+	if n := sc.ViewersPerLayer[stats.LayerPaused]; n > 0 {
+		parts = append(parts, fmt.Sprintf("p%d", n))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// allRoomCols are the rooms table's columns, with the layer mix when some
+// room of rooms has simulcast figures.
+func allRoomCols(rooms []stats.Room) []roomCol {
 	cols := slices.Clone(roomCols)
+	if slices.ContainsFunc(rooms, func(r stats.Room) bool { return r.Simulcast != nil }) {
+		cols = append(cols, layersCol)
+	}
+	return cols
+}
+
+// shownRoomCols are those of cols that fit width w.
+func shownRoomCols(w int, cols []roomCol) []roomCol {
+	cols = slices.Clone(cols)
 	for {
 		fixed := 0
 		for _, c := range cols {
@@ -95,6 +139,14 @@ func shownRoomCols(w int) []roomCol {
 		}
 		cols = slices.Delete(cols, low, low+1)
 	}
+}
+
+// roomCols are the rooms table's columns for the data on screen.
+func (m *Model) roomCols() []roomCol {
+	if m.snap == nil {
+		return roomCols
+	}
+	return allRoomCols(m.snap.Rooms)
 }
 
 // layout sizes the tables for the window.
@@ -124,7 +176,7 @@ func (m *Model) sortMark(k SortKey) string {
 
 func (m *Model) roomColumns() []table.Column {
 	w := max(m.width, minWidth)
-	shown := shownRoomCols(w)
+	shown := shownRoomCols(w, m.roomCols())
 	fixed := 0
 	for _, c := range shown {
 		fixed += c.width + 2 // cell padding
@@ -165,7 +217,7 @@ func (m *Model) refreshRooms() {
 		selected = r[0]
 	}
 	rooms := m.VisibleRooms()
-	shown := shownRoomCols(max(m.width, minWidth))
+	shown := shownRoomCols(max(m.width, minWidth), m.roomCols())
 	rows := make([]table.Row, len(rooms))
 	cursor := 0
 	for i, r := range rooms {

@@ -28,6 +28,7 @@ import (
 	"github.com/livectl/livectl/internal/auth"
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/peer"
+	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/tlsconf"
 )
 
@@ -61,6 +62,9 @@ type Options struct {
 	// Publishers is the number of built-in publishers (the looping VP8+Opus
 	// clip) started before the subscribers; 0 expects media already there.
 	Publishers int `json:"publishers"`
+	// Simulcast makes the built-in publishers send three layers (publish's
+	// Simulcast).
+	Simulcast bool `json:"simulcast,omitempty"`
 	// Duration is how long every subscriber is held after the last one
 	// reached its first frame (or failed).
 	Duration time.Duration `json:"duration"`
@@ -75,6 +79,16 @@ type Options struct {
 	// of their own) and at most one session over /ws (it then joins as the
 	// token's identity).
 	Auth auth.Credentials `json:"auth,omitzero"`
+	// Layer asks a simulcast server for at most this layer ("q", "h" or
+	// "f") for every subscriber, as probe's Layer does (WHEP ?layer=, /ws
+	// set_quality).
+	Layer string `json:"layer,omitempty"`
+	// ShapeRateBps, if set, holds the path into each of the first Shaped
+	// subscribers (all when Shaped is 0) to this rate, with netshape's
+	// queue (tc tbf's way) on its UDP socket: viewers on a narrow path
+	// without root or network namespaces.
+	ShapeRateBps int64 `json:"shape_rate_bps,omitempty"`
+	Shaped       int   `json:"shaped,omitempty"`
 	// BindIP is the local address of the subscribers' UDP sockets; empty
 	// picks the address this machine uses toward the target.
 	BindIP string `json:"bind_ip,omitempty"`
@@ -121,6 +135,11 @@ func (o *Options) Defaults() {
 	if o.Procs <= 0 {
 		o.Procs = 1
 	}
+}
+
+// shaped reports whether subscriber id's path is held to ShapeRateBps.
+func (o *Options) shaped(id int) bool {
+	return o.ShapeRateBps > 0 && (o.Shaped == 0 || id < o.Shaped)
 }
 
 // Protocol is how subscribers reach the server.
@@ -243,6 +262,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Publishers > 0 && o.WHIP == "" && o.URL == "" {
 		errs = append(errs, errors.New("built-in publishers need a WHIP endpoint or a livectl ws:// URL"))
+	}
+	if o.Layer != "" && !probe.ValidLayer(o.Layer) {
+		errs = append(errs, fmt.Errorf("layer %q: want q, h or f", o.Layer))
+	}
+	if o.ShapeRateBps < 0 || o.Shaped < 0 {
+		errs = append(errs, fmt.Errorf("shape rate and shaped subscribers must not be negative, got %d and %d", o.ShapeRateBps, o.Shaped))
 	}
 	if _, err := o.Auth.Fixed(o.WSSessions()); err != nil {
 		errs = append(errs, err)

@@ -49,7 +49,12 @@ type Report struct {
 	Totals        Totals          `json:"totals"`
 	// Worst lists the worst subscribers: failed ones first, then by
 	// freezes, loss and first-frame time.
-	Worst      []Result        `json:"worst"`
+	Worst []Result `json:"worst"`
+	// LayerMix is what a simulcast server sent: per group of subscribers
+	// (all, or shaped and unshaped) the size each ended on, the time at
+	// each size and the switches. Absent when every subscriber received
+	// one size and none was shaped.
+	LayerMix   []LayerGroup    `json:"layer_mix,omitempty"`
 	Publishers []publish.Stats `json:"publishers,omitempty"`
 	Server     *Server         `json:"server,omitempty"`
 	Client     Client          `json:"client"`
@@ -152,6 +157,13 @@ type Result struct {
 	FreezeMS      float64 `json:"freeze_ms"`
 	MaxGapMS      float64 `json:"max_frame_gap_ms"`
 	Dropped       bool    `json:"dropped,omitempty"`
+	// Shaped says the subscriber's path was held to the run's shape rate.
+	Shaped bool `json:"shaped,omitempty"`
+	// Layers, LayerSwitches and TimeAtLayerMS are the picture sizes the
+	// subscriber received over time, as probe reports them.
+	Layers        []probe.LayerSpan  `json:"layers,omitempty"`
+	LayerSwitches int                `json:"layer_switches,omitempty"`
+	TimeAtLayerMS map[string]float64 `json:"time_at_layer_ms,omitempty"`
 	// FailedPhase is the probe phase not reached; Reason a short class of
 	// Error for counting.
 	FailedPhase string `json:"failed_phase,omitempty"`
@@ -320,6 +332,7 @@ func (r *Report) Summarize() {
 		r.ErrorDetail = nil
 	}
 	r.Worst = worst(r.Results, 5)
+	r.LayerMix = layerMix(r.Results)
 }
 
 // worst ranks subscribers: failed, then dropped, then by freeze time,

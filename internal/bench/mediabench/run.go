@@ -20,6 +20,7 @@ import (
 
 	"github.com/livectl/livectl/internal/bench"
 	"github.com/livectl/livectl/internal/media"
+	"github.com/livectl/livectl/internal/netshape"
 	"github.com/livectl/livectl/internal/peer"
 	"github.com/livectl/livectl/internal/probe"
 	"github.com/livectl/livectl/internal/publish"
@@ -351,7 +352,7 @@ func startPublishers(ctx context.Context, o *Options, log *slog.Logger) ([]*publ
 		if err == nil {
 			var p *publish.Publisher
 			p, err = publish.Start(ctx, publish.Options{URL: o.PublishURL(), Room: room, Token: token, Logger: log, Identity: identity,
-				Peer: peer.Options{TLS: tlsCfg}})
+				Simulcast: o.Simulcast, Peer: peer.Options{TLS: tlsCfg}})
 			if err == nil {
 				pubs = append(pubs, p)
 				continue
@@ -427,6 +428,9 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	if o.WrapConn != nil {
 		pconn = o.WrapConn(conn)
 	}
+	if o.shaped(s.id) {
+		pconn = netshape.Wrap(pconn, netshape.Options{RateBps: o.ShapeRateBps})
+	}
 	mux := newSocketMux(pconn)
 	defer mux.Close()
 
@@ -434,7 +438,7 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 	began := time.Now()
 	po := probe.Options{
 		URL: o.subscriberTarget(s.id), Room: room, Token: token, Logger: r.log, Identity: identity,
-		Timeout: o.Timeout,
+		Timeout: o.Timeout, Layer: o.Layer,
 		// Observation lasts until ctx ends (the end of the run).
 		Observe:         365 * 24 * time.Hour,
 		FreezeThreshold: MinFreeze,
@@ -472,7 +476,8 @@ func (r *Run) subscribe(ctx context.Context, s *subscriber, settled chan<- struc
 // result turns a probe result and the counters into a subscriber's record.
 // early says the attempt ended before the run did.
 func (r *Run) result(s *subscriber, pr probe.Result, early bool) Result {
-	res := Result{ID: s.id, Target: r.opts.resultTarget(s.id), PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black}
+	res := Result{ID: s.id, Target: r.opts.resultTarget(s.id), PhasesMS: pr.PhasesMS, Codec: pr.Codec, Width: pr.Width, Height: pr.Height, Black: pr.Black,
+		Shaped: r.opts.shaped(s.id), Layers: pr.Layers, LayerSwitches: pr.LayerSwitches, TimeAtLayerMS: pr.TimeAtLayerMS}
 	if res.PhasesMS == nil {
 		res.PhasesMS = map[string]float64{}
 	}

@@ -2,6 +2,7 @@ package mediabench
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -152,5 +153,62 @@ func TestMediaUnreachableWHEP(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("failing run took %v", d)
+	}
+}
+
+// TestMediaSimulcast: a run with a simulcast built-in publisher. With
+// Layer "q" every subscriber, over /ws (set_quality) and WHEP (?layer=),
+// ends on 320x180 (over /ws the first frames may come before set_quality)
+// and reports its time there; with some subscribers
+// shaped, each result says whether it was and the layer mix is given for
+// both groups.
+func TestMediaSimulcast(t *testing.T) {
+	srv := servertest.Start(t, server.Config{})
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"ws q", Options{URL: srv.WS, Room: "sc-ws", Layer: "q"}},
+		{"whep q", Options{WHEP: srv.HTTP + "/whep/sc-whep", WHIP: srv.HTTP + "/whip/sc-whep", Layer: "q"}},
+		{"shaped", Options{WHEP: srv.HTTP + "/whep/sc-shaped", WHIP: srv.HTTP + "/whip/sc-shaped", ShapeRateBps: 700_000, Shaped: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.Publishers, o.Simulcast, o.Subscribers, o.Rate, o.Duration = 1, true, 4, 20, 3*time.Second
+			rep := execute(t, o)
+			if rep.Subscribers.OK != 4 {
+				t.Fatalf("want 4 subscribers with frames, got %+v (errors %v)", rep.Subscribers, rep.ErrorDetail)
+			}
+			for _, r := range rep.Results {
+				t.Logf("subscriber %d shaped %v: layers %v, %d switches, time at each %v", r.ID, r.Shaped, r.Layers, r.LayerSwitches, r.TimeAtLayerMS)
+				if len(r.Layers) == 0 || r.TimeAtLayerMS[r.Layers[len(r.Layers)-1].Size] <= 0 {
+					t.Errorf("subscriber %d: no layers reported: %+v", r.ID, r)
+				}
+				if r.Shaped != (o.ShapeRateBps > 0 && r.ID < 2) {
+					t.Errorf("subscriber %d: shaped %v", r.ID, r.Shaped)
+				}
+				if o.Layer != "q" {
+					continue
+				}
+				for i, sp := range r.Layers {
+					if sp.Size != "320x180" && (i > 0 || o.WHEP != "") {
+						t.Errorf("subscriber %d asked for q and received %s", r.ID, sp.Size)
+					}
+				}
+			}
+			var groups []string
+			for _, g := range rep.LayerMix {
+				groups = append(groups, fmt.Sprintf("%s:%d", g.Group, g.Subscribers))
+				t.Logf("layer mix %+v", g)
+			}
+			// Without shaping there is a mix only if some subscriber switched.
+			want := "[shaped:2 unshaped:2]"
+			if o.ShapeRateBps == 0 {
+				want = map[bool]string{true: "[all:4]", false: "[]"}[rep.LayerMix != nil]
+			}
+			if fmt.Sprint(groups) != want {
+				t.Errorf("layer mix groups %v, want %s", groups, want)
+			}
+		})
 	}
 }

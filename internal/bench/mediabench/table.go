@@ -74,6 +74,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p = func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("totals\treceived %d packets (%s), %.0f kbps; lost %d (%.2f%%) after %d recovered; %d NACKs for %d packets; %d PLIs; %d frames; %d freezes (%.1fs)\n",
 		t.Packets, bench.Bytes(float64(t.Bytes)), t.BitrateKbps, t.PacketsLost, t.LossPct, t.Late, t.NACKs, t.NACKedPackets, t.PLIs, t.Frames, t.Freezes, t.FreezeS)
+	for _, g := range r.LayerMix {
+		var mix []string
+		for _, size := range g.sizes() {
+			mix = append(mix, fmt.Sprintf("%s %d ending (%.0f%% of the time)", size, g.Final[size], g.TimeAtPct[size]))
+		}
+		p("layers %s\t%d subscribers: %s; switches p50 %s max %s; %d freezes (%.1fs); lost %.2f%%\n",
+			g.Group, g.Subscribers, strings.Join(mix, ", "), bench.Num(g.Switches.P50), bench.Num(g.Switches.Max), g.Freezes, g.FreezeMS/1000, g.LossPct)
+	}
 	for i, pb := range r.Publishers {
 		p("publisher %d\t%s %dx%d, %d frames, %d keyframes (%d on request), %d NACKs, %d PLIs\n",
 			i+1, pb.Codec, pb.Width, pb.Height, pb.FramesSent, pb.KeyframesSent, pb.KeyframesOnPLI, pb.NACKs, pb.PLIs)
