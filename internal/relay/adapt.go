@@ -16,7 +16,8 @@ import (
 //
 // Hysteresis keeps it from flapping. Down: the estimate must stay under
 // the layer's bitrate for downHold while the path confirms it is short
-// (loss in the receiver reports, or an estimate under half the bitrate).
+// (loss in the receiver reports, a NACK storm, or an estimate under half
+// the bitrate).
 // Up: the next layer must fit with upHeadroom to spare for upHold, and not
 // within minBackoff of a drop.
 //
@@ -48,6 +49,15 @@ const (
 	// 640x360 layer that way, repaired by NACKs, with no freeze.
 	congestedLoss   = 0.15
 	severeShortfall = 0.5
+	// stormNACKs: a viewer that NACKs this many packets per packet sent
+	// to it also confirms a short path. Receiver reports lag a queue that
+	// is dropping (their loss counts what never arrived, and a NACK storm
+	// refills the queue with resends), so a viewer's NACKs are the first
+	// sign its path is full: Chromium behind a 700 kbit/s tbf froze on the
+	// 1280x720 layer while its reports stayed under congestedLoss, and
+	// was not taken down until its NACKs counted too
+	// (TestSimulcastConstrainedPathChromium, docs/media.md).
+	stormNACKs = 0.5
 	// probeRatio: an estimate this many times the current layer's
 	// bitrate, with under probeLoss lost, lets the viewer probe the next
 	// layer up.
@@ -69,6 +79,9 @@ type selector struct {
 	lastChange int64
 	probeHold  int64 // the wait before the next probe
 	probed     bool  // the last climb was a probe
+	// nacksAt and packetsAt are the down-track's counters at the last
+	// adapt, for nackRatio.
+	nacksAt, packetsAt uint64
 }
 
 func (r *Relay) adaptLoop() {
@@ -197,8 +210,9 @@ func (s *Subscriber) logAdapt(now int64, layered []*downTrack, sent, loss float6
 // adapt chooses d's layer given avail bits/s for it and the fraction of
 // packets the viewer's receiver reports say it lost. A lower estimate
 // alone does not take a viewer down: delay-based estimates also fall when
-// the host's scheduling (not the path) delays packets; loss, or an
-// estimate under half the layer's bitrate, confirms the path is short.
+// the host's scheduling (not the path) delays packets; loss, a NACK storm
+// (stormNACKs), or an estimate under half the layer's bitrate confirms the
+// path is short.
 func (d *downTrack) adapt(now int64, avail, loss float64) {
 	src := d.src.Load()
 	if src == nil || src.group == nil || !d.bound.Load() {
@@ -251,7 +265,8 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 	}
 	held := now - sel.wantSince
 	immediate := requested || gone || cur > top
-	short := loss >= congestedLoss || (cur >= 0 && avail < float64(layers[cur].rate.Load())*severeShortfall)
+	storm := d.nackRatio() >= stormNACKs
+	short := loss >= congestedLoss || storm || (cur >= 0 && avail < float64(layers[cur].rate.Load())*severeShortfall)
 	if !short {
 		sel.shortSince = 0
 	} else if sel.shortSince == 0 {
@@ -278,6 +293,19 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 	case gone:
 		d.chooseLayer(layers, max(want, 0))
 	}
+}
+
+// nackRatio is the number of packets the viewer NACKed per packet sent to
+// it since the last call (adapt loop); 0 when nothing was sent.
+func (d *downTrack) nackRatio() float64 {
+	sel := &d.layers.sel
+	nacks, packets := d.nacks.Load(), d.packets.Load()
+	dn, dp := nacks-sel.nacksAt, packets-sel.packetsAt
+	sel.nacksAt, sel.packetsAt = nacks, packets
+	if dp == 0 {
+		return 0
+	}
+	return float64(dn) / float64(dp)
 }
 
 // chooseLayer moves d to layers[i], or pauses its video when i is -1.

@@ -117,24 +117,29 @@ func TestAdaptChoosesLayer(t *testing.T) {
 		start int     // layer index attached
 		avail float64 // bits/s for the track
 		loss  float64
+		nacks float64 // packets NACKed per packet sent
 		cap   LayerRequest
 		hold  time.Duration // how long the estimate stays
 		want  int           // layer index switched to (-1: paused)
 	}{
-		{"fits the top with headroom", 1, 2_000_000, 0, LayerRequest{}, 3 * time.Second, 2},
-		{"not before upHold", 1, 2_000_000, 0, LayerRequest{}, time.Second, 1},
-		{"short of the top's bitrate but near gcc's cap: probe", 1, 700_000, 0, LayerRequest{}, probeHold + time.Second, 2},
-		{"no probe before probeHold", 1, 700_000, 0, LayerRequest{}, probeHold - time.Second, 1},
-		{"short of the top's bitrate, losing: no probe", 1, 700_000, 0.08, LayerRequest{}, probeHold + time.Second, 1},
-		{"short of the top's bitrate, little room: no probe", 1, 600_000, 0, LayerRequest{}, probeHold + time.Second, 1},
-		{"drops to what fits when losing", 2, 1_000_000, 0.2, LayerRequest{}, 2 * time.Second, 1},
-		{"not before downHold", 2, 1_000_000, 0.2, LayerRequest{}, time.Second, 2},
-		{"keyframe-burst loss does not drop", 2, 1_000_000, 0.1, LayerRequest{}, 3 * time.Second, 2},
-		{"a lower estimate without loss stays", 2, 1_000_000, 0, LayerRequest{}, 3 * time.Second, 2},
-		{"far too low an estimate drops without loss", 2, 600_000, 0, LayerRequest{}, 2 * time.Second, 1},
-		{"cap by layer", 2, 5_000_000, 0, LayerRequest{RID: "q"}, 0, 0},
-		{"cap by width", 2, 5_000_000, 0, LayerRequest{MaxWidth: 640}, 0, 1},
-		{"below the lowest pauses", 0, 100_000, 0.2, LayerRequest{}, 2 * time.Second, -1},
+		{"fits the top with headroom", 1, 2_000_000, 0, 0, LayerRequest{}, 3 * time.Second, 2},
+		{"not before upHold", 1, 2_000_000, 0, 0, LayerRequest{}, time.Second, 1},
+		{"short of the top's bitrate but near gcc's cap: probe", 1, 700_000, 0, 0, LayerRequest{}, probeHold + time.Second, 2},
+		{"no probe before probeHold", 1, 700_000, 0, 0, LayerRequest{}, probeHold - time.Second, 1},
+		{"short of the top's bitrate, losing: no probe", 1, 700_000, 0.08, 0, LayerRequest{}, probeHold + time.Second, 1},
+		{"short of the top's bitrate, little room: no probe", 1, 600_000, 0, 0, LayerRequest{}, probeHold + time.Second, 1},
+		{"drops to what fits when losing", 2, 1_000_000, 0.2, 0, LayerRequest{}, 2 * time.Second, 1},
+		{"not before downHold", 2, 1_000_000, 0.2, 0, LayerRequest{}, time.Second, 2},
+		{"keyframe-burst loss does not drop", 2, 1_000_000, 0.1, 0, LayerRequest{}, 3 * time.Second, 2},
+		{"a lower estimate without loss stays", 2, 1_000_000, 0, 0, LayerRequest{}, 3 * time.Second, 2},
+		{"far too low an estimate drops without loss", 2, 600_000, 0, 0, LayerRequest{}, 2 * time.Second, 1},
+		{"cap by layer", 2, 5_000_000, 0, 0, LayerRequest{RID: "q"}, 0, 0},
+		{"cap by width", 2, 5_000_000, 0, 0, LayerRequest{MaxWidth: 640}, 0, 1},
+		{"a NACK storm confirms a lower estimate", 2, 1_000_000, 0, 0.6, LayerRequest{}, 2 * time.Second, 1},
+		{"a NACK storm with keyframe-burst loss drops", 2, 1_000_000, 0.1, 0.6, LayerRequest{}, 2 * time.Second, 1},
+		{"a few NACKs do not drop", 2, 1_000_000, 0.1, 0.2, LayerRequest{}, 3 * time.Second, 2},
+		{"a NACK storm with room for the layer stays", 2, 2_000_000, 0, 0.6, LayerRequest{}, 3 * time.Second, 2},
+		{"below the lowest pauses", 0, 100_000, 0.2, 0, LayerRequest{}, 2 * time.Second, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +157,8 @@ func TestAdaptChoosesLayer(t *testing.T) {
 			}
 			start := int64(time.Hour)
 			for now := start; ; now += int64(adaptInterval) {
+				d.packets.Add(100)
+				d.nacks.Add(uint64(100 * tt.nacks))
 				d.adapt(now, tt.avail, tt.loss)
 				if now-start >= int64(tt.hold) {
 					break
