@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -47,7 +48,7 @@ type bweFactory struct {
 // congestion controller goes first so that the header extension
 // interceptor, added after it, runs first on the way out and the
 // estimator sees every packet with its sequence number.
-func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry, logs logging.LoggerFactory) error {
 	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(initialEstimate),
@@ -56,6 +57,7 @@ func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry
 			// The relay does not pace: the subscriber's writer sends as
 			// packets come, and pacing is the publisher's encoder's job.
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+			gcc.WithLoggerFactory(logs),
 		)
 	})
 	if err != nil {

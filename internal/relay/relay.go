@@ -25,6 +25,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -134,10 +135,12 @@ type TrackInfo struct {
 
 // Relay is the media plane: it owns the shared sockets, the pion API and the rooms.
 type Relay struct {
-	cfg    Config
-	log    *slog.Logger
-	api    *webrtc.API // publishers'
-	subAPI *webrtc.API // subscribers of simulcast rooms: with the send-side bandwidth estimator
+	cfg Config
+	log *slog.Logger
+	// pionLogs is pion's logger factory for every peer (pionlog.go).
+	pionLogs *pionLogs
+	api      *webrtc.API // publishers'
+	subAPI   *webrtc.API // subscribers of simulcast rooms: with the send-side bandwidth estimator
 	// plainSubAPI is other subscribers': without the estimator and the
 	// transport-wide sequence numbers it reads (see subscriberAPI).
 	plainSubAPI *webrtc.API
@@ -213,7 +216,8 @@ func New(cfg Config) (*Relay, error) {
 		r.udpMux.Close()
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	r.pionLogs = newPionLogs(r.log)
+	se := webrtc.SettingEngine{LoggerFactory: r.pionLogs}
 	se.SetNet(n)
 	se.SetICEUDPMux(r.udpMux)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
@@ -247,9 +251,9 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	if r.api, err = newAPI(se, registerInterceptors); err == nil {
+	if r.api, err = newAPI(se, r.registerInterceptors); err == nil {
 		if r.subAPI, err = newAPI(se, r.registerSimulcastSubscriber); err == nil {
-			r.plainSubAPI, err = newAPI(se, registerSubscriberInterceptors)
+			r.plainSubAPI, err = newAPI(se, r.registerSubscriberInterceptors)
 		}
 	}
 	if err != nil {
@@ -268,7 +272,7 @@ func New(cfg Config) (*Relay, error) {
 // newAPI builds the pion API of one role, whose interceptors register
 // adds: publishers' (registerInterceptors), subscribers' in a room with
 // simulcast (registerSimulcastSubscriber), other subscribers'
-// (registerSubscriberInterceptors).
+// (registerSubscriberInterceptors). All of them log through r.pionLogs.
 func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interceptor.Registry) error) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
@@ -286,10 +290,10 @@ func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interce
 // reads their transport-wide feedback, and sender reports are the only
 // other RTCP they need.
 func (r *Relay) registerSimulcastSubscriber(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	if err := r.bwe.registerBWE(m, ir); err != nil {
+	if err := r.bwe.registerBWE(m, ir, r.pionLogs); err != nil {
 		return err
 	}
-	return registerSubscriberInterceptors(m, ir)
+	return r.registerSubscriberInterceptors(m, ir)
 }
 
 // UDPAddr is the address of the (first) ICE UDP socket; with one socket
@@ -438,16 +442,18 @@ var relayCodecs = func() []struct {
 // per-peer responder copies every packet), sender and receiver reports, and
 // transport-wide congestion feedback for publishers' bandwidth estimation.
 // The simulcast header extensions let publishers send RID layers.
-func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(50 * time.Millisecond))
+func (r *Relay) registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(50*time.Millisecond), nack.WithGeneratorLoggerFactory(r.pionLogs))
 	if err != nil {
 		return fmt.Errorf("creating NACK generator: %w", err)
 	}
 	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(r.pionLogs)},
+		report.WithSenderLoggerFactory(r.pionLogs)); err != nil {
 		return fmt.Errorf("configuring RTCP reports: %w", err)
 	}
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(r.pionLogs)); err != nil {
 		return fmt.Errorf("configuring transport-wide congestion control feedback: %w", err)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
@@ -463,8 +469,8 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 // goroutine with a ticker per peer connection (the NACK generator's every
 // 50 ms), which at hundreds of viewers is CPU and memory for nothing.
 // NACKs from subscribers are answered from the relay's own cache.
-func registerSubscriberInterceptors(_ *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	sender, err := report.NewSenderInterceptor()
+func (r *Relay) registerSubscriberInterceptors(_ *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	sender, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(r.pionLogs))
 	if err != nil {
 		return fmt.Errorf("creating sender reports: %w", err)
 	}
