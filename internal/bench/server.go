@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -88,8 +89,14 @@ type Sampler struct {
 }
 
 // NewSampler reads statsURL ("" for none) and the process pid (0 for none).
-func NewSampler(statsURL string, pid int) *Sampler {
-	return &Sampler{url: statsURL, pid: pid, client: &http.Client{Timeout: fetchTimeout},
+// trust is what an https:// statsURL is verified against (the run's --ca or
+// --insecure; nil for the system's roots).
+func NewSampler(statsURL string, pid int, trust *tls.Config) *Sampler {
+	client := &http.Client{Timeout: fetchTimeout}
+	if trust != nil {
+		client.Transport = &http.Transport{TLSClientConfig: trust, Proxy: http.ProxyFromEnvironment}
+	}
+	return &Sampler{url: statsURL, pid: pid, client: client,
 		stopCh: make(chan struct{}), done: make(chan struct{})}
 }
 

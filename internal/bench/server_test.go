@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -50,7 +52,7 @@ func TestSampler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reads.Store(0)
-			s := NewSampler(tt.url, tt.pid)
+			s := NewSampler(tt.url, tt.pid, nil)
 			if s.Active() != tt.active {
 				t.Fatalf("Active() = %v, want %v", s.Active(), tt.active)
 			}
@@ -107,7 +109,7 @@ func TestSampler(t *testing.T) {
 // samples, not the run: marks come back without a document, in time.
 func TestSamplerUnreachable(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
-	s := NewSampler("http://127.0.0.1:1/v1/stats", 0)
+	s := NewSampler("http://127.0.0.1:1/v1/stats", 0, nil)
 	s.Start(10 * time.Millisecond)
 	start := time.Now()
 	m := s.Mark(context.Background())
@@ -117,5 +119,32 @@ func TestSamplerUnreachable(t *testing.T) {
 	}
 	if d := time.Since(start); d > fetchTimeout+time.Second {
 		t.Errorf("a mark took %v", d)
+	}
+}
+
+// TestSamplerTLS: an https:// stats URL is read with the run's trust (a
+// private CA: here the test server's own certificate) and missed without
+// it, as the system's roots do not know that certificate.
+func TestSamplerTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(stats.Snapshot{Connections: 7})
+	}))
+	defer ts.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	for _, tt := range []struct {
+		name  string
+		trust *tls.Config
+		read  bool
+	}{
+		{"the run's CA", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, true},
+		{"system roots", nil, false},
+	} {
+		s := NewSampler(ts.URL+"/v1/stats", 0, tt.trust)
+		m := s.Mark(context.Background())
+		s.Stop()
+		if got := m.Snap != nil && m.Snap.Connections == 7; got != tt.read {
+			t.Errorf("%s: read the document: %v, want %v", tt.name, got, tt.read)
+		}
 	}
 }

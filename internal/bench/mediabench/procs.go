@@ -131,7 +131,11 @@ func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	trust, err := o.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID, trust)
 	srv.Start(time.Second)
 	defer srv.Stop()
 	p.mu.Lock()

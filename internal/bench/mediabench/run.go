@@ -224,7 +224,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 
-	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID, r.tls)
 	srv.Start(time.Second)
 	defer srv.Stop()
 

@@ -119,7 +119,11 @@ func (p *Procs) allPast(phase string) bool {
 // error_detail), together with the error, so the run still fails.
 func (p *Procs) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	srv := bench.NewSampler(p.opts.StatsURL, p.opts.ServerPID)
+	trust, err := p.opts.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	srv := bench.NewSampler(p.opts.StatsURL, p.opts.ServerPID, trust)
 	before := srv.Mark(ctx)
 
 	// Sample the server once every child has finished its ramp.

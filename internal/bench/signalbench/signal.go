@@ -263,7 +263,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	if o.ChatRate > 0 {
 		r.series.Pull(LatChat, r.chatSecond)
 	}
-	srv := bench.NewSampler(o.StatsURL, o.ServerPID)
+	srv := bench.NewSampler(o.StatsURL, o.ServerPID, r.tls)
 	before := srv.Mark(ctx)
 
 	// Ping shards: a few goroutines walk all sessions instead of one
