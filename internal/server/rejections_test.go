@@ -101,3 +101,45 @@ func rejected(t *testing.T, base, reason string) float64 {
 	}
 	return v
 }
+
+// TestInSessionRefusalsCounted: what a joined session's token does not
+// grant (publish without the grant, media after the token expired) is
+// counted and logged like a refusal at join.
+func TestInSessionRefusalsCounted(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	var logs syncio.Buffer
+	ts := newTestServer(t, Config{MediaPlane: &fakeMedia{}, AuthSecret: secret, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	admin := httptest.NewServer(ts.AdminHandler())
+	defer admin.Close()
+	// Valid for about a second more, with the leeway (JWT expiry is in
+	// whole seconds).
+	tok, err := auth.Mint(secret, auth.Grant{Room: "r", Identity: "sub", Subscribe: true}, time.Minute, time.Now().Add(-time.Minute-auth.Leeway+time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, ts.wsURL, nil)
+	defer c.Close()
+	if _, err := c.Join(ctxT(t), "r", "sub", tok); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name, msgType, reason, code string
+		wait                        time.Duration
+	}{
+		{"publish without the grant", signal.TypePublish, "forbidden", signal.CodeForbidden, 0},
+		{"subscribe after expiry", signal.TypeSubscribe, "expired", signal.CodeUnauthorized, 2100 * time.Millisecond},
+	} {
+		time.Sleep(step.wait)
+		before := rejected(t, admin.URL, step.reason)
+		_, err := c.Call(ctxT(t), &signal.Message{Type: step.msgType, SDP: "x"})
+		if !errors.Is(err, &signal.Error{Code: step.code}) {
+			t.Fatalf("%s: %v, want %s", step.name, err, step.code)
+		}
+		if got := rejected(t, admin.URL, step.reason); got != before+1 {
+			t.Errorf("%s: livectl_rejected_total{reason=%q} went %v -> %v, want +1", step.name, step.reason, before, got)
+		}
+	}
+	if !regexp.MustCompile(`msg="token refused" reason=expired remote=127\.0\.0\.1:\d+ room=r`).MatchString(logs.String()) {
+		t.Errorf("no log line for the expired token with the remote address and room:\n%s", logs.String())
+	}
+}

@@ -459,15 +459,15 @@ func (c *session) handleMedia(m *signal.Message) {
 		c.replyError(m.ID, signal.CodeUnsupported, "media is unavailable for this session (the media plane refused it)")
 		return
 	case m.Type == signal.TypePublish && !c.grant.Publish:
-		c.replyError(m.ID, signal.CodeForbidden, "token does not grant publish")
+		c.refuseToken(m, rejectForbidden, signal.CodeForbidden, "token does not grant publish")
 		return
 	case m.Type == signal.TypeSubscribe && !c.grant.Subscribe:
-		c.replyError(m.ID, signal.CodeForbidden, "token does not grant subscribe")
+		c.refuseToken(m, rejectForbidden, signal.CodeForbidden, "token does not grant subscribe")
 		return
 	case (m.Type == signal.TypePublish || m.Type == signal.TypeSubscribe) && c.grant.Expired(time.Now()):
 		// A token admits a session; starting media is re-checked, so a
 		// short-lived token does not grant publishing for ever.
-		c.replyError(m.ID, signal.CodeUnauthorized, "the token this session joined with has expired: leave and join again with a fresh one")
+		c.refuseToken(m, rejectExpired, signal.CodeUnauthorized, "the token this session joined with has expired: leave and join again with a fresh one")
 		return
 	}
 	reply, err := c.media.Handle(c.srv.ctx, m)
@@ -499,7 +499,7 @@ func (c *session) chat(m *signal.Message) {
 		c.replyError(m.ID, signal.CodeNotJoined, "chat needs a joined room: send join first")
 		return
 	case !c.grant.Chat:
-		c.replyError(m.ID, signal.CodeForbidden, "token does not grant chat")
+		c.refuseToken(m, rejectForbidden, signal.CodeForbidden, "token does not grant chat")
 		return
 	}
 	if err := signal.CheckChatText(m.Text, rc.ChatMaxBytes); err != nil {
@@ -557,6 +557,17 @@ func (c *session) mediaSend(gen uint32, m *signal.Message) bool {
 	}
 	c.mu.Unlock()
 	return c.send(m)
+}
+
+// refuseToken refuses m for what the session's token does not grant: it is
+// counted and logged like a token refused at the door (rejectToken).
+func (c *session) refuseToken(m *signal.Message, why rejectReason, code, reason string) {
+	room := ""
+	if c.room != nil {
+		room = c.room.name
+	}
+	_ = c.srv.rejectToken(c.conn.RemoteAddr().String(), room, why, &signal.Error{Code: code, Reason: reason})
+	c.replyError(m.ID, code, reason)
 }
 
 func (c *session) replyError(id, code, reason string) {
