@@ -150,7 +150,7 @@ func TestSimulcastConstrainedPathChromium(t *testing.T) {
 	// within the test's bound in only half of the runs so far, so the test
 	// runs on request and not in .ci/run.
 	if os.Getenv("LIVECTL_SIMULCAST_PATH") == "" {
-		t.Skip("the constrained-path simulcast test runs with LIVECTL_SIMULCAST_PATH=1 (it needs a quiet machine: docs/media.md)")
+		t.Skip("the constrained-path simulcast test runs with LIVECTL_SIMULCAST_PATH=1 (.ci/run sets it; it needs root, ip and tc: docs/media.md)")
 	}
 	browsertest.Path(t)
 	needRoot(t)
