@@ -12,6 +12,7 @@ import (
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -65,9 +66,12 @@ func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry
 	}
 	f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { b.lastBWE = e })
 	ir.Add(f)
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
-		return fmt.Errorf("configuring transport-wide sequence numbers: %w", err)
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return fmt.Errorf("configuring transport-wide sequence numbers: %w", err)
+		}
 	}
+	ir.Add(twccStampFactory{}) // twccstamp.go
 	return nil
 }
 
