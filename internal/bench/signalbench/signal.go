@@ -322,6 +322,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	stopPings()
 	pwg.Wait()
 	var chat *Chat
+	// The report's histograms: r.hist, plus chat's when there is chat. A
+	// copy, not r.hist itself: a late pong still reads r.hist from a read
+	// loop, so the map is not written once sessions run.
+	hists := r.hist
 	if o.ChatRate > 0 {
 		var serverCPU time.Duration
 		if end := srv.Mark(ctx); end.CPUOK && peak.CPUOK {
@@ -329,7 +333,8 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		}
 		chat = r.chatReport(r.sessions(func(*session) bool { return true }),
 			func(s *session) bool { return !s.dead && s.c.err() == nil }, bench.ProcessCPU()-chatCPU0, serverCPU)
-		r.hist[LatChat] = r.chatHist() // recorded in stripes
+		hists = maps.Clone(r.hist)
+		hists[LatChat] = r.chatHist() // recorded in stripes
 	}
 	r.leaveAll()
 	r.setPhase(PhaseDone)
@@ -351,7 +356,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		},
 		Errors:      map[string]int64{},
 		Latency:     map[string]hist.Summary{},
-		Histograms:  r.hist,
+		Histograms:  hists,
 		Interrupted: ctx.Err() != nil,
 		Rate:        Rate{Messages: r.msgs.Load(), RampS: round2(rampS)},
 		Client: Client{
@@ -384,7 +389,7 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		}
 	}
 	r.errMu.Unlock()
-	for name, h := range r.hist {
+	for name, h := range hists {
 		rep.Latency[name] = h.Summary()
 	}
 	if rampS > 0 {
