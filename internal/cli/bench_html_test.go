@@ -19,8 +19,12 @@ func TestBenchReportHTMLInChromium(t *testing.T) {
 	dir := t.TempDir()
 	files := []string{filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}
 	for i, file := range files {
-		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", []string{"40", "60"}[i], "--rate", "30",
-			"--duration", "1s", "--ping-interval", "100ms", "--quiet", "--out", file); code != ExitOK {
+		// Ramps of 2 and 3 s and a 2 s hold, so that every line spans two
+		// seconds or more even when a loaded machine delays the sessions:
+		// with ramps of 1.3 and 2 s and a 1 s hold, the count of drawn
+		// lines once came out short on a machine at load 15-25.
+		if code, _, stderr := runCLI(t, nil, "bench", "signal", "--url", url, "--conns", []string{"40", "60"}[i], "--rate", "20",
+			"--duration", "2s", "--ping-interval", "100ms", "--quiet", "--out", file); code != ExitOK {
 			t.Fatalf("run: exit %d: %s", code, stderr)
 		}
 	}
