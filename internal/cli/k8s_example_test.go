@@ -75,13 +75,17 @@ func TestK8sIndexedJobExample(t *testing.T) {
 		}
 		return out
 	}
+	argv := make([][]string, n) // built before the shards start: args sets shards
+	for i := range n {
+		argv[i] = args(i)
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			env := map[string]string{"JOB_COMPLETION_INDEX": strconv.Itoa(i)}
-			if code, _, stderr := runCLI(t, env, args(i)...); code != ExitOK {
+			if code, _, stderr := runCLI(t, env, argv[i]...); code != ExitOK {
 				t.Errorf("shard %d: exit %d: %s", i, code, stderr)
 			}
 		}()
