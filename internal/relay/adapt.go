@@ -65,6 +65,11 @@ const (
 	probeLoss  = 0.02
 	// rateWindow is the interval the layers' bitrates are measured over.
 	rateWindow = time.Second
+	// capWaitMax is how long a viewer whose cap rules out every layer
+	// that has come waits for one it allows: a publisher's layers start
+	// within milliseconds of each other, and one that sends no layer
+	// within the cap gets the lowest it sends after this.
+	capWaitMax = 2 * time.Second
 )
 
 // selector is a down-track's layer choice state (adapt loop only, but for
@@ -79,6 +84,9 @@ type selector struct {
 	lastChange int64
 	probeHold  int64 // the wait before the next probe
 	probed     bool  // the last climb was a probe
+	// capWaitSince is when the adapt loop first saw the down-track
+	// waiting for a layer within its cap (layerState.capWait).
+	capWaitSince int64
 	// nacksAt and packetsAt are the down-track's counters at the last
 	// adapt, for nackRatio.
 	nacksAt, packetsAt uint64
@@ -232,6 +240,20 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 		cur = -1
 	}
 	top := d.maxIndex(layers)
+	if d.layers.capWait.Load() {
+		// Paused at attach for a layer within the viewer's cap: take it
+		// once it has come, or the lowest there is after capWaitMax.
+		if sel.capWaitSince == 0 {
+			sel.capWaitSince = now
+		}
+		excluded := d.capExcludes(layers[0])
+		if excluded && now-sel.capWaitSince < int64(capWaitMax) {
+			return
+		}
+		d.layers.capWait.Store(false)
+		d.chooseLayer(layers, top)
+		return
+	}
 	requested := sel.requested.Swap(false)
 	gone := cur >= 0 && target.removed.Load()
 	if !measured(layers[:top+1]) {
@@ -320,6 +342,12 @@ func (d *downTrack) chooseLayer(layers []*upTrack, i int) {
 	}
 	to := layers[i]
 	src := d.src.Load()
+	if to != src && d.layers.paused.Load() {
+		// Stay paused until to's keyframe (switchTo resumes), rather than
+		// resume on the old layer meanwhile.
+		d.beginSwitch(to)
+		return
+	}
 	if d.layers.paused.Swap(false) && to == src {
 		d.startWaiting(src) // resume on a keyframe (gate), asked for until it comes
 	}

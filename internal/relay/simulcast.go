@@ -100,6 +100,10 @@ func (t *upTrack) noteSize(p *packet) {
 type layerState struct {
 	next   atomic.Pointer[upTrack] // the layer being switched to, until its keyframe
 	paused atomic.Bool             // below the lowest layer: video pauses
+	// capWait: the viewer's cap rules out every layer that has arrived
+	// (it asked for q, and h came first): video waits, paused, for a
+	// layer within the cap (adapt loop, capWaitMax at most).
+	capWait atomic.Bool
 
 	// Requested maximum (set_quality, WHEP ?layer= / ?max_width=):
 	// maxRank+1 (0: none) and a maximum width (0: none).
@@ -161,6 +165,7 @@ func (d *downTrack) switchTo(to, from *upTrack) bool {
 	from.removeDown(d)
 	d.layers.switches.Add(1)
 	d.layers.wasPaused = false
+	d.layers.paused.Store(false) // a switch chosen while paused resumes here (chooseLayer)
 	return true
 }
 
@@ -203,6 +208,11 @@ func (d *downTrack) firstLayer(t *upTrack) *upTrack {
 	if len(layers) == 0 {
 		return t
 	}
+	if d.capExcludes(layers[0]) {
+		d.layers.capWait.Store(true)
+		d.layers.paused.Store(true)
+		return layers[0]
+	}
 	top := d.maxIndex(layers)
 	i := 0
 	for i < top && ridRank(layers[i+1].info.RID) <= 1 {
@@ -216,7 +226,15 @@ func (d *downTrack) firstLayer(t *upTrack) *upTrack {
 	return layers[max(i, 0)]
 }
 
-// maxIndex is the highest layer index the viewer allows.
+// capExcludes reports whether the viewer's cap by layer rules out l.
+func (d *downTrack) capExcludes(l *upTrack) bool {
+	r := int(d.layers.maxRank.Load()) - 1
+	return r >= 0 && ridRank(l.info.RID) > r
+}
+
+// maxIndex is the highest layer index the viewer allows (the lowest when
+// it allows none).
+
 func (d *downTrack) maxIndex(layers []*upTrack) int {
 	top := len(layers) - 1
 	if r := int(d.layers.maxRank.Load()) - 1; r >= 0 {

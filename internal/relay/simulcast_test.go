@@ -211,3 +211,43 @@ func TestAdaptNoProbeWithCapacity(t *testing.T) {
 		d.detach()
 	}
 }
+
+// TestCapWaitsForAllowedLayer: a viewer capped at q whose track's h layer
+// comes first is paused, not sent h; it takes q when q comes, or, when the
+// publisher sends no layer within the cap, the lowest there is after
+// capWaitMax.
+func TestCapWaitsForAllowedLayer(t *testing.T) {
+	for _, qComes := range []bool{true, false} {
+		h := newHarness(Config{})
+		d := h.downTrack(&recordWriter{})
+		d.setQuality(LayerRequest{RID: "q"})
+		g := &layerGroup{}
+		layer := func(rid string, ssrc uint32) *upTrack {
+			l := h.upTrack(webrtc.MimeTypeVP8)
+			l.info.RID, l.ssrc, l.group = rid, ssrc, g
+			g.add(l)
+			return l
+		}
+		hl := layer("h", 1001)
+		if !d.attach(hl) {
+			t.Fatal("attach failed")
+		}
+		if !d.layers.paused.Load() || !d.layers.capWait.Load() {
+			t.Fatalf("capped at q with only h come: paused %v, waiting %v; want both", d.layers.paused.Load(), d.layers.capWait.Load())
+		}
+		start := int64(time.Hour)
+		d.adapt(start, 5_000_000, 0)
+		if d.layers.next.Load() != nil || !d.layers.paused.Load() {
+			t.Fatal("the wait ended before a layer within the cap came")
+		}
+		want, at := hl, start+int64(capWaitMax)+1
+		if qComes {
+			want, at = layer("q", 1002), start+int64(adaptInterval)
+		}
+		d.adapt(at, 5_000_000, 0)
+		if next := d.layers.next.Load(); want == hl && (next != nil || d.layers.paused.Load()) || want != hl && next != want {
+			t.Errorf("q comes: %v: next %v, paused %v; want to forward %s", qComes, next, d.layers.paused.Load(), want.info.RID)
+		}
+		d.detach()
+	}
+}
