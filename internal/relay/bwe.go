@@ -74,9 +74,13 @@ type subscriberBWE struct {
 const capacityShare = 0.95
 
 // capacityHold is how long the last capacity reading stands when the
-// trains give none (a paused viewer sends none): then the estimate starts
-// again from initialEstimate.
-const capacityHold = 20 * time.Second
+// trains give none (a paused viewer sends none; a Chromium publisher's
+// layer, with keyframes only on request, makes few): then the estimate
+// starts again from initialEstimate. Long enough that a lapse does not
+// send a narrow viewer probing (docs/media.md), short enough that a
+// lifted limit the trains miss is found by a probe soon (20 s kept a
+// Chromium viewer on h for up to 24.6 s after a lift).
+const capacityHold = 10 * time.Second
 
 // feedback hands transport-wide feedback to the train meter (RTCP goroutines).
 func (b *subscriberBWE) feedback(fb *rtcp.TransportLayerCC) {
