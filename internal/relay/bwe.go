@@ -3,33 +3,31 @@ package relay
 import (
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
-// Bandwidth estimation towards subscribers of rooms with simulcast. Each
-// such subscriber's peer connection stamps its outgoing packets with
-// transport-wide sequence numbers (twccstamp.go); the viewer's
-// transport-wide feedback (every browser and pion peer sends it) feeds the
-// train meter (trains.go), which measures the path's capacity from the
-// arrival spread of back-to-back packets. The viewer's receiver reports
-// cap it by loss (updateLossEstimate); subscribers whose client sends no
-// transport-wide feedback have the loss-based estimate alone.
-//
-// pion's gcc estimator did this job before, and cost a quarter of the
-// server's CPU with 100 simulcast viewers (a map insert and a list element
-// per packet sent, 7 allocations per packet; docs/media.md) while its
-// delay-based target was used only until the trains measured a capacity.
+// Bandwidth estimation towards subscribers. Each subscriber's peer
+// connection stamps its outgoing packets with transport-wide sequence
+// numbers; the viewer's transport-wide congestion control feedback (every
+// browser and pion peer sends it) feeds pion's Google congestion control
+// send-side estimator (delay and loss based). Subscribers whose client
+// sends no such feedback get a loss-based estimate from their receiver
+// reports instead (lossEstimate). Publishers' peer connections are made by
+// another API without either: the relay sends them no media.
 const (
 	// initialEstimate is where each viewer's estimate starts, before any
-	// capacity is measured: enough for the middle of the usual three
-	// layers, so a viewer starts there and climbs (or drops) within
-	// seconds.
+	// feedback: enough for the middle of the usual three layers, so a
+	// viewer starts there and climbs (or drops) within seconds.
 	initialEstimate = 1_000_000
 	minEstimate     = 30_000
 	maxEstimate     = 50_000_000
@@ -38,23 +36,60 @@ const (
 	twccGrace = 3 * time.Second
 )
 
-// registerTWCC makes a subscriber API's peers stamp transport-wide
-// sequence numbers on what they send.
-func registerTWCC(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+// bweFactory builds the subscriber API's congestion controller; the
+// estimator it makes for each new peer connection is handed to newPeer
+// through lastBWE (peer connections are made one at a time, under bweMu).
+type bweFactory struct {
+	mu      sync.Mutex // held around NewPeerConnection
+	lastBWE cc.BandwidthEstimator
+}
+
+// registerBWE adds the send-side estimator and the transport-wide sequence
+// number header extension to a subscriber API's interceptors. The
+// congestion controller goes first so that the header extension
+// interceptor, added after it, runs first on the way out and the
+// estimator sees every packet with its sequence number.
+func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry, logs logging.LoggerFactory) error {
+	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(initialEstimate),
+			gcc.SendSideBWEMinBitrate(minEstimate),
+			gcc.SendSideBWEMaxBitrate(maxEstimate),
+			// The relay does not pace: the subscriber's writer sends as
+			// packets come, and pacing is the publisher's encoder's job.
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+			gcc.WithLoggerFactory(logs),
+		)
+	})
+	if err != nil {
+		return fmt.Errorf("creating the congestion controller: %w", err)
+	}
+	f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { b.lastBWE = e })
+	ir.Add(f)
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
 			return fmt.Errorf("configuring transport-wide sequence numbers: %w", err)
 		}
 	}
-	ir.Add(twccStampFactory{})
+	ir.Add(twccStampFactory{}) // twccstamp.go
 	return nil
+}
+
+// newPeerWithBWE makes a subscriber's peer connection and returns its
+// estimator (nil if the API has none).
+func (b *bweFactory) newPeerWithBWE(make func() (*webrtc.PeerConnection, error)) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lastBWE = nil
+	pc, err := make()
+	return pc, b.lastBWE, err
 }
 
 // subscriberBWE is one subscriber's estimate.
 type subscriberBWE struct {
-	twcc     bool         // the peer stamps transport-wide numbers (a simulcast room)
-	twccSeen atomic.Bool  // transport-wide feedback has arrived
-	since    atomic.Int64 // nanotime the subscriber connected
+	est      cc.BandwidthEstimator // nil without the estimator
+	twccSeen atomic.Bool           // feedback has arrived: est is live
+	since    atomic.Int64          // nanotime the subscriber connected
 
 	// Loss-based fallback, updated by the adapt loop.
 	lossBps atomic.Uint64
@@ -63,24 +98,14 @@ type subscriberBWE struct {
 	// trains measures the path's capacity (trains.go); made on the first
 	// transport-wide feedback. capacity is its last reading in bits/s,
 	// set by the adapt loop (read by stats too).
-	trains     atomic.Pointer[trainMeter]
-	capacity   atomic.Uint64
-	capacityAt int64 // when capacity was last measured (adapt loop)
-	logAt      int64 // the adapt loop's last debug line (logAdapt)
+	trains   atomic.Pointer[trainMeter]
+	capacity atomic.Uint64
+	logAt    int64 // the adapt loop's last debug line (logAdapt)
 }
 
 // capacityShare is the part of the measured capacity a viewer's tracks may
 // take: the rest absorbs keyframe bursts (climbing also needs upHeadroom).
 const capacityShare = 0.95
-
-// capacityHold is how long the last capacity reading stands when the
-// trains give none (a paused viewer sends none; a Chromium publisher's
-// layer, with keyframes only on request, makes few): then the estimate
-// starts again from initialEstimate. Long enough that a lapse does not
-// send a narrow viewer probing (docs/media.md), short enough that a
-// lifted limit the trains miss is found by a probe soon (20 s kept a
-// Chromium viewer on h for up to 24.6 s after a lift).
-const capacityHold = 10 * time.Second
 
 // feedback hands transport-wide feedback to the train meter (RTCP goroutines).
 func (b *subscriberBWE) feedback(fb *rtcp.TransportLayerCC) {
@@ -99,35 +124,37 @@ func (b *subscriberBWE) measureCapacity(now int64) {
 	if m := b.trains.Load(); m != nil {
 		c = m.capacity(now)
 	}
-	if c > 0 {
-		b.capacity.Store(uint64(c))
-		b.capacityAt = now
-		return
-	}
-	// No reading in the trains' window: keep the last one for a while
-	// rather than fall back to initialEstimate, which on a path that
-	// carries only the middle layer is room enough to probe the top one.
-	if now-b.capacityAt > int64(capacityHold) {
-		b.capacity.Store(0)
-	}
+	b.capacity.Store(uint64(c))
 }
 
 // estimate is the subscriber's available send bitrate in bits/s: the
-// path's capacity its packet trains measured (trains.go), capped by the
-// loss the viewer's receiver reports show; before a capacity is measured,
-// initialEstimate under the same cap. Without transport-wide feedback
-// (past twccGrace) it is the loss-based estimate alone.
+// path's capacity its packet trains measured (trains.go), or without one
+// the delay-based part of gcc's estimate, capped by the loss the viewer's
+// receiver reports show. gcc's own loss-based part is not used: it counts
+// loss from the transport-wide feedback, and on viewers whose receiver
+// reports said 0 % lost it reported 40–60 % (seen with pion interceptor
+// v0.1.51 in TestSimulcastAdaptsPerViewer), which would hold every viewer
+// on the lowest layer.
 func (s *Subscriber) estimate() float64 {
 	b := &s.bwe
 	lossCap := float64(b.lossBps.Load())
 	if lossCap == 0 {
 		lossCap = maxEstimate
 	}
-	if b.twcc && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
+	if b.est != nil && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
+		delay := float64(initialEstimate)
+		if v, ok := b.est.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
+			delay = float64(v)
+		}
 		if c := float64(b.capacity.Load()); c > 0 {
+			// A measured capacity replaces gcc's delay target, which says
+			// nothing of room above what is sent (trains.go) and after a
+			// keyframe burst's overuse climbs back additively, a few
+			// kbit/s a second: a viewer that started on q behind 700
+			// kbit/s took 5 s to see room for h. Loss still caps it.
 			return min(c*capacityShare, lossCap)
 		}
-		return min(initialEstimate, lossCap)
+		return min(delay, lossCap)
 	}
 	if lossCap < maxEstimate {
 		return lossCap
@@ -137,7 +164,7 @@ func (s *Subscriber) estimate() float64 {
 
 // estimateSource names what estimate uses, for stats.
 func (s *Subscriber) estimateSource() string {
-	if s.bwe.twcc && s.bwe.twccSeen.Load() {
+	if s.bwe.est != nil && s.bwe.twccSeen.Load() {
 		return "twcc"
 	}
 	return "loss"
@@ -166,4 +193,12 @@ func (b *subscriberBWE) updateLossEstimate(now int64, sent, loss float64) {
 		cur *= 1.15
 	}
 	b.lossBps.Store(uint64(math.Min(math.Max(cur, minEstimate), maxEstimate)))
+}
+
+// bweStats is the estimator's own view, for debug logs.
+func (s *Subscriber) bweStats() map[string]any {
+	if s.bwe.est == nil {
+		return nil
+	}
+	return s.bwe.est.GetStats()
 }

@@ -144,6 +144,7 @@ type Relay struct {
 	// plainSubAPI is other subscribers': without the estimator and the
 	// transport-wide sequence numbers it reads (see subscriberAPI).
 	plainSubAPI *webrtc.API
+	bwe         bweFactory
 
 	stopAdapt chan struct{} // ends adaptLoop
 	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
@@ -284,12 +285,12 @@ func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interce
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// registerSimulcastSubscriber sets up subscribers whose send bitrate is
-// estimated, to choose their simulcast layers (bwe.go): their packets carry
-// transport-wide sequence numbers for the train meter, and sender reports
-// are the only other RTCP they need.
+// registerSimulcastSubscriber sets up subscribers whose send bitrate r.bwe
+// estimates, to choose their simulcast layers: the congestion controller
+// reads their transport-wide feedback, and sender reports are the only
+// other RTCP they need.
 func (r *Relay) registerSimulcastSubscriber(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	if err := registerTWCC(m, ir); err != nil {
+	if err := r.bwe.registerBWE(m, ir, r.pionLogs); err != nil {
 		return err
 	}
 	return r.registerSubscriberInterceptors(m, ir)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -50,8 +51,8 @@ type Subscriber struct {
 
 // newSubscriber builds a subscriber's peer connection. Only a viewer of a
 // room whose video comes in simulcast layers carries congestion control
-// (transport-wide sequence numbers on its packets, and the train meter
-// fed from its feedback): its estimate chooses the layer. Elsewhere there is
+// (pion's gcc estimator, two goroutines, and the transport-wide sequence
+// number interceptor): its estimate chooses the layer. Elsewhere there is
 // nothing to choose, and that machinery would cost every viewer memory
 // and CPU for nothing. The room is judged when the peer is built: a viewer
 // that joined before a simulcast publisher has no transport-wide feedback,
@@ -59,11 +60,16 @@ type Subscriber struct {
 func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Subscriber, error) {
 	var (
 		pc      *webrtc.PeerConnection
+		est     cc.BandwidthEstimator
 		release func()
 		err     error
 	)
 	if r.roomSimulcast(room) {
-		pc, release, err = r.newPeer(r.subAPI)
+		pc, est, err = r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
+			pc, rel, err := r.newPeer(r.subAPI)
+			release = rel
+			return pc, err
+		})
 	} else {
 		pc, release, err = r.newPeer(r.plainSubAPI)
 	}
@@ -72,7 +78,7 @@ func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Sub
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
 		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
-	s.bwe.twcc = r.roomSimulcast(room) && pc != nil
+	s.bwe.est = est
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
 		s.bwe.since.Store(nanotime())

@@ -9,11 +9,12 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Path capacity from packet trains. A delay-based estimate (pion's gcc,
-// which the relay used before) says nothing about room above what a viewer
-// is sent: while the path is not full, pion's rate controller raised it 8 %
-// a second without bound, so a viewer on h behind 700 kbit/s saw 2 Mbit/s
-// "fit" the 1.4 Mbit/s f layer, switched up and froze for seconds. The relay does not
+// Path capacity from packet trains. gcc's delay-based estimate says
+// nothing about room above what a viewer is sent: while the path is not
+// full, pion's rate controller raises it 8 % a second without bound (its
+// 1.5 × received-rate cap applies only while the received rate is above
+// the estimate), so a viewer on h behind 700 kbit/s saw 2 Mbit/s "fit" the
+// 1.4 Mbit/s f layer, switched up and froze for seconds. The relay does not
 // pace: a keyframe's packets, and a frame's, leave back to back, and the
 // narrowest link of the path spreads them out to its own rate. The viewer's
 // transport-wide feedback says when each arrived, so each such train

@@ -149,28 +149,3 @@ func TestTrainRecordAllocs(t *testing.T) {
 		t.Error("record did not keep the packet")
 	}
 }
-
-// TestCapacityHeld: a capacity reading stands for capacityHold after the
-// trains' window has none (the estimate does not jump back to
-// initialEstimate, which would let a narrow viewer probe a layer its path
-// cannot carry), and then gives way.
-func TestCapacityHeld(t *testing.T) {
-	var b subscriberBWE
-	t0 := int64(time.Hour)
-	m := &trainMeter{samples: []capSample{{bps: 700_000, at: t0}, {bps: 700_000, at: t0}}}
-	b.trains.Store(m)
-	for _, step := range []struct {
-		at   time.Duration
-		want uint64
-	}{
-		{0, 700_000},
-		{capacityWindow + time.Second, 700_000}, // no train in the window: held
-		{capacityHold - time.Second, 700_000},
-		{capacityHold + time.Second, 0},
-	} {
-		b.measureCapacity(t0 + int64(step.at))
-		if got := b.capacity.Load(); got != step.want {
-			t.Errorf("%v after the last train: capacity %d, want %d", step.at, got, step.want)
-		}
-	}
-}
