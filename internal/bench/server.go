@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/livectl/livectl/internal/stats"
+	"github.com/livectl/livectl/internal/tlsconf"
 )
 
 // StatsURLFor derives a livectl server's /v1/stats address from its /ws URL.
@@ -92,11 +93,7 @@ type Sampler struct {
 // trust is what an https:// statsURL is verified against (the run's --ca or
 // --insecure; nil for the system's roots).
 func NewSampler(statsURL string, pid int, trust *tls.Config) *Sampler {
-	client := &http.Client{Timeout: fetchTimeout}
-	if trust != nil {
-		client.Transport = &http.Transport{TLSClientConfig: trust, Proxy: http.ProxyFromEnvironment}
-	}
-	return &Sampler{url: statsURL, pid: pid, client: client,
+	return &Sampler{url: statsURL, pid: pid, client: &http.Client{Timeout: fetchTimeout, Transport: tlsconf.Transport(trust)},
 		stopCh: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -134,6 +131,7 @@ func (s *Sampler) Stop() Peaks {
 		if s.started {
 			<-s.done
 		}
+		s.client.CloseIdleConnections() // its own transport: nothing else's
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()

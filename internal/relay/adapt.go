@@ -255,6 +255,7 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 			return
 		}
 		d.layers.capWait.Store(false)
+		sel.capWaitSince = 0 // a later attach waits afresh
 		d.chooseLayer(layers, top)
 		return
 	}
