@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // batchConn is a /ws connection's socket with a write buffer the write
@@ -16,8 +19,10 @@ import (
 // none.
 type batchConn struct {
 	net.Conn
-	mu  sync.Mutex
-	buf *[]byte // non-nil while batching
+	mu      sync.Mutex
+	raw     syscall.RawConn // the socket's, for writes without a deadline; nil if it has none
+	buf     *[]byte         // non-nil while batching
+	timeout time.Duration   // each write of a batch must finish within it
 }
 
 // maxBatchBytes is flushed as it fills: a batch never holds more.
@@ -47,14 +52,56 @@ func (b *batchConn) flushLocked() error {
 	if len(*b.buf) == 0 {
 		return nil
 	}
-	_, err := b.Conn.Write(*b.buf)
+	_, err := b.writeTimed(*b.buf)
 	*b.buf = (*b.buf)[:0]
 	return err
 }
 
-// begin buffers writes until end.
-func (b *batchConn) begin() {
+// writeTimed writes p, giving the write a deadline of b.timeout only if
+// the socket cannot take p at once. A socket with room in its buffer
+// takes a batch without waiting, and arming a deadline timer costs a
+// third as much as the write itself (a profile of a room of 10,000 with
+// chat), so the deadline is armed only on the way to waiting.
+func (b *batchConn) writeTimed(p []byte) (int, error) {
+	n, err := b.writeNow(p)
+	if err != nil || n == len(p) {
+		return n, err
+	}
+	if b.timeout > 0 {
+		b.Conn.SetWriteDeadline(time.Now().Add(b.timeout))
+	}
+	m, err := b.Conn.Write(p[n:])
+	return n + m, err
+}
+
+// writeNow writes as much of p as the socket takes without waiting. An
+// error is the socket's own (the peer reset the connection, say); a write
+// that cannot start (a deadline that has passed, a closed socket) reports
+// none, and the caller's timed write then says why.
+func (b *batchConn) writeNow(p []byte) (int, error) {
+	if b.raw == nil {
+		return 0, nil
+	}
+	n := 0
+	var werr error
+	if b.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), p)
+		return true // never wait here
+	}) != nil {
+		return 0, nil
+	}
+	if werr != nil && werr != syscall.EAGAIN && werr != syscall.EINTR {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Source: b.LocalAddr(), Addr: b.RemoteAddr(),
+			Err: os.NewSyscallError("write", werr)}
+	}
+	return max(n, 0), nil
+}
+
+// begin buffers writes until end, and gives each system call that
+// writes the buffer a deadline of timeout (none if 0).
+func (b *batchConn) begin(timeout time.Duration) {
 	b.mu.Lock()
+	b.timeout = timeout
 	if b.buf == nil {
 		b.buf = batchBufs.Get().(*[]byte)
 	}
@@ -91,7 +138,11 @@ func (w batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &batchConn{Conn: conn}, brw, nil
+	bc := &batchConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		bc.raw, _ = sc.SyscallConn()
+	}
+	return bc, brw, nil
 }
 
 func (w batchingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

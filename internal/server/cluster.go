@@ -72,7 +72,7 @@ func (s *Server) RemoteEvent(room string, frame []byte) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if !rm.closed {
-		s.reg.broadcastFrame(rm, nil, frame)
+		s.reg.broadcastFrame(rm, nil, textFrame(frame))
 	}
 }
 

@@ -419,7 +419,7 @@ func (r *registry) sendUpdate(rm *room) {
 	f, ok := r.updateFrame(rm, p, v)
 	if !ok || len(rm.members) <= updateChunk {
 		if ok {
-			r.broadcastFrame(rm, nil, f.data)
+			r.broadcastFrame(rm, nil, f)
 		}
 		rm.updateArmed = false
 		rm.mu.Unlock()
@@ -478,7 +478,7 @@ func (r *registry) updateFrame(rm *room, p, v int) (frame, bool) {
 	if err != nil {
 		return frame{}, false
 	}
-	return frame{op: opText, data: b}, true
+	return textFrame(b), true
 }
 
 // chatRefusal says which limit refused a chat message.
@@ -553,7 +553,7 @@ func (r *registry) flushLocked(rm *room, srv *Server) {
 		srv.log.Error("encoding chat batch", "room", rm.name, "err", err)
 		return
 	}
-	f := frame{op: opText, data: b}
+	f := textFrame(b)
 	var queued uint64
 	for o := range rm.members {
 		if o.pushChat(f, len(msgs)) {
@@ -582,7 +582,7 @@ func (r *registry) broadcast(rm *room, except *session, m *signal.Message) {
 	if err != nil {
 		return
 	}
-	r.broadcastFrame(rm, except, b)
+	r.broadcastFrame(rm, except, textFrame(b))
 }
 
 // announce broadcasts a membership event and, in a cluster, passes it to
@@ -596,14 +596,12 @@ func (r *registry) announce(rm *room, except *session, m *signal.Message) {
 	if err != nil {
 		return
 	}
-	r.broadcastFrame(rm, except, b)
+	r.broadcastFrame(rm, except, textFrame(b))
 	r.cluster.Event(rm.name, b)
 }
 
-// broadcastFrame queues the encoded message b to every member of rm but
-// except.
-func (r *registry) broadcastFrame(rm *room, except *session, b []byte) {
-	f := frame{op: opText, data: b}
+// broadcastFrame queues f to every member of rm but except.
+func (r *registry) broadcastFrame(rm *room, except *session, f frame) {
 	for o := range rm.members {
 		if o != except {
 			o.push(f, false)

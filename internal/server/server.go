@@ -539,7 +539,7 @@ func (s *Server) StartDrain(deadline time.Time) {
 		DeadlineMS: max(time.Until(deadline).Milliseconds(), 0)}
 	b, _ := signal.Encode(msg)
 	for _, sess := range s.snapshotSessions() {
-		sess.push(frame{op: opText, data: b}, false)
+		sess.push(textFrame(b), false)
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,11 +29,29 @@ const (
 	opClose
 )
 
-// frame is one queued outbound frame. Text frames are encoded once and
-// shared by every recipient of a fan-out.
+// frame is one queued outbound frame. A text frame's data is the whole
+// WebSocket frame, header included (textFrame): it is encoded once and
+// shared by every recipient of a fan-out, and the write loop copies it to
+// the socket as it is, without going through the WebSocket writer.
 type frame struct {
 	data []byte
 	op   uint8
+}
+
+// textFrame frames payload as one unmasked, final WebSocket text frame
+// (RFC 6455 section 5.2), the form a server sends.
+func textFrame(payload []byte) frame {
+	n := len(payload)
+	var b []byte
+	switch {
+	case n < 126:
+		b = append(make([]byte, 0, 2+n), 0x81, byte(n))
+	case n <= 0xffff:
+		b = append(make([]byte, 0, 4+n), 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(make([]byte, 0, 10+n), 0x81, 127), uint64(n))
+	}
+	return frame{op: opText, data: append(b, payload...)}
 }
 
 // session is one /ws connection. Its read loop owns the room membership and
@@ -581,7 +600,7 @@ func (c *session) send(m *signal.Message) bool {
 		c.srv.log.Error("encoding message", "type", m.Type, "err", err)
 		return false
 	}
-	return c.push(frame{op: opText, data: b}, false)
+	return c.push(textFrame(b), false)
 }
 
 // fail sends an error and closes the connection with closeCode. Frames
@@ -663,7 +682,7 @@ func (c *session) push(f frame, last bool) bool {
 		b, _ := signal.Encode(signal.ErrorMessage("", signal.CodeSlowConsumer, fmt.Sprintf(
 			"send queue overflowed: %d frames were waiting for this connection to take them", c.srv.cfg.Limits.SendQueue)))
 		c.queue = append(c.queue[:0],
-			frame{op: opText, data: b},
+			textFrame(b),
 			frame{op: opClose, data: websocket.FormatCloseMessage(signal.CloseSlowConsumer, "send queue overflowed")})
 		c.mu.Unlock()
 		c.srv.counters.dropped[dropSlow].Add(1)
@@ -738,61 +757,83 @@ func (c *session) markClosing() bool {
 // batching writer: one system call for the lot, not one per frame.
 func (c *session) writeLoop() {
 	defer c.srv.wg.Done()
-	low := c.srv.cfg.Limits.SendQueue / 4
 	bc, _ := c.conn.NetConn().(*batchConn)
 	var batch []frame
 	for {
-		c.mu.Lock()
-		if batch != nil {
-			c.written += uint64(len(batch))
-			clear(batch)
-			c.spare = batch[:0]
-		}
-		c.wakeReader(low)
-		if len(c.queue) == 0 && len(c.chatQ) == 0 {
-			c.writing = false
-			c.queue, c.chatQ, c.spare = nil, nil, nil // an idle session holds no queue array
-			c.mu.Unlock()
+		var closing, ok bool
+		if batch, closing, ok = c.nextBatch(batch); !ok {
 			return
 		}
-		batch = append(append(c.spare, c.queue...), c.chatQ...)
-		clear(c.queue)
-		clear(c.chatQ)
-		c.queue, c.chatQ, c.spare = c.queue[:0], c.chatQ[:0], nil
-		closing := c.closing
-		c.mu.Unlock()
-
 		if err := c.writeBatch(bc, batch); err != nil {
-			c.mu.Lock()
-			c.queue, c.chatQ, c.writing = nil, nil, false
-			c.wakeReader(0)
-			wasClosing := c.closing
-			c.closing = true
-			c.mu.Unlock()
-			switch {
-			case wasClosing || closing:
-				// Dropped or closed already, and counted if need be.
-			case peerGone(err):
-				// The client went away (closed or reset the connection)
-				// before the read loop saw it: not a drop.
-				c.srv.log.Debug("connection gone while writing", "session", c.id, "err", err)
-			default:
-				c.srv.counters.dropped[dropWrite].Add(1)
-				c.srv.log.Info("dropping connection: write failed", "session", c.id, "err", err)
-			}
-			c.conn.NetConn().Close()
+			c.writeFailed(err, closing)
 			return
 		}
 	}
 }
 
+// nextBatch counts the batch just written (nil: none) and takes the next
+// one: everything queued, must-deliver frames first. closing is the
+// session's state as it was taken. It reports false, and marks the session
+// not writing, when nothing is queued.
+func (c *session) nextBatch(prev []frame) (batch []frame, closing, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev != nil {
+		c.written += uint64(len(prev))
+		clear(prev)
+		c.spare = prev[:0]
+	}
+	c.wakeReader(c.srv.cfg.Limits.SendQueue / 4)
+	if len(c.queue) == 0 && len(c.chatQ) == 0 {
+		c.writing = false
+		c.queue, c.chatQ, c.spare = nil, nil, nil // an idle session holds no queue array
+		return nil, false, false
+	}
+	batch = append(append(c.spare, c.queue...), c.chatQ...)
+	clear(c.queue)
+	clear(c.chatQ)
+	c.queue, c.chatQ, c.spare = c.queue[:0], c.chatQ[:0], nil
+	return batch, c.closing, true
+}
+
+// writeFailed ends writing after err and closes the connection; closing
+// is the session's state when the failed batch was taken.
+func (c *session) writeFailed(err error, closing bool) {
+	c.mu.Lock()
+	c.queue, c.chatQ, c.writing = nil, nil, false
+	c.wakeReader(0)
+	wasClosing := c.closing
+	c.closing = true
+	c.mu.Unlock()
+	switch {
+	case wasClosing || closing:
+		// Dropped or closed already, and counted if need be.
+	case peerGone(err):
+		// The client went away (closed or reset the connection) before
+		// the read loop saw it: not a drop.
+		c.srv.log.Debug("connection gone while writing", "session", c.id, "err", err)
+	default:
+		c.srv.counters.dropped[dropWrite].Add(1)
+		c.srv.log.Info("dropping connection: write failed", "session", c.id, "err", err)
+	}
+	c.conn.NetConn().Close()
+}
+
 // writeBatch writes frames, buffered by bc (when the connection has one)
-// and flushed once at the end.
+// and flushed once at the end, each system call under a deadline.
 func (c *session) writeBatch(bc *batchConn, frames []frame) error {
 	if bc != nil {
-		bc.begin()
+		timeout := c.srv.cfg.WriteTimeout
+		if frames[len(frames)-1].op == opClose {
+			// The client is being closed: do not wait on it for long.
+			timeout = closeGrace
+		}
+		bc.begin(timeout) // a deadline per system call
 	}
 	for _, f := range frames {
+		if bc == nil && f.op == opText {
+			c.conn.NetConn().SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		}
 		if err := c.write(f); err != nil {
 			if bc != nil {
 				bc.end()
@@ -832,8 +873,11 @@ func (c *session) write(f frame) error {
 		c.conn.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
 		return err
 	default:
-		c.conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		if err := c.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
+		// Straight to the socket (the connection's batching writer, when
+		// it has one). The WebSocket writer's own writes (the read loop's
+		// pongs and close replies) are one Write call each, so frames
+		// never interleave.
+		if _, err := c.conn.NetConn().Write(f.data); err != nil {
 			return err
 		}
 		c.srv.counters.msgsOut.Add(1)

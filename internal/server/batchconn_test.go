@@ -1,0 +1,88 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair returns both ends of a loopback TCP connection, the first in a
+// batchConn as Hijack makes it.
+func tcpPair(t *testing.T) (*batchConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	bc := &batchConn{Conn: c}
+	bc.raw, _ = c.(*net.TCPConn).SyscallConn()
+	t.Cleanup(func() { c.Close(); peer.Close() })
+	return bc, peer
+}
+
+// TestWriteTimed: a batch's write goes out at once when the socket has
+// room, whatever deadline is left over; one that must wait fails at its
+// deadline; a write to a reset connection says the peer is gone.
+func TestWriteTimed(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(bc *batchConn, peer net.Conn)
+		size  int
+		check func(t *testing.T, n int, err error)
+	}{
+		{"room in the socket", func(*batchConn, net.Conn) {}, 1000, func(t *testing.T, n int, err error) {
+			if err != nil || n != 1000 {
+				t.Fatalf("wrote %d bytes, err %v; want 1000, nil", n, err)
+			}
+		}},
+		{"a deadline left over from an earlier write has passed", func(bc *batchConn, _ net.Conn) {
+			bc.SetWriteDeadline(time.Now().Add(-time.Second))
+		}, 1000, func(t *testing.T, n int, err error) {
+			if err != nil || n != 1000 {
+				t.Fatalf("wrote %d bytes, err %v; want 1000, nil", n, err)
+			}
+		}},
+		{"a peer that does not read", func(*batchConn, net.Conn) {}, 64 << 20, func(t *testing.T, n int, err error) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("wrote %d bytes, err %v; want a deadline error", n, err)
+			}
+			if peerGone(err) {
+				t.Fatal("a timed-out write counted as the peer gone")
+			}
+		}},
+		{"a peer that reset the connection", func(_ *batchConn, peer net.Conn) {
+			peer.(*net.TCPConn).SetLinger(0)
+			peer.Close()
+			time.Sleep(50 * time.Millisecond)
+		}, 1000, func(t *testing.T, n int, err error) {
+			if err == nil || !peerGone(err) {
+				t.Fatalf("err %v; want the peer gone", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bc, peer := tcpPair(t)
+			bc.timeout = 200 * time.Millisecond
+			tc.setup(bc, peer)
+			n, err := bc.writeTimed(make([]byte, tc.size))
+			tc.check(t, n, err)
+		})
+	}
+}
