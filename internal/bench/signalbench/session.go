@@ -65,7 +65,7 @@ func (r *Run) localAddr(i int) net.Addr {
 }
 
 // readBufferSize is each connection's read buffer.
-const readBufferSize = 512
+const readBufferSize = 2048
 
 // --- livectl protocol ---
 
