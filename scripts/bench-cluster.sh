@@ -27,7 +27,8 @@
 # clock: bench and nodes share this machine.
 #
 # Environment: RUNS (3), SCENARIOS ("room edge redis"), SIZE (6000),
-# ROOM_RATE (1000), ROOM_CHAT_RATE (20), PROCS (3), PROBES (10), JOINS
+# ROOM_RATE (1000), ROOM_CHAT_RATE (20), ROOM_PING (each session's
+# --ping-interval in room, 1s; 0 for none, as bench-live's chat50), PROCS (3), PROBES (10), JOINS
 # (4000), JOIN_RATE (2000), CHAT_RATE (500), DURATION (10s), BIN
 # (bin/livectl), OUT ($TMPDIR/livectl-bench-cluster). A quick check that
 # the script works: SIZE=500 RUNS=1 JOINS=500 make bench-cluster.
@@ -39,6 +40,7 @@ SCENARIOS=${SCENARIOS:-"room edge redis"}
 SIZE=${SIZE:-6000}
 ROOM_RATE=${ROOM_RATE:-1000}
 ROOM_CHAT_RATE=${ROOM_CHAT_RATE:-20}
+ROOM_PING=${ROOM_PING:-1s}
 PROCS=${PROCS:-3}
 PROBES=${PROBES:-10}
 JOINS=${JOINS:-4000}
@@ -97,7 +99,7 @@ scenario_room() {
 	local file="$OUT/cluster-room-$1.json" rc=0
 	"$BIN" bench signal --url "ws://${url[a]}/ws,ws://${url[b]}/ws,ws://${url[c]}/ws" \
 		--conns $((3 * SIZE)) --rate "$ROOM_RATE/s" --room-size $((3 * SIZE)) --procs "$PROCS" \
-		--duration "$DURATION" --chat-rate "$ROOM_CHAT_RATE/s" --out "$file" --quiet \
+		--duration "$DURATION" --chat-rate "$ROOM_CHAT_RATE/s" --ping-interval "$ROOM_PING" --out "$file" --quiet \
 		--assert 'errors<1,join.p99<100ms,chat.p99<500ms,chat.gaps<1' || rc=$?
 	[ $rc -eq 0 ] || status=$rc
 }
