@@ -23,6 +23,26 @@ type batchConn struct {
 	raw     syscall.RawConn // the socket's, for writes without a deadline; nil if it has none
 	buf     *[]byte         // non-nil while batching
 	timeout time.Duration   // each write of a batch must finish within it
+
+	// writeNow's call into raw.Write, made once with its arguments and
+	// results here, so that a write allocates nothing. Guarded by mu.
+	rawWrite func(fd uintptr) bool
+	rawP     []byte
+	rawN     int
+	rawErr   error
+}
+
+// newBatchConn wraps a hijacked connection.
+func newBatchConn(c net.Conn) *batchConn {
+	b := &batchConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		b.raw, _ = sc.SyscallConn()
+	}
+	b.rawWrite = func(fd uintptr) bool {
+		b.rawN, b.rawErr = syscall.Write(int(fd), b.rawP)
+		return true // never wait here
+	}
+	return b
 }
 
 // maxBatchBytes is flushed as it fills: a batch never holds more.
@@ -74,7 +94,8 @@ func (b *batchConn) writeTimed(p []byte) (int, error) {
 	return n + m, err
 }
 
-// writeNow writes as much of p as the socket takes without waiting. An
+// writeNow writes as much of p as the socket takes without waiting; b.mu
+// is held. An
 // error is the socket's own (the peer reset the connection, say); a write
 // that cannot start (a deadline that has passed, a closed socket) reports
 // none, and the caller's timed write then says why.
@@ -82,12 +103,11 @@ func (b *batchConn) writeNow(p []byte) (int, error) {
 	if b.raw == nil {
 		return 0, nil
 	}
-	n := 0
-	var werr error
-	if b.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), p)
-		return true // never wait here
-	}) != nil {
+	b.rawP, b.rawN, b.rawErr = p, 0, nil
+	err := b.raw.Write(b.rawWrite)
+	n, werr := b.rawN, b.rawErr
+	b.rawP = nil
+	if err != nil {
 		return 0, nil
 	}
 	if werr != nil && werr != syscall.EAGAIN && werr != syscall.EINTR {
@@ -138,11 +158,7 @@ func (w batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := &batchConn{Conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		bc.raw, _ = sc.SyscallConn()
-	}
-	return bc, brw, nil
+	return newBatchConn(conn), brw, nil
 }
 
 func (w batchingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
