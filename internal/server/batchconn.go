@@ -11,12 +11,14 @@ import (
 )
 
 // batchConn is a /ws connection's socket with a write buffer the write
-// loop turns on while it writes a batch of queued frames: gorilla writes
-// each frame with its own system call, so without it a member with 50
-// frames queued costs 50 writes. Outside a batch, writes go straight
-// through (the read loop's pong and close replies among them), after
-// anything buffered. The buffer is pooled, so an idle connection holds
-// none.
+// loop turns on while it writes a batch of queued frames (text frames
+// copied in whole, pings and close frames through gorilla), so that a
+// member with 50 frames queued costs one write, not 50. Each write of a
+// batch has a deadline, armed only if the socket cannot take it at once
+// (writeTimed). Outside a batch, writes go straight through (the read
+// loop's pong and close replies among them, under gorilla's deadlines),
+// after anything buffered. The buffer is pooled, so an idle connection
+// holds none.
 type batchConn struct {
 	net.Conn
 	mu      sync.Mutex
@@ -61,7 +63,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) > maxBatchBytes/2 {
-			return b.Conn.Write(p)
+			return b.writeTimed(p)
 		}
 	}
 	*b.buf = append(*b.buf, p...)
@@ -95,10 +97,9 @@ func (b *batchConn) writeTimed(p []byte) (int, error) {
 }
 
 // writeNow writes as much of p as the socket takes without waiting; b.mu
-// is held. An
-// error is the socket's own (the peer reset the connection, say); a write
-// that cannot start (a deadline that has passed, a closed socket) reports
-// none, and the caller's timed write then says why.
+// is held. An error is the socket's own (the peer reset the connection,
+// say); a write that cannot start (a deadline that has passed, a closed
+// socket) reports none, and the caller's timed write then says why.
 func (b *batchConn) writeNow(p []byte) (int, error) {
 	if b.raw == nil {
 		return 0, nil

@@ -104,3 +104,19 @@ func BenchmarkWriteTimed(b *testing.B) {
 		}
 	}
 }
+
+// TestBatchBigFrameAfterStaleDeadline: a frame too big for the batch
+// buffer goes out on its own, under a fresh deadline, not under one left
+// over from an earlier write that has passed.
+func TestBatchBigFrameAfterStaleDeadline(t *testing.T) {
+	bc, peer := tcpPair(t)
+	go io.Copy(io.Discard, peer)
+	bc.SetWriteDeadline(time.Now().Add(-time.Second))
+	bc.begin(time.Second)
+	if _, err := bc.Write(make([]byte, maxBatchBytes+1)); err != nil {
+		t.Fatalf("writing a frame bigger than the buffer: %v", err)
+	}
+	if err := bc.end(); err != nil {
+		t.Fatal(err)
+	}
+}
