@@ -234,13 +234,10 @@ func (d *downTrack) capExcludes(l *upTrack) bool {
 
 // maxIndex is the highest layer index the viewer allows (the lowest when
 // it allows none).
-
 func (d *downTrack) maxIndex(layers []*upTrack) int {
 	top := len(layers) - 1
-	if r := int(d.layers.maxRank.Load()) - 1; r >= 0 {
-		for top > 0 && ridRank(layers[top].info.RID) > r {
-			top--
-		}
+	for top > 0 && d.capExcludes(layers[top]) {
+		top--
 	}
 	if w := int(d.layers.maxWidth.Load()); w > 0 {
 		for top > 0 && int(layers[top].width.Load()) > w {
