@@ -296,10 +296,7 @@ func (d *downTrack) connected() {
 	src.waitingKF.Add(1)
 	d.waitMu.Unlock()
 	src.keyframeRequest(nanotime())
-	select {
-	case d.sub.queue <- qentry{d: d, src: src}: // startFromCache
-	default:
-	}
+	d.sub.queue.push(qentry{d: d, src: src}) // startFromCache; skipped when the queue is full
 }
 
 // stopWaiting ends the wait for src's keyframe (delivered, or src left).
@@ -319,9 +316,7 @@ func (d *downTrack) stopWaiting(src *upTrack) {
 // enqueue hands p to the subscriber's writer, or drops it when the queue
 // is full. The caller has already added the reference this consumes.
 func (d *downTrack) enqueue(src *upTrack, p *packet, rtx bool) {
-	select {
-	case d.sub.queue <- qentry{d: d, src: src, p: p, rtx: rtx}:
-	default:
+	if !d.sub.queue.push(qentry{d: d, src: src, p: p, rtx: rtx}) {
 		d.drops.Add(1)
 		p.release()
 	}

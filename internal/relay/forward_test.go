@@ -62,7 +62,7 @@ func (h *harness) upTrack(mime string) *upTrack {
 }
 
 func (h *harness) downTrack(w *recordWriter) *downTrack {
-	s := &Subscriber{relay: h.relay, room: h.room, queue: make(chan qentry, h.relay.cfg.QueueSize), done: make(chan struct{})}
+	s := &Subscriber{relay: h.relay, room: h.room, queue: newSendQueue(h.relay.cfg.QueueSize), done: make(chan struct{})}
 	s.connected.Store(true)
 	d := &downTrack{sub: s, kind: webrtc.RTPCodecTypeVideo, video: true, ssrc: 777, pt: 96, clockRate: 90000, mime: webrtc.MimeTypeVP8, writer: w}
 	d.bound.Store(true)
@@ -71,13 +71,15 @@ func (h *harness) downTrack(w *recordWriter) *downTrack {
 
 // drain runs the subscriber's writer synchronously.
 func drain(d *downTrack) {
+	var batch [4]qentry
 	for {
-		select {
-		case e := <-d.sub.queue:
+		k := d.sub.queue.pop(batch[:], nanotime())
+		if k == 0 {
+			return
+		}
+		for _, e := range batch[:k] {
 			e.d.write(e)
 			e.release()
-		default:
-			return
 		}
 	}
 }

@@ -28,7 +28,7 @@ type Subscriber struct {
 
 	bwe subscriberBWE // the send bitrate estimate (bwe.go)
 
-	queue        chan qentry // bounded; full means drop and count
+	queue        *sendQueue // bounded; full means drop and count
 	connected    atomic.Bool
 	connectTimer *time.Timer
 	release      func() // the place in the relay's pending budget
@@ -77,7 +77,7 @@ func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Sub
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
-		queue: make(chan qentry, r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+		queue: newSendQueue(r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
 	s.bwe.est = est
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
@@ -419,19 +419,23 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 // peer connection, so a slow subscriber only ever delays itself.
 func (s *Subscriber) writeLoop() {
 	defer s.relay.wg.Done()
+	var batch [16]qentry
 	for {
 		select {
-		case e := <-s.queue:
-			e.d.write(e)
-			e.release()
+		case <-s.queue.wake:
 		case <-s.stop:
-			for {
-				select {
-				case e := <-s.queue:
-					e.release()
-				default:
-					return
-				}
+			s.queue.close()
+			return
+		}
+		for {
+			k := s.queue.pop(batch[:], nanotime())
+			if k == 0 {
+				break
+			}
+			for i := range batch[:k] {
+				batch[i].d.write(batch[i])
+				batch[i].release()
+				batch[i] = qentry{}
 			}
 		}
 	}

@@ -1,0 +1,116 @@
+package relay
+
+import (
+	"sync"
+	"time"
+)
+
+// sendQueue is a subscriber's queue of packets for its writer: bounded (a
+// full queue refuses, and the caller drops and counts) and sized by use.
+// A viewer's queue is nearly always empty, since its writer takes each
+// packet as it comes, so a buffer of the full bound (512 entries, 16 KB)
+// cost every viewer a tenth of its live heap for the rare burst. The ring
+// starts at queueMin entries, doubles up to the bound when a burst needs
+// it, and halves again after queueShrinkAfter in which it never held more
+// than a quarter of its size.
+type sendQueue struct {
+	mu      sync.Mutex
+	ring    []qentry
+	head    int // index of the oldest entry
+	n       int // entries held
+	limit   int
+	peak    int   // most entries held since the last shrink check
+	checked int64 // nanotime of the last shrink check
+	closed  bool
+	// wake holds a token when the queue has gone from empty to not since
+	// the writer last looked; push never blocks on it.
+	wake chan struct{}
+}
+
+const (
+	queueMin         = 16
+	queueShrinkAfter = int64(2 * time.Second)
+)
+
+func newSendQueue(limit int) *sendQueue {
+	limit = max(limit, 1)
+	return &sendQueue{ring: make([]qentry, min(limit, queueMin)), limit: limit, wake: make(chan struct{}, 1)}
+}
+
+// push appends e and reports whether it did: not when the queue holds its
+// limit or has been closed.
+func (q *sendQueue) push(e qentry) bool {
+	q.mu.Lock()
+	if q.closed || q.n >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	if q.n == len(q.ring) {
+		q.resize(min(2*len(q.ring), q.limit))
+	}
+	i := q.head + q.n
+	if i >= len(q.ring) {
+		i -= len(q.ring)
+	}
+	q.ring[i] = e
+	q.n++
+	q.peak = max(q.peak, q.n)
+	first := q.n == 1
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// pop moves up to len(buf) of the oldest entries into buf and returns how
+// many. now (nanotime) paces the shrink check, made when the queue empties.
+func (q *sendQueue) pop(buf []qentry, now int64) int {
+	q.mu.Lock()
+	k := min(q.n, len(buf))
+	for i := range k {
+		buf[i] = q.ring[q.head]
+		q.ring[q.head] = qentry{} // the packet's reference is the caller's now
+		if q.head++; q.head == len(q.ring) {
+			q.head = 0
+		}
+	}
+	q.n -= k
+	if q.n == 0 {
+		q.head = 0
+		if now-q.checked >= queueShrinkAfter {
+			if len(q.ring) > queueMin && q.peak <= len(q.ring)/4 {
+				q.ring = make([]qentry, len(q.ring)/2)
+			}
+			q.peak, q.checked = 0, now
+		}
+	}
+	q.mu.Unlock()
+	return k
+}
+
+// close refuses every later push and releases what is queued.
+func (q *sendQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for q.n > 0 {
+		q.ring[q.head].release()
+		q.ring[q.head] = qentry{}
+		if q.head++; q.head == len(q.ring) {
+			q.head = 0
+		}
+		q.n--
+	}
+}
+
+// resize moves the entries into a ring of size entries (size >= q.n).
+func (q *sendQueue) resize(size int) {
+	ring := make([]qentry, size)
+	k := copy(ring, q.ring[q.head:min(q.head+q.n, len(q.ring))])
+	copy(ring[k:q.n], q.ring)
+	q.ring, q.head = ring, 0
+}
