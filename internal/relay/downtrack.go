@@ -433,10 +433,26 @@ func (d *downTrack) replay(src *upTrack, pkts []*packet) bool {
 }
 
 // replayPaced is replay at rate times real time after the first frame
-// (rate 0: all at once). The wait holds the subscriber's writer, so its
-// live packets queue behind the catch-up, which they must follow anyway;
-// a subscriber that closes meanwhile ends it.
+// (rate 0: all at once). A paced catch-up runs on a goroutine of its own,
+// not on the shared writer, and holds the subscriber's queue meanwhile
+// (Subscriber.drain): its live packets wait behind the catch-up, which they
+// must follow anyway. A subscriber that closes meanwhile ends it.
 func (d *downTrack) replayPaced(src *upTrack, pkts []*packet, rate float64) bool {
+	s := d.sub
+	if rate <= 0 || s.queue.ready == nil { // all at once, or a test drains by hand
+		return d.catchUp(src, pkts, rate)
+	}
+	s.catchingUp.Store(true)
+	go func() {
+		d.catchUp(src, pkts, rate)
+		s.catchingUp.Store(false)
+		s.relay.writers.schedule(s)
+	}()
+	return true
+}
+
+// catchUp is replayPaced's work, on the goroutine that is to wait.
+func (d *downTrack) catchUp(src *upTrack, pkts []*packet, rate float64) bool {
 	started := false
 	var begin int64
 	var timer *time.Timer

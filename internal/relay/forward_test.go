@@ -62,7 +62,7 @@ func (h *harness) upTrack(mime string) *upTrack {
 }
 
 func (h *harness) downTrack(w *recordWriter) *downTrack {
-	s := &Subscriber{relay: h.relay, room: h.room, queue: newSendQueue(h.relay.cfg.QueueSize), done: make(chan struct{})}
+	s := &Subscriber{relay: h.relay, room: h.room, queue: newSendQueue(h.relay.cfg.QueueSize, nil), done: make(chan struct{})}
 	s.connected.Store(true)
 	d := &downTrack{sub: s, kind: webrtc.RTPCodecTypeVideo, video: true, ssrc: 777, pt: 96, clockRate: 90000, mime: webrtc.MimeTypeVP8, writer: w}
 	d.bound.Store(true)

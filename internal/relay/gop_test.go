@@ -2,6 +2,7 @@ package relay
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,4 +303,86 @@ func TestGOPCatchUpPaced(t *testing.T) {
 			a.clearCaches()
 		})
 	}
+}
+
+// lockedWriter is a recordWriter written by the shared writers and read
+// by the test; at notes each write's time.
+type lockedWriter struct {
+	mu sync.Mutex
+	recordWriter
+	at []time.Time
+}
+
+func (w *lockedWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.at = append(w.at, time.Now())
+	return w.recordWriter.WriteRTP(h, payload)
+}
+
+func (w *lockedWriter) wait(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); w.count.Load() < int64(n); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets written, want %d", w.count.Load(), n)
+		}
+	}
+}
+
+// TestGOPCatchUpPacedOnWriters: on the shared writers, a paced catch-up
+// runs beside them and holds only its own subscriber's queue: live packets
+// that arrive meanwhile follow the catch-up in order, and another viewer
+// gets them at once.
+func TestGOPCatchUpPacedOnWriters(t *testing.T) {
+	const frames, frameGap = 10, 40 * time.Millisecond // paced at 2x: ~180 ms
+	h := newHarness(gopConfig(Config{PLIThrottle: 10 * time.Millisecond, GOPCatchUpRate: 2}))
+	var wg sync.WaitGroup
+	h.relay.writers = newWriters(&wg, 1) // one: a catch-up that held it would hold every viewer
+	defer func() { h.relay.writers.close(); wg.Wait() }()
+	viewer := func() (*downTrack, *lockedWriter) {
+		w := &lockedWriter{recordWriter: recordWriter{keep: true}}
+		d := h.downTrack(&w.recordWriter)
+		d.writer = w
+		s := d.sub
+		s.stop = make(chan struct{})
+		s.queue = newSendQueue(h.relay.cfg.QueueSize, func() { h.relay.writers.schedule(s) })
+		return d, w
+	}
+	late, lw := viewer()
+	live, vw := viewer()
+	a := h.upTrack(webrtc.MimeTypeVP8)
+	late.sub.connected.Store(false)
+	late.attach(a)
+	live.attach(a)
+	seq := uint16(100)
+	frame := func(i int) {
+		a.forward(vp8Packet(seq, uint32(i*3600), i == 0, true))
+		a.forward(vp8Packet(seq+1, uint32(i*3600), false, false))
+		seq += 2
+	}
+	for i := range frames {
+		frame(i)
+		time.Sleep(frameGap)
+	}
+	vw.wait(t, 2*frames)
+	connect(late) // the catch-up starts on a writer and goes on beside them
+	time.Sleep(20 * time.Millisecond)
+	frame(frames)
+	frame(frames + 1)
+	vw.wait(t, 2*frames+4)
+	lw.wait(t, 2*frames+4)
+	lw.mu.Lock()
+	vw.mu.Lock()
+	defer lw.mu.Unlock()
+	defer vw.mu.Unlock()
+	checkContinuous(t, &lw.recordWriter, 2*frames+4)
+	checkContinuous(t, &vw.recordWriter, 2*frames+4)
+	if caughtUp, liveAt := lw.at[2*frames-1], vw.at[2*frames+3]; !liveAt.Before(caughtUp) {
+		t.Errorf("the live viewer got the new frames %v after the catch-up ended: the catch-up held the writers",
+			liveAt.Sub(caughtUp))
+	}
+	close(late.sub.stop)
+	late.detach()
+	live.detach()
+	a.clearCaches()
 }

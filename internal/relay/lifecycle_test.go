@@ -123,7 +123,7 @@ func TestUnboundTrackDoesNotWait(t *testing.T) {
 // stats snapshot taken meanwhile must count them once, not zero times.
 func TestTotalsNeverGoBackwards(t *testing.T) {
 	h := newHarness(Config{})
-	s := &Subscriber{relay: h.relay, room: h.room, queue: newSendQueue(8), done: make(chan struct{}), closed: true}
+	s := &Subscriber{relay: h.relay, room: h.room, queue: newSendQueue(8, nil), done: make(chan struct{}), closed: true}
 	h.room.subs[s] = struct{}{}
 	var stop atomic.Bool
 	var wg sync.WaitGroup

@@ -22,9 +22,12 @@ type sendQueue struct {
 	peak    int   // most entries held since the last shrink check
 	checked int64 // nanotime of the last shrink check
 	closed  bool
-	// wake holds a token when the queue has gone from empty to not since
-	// the writer last looked; push never blocks on it.
-	wake chan struct{}
+	// scheduled is set while the subscriber is on the writers' ready list
+	// or being drained: one writer at a time owns its down-tracks.
+	scheduled bool
+	// ready puts the subscriber on the writers' ready list; push calls it
+	// when it sets scheduled. Nil in tests that drain by hand.
+	ready func()
 }
 
 const (
@@ -32,9 +35,9 @@ const (
 	queueShrinkAfter = int64(2 * time.Second)
 )
 
-func newSendQueue(limit int) *sendQueue {
+func newSendQueue(limit int, ready func()) *sendQueue {
 	limit = max(limit, 1)
-	return &sendQueue{ring: make([]qentry, min(limit, queueMin)), limit: limit, wake: make(chan struct{}, 1)}
+	return &sendQueue{ring: make([]qentry, min(limit, queueMin)), limit: limit, ready: ready}
 }
 
 // push appends e and reports whether it did: not when the queue holds its
@@ -55,27 +58,31 @@ func (q *sendQueue) push(e qentry) bool {
 	q.ring[i] = e
 	q.n++
 	q.peak = max(q.peak, q.n)
-	first := q.n == 1
+	schedule := !q.scheduled
+	q.scheduled = true
 	q.mu.Unlock()
-	if first {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+	if schedule && q.ready != nil {
+		q.ready()
 	}
 	return true
 }
 
 // pop moves up to len(buf) of the oldest entries into buf and returns how
-// many. now (nanotime) paces the shrink check, made when the queue empties.
+// many. It stops after an entry that starts a track from the cache: a paced
+// catch-up holds back what follows it. now (nanotime) paces the shrink
+// check, made when the queue empties.
 func (q *sendQueue) pop(buf []qentry, now int64) int {
 	q.mu.Lock()
-	k := min(q.n, len(buf))
-	for i := range k {
-		buf[i] = q.ring[q.head]
+	k := 0
+	for k < len(buf) && k < q.n {
+		buf[k] = q.ring[q.head]
 		q.ring[q.head] = qentry{} // the packet's reference is the caller's now
 		if q.head++; q.head == len(q.ring) {
 			q.head = 0
+		}
+		k++
+		if buf[k-1].p == nil {
+			break
 		}
 	}
 	q.n -= k
@@ -90,6 +97,19 @@ func (q *sendQueue) pop(buf []qentry, now int64) int {
 	}
 	q.mu.Unlock()
 	return k
+}
+
+// settle ends a writer's turn: it reports whether the queue is empty, and
+// then the next push schedules the subscriber again; otherwise the writer
+// puts it back on the ready list itself.
+func (q *sendQueue) settle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		q.scheduled = false
+		return true
+	}
+	return false
 }
 
 // close refuses every later push and releases what is queued.

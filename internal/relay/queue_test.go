@@ -2,6 +2,7 @@ package relay
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,7 +22,7 @@ func TestSendQueueOrderAndBound(t *testing.T) {
 		{"limit not a power of two", 37, [][2]int{{20, 15}, {40, 40}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newSendQueue(tc.limit)
+			q := newSendQueue(tc.limit, nil)
 			next, want, held := 0, 0, 0
 			buf := make([]qentry, 7)
 			for _, r := range tc.rounds {
@@ -60,10 +61,11 @@ func TestSendQueueOrderAndBound(t *testing.T) {
 // TestSendQueueShrinks: a ring grown by a burst halves once the burst has
 // been gone for queueShrinkAfter, and not before.
 func TestSendQueueShrinks(t *testing.T) {
-	q := newSendQueue(512)
+	q := newSendQueue(512, nil)
+	pk := &packet{} // an entry with a packet: pop takes many at once
 	buf := make([]qentry, 512)
 	for range 300 {
-		q.push(qentry{})
+		q.push(qentry{p: pk})
 	}
 	q.pop(buf, 1)
 	if len(q.ring) != 512 {
@@ -71,20 +73,20 @@ func TestSendQueueShrinks(t *testing.T) {
 	}
 	// The interval that saw the burst keeps the ring.
 	now := queueShrinkAfter
-	q.push(qentry{})
+	q.push(qentry{p: pk})
 	q.pop(buf, now)
 	if len(q.ring) != 512 {
 		t.Fatalf("ring %d at the check after the burst, want 512 kept", len(q.ring))
 	}
 	for len(q.ring) > queueMin {
 		size := len(q.ring)
-		q.push(qentry{})
+		q.push(qentry{p: pk})
 		q.pop(buf, now+queueShrinkAfter/2)
 		if len(q.ring) != size {
 			t.Fatalf("shrank %d → %d before queueShrinkAfter", size, len(q.ring))
 		}
 		now += queueShrinkAfter
-		q.push(qentry{})
+		q.push(qentry{p: pk})
 		q.pop(buf, now)
 		if len(q.ring) != size/2 {
 			t.Fatalf("ring %d after an idle interval, want %d", len(q.ring), size/2)
@@ -92,14 +94,14 @@ func TestSendQueueShrinks(t *testing.T) {
 	}
 	// A queue in use at a third of its ring keeps it.
 	for range 100 {
-		q.push(qentry{})
+		q.push(qentry{p: pk})
 	}
 	q.pop(buf, now)
 	size := len(q.ring)
 	for range 5 {
 		now += queueShrinkAfter
 		for range size / 3 {
-			q.push(qentry{})
+			q.push(qentry{p: pk})
 		}
 		q.pop(buf, now)
 	}
@@ -110,7 +112,7 @@ func TestSendQueueShrinks(t *testing.T) {
 
 // TestSendQueueClose: close releases what is queued and refuses more.
 func TestSendQueueClose(t *testing.T) {
-	q := newSendQueue(8)
+	q := newSendQueue(8, nil)
 	p := getPacket()
 	p.refs.Store(2)
 	q.push(qentry{p: p})
@@ -124,10 +126,19 @@ func TestSendQueueClose(t *testing.T) {
 	}
 }
 
-// TestSendQueueWakes: a writer that waits on wake and pops until empty sees
-// every entry pushed by concurrent producers; none is left behind.
-func TestSendQueueWakes(t *testing.T) {
-	q := newSendQueue(1 << 20)
+// TestSendQueueSchedules: a writer that is called by ready and drains
+// until settle sees every entry pushed by concurrent producers (none left
+// behind, no lost wake-up), and the queue is scheduled once at a time.
+func TestSendQueueSchedules(t *testing.T) {
+	wake := make(chan struct{}, 1)
+	var twice atomic.Int64
+	q := newSendQueue(1<<20, func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+			twice.Add(1) // scheduled while already scheduled
+		}
+	})
 	const producers, each = 4, 20000
 	got := make(chan int)
 	go func() {
@@ -135,13 +146,18 @@ func TestSendQueueWakes(t *testing.T) {
 		buf := make([]qentry, 16)
 		for n < producers*each {
 			select {
-			case <-q.wake:
+			case <-wake:
 			case <-time.After(5 * time.Second):
 				got <- n
 				return
 			}
-			for k := q.pop(buf, nanotime()); k > 0; k = q.pop(buf, nanotime()) {
-				n += k
+			for {
+				for k := q.pop(buf, nanotime()); k > 0; k = q.pop(buf, nanotime()) {
+					n += k
+				}
+				if q.settle() {
+					break
+				}
 			}
 		}
 		got <- n
@@ -150,12 +166,32 @@ func TestSendQueueWakes(t *testing.T) {
 	for range producers {
 		wg.Go(func() {
 			for range each {
-				q.push(qentry{})
+				q.push(qentry{p: &packet{}})
 			}
 		})
 	}
 	wg.Wait()
 	if n := <-got; n != producers*each {
 		t.Fatalf("writer saw %d of %d entries (a lost wake-up)", n, producers*each)
+	}
+	if n := twice.Load(); n > 0 {
+		t.Errorf("ready called %d times while the queue was already scheduled", n)
+	}
+}
+
+// TestSendQueuePopStopsAfterStart: pop hands out an entry that starts a
+// track from the cache last, so a paced catch-up can hold what follows.
+func TestSendQueuePopStopsAfterStart(t *testing.T) {
+	q := newSendQueue(16, nil)
+	p := &packet{}
+	for _, e := range []qentry{{p: p}, {p: p}, {}, {p: p}} {
+		q.push(e)
+	}
+	buf := make([]qentry, 16)
+	if k := q.pop(buf, 0); k != 3 || buf[2].p != nil {
+		t.Fatalf("first pop: %d entries, want 3 ending with the start", k)
+	}
+	if k := q.pop(buf, 0); k != 1 || buf[0].p == nil {
+		t.Fatalf("second pop: %d entries, want the packet after the start", k)
 	}
 }

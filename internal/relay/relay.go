@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -160,7 +161,8 @@ type Relay struct {
 	closed bool
 	gone   Counters // totals of rooms that no longer exist
 
-	wg sync.WaitGroup // peers' background goroutines
+	writers *writers       // drain the subscribers' send queues
+	wg      sync.WaitGroup // peers' background goroutines and the writers
 }
 
 // New opens the shared ICE sockets and prepares the pion API.
@@ -266,6 +268,7 @@ func New(cfg Config) (*Relay, error) {
 	r.stopAdapt = make(chan struct{})
 	r.wg.Add(1)
 	go r.adaptLoop()
+	r.writers = newWriters(&r.wg, runtime.GOMAXPROCS(0))
 	return r, nil
 }
 
@@ -498,6 +501,7 @@ func (r *Relay) Close() error {
 		rm.closeAll()
 	}
 	close(r.stopAdapt)
+	r.writers.close()
 	r.wg.Wait()
 	r.closeSockets()
 	return nil

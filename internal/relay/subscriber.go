@@ -28,7 +28,8 @@ type Subscriber struct {
 
 	bwe subscriberBWE // the send bitrate estimate (bwe.go)
 
-	queue        *sendQueue // bounded; full means drop and count
+	queue        *sendQueue  // bounded; full means drop and count
+	catchingUp   atomic.Bool // a paced catch-up holds the queue (replayPaced)
 	connected    atomic.Bool
 	connectTimer *time.Timer
 	release      func() // the place in the relay's pending budget
@@ -77,7 +78,8 @@ func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Sub
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
-		queue: newSendQueue(r.cfg.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{})}
+	s.queue = newSendQueue(r.cfg.QueueSize, func() { r.writers.schedule(s) })
 	s.bwe.est = est
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
@@ -89,8 +91,6 @@ func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Sub
 		}
 	}, s.Close)
 	s.mu.Unlock()
-	r.wg.Add(1)
-	go s.writeLoop()
 	return s, nil
 }
 
@@ -415,30 +415,27 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 	}
 }
 
-// writeLoop is the subscriber's one writer: it drains the queue into the
-// peer connection, so a slow subscriber only ever delays itself.
-func (s *Subscriber) writeLoop() {
-	defer s.relay.wg.Done()
-	var batch [16]qentry
-	for {
-		select {
-		case <-s.queue.wake:
-		case <-s.stop:
-			s.queue.close()
-			return
+// drain is a writer's turn at s (writers.go): it writes up to drainRounds
+// batches of the queue into the peer connection and reports whether s
+// goes back on the ready list, entries remaining. A paced catch-up from
+// the GOP cache ends the turn with s off the list: what follows it in the
+// queue waits, and the catch-up puts s back when it is done.
+func (s *Subscriber) drain(batch []qentry) bool {
+	for range drainRounds {
+		k := s.queue.pop(batch, nanotime())
+		for i := range batch[:k] {
+			batch[i].d.write(batch[i])
+			batch[i].release()
+			batch[i] = qentry{}
 		}
-		for {
-			k := s.queue.pop(batch[:], nanotime())
-			if k == 0 {
-				break
-			}
-			for i := range batch[:k] {
-				batch[i].d.write(batch[i])
-				batch[i].release()
-				batch[i] = qentry{}
-			}
+		if s.catchingUp.Load() {
+			return false
+		}
+		if k == 0 {
+			break
 		}
 	}
+	return !s.queue.settle()
 }
 
 // addCounters adds the live down-tracks' figures and returns their number.
@@ -468,6 +465,7 @@ func (s *Subscriber) Close() {
 			d.detach()
 		}
 		close(s.stop)
+		s.queue.close()
 		if err := s.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			s.relay.log.Debug("closing subscriber peer connection", "session", s.id, "err", err)
 		}
