@@ -443,7 +443,9 @@ func (d *downTrack) replayPaced(src *upTrack, pkts []*packet, rate float64) bool
 		return d.catchUp(src, pkts, rate)
 	}
 	s.catchingUp.Store(true)
+	s.relay.wg.Add(1) // on a writer, whose own count keeps Close waiting
 	go func() {
+		defer s.relay.wg.Done()
 		d.catchUp(src, pkts, rate)
 		s.catchingUp.Store(false)
 		s.relay.writers.schedule(s)
