@@ -25,6 +25,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -232,18 +233,23 @@ func subscribe(ctx context.Context, url string) (*subscriber, error) {
 }
 
 type runResult struct {
-	subs, connected    int
-	lossPct            float64
-	expected, missing  int
-	serverCPUPct       float64
-	rss, hwm           int64
-	rssIdle            int64 // with the publisher and no viewer
-	cpuSec, elapsed    float64
-	pktsOut, bytesOut  uint64 // during the measurement
-	bitrateIn, bitOut  uint64
-	nacks, plis, drops uint64
-	clientCPUPct       float64
-	rcvbufErrs         int64
+	subs, connected   int
+	lossPct           float64
+	expected, missing int
+	serverCPUPct      float64
+	rss, hwm          int64
+	rssIdle           int64 // with the publisher and no viewer
+	// Go's live heap and goroutine stacks after a forced collection, with
+	// the publisher and no viewer and after the measurement: what RSS per
+	// viewer is made of (the GC lets the heap grow to about twice heap +
+	// stacks before it collects).
+	heapIdle, stackIdle, heap, stack int64
+	cpuSec, elapsed                  float64
+	pktsOut, bytesOut                uint64 // during the measurement
+	bitrateIn, bitOut                uint64
+	nacks, plis, drops               uint64
+	clientCPUPct                     float64
+	rcvbufErrs                       int64
 }
 
 func getStats(base string) (stats.Snapshot, error) {
@@ -260,9 +266,14 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	addr := servertest.FreePort(t, "tcp")
 	_, udpPort, _ := net.SplitHostPort(servertest.FreePort(t, "udp"))
 	base := "http://" + addr
-	// FANOUT_ADMIN=127.0.0.1:6061 exposes the server's pprof during the run.
+	// FANOUT_ADMIN=127.0.0.1:6061 puts the server's pprof where a profiler
+	// can find it during the run; the test reads the heap figures there.
+	admin := os.Getenv("FANOUT_ADMIN")
+	if admin == "" {
+		admin = servertest.FreePort(t, "tcp")
+	}
 	srv := exec.Command(bin, "serve", "--dev", "--listen", addr,
-		"--admin-listen", os.Getenv("FANOUT_ADMIN"), "--udp-port", udpPort, "--max-participants", "1000")
+		"--admin-listen", admin, "--udp-port", udpPort, "--max-participants", "1000")
 	var srvErr bytes.Buffer
 	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {
@@ -286,6 +297,10 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	defer func() { pub.Process.Signal(os.Interrupt); pub.Wait() }()
 	time.Sleep(2 * time.Second)
 	rssIdle, _ := procMem(srv.Process.Pid)
+	heapIdle, stackIdle, err := goMem(admin)
+	if err != nil {
+		t.Fatalf("reading the server's heap figures: %v", err)
+	}
 
 	ctx := context.Background()
 	subs := make([]*subscriber, 0, nsubs)
@@ -352,6 +367,10 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	res.rcvbufErrs = rcvbufErrors() - rb0
 	res.rss, res.hwm = procMem(srv.Process.Pid)
 	time.Sleep(1500 * time.Millisecond) // late retransmissions still count
+	res.heapIdle, res.stackIdle = heapIdle, stackIdle
+	if res.heap, res.stack, err = goMem(admin); err != nil { // forces a GC: after the figures above
+		t.Fatalf("reading the server's heap figures: %v", err)
+	}
 	all(func(tr *seqTrack) {
 		e, m := tr.result()
 		res.expected += e
@@ -432,8 +451,9 @@ func TestFanOut(t *testing.T) {
 		for i := range runs {
 			for _, b := range bins {
 				r := oneRun(t, b.path, n, time.Duration(secs)*time.Second)
-				t.Logf("%s, run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB, %.1f MiB without viewers); room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%; host UDP receive-buffer drops %d; load average %s",
+				t.Logf("%s, run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB, %.1f MiB without viewers); per viewer %.0f KB live heap, %.0f KB stacks; room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%; host UDP receive-buffer drops %d; load average %s",
 					b.name, i+1, r.connected, r.subs, r.lossPct, r.missing, r.expected, r.serverCPUPct, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), float64(r.rssIdle)/(1<<20),
+					float64(r.heap-r.heapIdle)/1e3/float64(r.subs), float64(r.stack-r.stackIdle)/1e3/float64(r.subs),
 					float64(r.bitrateIn)/1e6, float64(r.bitOut)/1e6, r.nacks, r.plis, r.clientCPUPct, r.rcvbufErrs, loadavg())
 				results[key{b.name, n}] = append(results[key{b.name, n}], r)
 			}
@@ -442,7 +462,7 @@ func TestFanOut(t *testing.T) {
 	t.Logf("load average at the end: %s", loadavg())
 	t.Logf("medians of %d runs, %ds each (CPU: %% of one core; per viewer: server CPU / N, (RSS − RSS without viewers) / N;"+
 		" per 1.5 Mbit/s viewer: server CPU / (bytes sent / 1.5 Mbit/s), which a starved publisher or server does not flatter)", runs, secs)
-	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer")
+	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s %12s %12s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer", "heap KB/vw", "stack KB/vw")
 	for _, n := range ns {
 		for _, b := range bins {
 			rs := results[key{b.name, n}]
@@ -455,7 +475,7 @@ func TestFanOut(t *testing.T) {
 				return v[len(v)/2]
 			}
 			loss := med(func(r runResult) float64 { return r.lossPct })
-			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f", b.name, n, loss,
+			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f %12.0f %12.0f", b.name, n, loss,
 				med(func(r runResult) float64 { return r.serverCPUPct }),
 				med(func(r runResult) float64 { return r.serverCPUPct / float64(r.subs) }),
 				med(func(r runResult) float64 {
@@ -464,12 +484,52 @@ func TestFanOut(t *testing.T) {
 				}),
 				med(func(r runResult) float64 { return r.cpuSec * 1e6 / max(float64(r.pktsOut), 1) }),
 				med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }),
-				med(func(r runResult) float64 { return float64(r.rss-r.rssIdle) / 1e6 / float64(r.subs) }))
+				med(func(r runResult) float64 { return float64(r.rss-r.rssIdle) / 1e6 / float64(r.subs) }),
+				med(func(r runResult) float64 { return float64(r.heap-r.heapIdle) / 1e3 / float64(r.subs) }),
+				med(func(r runResult) float64 { return float64(r.stack-r.stackIdle) / 1e3 / float64(r.subs) }))
 			if loss >= 0.5 {
 				t.Errorf("%s, %d subscribers: median loss %.3f%% at the subscribers, want under 0.5%%", b.name, n, loss)
 			}
 		}
 	}
+}
+
+// goMem reads the server's live heap (HeapAlloc) and goroutine stacks
+// (StackInuse) from its admin listener, after a forced collection
+// (/debug/pprof/heap?debug=1&gc=1 ends with the runtime's MemStats).
+func goMem(admin string) (heap, stack int64, err error) {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?debug=1&gc=1")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET heap profile: %s", resp.Status)
+	}
+	var haveHeap, haveStack bool
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text()) // "# HeapAlloc = N", "# Stack = N / M"
+		if len(f) < 4 || f[0] != "#" || f[2] != "=" {
+			continue
+		}
+		v, perr := strconv.ParseInt(f[3], 10, 64)
+		switch {
+		case perr != nil:
+		case f[1] == "HeapAlloc":
+			heap, haveHeap = v, true
+		case f[1] == "Stack":
+			stack, haveStack = v, true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if !haveHeap || !haveStack {
+		return 0, 0, errors.New("no HeapAlloc and Stack lines in the heap profile")
+	}
+	return heap, stack, nil
 }
 
 // rcvbufErrors is the host's count of UDP datagrams dropped because a
