@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,5 +198,23 @@ func TestLossCountsDuplicatesOnce(t *testing.T) {
 	a.countSeq(40000) // later than the window: cannot be told from a duplicate
 	if got := a.lost(); got != 65431 {
 		t.Fatalf("after a duplicate, a late and a very late packet: %d lost, want 65431", got)
+	}
+}
+
+// TestCloseHooks: a hook added before the close runs once when it happens,
+// in order; one added after runs at once; running again runs nothing.
+func TestCloseHooks(t *testing.T) {
+	var h closeHooks
+	var got []string
+	h.add(func() { got = append(got, "a") })
+	h.add(func() { got = append(got, "b") })
+	if len(got) != 0 {
+		t.Fatalf("hooks ran before the close: %v", got)
+	}
+	h.run()
+	h.add(func() { got = append(got, "late") })
+	h.run()
+	if want := []string{"a", "b", "late"}; !slices.Equal(got, want) {
+		t.Errorf("hooks ran %v, want %v", got, want)
 	}
 }

@@ -34,6 +34,7 @@ type Publisher struct {
 	release      func() // the place in the relay's pending budget
 
 	done      chan struct{}
+	onClosed  closeHooks
 	closeOnce sync.Once
 }
 
@@ -103,6 +104,10 @@ func (p *Publisher) ID() string { return p.id }
 
 // Done is closed when the session has ended.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// AfterClose runs f as Close ends, after Done is closed, on the goroutine
+// that closed the session (at once if it has closed): f must not block.
+func (p *Publisher) AfterClose(f func()) { p.onClosed.add(f) }
 
 // Renegotiate applies a new offer from the publisher (tracks added or
 // removed, ICE restart) and returns the answer.
@@ -285,5 +290,6 @@ func (p *Publisher) Close() {
 		rm.mu.Unlock()
 		close(p.done)
 		p.relay.dropRoomIfEmpty(rm)
+		p.onClosed.run()
 	})
 }

@@ -47,6 +47,7 @@ type Subscriber struct {
 
 	stop      chan struct{} // ends the writer
 	done      chan struct{} // closed when Close has finished
+	onClosed  closeHooks
 	closeOnce sync.Once
 }
 
@@ -207,6 +208,10 @@ func (s *Subscriber) ID() string { return s.id }
 
 // Done is closed when the session has ended.
 func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// AfterClose runs f as Close ends, after Done is closed, on the goroutine
+// that closed the session (at once if it has closed): f must not block.
+func (s *Subscriber) AfterClose(f func()) { s.onClosed.add(f) }
 
 // AddICECandidate adds a candidate trickled by the subscriber.
 func (s *Subscriber) AddICECandidate(c Candidate) error {
@@ -469,6 +474,7 @@ func (s *Subscriber) Close() {
 		if err := s.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			s.relay.log.Debug("closing subscriber peer connection", "session", s.id, "err", err)
 		}
+		defer s.onClosed.run() // after done is closed (deferred calls run last first)
 		defer close(s.done)
 		rm := s.room
 		if rm == nil {

@@ -85,11 +85,13 @@ func (r *resource) close() {
 	}
 }
 
-func (r *resource) done() <-chan struct{} {
+// afterClose runs f once the session has closed (relay's AfterClose).
+func (r *resource) afterClose(f func()) {
 	if r.pub != nil {
-		return r.pub.Done()
+		r.pub.AfterClose(f)
+		return
 	}
-	return r.sub.Done()
+	r.sub.AfterClose(f)
 }
 
 // resources indexes live WHIP/WHEP sessions by id; each is forgotten, and
@@ -107,9 +109,8 @@ func (rs *resources) add(r *resource) {
 	rs.m[r.id] = r
 	rs.mu.Unlock()
 	rs.wg.Add(1)
-	go func() {
+	r.afterClose(func() {
 		defer rs.wg.Done()
-		<-r.done()
 		rs.mu.Lock()
 		delete(rs.m, r.id)
 		rs.mu.Unlock()
@@ -117,7 +118,7 @@ func (rs *resources) add(r *resource) {
 		if r.logEnd != nil {
 			r.logEnd()
 		}
-	}()
+	})
 }
 
 func (rs *resources) get(kind, room, id string) *resource {
