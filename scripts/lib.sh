@@ -1,6 +1,7 @@
 # lib.sh — shell shared by the bench scripts; source it, do not run it.
 #
-#   bench_setup NAME          build $BIN, lift the descriptor limit; NAME prefixes messages
+#   bench_setup NAME          build $BIN from this tree (NO_BUILD=1: run $BIN as it is), lift
+#                             the descriptor limit; NAME prefixes messages
 #   start_server LOG ARGS...  start `${SERVER_BIN:-$BIN} serve --dev` on a port the kernel picks (plus
 #                             ARGS), wait until /readyz answers; sets server_pid and URL
 #                             (ws://127.0.0.1:PORT/ws). A server already running
@@ -16,7 +17,9 @@
 # Callers set BIN, and may set PRIO (an array: a command prefix such as
 # `nice -n -10` for the server). SERVER_BIN, when set, is the server's
 # binary (e.g. an older build, for a baseline run beside the current
-# bench; bench_setup builds only $BIN).
+# bench; bench_setup builds only $BIN). BIN is rebuilt from this tree
+# unless NO_BUILD=1: an older build passed as BIN without it would be
+# overwritten with the current code.
 
 bench_name=bench
 server_pid=""
@@ -26,8 +29,14 @@ JQ_MED='def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor
 
 bench_setup() {
 	bench_name=$1
-	mkdir -p "$(dirname "$BIN")"
-	go build -o "$BIN" ./cmd/livectl
+	if [ "${NO_BUILD:-0}" = 1 ]; then
+		[ -x "$BIN" ] || { echo "$bench_name: NO_BUILD=1 but $BIN is not an executable" >&2; exit 2; }
+		echo "$bench_name: running $BIN as it is (NO_BUILD=1)" >&2
+	else
+		echo "$bench_name: building $BIN from this tree (NO_BUILD=1 runs an existing BIN as it is)" >&2
+		mkdir -p "$(dirname "$BIN")"
+		go build -o "$BIN" ./cmd/livectl
+	fi
 	# Each process may hold up to the hard descriptor limit.
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	trap 'stop_publisher; stop_server' EXIT
