@@ -69,18 +69,11 @@ func (h *harness) downTrack(w *recordWriter) *downTrack {
 	return d
 }
 
-// drain runs the subscriber's writer synchronously.
+// drain runs the subscriber's writer synchronously: a writer's turns
+// until the queue is empty.
 func drain(d *downTrack) {
-	var batch [4]qentry
-	for {
-		k := d.sub.queue.pop(batch[:], nanotime())
-		if k == 0 {
-			return
-		}
-		for _, e := range batch[:k] {
-			e.d.write(e)
-			e.release()
-		}
+	var batch [16]qentry
+	for d.sub.drain(batch[:]) {
 	}
 }
 

@@ -28,6 +28,9 @@ type sendQueue struct {
 	// ready puts the subscriber on the writers' ready list; push calls it
 	// when it sets scheduled. Nil in tests that drain by hand.
 	ready func()
+	// clock is nanotime (tests set another); pop reads it only to pace the
+	// shrink check of a ring above queueMin, not on every turn.
+	clock func() int64
 }
 
 const (
@@ -37,7 +40,7 @@ const (
 
 func newSendQueue(limit int, ready func()) *sendQueue {
 	limit = max(limit, 1)
-	return &sendQueue{ring: make([]qentry, min(limit, queueMin)), limit: limit, ready: ready}
+	return &sendQueue{ring: make([]qentry, min(limit, queueMin)), limit: limit, ready: ready, clock: nanotime}
 }
 
 // push appends e and reports whether it did: not when the queue holds its
@@ -69,26 +72,23 @@ func (q *sendQueue) push(e qentry) bool {
 
 // pop moves up to len(buf) of the oldest entries into buf and returns how
 // many. It stops after an entry that starts a track from the cache: a paced
-// catch-up holds back what follows it. now (nanotime) paces the shrink
-// check, made when the queue empties.
-func (q *sendQueue) pop(buf []qentry, now int64) int {
+// catch-up holds back what follows it. When the queue empties, a ring above
+// queueMin is checked for shrinking, at most once per queueShrinkAfter.
+func (q *sendQueue) pop(buf []qentry) int {
 	q.mu.Lock()
 	k := 0
-	for k < len(buf) && k < q.n {
-		buf[k] = q.ring[q.head]
-		q.ring[q.head] = qentry{} // the packet's reference is the caller's now
-		if q.head++; q.head == len(q.ring) {
-			q.head = 0
-		}
+	for k < len(buf) && q.n > 0 {
+		buf[k] = q.shift()
 		k++
 		if buf[k-1].p == nil {
 			break
 		}
 	}
-	q.n -= k
 	if q.n == 0 {
 		q.head = 0
-		if now-q.checked >= queueShrinkAfter {
+		if len(q.ring) <= queueMin {
+			q.peak = 0
+		} else if now := q.clock(); now-q.checked >= queueShrinkAfter {
 			if len(q.ring) > queueMin && q.peak <= len(q.ring)/4 {
 				q.ring = make([]qentry, len(q.ring)/2)
 			}
@@ -118,13 +118,20 @@ func (q *sendQueue) close() {
 	defer q.mu.Unlock()
 	q.closed = true
 	for q.n > 0 {
-		q.ring[q.head].release()
-		q.ring[q.head] = qentry{}
-		if q.head++; q.head == len(q.ring) {
-			q.head = 0
-		}
-		q.n--
+		q.shift().release()
 	}
+}
+
+// shift takes the oldest entry out of the ring (q.n > 0, q.mu held); its
+// packet reference passes to the caller.
+func (q *sendQueue) shift() qentry {
+	e := q.ring[q.head]
+	q.ring[q.head] = qentry{}
+	if q.head++; q.head == len(q.ring) {
+		q.head = 0
+	}
+	q.n--
+	return e
 }
 
 // resize moves the entries into a ring of size entries (size >= q.n).

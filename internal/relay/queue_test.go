@@ -37,7 +37,7 @@ func TestSendQueueOrderAndBound(t *testing.T) {
 					}
 				}
 				for popped := 0; popped < r[1]; {
-					k := q.pop(buf[:min(len(buf), r[1]-popped)], 0)
+					k := q.pop(buf[:min(len(buf), r[1]-popped)])
 					if k == 0 {
 						break
 					}
@@ -64,30 +64,33 @@ func TestSendQueueShrinks(t *testing.T) {
 	q := newSendQueue(512, nil)
 	pk := &packet{} // an entry with a packet: pop takes many at once
 	buf := make([]qentry, 512)
+	var at int64 // the queue's clock
+	q.clock = func() int64 { return at }
+	popAt := func(t int64) { at = t; q.pop(buf) }
 	for range 300 {
 		q.push(qentry{p: pk})
 	}
-	q.pop(buf, 1)
+	popAt(1)
 	if len(q.ring) != 512 {
 		t.Fatalf("ring %d after a burst of 300, want 512", len(q.ring))
 	}
 	// The interval that saw the burst keeps the ring.
 	now := queueShrinkAfter
 	q.push(qentry{p: pk})
-	q.pop(buf, now)
+	popAt(now)
 	if len(q.ring) != 512 {
 		t.Fatalf("ring %d at the check after the burst, want 512 kept", len(q.ring))
 	}
 	for len(q.ring) > queueMin {
 		size := len(q.ring)
 		q.push(qentry{p: pk})
-		q.pop(buf, now+queueShrinkAfter/2)
+		popAt(now + queueShrinkAfter/2)
 		if len(q.ring) != size {
 			t.Fatalf("shrank %d → %d before queueShrinkAfter", size, len(q.ring))
 		}
 		now += queueShrinkAfter
 		q.push(qentry{p: pk})
-		q.pop(buf, now)
+		popAt(now)
 		if len(q.ring) != size/2 {
 			t.Fatalf("ring %d after an idle interval, want %d", len(q.ring), size/2)
 		}
@@ -96,14 +99,14 @@ func TestSendQueueShrinks(t *testing.T) {
 	for range 100 {
 		q.push(qentry{p: pk})
 	}
-	q.pop(buf, now)
+	popAt(now)
 	size := len(q.ring)
 	for range 5 {
 		now += queueShrinkAfter
 		for range size / 3 {
 			q.push(qentry{p: pk})
 		}
-		q.pop(buf, now)
+		popAt(now)
 	}
 	if len(q.ring) != size {
 		t.Errorf("ring %d while used at a third, want %d kept", len(q.ring), size)
@@ -152,7 +155,7 @@ func TestSendQueueSchedules(t *testing.T) {
 				return
 			}
 			for {
-				for k := q.pop(buf, nanotime()); k > 0; k = q.pop(buf, nanotime()) {
+				for k := q.pop(buf); k > 0; k = q.pop(buf) {
 					n += k
 				}
 				if q.settle() {
@@ -188,10 +191,10 @@ func TestSendQueuePopStopsAfterStart(t *testing.T) {
 		q.push(e)
 	}
 	buf := make([]qentry, 16)
-	if k := q.pop(buf, 0); k != 3 || buf[2].p != nil {
+	if k := q.pop(buf); k != 3 || buf[2].p != nil {
 		t.Fatalf("first pop: %d entries, want 3 ending with the start", k)
 	}
-	if k := q.pop(buf, 0); k != 1 || buf[0].p == nil {
+	if k := q.pop(buf); k != 1 || buf[0].p == nil {
 		t.Fatalf("second pop: %d entries, want the packet after the start", k)
 	}
 }

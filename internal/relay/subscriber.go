@@ -427,7 +427,7 @@ func (s *Subscriber) trackRemoved(t *upTrack) {
 // queue waits, and the catch-up puts s back when it is done.
 func (s *Subscriber) drain(batch []qentry) bool {
 	for range drainRounds {
-		k := s.queue.pop(batch, nanotime())
+		k := s.queue.pop(batch)
 		for i := range batch[:k] {
 			batch[i].d.write(batch[i])
 			batch[i].release()
@@ -436,8 +436,8 @@ func (s *Subscriber) drain(batch []qentry) bool {
 		if s.catchingUp.Load() {
 			return false
 		}
-		if k == 0 {
-			break
+		if k < len(batch) && s.queue.settle() {
+			return false // emptied: the next push schedules s again
 		}
 	}
 	return !s.queue.settle()
