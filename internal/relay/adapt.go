@@ -92,28 +92,29 @@ type selector struct {
 	nacksAt, packetsAt uint64
 }
 
+// adaptLoop runs the layer choice every adaptInterval and sends the
+// sender reports (reports.go) every senderReportInterval.
 func (r *Relay) adaptLoop() {
 	defer r.wg.Done()
 	t := time.NewTicker(adaptInterval)
 	defer t.Stop()
+	reports := time.NewTicker(senderReportInterval)
+	defer reports.Stop()
 	for {
 		select {
 		case <-r.stopAdapt:
 			return
 		case <-t.C:
 			r.adaptOnce(nanotime())
+		case <-reports.C:
+			wall := time.Now()
+			r.reportOnce(wall, int64(wall.Sub(clockStart)))
 		}
 	}
 }
 
 func (r *Relay) adaptOnce(now int64) {
-	r.mu.Lock()
-	rooms := make([]*Room, 0, len(r.rooms))
-	for _, rm := range r.rooms {
-		rooms = append(rooms, rm)
-	}
-	r.mu.Unlock()
-	for _, rm := range rooms {
+	for _, rm := range r.roomList() {
 		rm.mu.Lock()
 		tracks := append([]*upTrack(nil), rm.tracks...)
 		subs := rm.subscribers()

@@ -61,6 +61,11 @@ type downTrack struct {
 	lastOutSeq uint16
 	lastOutTS  uint32
 	lastOutAt  int64
+	// Packets and payload bytes sent, for sender reports (they wrap, as
+	// the reports' do).
+	sentPackets, sentOctets uint32
+
+	sr srClock // the writer's reference for sender reports (reports.go)
 
 	// Owned by the RTCP goroutine: when each cached packet was last
 	// retransmitted to this receiver and how often, to ignore repeated
@@ -376,6 +381,9 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 		return false
 	}
 	if !d.haveOut || int16(outSeq-d.lastOutSeq) > 0 {
+		if !d.haveOut || outTS != d.lastOutTS {
+			d.sr.publish(outTS, p.arrival, d.sentPackets, d.sentOctets) // a new frame
+		}
 		d.haveOut = true
 		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
 		m.advance(p.seq)
@@ -607,6 +615,8 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	}
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
+	d.sentPackets++
+	d.sentOctets += uint32(p.payEnd - p.payOff)
 	if m := d.sub.bwe.trains.Load(); m != nil && d.twccID != 0 {
 		m.record(h, d.twccID, n, nanotime())
 	}

@@ -290,8 +290,8 @@ func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interce
 
 // registerSimulcastSubscriber sets up subscribers whose send bitrate r.bwe
 // estimates, to choose their simulcast layers: the congestion controller
-// reads their transport-wide feedback, and sender reports are the only
-// other RTCP they need.
+// reads their transport-wide feedback. Their other RTCP is as other
+// subscribers' (registerSubscriberInterceptors).
 func (r *Relay) registerSimulcastSubscriber(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := r.bwe.registerBWE(m, ir, r.pionLogs); err != nil {
 		return err
@@ -465,20 +465,31 @@ func (r *Relay) registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Regi
 	return nil
 }
 
-// registerSubscriberInterceptors sets up RTCP for subscribers: sender
-// reports only, which receivers need to sync audio and video. A subscriber
-// sends the relay no media, so the publishers' NACK generator, receiver
-// reports and congestion feedback would only run idle loops: each is a
-// goroutine with a ticker per peer connection (the NACK generator's every
-// 50 ms), which at hundreds of viewers is CPU and memory for nothing.
-// NACKs from subscribers are answered from the relay's own cache.
-func (r *Relay) registerSubscriberInterceptors(_ *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	sender, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(r.pionLogs))
-	if err != nil {
-		return fmt.Errorf("creating sender reports: %w", err)
-	}
-	ir.Add(sender)
+// registerSubscriberInterceptors sets up RTCP for subscribers: none. A
+// subscriber sends the relay no media, so the publishers' NACK generator,
+// receiver reports and congestion feedback would only run idle loops: each
+// is a goroutine with a ticker per peer connection (the NACK generator's
+// every 50 ms), which at hundreds of viewers is CPU and memory for nothing.
+// NACKs from subscribers are answered from the relay's own cache, and
+// their sender reports come from the relay's report loop (reports.go).
+func (r *Relay) registerSubscriberInterceptors(*webrtc.MediaEngine, *interceptor.Registry) error {
 	return nil
+}
+
+// roomList is a snapshot of the relay's rooms.
+func (r *Relay) roomList() []*Room {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.roomsLocked()
+}
+
+// roomsLocked is roomList with r.mu held.
+func (r *Relay) roomsLocked() []*Room {
+	rooms := make([]*Room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		rooms = append(rooms, rm)
+	}
+	return rooms
 }
 
 // ErrClosed is returned by calls on a closed Relay.
@@ -492,10 +503,7 @@ func (r *Relay) Close() error {
 		return nil
 	}
 	r.closed = true
-	rooms := make([]*Room, 0, len(r.rooms))
-	for _, rm := range r.rooms {
-		rooms = append(rooms, rm)
-	}
+	rooms := r.roomsLocked()
 	r.mu.Unlock()
 	for _, rm := range rooms {
 		rm.closeAll()

@@ -75,10 +75,7 @@ type SimulcastStats struct {
 // /v1/stats and /metrics handlers).
 func (r *Relay) Stats() Stats {
 	r.mu.Lock()
-	rooms := make([]*Room, 0, len(r.rooms))
-	for _, rm := range r.rooms {
-		rooms = append(rooms, rm)
-	}
+	rooms := r.roomsLocked()
 	total := r.gone
 	r.mu.Unlock()
 

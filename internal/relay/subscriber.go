@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -351,19 +352,38 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 	return true
 }
 
+// startRTCP reads the receiver's RTCP for d until the sender stops. It
+// reads into one buffer (pion's ReadRTCP makes one per packet), takes the
+// packets an interceptor parsed already (gcc's, for simulcast subscribers)
+// from the attributes, and skips a datagram it cannot parse or that does
+// not fit, rather than stop reading: a receiver's malformed RTCP must not
+// end its NACKs and keyframe requests.
 func (s *Subscriber) startRTCP(d *downTrack) {
 	s.relay.wg.Add(1)
 	go func() {
 		defer s.relay.wg.Done()
+		buf := make([]byte, rtcpReadBuffer)
 		for {
-			pkts, _, err := d.sender.ReadRTCP()
+			n, attr, err := d.sender.Read(buf)
+			if errors.Is(err, io.ErrShortBuffer) {
+				continue
+			}
 			if err != nil {
 				return
+			}
+			pkts, err := attr.GetRTCPPackets(buf[:n])
+			if err != nil {
+				continue
 			}
 			d.handleRTCP(pkts)
 		}
 	}()
 }
+
+// rtcpReadBuffer holds any RTCP datagram a receiver sends: they fit a
+// path MTU, which is at most Ethernet's 1,500 bytes on the paths WebRTC
+// takes.
+const rtcpReadBuffer = 1500
 
 // trackAdded is the room telling the subscriber about a new track.
 func (s *Subscriber) trackAdded(t *upTrack) {
