@@ -1,11 +1,13 @@
 package relay
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -104,10 +106,46 @@ func TestSubscriberCongestionControlOnlyForSimulcast(t *testing.T) {
 				return
 			}
 			// The relay's answer names the transport-wide sequence number
-			// extension only with the estimator.
-			if got := strings.Contains(sess.pc.LocalDescription().SDP, "transport-wide-cc"); got != c.wantCC {
-				t.Errorf("relay's answer names transport-wide-cc: %v, want %v", got, c.wantCC)
+			// extension only with the estimator, and only for video: audio
+			// is kept out of it (videoOnly in bwe.go).
+			var desc sdp.SessionDescription
+			if err := desc.UnmarshalString(sess.pc.LocalDescription().SDP); err != nil {
+				t.Fatal(err)
+			}
+			for _, md := range desc.MediaDescriptions {
+				want := c.wantCC && md.MediaName.Media == "video"
+				got := false
+				for _, a := range md.Attributes {
+					got = got || (a.Key == "extmap" && strings.Contains(a.Value, "transport-wide-cc"))
+				}
+				if got != want {
+					t.Errorf("relay's answer names transport-wide-cc for %s: %v, want %v", md.MediaName.Media, got, want)
+				}
 			}
 		})
+	}
+}
+
+// bindRecorder records the streams an interceptor was bound to.
+type bindRecorder struct {
+	interceptor.NoOp
+	bound []string
+}
+
+func (b *bindRecorder) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	b.bound = append(b.bound, info.MimeType)
+	return w
+}
+
+// TestVideoOnlyKeepsAudioOutOfTheEstimator: the congestion controller is
+// bound to a subscriber's video streams and never to its audio.
+func TestVideoOnlyKeepsAudioOutOfTheEstimator(t *testing.T) {
+	rec := &bindRecorder{}
+	v := videoOnly{rec}
+	for _, mime := range []string{webrtc.MimeTypeOpus, "audio/PCMU", webrtc.MimeTypeVP8, webrtc.MimeTypeH264} {
+		v.BindLocalStream(&interceptor.StreamInfo{MimeType: mime}, nil)
+	}
+	if want := []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264}; !slices.Equal(rec.bound, want) {
+		t.Fatalf("bound to %v, want %v", rec.bound, want)
 	}
 }
