@@ -239,17 +239,17 @@ type runResult struct {
 	serverCPUPct      float64
 	rss, hwm          int64
 	rssIdle           int64 // with the publisher and no viewer
-	// Go's live heap and goroutine stacks after a forced collection, with
-	// the publisher and no viewer and after the measurement: what RSS per
-	// viewer is made of (the GC lets the heap grow to about twice heap +
-	// stacks before it collects).
-	heapIdle, stackIdle, heap, stack int64
-	cpuSec, elapsed                  float64
-	pktsOut, bytesOut                uint64 // during the measurement
-	bitrateIn, bitOut                uint64
-	nacks, plis, drops               uint64
-	clientCPUPct                     float64
-	rcvbufErrs                       int64
+	// Go's memory after a forced collection, with the publisher and no
+	// viewer (idle) and after the measurement: what RSS per viewer is made
+	// of (the GC lets the heap grow to about twice heap + stacks before it
+	// collects).
+	idle, mem          goMemory
+	cpuSec, elapsed    float64
+	pktsOut, bytesOut  uint64 // during the measurement
+	bitrateIn, bitOut  uint64
+	nacks, plis, drops uint64
+	clientCPUPct       float64
+	rcvbufErrs         int64
 }
 
 func getStats(base string) (stats.Snapshot, error) {
@@ -297,7 +297,7 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	defer func() { pub.Process.Signal(os.Interrupt); pub.Wait() }()
 	time.Sleep(2 * time.Second)
 	rssIdle, _ := procMem(srv.Process.Pid)
-	heapIdle, stackIdle, err := goMem(admin)
+	memIdle, err := goMem(admin)
 	if err != nil {
 		t.Fatalf("reading the server's heap figures: %v", err)
 	}
@@ -367,8 +367,8 @@ func oneRun(t *testing.T, bin string, nsubs int, measure time.Duration) runResul
 	res.rcvbufErrs = rcvbufErrors() - rb0
 	res.rss, res.hwm = procMem(srv.Process.Pid)
 	time.Sleep(1500 * time.Millisecond) // late retransmissions still count
-	res.heapIdle, res.stackIdle = heapIdle, stackIdle
-	if res.heap, res.stack, err = goMem(admin); err != nil { // forces a GC: after the figures above
+	res.idle = memIdle
+	if res.mem, err = goMem(admin); err != nil { // forces a GC: after the figures above
 		t.Fatalf("reading the server's heap figures: %v", err)
 	}
 	all(func(tr *seqTrack) {
@@ -453,7 +453,7 @@ func TestFanOut(t *testing.T) {
 				r := oneRun(t, b.path, n, time.Duration(secs)*time.Second)
 				t.Logf("%s, run %d: %d/%d subscribers receiving; loss %.3f%% (%d of %d packets); server CPU %.0f%% RSS %.1f MiB (peak %.1f MiB, %.1f MiB without viewers); per viewer %.0f KB live heap, %.0f KB stacks; room in %.2f Mbit/s out %.1f Mbit/s; NACKs %d PLIs %d; subscribers' process CPU %.0f%%; host UDP receive-buffer drops %d; load average %s",
 					b.name, i+1, r.connected, r.subs, r.lossPct, r.missing, r.expected, r.serverCPUPct, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), float64(r.rssIdle)/(1<<20),
-					float64(r.heap-r.heapIdle)/1e3/float64(r.subs), float64(r.stack-r.stackIdle)/1e3/float64(r.subs),
+					float64(r.mem.heap-r.idle.heap)/1e3/float64(r.subs), float64(r.mem.stack-r.idle.stack)/1e3/float64(r.subs),
 					float64(r.bitrateIn)/1e6, float64(r.bitOut)/1e6, r.nacks, r.plis, r.clientCPUPct, r.rcvbufErrs, loadavg())
 				results[key{b.name, n}] = append(results[key{b.name, n}], r)
 			}
@@ -461,8 +461,10 @@ func TestFanOut(t *testing.T) {
 	}
 	t.Logf("load average at the end: %s", loadavg())
 	t.Logf("medians of %d runs, %ds each (CPU: %% of one core; per viewer: server CPU / N, (RSS − RSS without viewers) / N;"+
-		" per 1.5 Mbit/s viewer: server CPU / (bytes sent / 1.5 Mbit/s), which a starved publisher or server does not flatter)", runs, secs)
-	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s %12s %12s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer", "heap KB/vw", "stack KB/vw")
+		" per 1.5 Mbit/s viewer: server CPU / (bytes sent / 1.5 Mbit/s), which a starved publisher or server does not flatter;"+
+		" steady MB/vw: the GC's heap goal plus stacks per viewer, what Go's memory per viewer reaches however long the run"+
+		" (RSS at the end of a short run can be under it; RSS in steady state is above it by the runtime's own overhead))", runs, secs)
+	t.Logf("%-8s %5s %8s %10s %12s %16s %12s %10s %14s %14s %12s %12s", "server", "N", "loss %", "CPU %", "CPU %/viewer", "CPU %/1.5M-view", "CPU µs/pkt", "RSS MiB", "RSS MB/viewer", "steady MB/vw", "heap KB/vw", "stack KB/vw")
 	for _, n := range ns {
 		for _, b := range bins {
 			rs := results[key{b.name, n}]
@@ -475,7 +477,7 @@ func TestFanOut(t *testing.T) {
 				return v[len(v)/2]
 			}
 			loss := med(func(r runResult) float64 { return r.lossPct })
-			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f %12.0f %12.0f", b.name, n, loss,
+			t.Logf("%-8s %5d %8.3f %10.1f %12.3f %16.3f %12.2f %10.1f %14.3f %14.3f %12.0f %12.0f", b.name, n, loss,
 				med(func(r runResult) float64 { return r.serverCPUPct }),
 				med(func(r runResult) float64 { return r.serverCPUPct / float64(r.subs) }),
 				med(func(r runResult) float64 {
@@ -485,8 +487,9 @@ func TestFanOut(t *testing.T) {
 				med(func(r runResult) float64 { return r.cpuSec * 1e6 / max(float64(r.pktsOut), 1) }),
 				med(func(r runResult) float64 { return float64(r.rss) / (1 << 20) }),
 				med(func(r runResult) float64 { return float64(r.rss-r.rssIdle) / 1e6 / float64(r.subs) }),
-				med(func(r runResult) float64 { return float64(r.heap-r.heapIdle) / 1e3 / float64(r.subs) }),
-				med(func(r runResult) float64 { return float64(r.stack-r.stackIdle) / 1e3 / float64(r.subs) }))
+				med(func(r runResult) float64 { return float64(r.mem.steady()-r.idle.steady()) / 1e6 / float64(r.subs) }),
+				med(func(r runResult) float64 { return float64(r.mem.heap-r.idle.heap) / 1e3 / float64(r.subs) }),
+				med(func(r runResult) float64 { return float64(r.mem.stack-r.idle.stack) / 1e3 / float64(r.subs) }))
 			if loss >= 0.5 {
 				t.Errorf("%s, %d subscribers: median loss %.3f%% at the subscribers, want under 0.5%%", b.name, n, loss)
 			}
@@ -494,42 +497,61 @@ func TestFanOut(t *testing.T) {
 	}
 }
 
-// goMem reads the server's live heap (HeapAlloc) and goroutine stacks
-// (StackInuse) from its admin listener, after a forced collection
-// (/debug/pprof/heap?debug=1&gc=1 ends with the runtime's MemStats).
-func goMem(admin string) (heap, stack int64, err error) {
+// goMemory is a Go process's memory after a forced collection: the live
+// heap (HeapAlloc), the goroutine stacks (StackInuse) and the heap the GC
+// lets grow before its next collection (NextGC, the goal: live heap plus
+// GOGC % of live heap, stacks and globals).
+type goMemory struct{ heap, stack, goal int64 }
+
+// steady is what the process's Go memory returns to between collections
+// once it has run long enough to reach the goal: the heap at its goal,
+// and the stacks beside it.
+func (m goMemory) steady() int64 { return m.goal + m.stack }
+
+// goMem reads the server's goMemory from its admin listener
+// (/debug/pprof/heap?debug=1&gc=1 forces a collection and ends with the
+// runtime's MemStats).
+func goMem(admin string) (goMemory, error) {
+	var m goMemory
 	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?debug=1&gc=1")
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET heap profile: %s", resp.Status)
+		return m, fmt.Errorf("GET heap profile: %s", resp.Status)
 	}
-	var haveHeap, haveStack bool
+	seen := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text()) // "# HeapAlloc = N", "# Stack = N / M"
+		f := strings.Fields(sc.Text()) // "# HeapAlloc = N", "# Stack = N / M", "# NextGC = N"
 		if len(f) < 4 || f[0] != "#" || f[2] != "=" {
 			continue
 		}
 		v, perr := strconv.ParseInt(f[3], 10, 64)
-		switch {
-		case perr != nil:
-		case f[1] == "HeapAlloc":
-			heap, haveHeap = v, true
-		case f[1] == "Stack":
-			stack, haveStack = v, true
+		if perr != nil {
+			continue
 		}
+		switch f[1] {
+		case "HeapAlloc":
+			m.heap = v
+		case "Stack":
+			m.stack = v
+		case "NextGC":
+			m.goal = v
+		default:
+			continue
+		}
+		seen++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return m, err
 	}
-	if !haveHeap || !haveStack {
-		return 0, 0, errors.New("no HeapAlloc and Stack lines in the heap profile")
+	if seen != 3 {
+		return m, errors.New("no HeapAlloc, Stack and NextGC lines in the heap profile")
 	}
-	return heap, stack, nil
+	return m, nil
 }
 
 // rcvbufErrors is the host's count of UDP datagrams dropped because a
