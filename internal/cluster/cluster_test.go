@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,10 +27,12 @@ type sink struct {
 	chat   map[string][]signal.ChatMessage
 	events map[string][]string
 	counts map[string][2]int
+	listed map[string][]signal.Participant
 }
 
 func newSink() *sink {
-	return &sink{chat: map[string][]signal.ChatMessage{}, events: map[string][]string{}, counts: map[string][2]int{}}
+	return &sink{chat: map[string][]signal.ChatMessage{}, events: map[string][]string{}, counts: map[string][2]int{},
+		listed: map[string][]signal.Participant{}}
 }
 
 func (s *sink) RemoteEvent(room string, frame []byte) {
@@ -44,10 +47,25 @@ func (s *sink) RemoteChat(room string, m signal.ChatMessage) {
 	s.chat[room] = append(s.chat[room], m)
 }
 
-func (s *sink) RemoteCounts(room string, p, v int) {
+func (s *sink) RemoteCounts(room string, p, v int, listed []signal.Participant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[room] = [2]int{p, v}
+	s.listed[room] = listed
+}
+
+// names is the identities of the publishers the other nodes named in room.
+func (s *sink) names(room string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, p := range s.listed[room] {
+		if !p.Publisher {
+			return "a named publisher without publisher:true"
+		}
+		ids = append(ids, p.Identity)
+	}
+	return strings.Join(ids, ",")
 }
 
 func (s *sink) snapshot(room string) ([]signal.ChatMessage, []string, [2]int) {
@@ -289,10 +307,17 @@ func TestCountsAndEvents(t *testing.T) {
 	for _, n := range []*Node{a, b, c} {
 		n.RoomOpened("r")
 	}
-	a.CountsChanged("r", 1, 3)
-	c.CountsChanged("r", 0, 2)
+	a.CountsChanged("r", 1, 3, []signal.Participant{{Identity: "alice", SessionID: "s1", Publisher: true}})
+	c.CountsChanged("r", 0, 2, nil)
 	eventually(t, "b sees a's and c's counts", func() bool { _, _, n := sb.snapshot("r"); return n == [2]int{1, 5} })
 	eventually(t, "c sees a's counts", func() bool { _, _, n := sc.snapshot("r"); return n == [2]int{1, 3} })
+	eventually(t, "b and c are told a's publisher", func() bool { return sb.names("r") == "alice" && sc.names("r") == "alice" })
+	// A second publisher, on c: the others list both, in node order;
+	// when a's leaves, only c's.
+	c.CountsChanged("r", 1, 2, []signal.Participant{{Identity: "carol", SessionID: "s2", Publisher: true}})
+	eventually(t, "b is told both publishers", func() bool { return sb.names("r") == "alice,carol" })
+	a.CountsChanged("r", 0, 3, nil)
+	eventually(t, "b is told a's publisher left", func() bool { return sb.names("r") == "carol" })
 
 	subscribed(t, b, "r")
 	a.Event("r", []byte(`{"type":"participant_joined"}`))
@@ -300,9 +325,12 @@ func TestCountsAndEvents(t *testing.T) {
 
 	// a's room closes: its share goes at once; c stops: its share expires.
 	a.RoomClosed("r")
-	eventually(t, "a's share gone", func() bool { _, _, n := sb.snapshot("r"); return n == [2]int{0, 2} })
+	eventually(t, "a's share gone", func() bool { _, _, n := sb.snapshot("r"); return n == [2]int{1, 2} })
 	crash(c)
 	eventually(t, "c's share expired", func() bool { _, _, n := sb.snapshot("r"); return n == [2]int{0, 0} })
+	if got := sb.names("r"); got != "" {
+		t.Errorf("publishers named after every other node left: %q", got)
+	}
 
 }
 

@@ -15,6 +15,9 @@ const (
 	// maxRecord bounds a node record: maxRecordRooms rooms with long
 	// names fit.
 	maxRecord = 1 << 20
+	// maxListed bounds the publishers a node names in its counts: a
+	// joined reply lists at most --room-list-limit (default 100) anyway.
+	maxListed = 100
 )
 
 // decodeJSON reads s, at most max bytes, as a T; check says what a
@@ -54,6 +57,15 @@ func decodeEnvelope(payload string) (envelope, error) {
 		case kindCounts:
 			if e.Pubs < 0 || e.View < 0 {
 				return "negative counts"
+			}
+			if len(e.List) > min(e.Pubs, maxListed) {
+				return fmt.Sprintf("%d publishers named for %d (at most %d)", len(e.List), e.Pubs, maxListed)
+			}
+			for i := range e.List {
+				if e.List[i].Identity == "" {
+					return "a named publisher without an identity"
+				}
+				e.List[i].Publisher = true
 			}
 		default:
 			return fmt.Sprintf("unknown kind %q", e.Kind)

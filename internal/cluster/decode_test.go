@@ -12,12 +12,28 @@ var validEnvelopes = []string{
 	`{"n":"a","k":"chat","m":{"seq":0,"from":"alice","text":"hi","server_time":1},"seq":7}`,
 	`{"n":"a","k":"ev","ev":{"type":"participant_joined","identity":"bob"}}`,
 	`{"n":"b","k":"counts","p":1,"v":250}`,
+	`{"n":"b","k":"counts","p":2,"v":250,"l":[{"identity":"alice","session_id":"s1","publisher":true}]}`,
 	`{"n":"b","k":"counts"}`,
 }
 
 var validRecords = []string{
 	`{"id":"a","url":"http://a:7880","media_addr":"a:7882","version":"v","state":"serving","load":{"cpu":0.5,"sessions":3,"tracks":2,"bitrate_bps":100},"rooms":{"live":3},"updated_ms":1}`,
 	`{"id":"b","url":"http://b:7880","state":"draining"}`,
+}
+
+// A named publisher is one, whatever the message says.
+func TestDecodeNamedPublishers(t *testing.T) {
+	e, err := decodeEnvelope(`{"n":"a","k":"counts","p":1,"l":[{"identity":"x","publisher":false}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.List) != 1 || !e.List[0].Publisher {
+		t.Fatalf("named publishers %+v, want x with publisher:true", e.List)
+	}
+	many := `{"n":"a","k":"counts","p":1000,"l":[` + strings.Repeat(`{"identity":"x"},`, maxListed) + `{"identity":"y"}]}`
+	if _, err := decodeEnvelope(many); err == nil {
+		t.Fatalf("%d named publishers accepted, want at most %d", maxListed+1, maxListed)
+	}
 }
 
 // TestDecode: the node's own messages and records are read back; each kind
@@ -49,6 +65,8 @@ func TestDecode(t *testing.T) {
 		{"event without frame", envelope, `{"n":"a","k":"ev"}`, "without a frame"},
 		{"null event", envelope, `{"n":"a","k":"ev","ev":null}`, "without a frame"},
 		{"negative counts", envelope, `{"n":"a","k":"counts","p":-1}`, "negative"},
+		{"more publishers named than counted", envelope, `{"n":"a","k":"counts","p":1,"l":[{"identity":"x"},{"identity":"y"}]}`, "2 publishers named for 1"},
+		{"publisher named without identity", envelope, `{"n":"a","k":"counts","p":1,"l":[{"session_id":"s"}]}`, "without an identity"},
 		{"message field of the wrong type", envelope, `{"n":1,"k":"counts"}`, "cannot unmarshal"},
 		{"message too large", envelope, `{"n":"a","k":"ev","ev":"` + strings.Repeat("x", maxEnvelope) + `"}`, "more than"},
 		{"record not json", record, `[`, "unexpected end"},

@@ -104,6 +104,36 @@ func TestClusterE2E(t *testing.T) {
 		}
 	}
 
+	// A /ws publisher on A: a viewer joining on B is told of it in its
+	// joined reply (A names its publishers with its counts). The
+	// publisher stops before the media part, whose edges must hold
+	// exactly one upstream.
+	wsPub := exec.CommandContext(ctx, bin, "publish", "--url", procs["a"].WS(), "--room", "live", "--duration", "60s", "-q")
+	if err := wsPub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := signal.Dial(ctx, procs["b"].WS(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a joined reply on B lists A's /ws publisher", func() bool {
+		j, err := lb.Join(ctx, "live", fmt.Sprint("late-b", time.Now().UnixNano()), "")
+		if err != nil {
+			t.Fatalf("late join on b: %v", err)
+		}
+		lb.Leave(ctx)
+		for _, p := range j.Participants {
+			if p.Publisher {
+				return j.Publishers == 1
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // a join and a leave count 10 requests of the 50 a second allowed
+		return false
+	})
+	lb.Close()
+	_ = wsPub.Process.Kill()
+	_ = wsPub.Wait()
+
 	// Media: a WHIP publisher on A makes A the room's origin; probes on
 	// B and C (edges) decode frames pulled from A.
 	pub := exec.CommandContext(ctx, bin, "publish", "--url", procs["a"].HTTP()+"/whip/media", "--duration", "60s", "-q")

@@ -124,8 +124,8 @@ type Local interface {
 	// message this way, in seq order.
 	RemoteChat(room string, m signal.ChatMessage)
 	// RemoteCounts gives the room's publishers and viewers on the other
-	// nodes, summed.
-	RemoteCounts(room string, publishers, viewers int)
+	// nodes, summed, and the publishers they named.
+	RemoteCounts(room string, publishers, viewers int, listed []signal.Participant)
 }
 
 // Node is this process's membership of a cluster.
@@ -160,8 +160,9 @@ type localBox struct{ Local }
 // roomState is what a node knows of a room it has members in.
 type roomState struct {
 	name       string
-	pubs, view int  // local counts
-	sent       bool // local counts published since the last change
+	pubs, view int                  // local counts
+	listed     []signal.Participant // local publishers named (CountsChanged)
+	sent       bool                 // local counts published since the last change
 	remote     map[string]remoteCounts
 	subscribed chan struct{} // closed when the channel's subscription is confirmed
 	subOnce    bool
@@ -169,6 +170,7 @@ type roomState struct {
 
 type remoteCounts struct {
 	pubs, view int
+	listed     []signal.Participant
 	at         time.Time
 }
 

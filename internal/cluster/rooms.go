@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ type envelope struct {
 	Event json.RawMessage     `json:"ev,omitempty"`
 	Pubs  int                 `json:"p,omitempty"`
 	View  int                 `json:"v,omitempty"`
+	// List names the node's publishers in the room (at most maxListed),
+	// for joined replies on the other nodes.
+	List []signal.Participant `json:"l,omitempty"`
 }
 
 const (
@@ -75,14 +79,16 @@ func (n *Node) RoomClosed(room string) {
 	n.enqueue(room, envelope{Node: n.cfg.NodeID, Kind: kindCounts})
 }
 
-// CountsChanged tells the node room's local publishers and viewers. They
-// reach the other nodes coalesced: at most one message per room per
-// countsWindow. It never blocks.
-func (n *Node) CountsChanged(room string, publishers, viewers int) {
+// CountsChanged tells the node room's local publishers and viewers, and
+// names (some of) the publishers. They reach the other nodes coalesced: at
+// most one message per room per countsWindow. It never blocks.
+func (n *Node) CountsChanged(room string, publishers, viewers int, listed []signal.Participant) {
+	listed = listed[:min(len(listed), maxListed)]
 	n.mu.Lock()
 	rs := n.rooms[room]
-	if rs != nil && (rs.pubs != publishers || rs.view != viewers) {
+	if rs != nil && (rs.pubs != publishers || rs.view != viewers || !slices.Equal(rs.listed, listed)) {
 		rs.pubs, rs.view, rs.sent = publishers, viewers, false
+		rs.listed = append(rs.listed[:0], listed...)
 	}
 	n.mu.Unlock()
 }
@@ -233,13 +239,14 @@ func (n *Node) flushCounts() {
 	type c struct {
 		room       string
 		pubs, view int
+		listed     []signal.Participant
 	}
 	var out []c
 	n.mu.Lock()
 	for _, rs := range n.rooms {
 		if !rs.sent {
 			rs.sent = true
-			out = append(out, c{rs.name, rs.pubs, rs.view})
+			out = append(out, c{rs.name, rs.pubs, rs.view, slices.Clone(rs.listed)})
 		}
 	}
 	n.mu.Unlock()
@@ -249,7 +256,7 @@ func (n *Node) flushCounts() {
 	_ = n.store("publishing room counts", func(ctx context.Context) error {
 		pipe := n.rdb.Pipeline()
 		for _, o := range out {
-			b, _ := json.Marshal(envelope{Node: n.cfg.NodeID, Kind: kindCounts, Pubs: o.pubs, View: o.view})
+			b, _ := json.Marshal(envelope{Node: n.cfg.NodeID, Kind: kindCounts, Pubs: o.pubs, View: o.view, List: o.listed})
 			pipe.Publish(ctx, n.keys.channel(o.room), b)
 		}
 		_, err := pipe.Exec(ctx)
@@ -282,16 +289,24 @@ func (n *Node) expireRemote() {
 	}
 }
 
-// tellCounts gives Local the sum of rs's remote counts.
+// tellCounts gives Local the sum of rs's remote counts and their listed
+// publishers (in node order, so that a list does not reorder by itself).
 func (n *Node) tellCounts(rs *roomState) {
 	n.mu.Lock()
 	p, v := 0, 0
-	for _, rc := range rs.remote {
+	ids := make([]string, 0, len(rs.remote))
+	for id, rc := range rs.remote {
 		p, v = p+rc.pubs, v+rc.view
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var listed []signal.Participant
+	for _, id := range ids {
+		listed = append(listed, rs.remote[id].listed...)
 	}
 	n.mu.Unlock()
 	if l := n.local.Load(); l != nil {
-		l.RemoteCounts(rs.name, p, v)
+		l.RemoteCounts(rs.name, p, v, listed)
 	}
 }
 
@@ -346,7 +361,7 @@ func (n *Node) deliver(room, payload string) {
 			if e.Pubs == 0 && e.View == 0 {
 				delete(rs.remote, e.Node)
 			} else {
-				rs.remote[e.Node] = remoteCounts{pubs: e.Pubs, view: e.View, at: time.Now()}
+				rs.remote[e.Node] = remoteCounts{pubs: e.Pubs, view: e.View, listed: e.List, at: time.Now()}
 			}
 		}
 		n.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/livectl/livectl/internal/signal"
@@ -19,8 +20,10 @@ type Cluster interface {
 	// last one left. The node follows a room's traffic only in between.
 	RoomOpened(room string)
 	RoomClosed(room string)
-	// CountsChanged gives the room's publishers and viewers on this node.
-	CountsChanged(room string, publishers, viewers int)
+	// CountsChanged gives the room's publishers and viewers on this node,
+	// and names up to the room list limit of the publishers (the other
+	// nodes' joined replies list them).
+	CountsChanged(room string, publishers, viewers int, listed []signal.Participant)
 	// Event passes a membership event (encoded) to the other nodes.
 	Event(room string, frame []byte)
 	// Chat numbers m with the room's next cluster-wide seq and sends it to
@@ -92,16 +95,21 @@ func (s *Server) RemoteChat(room string, m signal.ChatMessage) {
 	s.reg.queueChatLocked(rm, s, m, time.Now())
 }
 
-// RemoteCounts sets room's publishers and viewers on the other nodes;
-// room_update and joined replies carry the sums.
-func (s *Server) RemoteCounts(room string, publishers, viewers int) {
+// RemoteCounts sets room's publishers and viewers on the other nodes, and
+// the publishers they named; room_update and joined replies carry the
+// sums, and joined replies list the named publishers after this node's.
+func (s *Server) RemoteCounts(room string, publishers, viewers int, listed []signal.Participant) {
 	rm := s.reg.room(room)
 	if rm == nil {
 		return
 	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if rm.closed || (rm.remotePubs == publishers && rm.remoteViewers == viewers) {
+	if rm.closed {
+		return
+	}
+	rm.remoteListed = slices.Clone(listed)
+	if rm.remotePubs == publishers && rm.remoteViewers == viewers {
 		return
 	}
 	rm.remotePubs, rm.remoteViewers = publishers, viewers

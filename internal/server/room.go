@@ -2,7 +2,9 @@ package server
 
 import (
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,8 +110,10 @@ type room struct {
 	members map[*session]struct{}
 	pubs    map[*session]struct{} // members that are publishers
 	closed  bool                  // deleted from the registry: timers do nothing
-	// The room's members on other nodes of a cluster (Config.Cluster).
+	// The room's members on other nodes of a cluster (Config.Cluster),
+	// and the publishers those nodes named.
 	remotePubs, remoteViewers int
+	remoteListed              []signal.Participant
 
 	// Coalesced counts (room_update).
 	announced   bool // a room_update has been sent
@@ -224,9 +228,10 @@ func (r *registry) join(c *session, m *signal.Message, tracks []signal.Track) er
 }
 
 // listLocked is the participant list of a joined reply: at most ListLimit
-// members other than c, publishers first.
+// members other than c, publishers first: this node's, then those the
+// cluster's other nodes named; viewers only from this node.
 func (r *registry) listLocked(rm *room, c *session) []signal.Participant {
-	n := min(len(rm.members)-1, r.cfg.ListLimit)
+	n := min(len(rm.members)-1+len(rm.remoteListed), r.cfg.ListLimit)
 	if n <= 0 {
 		return nil
 	}
@@ -236,6 +241,12 @@ func (r *registry) listLocked(rm *room, c *session) []signal.Participant {
 			return list
 		}
 		list = append(list, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
+	}
+	for _, p := range rm.remoteListed {
+		if len(list) == n {
+			return list
+		}
+		list = append(list, p)
 	}
 	for o := range rm.members {
 		if len(list) == n {
@@ -370,7 +381,16 @@ func (r *registry) markPublisher(c *session) {
 // UpdateInterval apart; one that would repeat the last counts is not sent.
 func (r *registry) countsChangedLocked(rm *room) {
 	if r.cluster != nil {
-		r.cluster.CountsChanged(rm.name, len(rm.pubs), len(rm.members)-len(rm.pubs))
+		var listed []signal.Participant
+		for o := range rm.pubs {
+			if len(listed) == r.cfg.ListLimit {
+				break
+			}
+			listed = append(listed, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
+		}
+		// In a stable order: a list that only moved is not news.
+		slices.SortFunc(listed, func(a, b signal.Participant) int { return strings.Compare(a.SessionID, b.SessionID) })
+		r.cluster.CountsChanged(rm.name, len(rm.pubs), len(rm.members)-len(rm.pubs), listed)
 	}
 	r.armUpdateLocked(rm)
 }
