@@ -440,22 +440,25 @@ var relayCodecs = func() []struct {
 	}
 }()
 
-// registerInterceptors sets up RTCP for the relay's role: a NACK generator
-// towards publishers (the relay's own cache answers subscribers' NACKs, so no
-// per-peer responder copies every packet), sender and receiver reports, and
-// transport-wide congestion feedback for publishers' bandwidth estimation.
-// The simulcast header extensions let publishers send RID layers.
+// registerInterceptors sets up RTCP for the peers the relay receives
+// media from (publishers, and an edge's pull from the origin): a NACK
+// generator (the relay's own cache answers subscribers' NACKs, so no
+// per-peer responder copies every packet), receiver reports, and
+// transport-wide congestion feedback for the sender's bandwidth
+// estimation. No sender reports: the relay sends these peers no media,
+// and pion's sender-report interceptor would only run an idle loop per
+// peer. The simulcast header extensions let publishers send RID layers.
 func (r *Relay) registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(50*time.Millisecond), nack.WithGeneratorLoggerFactory(r.pionLogs))
 	if err != nil {
 		return fmt.Errorf("creating NACK generator: %w", err)
 	}
 	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
-		[]report.ReceiverOption{report.WithReceiverLoggerFactory(r.pionLogs)},
-		report.WithSenderLoggerFactory(r.pionLogs)); err != nil {
-		return fmt.Errorf("configuring RTCP reports: %w", err)
+	receiver, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(r.pionLogs))
+	if err != nil {
+		return fmt.Errorf("creating receiver reports: %w", err)
 	}
+	ir.Add(receiver)
 	if err := webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(r.pionLogs)); err != nil {
 		return fmt.Errorf("configuring transport-wide congestion control feedback: %w", err)
 	}
