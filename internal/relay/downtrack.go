@@ -61,9 +61,8 @@ type downTrack struct {
 	lastOutSeq uint16
 	lastOutTS  uint32
 	lastOutAt  int64
-	// Packets and payload bytes sent, for sender reports (they wrap, as
-	// the reports' do).
-	sentPackets, sentOctets uint32
+	// Payload bytes sent, for sender reports (it wraps, as theirs does).
+	sentOctets uint32
 
 	sr srClock // the writer's reference for sender reports (reports.go)
 
@@ -382,7 +381,7 @@ func (d *downTrack) deliver(src *upTrack, p *packet, m *seqMap) bool {
 	}
 	if !d.haveOut || int16(outSeq-d.lastOutSeq) > 0 {
 		if !d.haveOut || outTS != d.lastOutTS {
-			d.sr.publish(outTS, p.arrival, d.sentPackets, d.sentOctets) // a new frame
+			d.sr.publish(outTS, p.arrival, uint32(d.packets.Load()), d.sentOctets) // a new frame
 		}
 		d.haveOut = true
 		d.lastOutSeq, d.lastOutTS, d.lastOutAt = outSeq, outTS, p.arrival
@@ -587,8 +586,7 @@ func (d *downTrack) rebase(src *upTrack, p *packet, prev *seqMap) *seqMap {
 	m.setFloor(p.seq)
 	if d.haveOut {
 		m.seqOff = d.lastOutSeq + 1 - p.seq
-		ticks := uint32(uint64(max(nanotime()-d.lastOutAt, 0)) * uint64(d.clockRate) / 1e9)
-		m.tsOff = d.lastOutTS + max(ticks, 1) - p.ts
+		m.tsOff = d.lastOutTS + max(ticksSince(d.lastOutAt, nanotime(), d.clockRate), 1) - p.ts
 	}
 	d.mapping.Store(m)
 	return m
@@ -615,7 +613,6 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	}
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
-	d.sentPackets++
 	d.sentOctets += uint32(p.payEnd - p.payOff)
 	if m := d.sub.bwe.trains.Load(); m != nil && d.twccID != 0 {
 		m.record(h, d.twccID, n, nanotime())
