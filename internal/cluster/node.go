@@ -124,7 +124,8 @@ type Local interface {
 	// message this way, in seq order.
 	RemoteChat(room string, m signal.ChatMessage)
 	// RemoteCounts gives the room's publishers and viewers on the other
-	// nodes, summed, and the publishers they named.
+	// nodes, summed, and the publishers they named (a new slice each call:
+	// Local may keep it).
 	RemoteCounts(room string, publishers, viewers int, listed []signal.Participant)
 }
 

@@ -109,11 +109,11 @@ func (d *downTrack) senderReport(wall time.Time, now int64) (rtcp.SenderReport, 
 
 // sendReports sends a connected subscriber its tracks' sender reports, in
 // one compound packet.
-func (s *Subscriber) sendReports(wall time.Time, now int64, pkts []rtcp.Packet) []rtcp.Packet {
-	pkts = pkts[:0]
+func (s *Subscriber) sendReports(wall time.Time, now int64) {
 	if !s.connected.Load() {
-		return pkts
+		return
 	}
+	var pkts []rtcp.Packet
 	s.mu.Lock()
 	for _, d := range s.downs {
 		if sr, ok := d.senderReport(wall, now); ok {
@@ -125,18 +125,16 @@ func (s *Subscriber) sendReports(wall time.Time, now int64, pkts []rtcp.Packet) 
 		// An error is a closing peer connection: its session ends anyway.
 		_ = s.pc.WriteRTCP(pkts)
 	}
-	return pkts
 }
 
 // reportOnce sends every subscriber of every room its sender reports.
 func (r *Relay) reportOnce(wall time.Time, now int64) {
-	var pkts []rtcp.Packet
 	for _, rm := range r.roomList() {
 		rm.mu.Lock()
 		subs := rm.subscribers()
 		rm.mu.Unlock()
 		for _, s := range subs {
-			pkts = s.sendReports(wall, now, pkts)
+			s.sendReports(wall, now)
 		}
 	}
 }

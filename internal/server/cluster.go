@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/livectl/livectl/internal/signal"
@@ -96,8 +95,9 @@ func (s *Server) RemoteChat(room string, m signal.ChatMessage) {
 }
 
 // RemoteCounts sets room's publishers and viewers on the other nodes, and
-// the publishers they named; room_update and joined replies carry the
-// sums, and joined replies list the named publishers after this node's.
+// the publishers they named (listed is the server's to keep); room_update
+// and joined replies carry the sums, and joined replies list the named
+// publishers after this node's.
 func (s *Server) RemoteCounts(room string, publishers, viewers int, listed []signal.Participant) {
 	rm := s.reg.room(room)
 	if rm == nil {
@@ -108,7 +108,7 @@ func (s *Server) RemoteCounts(room string, publishers, viewers int, listed []sig
 	if rm.closed {
 		return
 	}
-	rm.remoteListed = slices.Clone(listed)
+	rm.remoteListed = listed
 	if rm.remotePubs == publishers && rm.remoteViewers == viewers {
 		return
 	}

@@ -235,13 +235,7 @@ func (r *registry) listLocked(rm *room, c *session) []signal.Participant {
 	if n <= 0 {
 		return nil
 	}
-	list := make([]signal.Participant, 0, n)
-	for o := range rm.pubs {
-		if len(list) == n {
-			return list
-		}
-		list = append(list, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
-	}
+	list := rm.appendPublishersLocked(make([]signal.Participant, 0, n), n)
 	for _, p := range rm.remoteListed {
 		if len(list) == n {
 			return list
@@ -257,6 +251,21 @@ func (r *registry) listLocked(rm *room, c *session) []signal.Participant {
 		}
 	}
 	return list
+}
+
+// appendPublishersLocked appends up to limit of rm's publishers on this
+// node to dst, in session order: stable, so that a list that only moved is
+// not news to the other nodes of a cluster.
+func (rm *room) appendPublishersLocked(dst []signal.Participant, limit int) []signal.Participant {
+	start := len(dst)
+	for o := range rm.pubs {
+		if len(dst)-start == limit {
+			break
+		}
+		dst = append(dst, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
+	}
+	slices.SortFunc(dst[start:], func(a, b signal.Participant) int { return strings.Compare(a.SessionID, b.SessionID) })
+	return dst
 }
 
 // historyLocked is the chat history a joined reply carries: the last
@@ -381,16 +390,7 @@ func (r *registry) markPublisher(c *session) {
 // UpdateInterval apart; one that would repeat the last counts is not sent.
 func (r *registry) countsChangedLocked(rm *room) {
 	if r.cluster != nil {
-		var listed []signal.Participant
-		for o := range rm.pubs {
-			if len(listed) == r.cfg.ListLimit {
-				break
-			}
-			listed = append(listed, signal.Participant{Identity: o.joinedAs, SessionID: o.id, Publisher: true})
-		}
-		// In a stable order: a list that only moved is not news.
-		slices.SortFunc(listed, func(a, b signal.Participant) int { return strings.Compare(a.SessionID, b.SessionID) })
-		r.cluster.CountsChanged(rm.name, len(rm.pubs), len(rm.members)-len(rm.pubs), listed)
+		r.cluster.CountsChanged(rm.name, len(rm.pubs), len(rm.members)-len(rm.pubs), rm.appendPublishersLocked(nil, r.cfg.ListLimit))
 	}
 	r.armUpdateLocked(rm)
 }
