@@ -2,6 +2,7 @@ package relay
 
 import (
 	"math"
+	"net/netip"
 	"os"
 	"slices"
 	"testing"
@@ -47,6 +48,7 @@ func FuzzParseOffer(f *testing.F) {
 	f.Add(offerHead + offerSection(0, "video", "96 VP8/90000", true))
 	f.Add(offerHead + offerSection(0, "audio", "111 opus/48000/2", false))
 	f.Add(offerHead + offerSection(0, "video", "98 VP9/90000", true) + offerSection(1, "audio", "111 opus/48000/2", true))
+	f.Add(offerHead + offerSection(0, "video", "96 VP8/90000", true) + "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n")
 	if b, err := os.ReadFile("testdata/chromium-156-whep-offer.sdp"); err == nil {
 		f.Add(string(b))
 	}
@@ -61,8 +63,15 @@ func FuzzParseOffer(f *testing.F) {
 		if !slices.ContainsFunc(d.MediaDescriptions, knownCodec) {
 			t.Fatal("accepted an offer with no section in a known codec")
 		}
+		// Its candidates choose the answer's (scope.go): never an
+		// address the relay does not have.
+		if sc := offerScope(d, fuzzLocal); sc >= 1<<len(fuzzLocal) {
+			t.Fatalf("scope %b names addresses beyond the relay's %d", sc, len(fuzzLocal))
+		}
 	})
 }
+
+var fuzzLocal = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("::1"), netip.MustParseAddr("fd00::2")}
 
 // FuzzTrainFeedback: transport-wide feedback from a viewer (untrusted)
 // goes to the train meter; whatever it says about whatever sequence

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
@@ -62,11 +63,15 @@ func newFrozenNet() (frozenNet, error) {
 	return frozenNet{n}, nil
 }
 
-// newPeer builds a peer connection with api (r.api for publishers,
-// r.subAPI for subscribers) within the pending budget: release gives its
-// place back, and must be called once it has connected or ended
-// (superviseConnection and the sessions' Close do).
-func (r *Relay) newPeer(api *webrtc.API) (pc *webrtc.PeerConnection, release func(), err error) {
+// newPeer builds a peer connection of kind, answering offer (nil when the
+// relay offers), within the pending budget: release gives its place back,
+// and must be called once it has connected or ended (superviseConnection
+// and the sessions' Close do).
+func (r *Relay) newPeer(kind apiKind, offer *sdp.SessionDescription) (pc *webrtc.PeerConnection, release func(), err error) {
+	api, err := r.apis.forOffer(kind, offer)
+	if err != nil {
+		return nil, nil, err
+	}
 	release, err = r.pending.take()
 	if err != nil {
 		return nil, nil, err

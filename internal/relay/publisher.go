@@ -48,7 +48,7 @@ func (r *Relay) Publish(room, identity, offer string) (*Publisher, string, error
 	if !sendsMedia(d) {
 		return nil, "", fmt.Errorf("%w: the offer sends no audio or video (every section is recvonly or inactive); to watch, subscribe (WHEP) instead", ErrBadSDP)
 	}
-	pc, release, err := r.newPeer(r.api)
+	pc, release, err := r.newPeer(publisherAPI, d)
 	if err != nil {
 		return nil, "", err
 	}

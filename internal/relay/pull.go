@@ -15,7 +15,7 @@ import (
 // that node (WHEP) and hands back the answer with SetAnswer; the upstream
 // ends like any publisher, with Close or when its peer connection fails.
 func (r *Relay) Pull(room, identity string) (*Publisher, string, error) {
-	pc, release, err := r.newPeer(r.api) // it receives, as a publisher does
+	pc, release, err := r.newPeer(publisherAPI, nil) // it receives, as a publisher does
 	if err != nil {
 		return nil, "", err
 	}

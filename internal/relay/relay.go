@@ -140,12 +140,12 @@ type Relay struct {
 	log *slog.Logger
 	// pionLogs is pion's logger factory for every peer (pionlog.go).
 	pionLogs *pionLogs
-	api      *webrtc.API // publishers'
-	subAPI   *webrtc.API // subscribers of simulcast rooms: with the send-side bandwidth estimator
-	// plainSubAPI is other subscribers': without the estimator and the
-	// transport-wide sequence numbers it reads (see subscriberAPI).
-	plainSubAPI *webrtc.API
-	bwe         bweFactory
+	// apis are the pion APIs, per kind of peer (publishers; subscribers
+	// of simulcast rooms, with the send-side bandwidth estimator; other
+	// subscribers, without it) and per set of local addresses an offer
+	// can reach (scope.go).
+	apis *apiSet
+	bwe  bweFactory
 
 	stopAdapt chan struct{} // ends adaptLoop
 	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
@@ -253,11 +253,11 @@ func New(cfg Config) (*Relay, error) {
 	// 64-packet replay window would discard it as a replay.
 	se.SetSRTPReplayProtectionWindow(1024)
 
-	if r.api, err = newAPI(se, r.registerInterceptors); err == nil {
-		if r.subAPI, err = newAPI(se, r.registerSimulcastSubscriber); err == nil {
-			r.plainSubAPI, err = newAPI(se, r.registerSubscriberInterceptors)
-		}
-	}
+	r.apis, err = newAPISet(se, r.udpMux, len(cfg.PublicIPs) == 0, [apiKinds]func(*webrtc.MediaEngine, *interceptor.Registry) error{
+		publisherAPI:    r.registerInterceptors,
+		simulcastSubAPI: r.registerSimulcastSubscriber,
+		plainSubAPI:     r.registerSubscriberInterceptors,
+	})
 	if err != nil {
 		r.closeSockets()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -60,7 +61,7 @@ type Subscriber struct {
 // and CPU for nothing. The room is judged when the peer is built: a viewer
 // that joined before a simulcast publisher has no transport-wide feedback,
 // and its layer follows the loss its receiver reports show (bwe.go).
-func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Subscriber, error) {
+func (r *Relay) newSubscriber(room, identity string, offer *sdp.SessionDescription, onOffer func(string)) (*Subscriber, error) {
 	var (
 		pc      *webrtc.PeerConnection
 		est     cc.BandwidthEstimator
@@ -69,12 +70,12 @@ func (r *Relay) newSubscriber(room, identity string, onOffer func(string)) (*Sub
 	)
 	if r.roomSimulcast(room) {
 		pc, est, err = r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
-			pc, rel, err := r.newPeer(r.subAPI)
+			pc, rel, err := r.newPeer(simulcastSubAPI, offer)
 			release = rel
 			return pc, err
 		})
 	} else {
-		pc, release, err = r.newPeer(r.plainSubAPI)
+		pc, release, err = r.newPeer(plainSubAPI, offer)
 	}
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (r *Relay) Subscribe(room, identity string, onOffer func(sdp string)) (*Sub
 	if onOffer == nil {
 		return nil, "", errors.New("subscribing: onOffer is required")
 	}
-	s, err := r.newSubscriber(room, identity, onOffer)
+	s, err := r.newSubscriber(room, identity, nil, onOffer)
 	if err != nil {
 		return nil, "", err
 	}
@@ -156,7 +157,7 @@ func (r *Relay) SubscribeOfferLayers(room, identity, offer string, req LayerRequ
 		return nil, "", err
 	}
 	kinds := mediaKinds(d)
-	s, err := r.newSubscriber(room, identity, nil)
+	s, err := r.newSubscriber(room, identity, d, nil)
 	if err != nil {
 		return nil, "", err
 	}
