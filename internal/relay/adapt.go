@@ -21,9 +21,9 @@ import (
 // Up: the next layer must fit with upHeadroom to spare for upHold, and not
 // within minBackoff of a drop.
 //
-// An estimate only grows so far past what is sent (pion's gcc caps it near
-// 1.5 times the received rate), so a viewer on a lower layer cannot see
-// room for a higher one: it probes, trying the next layer up after
+// Without a measured capacity (bwe.go) the estimate says nothing of room
+// above what is sent, so a viewer on a lower layer cannot see room for a
+// higher one: it probes, trying the next layer up after
 // probeHold at its layer on a clean path whose estimate sits well above
 // what it gets. A probe that fails (a drop within failedUpWindow) costs
 // the viewer a stall while the path drains, so each failure doubles the
@@ -183,6 +183,7 @@ func (s *Subscriber) adapt(now int64) {
 	}
 	s.bwe.updateLossEstimate(now, sent+other, loss)
 	s.bwe.measureCapacity(now)
+	s.bwe.updateDelayCap(now)
 	avail := (s.estimate() - other) / float64(len(layered))
 	for _, d := range layered {
 		d.adapt(now, avail, loss)
@@ -199,10 +200,6 @@ func (s *Subscriber) logAdapt(now int64, layered []*downTrack, sent, loss float6
 		return
 	}
 	s.bwe.logAt = now
-	delay := 0
-	if s.bwe.est != nil {
-		delay, _ = s.bwe.est.GetStats()["delayTargetBitrate"].(int)
-	}
 	for _, d := range layered {
 		layer := "?"
 		if src := d.src.Load(); d.layers.paused.Load() {
@@ -211,7 +208,7 @@ func (s *Subscriber) logAdapt(now int64, layered []*downTrack, sent, loss float6
 			layer = src.info.RID
 		}
 		log.Debug("simulcast adapt", "session", s.id, "track", d.id, "layer", layer,
-			"estimate_bps", int64(s.estimate()), "gcc_delay_bps", delay, "capacity_bps", s.bwe.capacity.Load(),
+			"estimate_bps", int64(s.estimate()), "capacity_bps", s.bwe.capacity.Load(), "delay_cap_bps", s.bwe.delayBps.Load(),
 			"loss_cap_bps", s.bwe.lossBps.Load(), "sent_bps", int64(sent), "rr_loss", loss)
 	}
 }
@@ -339,7 +336,7 @@ func (d *downTrack) chooseLayer(layers []*upTrack, i int) {
 		if i >= 0 {
 			to = layers[i].info.RID
 		}
-		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "gcc", d.sub.bweStats(), "rr_lost", d.layers.fracLost.Load())
+		log.Debug("simulcast layer", "session", d.sub.id, "track", d.id, "to", to, "estimate_bps", int64(d.sub.estimate()), "source", d.sub.estimateSource(), "capacity_bps", d.sub.bwe.capacity.Load(), "delay_cap_bps", d.sub.bwe.delayBps.Load(), "rr_lost", d.layers.fracLost.Load())
 	}
 	if i < 0 {
 		d.cancelSwitch()

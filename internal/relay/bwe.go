@@ -3,32 +3,37 @@ package relay
 import (
 	"fmt"
 	"math"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
-	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
-// Bandwidth estimation towards subscribers. Each subscriber's peer
-// connection stamps its outgoing packets with transport-wide sequence
-// numbers; the viewer's transport-wide congestion control feedback (every
-// browser and pion peer sends it) feeds pion's Google congestion control
-// send-side estimator (delay and loss based). Subscribers whose client
-// sends no such feedback get a loss-based estimate from their receiver
-// reports instead (lossEstimate). Publishers' peer connections are made by
-// another API without either: the relay sends them no media.
+// Bandwidth estimation towards subscribers of rooms with simulcast. Each
+// such subscriber's peer connection stamps its outgoing video packets with
+// transport-wide sequence numbers (twccstamp.go); the viewer's
+// transport-wide feedback (every browser and pion peer sends it) feeds the
+// train meter (trains.go), which measures the path's capacity from the
+// arrival spread of back-to-back packets and the queue the path holds from
+// their one-way delay. The estimate is that capacity, capped when the
+// path holds a standing queue by what it delivers (updateDelayCap) and by
+// the loss the viewer's receiver reports show (updateLossEstimate).
+// Subscribers whose client sends no transport-wide feedback have the
+// loss-based estimate alone.
+//
+// pion's gcc estimator did this job before. It cost about a quarter of the
+// server's CPU with 100 simulcast viewers (a map insert and a list element
+// per packet sent, and its handling of every feedback packet;
+// docs/media.md), while its delay-based target was used only until the
+// trains measured a capacity.
 const (
 	// initialEstimate is where each viewer's estimate starts, before any
-	// feedback: enough for the middle of the usual three layers, so a
-	// viewer starts there and climbs (or drops) within seconds.
+	// capacity is measured: enough for the middle of the usual three
+	// layers, so a viewer starts there and climbs (or drops) within
+	// seconds.
 	initialEstimate = 1_000_000
 	minEstimate     = 30_000
 	maxEstimate     = 50_000_000
@@ -37,37 +42,11 @@ const (
 	twccGrace = 3 * time.Second
 )
 
-// bweFactory builds the subscriber API's congestion controller; the
-// estimator it makes for each new peer connection is handed to newPeer
-// through lastBWE (peer connections are made one at a time, under bweMu).
-type bweFactory struct {
-	mu      sync.Mutex // held around NewPeerConnection
-	lastBWE cc.BandwidthEstimator
-}
-
-// registerBWE adds the send-side estimator and the transport-wide sequence
-// number header extension to a subscriber API's interceptors. The
-// congestion controller goes first so that the header extension
-// interceptor, added after it, runs first on the way out and the
-// estimator sees every packet with its sequence number.
-func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry, logs logging.LoggerFactory) error {
-	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(initialEstimate),
-			gcc.SendSideBWEMinBitrate(minEstimate),
-			gcc.SendSideBWEMaxBitrate(maxEstimate),
-			// The relay does not pace: the subscriber's writer sends as
-			// packets come, and pacing is the publisher's encoder's job.
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			gcc.WithLoggerFactory(logs),
-		)
-	})
-	if err != nil {
-		return fmt.Errorf("creating the congestion controller: %w", err)
-	}
-	f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { b.lastBWE = e })
-	ir.Add(videoOnlyFactory{f})
-	// Video only: see videoOnly.
+// registerTWCC makes a subscriber API's peers stamp transport-wide
+// sequence numbers on the video they send. Audio carries none: the
+// estimate chooses video layers, and audio is a small constant rate beside
+// them (50 of a viewer's ~180 packets a second).
+func registerTWCC(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
 		return fmt.Errorf("configuring transport-wide sequence numbers: %w", err)
 	}
@@ -75,60 +54,33 @@ func (b *bweFactory) registerBWE(m *webrtc.MediaEngine, ir *interceptor.Registry
 	return nil
 }
 
-// videoOnly keeps a subscriber's audio out of its congestion controller.
-// The estimate chooses video layers, and audio is a small constant rate
-// beside them; but gcc keeps a history entry (a map insert and a list
-// element) for every packet it is handed, with a transport-wide sequence
-// number or without, and reads back every number in the viewer's
-// feedback. Audio was 50 of a viewer's ~180 packets a second. So audio
-// carries no transport-wide sequence number (the extension is negotiated
-// for video only) and is written past the controller.
-type videoOnly struct{ interceptor.Interceptor }
-
-type videoOnlyFactory struct{ interceptor.Factory }
-
-func (f videoOnlyFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
-	i, err := f.Factory.NewInterceptor(id)
-	if err != nil {
-		return nil, err
-	}
-	return videoOnly{i}, nil
-}
-
-// BindLocalStream implements interceptor.Interceptor.
-func (v videoOnly) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
-	if strings.HasPrefix(strings.ToLower(info.MimeType), "audio/") {
-		return writer
-	}
-	return v.Interceptor.BindLocalStream(info, writer)
-}
-
-// newPeerWithBWE makes a subscriber's peer connection and returns its
-// estimator (nil if the API has none).
-func (b *bweFactory) newPeerWithBWE(make func() (*webrtc.PeerConnection, error)) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lastBWE = nil
-	pc, err := make()
-	return pc, b.lastBWE, err
-}
-
 // subscriberBWE is one subscriber's estimate.
 type subscriberBWE struct {
-	est      cc.BandwidthEstimator // nil without the estimator
-	twccSeen atomic.Bool           // feedback has arrived: est is live
-	since    atomic.Int64          // nanotime the subscriber connected
+	twcc     bool         // the peer stamps transport-wide numbers (a simulcast room)
+	twccSeen atomic.Bool  // transport-wide feedback has arrived
+	since    atomic.Int64 // nanotime the subscriber connected
 
 	// Loss-based fallback, updated by the adapt loop.
 	lossBps atomic.Uint64
 	lossAt  int64
 
-	// trains measures the path's capacity (trains.go); made on the first
-	// transport-wide feedback. capacity is its last reading in bits/s,
-	// set by the adapt loop (read by stats too).
-	trains   atomic.Pointer[trainMeter]
-	capacity atomic.Uint64
-	logAt    int64 // the adapt loop's last debug line (logAdapt)
+	// trains measures the path's capacity and queue (trains.go); made on
+	// the first transport-wide feedback. capacity is its last capacity
+	// reading in bits/s, set by the adapt loop (read by stats too).
+	trains     atomic.Pointer[trainMeter]
+	capacity   atomic.Uint64
+	capacityAt int64 // when capacity was last measured (adapt loop)
+
+	// The standing-queue cap (updateDelayCap), adapt loop only but for
+	// delayBps, which stats and logs read.
+	delayBps    atomic.Uint64 // 0: no cap
+	delayDownAt int64         // the cap's last decrease
+	delayHold   int64         // how long the cap stays after a decrease
+	delayGrown  bool          // the cap has grown since its last decrease
+	overSince   int64         // since when the path has read as overused; 0: it does not
+	delayAt     int64         // the cap's last update
+
+	logAt int64 // the adapt loop's last debug line (logAdapt)
 }
 
 // capacityShare is the part of the measured capacity a viewer's tracks may
@@ -146,43 +98,131 @@ func (b *subscriberBWE) feedback(fb *rtcp.TransportLayerCC) {
 	m.feedback(fb, nanotime())
 }
 
+// capacityHold is how long the last capacity reading stands when the
+// trains give none (a paused viewer sends none; a Chromium publisher's
+// layer, with keyframes only on request, makes few): then the estimate
+// starts again from initialEstimate. Long enough that a lapse does not
+// send a narrow viewer probing (docs/media.md), short enough that a
+// lifted limit the trains miss is found by a probe soon (20 s kept a
+// Chromium viewer on h for up to 24.6 s after a lift).
+const capacityHold = 10 * time.Second
+
 // measureCapacity updates b.capacity (adapt loop).
 func (b *subscriberBWE) measureCapacity(now int64) {
 	c := 0.0
 	if m := b.trains.Load(); m != nil {
 		c = m.capacity(now)
 	}
-	b.capacity.Store(uint64(c))
+	if c > 0 {
+		b.capacity.Store(uint64(c))
+		b.capacityAt = now
+		return
+	}
+	// No reading in the trains' window: keep the last one for a while
+	// rather than fall back to initialEstimate, which on a path that
+	// carries only the middle layer is room enough to probe the top one.
+	if now-b.capacityAt > int64(capacityHold) {
+		b.capacity.Store(0)
+	}
+}
+
+// The standing-queue cap. Packet trains measure what a path carries at
+// line rate, and a shaper's burst allowance lets short trains through
+// untouched: behind a 700 kbit/s tbf with a 16 kB burst, Chromium's viewer
+// read 2-7 Mbit/s, stayed on its 913 kbit/s top layer, and its receiver
+// reports showed little loss while NACKs resent the rest. What such a path
+// cannot hide is its queue: sent more than it carries, it holds a queue
+// that never drains, so even the least delayed packets wait, and it
+// delivers less than it is sent. A keyframe's burst queues too, but drains
+// within a second. So when the least queue delay over standingWindow is
+// at least standingTarget and the path delivered under overuseRatio of
+// what it was sent, for overuseFor, the estimate is capped at delayBackoff of what it
+// delivered (gcc's multiplicative decrease, on a plainer overuse signal).
+// The cap then holds for delayHold, and grows by delayGrowth a second
+// while the queue is gone, until it is out of the way; a cap that grows
+// back into a queue soon after doubles its hold (up to delayHoldMax), so
+// a narrow path is not retried every few seconds, and a lifted limit is
+// still found within delayHoldMax and the growth's time.
+const (
+	standingTarget = 50 * time.Millisecond
+	standingWindow = time.Second
+	overuseRatio   = 0.9
+	overuseFor     = 500 * time.Millisecond
+	delayBackoff   = 0.85
+	delayGrowth    = 0.10
+	delayHoldMin   = 2 * time.Second
+	delayHoldMax   = 16 * time.Second
+)
+
+// updateDelayCap moves the standing-queue cap from the train meter's
+// reading of the last standingWindow (adapt loop).
+func (b *subscriberBWE) updateDelayCap(now int64) {
+	dt := float64(now-b.delayAt) / float64(time.Second)
+	b.delayAt = now
+	m := b.trains.Load()
+	if m == nil {
+		return
+	}
+	q := m.queue(now)
+	cur := float64(b.delayBps.Load())
+	switch {
+	case q.standing >= standingTarget && q.delivered > 0 && q.delivered < overuseRatio*q.sent:
+		if b.overSince == 0 {
+			b.overSince = now
+		}
+		c := max(q.delivered*delayBackoff, minEstimate)
+		if now-b.overSince < int64(overuseFor) || now-b.delayDownAt < int64(standingWindow) || (cur > 0 && c >= cur*0.95) {
+			// Not for long enough (a keyframe's burst into a window's
+			// start), the last decrease cannot show yet, or the queue is
+			// draining under the cap.
+			return
+		}
+		switch {
+		case cur == 0:
+			b.delayHold = int64(delayHoldMin)
+		case b.delayGrown && now-b.delayDownAt < b.delayHold+int64(delayHoldMax):
+			// The cap grew back into the same queue soon: wait longer
+			// before the next try.
+			b.delayHold = min(2*b.delayHold, int64(delayHoldMax))
+		case b.delayGrown:
+			b.delayHold = int64(delayHoldMin)
+		}
+		b.delayBps.Store(uint64(c))
+		b.delayDownAt, b.delayGrown = now, false
+	default:
+		b.overSince = 0
+	}
+	if cur := float64(b.delayBps.Load()); cur > 0 && q.standing < standingTarget/2 && now-b.delayDownAt >= b.delayHold {
+		cur *= 1 + delayGrowth*min(dt, 1)
+		if cur >= maxEstimate {
+			cur = 0
+		}
+		b.delayBps.Store(uint64(cur))
+		b.delayGrown = true
+	}
 }
 
 // estimate is the subscriber's available send bitrate in bits/s: the
-// path's capacity its packet trains measured (trains.go), or without one
-// the delay-based part of gcc's estimate, capped by the loss the viewer's
-// receiver reports show. gcc's own loss-based part is not used: it counts
-// loss from the transport-wide feedback, and on viewers whose receiver
-// reports said 0 % lost it reported 40–60 % (seen with pion interceptor
-// v0.1.51 in TestSimulcastAdaptsPerViewer), which would hold every viewer
-// on the lowest layer.
+// path's capacity its packet trains measured (trains.go), capped by the
+// standing-queue cap and by the loss the viewer's receiver reports show;
+// before a capacity is measured, initialEstimate under the same caps.
+// Without transport-wide feedback (past twccGrace) it is the loss-based
+// estimate alone.
 func (s *Subscriber) estimate() float64 {
 	b := &s.bwe
 	lossCap := float64(b.lossBps.Load())
 	if lossCap == 0 {
 		lossCap = maxEstimate
 	}
-	if b.est != nil && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
-		delay := float64(initialEstimate)
-		if v, ok := b.est.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
-			delay = float64(v)
-		}
+	if b.twcc && (b.twccSeen.Load() || !s.connected.Load() || nanotime()-b.since.Load() < int64(twccGrace)) {
+		e := float64(initialEstimate)
 		if c := float64(b.capacity.Load()); c > 0 {
-			// A measured capacity replaces gcc's delay target, which says
-			// nothing of room above what is sent (trains.go) and after a
-			// keyframe burst's overuse climbs back additively, a few
-			// kbit/s a second: a viewer that started on q behind 700
-			// kbit/s took 5 s to see room for h. Loss still caps it.
-			return min(c*capacityShare, lossCap)
+			e = c * capacityShare
 		}
-		return min(delay, lossCap)
+		if d := float64(b.delayBps.Load()); d > 0 {
+			e = min(e, d)
+		}
+		return min(e, lossCap)
 	}
 	if lossCap < maxEstimate {
 		return lossCap
@@ -192,7 +232,7 @@ func (s *Subscriber) estimate() float64 {
 
 // estimateSource names what estimate uses, for stats.
 func (s *Subscriber) estimateSource() string {
-	if s.bwe.est != nil && s.bwe.twccSeen.Load() {
+	if s.bwe.twcc && s.bwe.twccSeen.Load() {
 		return "twcc"
 	}
 	return "loss"
@@ -221,12 +261,4 @@ func (b *subscriberBWE) updateLossEstimate(now int64, sent, loss float64) {
 		cur *= 1.15
 	}
 	b.lossBps.Store(uint64(math.Min(math.Max(cur, minEstimate), maxEstimate)))
-}
-
-// bweStats is the estimator's own view, for debug logs.
-func (s *Subscriber) bweStats() map[string]any {
-	if s.bwe.est == nil {
-		return nil
-	}
-	return s.bwe.est.GetStats()
 }

@@ -75,8 +75,8 @@ var fuzzLocal = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAd
 
 // FuzzTrainFeedback: transport-wide feedback from a viewer (untrusted)
 // goes to the train meter; whatever it says about whatever sequence
-// numbers, reading it must not panic, and capacity stays finite and not
-// negative.
+// numbers, reading it must not panic, capacity stays finite and not
+// negative, and so do the queue's delay and rates (standing.go).
 func FuzzTrainFeedback(f *testing.F) {
 	b, err := feedbackFor(&testing.T{}, 65530, spaced(10, 13750)).Marshal()
 	if err != nil {
@@ -94,12 +94,18 @@ func FuzzTrainFeedback(f *testing.F) {
 		for i := range 3 {
 			for _, p := range pkts {
 				if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-					m.feedback(fb, now+int64(i))
+					m.feedback(fb, now+int64(i)*int64(400*time.Millisecond))
 				}
 			}
 		}
 		if c := m.capacity(now); c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
 			t.Errorf("capacity %v", c)
+		}
+		q := m.queue(now + int64(time.Second))
+		for _, v := range []float64{q.sent, q.delivered, float64(q.standing)} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Errorf("queue reading %+v", q)
+			}
 		}
 	})
 }

@@ -145,7 +145,6 @@ type Relay struct {
 	// subscribers, without it) and per set of local addresses an offer
 	// can reach (scope.go).
 	apis *apiSet
-	bwe  bweFactory
 
 	stopAdapt chan struct{} // ends adaptLoop
 	udpMux    ice.UDPMux    // one socket, or one per local address (listenUDP)
@@ -288,12 +287,13 @@ func newAPI(se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interce
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// registerSimulcastSubscriber sets up subscribers whose send bitrate r.bwe
-// estimates, to choose their simulcast layers: the congestion controller
-// reads their transport-wide feedback. Their other RTCP is as other
-// subscribers' (registerSubscriberInterceptors).
+// registerSimulcastSubscriber sets up subscribers whose send bitrate the
+// relay estimates, to choose their simulcast layers: their video carries
+// transport-wide sequence numbers, which the viewers' feedback reports
+// back (bwe.go). Their other RTCP is as other subscribers'
+// (registerSubscriberInterceptors).
 func (r *Relay) registerSimulcastSubscriber(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	if err := r.bwe.registerBWE(m, ir, r.pionLogs); err != nil {
+	if err := registerTWCC(m, ir); err != nil {
 		return err
 	}
 	return r.registerSubscriberInterceptors(m, ir)

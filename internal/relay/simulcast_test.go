@@ -124,7 +124,7 @@ func TestAdaptChoosesLayer(t *testing.T) {
 	}{
 		{"fits the top with headroom", 1, 2_000_000, 0, 0, LayerRequest{}, 3 * time.Second, 2},
 		{"not before upHold", 1, 2_000_000, 0, 0, LayerRequest{}, time.Second, 1},
-		{"short of the top's bitrate but near gcc's cap: probe", 1, 700_000, 0, 0, LayerRequest{}, probeHold + time.Second, 2},
+		{"short of the top's bitrate, no capacity measured: probe", 1, 700_000, 0, 0, LayerRequest{}, probeHold + time.Second, 2},
 		{"no probe before probeHold", 1, 700_000, 0, 0, LayerRequest{}, probeHold - time.Second, 1},
 		{"short of the top's bitrate, losing: no probe", 1, 700_000, 0.08, 0, LayerRequest{}, probeHold + time.Second, 1},
 		{"short of the top's bitrate, little room: no probe", 1, 600_000, 0, 0, LayerRequest{}, probeHold + time.Second, 1},

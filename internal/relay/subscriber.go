@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -54,36 +53,25 @@ type Subscriber struct {
 }
 
 // newSubscriber builds a subscriber's peer connection. Only a viewer of a
-// room whose video comes in simulcast layers carries congestion control
-// (pion's gcc estimator, two goroutines, and the transport-wide sequence
-// number interceptor): its estimate chooses the layer. Elsewhere there is
-// nothing to choose, and that machinery would cost every viewer memory
-// and CPU for nothing. The room is judged when the peer is built: a viewer
+// room whose video comes in simulcast layers carries what the estimate
+// needs (transport-wide sequence numbers on its video, read back from the
+// viewer's feedback): its estimate chooses the layer. Elsewhere there is
+// nothing to choose. The room is judged when the peer is built: a viewer
 // that joined before a simulcast publisher has no transport-wide feedback,
 // and its layer follows the loss its receiver reports show (bwe.go).
 func (r *Relay) newSubscriber(room, identity string, offer *sdp.SessionDescription, onOffer func(string)) (*Subscriber, error) {
-	var (
-		pc      *webrtc.PeerConnection
-		est     cc.BandwidthEstimator
-		release func()
-		err     error
-	)
-	if r.roomSimulcast(room) {
-		pc, est, err = r.bwe.newPeerWithBWE(func() (*webrtc.PeerConnection, error) {
-			pc, rel, err := r.newPeer(simulcastSubAPI, offer)
-			release = rel
-			return pc, err
-		})
-	} else {
-		pc, release, err = r.newPeer(plainSubAPI, offer)
+	kind, twcc := plainSubAPI, r.roomSimulcast(room)
+	if twcc {
+		kind = simulcastSubAPI
 	}
+	pc, release, err := r.newPeer(kind, offer)
 	if err != nil {
 		return nil, err
 	}
 	s := &Subscriber{relay: r, identity: identity, id: newID("SU_"), pc: pc, onOffer: onOffer, release: release,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.queue = newSendQueue(r.cfg.QueueSize, func() { r.writers.schedule(s) })
-	s.bwe.est = est
+	s.bwe.twcc = twcc
 	s.mu.Lock() // the timer's Close reads connectTimer
 	s.connectTimer = r.superviseConnection(pc, "subscriber", s.id, &s.connected, release, func() {
 		s.bwe.since.Store(nanotime())
@@ -355,7 +343,7 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 
 // startRTCP reads the receiver's RTCP for d until the sender stops. It
 // reads into one buffer (pion's ReadRTCP makes one per packet), takes the
-// packets an interceptor parsed already (gcc's, for simulcast subscribers)
+// packets an interceptor parsed already (if one did)
 // from the attributes, and skips a datagram it cannot parse or that does
 // not fit, rather than stop reading: a receiver's malformed RTCP must not
 // end its NACKs and keyframe requests.

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,8 +92,8 @@ func TestSubscriberCongestionControlOnlyForSimulcast(t *testing.T) {
 			}
 			defer ts.Close()
 			defer sess.Close()
-			if got := sess.bwe.est != nil; got != c.wantCC {
-				t.Errorf("viewer has an estimator: %v, want %v", got, c.wantCC)
+			if got := sess.bwe.twcc; got != c.wantCC {
+				t.Errorf("viewer is estimated from transport-wide feedback: %v, want %v", got, c.wantCC)
 			}
 			if c.ws {
 				// Close once the client has answered the first offer (which
@@ -106,8 +105,8 @@ func TestSubscriberCongestionControlOnlyForSimulcast(t *testing.T) {
 				return
 			}
 			// The relay's answer names the transport-wide sequence number
-			// extension only with the estimator, and only for video: audio
-			// is kept out of it (videoOnly in bwe.go).
+			// extension only in a simulcast room, and only for video: audio
+			// is kept out of the estimate (registerTWCC in bwe.go).
 			var desc sdp.SessionDescription
 			if err := desc.UnmarshalString(sess.pc.LocalDescription().SDP); err != nil {
 				t.Fatal(err)
@@ -123,29 +122,5 @@ func TestSubscriberCongestionControlOnlyForSimulcast(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// bindRecorder records the streams an interceptor was bound to.
-type bindRecorder struct {
-	interceptor.NoOp
-	bound []string
-}
-
-func (b *bindRecorder) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	b.bound = append(b.bound, info.MimeType)
-	return w
-}
-
-// TestVideoOnlyKeepsAudioOutOfTheEstimator: the congestion controller is
-// bound to a subscriber's video streams and never to its audio.
-func TestVideoOnlyKeepsAudioOutOfTheEstimator(t *testing.T) {
-	rec := &bindRecorder{}
-	v := videoOnly{rec}
-	for _, mime := range []string{webrtc.MimeTypeOpus, "audio/PCMU", webrtc.MimeTypeVP8, webrtc.MimeTypeH264} {
-		v.BindLocalStream(&interceptor.StreamInfo{MimeType: mime}, nil)
-	}
-	if want := []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264}; !slices.Equal(rec.bound, want) {
-		t.Fatalf("bound to %v, want %v", rec.bound, want)
 	}
 }

@@ -9,12 +9,11 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Path capacity from packet trains. gcc's delay-based estimate says
-// nothing about room above what a viewer is sent: while the path is not
-// full, pion's rate controller raises it 8 % a second without bound (its
-// 1.5 × received-rate cap applies only while the received rate is above
-// the estimate), so a viewer on h behind 700 kbit/s saw 2 Mbit/s "fit" the
-// 1.4 Mbit/s f layer, switched up and froze for seconds. The relay does not
+// Path capacity from packet trains. A delay-based estimate (pion's gcc,
+// which the relay used before) says nothing about room above what a viewer
+// is sent: while the path is not full, pion's rate controller raised it 8 %
+// a second without bound, so a viewer on h behind 700 kbit/s saw 2 Mbit/s
+// "fit" the 1.4 Mbit/s f layer, switched up and froze for seconds. The relay does not
 // pace: a keyframe's packets, and a frame's, leave back to back, and the
 // narrowest link of the path spreads them out to its own rate. The viewer's
 // transport-wide feedback says when each arrived, so each such train
@@ -47,13 +46,15 @@ const (
 )
 
 // trainMeter is one subscriber's record of what it sent (by transport-wide
-// sequence number) and the capacity its trains measured.
+// sequence number), the capacity its trains measured and the queue its
+// path holds (queue.go).
 type trainMeter struct {
 	mu      sync.Mutex
 	sent    [sentRing]sentPacket
 	samples []capSample // oldest first, at most maxSamples
 	arr     []arrival   // scratch for one feedback packet
 	gaps    []int64     // scratch for one train
+	q       queueMeter
 }
 
 type sentPacket struct {
@@ -93,14 +94,22 @@ func (m *trainMeter) feedback(fb *rtcp.TransportLayerCC, now int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.arr = m.arr[:0]
-	seq, left, at, di := fb.BaseSequenceNumber, int(fb.PacketStatusCount), int64(0), 0
+	// Arrival times count from the feedback's reference time (64 ms
+	// units), so that packets of different feedback compare (queue.go).
+	seq, left, at, di := fb.BaseSequenceNumber, int(fb.PacketStatusCount), int64(fb.ReferenceTime)*64_000, 0
+	sample := fbSample{at: now}
 	received := func(sym uint16) {
+		got := false
 		if sym == rtcp.TypeTCCPacketReceivedSmallDelta || sym == rtcp.TypeTCCPacketReceivedLargeDelta {
 			if di < len(fb.RecvDeltas) {
 				at += fb.RecvDeltas[di].Delta
 				di++
 				m.arr = append(m.arr, arrival{seq: seq, at: at})
+				got = true
 			}
+		}
+		if p := m.sent[seq%sentRing]; p.ok && p.seq == seq {
+			sample.sent(p, got, at)
 		}
 		seq++
 		left--
@@ -117,6 +126,7 @@ func (m *trainMeter) feedback(fb *rtcp.TransportLayerCC, now int64) {
 			}
 		}
 	}
+	m.q.add(sample, m.arr, &m.sent)
 	// Trains: consecutive sequence numbers, all received, sent back to back.
 	start := 0
 	for i := 1; i <= len(m.arr); i++ {

@@ -29,7 +29,14 @@ func sendTrain(m *trainMeter, seq uint16, n, size int, gap time.Duration, at int
 // through the wire format (as a viewer's pion sends it).
 func feedbackFor(t *testing.T, base uint16, deltas []int64) *rtcp.TransportLayerCC {
 	t.Helper()
-	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(len(deltas)), ReferenceTime: 1}
+	return feedbackAt(t, base, 1, deltas)
+}
+
+// feedbackAt is feedbackFor with the reference time ref (64 ms units) the
+// first delta counts from.
+func feedbackAt(t *testing.T, base uint16, ref uint32, deltas []int64) *rtcp.TransportLayerCC {
+	t.Helper()
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(len(deltas)), ReferenceTime: ref}
 	for i := 0; i < len(deltas); i += 7 {
 		c := &rtcp.StatusVectorChunk{Type: rtcp.TypeTCCStatusVectorChunk, SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit}
 		for j := i; j < i+7; j++ {
@@ -147,5 +154,30 @@ func TestTrainRecordAllocs(t *testing.T) {
 	}
 	if !m.sent[0x0102%sentRing].ok {
 		t.Error("record did not keep the packet")
+	}
+}
+
+// TestCapacityHeld: a capacity reading stands for capacityHold after the
+// trains' window has none (the estimate does not jump back to
+// initialEstimate, which would let a narrow viewer probe a layer its path
+// cannot carry), and then gives way.
+func TestCapacityHeld(t *testing.T) {
+	var b subscriberBWE
+	t0 := int64(time.Hour)
+	m := &trainMeter{samples: []capSample{{bps: 700_000, at: t0}, {bps: 700_000, at: t0}}}
+	b.trains.Store(m)
+	for _, step := range []struct {
+		at   time.Duration
+		want uint64
+	}{
+		{0, 700_000},
+		{capacityWindow + time.Second, 700_000}, // no train in the window: held
+		{capacityHold - time.Second, 700_000},
+		{capacityHold + time.Second, 0},
+	} {
+		b.measureCapacity(t0 + int64(step.at))
+		if got := b.capacity.Load(); got != step.want {
+			t.Errorf("%v after the last train: capacity %d, want %d", step.at, got, step.want)
+		}
 	}
 }

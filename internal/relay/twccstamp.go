@@ -8,19 +8,15 @@ import (
 	"github.com/pion/sdp/v3"
 )
 
-// twccStamp numbers a simulcast subscriber's outgoing packets with the
-// transport-wide sequence number that its congestion controller (pion's
-// gcc) and the train meter read back from feedback. It does what pion's
-// twcc.HeaderExtensionInterceptor does without its two allocations per
-// packet: that one marshals the extension into a new 2-byte slice, and
-// passes the nil attributes of the track writer on, for which gcc then
-// makes a map per packet. Here each stream reuses its extension bytes and
-// its attributes map.
-//
-// Reuse is safe because a down-track's packets are written one at a time
-// by its subscriber's writer goroutine (downTrack.send reuses its header
-// the same way), and nothing down the chain keeps the extension or the
-// map past the write.
+// twccStamp numbers a simulcast subscriber's outgoing video packets with
+// the transport-wide sequence number that the viewer's feedback reports
+// back to the train meter (trains.go). It does what pion's
+// twcc.HeaderExtensionInterceptor does without marshaling the extension
+// into a new slice per packet: each stream reuses its two bytes. That is
+// safe because a down-track's packets are written one at a time by its
+// subscriber's writer goroutine (downTrack.send reuses its header the same
+// way), and the extension is marshaled into the packet before the write
+// returns.
 type twccStamp struct {
 	interceptor.NoOp
 	next atomic.Uint32 // the peer's transport-wide sequence number
@@ -45,16 +41,11 @@ func (t *twccStamp) BindLocalStream(info *interceptor.StreamInfo, writer interce
 		return writer
 	}
 	var ext [2]byte
-	attrs := make(interceptor.Attributes, 1)
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		seq := uint16(t.next.Add(1) - 1)
 		ext[0], ext[1] = byte(seq>>8), byte(seq)
 		if err := h.SetExtension(id, ext[:]); err != nil {
 			return 0, err
-		}
-		if a == nil {
-			clear(attrs)
-			a = attrs
 		}
 		return writer.Write(h, payload, a)
 	})

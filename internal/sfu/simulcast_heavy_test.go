@@ -9,9 +9,9 @@ import (
 
 // TestSimulcastAdaptsPerViewer needs -tags heavy: 20-35 s of real-time
 // media whose outcome hangs on timing. The narrow viewer's estimate is the
-// capacity its packet trains measure (internal/relay/trains.go), so it
-// neither mistakes gcc's unbounded growth for room for f nor probes f to
-// find it; a lifted limit shows with the next keyframe. On the loaded
+// capacity its packet trains measure (internal/relay/trains.go), held
+// between readings, so it does not probe f to find room; a lifted limit
+// shows with the next keyframe. On the loaded
 // 2-core host it was written on, failures remained at load ~14: freezes on
 // h with no switch (docs/media.md has the runs).
 // TestSimulcastAdaptsPerViewer: a simulcast publisher and three viewers. The

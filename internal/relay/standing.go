@@ -1,0 +1,174 @@
+package relay
+
+import (
+	"math"
+	"time"
+)
+
+// The queue a viewer's path holds, read from the same transport-wide
+// feedback as the trains (trains.go) and the same record of what was sent:
+// no work per packet beyond the record's. A packet's one-way delay is its
+// arrival on the viewer's clock less its hand-off to the transport on
+// ours; the clocks' offset is unknown but constant, so the least delay
+// seen lately (the base) stands for an empty queue, and each packet's
+// delay above it is what it queued. Per feedback packet the meter keeps the
+// least queue delay of the packets it reports and how much was sent and
+// delivered; queue reads them over standingWindow for the standing-queue
+// cap (bwe.go).
+const (
+	feedbackRing = 64 // feedback packets remembered (a few seconds)
+	// baseBucket: the base is the least delay of the current bucket and
+	// the one before, so it follows a route change or clock drift within
+	// two buckets, and a queue that stands a whole bucket still shows.
+	baseBucket = 15 * time.Second
+	// maxQueueDelay: a delay this far from the base is a jump of the
+	// viewer's clock (or its reference time wrapping), not a queue.
+	maxQueueDelay = 5 * time.Second
+)
+
+// fbSample is what one feedback packet said.
+type fbSample struct {
+	at                  int64 // nanotime it was read
+	minQueue            int64 // ns: the least queue delay of the packets it reports received
+	n, recvN            int   // packets it reports that were recorded; of them received
+	sentBytes           int64 // of every packet it reports
+	recvBytes           int64 // of those received
+	firstSent, lastSent int64 // nanotime the packets it reports were handed on
+	firstArr, lastArr   int64 // µs on the viewer's clock, of those received
+}
+
+// sent adds a packet the feedback reports, received (at arr µs) or not.
+func (f *fbSample) sent(p sentPacket, got bool, arr int64) {
+	if f.n == 0 {
+		f.firstSent, f.lastSent = p.at, p.at
+	}
+	f.firstSent, f.lastSent = min(f.firstSent, p.at), max(f.lastSent, p.at)
+	f.n++
+	f.sentBytes += int64(p.size)
+	if !got {
+		return
+	}
+	if f.recvN == 0 {
+		f.firstArr, f.lastArr = arr, arr
+	}
+	f.firstArr, f.lastArr = min(f.firstArr, arr), max(f.lastArr, arr)
+	f.recvN++
+	f.recvBytes += int64(p.size)
+}
+
+// queueMeter keeps the recent feedback samples and the base delay (under
+// the trainMeter's lock).
+type queueMeter struct {
+	ring      [feedbackRing]fbSample
+	next      int
+	cur, prev int64 // least one-way delay (ns, offset clocks) of this bucket and the last
+	haveCur   bool
+	havePrev  bool
+	bucketAt  int64
+}
+
+// add records one feedback packet's sample; arr are the arrivals it
+// reports, sent the meter's record.
+func (q *queueMeter) add(f fbSample, arr []arrival, sent *[sentRing]sentPacket) {
+	if f.recvN == 0 {
+		return
+	}
+	if f.at-q.bucketAt > int64(baseBucket) {
+		q.prev, q.havePrev = q.cur, q.haveCur
+		q.haveCur, q.bucketAt = false, f.at
+	}
+	for _, a := range arr {
+		if p := sent[a.seq%sentRing]; p.ok && p.seq == a.seq {
+			q.note(a.at*1000 - p.at)
+		}
+	}
+	base := q.base()
+	f.minQueue = math.MaxInt64
+	for _, a := range arr {
+		p := sent[a.seq%sentRing]
+		if !p.ok || p.seq != a.seq {
+			continue
+		}
+		d := a.at*1000 - p.at - base
+		if d > int64(maxQueueDelay) { // the viewer's clock jumped ahead
+			q.cur, q.haveCur, q.havePrev = a.at*1000-p.at, true, false
+			base, d = q.cur, 0
+		}
+		f.minQueue = min(f.minQueue, d)
+	}
+	q.ring[q.next%feedbackRing] = f
+	q.next++
+}
+
+// note takes one packet's one-way delay into the base.
+func (q *queueMeter) note(owd int64) {
+	switch {
+	case q.haveCur && owd < q.base()-int64(maxQueueDelay): // the viewer's clock jumped back
+		q.cur, q.havePrev = owd, false
+	case !q.haveCur || owd < q.cur:
+		q.cur, q.haveCur = owd, true
+	}
+}
+
+func (q *queueMeter) base() int64 {
+	if q.havePrev && q.prev < q.cur {
+		return q.prev
+	}
+	return q.cur
+}
+
+// queueReading is the path's queue over the last standingWindow: the least
+// queue delay of any packet in it (0 when the feedback covers too little
+// of the window to say), and the rates at which the packets it reports
+// were sent and delivered, in bits/s.
+type queueReading struct {
+	standing        time.Duration
+	sent, delivered float64
+}
+
+// read reads the samples of the last standingWindow.
+func (q *queueMeter) read(now int64) queueReading {
+	var (
+		r                   queueReading
+		oldest              = now
+		minQ                = int64(math.MaxInt64)
+		sentB, recvB        int64
+		firstSent, lastSent int64
+		firstArr, lastArr   int64
+		any                 bool
+	)
+	for i := range q.ring {
+		f := &q.ring[i]
+		if f.recvN == 0 || now-f.at > int64(standingWindow) || f.at > now {
+			continue
+		}
+		if !any {
+			firstSent, lastSent, firstArr, lastArr = f.firstSent, f.lastSent, f.firstArr, f.lastArr
+			any = true
+		}
+		oldest = min(oldest, f.at)
+		minQ = min(minQ, f.minQueue)
+		sentB += f.sentBytes
+		recvB += f.recvBytes
+		firstSent, lastSent = min(firstSent, f.firstSent), max(lastSent, f.lastSent)
+		firstArr, lastArr = min(firstArr, f.firstArr), max(lastArr, f.lastArr)
+	}
+	if !any || now-oldest < int64(standingWindow)*3/4 {
+		return r
+	}
+	r.standing = time.Duration(max(minQ, 0))
+	if d := lastSent - firstSent; d > 0 {
+		r.sent = float64(sentB*8) / (float64(d) / 1e9)
+	}
+	if d := lastArr - firstArr; d > 0 {
+		r.delivered = float64(recvB*8) / (float64(d) / 1e6)
+	}
+	return r
+}
+
+// queue reads the path's queue (adapt loop).
+func (m *trainMeter) queue(now int64) queueReading {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.q.read(now)
+}
