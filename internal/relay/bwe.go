@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -87,15 +86,17 @@ type subscriberBWE struct {
 // take: the rest absorbs keyframe bursts (climbing also needs upHeadroom).
 const capacityShare = 0.95
 
-// feedback hands transport-wide feedback to the train meter (RTCP goroutines).
-func (b *subscriberBWE) feedback(fb *rtcp.TransportLayerCC) {
-	b.twccSeen.Store(true)
+// feedback hands one transport-wide feedback packet to the train meter
+// (RTCP goroutines).
+func (b *subscriberBWE) feedback(p []byte) {
 	m := b.trains.Load()
 	if m == nil {
 		b.trains.CompareAndSwap(nil, &trainMeter{})
 		m = b.trains.Load()
 	}
-	m.feedback(fb, nanotime())
+	if m.feedback(p, nanotime()) {
+		b.twccSeen.Store(true)
+	}
 }
 
 // capacityHold is how long the last capacity reading stands when the

@@ -655,8 +655,6 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 					d.layers.fracLost.Store(uint32(rr.FractionLost))
 				}
 			}
-		case *rtcp.TransportLayerCC:
-			d.sub.bwe.feedback(pk)
 		}
 	}
 }

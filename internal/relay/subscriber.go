@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -342,31 +344,52 @@ func (s *Subscriber) addTrack(t *upTrack) bool {
 }
 
 // startRTCP reads the receiver's RTCP for d until the sender stops. It
-// reads into one buffer (pion's ReadRTCP makes one per packet), takes the
-// packets an interceptor parsed already (if one did)
-// from the attributes, and skips a datagram it cannot parse or that does
-// not fit, rather than stop reading: a receiver's malformed RTCP must not
-// end its NACKs and keyframe requests.
+// reads into one buffer (pion's ReadRTCP makes one per packet) and skips a
+// datagram it cannot parse or that does not fit, rather than stop reading:
+// a receiver's malformed RTCP must not end its NACKs and keyframe
+// requests.
 func (s *Subscriber) startRTCP(d *downTrack) {
 	s.relay.wg.Add(1)
 	go func() {
 		defer s.relay.wg.Done()
 		buf := make([]byte, rtcpReadBuffer)
 		for {
-			n, attr, err := d.sender.Read(buf)
+			n, _, err := d.sender.Read(buf)
 			if errors.Is(err, io.ErrShortBuffer) {
 				continue
 			}
 			if err != nil {
 				return
 			}
-			pkts, err := attr.GetRTCPPackets(buf[:n])
-			if err != nil {
-				continue
-			}
-			d.handleRTCP(pkts)
+			d.readRTCP(buf[:n])
 		}
 	}()
+}
+
+// readRTCP acts on one RTCP datagram from the receiver: a compound of
+// packets, each starting with its length. Transport-wide feedback, the
+// most frequent (every 50-100 ms from a simulcast viewer), is read in
+// place (twccread.go); the rest as pion parses it (no interceptor of a
+// subscriber's reads RTCP, so none has parsed it already). A packet that
+// does not parse is skipped with what follows it.
+func (d *downTrack) readRTCP(b []byte) {
+	for len(b) >= 4 {
+		n := 4 * (int(binary.BigEndian.Uint16(b[2:])) + 1)
+		if n > len(b) {
+			return
+		}
+		p := b[:n]
+		b = b[n:]
+		if isTWCC(p) {
+			d.sub.bwe.feedback(p)
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(p)
+		if err != nil {
+			return
+		}
+		d.handleRTCP(pkts)
+	}
 }
 
 // rtcpReadBuffer holds any RTCP datagram a receiver sends: they fit a

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -88,44 +87,32 @@ func (m *trainMeter) record(h *rtp.Header, id uint8, size int, now int64) {
 	m.mu.Unlock()
 }
 
-// feedback reads one transport-wide feedback packet: the arrival times of
-// the packets it lists, and from each train among them a capacity sample.
-func (m *trainMeter) feedback(fb *rtcp.TransportLayerCC, now int64) {
+// feedback reads one transport-wide feedback packet (p: its bytes, the
+// RTCP header included; twccread.go): the arrival times of the packets it
+// lists, and from each train among them a capacity sample. It reports
+// false if p is malformed; what it listed before the fault counts.
+func (m *trainMeter) feedback(p []byte, now int64) bool {
+	r, ok := newTWCCReader(p)
+	if !ok {
+		return false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.arr = m.arr[:0]
-	// Arrival times count from the feedback's reference time (64 ms
-	// units), so that packets of different feedback compare (queue.go).
-	seq, left, at, di := fb.BaseSequenceNumber, int(fb.PacketStatusCount), int64(fb.ReferenceTime)*64_000, 0
 	sample := fbSample{at: now}
-	received := func(sym uint16) {
-		got := false
-		if sym == rtcp.TypeTCCPacketReceivedSmallDelta || sym == rtcp.TypeTCCPacketReceivedLargeDelta {
-			if di < len(fb.RecvDeltas) {
-				at += fb.RecvDeltas[di].Delta
-				di++
-				m.arr = append(m.arr, arrival{seq: seq, at: at})
-				got = true
-			}
+	for {
+		seq, got, at, ok := r.next()
+		if !ok {
+			break
+		}
+		if got {
+			m.arr = append(m.arr, arrival{seq: seq, at: at})
 		}
 		if p := m.sent[seq%sentRing]; p.ok && p.seq == seq {
 			sample.sent(p, got, at)
 		}
-		seq++
-		left--
 	}
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for range min(int(c.RunLength), left) {
-				received(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList[:min(len(c.SymbolList), left)] {
-				received(sym)
-			}
-		}
-	}
+	valid := r.left == 0
 	m.q.add(sample, m.arr, &m.sent)
 	// Trains: consecutive sequence numbers, all received, sent back to back.
 	start := 0
@@ -139,6 +126,7 @@ func (m *trainMeter) feedback(fb *rtcp.TransportLayerCC, now int64) {
 		m.train(m.arr[start:i], now)
 		start = i
 	}
+	return valid
 }
 
 // train adds the capacity the packets of one train measured: their mean
