@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"math/bits"
 	"net"
 	"net/netip"
 	"strings"
@@ -38,10 +39,11 @@ type scope uint64
 const maxScoped = 64
 
 // offerScope returns the local addresses (of local) that the candidates of a
-// parsed offer d can pair with, or 0 (every address) when the offer does
-// not say where the client is or nothing would be left out.
+// parsed offer d can pair with, or 0 (every address) when there is no offer
+// (the relay offers), the offer does not say where the client is, or
+// nothing would be left out.
 func offerScope(d *sdp.SessionDescription, local []netip.Addr) scope {
-	if len(local) < 2 || len(local) > maxScoped {
+	if d == nil || len(local) < 2 || len(local) > maxScoped {
 		return 0
 	}
 	complete := false
@@ -75,11 +77,7 @@ func offerScope(d *sdp.SessionDescription, local []netip.Addr) scope {
 			return 0
 		}
 	}
-	all := scope(1)<<len(local) - 1
-	if len(local) == maxScoped {
-		all = ^scope(0)
-	}
-	if !complete || n == 0 || found == all {
+	if !complete || n == 0 || bits.OnesCount64(uint64(found)) == len(local) {
 		return 0
 	}
 	return found // 0 too when no local address can pair: every candidate stays
@@ -117,11 +115,12 @@ const (
 type apiSet struct {
 	se       webrtc.SettingEngine
 	mux      ice.UDPMux
-	local    []netip.Addr // the mux's addresses, when answers may be scoped
+	listen   []net.Addr   // the mux's addresses, in its order
+	local    []netip.Addr // the same as IP addresses, when answers may be scoped
 	register [apiKinds]func(*webrtc.MediaEngine, *interceptor.Registry) error
 
-	mu     sync.Mutex
-	scoped map[apiKey]*webrtc.API
+	mu   sync.Mutex
+	apis map[apiKey]*webrtc.API
 }
 
 type apiKey struct {
@@ -133,9 +132,9 @@ type apiKey struct {
 // start). scoped says whether answers may leave addresses out: not with
 // announced public addresses, whose mapping to local ones pion keeps.
 func newAPISet(se webrtc.SettingEngine, mux ice.UDPMux, scoped bool, register [apiKinds]func(*webrtc.MediaEngine, *interceptor.Registry) error) (*apiSet, error) {
-	s := &apiSet{se: se, mux: mux, register: register, scoped: make(map[apiKey]*webrtc.API)}
+	s := &apiSet{se: se, mux: mux, listen: mux.GetListenAddresses(), register: register, apis: make(map[apiKey]*webrtc.API)}
 	if scoped {
-		for _, a := range mux.GetListenAddresses() {
+		for _, a := range s.listen {
 			u, ok := a.(*net.UDPAddr)
 			var ip netip.Addr
 			if ok {
@@ -159,16 +158,13 @@ func newAPISet(se webrtc.SettingEngine, mux ice.UDPMux, scoped bool, register [a
 // forOffer is the API of kind for a peer answering d (nil: the relay
 // offers, with every address).
 func (s *apiSet) forOffer(kind apiKind, d *sdp.SessionDescription) (*webrtc.API, error) {
-	if d == nil {
-		return s.get(kind, 0)
-	}
 	return s.get(kind, offerScope(d, s.local))
 }
 
 func (s *apiSet) get(kind apiKind, sc scope) (*webrtc.API, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if api := s.scoped[apiKey{kind, sc}]; api != nil {
+	if api := s.apis[apiKey{kind, sc}]; api != nil {
 		return api, nil
 	}
 	se := s.se
@@ -179,14 +175,14 @@ func (s *apiSet) get(kind apiKind, sc scope) (*webrtc.API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing peer connections: %w", err)
 	}
-	s.scoped[apiKey{kind, sc}] = api
+	s.apis[apiKey{kind, sc}] = api
 	return api, nil
 }
 
 // addrs lists the mux's addresses in sc.
 func (s *apiSet) addrs(sc scope) []net.Addr {
 	var out []net.Addr
-	for i, a := range s.mux.GetListenAddresses() {
+	for i, a := range s.listen {
 		if i < maxScoped && sc&(1<<i) != 0 {
 			out = append(out, a)
 		}

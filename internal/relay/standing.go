@@ -12,9 +12,9 @@ import (
 // ours; the clocks' offset is unknown but constant, so the least delay
 // seen lately (the base) stands for an empty queue, and each packet's
 // delay above it is what it queued. Per feedback packet the meter keeps the
-// least queue delay of the packets it reports and how much was sent and
-// delivered; queue reads them over standingWindow for the standing-queue
-// cap (bwe.go).
+// least queue delay of the packets it reports (its least one-way delay
+// above the base) and how much was sent and delivered; queue reads them
+// over standingWindow for the standing-queue cap (bwe.go).
 const (
 	feedbackRing = 64 // feedback packets remembered (a few seconds)
 	// baseBucket: the base is the least delay of the current bucket and
@@ -29,7 +29,8 @@ const (
 // fbSample is what one feedback packet said.
 type fbSample struct {
 	at                  int64 // nanotime it was read
-	minQueue            int64 // ns: the least queue delay of the packets it reports received
+	minOWD              int64 // ns, offset clocks: the least one-way delay of the packets it reports received
+	minQueue            int64 // ns: minOWD above the base (queueMeter.add)
 	n, recvN            int   // packets it reports that were recorded; of them received
 	sentBytes           int64 // of every packet it reports
 	recvBytes           int64 // of those received
@@ -48,10 +49,11 @@ func (f *fbSample) sent(p sentPacket, got bool, arr int64) {
 	if !got {
 		return
 	}
+	owd := arr*1000 - p.at
 	if f.recvN == 0 {
-		f.firstArr, f.lastArr = arr, arr
+		f.firstArr, f.lastArr, f.minOWD = arr, arr, owd
 	}
-	f.firstArr, f.lastArr = min(f.firstArr, arr), max(f.lastArr, arr)
+	f.firstArr, f.lastArr, f.minOWD = min(f.firstArr, arr), max(f.lastArr, arr), min(f.minOWD, owd)
 	f.recvN++
 	f.recvBytes += int64(p.size)
 }
@@ -67,9 +69,9 @@ type queueMeter struct {
 	bucketAt  int64
 }
 
-// add records one feedback packet's sample; arr are the arrivals it
-// reports, sent the meter's record.
-func (q *queueMeter) add(f fbSample, arr []arrival, sent *[sentRing]sentPacket) {
+// add records one feedback packet's sample. Only its least delay can
+// move the base or be its least queue delay, so that is all it takes.
+func (q *queueMeter) add(f fbSample) {
 	if f.recvN == 0 {
 		return
 	}
@@ -77,24 +79,11 @@ func (q *queueMeter) add(f fbSample, arr []arrival, sent *[sentRing]sentPacket) 
 		q.prev, q.havePrev = q.cur, q.haveCur
 		q.haveCur, q.bucketAt = false, f.at
 	}
-	for _, a := range arr {
-		if p := sent[a.seq%sentRing]; p.ok && p.seq == a.seq {
-			q.note(a.at*1000 - p.at)
-		}
-	}
-	base := q.base()
-	f.minQueue = math.MaxInt64
-	for _, a := range arr {
-		p := sent[a.seq%sentRing]
-		if !p.ok || p.seq != a.seq {
-			continue
-		}
-		d := a.at*1000 - p.at - base
-		if d > int64(maxQueueDelay) { // the viewer's clock jumped ahead
-			q.cur, q.haveCur, q.havePrev = a.at*1000-p.at, true, false
-			base, d = q.cur, 0
-		}
-		f.minQueue = min(f.minQueue, d)
+	q.note(f.minOWD)
+	f.minQueue = f.minOWD - q.base()
+	if f.minQueue > int64(maxQueueDelay) { // the viewer's clock jumped ahead
+		q.cur, q.haveCur, q.havePrev = f.minOWD, true, false
+		f.minQueue = 0
 	}
 	q.ring[q.next%feedbackRing] = f
 	q.next++
@@ -135,16 +124,16 @@ func (q *queueMeter) read(now int64) queueReading {
 		sentB, recvB        int64
 		firstSent, lastSent int64
 		firstArr, lastArr   int64
-		any                 bool
+		seen                bool
 	)
 	for i := range q.ring {
 		f := &q.ring[i]
 		if f.recvN == 0 || now-f.at > int64(standingWindow) || f.at > now {
 			continue
 		}
-		if !any {
+		if !seen {
 			firstSent, lastSent, firstArr, lastArr = f.firstSent, f.lastSent, f.firstArr, f.lastArr
-			any = true
+			seen = true
 		}
 		oldest = min(oldest, f.at)
 		minQ = min(minQ, f.minQueue)
@@ -153,7 +142,7 @@ func (q *queueMeter) read(now int64) queueReading {
 		firstSent, lastSent = min(firstSent, f.firstSent), max(lastSent, f.lastSent)
 		firstArr, lastArr = min(firstArr, f.firstArr), max(lastArr, f.lastArr)
 	}
-	if !any || now-oldest < int64(standingWindow)*3/4 {
+	if !seen || now-oldest < int64(standingWindow)*3/4 {
 		return r
 	}
 	r.standing = time.Duration(max(minQ, 0))

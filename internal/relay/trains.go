@@ -113,7 +113,7 @@ func (m *trainMeter) feedback(p []byte, now int64) bool {
 		}
 	}
 	valid := r.left == 0
-	m.q.add(sample, m.arr, &m.sent)
+	m.q.add(sample)
 	// Trains: consecutive sequence numbers, all received, sent back to back.
 	start := 0
 	for i := 1; i <= len(m.arr); i++ {
