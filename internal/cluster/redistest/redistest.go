@@ -66,15 +66,15 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Nodes runs one `serve --dev --cluster` process of bin per id on this
-// Redis (servertest.StartProcessOn: free loopback ports, killed when the
+// Redis (servertest.StartProcessFree: free loopback ports, killed when the
 // test ends), each with --node-id id and its own address as --advertise-url.
 func (s *Server) Nodes(t testing.TB, ctx context.Context, bin string, ids ...string) map[string]*servertest.Proc {
 	t.Helper()
 	procs := make(map[string]*servertest.Proc, len(ids))
 	for _, id := range ids {
-		addr := servertest.FreePort(t, "tcp")
-		procs[id] = servertest.StartProcessOn(t, ctx, bin, addr, servertest.FreePort(t, "tcp"),
-			"--cluster", s.URL(), "--node-id", id, "--advertise-url", "http://"+addr)
+		procs[id] = servertest.StartProcessFree(t, ctx, bin, func(addr string) []string {
+			return []string{"--cluster", s.URL(), "--node-id", id, "--advertise-url", "http://" + addr}
+		})
 	}
 	return procs
 }

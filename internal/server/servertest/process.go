@@ -2,6 +2,8 @@ package servertest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -95,7 +97,33 @@ func (p *Proc) Kill() {
 // until /readyz answers.
 func StartProcess(t testing.TB, ctx context.Context, bin string) *Proc {
 	t.Helper()
-	return StartProcessOn(t, ctx, bin, FreePort(t, "tcp"), FreePort(t, "tcp"))
+	return StartProcessFree(t, ctx, bin, nil)
+}
+
+// StartProcessFree is StartProcess with more serve flags, which may name
+// the public address (a cluster node's --advertise-url). A free port is
+// only free when probed: another process (or an outgoing connection's
+// ephemeral port) can take it before serve binds it, so a start that fails
+// on a taken address is tried again on fresh ports.
+func StartProcessFree(t testing.TB, ctx context.Context, bin string, extra func(addr string) []string) *Proc {
+	t.Helper()
+	var err error
+	for range 5 {
+		addr := FreePort(t, "tcp")
+		var flags []string
+		if extra != nil {
+			flags = extra(addr)
+		}
+		var p *Proc
+		if p, err = startProcess(t, ctx, bin, addr, FreePort(t, "tcp"), flags); err == nil {
+			return p
+		}
+		if !errors.Is(err, errAddrTaken) {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
 }
 
 // StartProcessOn is StartProcess on given listener addresses, so a test can
@@ -104,6 +132,20 @@ func StartProcess(t testing.TB, ctx context.Context, bin string) *Proc {
 // if the test failed.
 func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string, extra ...string) *Proc {
 	t.Helper()
+	p, err := startProcess(t, ctx, bin, addr, admin, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// errAddrTaken: serve exited because one of its addresses was taken.
+var errAddrTaken = errors.New("an address was taken before serve bound it")
+
+// startProcess starts serve once and waits until it is ready. The process
+// is killed when the test ends, also when it never got ready.
+func startProcess(t testing.TB, ctx context.Context, bin, addr, admin string, extra []string) (*Proc, error) {
+	t.Helper()
 	_, udp, _ := net.SplitHostPort(FreePort(t, "udp"))
 	p := &Proc{Addr: addr, Admin: admin, log: &syncio.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--dev", "--listen", addr, "--admin-listen", admin,
@@ -111,26 +153,32 @@ func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string, 
 	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s serve: %v", bin, err)
+		return nil, fmt.Errorf("starting %s serve: %w", bin, err)
 	}
 	go func() {
 		_ = p.cmd.Wait()
 		close(p.exited)
 	}()
+	ready := false
 	t.Cleanup(func() {
 		p.Kill()
-		if t.Failed() {
+		if ready && t.Failed() {
 			t.Logf("serve log (%s):\n%s", addr, p.log.String())
 		}
 	})
 	// Ready when this process says it is serving (it prints that once its
-	// listeners are bound: a port taken meanwhile by another test's server
-	// makes it exit instead) and /readyz answers.
+	// listeners are bound: a port taken meanwhile makes it exit instead)
+	// and /readyz answers.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
 		case <-p.exited:
-			t.Fatalf("serve on %s exited before it was ready: %v\n%s", addr, p.cmd.ProcessState, p.log.String())
+			out := p.log.String()
+			err := fmt.Errorf("serve on %s exited before it was ready: %v\n%s", addr, p.cmd.ProcessState, out)
+			if strings.Contains(out, "address already in use") {
+				err = fmt.Errorf("%w: %w", errAddrTaken, err)
+			}
+			return nil, err
 		default:
 		}
 		var err error
@@ -139,13 +187,14 @@ func StartProcessOn(t testing.TB, ctx context.Context, bin, addr, admin string, 
 			if resp, err = http.Get(p.HTTP() + "/readyz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return p
+					ready = true
+					return p, nil
 				}
 			}
 		}
 		if time.Now().After(deadline) {
 			p.Kill() // before reading its output
-			t.Fatalf("serve on %s not ready after 15s: %v\n%s", addr, err, p.log.String())
+			return nil, fmt.Errorf("serve on %s not ready after 15s: %v\n%s", addr, err, p.log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
