@@ -24,6 +24,10 @@ import (
 // test fails (docs/media.md has the figures seen).
 const (
 	downBound = 25 * time.Second
+	// quietWait: how long the viewer may take on the free path's top
+	// layer before its feedback goes quiet (5 s settled, and the estimate
+	// over 1.5 times what it is sent).
+	quietWait = 20 * time.Second
 	upBound   = 30 * time.Second
 )
 
@@ -168,8 +172,8 @@ func TestSimulcastConstrainedPathChromium(t *testing.T) {
 	viewCtx := watchRoom(t, pubCtx, base, "/?room="+room+"&watch=1")
 	logRoom := func(when string) {
 		if snap, rs, err := roomStats(base, room); err == nil && rs.Simulcast != nil {
-			t.Logf("%s: viewers per layer %v, switches %d, estimate p50 %d kbit/s, room bitrate in %d out %d kbit/s (since the last reading), NACKed packets %d",
-				when, rs.Simulcast.ViewersPerLayer, rs.Simulcast.Switches, rs.Simulcast.EstimateP50Bps/1000, rs.BitrateInBps/1000, rs.BitrateOutBps/1000, snap.NACKs)
+			t.Logf("%s: viewers per layer %v, switches %d, estimate p50 %d kbit/s, quiet viewers %d, room bitrate in %d out %d kbit/s (since the last reading), NACKed packets %d",
+				when, rs.Simulcast.ViewersPerLayer, rs.Simulcast.Switches, rs.Simulcast.EstimateP50Bps/1000, rs.Simulcast.QuietViewers, rs.BitrateInBps/1000, rs.BitrateOutBps/1000, snap.NACKs)
 		}
 	}
 
@@ -182,6 +186,22 @@ func TestSimulcastConstrainedPathChromium(t *testing.T) {
 	}
 	top := v.size()
 	t.Logf("free path: %dx%d after %.1f s of watching (sizes %+v)", top.Width, top.Height, v.Now/1000, v.Sizes)
+
+	// Settled on the top layer of a free path, the viewer's feedback goes
+	// quiet (relay/twccstamp.go): the limit below then also tests the way
+	// back from it.
+	quietBy := time.Now().Add(quietWait)
+	for {
+		if _, rs, err := roomStats(base, room); err == nil && rs.Simulcast != nil && rs.Simulcast.QuietViewers == 1 {
+			break
+		}
+		if time.Now().After(quietBy) {
+			logRoom("not quiet")
+			t.Fatalf("the viewer's feedback did not go quiet within %v on the top layer of a free path", quietWait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logRoom("quiet")
 
 	// Held to a rate the top layer does not fit: a smaller layer. The
 	// room's figures are logged once a second meanwhile, to show what the

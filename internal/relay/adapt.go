@@ -90,6 +90,9 @@ type selector struct {
 	// nacksAt and packetsAt are the down-track's counters at the last
 	// adapt, for nackRatio.
 	nacksAt, packetsAt uint64
+	// quietOK: at the last adapt the track was settled, as feedback on
+	// demand needs (twccstamp.go).
+	quietOK bool
 }
 
 // adaptLoop runs the layer choice every adaptInterval and sends the
@@ -188,6 +191,7 @@ func (s *Subscriber) adapt(now int64) {
 	for _, d := range layered {
 		d.adapt(now, avail, loss)
 	}
+	s.updateQuiet(now, layered, sent+other, loss)
 	s.logAdapt(now, layered, sent+other, loss)
 }
 
@@ -229,6 +233,7 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 		return
 	}
 	sel := &d.layers.sel
+	sel.quietOK = false
 	if sel.probeHold == 0 {
 		sel.probeHold = int64(probeHold)
 		sel.lastChange = now
@@ -286,7 +291,8 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 	}
 	held := now - sel.wantSince
 	immediate := requested || gone || cur > top
-	storm := d.nackRatio() >= stormNACKs
+	nacks := d.nackRatio()
+	storm := nacks >= stormNACKs
 	short := loss >= congestedLoss || storm || (cur >= 0 && avail < float64(layers[cur].rate.Load())*severeShortfall)
 	if !short {
 		sel.shortSince = 0
@@ -314,6 +320,8 @@ func (d *downTrack) adapt(now int64, avail, loss float64) {
 	case gone:
 		d.chooseLayer(layers, max(want, 0))
 	}
+	// Settled: on its top layer, no switch under way, (almost) no NACKs.
+	sel.quietOK = cur >= 0 && cur == top && sel.lastChange != now && d.layers.next.Load() == nil && nacks < quietNACKs
 }
 
 // nackRatio is the number of packets the viewer NACKed per packet sent to

@@ -41,16 +41,15 @@ const (
 	twccGrace = 3 * time.Second
 )
 
-// registerTWCC makes a subscriber API's peers stamp transport-wide
-// sequence numbers on the video they send. Audio carries none: the
+// registerTWCC negotiates transport-wide sequence numbers on the video a
+// subscriber API's peers send. Audio carries none: the
 // estimate chooses video layers, and audio is a small constant rate beside
 // them (50 of a viewer's ~180 packets a second).
 func registerTWCC(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
 		return fmt.Errorf("configuring transport-wide sequence numbers: %w", err)
 	}
-	ir.Add(twccStampFactory{}) // twccstamp.go
-	return nil
+	return nil // downTrack.send stamps them (twccstamp.go)
 }
 
 // subscriberBWE is one subscriber's estimate.
@@ -78,6 +77,15 @@ type subscriberBWE struct {
 	delayGrown  bool          // the cap has grown since its last decrease
 	overSince   int64         // since when the path has read as overused; 0: it does not
 	delayAt     int64         // the cap's last update
+
+	// Feedback on demand (twccstamp.go): seq numbers the subscriber's
+	// video packets; quietFrom is when its feedback went quiet (0: it is
+	// not), calmSince since when the adapt loop has found it could
+	// (updateQuiet), standing the last queue reading's least delay.
+	seq       atomic.Uint32
+	quietFrom atomic.Int64
+	calmSince int64
+	standing  time.Duration
 
 	logAt int64 // the adapt loop's last debug line (logAdapt)
 }
@@ -165,6 +173,7 @@ func (b *subscriberBWE) updateDelayCap(now int64) {
 		return
 	}
 	q := m.queue(now)
+	b.standing = q.standing
 	cur := float64(b.delayBps.Load())
 	switch {
 	case q.standing >= standingTarget && q.delivered > 0 && q.delivered < overuseRatio*q.sent:

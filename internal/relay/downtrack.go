@@ -57,6 +57,7 @@ type downTrack struct {
 	twccID uint8
 	// Owned by the subscriber's writer goroutine.
 	hdr        rtp.Header
+	twccExt    [2]byte // hdr's transport-wide number (twccstamp.go)
 	haveOut    bool
 	lastOutSeq uint16
 	lastOutTS  uint32
@@ -607,6 +608,15 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	h.SequenceNumber = seq
 	h.Timestamp = ts
 	h.SSRC = d.ssrc
+	var now int64
+	stamped := false
+	if d.twccID != 0 {
+		if now = nanotime(); d.sub.bwe.stamps(now) {
+			tseq := d.sub.bwe.nextSeq()
+			d.twccExt = [2]byte{byte(tseq >> 8), byte(tseq)}
+			stamped = h.SetExtension(d.twccID, d.twccExt[:]) == nil
+		}
+	}
 	n, err := d.writer.WriteRTP(h, p.payload())
 	if err != nil || n == 0 {
 		return 0
@@ -614,8 +624,8 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
 	d.sentOctets += uint32(p.payEnd - p.payOff)
-	if m := d.sub.bwe.trains.Load(); m != nil && d.twccID != 0 {
-		m.record(h, d.twccID, n, nanotime())
+	if m := d.sub.bwe.trains.Load(); m != nil && stamped {
+		m.record(uint16(d.twccExt[0])<<8|uint16(d.twccExt[1]), n, now)
 	}
 	return n
 }

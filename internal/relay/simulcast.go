@@ -348,6 +348,9 @@ func (rm *Room) simulcastStats(switches uint64) *SimulcastStats {
 			if !counted {
 				est = append(est, s.estimate())
 				counted = true
+				if s.bwe.quiet() {
+					st.QuietViewers++
+				}
 			}
 		}
 	}

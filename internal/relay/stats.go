@@ -68,6 +68,7 @@ type SimulcastStats struct {
 	Switches        uint64         // layer switches (Counters.LayerSwitches)
 	EstimateP50Bps  uint64         // median viewer bandwidth estimate
 	UnusedLayers    int            // layers no down-track takes
+	QuietViewers    int            // viewers whose feedback is quiet (twccstamp.go)
 }
 
 // Stats returns totals and per-room figures. Bitrates are averaged since

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/pion/rtp"
 )
 
 // Path capacity from packet trains. A delay-based estimate (pion's gcc,
@@ -73,15 +71,9 @@ type arrival struct {
 	at  int64 // µs on the viewer's clock
 }
 
-// record records a packet the writer handed to the transport: h carries the
-// transport-wide sequence number the interceptor gave it (extension id).
-// Writer goroutine; no allocation.
-func (m *trainMeter) record(h *rtp.Header, id uint8, size int, now int64) {
-	b := h.GetExtension(id)
-	if len(b) < 2 {
-		return
-	}
-	seq := uint16(b[0])<<8 | uint16(b[1])
+// record records a packet the writer handed to the transport with
+// transport-wide sequence number seq. Writer goroutine; no allocation.
+func (m *trainMeter) record(seq uint16, size int, now int64) {
 	m.mu.Lock()
 	m.sent[seq%sentRing] = sentPacket{seq: seq, ok: true, size: int32(size), at: now}
 	m.mu.Unlock()

@@ -20,6 +20,7 @@ var (
 	descRoomLayerViews = prometheus.NewDesc("livectl_room_simulcast_viewers", "Video down-tracks by the simulcast layer they forward (paused: below the lowest).", []string{"room", "layer"}, nil)
 	descRoomSwitches   = prometheus.NewDesc("livectl_room_simulcast_switches_total", "Simulcast layer switches of the room's viewers.", []string{"room"}, nil)
 	descRoomEstimate   = prometheus.NewDesc("livectl_room_simulcast_estimate_p50_bps", "Median bandwidth estimate of the room's simulcast viewers.", []string{"room"}, nil)
+	descRoomQuiet      = prometheus.NewDesc("livectl_room_simulcast_quiet_viewers", "Simulcast viewers settled on their top layer whose congestion feedback is asked for part of the time.", []string{"room"}, nil)
 	descRoomUnused     = prometheus.NewDesc("livectl_room_simulcast_unused_layers", "Simulcast layers no viewer takes (received for nothing).", []string{"room"}, nil)
 	descRetransmits    = prometheus.NewDesc("livectl_media_retransmits_total", "Packets resent to subscribers from the relay's cache.", nil, nil)
 	descQueueDrops     = prometheus.NewDesc("livectl_media_queue_drops_total", "Packets dropped because a subscriber's send queue was full.", nil, nil)
@@ -61,6 +62,7 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			g(descRoomSwitches, prometheus.CounterValue, float64(sc.Switches), r.Name)
 			g(descRoomEstimate, prometheus.GaugeValue, float64(sc.EstimateP50Bps), r.Name)
+			g(descRoomQuiet, prometheus.GaugeValue, float64(sc.QuietViewers), r.Name)
 			g(descRoomUnused, prometheus.GaugeValue, float64(sc.UnusedLayers), r.Name)
 		}
 	}

@@ -196,7 +196,7 @@ func (s *SFU) Stats() server.MediaStats {
 		}
 		if sc := r.Simulcast; sc != nil {
 			mr.Simulcast = &stats.Simulcast{ViewersPerLayer: sc.ViewersPerLayer, Switches: sc.Switches,
-				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers}
+				EstimateP50Bps: sc.EstimateP50Bps, UnusedLayers: sc.UnusedLayers, QuietViewers: sc.QuietViewers}
 		}
 		ms.Rooms = append(ms.Rooms, mr)
 	}

@@ -3,6 +3,7 @@
 package sfu
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,7 +22,7 @@ import (
 // top layer; the one that asks for q gets q. Every keyframe any of them
 // receives decodes, and their numbers run on across the switches.
 func TestSimulcastAdaptsPerViewer(t *testing.T) {
-	_, whep := startSimulcast(t)
+	ts, whep := startSimulcast(t)
 	narrow := startLayerViewer(t, whep, 700_000)
 	wide := startLayerViewer(t, whep, 0)
 	low := startLayerViewer(t, whep+"?layer=q", 0)
@@ -38,6 +39,12 @@ func TestSimulcastAdaptsPerViewer(t *testing.T) {
 	}
 	if cur := low.current(); cur != "320x180" {
 		t.Errorf("viewer asking for q is on %s", cur)
+	}
+	// The two settled on their top layers (f; q, their cap) on free paths
+	// have gone quiet (relay/twccstamp.go); the narrow one, under its
+	// queue, has not.
+	if want := `livectl_room_simulcast_quiet_viewers{room="sc"} 2`; !strings.Contains(getText(t, ts.http.URL+"/metrics"), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 
 	narrow.shape.SetRate(0)

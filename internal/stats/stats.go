@@ -73,6 +73,10 @@ type Simulcast struct {
 	// UnusedLayers counts layers no viewer takes: their bitrate is
 	// received and cached for nothing (a saving for a later change).
 	UnusedLayers int `json:"unused_layers"`
+	// QuietViewers counts viewers settled on their top layer with room to
+	// spare, whose packets carry transport-wide numbers only part of the
+	// time, so that they send a third of the congestion feedback.
+	QuietViewers int `json:"quiet_viewers"`
 }
 
 // LayerPaused is the ViewersPerLayer key of viewers whose video is paused
