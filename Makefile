@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/livectl/livectl/internal/cli.version=$(VERSION) -X github.com/livectl/livectl/internal/cli.commit=$(COMMIT)
 PKGS      := ./...
 
-.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-failover bench-sessions bench-signal bench-live bench-media bench-simulcast fanout first-frame first-frame-chromium clean
+.PHONY: all build release e2e-arm64 run test test-race bench completions check-completions lint fuzz fuzz-long e2e test-cluster bench-cluster bench-failover bench-sessions bench-signal bench-live bench-media bench-simulcast simulcast-cost fanout first-frame first-frame-chromium clean
 
 all: build
 
@@ -135,6 +135,11 @@ bench-media:
 # mix, freezes, loss, server CPU (scripts/bench-simulcast.sh; docs/bench-media.md).
 bench-simulcast:
 	./scripts/bench-simulcast.sh
+
+# Server CPU per packet sent to simulcast viewers against plain ones, 100
+# viewers, rounds interleaved (scripts/simulcast-cost.sh; docs/media.md).
+simulcast-cost:
+	./scripts/simulcast-cost.sh
 
 # One publisher fanned out to FANOUT_SUBS pion subscribers through serve.
 FANOUT_SUBS ?= 200
