@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -166,8 +167,9 @@ func parseHeader(s string) (DumpGoroutine, bool) {
 			g.Locked = true
 		case strings.HasSuffix(p, " minutes") || strings.HasSuffix(p, " minute"):
 			n, err := strconv.ParseInt(strings.Fields(p)[0], 10, 64)
-			// Clamp absurd values rather than overflow the Duration.
-			if err == nil && n >= 0 && n < 1<<32 {
+			// Keep absurd values as text rather than overflow the
+			// Duration (a wait over ~292 years, e.g. 170,000,000 minutes).
+			if err == nil && n >= 0 && n <= int64(math.MaxInt64/time.Minute) {
 				g.Wait = time.Duration(n) * time.Minute
 			} else {
 				g.Extra = append(g.Extra, p)

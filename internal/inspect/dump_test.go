@@ -65,6 +65,17 @@ func TestParseDumpEdgeCases(t *testing.T) {
 				t.Errorf("got %+v", g)
 			}
 		}},
+		{name: "a wait past what a Duration holds kept as text", in: "goroutine 4 [select, 170000000 minutes]:\nmain.f()\n", check: func(t *testing.T, d *Dump) {
+			g := d.Goroutines[0]
+			if g.Wait != 0 || len(g.Extra) != 1 || g.Extra[0] != "170000000 minutes" {
+				t.Errorf("got %+v", g)
+			}
+		}},
+		{name: "the longest wait a Duration holds", in: "goroutine 5 [select, 153722867 minutes]:\nmain.f()\n", check: func(t *testing.T, d *Dump) {
+			if g := d.Goroutines[0]; g.Wait != 153722867*time.Minute {
+				t.Errorf("got %+v", g)
+			}
+		}},
 		{name: "bad header skipped, next parsed", in: "goroutine x [running]:\nmain.a()\n\ngoroutine 2 [running]:\nmain.b()\n", check: func(t *testing.T, d *Dump) {
 			if len(d.Goroutines) != 1 || d.Goroutines[0].ID != 2 || d.Skipped != 2 {
 				t.Errorf("got %+v", d)
