@@ -49,7 +49,7 @@ measure() {
 	t0=$(ticks) p0=$(sent "$base")
 	sleep "$WINDOW"
 	t1=$(ticks) p1=$(sent "$base")
-	wait "$bench" || { echo "simulcast-cost: bench media failed; see $OUT/bench-$name.log" >&2; exit 1; }
+	wait "$bench" || { stop_server; echo "simulcast-cost: bench media failed; see $OUT/bench-$name.log" >&2; exit 1; }
 	stop_server
 	python3 -c "import os; print('%.3f' % (($t1 - $t0) * 1e6 / os.sysconf('SC_CLK_TCK') / max($p1 - $p0, 1)))"
 }
