@@ -17,6 +17,9 @@ import (
 // over standingWindow for the standing-queue cap (bwe.go).
 const (
 	feedbackRing = 64 // feedback packets remembered (a few seconds)
+	// sendGap: packets sent further apart than this are not one stretch
+	// of numbered video (frames are 33 ms apart).
+	sendGap = 250 * time.Millisecond
 	// baseBucket: the base is the least delay of the current bucket and
 	// the one before, so it follows a route change or clock drift within
 	// two buckets, and a queue that stands a whole bucket still shows.
@@ -126,10 +129,20 @@ func (q *queueMeter) read(now int64) queueReading {
 		firstArr, lastArr   int64
 		seen                bool
 	)
-	for i := range q.ring {
-		f := &q.ring[i]
-		if f.recvN == 0 || now-f.at > int64(standingWindow) || f.at > now {
+	// Newest first, and no further back than a gap in what was sent: rates
+	// taken across one (a quiet viewer's unnumbered stretch, twccstamp.go;
+	// paused video) would read the path as slow as the gap is long.
+	for k := range feedbackRing {
+		i := q.next - 1 - k
+		if i < 0 {
+			break
+		}
+		f := &q.ring[i%feedbackRing]
+		if f.at > now {
 			continue
+		}
+		if f.recvN == 0 || now-f.at > int64(standingWindow) || (seen && f.lastSent < firstSent-int64(sendGap)) {
+			break
 		}
 		if !seen {
 			firstSent, lastSent, firstArr, lastArr = f.firstSent, f.lastSent, f.firstArr, f.lastArr

@@ -175,3 +175,29 @@ func TestDelayCap(t *testing.T) {
 		t.Errorf("hold %v after a second overuse soon after, want %v", time.Duration(b.delayHold), 2*time.Duration(hold))
 	}
 }
+
+// TestQueueReadingAfterGap: a stretch with nothing numbered (a quiet
+// viewer's, twccstamp.go) does not count in the rates: right after it the
+// meter has no reading, and then reads the path from what followed it
+// alone, not as slow as the gap was long.
+func TestQueueReadingAfterGap(t *testing.T) {
+	const size, rate = 1200, 1_500_000
+	gap := time.Duration(float64(size*8) / rate * 1e9)
+	p := &pathSim{t: t, m: &trainMeter{}, now: int64(time.Hour), seq: 100}
+	p.send(2*time.Second, gap, size, 0, 10_000_000)
+	p.now += int64(800 * time.Millisecond) // nothing numbered
+	p.send(300*time.Millisecond, gap, size, 0, 10_000_000)
+	if r := p.m.queue(p.now); r.sent != 0 || r.delivered != 0 {
+		t.Errorf("0.3 s after the gap: sent %.0f, delivered %.0f bit/s, want no reading", r.sent, r.delivered)
+	}
+	p.send(600*time.Millisecond, gap, size, 0, 10_000_000)
+	r := p.m.queue(p.now)
+	for _, x := range []struct {
+		name string
+		bps  float64
+	}{{"sent", r.sent}, {"delivered", r.delivered}} {
+		if math.Abs(x.bps-rate) > rate*0.1 {
+			t.Errorf("0.9 s after the gap: %s %.0f bit/s, want %d", x.name, x.bps, rate)
+		}
+	}
+}
