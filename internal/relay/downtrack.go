@@ -608,11 +608,14 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	h.SequenceNumber = seq
 	h.Timestamp = ts
 	h.SSRC = d.ssrc
-	var now int64
-	stamped := false
+	var (
+		now     int64
+		tseq    uint16
+		stamped bool
+	)
 	if d.twccID != 0 {
 		if now = nanotime(); d.sub.bwe.stamps(now) {
-			tseq := d.sub.bwe.nextSeq()
+			tseq = d.sub.bwe.nextSeq()
 			d.twccExt = [2]byte{byte(tseq >> 8), byte(tseq)}
 			stamped = h.SetExtension(d.twccID, d.twccExt[:]) == nil
 		}
@@ -625,7 +628,7 @@ func (d *downTrack) send(p *packet, seq uint16, ts uint32) int {
 	d.bytes.Add(uint64(n))
 	d.sentOctets += uint32(p.payEnd - p.payOff)
 	if m := d.sub.bwe.trains.Load(); m != nil && stamped {
-		m.record(uint16(d.twccExt[0])<<8|uint16(d.twccExt[1]), n, now)
+		m.record(tseq, n, now)
 	}
 	return n
 }

@@ -23,8 +23,8 @@ import "time"
 // layer change, less headroom) makes it number every packet again at the
 // next adapt (updateQuiet). A path that narrows while a viewer is quiet
 // shows first in its NACKs, so its step down starts from less queue
-// history (docs/media.md: about as fast as before in the Chromium path
-// test; a 4 s period was slower).
+// history: as fast as before in the Chromium path test, but more often
+// to the lowest layer first (docs/media.md; a 4 s period was slower).
 //
 // A viewer's feedback interval is its own: the relay cannot ask for less
 // of it (transport-wide-cc-02's feedback on request is not in pion, nor in
